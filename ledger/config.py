@@ -1,0 +1,51 @@
+"""All configuration, read from the environment in one place, with working local defaults.
+
+Two stacks can run side by side on one machine: the demo stack (defaults below) and the test
+stack that the test command starts with other ports and another state directory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    stack_dir: Path
+    kafka_port: int
+    pg_port: int
+    pg_database: str
+    id_pepper: bytes
+
+    @property
+    def controller_port(self) -> int:
+        return self.kafka_port + 1
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def pg_dsn(self) -> str:
+        return f"host=127.0.0.1 port={self.pg_port} user=postgres dbname={self.pg_database}"
+
+    @property
+    def pg_admin_dsn(self) -> str:
+        return f"host=127.0.0.1 port={self.pg_port} user=postgres dbname=postgres"
+
+
+def load(env: dict[str, str] | None = None) -> Settings:
+    e = os.environ if env is None else env
+    return Settings(
+        stack_dir=Path(e.get("LEDGER_STACK_DIR", str(ROOT / ".stack"))).resolve(),
+        kafka_port=int(e.get("LEDGER_KAFKA_PORT", "19092")),
+        pg_port=int(e.get("LEDGER_PG_PORT", "55432")),
+        pg_database=e.get("LEDGER_PG_DATABASE", "ledger"),
+        # Key for the pseudonymous entity ids of natural persons (HMAC of the ID number).
+        # Production sets its own secret; it must never change once events exist.
+        id_pepper=e.get("LEDGER_ID_PEPPER", "local-development-pepper").encode(),
+    )

@@ -1,0 +1,182 @@
+"""The one place that names topics and builds serializers.
+
+Every Avro record on the wire is framed as: magic byte 0, the schema id as a 4-byte big-endian
+integer (ids from schemas/avro/catalogue.json, append-only), then the Avro body. A reader decodes
+with the writer's schema (found by id) resolved against the newest schema of the same record name,
+so data written under any earlier version kept in the repository stays readable.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import fastavro
+
+AVRO_DIR = Path(__file__).resolve().parent / "avro"
+MAGIC = 0
+_HEADER = struct.Struct(">BI")
+
+
+class SchemaError(Exception):
+    """A record cannot be encoded or decoded: which schema and why."""
+
+
+# --------------------------------------------------------------------------- topics
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    partitions: int
+    configs: dict[str, str] = field(default_factory=dict)
+    key: str = "entity id (UTF-8)"
+    value: str = ""
+    doc: str = ""
+
+
+# Co-partitioned topics (submissions, events, sequencer state) must share one partition count:
+# the sequencer that owns submissions partition p owns the state and the ledger partition p.
+LEDGER_PARTITIONS = 4
+FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+COMPACTED = {"cleanup.policy": "compact"}
+
+SUBMISSIONS = Topic(
+    "credit.submissions", LEDGER_PARTITIONS,
+    {"cleanup.policy": "delete", "retention.ms": str(30 * 86400_000)},
+    value="a family schema (AdministrativePenaltyImposed, ...); headers department, signature",
+    doc="What departments submit; the sequencer is its only reader of record.",
+)
+EVENTS = Topic(
+    "credit.events", LEDGER_PARTITIONS,
+    {**FOREVER, "message.timestamp.type": "LogAppendTime", "min.insync.replicas": "1"},
+    value="LedgerEntry",
+    doc="THE ledger. Written only by the sequencer, kept forever, never compacted.",
+)
+OUTCOMES = Topic(
+    "credit.outcomes", LEDGER_PARTITIONS, {"cleanup.policy": "delete", "retention.ms": str(30 * 86400_000)},
+    key="event id (UTF-8)", value="Outcome", doc="The sequencer's answer to every submission.",
+)
+SEQUENCER_STATE = Topic(
+    "credit.sequencer.state", LEDGER_PARTITIONS, COMPACTED,
+    key="'entity:<id>' or 'event:<id>'", value="SequencerState",
+    doc="The sequencer's changelog, written in the same transaction as the ledger.",
+)
+LISTS_CHANGES = Topic(
+    "credit.lists.changes", LEDGER_PARTITIONS, FOREVER, doc="Every red/black list change, for subscribers.",
+)
+LISTS_CURRENT = Topic(
+    "credit.lists.current", LEDGER_PARTITIONS, COMPACTED,
+    key="'<entity id>|<list kind>'", doc="One record per entity and list; a delisting is an explicit value.",
+)
+ALERTS = Topic("credit.alerts", LEDGER_PARTITIONS, FOREVER, key="department id", doc="Joint-punishment alerts.")
+CHECKPOINTS = Topic("credit.checkpoints", 1, FOREVER, key="partition", doc="Signed Merkle tree heads.")
+
+TOPICS: tuple[Topic, ...] = (
+    SUBMISSIONS, EVENTS, OUTCOMES, SEQUENCER_STATE, LISTS_CHANGES, LISTS_CURRENT, ALERTS, CHECKPOINTS,
+)
+
+
+def topic(name: str) -> Topic:
+    for t in TOPICS:
+        if t.name == name:
+            return t
+    raise KeyError(name)
+
+
+# --------------------------------------------------------------------------- schemas
+
+
+@dataclass(frozen=True)
+class Schema:
+    id: int
+    file: str
+    name: str  # record name without namespace, e.g. AdministrativePenaltyImposed
+    version: int
+    parsed: Any
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    by_id: dict[int, Schema]
+    latest: dict[str, Schema]  # record name -> newest version
+
+
+def _load_json(file: str) -> dict[str, Any]:
+    return json.loads((AVRO_DIR / file).read_text(encoding="utf-8"))
+
+
+@cache
+def catalogue() -> Catalogue:
+    meta = json.loads((AVRO_DIR / "catalogue.json").read_text(encoding="utf-8"))
+    named: dict[str, Any] = {}
+    for file in meta["named_types"]:
+        fastavro.parse_schema(_load_json(file), named_schemas=named)
+    by_id: dict[int, Schema] = {}
+    latest: dict[str, Schema] = {}
+    for entry in meta["schemas"]:
+        raw = _load_json(entry["file"])
+        name, version = entry["file"].split(".v")[0], int(entry["file"].split(".v")[1].split(".")[0])
+        parsed = fastavro.parse_schema(raw, named_schemas=dict(named))
+        s = Schema(entry["id"], entry["file"], name, version, parsed)
+        if s.id in by_id:
+            raise SchemaError(f"schema id {s.id} is used twice in catalogue.json")
+        by_id[s.id] = s
+        if name not in latest or latest[name].version < version:
+            latest[name] = s
+    return Catalogue(by_id, latest)
+
+
+def schema_for(name: str) -> Schema:
+    try:
+        return catalogue().latest[name]
+    except KeyError:
+        raise SchemaError(f"no schema named {name!r} in schemas/avro") from None
+
+
+def encode(name: str, record: dict[str, Any], version: int | None = None) -> bytes:
+    """Frame and encode a record with the newest (or the given) version of schema `name`."""
+    cat = catalogue()
+    s = cat.latest.get(name) if version is None else next(
+        (x for x in cat.by_id.values() if x.name == name and x.version == version), None
+    )
+    if s is None:
+        raise SchemaError(f"no schema named {name!r} version {version}")
+    buf = io.BytesIO()
+    buf.write(_HEADER.pack(MAGIC, s.id))
+    try:
+        fastavro.schemaless_writer(buf, s.parsed, record)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise SchemaError(f"{name}: {exc}") from None
+    return buf.getvalue()
+
+
+def schema_id_of(data: bytes) -> int:
+    if len(data) < _HEADER.size or data[0] != MAGIC:
+        raise SchemaError("not a framed Avro record (bad magic byte or too short)")
+    return _HEADER.unpack_from(data)[1]
+
+
+def decode(data: bytes, expect: str | None = None) -> tuple[str, dict[str, Any]]:
+    """Decode a framed record into (record name, dict), resolved to the newest schema version."""
+    sid = schema_id_of(data)
+    cat = catalogue()
+    writer = cat.by_id.get(sid)
+    if writer is None:
+        raise SchemaError(f"unknown schema id {sid}")
+    if expect is not None and writer.name != expect:
+        raise SchemaError(f"expected a {expect} record, got {writer.name}")
+    reader = cat.latest[writer.name]
+    try:
+        rec = fastavro.schemaless_reader(
+            io.BytesIO(data[_HEADER.size:]), writer.parsed,
+            None if reader.id == writer.id else reader.parsed,
+        )
+    except Exception as exc:  # fastavro raises a variety of errors on corrupt input
+        raise SchemaError(f"{writer.name} v{writer.version}: undecodable body ({type(exc).__name__})") from None
+    return writer.name, rec  # type: ignore[return-value]
