@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+SERVICE_PORT_OFFSETS = {"sequencer": 1, "projector": 2}
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,12 @@ class Settings:
     pg_port: int
     pg_database: str
     id_pepper: bytes
+    keys_dir: Path
+    metrics_base_port: int
+
+    def metrics_port(self, service: str) -> int:
+        """Each long-running process serves Prometheus /metrics on 127.0.0.1 at base + its offset."""
+        return self.metrics_base_port + SERVICE_PORT_OFFSETS[service]
 
     @property
     def controller_port(self) -> int:
@@ -40,12 +47,16 @@ class Settings:
 
 def load(env: dict[str, str] | None = None) -> Settings:
     e = os.environ if env is None else env
+    stack_dir = Path(e.get("LEDGER_STACK_DIR", str(ROOT / ".stack"))).resolve()
     return Settings(
-        stack_dir=Path(e.get("LEDGER_STACK_DIR", str(ROOT / ".stack"))).resolve(),
+        stack_dir=stack_dir,
         kafka_port=int(e.get("LEDGER_KAFKA_PORT", "19092")),
         pg_port=int(e.get("LEDGER_PG_PORT", "55432")),
         pg_database=e.get("LEDGER_PG_DATABASE", "ledger"),
         # Key for the pseudonymous entity ids of natural persons (HMAC of the ID number).
         # Production sets its own secret; it must never change once events exist.
         id_pepper=e.get("LEDGER_ID_PEPPER", "local-development-pepper").encode(),
+        # Department signing keys (private keys for emitters, public keys for the sequencer).
+        keys_dir=Path(e.get("LEDGER_KEYS_DIR", str(stack_dir / "keys"))).resolve(),
+        metrics_base_port=int(e.get("LEDGER_METRICS_PORT_BASE", "9100")),
     )

@@ -1,6 +1,7 @@
 """Run the stack: one Kafka 4.x broker (KRaft, jars from Maven Central) and one PostgreSQL, on loopback.
 
-    ops/stack up       start what is not running, create the topics, apply the migrations
+    ops/stack up       start what is not running (Kafka, PostgreSQL, the sequencer, the projector),
+                       create the topics, apply the migrations, create development signing keys
     ops/stack down     stop what runs (Kafka by its pid, PostgreSQL with pg_ctl)
     ops/stack status   what runs, on which ports, with which data directory
     ops/stack logs     the last lines of the broker's and the database's logs
@@ -56,13 +57,24 @@ def _port_free(port: int) -> bool:
 
 
 def _alive(pid: int) -> bool:
+    """True while the process runs (a zombie, dead but not yet reaped by its parent, counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    return _proc_state(pid) not in ("Z", "X")
+
+
+def _proc_state(pid: int) -> str:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("State:"):
+                return line.split()[1]
+    except OSError:
+        return "X"
+    return "?"
 
 
 def _cmdline(pid: int) -> str:
@@ -312,6 +324,85 @@ class Postgres:
                 _say(f"created database {self.s.pg_database}")
 
 
+# =========================================================================== the ledger's own processes
+
+
+class Service:
+    """A long-running ledger process (sequencer, projector) started from the project's .venv."""
+
+    MODULES = {"sequencer": "ledger.sequencer", "projector": "consumers.projector"}
+
+    def __init__(self, s: config.Settings, name: str) -> None:
+        self.s = s
+        self.name = name
+        self.module = self.MODULES[name]
+        self.pidfile = s.stack_dir / f"{name}.pid"
+        self.log = s.stack_dir / "logs" / f"{name}.log"
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pidfile.read_text())
+        except (OSError, ValueError):
+            return None
+        return pid if _alive(pid) and f"-m {self.module}" in _cmdline(pid) else None
+
+    def start(self, extra_env: dict[str, str] | None = None, timeout: float = 60.0) -> bool:
+        if self.pid():
+            _say(f"{self.name} already running (pid {self.pid()})")
+            return False
+        port = self.s.metrics_port(self.name)
+        if not _port_free(port):
+            raise StackError(f"port {port} on 127.0.0.1 (the {self.name}'s /metrics) is already taken; choose "
+                             f"another base with LEDGER_METRICS_PORT_BASE")
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "PYTHONPATH": str(config.ROOT), "LEDGER_STACK_DIR": str(self.s.stack_dir),
+               "LEDGER_KAFKA_PORT": str(self.s.kafka_port), "LEDGER_PG_PORT": str(self.s.pg_port),
+               "LEDGER_KEYS_DIR": str(self.s.keys_dir), **(extra_env or {})}
+        with open(self.log, "ab") as out:
+            proc = subprocess.Popen([sys.executable, "-m", self.module, "--metrics-port", str(port)],
+                                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                    cwd=config.ROOT, start_new_session=True)
+        self.pidfile.write_text(str(proc.pid))
+        deadline = time.monotonic() + timeout
+        marker = f"{self.name} running"
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise StackError(f"the {self.name} exited with code {proc.returncode}; its log ends with:\n"
+                                 f"{_tail(self.log, 15)}")
+            if marker in self.log.read_text(errors="replace"):
+                _say(f"{self.name} running (pid {proc.pid}), metrics on http://127.0.0.1:{port}/metrics")
+                return True
+            time.sleep(0.2)
+        self.stop()
+        raise StackError(f"the {self.name} did not report ready within {timeout:.0f} s; log: {self.log}")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        pid = self.pid()
+        if pid is None:
+            self.pidfile.unlink(missing_ok=True)
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        self.pidfile.unlink(missing_ok=True)
+        _say(f"{self.name} stopped")
+
+    def kill(self) -> None:
+        """SIGKILL the process (fault tests)."""
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.05)
+            self.pidfile.unlink(missing_ok=True)
+
+
+SERVICES = ("sequencer", "projector")
+
+
 # =========================================================================== topics
 
 
@@ -342,11 +433,13 @@ async def ensure_topics(bootstrap: str) -> list[str]:
 # =========================================================================== commands
 
 
-def up(s: config.Settings) -> None:
+def up(s: config.Settings, services: bool = True) -> None:
+    from ledger import signing
+    from ledger.domain import rules
     from projections import migrate
 
     kafka, pg = Kafka(s), Postgres(s)
-    started: list[Kafka | Postgres] = []
+    started: list[Kafka | Postgres | Service] = []
     try:
         if kafka.start():
             started.append(kafka)
@@ -359,6 +452,13 @@ def up(s: config.Settings) -> None:
         created = asyncio.run(ensure_topics(s.bootstrap_servers))
         if created:
             _say(f"created topics: {', '.join(created)}")
+        made = signing.ensure_keys(s.keys_dir, sorted(rules.load_departments().departments))
+        if made:
+            _say(f"created development signing keys in {s.keys_dir} for: {', '.join(made)}")
+        for name in SERVICES if services else ():
+            svc = Service(s, name)
+            if svc.start():
+                started.append(svc)
     except BaseException:
         for svc in reversed(started):
             svc.stop()
@@ -368,6 +468,8 @@ def up(s: config.Settings) -> None:
 
 
 def down(s: config.Settings) -> None:
+    for name in SERVICES:
+        Service(s, name).stop()
     Kafka(s).stop()
     Postgres(s).stop()
     _say("stack down")
@@ -378,13 +480,20 @@ def status(s: config.Settings) -> int:
     kp, pp = kafka.pid(), pg.pid()
     print(f"kafka       {'running pid ' + str(kp) if kp else 'stopped'}  127.0.0.1:{s.kafka_port}  {kafka.data}")
     print(f"postgresql  {'running pid ' + str(pp) if pp else 'stopped'}  127.0.0.1:{s.pg_port}  {pg.data}")
-    return 0 if kp and pp else 3
+    pids = {name: Service(s, name).pid() for name in SERVICES}
+    for name, pid in pids.items():
+        print(f"{name:<11} {'running pid ' + str(pid) if pid else 'stopped'}  "
+              f"http://127.0.0.1:{s.metrics_port(name)}/metrics")
+    return 0 if kp and pp and all(pids.values()) else 3
 
 
 def logs(s: config.Settings) -> None:
     kafka, pg = Kafka(s), Postgres(s)
     print(f"== {kafka.logs / 'server.log'}\n{_tail(kafka.logs / 'server.log', 40)}")
     print(f"== {pg.log}\n{_tail(pg.log, 20)}")
+    for name in SERVICES:
+        svc = Service(s, name)
+        print(f"== {svc.log}\n{_tail(svc.log, 20)}")
 
 
 def purge(s: config.Settings) -> None:
@@ -400,11 +509,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="ops/stack", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command", choices=["up", "down", "status", "logs", "purge"])
+    p.add_argument("--infra-only", action="store_true", help="with up: start Kafka and PostgreSQL only")
     args = p.parse_args(argv)
     s = config.load()
     try:
         if args.command == "up":
-            up(s)
+            up(s, services=not args.infra_only)
         elif args.command == "down":
             down(s)
         elif args.command == "status":

@@ -12,6 +12,7 @@ import io
 import json
 import struct
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,7 @@ class Schema:
 class Catalogue:
     by_id: dict[int, Schema]
     latest: dict[str, Schema]  # record name -> newest version
+    named: dict[str, Any]  # full name -> parsed named type, for walking references
 
 
 def _load_json(file: str) -> dict[str, Any]:
@@ -119,17 +121,20 @@ def catalogue() -> Catalogue:
         fastavro.parse_schema(_load_json(file), named_schemas=named)
     by_id: dict[int, Schema] = {}
     latest: dict[str, Schema] = {}
+    all_named = dict(named)
     for entry in meta["schemas"]:
         raw = _load_json(entry["file"])
         name, version = entry["file"].split(".v")[0], int(entry["file"].split(".v")[1].split(".")[0])
-        parsed = fastavro.parse_schema(raw, named_schemas=dict(named))
+        own = dict(named)
+        parsed = fastavro.parse_schema(raw, named_schemas=own)
+        all_named.update({k: v for k, v in own.items() if k not in all_named})
         s = Schema(entry["id"], entry["file"], name, version, parsed)
         if s.id in by_id:
             raise SchemaError(f"schema id {s.id} is used twice in catalogue.json")
         by_id[s.id] = s
         if name not in latest or latest[name].version < version:
             latest[name] = s
-    return Catalogue(by_id, latest)
+    return Catalogue(by_id, latest, all_named)
 
 
 def schema_for(name: str) -> Schema:
@@ -180,3 +185,45 @@ def decode(data: bytes, expect: str | None = None) -> tuple[str, dict[str, Any]]
     except Exception as exc:  # fastavro raises a variety of errors on corrupt input
         raise SchemaError(f"{writer.name} v{writer.version}: undecodable body ({type(exc).__name__})") from None
     return writer.name, rec  # type: ignore[return-value]
+
+
+def from_json(name: str, obj: Any) -> Any:
+    """Turn JSON-shaped data (ISO dates and times as strings) into what the Avro writer takes.
+
+    It converts types only; the Avro writer still validates everything (encode raises SchemaError).
+    """
+    return _convert(schema_for(name).parsed, obj, catalogue().named)
+
+
+def _convert(schema: Any, value: Any, named: dict[str, Any]) -> Any:
+    if isinstance(schema, str):
+        return _convert(named[schema], value, named) if schema in named else value
+    if isinstance(schema, list):  # union: null or the first branch that converts
+        if value is None:
+            return None
+        for branch in schema:
+            if branch == "null":
+                continue
+            try:
+                return _convert(branch, value, named)
+            except (ValueError, TypeError):
+                continue
+        return value
+    logical = schema.get("logicalType")
+    if logical == "date" and isinstance(value, str):
+        return date.fromisoformat(value)
+    if logical in ("timestamp-millis", "timestamp-micros") and isinstance(value, str):
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    kind = schema.get("type")
+    if kind == "record" and isinstance(value, dict):
+        out = dict(value)
+        for f in schema["fields"]:
+            if f["name"] in out:
+                out[f["name"]] = _convert(f["type"], out[f["name"]], named)
+        return out
+    if kind == "array" and isinstance(value, list):
+        return [_convert(schema["items"], v, named) for v in value]
+    if isinstance(kind, (dict, list)) or (isinstance(kind, str) and kind in named):
+        return _convert(kind, value, named)
+    return value

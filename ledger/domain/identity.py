@@ -1,0 +1,323 @@
+"""Subject identities: the unified social credit code and the resident identity number.
+
+Legal sources:
+  * GB 32100-2015 《法人和其他组织统一社会信用代码编码规则》 — 18 characters: registration
+    authority (pos. 1), category (pos. 2), registering authority's division code (pos. 3-8,
+    GB/T 2260), subject identifier (pos. 9-17), mod-31 check character (pos. 18); the alphabet
+    omits I, O, S, V, Z (domain.md §1.1-1.4).
+  * GB 11643-1999 《公民身份号码》 — 6-digit address code, 8-digit birth date, 3-digit sequence,
+    ISO 7064 MOD 11-2 check character (domain.md §2.1).
+
+Checks are delegated to python-stdnum (``stdnum.cn.uscc``, ``stdnum.cn.ric``) with two
+deliberate departures, both documented where they happen:
+
+  * ``stdnum.cn.uscc.validate`` requires positions 1-8 to be digits, so it rejects the real
+    authority codes ``A`` (军队), ``N`` (农业) and ``Y`` (其他) of GB 32100 §4 table 1
+    (domain.md §1.3). The structure is checked here and only stdnum's ``calc_check_digit`` is used.
+  * A wrong USCC check character is a warning, not a rejection: registered codes exist that fail
+    it (domain.md §1.7). Likewise a resident ID whose address code did not exist in the birth year
+    (python-stdnum's ``loc.dat`` year ranges) is a warning: the ID is issued by the public-security
+    organ, the ledger only records it.
+
+Reason codes (``Rejection.code``): ``uscc.empty``, ``uscc.legacy_registration_number``,
+``uscc.organisation_code``, ``uscc.length``, ``uscc.characters``, ``uscc.region_code``,
+``uscc.resident_id``;
+``ric.empty``, ``ric.legacy_15_digit``, ``ric.length``, ``ric.characters``, ``ric.checksum``,
+``ric.birth_date``. Warning codes (``Identity.warnings``): see ``WARNING_MESSAGES``.
+
+A natural person's ID number never leaves this module in clear except in ``Identity.raw`` and
+``Identity.normalised`` (rejection messages never quote it):
+``mask_ric`` is for every public view and log line, ``entity_key`` for Kafka keys and entity ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+from stdnum.cn import ric as stdnum_ric
+from stdnum.cn import uscc as stdnum_uscc
+from stdnum.exceptions import ValidationError
+
+from ledger.domain.errors import Rejection
+
+__all__ = [
+    "Category",
+    "Identity",
+    "IdType",
+    "WARNING_MESSAGES",
+    "check_ric",
+    "check_uscc",
+    "entity_key",
+    "mask_ric",
+    "normalise",
+]
+
+IdType = Literal["USCC", "RIC"]
+Category = Literal["government", "public_institution", "social_organisation", "enterprise", "individual"]
+
+WARNING_MESSAGES: dict[str, str] = {
+    "uscc.check_character": "统一社会信用代码校验码不符，已收录并转人工复核 "
+    "(the check character does not match; recorded and sent to manual review)",
+    "uscc.unknown_prefix": "登记管理部门代码或机构类别代码不在 GB 32100 代码表中，已归入最接近的数据库 "
+    "(the authority/category prefix is not in the GB 32100 table; mapped to the nearest database)",
+    "uscc.category_nearest": "该机构类别不属于五大数据库的典型类别，已归入最接近的数据库 "
+    "(this category has no database of its own; mapped to the nearest one)",
+    "ric.county_code_date": "身份号码中的地址码在出生年份不存在或未知，已收录并转人工复核 "
+    "(the address code was not in use in the birth year, or is unknown; recorded for review)",
+}
+
+# GB 32100-2015 alphabet: value = index; I, O, S, V, Z are excluded (domain.md §1.2).
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+
+# Mapping from (registration authority, category) to the five credit databases of Xuchang.
+# A design choice, not a legal rule (domain.md §1.3 note c, design.md §3):
+#   government          11 机关, 13 中央编办直管群众团体
+#   public_institution  12 事业单位, A1 军队事业单位
+#   social_organisation 3x 律师/公证/基层法律服务/司法鉴定/仲裁, 5x 社会团体/民非/基金会,
+#                       7x 宗教活动场所/院校, 81 基层工会
+#   enterprise          91 企业, 92 个体工商户, 93 农民专业合作社
+#   individual          resident identity numbers only
+_CORE_PREFIXES: dict[str, Category] = {
+    "11": "government", "13": "government",
+    "12": "public_institution", "A1": "public_institution",
+    "31": "social_organisation", "32": "social_organisation", "33": "social_organisation",
+    "34": "social_organisation", "35": "social_organisation", "39": "social_organisation",
+    "51": "social_organisation", "52": "social_organisation", "53": "social_organisation",
+    "59": "social_organisation",
+    "71": "social_organisation", "72": "social_organisation", "79": "social_organisation",
+    "81": "social_organisation",
+    "91": "enterprise", "92": "enterprise", "93": "enterprise",
+}
+# Prefixes listed in GB 32100 table 1 that no database is made for: nearest database, and the
+# warning ``uscc.category_nearest`` (design.md §3: "map to the nearest database and are reported").
+_NEAREST_PREFIXES: dict[str, Category] = {
+    "19": "government",  # 机构编制 其他
+    "21": "social_organisation", "29": "social_organisation",  # 外交: 外国常驻新闻机构, 其他
+    "41": "social_organisation", "49": "social_organisation",  # 文化: 外国在华文化中心, 其他
+    "61": "social_organisation", "62": "social_organisation", "69": "social_organisation",  # 旅游
+    "89": "social_organisation",  # 工会 其他
+    "A9": "public_institution",  # 军队 其他
+    "N1": "enterprise", "N2": "enterprise", "N3": "enterprise", "N9": "enterprise",  # 农村集体经济组织
+    "Y1": "social_organisation",  # 其他
+}
+# Prefixes in no table: nearest database by the registration authority alone, warning
+# ``uscc.unknown_prefix``; an authority outside the table goes to social organisations
+# ("other organisations").
+_BY_AUTHORITY: dict[str, Category] = {
+    "1": "government", "9": "enterprise", "A": "public_institution", "N": "enterprise",
+}
+
+_WHITESPACE = re.compile(r"\s+")
+_HYPHENS = str.maketrans("", "", "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A checked subject identifier.
+
+    ``raw`` is what the emitter sent, ``normalised`` the canonical form; for a natural person both
+    hold the clear ID number, so ``repr`` masks them. Use ``display`` in views and logs.
+    """
+
+    id_type: IdType
+    raw: str = field(repr=False)
+    normalised: str = field(repr=False)
+    category: Category
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def display(self) -> str:
+        """The form that may be shown publicly: the masked ID for a person, the USCC otherwise."""
+        return mask_ric(self.normalised) if self.id_type == "RIC" else self.normalised
+
+    def __repr__(self) -> str:
+        return (f"Identity(id_type={self.id_type!r}, display={self.display!r}, "
+                f"category={self.category!r}, warnings={self.warnings!r})")
+
+
+def normalise(raw: str) -> str:
+    """Canonical form of a typed identifier.
+
+    NFKC (full-width to half-width, e.g. ``９１`` -> ``91``), all whitespace removed (including
+    U+3000 ideographic space), hyphens and dashes removed, upper-cased. Repeated until stable, so
+    that ``normalise(normalise(x)) == normalise(x)`` for any text.
+    """
+    text = raw
+    for _ in range(8):
+        step = unicodedata.normalize("NFKC", text)
+        step = _WHITESPACE.sub("", step).translate(_HYPHENS).upper()
+        if step == text:
+            break
+        text = step
+    return text
+
+
+def check_uscc(raw: str, field: str = "subject.id") -> Identity:
+    """Check a unified social credit code (GB 32100-2015); raise ``Rejection`` if malformed.
+
+    Rejected: empty input, a 15-digit 工商注册号, a 9-character 组织机构代码, any other length than
+    18, characters outside the GB 32100 alphabet, non-digits in positions 3-8, and a valid resident
+    identity number whose USCC check fails (it would be published in clear). Accepted with a
+    warning: a wrong check character (``uscc.check_character``, domain.md §1.7), a prefix outside
+    GB 32100 table 1 (``uscc.unknown_prefix``) or one without a database of its own
+    (``uscc.category_nearest``).
+    """
+    code = normalise(raw)
+    if not code:
+        raise Rejection(field, "uscc.empty",
+                        "未填写统一社会信用代码 (the unified social credit code is missing)")
+    if re.fullmatch(r"[0-9]{15}", code):
+        raise Rejection(
+            field, "uscc.legacy_registration_number",
+            "这是15位工商注册号，不是统一社会信用代码，请填写18位统一社会信用代码 "
+            "(this is a 15-digit business registration number; the 18-character USCC is required)")
+    if len(code) == 9 and re.fullmatch(r"[0-9A-Z]{8}[0-9X]", code):
+        raise Rejection(
+            field, "uscc.organisation_code",
+            f"{code} 是9位组织机构代码，不是统一社会信用代码，请填写18位统一社会信用代码 "
+            "(this is a 9-character organisation code; the 18-character USCC is required)")
+    if len(code) != 18:
+        raise Rejection(
+            field, "uscc.length",
+            f"统一社会信用代码应为18位，收到{len(code)}位 "
+            f"(the unified social credit code must have 18 characters, got {len(code)})")
+    for position, char in enumerate(code, start=1):
+        if char not in USCC_ALPHABET:
+            raise Rejection(
+                field, "uscc.characters",
+                f"统一社会信用代码第{position}位“{char}”不是允许的字符"
+                "（只能是数字和除 I、O、S、V、Z 以外的大写字母） "
+                f"(character {position} '{char}' is not allowed: digits and capital letters except "
+                "I, O, S, V, Z)")
+    if not code[2:8].isdigit():
+        raise Rejection(
+            field, "uscc.region_code",
+            f"统一社会信用代码第3至8位应为行政区划代码（6位数字），收到“{code[2:8]}” "
+            f"(characters 3-8 must be the 6-digit administrative division code, got '{code[2:8]}')")
+
+    warnings: list[str] = []
+    if stdnum_uscc.calc_check_digit(code) != code[17]:
+        if _is_resident_id(code):
+            # A person's ID number in the organisation field: keying it as a USCC would publish it.
+            raise Rejection(
+                field, "uscc.resident_id",
+                "这是公民身份号码，不是统一社会信用代码；自然人请按公民身份号码报送 "
+                "(this is a resident identity number, not a USCC; report natural persons by their ID number)")
+        warnings.append("uscc.check_character")
+    category, prefix_warning = _uscc_category(code[:2])
+    if prefix_warning:
+        warnings.append(prefix_warning)
+    return Identity("USCC", raw, code, category, tuple(warnings))
+
+
+def _is_resident_id(code: str) -> bool:
+    """True if ``code`` has the form, check digit and birth date of a resident ID (place ignored;
+    ``stdnum.cn.ric.is_valid`` raises KeyError for some unknown address codes)."""
+    if not re.fullmatch(r"[0-9]{17}[0-9X]", code) or stdnum_ric.calc_check_digit(code) != code[17]:
+        return False
+    try:
+        stdnum_ric.get_birth_date(code)
+    except ValidationError:
+        return False
+    return True
+
+
+def _uscc_category(prefix: str) -> tuple[Category, str | None]:
+    """The credit database for a USCC prefix, and the warning code if the mapping is approximate."""
+    if prefix in _CORE_PREFIXES:
+        return _CORE_PREFIXES[prefix], None
+    if prefix in _NEAREST_PREFIXES:
+        return _NEAREST_PREFIXES[prefix], "uscc.category_nearest"
+    return _BY_AUTHORITY.get(prefix[0], "social_organisation"), "uscc.unknown_prefix"
+
+
+def check_ric(raw: str, field: str = "subject.id", *, today: date | None = None) -> Identity:
+    """Check a resident identity number (GB 11643-1999); raise ``Rejection`` if it cannot be one.
+
+    Rejected: empty input, a 15-digit first-generation number (GB 11643-1989), any other length
+    than 18, non-digits in positions 1-17 or a last character other than a digit or X, a wrong
+    check character, an impossible birth date (or one after ``today`` when given). Accepted with
+    the warning ``ric.county_code_date``: an address code that python-stdnum's ``loc.dat`` does not
+    know, or that was not in use in the birth year (e.g. 411003 建安区, created 2016, with an earlier
+    birth year). Older Xuchang codes (411023 许昌县 1986-2016, 4126xx 许昌地区 before 1986) are
+    valid for the birth years in which they existed (domain.md §2.2).
+    """
+    number = normalise(raw)
+    if not number:
+        raise Rejection(field, "ric.empty", "未填写公民身份号码 (the resident identity number is missing)")
+    if re.fullmatch(r"[0-9]{15}", number):
+        raise Rejection(
+            field, "ric.legacy_15_digit",
+            "这是15位旧身份证号码，请填写18位公民身份号码 "
+            "(this is a 15-digit first-generation ID number; please give the 18-digit number)")
+    if len(number) != 18:
+        raise Rejection(
+            field, "ric.length",
+            f"公民身份号码应为18位，收到{len(number)}位 "
+            f"(the resident identity number must have 18 characters, got {len(number)})")
+    if not re.fullmatch(r"[0-9]{17}[0-9X]", number):
+        raise Rejection(
+            field, "ric.characters",
+            "公民身份号码前17位应为数字，第18位应为数字或 X "
+            "(the first 17 characters must be digits and the last a digit or X)")
+    if stdnum_ric.calc_check_digit(number) != number[17]:
+        raise Rejection(
+            field, "ric.checksum",
+            "公民身份号码校验码不符，请核对号码 "
+            "(the check character does not match; please check the number)")
+    try:
+        birth = stdnum_ric.get_birth_date(number)
+    except ValidationError:
+        raise Rejection(
+            field, "ric.birth_date",
+            "公民身份号码中的出生日期不存在 (the birth date in the number does not exist)",
+        ) from None
+    if today is not None and birth > today:
+        raise Rejection(
+            field, "ric.birth_date",
+            "公民身份号码中的出生日期晚于今天 (the birth date in the number is in the future)")
+
+    warnings: tuple[str, ...] = ()
+    try:
+        stdnum_ric.get_birth_place(number)
+    except (ValidationError, KeyError):
+        # stdnum 2.2 raises KeyError (not a ValidationError) for an address code whose province is
+        # known but whose county is not, e.g. 411071 (an NBS statistical code, domain.md §2.2).
+        warnings = ("ric.county_code_date",)
+    return Identity("RIC", raw, number, "individual", warnings)
+
+
+def mask_ric(normalised: str) -> str:
+    """Mask a resident ID for public views and log lines: ``411002********0012``.
+
+    Keeps the 6-digit address code (a county, not a person) and the last 4 characters (sequence
+    and check character) so a clerk can tell two records apart; hides the 8-digit birth date,
+    which with the address code narrows the person down most. Any input that is not 18 characters
+    long is masked completely, so a malformed number never leaks either.
+    """
+    if len(normalised) != 18:
+        return "*" * len(normalised)
+    return normalised[:6] + "*" * 8 + normalised[14:]
+
+
+def entity_key(identity: Identity, pepper: bytes) -> str:
+    """The Kafka key and entity id of a subject.
+
+    An organisation is keyed by its USCC in clear (``uscc:91110000600037341L``): it is public. A
+    natural person is keyed by ``ric:`` + the first 32 hex digits (128 bits) of
+    HMAC-SHA256(pepper, normalised ID), so the ID number never appears in keys, logs or views.
+    The ID space is small (address x birth date x sequence), so the pepper must stay secret and
+    must never change once events exist; at least 16 bytes are required.
+    """
+    if identity.id_type == "USCC":
+        return "uscc:" + identity.normalised
+    if len(pepper) < 16:
+        raise ValueError("the pepper for resident-ID entity keys must have at least 16 bytes")
+    digest = hmac.new(pepper, identity.normalised.encode("ascii"), hashlib.sha256).hexdigest()
+    return "ric:" + digest[:32]

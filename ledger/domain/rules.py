@@ -1,0 +1,626 @@
+"""Rules as data: publication periods, list periods and the department authorization matrix.
+
+The rules live in versioned JSON files in ``ledger/rules/`` (``<name>.v<N>.json``; the highest
+version of each name is loaded). Each file names its legal sources; this module loads them once at
+start, validates every entry (``RulesError`` names the file, the entry and the reason) and exposes
+frozen objects:
+
+  * ``PublicationRules`` — administrative-penalty publication windows per regime: 发改办财金〔2019〕527号
+    (from 2019-07-01), NDRC Order 58 (from 2023-05-01), NDRC Order 36 (from 2026-04-01), chosen by
+    the decision date (domain.md §4.1); listing periods and early removal of the court, tax,
+    wage-arrears, procurement and market-regulation lists (domain.md §4.3-4.7).
+  * ``DepartmentMatrix`` — which department may emit which event type (design.md §2).
+
+Dates: a period of N months counted from a decision taken on day D ends on the day of the N-th
+month that corresponds to D, or on that month's last day if it has none (民法典 arts. 201-202;
+``add_months``). Windows are half-open: publication runs from ``start`` up to, not including,
+``automatic_end``; repair or early removal may take effect on or after ``earliest_repair`` /
+``earliest_removal``, the day after the minimum period ends.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal, NoReturn, cast, get_args
+
+from ledger.domain.errors import Rejection, RulesError
+
+__all__ = [
+    "EVENT_TYPES",
+    "LIST_KINDS",
+    "SEVERITIES",
+    "DepartmentMatrix",
+    "Department",
+    "EarlyRemoval",
+    "ListKindRule",
+    "ListingTerms",
+    "ListingWindow",
+    "Period",
+    "PublicationRules",
+    "Regime",
+    "Rules",
+    "Severity",
+    "Window",
+    "add_months",
+    "load_departments",
+    "load_publication_periods",
+    "load_rules",
+]
+
+Severity = Literal["minor", "general", "serious"]
+SEVERITIES: tuple[str, ...] = get_args(Severity)
+PeriodRule = Literal["fixed", "by_decision", "by_ground"]
+
+# The list kinds the ledger knows; the rules file must define exactly these (domain.md §4.3-4.7).
+LIST_KINDS: frozenset[str] = frozenset({
+    "dishonest_debtor", "major_tax_violation", "wage_arrears", "procurement_ban", "serious_dishonesty",
+})
+
+# The first set of event types (design.md §4). schemas/avro must define exactly these.
+EVENT_TYPES: frozenset[str] = frozenset({
+    "AdministrativeLicenceGranted", "AdministrativeLicenceChanged", "AdministrativeLicenceRevoked",
+    "AdministrativePenaltyImposed", "AdministrativePenaltyRevoked",
+    "DishonestDebtorListed", "DishonestDebtorDelisted",
+    "MajorTaxViolationListed", "MajorTaxViolationDelisted", "TaxCreditRated",
+    "WageArrearsListed", "WageArrearsDelisted",
+    "ProcurementBanImposed", "CreditRepaired", "HonourAwarded", "CreditCommitmentMade",
+    "EntityRegistered", "PunishmentFeedbackReported", "ListingExpired",
+})
+
+
+def add_months(d: date, months: int) -> date:
+    """``d`` moved by ``months`` calendar months, clamped to the end of the month.
+
+    ``add_months(date(2023, 8, 31), 6) == date(2024, 2, 29)``;
+    ``add_months(date(2024, 2, 29), 12) == date(2025, 2, 28)``.
+    """
+    year, month0 = divmod(d.year * 12 + d.month - 1 + months, 12)
+    return date(year, month0 + 1, min(d.day, calendar.monthrange(year, month0 + 1)[1]))
+
+
+def _day_after_months(start: date, months: int) -> date:
+    """First day after a period of ``months`` months counted from ``start`` (``start`` if 0)."""
+    return start if months == 0 else add_months(start, months) + timedelta(days=1)
+
+
+# --------------------------------------------------------------------------- publication periods
+
+
+@dataclass(frozen=True)
+class Period:
+    """Minimum and maximum publication period, in months."""
+
+    min_months: int
+    max_months: int
+
+
+@dataclass(frozen=True)
+class Regime:
+    """A publication-period regime, in force for decisions taken from ``in_force_from`` to
+    ``in_force_until`` (inclusive; ``None`` = still in force)."""
+
+    id: str
+    title: str
+    legal_source: str
+    in_force_from: date
+    in_force_until: date | None
+    periods: Mapping[str, Period]
+
+    def covers(self, d: date) -> bool:
+        return self.in_force_from <= d and (self.in_force_until is None or d <= self.in_force_until)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Publication window of a penalty: shown in ``[start, automatic_end)``; repair may take
+    effect on or after ``earliest_repair``."""
+
+    start: date
+    earliest_repair: date
+    automatic_end: date
+
+
+@dataclass(frozen=True)
+class EarlyRemoval:
+    """When a listed subject may be removed before the period ends."""
+
+    requires_correction: bool
+    min_months_after_listing: int
+    min_months_after_correction: int
+
+
+@dataclass(frozen=True)
+class ListKindRule:
+    """Listing period and early-removal rule of one list kind.
+
+    ``period_rule``: ``fixed`` (``fixed_months``), ``by_decision`` (the listing decision gives the
+    period, within ``decision_months``) or ``by_ground`` (``months_by_ground``; ``None`` = no fixed
+    period; an extension within ``extension_months`` may be added). ``early_removal`` is ``None``
+    where the law provides none.
+    """
+
+    kind: str
+    title: str
+    legal_source: str
+    period_rule: PeriodRule
+    fixed_months: int | None
+    decision_months: tuple[int, int] | None
+    months_by_ground: Mapping[int, int | None] | None
+    extension_months: tuple[int, int] | None
+    early_removal: EarlyRemoval | None
+
+
+@dataclass(frozen=True)
+class ListingTerms:
+    """What the listing decision says: inclusion ground (court list, 1-6), period in months (when
+    the decision gives it), extension in months (court list)."""
+
+    ground: int | None = None
+    period_months: int | None = None
+    extension_months: int = 0
+
+
+@dataclass(frozen=True)
+class ListingWindow:
+    """Listed in ``[start, automatic_end)`` (``None`` = until removed); early removal possible on
+    or after ``earliest_removal`` (``None`` = never), subject to the correction conditions."""
+
+    start: date
+    earliest_removal: date | None
+    automatic_end: date | None
+
+
+@dataclass(frozen=True)
+class PublicationRules:
+    """Publication windows and repair eligibility (``publication_periods.vN.json``)."""
+
+    version: int
+    legal_sources: tuple[str, ...]
+    regimes: tuple[Regime, ...]
+    list_kinds: Mapping[str, ListKindRule]
+
+    def regime_for(self, decision_date: date) -> Regime:
+        """The regime in force on the decision date; ``Rejection`` before the first regime."""
+        for regime in self.regimes:
+            if regime.covers(decision_date):
+                return regime
+        first = self.regimes[0].in_force_from
+        raise Rejection(
+            "decision_date", "publication.no_regime",
+            f"决定日期 {decision_date} 早于 {first}，没有适用的公示期限规定 "
+            f"(no publication-period regime applies to decisions before {first})")
+
+    def penalty_window(self, decision_date: date, severity: str) -> Window:
+        """Publication window of an administrative penalty under the regime of its decision date."""
+        if severity not in SEVERITIES:
+            raise Rejection(
+                "severity", "penalty.severity_unknown",
+                f"未知的失信严重程度“{severity}”，应为 minor/general/serious（轻微/一般/严重） "
+                f"(unknown severity '{severity}'; expected minor, general or serious)")
+        period = self.regime_for(decision_date).periods[severity]
+        return Window(
+            start=decision_date,
+            earliest_repair=_day_after_months(decision_date, period.min_months),
+            automatic_end=_day_after_months(decision_date, period.max_months),
+        )
+
+    def listing_window(
+        self, list_kind: str, listed_on: date, terms: ListingTerms | None = None
+    ) -> ListingWindow:
+        """Listing window of a list entry; ``Rejection`` if the terms do not fit the list's rule."""
+        rule = self._list_kind(list_kind)
+        months = _listing_months(rule, terms or ListingTerms())
+        removal = rule.early_removal
+        return ListingWindow(
+            start=listed_on,
+            earliest_removal=None if removal is None else _day_after_months(
+                listed_on, removal.min_months_after_listing),
+            automatic_end=None if months is None else _day_after_months(listed_on, months),
+        )
+
+    def repair_allowed(
+        self,
+        subject: str,
+        decision_date: date,
+        repair_date: date,
+        *,
+        corrected_on: date | None = None,
+        terms: ListingTerms | None = None,
+        field: str = "repair_date",
+    ) -> Rejection | None:
+        """``None`` if repair (early end of publication) may take effect on ``repair_date``, else
+        the ``Rejection`` to return to the emitter (not raised).
+
+        ``subject`` is a penalty severity (minor/general/serious): repair only after the minimum
+        publication period of the regime in force on the decision date, and only while the
+        information is still published. Or a list kind, with ``decision_date`` the listing date:
+        the list's early-removal rule, where ``corrected_on`` is the date the subject corrected the
+        dishonest act (paid, performed, repaid wages). Invalid input (unknown severity or list kind,
+        terms that do not fit the list) is returned as a ``Rejection`` too.
+        """
+        try:
+            return self._repair_check(subject, decision_date, repair_date, corrected_on, terms, field)
+        except Rejection as rejection:
+            return rejection
+
+    def _repair_check(self, subject: str, decision_date: date, repair_date: date, corrected_on: date | None,
+                      terms: ListingTerms | None, field: str) -> Rejection | None:
+        if repair_date < decision_date:
+            return Rejection(field, "repair.before_decision",
+                             f"修复日期 {repair_date} 早于决定日期 {decision_date} "
+                             f"(the repair date is before the decision date {decision_date})")
+        if subject in SEVERITIES:
+            window = self.penalty_window(decision_date, subject)
+            regime = self.regime_for(decision_date).title
+            return _check_window(field, repair_date, window.earliest_repair, window.automatic_end, regime)
+        rule = self._list_kind(subject)
+        if rule.early_removal is None:
+            return Rejection(field, "repair.not_allowed",
+                             f"{rule.title}不能提前移出，期满后自动移出 "
+                             f"(a {subject} entry cannot be removed early; it ends with its period)")
+        listing = self.listing_window(subject, decision_date, terms)
+        assert listing.earliest_removal is not None
+        too_early = _check_window(field, repair_date, listing.earliest_removal, listing.automatic_end,
+                                  rule.title)
+        if too_early is not None:
+            return too_early
+        return _check_correction(field, rule, repair_date, corrected_on)
+
+    def _list_kind(self, list_kind: str) -> ListKindRule:
+        rule = self.list_kinds.get(list_kind)
+        if rule is None:
+            raise Rejection("list_kind", "list.kind_unknown",
+                            f"未知的名单类型“{list_kind}” (unknown list kind '{list_kind}'; expected one of "
+                            f"{', '.join(sorted(self.list_kinds))})")
+        return rule
+
+
+def _check_window(
+    field: str, repair_date: date, earliest: date, end: date | None, source: str
+) -> Rejection | None:
+    if repair_date < earliest:
+        return Rejection(field, "repair.before_minimum_period",
+                         f"按{source}，最短公示期未满，最早可于 {earliest} 修复 "
+                         f"(the minimum publication period has not ended; "
+                         f"repair is possible from {earliest})")
+    if end is not None and repair_date >= end:
+        return Rejection(field, "repair.publication_ended",
+                         f"公示期已于 {end} 届满，信息已停止公示，无需修复 "
+                         f"(publication already ended on {end}; there is nothing to repair)")
+    return None
+
+
+def _check_correction(
+    field: str, rule: ListKindRule, repair_date: date, corrected_on: date | None
+) -> Rejection | None:
+    removal = rule.early_removal
+    assert removal is not None
+    if not removal.requires_correction:
+        return None
+    if corrected_on is None or corrected_on > repair_date:
+        return Rejection(field, "repair.correction_required",
+                         f"{rule.title}须在纠正失信行为（履行义务）后方可提前移出，请提供纠正日期 "
+                         "(early removal requires the dishonest act to be corrected first; "
+                         "give the correction date)")
+    months = removal.min_months_after_correction
+    earliest = _day_after_months(corrected_on, months)
+    if repair_date < earliest:
+        return Rejection(field, "repair.too_soon_after_correction",
+                         f"{rule.title}须在纠正满{months}个月后方可提前移出，最早 {earliest} "
+                         f"(early removal is possible {months} months after the correction, from {earliest})")
+    return None
+
+
+def _listing_months(rule: ListKindRule, terms: ListingTerms) -> int | None:
+    """Months listed under ``terms``; ``None`` for no fixed period."""
+    if rule.period_rule == "fixed":
+        return rule.fixed_months
+    if rule.period_rule == "by_decision":
+        assert rule.decision_months is not None
+        low, high = rule.decision_months
+        given = terms.period_months
+        if given is None or not low <= given <= high:
+            raise Rejection("period_months", "list.period_out_of_range",
+                            f"{rule.title}的期限应由决定确定，为{low}至{high}个月，收到 {given} "
+                            f"(the decision must give a period of {low} to {high} months, got {given})")
+        return given
+    assert rule.months_by_ground is not None
+    if terms.ground not in rule.months_by_ground:
+        grounds = sorted(rule.months_by_ground)
+        raise Rejection("ground", "list.ground_unknown",
+                        f"{rule.title}的纳入情形应为 {grounds} 之一，收到 {terms.ground} "
+                        f"(the inclusion ground must be one of {grounds}, got {terms.ground})")
+    months = rule.months_by_ground[terms.ground]
+    if terms.extension_months:
+        low, high = rule.extension_months or (0, 0)
+        if months is None or not low <= terms.extension_months <= high:
+            raise Rejection("extension_months", "list.extension_out_of_range",
+                            f"{rule.title}的延长期限应为{low}至{high}个月且仅适用于有固定期限的情形，"
+                            f"收到 {terms.extension_months} (an extension must be {low} to {high} months and "
+                            f"applies only to grounds with a fixed period, got {terms.extension_months})")
+        return months + terms.extension_months
+    return months
+
+
+# --------------------------------------------------------------------------- departments
+
+
+@dataclass(frozen=True)
+class Department:
+    id: str
+    name: str
+    kind: Literal["emitter", "system", "sector"]
+    legal_source: str
+    may_emit: frozenset[str]
+
+
+@dataclass(frozen=True)
+class DepartmentMatrix:
+    """Which department may emit which event type (``departments.vN.json``)."""
+
+    version: int
+    legal_sources: tuple[str, ...]
+    departments: Mapping[str, Department]
+
+    def authorize(self, department: str, event_type: str) -> None:
+        """Return if ``department`` may emit ``event_type``; raise ``Rejection`` otherwise
+        (``department.unknown``, ``event_type.unknown``, ``department.not_authorized``)."""
+        known = self.departments.get(department)
+        if known is None:
+            raise Rejection("source_department", "department.unknown",
+                            f"未登记的报送部门“{department}” (unknown source department '{department}')")
+        if event_type not in EVENT_TYPES:
+            raise Rejection("event_type", "event_type.unknown",
+                            f"未知的事件类型 {event_type} (this event type is not known to the ledger)")
+        if event_type not in known.may_emit:
+            raise Rejection("source_department", "department.not_authorized",
+                            f"{known.name}（{department}）无权报送 {event_type} 类事件 "
+                            f"(department {department} may not emit {event_type})")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Every rules file, loaded and validated."""
+
+    publication: PublicationRules
+    departments: DepartmentMatrix
+
+
+def default_directory() -> Path:
+    """``ledger/rules`` inside the installed package."""
+    return Path(str(resources.files("ledger").joinpath("rules")))
+
+
+def load_rules(directory: Path | None = None) -> Rules:
+    """Load and validate every rules file; raise ``RulesError`` on the first bad entry."""
+    directory = default_directory() if directory is None else directory
+    return Rules(load_publication_periods(directory), load_departments(directory))
+
+
+def load_publication_periods(directory: Path | None = None) -> PublicationRules:
+    reader, doc = _open(default_directory() if directory is None else directory, "publication_periods")
+    reader.keys(doc, "file", {"name", "version", "legal_sources", "penalty_regimes", "list_kinds"}, {"notes"})
+    regimes = tuple(_regime(reader, item, f"penalty_regimes[{i}]")
+                    for i, item in enumerate(reader.array(doc["penalty_regimes"], "penalty_regimes")))
+    if not regimes:
+        reader.fail("penalty_regimes", "at least one regime is required")
+    for i in range(1, len(regimes)):
+        before, after = regimes[i - 1], regimes[i]
+        if before.in_force_until is None or before.in_force_until + timedelta(days=1) != after.in_force_from:
+            reader.fail(f"penalty_regimes[{i}]",
+                        f"regime {after.id} must start the day after {before.id} ends "
+                        "(regimes are ordered, contiguous and non-overlapping)")
+    if regimes[-1].in_force_until is not None:
+        reader.fail(f"penalty_regimes[{len(regimes) - 1}]",
+                    "the last regime must be open-ended (in_force_until null)")
+    kinds = reader.obj(doc["list_kinds"], "list_kinds")
+    if unknown := set(kinds) - LIST_KINDS:
+        reader.fail("list_kinds", f"unknown list kind(s) {', '.join(sorted(unknown))}")
+    if missing := LIST_KINDS - set(kinds):
+        reader.fail("list_kinds", f"missing list kind(s) {', '.join(sorted(missing))}")
+    list_kinds = {kind: _list_kind(reader, kind, value, f"list_kinds.{kind}")
+                  for kind, value in kinds.items()}
+    return PublicationRules(doc["version"], tuple(doc["legal_sources"]), regimes,
+                            MappingProxyType(list_kinds))
+
+
+def load_departments(directory: Path | None = None) -> DepartmentMatrix:
+    reader, doc = _open(default_directory() if directory is None else directory, "departments")
+    reader.keys(doc, "file", {"name", "version", "legal_sources", "departments"}, {"notes"})
+    departments: dict[str, Department] = {}
+    for i, item in enumerate(reader.array(doc["departments"], "departments")):
+        entry = f"departments[{i}]"
+        reader.keys(item, entry, {"id", "name", "kind", "legal_source", "may_emit"})
+        dep_id = reader.text(item["id"], f"{entry}.id")
+        if not re.fullmatch(r"[a-z][a-z0-9-]*", dep_id):
+            reader.fail(f"{entry}.id", f"'{dep_id}' must be lower-case letters, digits and hyphens")
+        if dep_id in departments:
+            reader.fail(f"{entry}.id", f"duplicate department id '{dep_id}'")
+        if item["kind"] not in ("emitter", "system", "sector"):
+            reader.fail(f"{entry}.kind", f"'{item['kind']}' is not one of emitter, system, sector")
+        emits = reader.array(item["may_emit"], f"{entry}.may_emit")
+        may_emit = [reader.text(t, f"{entry}.may_emit[{j}]") for j, t in enumerate(emits)]
+        for j, event_type in enumerate(may_emit):
+            if event_type not in EVENT_TYPES:
+                reader.fail(f"{entry}.may_emit[{j}]", f"unknown event type '{event_type}'")
+        if len(set(may_emit)) != len(may_emit):
+            reader.fail(f"{entry}.may_emit", "an event type is listed twice")
+        departments[dep_id] = Department(dep_id, reader.text(item["name"], f"{entry}.name"), item["kind"],
+                                         reader.text(item["legal_source"], f"{entry}.legal_source"),
+                                         frozenset(may_emit))
+    orphans = EVENT_TYPES - set().union(*(d.may_emit for d in departments.values()))
+    if orphans:
+        reader.fail("departments", f"no department may emit {', '.join(sorted(orphans))}")
+    return DepartmentMatrix(doc["version"], tuple(doc["legal_sources"]), MappingProxyType(departments))
+
+
+def _regime(reader: _Reader, item: Any, entry: str) -> Regime:
+    reader.keys(item, entry, {"id", "title", "legal_source", "in_force_from", "in_force_until", "severities"},
+                {"confidence"})
+    start = reader.date(item["in_force_from"], f"{entry}.in_force_from")
+    until = item["in_force_until"]
+    end = None if until is None else reader.date(until, f"{entry}.in_force_until")
+    if end is not None and end < start:
+        reader.fail(f"{entry}.in_force_until", f"{end} is before in_force_from {start}")
+    severities = reader.obj(item["severities"], f"{entry}.severities")
+    reader.keys(severities, f"{entry}.severities", set(SEVERITIES))
+    periods: dict[str, Period] = {}
+    aliases: dict[str, str] = {}
+    for severity in SEVERITIES:
+        where = f"{entry}.severities.{severity}"
+        spec = severities[severity]
+        if isinstance(spec, dict) and "treat_as" in spec:
+            reader.keys(spec, where, {"treat_as"}, {"note"})
+            aliases[severity] = reader.text(spec["treat_as"], f"{where}.treat_as")
+            continue
+        reader.keys(spec, where, {"min_months", "max_months"})
+        low = reader.months(spec["min_months"], f"{where}.min_months")
+        high = reader.months(spec["max_months"], f"{where}.max_months")
+        if high < 1 or low > high:
+            reader.fail(where, f"min_months {low} must be <= max_months {high}, and max_months >= 1")
+        periods[severity] = Period(low, high)
+    for severity, target in aliases.items():
+        if target not in periods:
+            reader.fail(f"{entry}.severities.{severity}.treat_as",
+                        f"'{target}' must name a severity of this regime that has its own periods")
+        periods[severity] = periods[target]
+    return Regime(reader.text(item["id"], f"{entry}.id"), reader.text(item["title"], f"{entry}.title"),
+                  reader.text(item["legal_source"], f"{entry}.legal_source"), start, end,
+                  MappingProxyType(periods))
+
+
+def _list_kind(reader: _Reader, kind: str, item: Any, entry: str) -> ListKindRule:
+    reader.keys(item, entry, {"title", "legal_source", "period", "early_removal"}, {"confidence"})
+    period = reader.obj(item["period"], f"{entry}.period")
+    rule = period.get("rule")
+    fixed = decision = by_ground = extension = None
+    if rule == "fixed":
+        reader.keys(period, f"{entry}.period", {"rule", "months"})
+        fixed = reader.months(period["months"], f"{entry}.period.months", minimum=1)
+    elif rule == "by_decision":
+        reader.keys(period, f"{entry}.period", {"rule", "min_months", "max_months"})
+        decision = reader.range(period, f"{entry}.period", "min_months", "max_months")
+    elif rule == "by_ground":
+        reader.keys(period, f"{entry}.period", {"rule", "months_by_ground", "extension_months"})
+        grounds = reader.obj(period["months_by_ground"], f"{entry}.period.months_by_ground")
+        by_ground = {}
+        for ground, months in grounds.items():
+            where = f"{entry}.period.months_by_ground.{ground}"
+            if not re.fullmatch(r"[1-9][0-9]*", ground):
+                reader.fail(where, "grounds are numbered 1, 2, 3 ...")
+            by_ground[int(ground)] = None if months is None else reader.months(months, where, minimum=1)
+        if period["extension_months"] is not None:
+            ext = reader.obj(period["extension_months"], f"{entry}.period.extension_months")
+            reader.keys(ext, f"{entry}.period.extension_months", {"min", "max"})
+            extension = reader.range(ext, f"{entry}.period.extension_months", "min", "max")
+    else:
+        reader.fail(f"{entry}.period.rule", f"'{rule}' is not one of fixed, by_decision, by_ground")
+    removal = None
+    if item["early_removal"] is not None:
+        where = f"{entry}.early_removal"
+        spec = reader.obj(item["early_removal"], where)
+        after_listing, after_correction = "min_months_after_listing", "min_months_after_correction"
+        reader.keys(spec, where, {"requires_correction", after_listing, after_correction})
+        if not isinstance(spec["requires_correction"], bool):
+            reader.fail(f"{where}.requires_correction", "must be true or false")
+        removal = EarlyRemoval(spec["requires_correction"],
+                               reader.months(spec[after_listing], f"{where}.{after_listing}"),
+                               reader.months(spec[after_correction], f"{where}.{after_correction}"))
+    return ListKindRule(kind, reader.text(item["title"], f"{entry}.title"),
+                        reader.text(item["legal_source"], f"{entry}.legal_source"), cast(PeriodRule, rule),
+                        fixed, decision, None if by_ground is None else MappingProxyType(by_ground),
+                        extension, removal)
+
+
+def _open(directory: Path, name: str) -> tuple[_Reader, dict[str, Any]]:
+    """The highest version of ``<name>.v<N>.json`` in ``directory``, parsed, header checked."""
+    versions = {}
+    for path in directory.glob(f"{name}.v*.json"):
+        match = re.fullmatch(rf"{re.escape(name)}\.v([1-9][0-9]*)\.json", path.name)
+        if match:
+            versions[int(match[1])] = path
+    if not versions:
+        raise RulesError(str(directory / f"{name}.v<N>.json"), "file", "no rules file of this name")
+    version = max(versions)
+    reader = _Reader(str(versions[version]))
+    try:
+        doc = json.loads(versions[version].read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        reader.fail("file", f"cannot be read as JSON: {exc}")
+    doc = reader.obj(doc, "file")
+    for key in ("name", "version", "legal_sources"):
+        if key not in doc:
+            reader.fail("file", f"missing top-level key '{key}'")
+    if doc["name"] != name:
+        reader.fail("name", f"'{doc['name']}' does not match the file name (expected '{name}')")
+    if doc["version"] != version or isinstance(doc["version"], bool):
+        reader.fail("version", f"{doc['version']!r} does not match the file name (expected {version})")
+    sources = reader.array(doc["legal_sources"], "legal_sources")
+    if not sources:
+        reader.fail("legal_sources", "every rules file must name its legal sources")
+    for i, source in enumerate(sources):
+        reader.text(source, f"legal_sources[{i}]")
+    return reader, doc
+
+
+class _Reader:
+    """Type checks for one rules file; every failure is a ``RulesError`` naming file and entry."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def fail(self, entry: str, reason: str) -> NoReturn:
+        raise RulesError(self.file, entry, reason)
+
+    def obj(self, value: Any, entry: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            self.fail(entry, "must be a JSON object")
+        return value
+
+    def array(self, value: Any, entry: str) -> list[Any]:
+        if not isinstance(value, list):
+            self.fail(entry, "must be a JSON array")
+        return value
+
+    def keys(self, value: Any, entry: str, required: set[str], optional: set[str] | None = None) -> None:
+        present = set(self.obj(value, entry))
+        if missing := required - present:
+            self.fail(entry, f"missing key(s) {', '.join(sorted(missing))}")
+        if unknown := present - required - (optional or set()):
+            self.fail(entry, f"unknown key(s) {', '.join(sorted(unknown))}")
+
+    def text(self, value: Any, entry: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            self.fail(entry, "must be a non-empty string")
+        return value
+
+    def months(self, value: Any, entry: str, minimum: int = 0) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= 1200:
+            self.fail(entry, f"must be a whole number of months from {minimum} to 1200, got {value!r}")
+        return value
+
+    def range(self, spec: dict[str, Any], entry: str, low_key: str, high_key: str) -> tuple[int, int]:
+        low = self.months(spec[low_key], f"{entry}.{low_key}", minimum=1)
+        high = self.months(spec[high_key], f"{entry}.{high_key}", minimum=1)
+        if low > high:
+            self.fail(entry, f"{low_key} {low} must be <= {high_key} {high}")
+        return low, high
+
+    def date(self, value: Any, entry: str) -> date:
+        if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            self.fail(entry, f"must be a date written YYYY-MM-DD, got {value!r}")
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            self.fail(entry, f"{value} is not a calendar date")

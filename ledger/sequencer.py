@@ -1,0 +1,195 @@
+"""The sequencer: the single writer of credit.events.
+
+Reads credit.submissions (read_committed, one consumer group), judges each submission
+(ledger/sequencing.py) and writes, in ONE Kafka transaction per batch: the ledger entries to
+credit.events (same partition number as the submission), the outcomes to credit.outcomes, the
+state changelog to credit.sequencer.state, and the consumed submission offsets. A crash at any point
+leaves either all of a batch or none of it; the state is restored from the changelog on assignment.
+
+Run: python -m ledger.sequencer [--metrics-port 9101]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from prometheus_client import Counter, Histogram, start_http_server
+
+from ledger import config, logs, signing
+from ledger.domain import rules
+from ledger.kafka_util import caught_up
+from ledger.sequencing import Sequencing, changelog_records, outcome_record
+from schemas import registry
+
+GROUP = "credit-sequencer"
+log = logs.get("sequencer")
+
+SUBMISSIONS = Counter("ledger_submissions_total", "Submissions judged by the sequencer", ["status"])
+REJECTIONS = Counter("ledger_rejections_total", "Refused submissions by reason code", ["code"])
+WARNINGS = Counter("ledger_identity_warnings_total", "Accepted events flagged for review", ["code"])
+BATCH_SECONDS = Histogram("ledger_sequencer_batch_seconds", "Time to judge and commit one batch")
+APPENDED = Counter("ledger_events_appended_total", "Ledger entries appended to credit.events")
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, svc: SequencerService) -> None:
+        self.svc = svc
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        for tp in revoked:
+            self.svc.core.forget(tp.partition)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        try:
+            await self.svc.restore([tp.partition for tp in assigned])
+        except Exception as exc:  # without its state the sequencer must not judge anything: stop
+            log.exception("state restore failed; stopping")
+            self.svc.fatal = exc
+            self.svc.stop()
+
+
+class SequencerService:
+    def __init__(self, settings: config.Settings, instance: str = "0", max_records: int = 2000) -> None:
+        self.s = settings
+        self.instance = instance
+        self.max_records = max_records
+        self.core = Sequencing(signing.public_keys(settings.keys_dir), settings.id_pepper, rules.load_rules())
+        self._stop = asyncio.Event()
+        self.fatal: BaseException | None = None
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def restore(self, partitions: list[int]) -> None:
+        started = time.monotonic()
+        c = AIOKafkaConsumer(bootstrap_servers=self.s.bootstrap_servers, group_id=None, enable_auto_commit=False,
+                             isolation_level="read_committed", auto_offset_reset="earliest")
+        await c.start()
+        try:
+            tps = [TopicPartition(registry.SEQUENCER_STATE.name, p) for p in partitions]
+            c.assign(tps)
+            await c.seek_to_beginning(*tps)
+            end = await c.end_offsets(tps)
+            records: dict[int, list[dict[str, Any]]] = {p: [] for p in partitions}
+            while not await caught_up(c, end):
+                batch = await c.getmany(*tps, timeout_ms=500)
+                for tp, msgs in batch.items():
+                    for m in msgs:
+                        if m.value is not None:
+                            records[tp.partition].append(registry.decode(m.value, "SequencerState")[1])
+            for p in partitions:
+                self.core.restore(p, records[p])
+            log.info("state restored", partitions=partitions, records=sum(len(r) for r in records.values()),
+                     seconds=round(time.monotonic() - started, 3))
+        finally:
+            await c.stop()
+
+    async def run(self) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.s.bootstrap_servers, group_id=GROUP, enable_auto_commit=False,
+            isolation_level="read_committed", auto_offset_reset="earliest", max_poll_records=self.max_records,
+        )
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.s.bootstrap_servers, transactional_id=f"{GROUP}-{self.instance}",
+            linger_ms=2, max_batch_size=262144, request_timeout_ms=30000,
+        )
+        await producer.start()
+        consumer.subscribe([registry.SUBMISSIONS.name], listener=_Rebalance(self))
+        await consumer.start()
+        log.info("sequencer running", instance=self.instance, bootstrap=self.s.bootstrap_servers)
+        try:
+            while not self._stop.is_set():
+                batch = await consumer.getmany(timeout_ms=200)
+                if batch:
+                    await self._process(consumer, producer, batch)
+        finally:
+            await consumer.stop()
+            await producer.stop()
+            log.info("sequencer stopped")
+        if self.fatal is not None:
+            raise RuntimeError("the sequencer stopped because it could not restore its state") from self.fatal
+
+    async def _process(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, batch: Any) -> None:
+        started = time.monotonic()
+        statuses: dict[str, int] = {}
+        try:
+            async with producer.transaction():
+                judged = []
+                for tp, msgs in batch.items():
+                    for m in msgs:
+                        v = self.core.judge(tp.partition, m.offset, m.key, m.value, dict(m.headers or ()))
+                        fut = None
+                        if v.status == "ACCEPTED":
+                            assert v.entry is not None and v.entity_id is not None
+                            fut = await producer.send(registry.EVENTS.name, key=v.entity_id.encode(),
+                                                      value=registry.encode("LedgerEntry", v.entry),
+                                                      partition=tp.partition)
+                        judged.append((tp.partition, v, fut))
+                for partition, v, fut in judged:
+                    if fut is not None:
+                        md = await fut
+                        seen = self.core.record_position(partition, v, md.offset)
+                        for key, rec in changelog_records(v, seen):
+                            await producer.send(registry.SEQUENCER_STATE.name, key=key.encode(),
+                                                value=registry.encode("SequencerState", rec), partition=partition)
+                        out = outcome_record(v, partition, md.offset)
+                    elif v.seen is not None:
+                        out = outcome_record(v, v.seen.ledger_partition, v.seen.ledger_offset)
+                    else:
+                        out = outcome_record(v, None, None)
+                    await producer.send(registry.OUTCOMES.name, key=v.event_id.encode(),
+                                        value=registry.encode("Outcome", out))
+                    statuses[v.status] = statuses.get(v.status, 0) + 1
+                await producer.send_offsets_to_transaction(
+                    {tp: msgs[-1].offset + 1 for tp, msgs in batch.items() if msgs}, GROUP)
+        except Exception:
+            self.core.rollback()
+            for tp, msgs in batch.items():
+                consumer.seek(tp, msgs[0].offset)
+            log.exception("batch aborted; it will be read again", submissions=sum(len(m) for m in batch.values()))
+            await asyncio.sleep(1)
+            return
+        self.core.commit()
+        for _, v, _ in judged:
+            SUBMISSIONS.labels(v.status).inc()
+            for r in v.reasons:
+                REJECTIONS.labels(r.code).inc()
+                log.info("submission refused", event_id=v.event_id, status=v.status, field=r.field, code=r.code)
+            for w in v.warnings:
+                WARNINGS.labels(w).inc()
+            if v.status == "ACCEPTED":
+                APPENDED.inc()
+        BATCH_SECONDS.observe(time.monotonic() - started)
+        log.info("batch committed", submissions=len(judged), **{k.lower(): n for k, n in statuses.items()},
+                 seconds=round(time.monotonic() - started, 4))
+
+
+async def _main(args: argparse.Namespace) -> None:
+    svc = SequencerService(config.load(), instance=args.instance)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, svc.stop)
+    await svc.run()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m ledger.sequencer", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--instance", default="0", help="stable id of this sequencer process (its transactional id "
+                   "is credit-sequencer-<instance>; a restarted process with the same id fences the old one)")
+    p.add_argument("--metrics-port", type=int, default=9101, help="Prometheus /metrics on 127.0.0.1 (0: off)")
+    p.add_argument("--log-level", default="INFO")
+    args = p.parse_args()
+    logs.configure(args.log_level)
+    if args.metrics_port:
+        start_http_server(args.metrics_port, addr="127.0.0.1")
+    asyncio.run(_main(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""The sequencer's judgement of one submission, without Kafka: verify, decode, decide, version, chain.
+
+`Sequencing.judge(...)` returns a `Verdict`; the Kafka runner (ledger/sequencer.py) writes what the
+verdict says (ledger entry, outcome, changelog records) in one transaction, then calls `commit()`
+so that the in-memory state follows only what Kafka committed. `rollback()` forgets a batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from ledger import chain, submissions
+from ledger.domain.errors import Rejection
+from ledger.domain.model import EntityState, decide, evolve
+from ledger.domain.rules import Rules
+
+
+@dataclass(frozen=True)
+class Seen:
+    content_hash: bytes
+    entity_id: str
+    entity_version: int
+    ledger_partition: int
+    ledger_offset: int
+
+
+@dataclass
+class Verdict:
+    status: str  # ACCEPTED | DUPLICATE | REJECTED | CONFLICT
+    event_id: str
+    entity_id: str | None = None
+    entry: dict[str, Any] | None = None  # the sealed ledger entry, for ACCEPTED
+    seen: Seen | None = None  # the original, for DUPLICATE / CONFLICT
+    reasons: list[Rejection] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    content_hash: bytes = b""
+    state: EntityState | None = None  # state after the event, for ACCEPTED
+
+
+@dataclass
+class PartitionState:
+    entities: dict[str, tuple[EntityState, bytes]] = field(default_factory=dict)  # id -> (state, last hash)
+    seen: dict[str, Seen] = field(default_factory=dict)
+
+
+class Sequencing:
+    def __init__(self, public_keys: dict[str, str], pepper: bytes, rules: Rules, today: Any = None) -> None:
+        self.public_keys = public_keys
+        self.pepper = pepper
+        self.rules = rules
+        self._today = today or (lambda: datetime.now(UTC).date())
+        self.partitions: dict[int, PartitionState] = {}
+        # tentative changes of the open batch: partition -> entity -> (state, hash); partition -> seen
+        self._pending: dict[int, PartitionState] = {}
+
+    # ------------------------------------------------------------------ state
+    def restore(self, partition: int, records: list[dict[str, Any]]) -> None:
+        """Rebuild a partition's state from its changelog records, oldest first."""
+        ps = PartitionState()
+        for r in records:
+            if r["entity"] is not None:
+                e = r["entity"]
+                ps.entities[e["entity_id"]] = (EntityState.from_json(e["state_json"]), bytes(e["last_hash"]))
+            if r["seen"] is not None:
+                s = r["seen"]
+                ps.seen[s["event_id"]] = Seen(bytes(s["content_hash"]), s["entity_id"], s["entity_version"],
+                                              s["ledger_partition"], s["ledger_offset"])
+        self.partitions[partition] = ps
+
+    def forget(self, partition: int) -> None:
+        self.partitions.pop(partition, None)
+        self._pending.pop(partition, None)
+
+    def _entity(self, partition: int, entity_id: str) -> tuple[EntityState, bytes]:
+        pending = self._pending.get(partition)
+        if pending and entity_id in pending.entities:
+            return pending.entities[entity_id]
+        return self.partitions[partition].entities.get(entity_id, (EntityState(), chain.GENESIS))
+
+    def _seen(self, partition: int, event_id: str) -> Seen | None:
+        pending = self._pending.get(partition)
+        if pending and event_id in pending.seen:
+            return pending.seen[event_id]
+        return self.partitions[partition].seen.get(event_id)
+
+    def commit(self) -> None:
+        for p, pending in self._pending.items():
+            ps = self.partitions[p]
+            ps.entities.update(pending.entities)
+            ps.seen.update(pending.seen)
+        self._pending.clear()
+
+    def rollback(self) -> None:
+        self._pending.clear()
+
+    def record_position(self, partition: int, verdict: Verdict, offset: int) -> Seen:
+        """After the ledger entry got its offset: remember the event id with its position."""
+        assert verdict.entry is not None and verdict.entity_id is not None
+        seen = Seen(verdict.content_hash, verdict.entity_id, verdict.entry["entity_version"], partition, offset)
+        self._pending.setdefault(partition, PartitionState()).seen[verdict.event_id] = seen
+        return seen
+
+    # ------------------------------------------------------------------ judgement
+    def judge(self, partition: int, offset: int, key: bytes | None, value: bytes,
+              headers: dict[str, bytes]) -> Verdict:
+        content_hash = hashlib.sha256(value).digest()
+        try:
+            sub = submissions.open_submission(key, value, headers, self.public_keys, self.pepper,
+                                              self.rules.departments)
+        except submissions.Refused as refused:
+            return Verdict("REJECTED", refused.event_id, reasons=[refused.reason], content_hash=content_hash)
+        event = sub.event
+        seen = self._seen(partition, event.event_id)
+        if seen is not None:
+            status = "DUPLICATE" if seen.content_hash == content_hash else "CONFLICT"
+            reasons = [] if status == "DUPLICATE" else [Rejection(
+                "event_id", "event_id.conflict",
+                f"事件编号 {event.event_id} 已被另一内容不同的事件使用 "
+                f"(this event id was already used for an event with other content)")]
+            return Verdict(status, event.event_id, entity_id=seen.entity_id, seen=seen, reasons=reasons,
+                           content_hash=content_hash)
+        state, last_hash = self._entity(partition, event.entity_id)
+        try:
+            warnings = sub.warnings + decide(state, event, self._today())
+        except Rejection as r:
+            return Verdict("REJECTED", event.event_id, entity_id=event.entity_id, reasons=[r],
+                           content_hash=content_hash)
+        new_state = evolve(state, event)
+        entry = chain.seal({
+            "entity_id": event.entity_id, "entity_version": new_state.version, "event_id": event.event_id,
+            "event_type": event.event_type, "category": sub.category, "department": event.department,
+            "sequenced_at": datetime.now(UTC), "submission_partition": partition, "submission_offset": offset,
+            "warnings": warnings, "submission": value, "signature": headers.get("signature", b""),
+            "prev_hash": last_hash, "hash": b"",
+        })
+        self._pending.setdefault(partition, PartitionState()).entities[event.entity_id] = (new_state, entry["hash"])
+        return Verdict("ACCEPTED", event.event_id, entity_id=event.entity_id, entry=entry, warnings=warnings,
+                       content_hash=content_hash, state=new_state)
+
+
+def outcome_record(v: Verdict, ledger_partition: int | None, ledger_offset: int | None) -> dict[str, Any]:
+    version = v.entry["entity_version"] if v.entry else (v.seen.entity_version if v.seen else None)
+    return {
+        "event_id": v.event_id, "status": v.status, "entity_id": v.entity_id, "entity_version": version,
+        "ledger_partition": ledger_partition, "ledger_offset": ledger_offset,
+        "reasons": [{"field": r.field, "code": r.code, "message": r.message} for r in v.reasons],
+        "warnings": v.warnings, "decided_at": datetime.now(UTC),
+    }
+
+
+def changelog_records(v: Verdict, seen: Seen) -> list[tuple[str, dict[str, Any]]]:
+    assert v.entry is not None and v.state is not None
+    return [
+        (f"entity:{v.entity_id}", {"entity": {
+            "entity_id": v.entity_id, "version": v.entry["entity_version"], "last_hash": v.entry["hash"],
+            "state_json": v.state.to_json()}, "seen": None}),
+        (f"event:{v.event_id}", {"entity": None, "seen": {
+            "event_id": v.event_id, "content_hash": seen.content_hash, "entity_id": seen.entity_id,
+            "entity_version": seen.entity_version, "ledger_partition": seen.ledger_partition,
+            "ledger_offset": seen.ledger_offset}}),
+    ]
+
+
+def today_utc() -> date:
+    return datetime.now(UTC).date()

@@ -1,0 +1,177 @@
+"""The demo workload, end to end through the running stack (ops/demo brings the stack up first).
+
+Three departments submit administrative penalties for Xuchang enterprises, individual businesses and
+natural persons; a few submissions are wrong on purpose (a malformed credit code, a department
+emitting an event type it may not, a forged signature, an unsigned one, a resubmission, an event id
+reused with other content). It prints every outcome class, then what the PostgreSQL view shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import random
+import sys
+import time
+import uuid
+from collections import Counter
+from typing import Any
+
+import psycopg
+
+from ledger import config, signing, submissions
+from ledger.client import LedgerClient
+from ops import workload
+from schemas import registry
+
+
+def _line(text: str = "") -> None:
+    print(text, flush=True)
+
+
+async def run(n_events: int, n_subjects: int, seed: int) -> int:
+    s = config.load()
+    rng = random.Random(seed)
+    subjects = workload.subjects(rng, n_subjects)
+    departments = list(workload.PENALTY_DEPARTMENTS)
+    per_department: dict[str, list[dict[str, Any]]] = {d: [] for d in departments}
+    for i in range(n_events):
+        d = departments[i % len(departments)]
+        per_department[d].append(workload.penalty(rng, rng.choice(subjects), d, seq=seed % 100000 * 1000 + i))
+
+    _line(f"== Submitting {n_events} administrative penalties for {n_subjects} subjects "
+          f"from {len(departments)} departments (seed {seed})")
+    started = time.monotonic()
+    outcomes: list[dict[str, Any]] = []
+    clients = {d: LedgerClient(s.bootstrap_servers, d, signing.private_key(s.keys_dir, d)) for d in departments}
+    for c in clients.values():
+        await c.start()
+    try:
+        results = await asyncio.gather(*(clients[d].submit_many_and_wait(per_department[d]) for d in departments))
+        for r in results:
+            outcomes.extend(r)
+        elapsed = time.monotonic() - started
+        counts = Counter(o["status"] for o in outcomes)
+        _line(f"   {dict(counts)} in {elapsed:.2f} s ({len(outcomes) / elapsed:.0f} events/s including the wait "
+              f"for every outcome)")
+        warned = [o for o in outcomes if o["warnings"]]
+        if warned:
+            _line(f"   {len(warned)} accepted with a warning for review, e.g. {warned[0]['warnings']}")
+
+        _line("\n== Submissions that must be refused or recognised")
+        samr = clients["xc-samr"]
+        original = per_department["xc-samr"][0]
+        cases: list[tuple[str, Any]] = []
+
+        bad_code = copy.deepcopy(original)
+        bad_code["envelope"]["event_id"] = str(uuid.uuid4())
+        bad_code["envelope"]["subject"]["id"] = "91411000MA4"  # truncated code
+        bad_code["envelope"]["subject"]["id_type"] = "USCC"
+        cases.append(("a malformed unified social credit code", bad_code))
+
+        again = copy.deepcopy(original)
+        cases.append(("the same event submitted again", again))
+
+        conflict = copy.deepcopy(original)
+        conflict["fine_fen"] = (conflict["fine_fen"] or 0) + 100
+        cases.append(("the same event id with another fine", conflict))
+
+        for label, rec in cases:
+            try:
+                out = await samr.submit_and_wait(rec)
+            except registry.SchemaError as exc:
+                _line(f"   {label}: refused before sending: {exc}")
+                continue
+            _describe(label, out)
+
+        court = LedgerClient(s.bootstrap_servers, "xc-court", signing.private_key(s.keys_dir, "xc-court"))
+        await court.start()
+        try:
+            wrong_dept = copy.deepcopy(original)
+            wrong_dept["envelope"]["event_id"] = str(uuid.uuid4())
+            wrong_dept["envelope"]["source_department"] = "xc-court"
+            _describe("the court submitting an administrative penalty", await court.submit_and_wait(wrong_dept))
+        finally:
+            await court.stop()
+
+        forged = copy.deepcopy(original)
+        forged["envelope"]["event_id"] = str(uuid.uuid4())
+        key, value, _ = submissions.make(forged, "xc-samr", signing.private_key(s.keys_dir, "xc-tax"))
+        await samr.producer.send_and_wait(registry.SUBMISSIONS.name, key=key, value=value, headers=[
+            ("department", b"xc-samr"), ("signature", signing.sign(signing.private_key(s.keys_dir, "xc-tax"), value)),
+            ("event-id", forged["envelope"]["event_id"].encode())])
+        _describe("a penalty in the market regulator's name signed with the tax bureau's key",
+                  await samr.outcome(forged["envelope"]["event_id"]))
+
+        unsigned = copy.deepcopy(original)
+        unsigned["envelope"]["event_id"] = str(uuid.uuid4())
+        key, value, _ = submissions.make(unsigned, "xc-samr", signing.private_key(s.keys_dir, "xc-samr"))
+        await samr.producer.send_and_wait(registry.SUBMISSIONS.name, key=key, value=value,
+                                          headers=[("event-id", unsigned["envelope"]["event_id"].encode())])
+        _describe("an unsigned submission", await samr.outcome(unsigned["envelope"]["event_id"]))
+    finally:
+        for c in clients.values():
+            await c.stop()
+
+    accepted = [o for o in outcomes if o["status"] == "ACCEPTED"]
+    await _wait_projected(s, accepted)
+    _show_views(s)
+    return 0
+
+
+def _describe(label: str, out: dict[str, Any]) -> None:
+    if out["status"] in ("ACCEPTED", "DUPLICATE"):
+        _line(f"   {label}: {out['status']} (entity version {out['entity_version']}, ledger position "
+              f"{out['ledger_partition']}:{out['ledger_offset']})")
+    else:
+        for r in out["reasons"]:
+            _line(f"   {label}: {out['status']} [{r['code']}] field {r['field']}: {r['message']}")
+
+
+async def _wait_projected(s: config.Settings, accepted: list[dict[str, Any]], timeout: float = 60) -> None:
+    need: dict[int, int] = {}
+    for o in accepted:
+        need[o["ledger_partition"]] = max(need.get(o["ledger_partition"], 0), o["ledger_offset"] + 1)
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(s.pg_dsn, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            have = dict(conn.execute("select partition, next_offset from projector_positions where projector = "
+                                     "'main' and topic = %s", (registry.EVENTS.name,)).fetchall())
+            if all(have.get(p, 0) >= o for p, o in need.items()):
+                return
+            await asyncio.sleep(0.2)
+    raise SystemExit("the projector did not reach the ledger positions in time; see ops/stack logs")
+
+
+def _show_views(s: config.Settings) -> None:
+    with psycopg.connect(s.pg_dsn, autocommit=True) as conn:
+        total = conn.execute("select count(*) from ledger_copy").fetchone()[0]
+        entities = conn.execute("select count(distinct entity_id) from ledger_copy").fetchone()[0]
+        _line(f"\n== PostgreSQL views: {total} ledger entries for {entities} entities in ledger_copy")
+        _line("   administrative penalties by department:")
+        for dept, n, fines in conn.execute(
+                "select department, count(*), coalesce(sum(fine_fen), 0) from admin_penalties group by 1 order by 1"):
+            _line(f"     {dept:<12} {n:>6} penalties, fines {fines / 100:,.2f} yuan")
+        _line("   latest penalties (natural persons' ID numbers masked):")
+        for row in conn.execute(
+                "select subject_name, subject_id_public, decision_no, violation_type, severity "
+                "from admin_penalties order by sequenced_at desc, event_id limit 6"):
+            _line("     " + " | ".join(str(x) for x in row))
+    _line(f"\nMetrics: http://127.0.0.1:{s.metrics_port('sequencer')}/metrics (sequencer), "
+          f"http://127.0.0.1:{s.metrics_port('projector')}/metrics (projector). Stop: ops/stack down")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="ops/demo", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--events", type=int, default=600, help="penalties to submit (default 600)")
+    p.add_argument("--subjects", type=int, default=150, help="distinct entities (default 150)")
+    p.add_argument("--seed", type=int, default=None, help="workload seed (default: a new one each run)")
+    args = p.parse_args()
+    seed = args.seed if args.seed is not None else int(time.time())
+    sys.exit(asyncio.run(run(args.events, args.subjects, seed)))
+
+
+if __name__ == "__main__":
+    main()
