@@ -92,6 +92,10 @@ class LedgerClient:
             self._waiters.setdefault(eid, asyncio.get_running_loop().create_future())
         return await self.producer.send(registry.SUBMISSIONS.name, key=key, value=value, headers=headers)
 
+    def decided(self) -> int:
+        """How many outcomes this client has seen so far."""
+        return len(self._outcomes)
+
     async def outcome(self, event_id: str, timeout: float = 30.0) -> dict[str, Any]:
         if event_id in self._outcomes:
             return self._outcomes[event_id]

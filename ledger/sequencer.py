@@ -93,6 +93,9 @@ class SequencerService:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.s.bootstrap_servers, group_id=GROUP, enable_auto_commit=False,
             isolation_level="read_committed", auto_offset_reset="earliest", max_poll_records=self.max_records,
+            # static membership: a restarted sequencer with the same instance id takes its partitions back
+            # at once instead of waiting for the old member's session to time out
+            group_instance_id=f"{GROUP}-{self.instance}",
         )
         producer = AIOKafkaProducer(
             bootstrap_servers=self.s.bootstrap_servers, transactional_id=f"{GROUP}-{self.instance}",

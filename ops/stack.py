@@ -417,8 +417,14 @@ async def ensure_topics(bootstrap: str) -> list[str]:
         wanted = [t for t in registry.TOPICS if t.name not in existing]
         if wanted:
             await admin.create_topics([NewTopic(t.name, t.partitions, 1, topic_configs=t.configs) for t in wanted])
-        described = await admin.describe_topics([t.name for t in registry.TOPICS])
-        counts = {d["topic"]: len(d["partitions"]) for d in described}
+        counts: dict[str, int] = {}
+        deadline = time.monotonic() + 30
+        while True:  # a topic created a moment ago may not show its partitions yet
+            described = await admin.describe_topics([t.name for t in registry.TOPICS])
+            counts = {d["topic"]: len(d["partitions"]) for d in described}
+            if all(counts.get(t.name) for t in registry.TOPICS) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
         wrong = [f"{t.name} has {counts.get(t.name)} partitions, the registry says {t.partitions}"
                  for t in registry.TOPICS if counts.get(t.name) != t.partitions]
         if wrong:

@@ -50,6 +50,7 @@ __all__ = [
     "Severity",
     "Window",
     "add_months",
+    "default_directory",
     "load_departments",
     "load_publication_periods",
     "load_rules",
@@ -257,6 +258,11 @@ class PublicationRules:
             return Rejection(field, "repair.before_decision",
                              f"修复日期 {repair_date} 早于决定日期 {decision_date} "
                              f"(the repair date is before the decision date {decision_date})")
+        if subject not in SEVERITIES and subject not in self.list_kinds:
+            known = ", ".join([*SEVERITIES, *sorted(self.list_kinds)])
+            return Rejection("severity", "repair.subject_unknown",
+                             f"无法判断“{subject}”的修复条件：既不是失信严重程度也不是名单类型 "
+                             f"(unknown severity or list kind '{subject}'; expected one of {known})")
         if subject in SEVERITIES:
             window = self.penalty_window(decision_date, subject)
             regime = self.regime_for(decision_date).title
@@ -333,12 +339,13 @@ def _listing_months(rule: ListKindRule, terms: ListingTerms) -> int | None:
                             f"(the decision must give a period of {low} to {high} months, got {given})")
         return given
     assert rule.months_by_ground is not None
-    if terms.ground not in rule.months_by_ground:
+    ground = terms.ground
+    if ground is None or ground not in rule.months_by_ground:
         grounds = sorted(rule.months_by_ground)
         raise Rejection("ground", "list.ground_unknown",
-                        f"{rule.title}的纳入情形应为 {grounds} 之一，收到 {terms.ground} "
-                        f"(the inclusion ground must be one of {grounds}, got {terms.ground})")
-    months = rule.months_by_ground[terms.ground]
+                        f"{rule.title}的纳入情形应为 {grounds} 之一，收到 {ground} "
+                        f"(the inclusion ground must be one of {grounds}, got {ground})")
+    months = rule.months_by_ground[ground]
     if terms.extension_months:
         low, high = rule.extension_months or (0, 0)
         if months is None or not low <= terms.extension_months <= high:

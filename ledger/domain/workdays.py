@@ -24,8 +24,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from functools import cache
 
-import holidays
-from holidays.countries.china import ChinaStaticHolidays
+from holidays.countries.china import China, ChinaStaticHolidays
+from holidays.version import __version__ as holidays_version
 
 from ledger.domain.errors import CalendarCoverageError
 
@@ -47,8 +47,8 @@ def covered_years() -> range:
 
 
 @cache
-def _calendar() -> holidays.HolidayBase:
-    return holidays.China(years=covered_years())
+def _calendar() -> China:
+    return China(years=covered_years())  # type: ignore[no-untyped-call]  # holidays leaves __init__ untyped
 
 
 def _require_covered(d: date) -> None:
@@ -56,7 +56,7 @@ def _require_covered(d: date) -> None:
     if d.year not in years:
         raise CalendarCoverageError(
             f"no official working-day schedule (调休安排) for {d.year}: the calendar covers "
-            f"{years.start}-{years.stop - 1} (holidays {holidays.__version__}); update the holidays "
+            f"{years.start}-{years.stop - 1} (holidays {holidays_version}); update the holidays "
             f"package once the State Council notice for {d.year} is published")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from datetime import date
 
 import pytest
@@ -14,6 +15,7 @@ from stdnum.cn import uscc as stdnum_uscc
 from ledger.domain.errors import Rejection
 from ledger.domain.identity import (
     WARNING_MESSAGES,
+    Category,
     Identity,
     check_ric,
     check_uscc,
@@ -39,7 +41,7 @@ def ric(id17: str) -> str:
     return id17 + "10X98765432"[sum(int(c) * w for c, w in zip(id17, ID_W, strict=True)) % 11]
 
 
-def rejection(call, *args, **kwargs) -> Rejection:
+def rejection(call: Callable[..., object], *args: object, **kwargs: object) -> Rejection:
     with pytest.raises(Rejection) as info:
         call(*args, **kwargs)
     return info.value
@@ -73,7 +75,7 @@ def test_normalise_is_idempotent(text: str) -> None:
         ("91310115MA1K3BTP2B", "enterprise"),  # post-2015 MA... body, domain.md §1.5
     ],
 )
-def test_real_codes_are_accepted_without_warning(code: str, category: str) -> None:
+def test_real_codes_are_accepted_without_warning(code: str, category: Category) -> None:
     identity = check_uscc(code)
     assert identity == Identity("USCC", code, code, category, ())
 

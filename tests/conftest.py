@@ -1,0 +1,57 @@
+"""Test tiers: tests/unit (pure, no services), tests/integration and tests/e2e (real Kafka and
+PostgreSQL). The services are never optional: the first test that needs them starts a separate
+test stack (its own ports and state directory, see ops/test) and the session stops what it started.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The test stack: other ports and another directory than the demo stack, so both can run at once.
+TEST_ENV = {
+    "LEDGER_STACK_DIR": str(ROOT / ".stack-test"),
+    "LEDGER_KAFKA_PORT": "29092",
+    "LEDGER_PG_PORT": "55433",
+    "LEDGER_METRICS_PORT_BASE": "29100",
+}
+for _k, _v in TEST_ENV.items():
+    os.environ.setdefault(_k, _v)
+
+
+@pytest.fixture(scope="session")
+def settings():  # type: ignore[no-untyped-def]
+    from ledger import config
+
+    return config.load()
+
+
+@pytest.fixture(scope="session")
+def stack(settings) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    """Kafka and PostgreSQL, running. Started here when not running; stopped at the end if started here."""
+    from ops import stack as ops_stack
+
+    kafka, pg = ops_stack.Kafka(settings), ops_stack.Postgres(settings)
+    started_here = not (kafka.pid() and pg.running())
+    ops_stack.up(settings, services=False)
+    yield settings
+    if started_here and not os.environ.get("LEDGER_KEEP_STACK"):
+        ops_stack.down(settings)
+
+
+@pytest.fixture(scope="session")
+def services(stack):  # type: ignore[no-untyped-def]
+    """The sequencer and the projector as real processes of the test stack."""
+    from ops import stack as ops_stack
+
+    procs = [ops_stack.Service(stack, name) for name in ops_stack.SERVICES]
+    for p in procs:
+        p.start()
+    yield {p.name: p for p in procs}
+    for p in procs:
+        p.stop()

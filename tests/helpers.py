@@ -1,0 +1,74 @@
+"""Shared helpers of the integration and end-to-end tests (real Kafka, real PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import defaultdict
+from typing import Any
+
+import psycopg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from ledger import config, signing
+from ledger.client import LedgerClient
+from ledger.kafka_util import caught_up
+from schemas import registry
+
+
+def client(settings: config.Settings, department: str = "xc-samr") -> LedgerClient:
+    return LedgerClient(settings.bootstrap_servers, department, signing.private_key(settings.keys_dir, department))
+
+
+async def read_topic(settings: config.Settings, topic: registry.Topic) -> list[tuple[int, int, bytes | None, bytes]]:
+    """Every committed record of a topic: (partition, offset, key, value)."""
+    c = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False,
+                         isolation_level="read_committed")
+    await c.start()
+    try:
+        tps = [TopicPartition(topic.name, p) for p in range(topic.partitions)]
+        c.assign(tps)
+        await c.seek_to_beginning(*tps)
+        end = await c.end_offsets(tps)
+        out = []
+        while not await caught_up(c, end):
+            for tp, msgs in (await c.getmany(timeout_ms=500)).items():
+                out.extend((tp.partition, m.offset, m.key, m.value) for m in msgs)
+        return out
+    finally:
+        await c.stop()
+
+
+async def ledger_entries(settings: config.Settings, entity_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
+    """The committed ledger entries of the given entities, per entity in log order."""
+    per: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for p, o, _key, value in await read_topic(settings, registry.EVENTS):
+        _, e = registry.decode(value, "LedgerEntry")
+        if e["entity_id"] in entity_ids:
+            per[e["entity_id"]].append({**e, "_partition": p, "_offset": o})
+    for entries in per.values():
+        entries.sort(key=lambda e: e["_offset"])
+    return per
+
+
+async def wait_until(predicate: Any, timeout: float = 30.0, interval: float = 0.2, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def pg_rows(settings: config.Settings, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def rng(name: str) -> random.Random:
+    """A generator seeded per test and per run: new entities every run, reproducible within one."""
+    return random.Random(f"{name}-{time.time_ns()}")

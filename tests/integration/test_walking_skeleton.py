@@ -1,0 +1,54 @@
+"""Given the stack and the ledger's processes, when a department submits a penalty,
+then it is sequenced into credit.events and projected into the PostgreSQL view."""
+
+from __future__ import annotations
+
+from ledger import chain
+from ledger.domain import identity
+from ops import workload
+from tests import helpers
+
+
+async def test_a_penalty_reaches_the_ledger_and_the_view(settings, services) -> None:
+    rng = helpers.rng("skeleton")
+    person, company = workload.subjects(rng, 1, persons_share=1.0)[0], workload.subjects(rng, 1, 0.0)[0]
+    records = [workload.penalty(rng, company, "xc-samr", 1), workload.penalty(rng, person, "xc-samr", 2),
+               workload.penalty(rng, company, "xc-samr", 3)]
+
+    async with helpers.client(settings) as c:
+        outcomes = await c.submit_many_and_wait(records, timeout=30)
+
+    assert [o["status"] for o in outcomes] == ["ACCEPTED"] * 3
+    assert [o["entity_version"] for o in outcomes] == [1, 1, 2]
+    company_id = "uscc:" + company.id
+    assert outcomes[0]["entity_id"] == outcomes[2]["entity_id"] == company_id
+    person_id = outcomes[1]["entity_id"]
+    assert person_id.startswith("ric:") and person.id not in person_id
+
+    # the ledger: versions 1, 2 for the company, with an intact hash chain
+    entries = await helpers.ledger_entries(settings, {company_id, person_id})
+    assert [e["entity_version"] for e in entries[company_id]] == [1, 2]
+    assert chain.broken_links(entries[company_id]) == []
+    assert [e["event_id"] for e in entries[company_id]] == [records[0]["envelope"]["event_id"],
+                                                            records[2]["envelope"]["event_id"]]
+
+    # the view, once the projector has caught up
+    ids = tuple(r["envelope"]["event_id"] for r in records)
+    rows = await helpers.wait_until(lambda: (r := helpers.pg_rows(
+        settings, "select event_id, entity_id, entity_version, subject_name, subject_id_public, decision_no, "
+        "fine_fen, severity from admin_penalties where event_id = any(%s) order by entity_version, subject_name",
+        (list(ids),))) and len(r) == 3 and r, what="three rows in admin_penalties")
+    by_event = {r[0]: r for r in rows}
+    first = by_event[records[0]["envelope"]["event_id"]]
+    assert first[1:] == (company_id, 1, company.name, company.id, records[0]["decision_no"], records[0]["fine_fen"],
+                         records[0]["severity"])
+    person_row = by_event[records[1]["envelope"]["event_id"]]
+    assert person_row[4] == identity.mask_ric(person.id) and person.id not in str(person_row)
+
+    copy = helpers.pg_rows(settings, "select entity_version, kafka_partition, kafka_offset, hash from ledger_copy "
+                           "where entity_id = %s order by entity_version", (company_id,))
+    assert [(v, p, o, bytes(h)) for v, p, o, h in copy] == [
+        (e["entity_version"], e["_partition"], e["_offset"], e["hash"]) for e in entries[company_id]]
+    # no clear ID number anywhere in PostgreSQL's copy of the ledger
+    assert helpers.pg_rows(settings, "select count(*) from ledger_copy where payload::text like %s",
+                           (f"%{person.id}%",)) == [(0,)]
