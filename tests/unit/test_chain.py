@@ -1,0 +1,49 @@
+"""The per-entity hash chain detects a flipped byte, a dropped entry and a reordering."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+
+from ledger import chain
+
+
+def _entries(n: int) -> list[dict]:
+    out, prev = [], chain.GENESIS
+    for v in range(1, n + 1):
+        e = chain.seal({
+            "entity_id": "uscc:91110000600037341L", "entity_version": v, "event_id": f"e{v}",
+            "event_type": "AdministrativePenaltyImposed", "category": "enterprise", "department": "xc-samr",
+            "sequenced_at": datetime(2026, 11, 27, 8, 0, v, tzinfo=UTC), "submission_partition": 0,
+            "submission_offset": v, "warnings": [], "submission": f"body-{v}".encode(), "signature": b"s",
+            "prev_hash": prev, "hash": b"",
+        })
+        out.append(e)
+        prev = e["hash"]
+    return out
+
+
+def test_an_intact_chain_has_no_broken_links() -> None:
+    assert chain.broken_links(_entries(5)) == []
+
+
+def test_a_flipped_byte_is_found() -> None:
+    es = _entries(4)
+    es[2] = copy.deepcopy(es[2])
+    es[2]["submission"] = b"bodz-3"
+    assert chain.broken_links(es) == ["version 3: hash does not match the content"]
+
+
+def test_a_dropped_entry_is_found() -> None:
+    es = _entries(4)
+    del es[1]
+    problems = chain.broken_links(es)
+    assert "version 3 where 2 was expected" in problems
+    assert "version 3: prev_hash does not match the previous entry" in problems
+
+
+def test_two_swapped_entries_are_found() -> None:
+    es = _entries(4)
+    es[1], es[2] = es[2], es[1]
+    assert chain.broken_links(es)[:2] == ["version 3 where 2 was expected",
+                                          "version 3: prev_hash does not match the previous entry"]

@@ -1,0 +1,143 @@
+"""The sequencer's judgement without Kafka: signatures, authorization, identity, duplicates, versions, chain."""
+
+from __future__ import annotations
+
+import copy
+import random
+from datetime import date
+
+import pytest
+
+from ledger import chain, signing, submissions
+from ledger.domain import rules
+from ledger.sequencing import Sequencing, changelog_records, outcome_record
+from ops import workload
+
+PEPPER = b"unit-test-pepper-0123456789"
+KEYS = {d: signing.new_keypair() for d in ("xc-samr", "xc-tax", "xc-court")}
+PUBLIC = {d: pub for d, (_priv, pub) in KEYS.items()}
+
+
+def _core() -> Sequencing:
+    core = Sequencing(PUBLIC, PEPPER, rules.load_rules(), today=lambda: date(2026, 11, 27))
+    for p in range(4):
+        core.restore(p, [])
+    return core
+
+
+def _signed(record, department="xc-samr", key_of=None):  # type: ignore[no-untyped-def]
+    key, value, headers = submissions.make(record, department, KEYS[key_of or department][0])
+    return key, value, dict(headers)
+
+
+def _penalty(seed: int = 1, **overrides):  # type: ignore[no-untyped-def]
+    rng = random.Random(seed)
+    subject = workload.subjects(rng, 1, persons_share=0.0)[0]
+    rec = workload.penalty(rng, subject, "xc-samr", seed, decided=date(2026, 10, 1))
+    rec.update(overrides)
+    return rec
+
+
+def test_versions_count_up_and_the_chain_links() -> None:
+    core = _core()
+    first = _penalty(1)
+    second = copy.deepcopy(first)
+    second["envelope"]["event_id"] = "e-2"
+    second["decision_no"] = "许市监罚〔2026〕2号"
+    v1 = core.judge(0, 10, *_signed(first))
+    core.record_position(0, v1, 100)
+    v2 = core.judge(0, 11, *_signed(second))
+    assert (v1.status, v2.status) == ("ACCEPTED", "ACCEPTED")
+    assert (v1.entry["entity_version"], v2.entry["entity_version"]) == (1, 2)
+    assert v1.entry["prev_hash"] == chain.GENESIS and v2.entry["prev_hash"] == v1.entry["hash"]
+    assert chain.broken_links([v1.entry, v2.entry]) == []
+
+
+def test_same_id_same_content_is_a_duplicate_and_other_content_a_conflict() -> None:
+    core = _core()
+    rec = _penalty(2)
+    v = core.judge(1, 0, *_signed(rec))
+    seen = core.record_position(1, v, 42)
+    core.commit()
+    dup = core.judge(1, 1, *_signed(rec))
+    assert dup.status == "DUPLICATE" and dup.seen == seen
+    assert outcome_record(dup, 1, 42)["entity_version"] == 1
+    other = copy.deepcopy(rec)
+    other["fine_fen"] = 1
+    conflict = core.judge(1, 2, *_signed(other))
+    assert conflict.status == "CONFLICT" and conflict.reasons[0].code == "event_id.conflict"
+
+
+@pytest.mark.parametrize(("mutate", "code", "field"), [
+    (lambda k, v, h: (k, v, {**h, "signature": b"\x00" * 64}), "signature.invalid", "signature"),
+    (lambda k, v, h: (k, v, {"event-id": h["event-id"]}), "signature.missing", "signature"),
+    (lambda k, v, h: (k, v, {**h, "department": b"xc-unknown"}), "department.unknown", "source_department"),
+    (lambda k, v, h: (b"other-key", v, h), "key.mismatch", "(key)"),
+])
+def test_tampered_submissions_are_refused(mutate, code, field) -> None:  # type: ignore[no-untyped-def]
+    core = _core()
+    v = core.judge(0, 0, *mutate(*_signed(_penalty(3))))
+    assert v.status == "REJECTED" and (v.reasons[0].code, v.reasons[0].field) == (code, field)
+    assert v.entry is None
+
+
+def test_a_department_signing_for_another_is_refused() -> None:
+    core = _core()
+    key, value, headers = _signed(_penalty(4), key_of="xc-tax")  # header says xc-samr, tax bureau's key
+    v = core.judge(0, 0, key, value, headers)
+    assert v.reasons[0].code == "signature.invalid"
+
+
+def test_an_unauthorized_event_type_is_refused() -> None:
+    core = _core()
+    rec = _penalty(5)
+    rec["envelope"]["source_department"] = "xc-court"
+    v = core.judge(0, 0, *_signed(rec, department="xc-court"))
+    assert v.reasons[0].code == "department.not_authorized"
+
+
+def test_garbage_bytes_with_a_valid_signature_are_refused_not_crashed() -> None:
+    core = _core()
+    value = b"\x00\x00\x00\x00\x65garbage"
+    headers = {"department": b"xc-samr", "signature": signing.sign(KEYS["xc-samr"][0], value)}
+    v = core.judge(0, 0, b"k", value, headers)
+    assert v.status == "REJECTED" and v.reasons[0].code == "schema.undecodable"
+
+
+def test_a_malformed_credit_code_names_the_field() -> None:
+    rec = _penalty(6)
+    rec["envelope"]["subject"]["id"] = "91411000MA4"
+    v = _core().judge(0, 0, *_signed(rec))
+    assert (v.reasons[0].field, v.reasons[0].code) == ("subject.id", "uscc.length")
+
+
+def test_a_real_code_with_a_wrong_check_character_is_accepted_with_a_warning() -> None:
+    rec = _penalty(7)
+    code = rec["envelope"]["subject"]["id"]
+    wrong = "0" if code[-1] != "0" else "1"
+    rec["envelope"]["subject"]["id"] = code[:-1] + wrong
+    v = _core().judge(0, 0, *_signed(rec))
+    assert v.status == "ACCEPTED" and "uscc.check_character" in v.warnings
+    assert v.entry["warnings"] == v.warnings
+
+
+def test_rollback_forgets_a_batch_and_restore_rebuilds_from_the_changelog() -> None:
+    core = _core()
+    rec = _penalty(8)
+    v = core.judge(2, 0, *_signed(rec))
+    core.rollback()
+    again = core.judge(2, 0, *_signed(rec))
+    assert again.status == "ACCEPTED" and again.entry["entity_version"] == 1
+    seen = core.record_position(2, again, 7)
+    changelog = [r for _k, r in changelog_records(again, seen)]
+    fresh = _core()
+    fresh.restore(2, changelog)
+    assert fresh.judge(2, 1, *_signed(rec)).status == "DUPLICATE"
+    assert v.status == "ACCEPTED"
+
+
+def test_a_future_decision_is_refused() -> None:
+    rec = _penalty(9)
+    rec["decision_date"] = date(2027, 1, 1)
+    v = _core().judge(0, 0, *_signed(rec))
+    assert (v.reasons[0].field, v.reasons[0].code) == ("decision_date", "time.future")
