@@ -8,19 +8,30 @@ configuration (LEDGER_KEYS_DIR), never in the repository: `<department>.key` (pr
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 
+@lru_cache(maxsize=256)
+def _private(private_key_hex: str) -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(private_key_hex))
+
+
+@lru_cache(maxsize=256)
+def _public(public_key_hex: str) -> Ed25519PublicKey:
+    return Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex))
+
+
 def sign(private_key_hex: str, data: bytes) -> bytes:
-    return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(private_key_hex)).sign(data)
+    return _private(private_key_hex).sign(data)
 
 
 def verify(public_key_hex: str, data: bytes, signature: bytes) -> bool:
     try:
-        Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex)).verify(signature, data)
+        _public(public_key_hex).verify(signature, data)
     except (InvalidSignature, ValueError):
         return False
     return True
