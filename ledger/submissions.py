@@ -111,7 +111,7 @@ def open_submission(key: bytes | None, value: bytes, headers: dict[str, bytes], 
     event = Event(
         event_id=event_id, event_type=name, entity_id=identity.entity_key(ident, pepper), department=department,
         valid_from=_as_date(env["valid_from"]), valid_to=env.get("valid_to"), recorded_at=env["recorded_at"],
-        body=body,
+        body=body, subject_birth_date=identity.birth_date(ident),
     )
     return Opened(event, ident.category, list(ident.warnings), rec)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import uuid
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -125,3 +126,235 @@ def penalty(rng: random.Random, subject: Subject, department: str, seq: int, dec
         "data_source_code": authority_code,
         "remarks": None,
     }
+
+
+# --------------------------------------------------------------------------- every event family
+
+COURT = "许昌市中级人民法院"
+TAX_AUTHORITY = "国家税务总局许昌市税务局"
+HRSS = "许昌市人力资源和社会保障局"
+FINANCE = "许昌市财政局"
+CREDIT_OFFICE = "许昌市发展和改革委员会（市社会信用体系建设领导小组办公室）"
+
+
+def _env(event_type: str, subject: Subject, department: str, valid_from: date) -> dict[str, Any]:
+    return envelope(event_type, subject, department, valid_from)
+
+
+def registered(subject: Subject, on: date) -> tuple[str, dict[str, Any]]:
+    kind = "individual_business" if subject.id.startswith("92") else "enterprise"
+    return "xc-samr", {
+        "envelope": _env("EntityRegistered", subject, "xc-samr", on),
+        "registration_authority": "许昌市市场监督管理局", "registered_on": on, "entity_kind": kind,
+        "legal_representative": None, "registered_capital_fen": 500_000_000, "address": "河南省许昌市魏都区",
+    }
+
+
+def licence_granted(subject: Subject, licence_no: str, on: date) -> tuple[str, dict[str, Any]]:
+    authority, code = PENALTY_DEPARTMENTS["xc-samr"]
+    return "xc-samr", {
+        "envelope": _env("AdministrativeLicenceGranted", subject, "xc-samr", on),
+        "counterparty_type": "法人及非法人组织", "legal_representative": None,
+        "decision_document_name": "食品经营许可决定书", "decision_no": f"许市监许〔{on.year}〕{licence_no[-4:]}号",
+        "licence_category": "普通", "certificate_name": "食品经营许可证", "licence_no": licence_no,
+        "content": "预包装食品销售（含冷藏冷冻食品）", "decision_date": on, "valid_from": on,
+        "valid_to": date(on.year + 5, on.month, min(on.day, 28)), "authority": authority, "authority_code": code,
+        "status": "valid", "data_source": authority, "data_source_code": code, "remarks": None,
+    }
+
+
+def licence_changed(subject: Subject, licence_no: str, on: date) -> tuple[str, dict[str, Any]]:
+    authority, code = PENALTY_DEPARTMENTS["xc-samr"]
+    return "xc-samr", {
+        "envelope": _env("AdministrativeLicenceChanged", subject, "xc-samr", on),
+        "licence_no": licence_no, "reason": "经营项目变更", "counterparty_type": "法人及非法人组织",
+        "decision_document_name": "食品经营许可变更决定书", "decision_no": f"许市监许变〔{on.year}〕{licence_no[-4:]}号",
+        "decision_date": on, "legal_representative": None, "licence_category": None, "certificate_name": None,
+        "content": "预包装食品销售（含冷藏冷冻食品）、散装食品销售", "valid_from": None, "valid_to": None, "status": None,
+        "authority": authority, "authority_code": code, "data_source": authority, "data_source_code": code,
+        "remarks": None,
+    }
+
+
+def licence_revoked(subject: Subject, licence_no: str, on: date) -> tuple[str, dict[str, Any]]:
+    authority, code = PENALTY_DEPARTMENTS["xc-samr"]
+    return "xc-samr", {
+        "envelope": _env("AdministrativeLicenceRevoked", subject, "xc-samr", on),
+        "licence_no": licence_no, "reason": "以欺骗手段取得许可", "counterparty_type": "法人及非法人组织",
+        "legal_representative": None, "decision_document_name": "撤销行政许可决定书",
+        "decision_no": f"许市监撤〔{on.year}〕{licence_no[-4:]}号", "decision_date": on, "authority": authority,
+        "authority_code": code, "data_source": authority, "data_source_code": code, "remarks": None,
+    }
+
+
+def penalty_revoked(subject: Subject, decision_no: str, on: date) -> tuple[str, dict[str, Any]]:
+    return "xc-samr", {
+        "envelope": _env("AdministrativePenaltyRevoked", subject, "xc-samr", on),
+        "penalty_decision_no": decision_no, "revocation_reason": "行政复议撤销",
+        "revocation_decision_no": f"许政复决〔{on.year}〕{zlib.crc32(decision_no.encode()) % 1000}号",
+        "revoking_body": "许昌市人民政府", "decision_date": on,
+    }
+
+
+def debtor_listed(subject: Subject, case_no: str, on: date, ground: int = 4) -> tuple[str, dict[str, Any]]:
+    return "xc-court", {
+        "envelope": _env("DishonestDebtorListed", subject, "xc-court", on),
+        "case_no": case_no, "court": COURT, "enforcement_basis_no": case_no.replace("执", "民初"),
+        "enforcement_basis_unit": COURT, "filing_date": on - timedelta(days=90),
+        "duty": "于判决生效之日起十日内支付货款人民币356000元及利息。", "performance": "not_performed",
+        "performed_part": None, "unperformed_part": "356000元及利息", "ground": ground, "extension_months": None,
+        "dishonest_conduct": "有履行能力而拒不履行生效法律文书确定义务" if ground == 1 else "违反财产报告制度",
+        "legal_representative": None, "listed_on": on,
+    }
+
+
+def debtor_delisted(subject: Subject, case_no: str, on: date, reason: str = "performed") -> tuple[str, dict[str, Any]]:
+    return "xc-court", {
+        "envelope": _env("DishonestDebtorDelisted", subject, "xc-court", on),
+        "case_no": case_no, "delisting_reason": reason, "corrected_on": on if reason == "performed" else None,
+        "delisted_on": on,
+    }
+
+
+def tax_listed(subject: Subject, case_no: str, on: date) -> tuple[str, dict[str, Any]]:
+    return "xc-tax", {
+        "envelope": _env("MajorTaxViolationListed", subject, "xc-tax", on),
+        "case_no": case_no, "violation": "虚开增值税专用发票", "amount_evaded_fen": 120_000_000,
+        "determination_date": on - timedelta(days=20), "listed_on": on, "tax_authority": TAX_AUTHORITY,
+    }
+
+
+def tax_delisted(subject: Subject, case_no: str, on: date, paid_on: date) -> tuple[str, dict[str, Any]]:
+    return "xc-tax", {
+        "envelope": _env("MajorTaxViolationDelisted", subject, "xc-tax", on),
+        "case_no": case_no, "reason": "paid_in_full", "paid_on": paid_on, "delisted_on": on,
+    }
+
+
+def tax_rated(subject: Subject, year: int, level: str, on: date) -> tuple[str, dict[str, Any]]:
+    return "xc-tax", {
+        "envelope": _env("TaxCreditRated", subject, "xc-tax", on),
+        "year": year, "level": level, "score": {"A": 95, "B": 80, "M": 75, "C": 55, "D": 30}[level], "rated_on": on,
+    }
+
+
+def wage_listed(subject: Subject, decision_no: str, on: date) -> tuple[str, dict[str, Any]]:
+    return "xc-hrss", {
+        "envelope": _env("WageArrearsListed", subject, "xc-hrss", on),
+        "decision_no": decision_no, "arrears_fen": 86_500_000, "workers_affected": 37, "listed_on": on,
+        "responsible_persons": [{"name": "王强", "role": "法定代表人"}],
+    }
+
+
+def wage_delisted(subject: Subject, decision_no: str, on: date, corrected_on: date) -> tuple[str, dict[str, Any]]:
+    return "xc-hrss", {
+        "envelope": _env("WageArrearsDelisted", subject, "xc-hrss", on),
+        "decision_no": decision_no, "reason": "early_removal_after_correction", "corrected_on": corrected_on,
+        "delisted_on": on,
+    }
+
+
+def procurement_ban(subject: Subject, decision_no: str, on: date, months: int = 24) -> tuple[str, dict[str, Any]]:
+    return "xc-finance", {
+        "envelope": _env("ProcurementBanImposed", subject, "xc-finance", on),
+        "decision_no": decision_no, "ban_months": months, "violation": "提供虚假材料谋取中标",
+        "contract_amount_fen": 2_350_000_000, "fine_fen": 17_625_000, "decision_date": on, "authority": FINANCE,
+    }
+
+
+def repaired(subject: Subject, target_kind: str, target_ref: str, on: date,
+             corrected_on: date | None = None) -> tuple[str, dict[str, Any]]:
+    return "xc-credit-office", {
+        "envelope": _env("CreditRepaired", subject, "xc-credit-office", on),
+        "target_kind": target_kind, "target_ref": target_ref, "decision_date": on, "corrected_on": corrected_on,
+        "repair_no": f"许信修〔{on.year}〕{zlib.crc32(target_ref.encode()) % 1000}号", "authority": CREDIT_OFFICE,
+    }
+
+
+def honour(subject: Subject, on: date) -> tuple[str, dict[str, Any]]:
+    return "xc-credit-office", {
+        "envelope": _env("HonourAwarded", subject, "xc-credit-office", on),
+        "honour": "守合同重信用企业", "list_kind": "red", "awarding_body": "许昌市人民政府", "awarded_on": on,
+        "valid_until": date(on.year + 2, on.month, min(on.day, 28)), "document_no": f"许政〔{on.year}〕18号",
+    }
+
+
+def commitment(subject: Subject, on: date) -> tuple[str, dict[str, Any]]:
+    return "xc-credit-office", {
+        "envelope": _env("CreditCommitmentMade", subject, "xc-credit-office", on),
+        "commitment_type": "审批替代型", "content": "本单位承诺所提交材料真实有效，如有虚假自愿接受惩戒。",
+        "made_on": on, "document_no": None,
+    }
+
+
+def feedback(subject: Subject, trigger_event_id: str, on: date) -> tuple[str, dict[str, Any]]:
+    return "sector-procurement", {
+        "envelope": _env("PunishmentFeedbackReported", subject, "sector-procurement", on),
+        "measure_code": "procurement.bar_from_bidding", "action": "applied", "trigger_event_id": trigger_event_id,
+        "business_ref": f"XCZC-{on.year}-{zlib.crc32(trigger_event_id.encode()) % 10000:04d}", "acted_on": on, "note": None,
+    }
+
+
+def expired(subject: Subject, list_kind: str, target_ref: str, target_event_id: str,
+            on: date) -> tuple[str, dict[str, Any]]:
+    return "ledger-scheduler", {
+        "envelope": _env("ListingExpired", subject, "ledger-scheduler", on),
+        "list_kind": list_kind, "target_ref": target_ref, "target_event_id": target_event_id, "expired_on": on,
+        "rule_version": 1,
+    }
+
+
+Phase = list[tuple[str, dict[str, Any]]]
+
+
+def life(rng: random.Random, subject: Subject, n: int) -> list[Phase]:
+    """A plausible history of one organisation using every event family, all valid against the rules
+    in force (dates chosen so that repairs and expiries are allowed by 2026-11-27). Two phases:
+    what starts (listings, penalties, licences) and what ends or refers to it; within a phase the
+    events do not depend on each other, except through one department (whose producer keeps order)."""
+    d = date
+    tag = f"{n:05d}"
+    penalty_a = workload_penalty(rng, subject, "xc-samr", f"许市监罚〔2025〕A{tag}号", d(2025, 3, 3), "general")
+    penalty_b = workload_penalty(rng, subject, "xc-samr", f"许市监罚〔2025〕B{tag}号", d(2025, 6, 2), "general")
+    penalty_c = workload_penalty(rng, subject, "xc-samr", f"许市监罚〔2026〕C{tag}号", d(2026, 9, 1), "general")
+    debtor = debtor_listed(subject, f"（2024）豫10执{tag}号", d(2024, 5, 10), ground=4)
+    debtor_until_paid = debtor_listed(subject, f"（2025）豫10执{tag}号", d(2025, 2, 10), ground=1)
+    events = [
+        registered(subject, d(2019, 4, 1)),
+        licence_granted(subject, f"JY141100{tag}", d(2023, 3, 1)),
+        licence_changed(subject, f"JY141100{tag}", d(2024, 2, 5)),
+        tax_rated(subject, 2023, "B", d(2024, 4, 20)),
+        penalty_a, penalty_b, penalty_c,
+        debtor, debtor_until_paid,
+        tax_listed(subject, f"许税稽罚〔2025〕{tag}号", d(2025, 1, 15)),
+        wage_listed(subject, f"许人社欠薪〔2024〕{tag}号", d(2024, 12, 2)),
+        procurement_ban(subject, f"许财采罚〔2026〕{tag}号", d(2026, 2, 2)),
+        commitment(subject, d(2025, 7, 1)),
+    ]
+    endings = [
+        repaired(subject, "administrative_penalty", penalty_b[1]["decision_no"], d(2025, 10, 10)),
+        expired(subject, "administrative_penalty_publication", penalty_a[1]["decision_no"],
+                penalty_a[1]["envelope"]["event_id"], d(2026, 3, 4)),
+        penalty_revoked(subject, penalty_c[1]["decision_no"], d(2026, 10, 9)),
+        tax_delisted(subject, f"许税稽罚〔2025〕{tag}号", d(2025, 8, 1), paid_on=d(2025, 6, 1)),
+        wage_delisted(subject, f"许人社欠薪〔2024〕{tag}号", d(2025, 10, 1), corrected_on=d(2025, 3, 3)),
+        feedback(subject, debtor[1]["envelope"]["event_id"], d(2024, 6, 3)),
+        expired(subject, "dishonest_debtor", debtor[1]["case_no"], debtor[1]["envelope"]["event_id"],
+                d(2026, 5, 11)),
+        licence_revoked(subject, f"JY141100{tag}", d(2026, 1, 12)),
+        debtor_delisted(subject, debtor_until_paid[1]["case_no"], d(2025, 9, 1), reason="performed"),
+    ]
+    return [events, endings]
+
+
+def workload_penalty(rng: random.Random, subject: Subject, department: str, decision_no: str, decided: date,
+                     severity: str) -> tuple[str, dict[str, Any]]:
+    rec = penalty(rng, subject, department, 0, decided=decided)
+    rec["decision_no"], rec["severity"] = decision_no, severity
+    return department, rec
+
+
+def honoured_life(subject: Subject) -> Phase:
+    """A clean organisation: registered, rated A, honoured (red list), with a commitment."""
+    return [registered(subject, date(2018, 9, 1)), tax_rated(subject, 2025, "A", date(2026, 4, 15)),
+            honour(subject, date(2026, 5, 20)), commitment(subject, date(2026, 6, 1))]

@@ -321,3 +321,10 @@ def entity_key(identity: Identity, pepper: bytes) -> str:
         raise ValueError("the pepper for resident-ID entity keys must have at least 16 bytes")
     digest = hmac.new(pepper, identity.normalised.encode("ascii"), hashlib.sha256).hexdigest()
     return "ric:" + digest[:32]
+
+
+def birth_date(identity: Identity) -> date | None:
+    """A natural person's birth date, read from the ID number (None for organisations)."""
+    if identity.id_type != "RIC":
+        return None
+    return stdnum_ric.get_birth_date(identity.normalised)

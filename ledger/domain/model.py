@@ -1,21 +1,35 @@
 """The entity's state, and the two pure functions every part of the ledger shares.
 
-    decide(state, event, today) -> warnings, or raise Rejection   (the sequencer, before appending)
-    evolve(state, event) -> state                                   (the sequencer, projections, as-of replay)
+    decide(state, event, today, rules) -> warnings, or raise Rejection   (the sequencer)
+    evolve(state, event) -> state                                        (sequencer, projections, as-of)
 
 `Event` is the decoded, plain-Python form of a submission: the envelope's fields plus the family
 body as a mapping. Nothing here knows about Kafka, Avro or PostgreSQL.
+
+The state keeps what the rules need to judge the next event: licences by licence number, penalties
+by decision number, listings by (list kind, case or decision number) with their status, tax ratings,
+registration. Ended listings and penalties stay (with their status) so that later events can refer
+to them (feedback, revocation of a repaired penalty, ...). Dates are kept as ISO strings, so the
+state serialises to canonical JSON for the sequencer's changelog.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
 from ledger.domain.errors import Rejection
+from ledger.domain.rules import ListingTerms, PublicationRules
+
+BLACK_LISTS = ("dishonest_debtor", "major_tax_violation", "wage_arrears", "procurement_ban", "serious_dishonesty")
+LIST_TITLES = {
+    "dishonest_debtor": "失信被执行人名单", "major_tax_violation": "重大税收违法失信主体名单",
+    "wage_arrears": "拖欠农民工工资失信联合惩戒对象名单", "procurement_ban": "政府采购禁止参加名单",
+    "serious_dishonesty": "严重违法失信名单",
+}
 
 
 @dataclass(frozen=True)
@@ -28,6 +42,7 @@ class Event:
     valid_to: date | None
     recorded_at: datetime
     body: Mapping[str, Any]
+    subject_birth_date: date | None = None  # natural persons only, read from the ID number
 
 
 @dataclass(frozen=True)
@@ -35,69 +50,493 @@ class EntityState:
     """What the sequencer must know of an entity to judge its next event."""
 
     version: int = 0
-    # open administrative penalties, by event id: decision date and severity
+    registered_on: str | None = None
+    licences: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     penalties: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    listings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    tax_ratings: Mapping[str, str] = field(default_factory=dict)
+    honours: int = 0
     counts: Mapping[str, int] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps({"version": self.version, "penalties": self.penalties, "counts": self.counts},
-                          sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return json.dumps({
+            "version": self.version, "registered_on": self.registered_on, "licences": self.licences,
+            "penalties": self.penalties, "listings": self.listings, "tax_ratings": self.tax_ratings,
+            "honours": self.honours, "counts": self.counts,
+        }, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> EntityState:
         d = json.loads(text)
-        return cls(version=d["version"], penalties=d["penalties"], counts=d["counts"])
+        return cls(version=d["version"], registered_on=d.get("registered_on"), licences=d.get("licences", {}),
+                   penalties=d.get("penalties", {}), listings=d.get("listings", {}),
+                   tax_ratings=d.get("tax_ratings", {}), honours=d.get("honours", 0), counts=d.get("counts", {}))
+
+    def active_listings(self, list_kind: str | None = None) -> list[Mapping[str, Any]]:
+        return [x for x in self.listings.values()
+                if x["status"] == "active" and (list_kind is None or x["list_kind"] == list_kind)]
+
+    def listing(self, list_kind: str, ref: str) -> Mapping[str, Any] | None:
+        return self.listings.get(_listing_key(list_kind, ref))
 
 
-def decide(state: EntityState, event: Event, today: date) -> list[str]:
+def _listing_key(list_kind: str, ref: str) -> str:
+    return f"{list_kind}|{ref}"
+
+
+def _d(value: str | date) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+# =========================================================================== decide
+
+
+def decide(state: EntityState, event: Event, today: date, rules: PublicationRules) -> list[str]:
     """Judge an event against the entity's state. Returns warning codes, or raises Rejection."""
     if event.valid_from > today:
         raise Rejection("valid_from", "time.future",
                         f"生效日期 {event.valid_from} 晚于今天 {today} (the decision cannot take effect in the future)")
+    if event.valid_to is not None and event.valid_to < event.valid_from:
+        raise Rejection("valid_to", "time.order",
+                        f"有效期至 {event.valid_to} 早于生效日期 {event.valid_from} (valid_to is before valid_from)")
     check = _CHECKS.get(event.event_type)
     if check is None:
         raise Rejection("event_type", "event_type.unknown",
                         f"未知的事件类型 {event.event_type} (this event type is not known to the ledger)")
-    return check(state, event, today)
+    return check(state, event, today, rules)
 
 
-def evolve(state: EntityState, event: Event) -> EntityState:
-    """The state after an accepted event. Total: every event type known to decide() is handled."""
-    counts = dict(state.counts)
-    counts[event.event_type] = counts.get(event.event_type, 0) + 1
-    penalties = state.penalties
-    if event.event_type == "AdministrativePenaltyImposed":
-        penalties = {**penalties, event.event_id: {
-            "decision_date": str(event.body["decision_date"]), "severity": str(event.body["severity"]),
-            "decision_no": str(event.body["decision_no"]),
-        }}
-    return replace(state, version=state.version + 1, penalties=penalties, counts=counts)
+def _not_future(body: Mapping[str, Any], name: str, today: date, label: str) -> None:
+    if body.get(name) is not None and body[name] > today:
+        raise Rejection(name, "time.future", f"{label} {body[name]} 晚于今天 {today} (the date {name} is in the future)")
 
 
-# --------------------------------------------------------------------------- per-family checks
-
-
-def _check_penalty(state: EntityState, event: Event, today: date) -> list[str]:
-    b = event.body
-    if b["decision_date"] > today:
-        raise Rejection("decision_date", "time.future",
-                        f"处罚决定日期 {b['decision_date']} 晚于今天 (the decision date is in the future)")
-    for name in ("fine_fen", "confiscation_fen"):
-        if b.get(name) is not None and b[name] < 0:
-            raise Rejection(name, "money.negative", f"{name} 金额不能为负数 (an amount cannot be negative)")
-    if not b["penalty_categories"]:
-        raise Rejection("penalty_categories", "required",
-                        "处罚类别不能为空 (at least one penalty category, CF_CFLB, is required)")
-    for name in ("decision_no", "violation_type", "facts", "legal_basis", "content", "authority"):
-        if not str(b[name]).strip():
+def _required(body: Mapping[str, Any], *names: str) -> None:
+    for name in names:
+        if not str(body.get(name) or "").strip():
             raise Rejection(name, "required", f"{name} 不能为空 (this field is required)")
-    if any(p["decision_no"] == b["decision_no"] for p in state.penalties.values()):
-        raise Rejection("decision_no", "penalty.decision_no_exists",
-                        f"该主体已有文号为 {b['decision_no']} 的处罚决定 "
-                        f"(this entity already has a penalty with this decision number)")
+
+
+def _not_before(body: Mapping[str, Any], later: str, earlier_value: date, earlier_label: str) -> None:
+    if body[later] < earlier_value:
+        raise Rejection(later, "time.order", f"{later} {body[later]} 早于{earlier_label} {earlier_value} "
+                                             f"({later} is before the {earlier_label})")
+
+
+def _non_negative(body: Mapping[str, Any], *names: str) -> None:
+    for name in names:
+        if body.get(name) is not None and body[name] < 0:
+            raise Rejection(name, "money.negative", f"{name} 金额不能为负数 (an amount cannot be negative)")
+
+
+# --- licences (双公示: 行政许可) ------------------------------------------------------------
+
+
+def _check_licence_granted(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
+    b = e.body
+    _required(b, "licence_no", "decision_no", "content", "authority")
+    _not_future(b, "decision_date", today, "许可决定日期")
+    if b.get("valid_to") is not None and b["valid_to"] < b["valid_from"]:
+        raise Rejection("valid_to", "time.order", "有效期至早于有效期自 (XK_YXQZI is before XK_YXQZ)")
+    known = state.licences.get(b["licence_no"])
+    if known is not None and known["status"] == "valid":
+        raise Rejection("licence_no", "licence.exists",
+                        f"许可编号 {b['licence_no']} 的许可已存在且有效，变更请报送许可变更事件 "
+                        f"(a valid licence with this number exists; report a change instead)")
     return []
 
 
-_CHECKS = {
+def _known_valid_licence(state: EntityState, b: Mapping[str, Any]) -> Mapping[str, str]:
+    known = state.licences.get(b["licence_no"])
+    if known is None:
+        raise Rejection("licence_no", "licence.unknown",
+                        f"该主体没有许可编号为 {b['licence_no']} 的许可 (this entity has no licence with this number)")
+    if known["status"] != "valid":
+        raise Rejection("licence_no", "licence.not_valid",
+                        f"许可 {b['licence_no']} 已被撤销，不能再变更或撤销 (this licence was already revoked)")
+    return known
+
+
+def _check_licence_changed(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
+    _required(e.body, "reason", "decision_no")
+    _not_future(e.body, "decision_date", today, "变更决定日期")
+    known = _known_valid_licence(state, e.body)
+    _not_before(e.body, "decision_date", _d(known["decision_date"]), "原许可决定日期")
+    return []
+
+
+def _check_licence_revoked(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
+    _required(e.body, "reason", "decision_no")
+    _not_future(e.body, "decision_date", today, "撤销决定日期")
+    known = _known_valid_licence(state, e.body)
+    _not_before(e.body, "decision_date", _d(known["decision_date"]), "原许可决定日期")
+    return []
+
+
+# --- penalties (双公示: 行政处罚) -----------------------------------------------------------
+
+
+def _check_penalty(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
+    b = e.body
+    _not_future(b, "decision_date", today, "处罚决定日期")
+    _non_negative(b, "fine_fen", "confiscation_fen")
+    if not b["penalty_categories"]:
+        raise Rejection("penalty_categories", "required",
+                        "处罚类别不能为空 (at least one penalty category, CF_CFLB, is required)")
+    _required(b, "decision_no", "violation_type", "facts", "legal_basis", "content", "authority")
+    if b["decision_no"] in state.penalties:
+        raise Rejection("decision_no", "penalty.decision_no_exists",
+                        f"该主体已有文号为 {b['decision_no']} 的处罚决定 "
+                        f"(this entity already has a penalty with this decision number)")
+    rules.penalty_window(b["decision_date"], b["severity"])  # a regime must apply to the decision date
+    return []
+
+
+def _known_penalty(state: EntityState, decision_no: str, field_name: str) -> Mapping[str, str]:
+    known = state.penalties.get(decision_no)
+    if known is None:
+        raise Rejection(field_name, "penalty.unknown",
+                        f"该主体没有文号为 {decision_no} 的行政处罚 (this entity has no penalty with this decision number)")
+    return known
+
+
+def _check_penalty_revoked(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
+    b = e.body
+    _required(b, "revocation_reason", "revocation_decision_no")
+    _not_future(b, "decision_date", today, "撤销决定日期")
+    known = _known_penalty(state, b["penalty_decision_no"], "penalty_decision_no")
+    if known["status"] == "revoked":
+        raise Rejection("penalty_decision_no", "penalty.already_revoked",
+                        f"文号为 {b['penalty_decision_no']} 的行政处罚已被撤销 (this penalty was already revoked)")
+    _not_before(b, "decision_date", _d(known["decision_date"]), "原处罚决定日期")
+    return []
+
+
+# --- lists ---------------------------------------------------------------------------------
+
+
+def _not_already_listed(state: EntityState, list_kind: str, ref_field: str, ref: str) -> None:
+    known = state.listing(list_kind, ref)
+    if known is not None and known["status"] == "active":
+        raise Rejection(ref_field, "list.already_listed",
+                        f"该主体已因 {ref} 列入{LIST_TITLES[list_kind]} (the entity is already listed under this number)")
+
+
+def _active_listing(state: EntityState, list_kind: str, ref_field: str, ref: str) -> Mapping[str, Any]:
+    known = state.listing(list_kind, ref)
+    if known is None or known["status"] != "active":
+        raise Rejection(ref_field, "list.not_listed",
+                        f"该主体未因 {ref} 列入{LIST_TITLES[list_kind]}，不能移出 "
+                        f"(the entity is not on this list under this number, so it cannot be removed)")
+    return known
+
+
+def _terms(listing: Mapping[str, Any]) -> ListingTerms:
+    return ListingTerms(ground=listing.get("ground"), period_months=listing.get("period_months"),
+                        extension_months=listing.get("extension_months") or 0)
+
+
+def _check_expired(rules: PublicationRules, listing: Mapping[str, Any], on: date, field_name: str) -> None:
+    window = rules.listing_window(listing["list_kind"], _d(listing["listed_on"]), _terms(listing))
+    if window.automatic_end is None:
+        raise Rejection(field_name, "list.no_fixed_period",
+                        f"该{LIST_TITLES[listing['list_kind']]}条目没有固定期限，不会期满 (this entry has no fixed period)")
+    if on < window.automatic_end:
+        raise Rejection(field_name, "list.period_not_ended",
+                        f"列入期限至 {window.automatic_end} 才届满 (the listing period ends on {window.automatic_end})")
+
+
+def _early_removal(rules: PublicationRules, listing: Mapping[str, Any], on: date, corrected_on: date | None,
+                   field_name: str) -> None:
+    rejection = rules.repair_allowed(listing["list_kind"], _d(listing["listed_on"]), on,
+                                     corrected_on=corrected_on, terms=_terms(listing), field=field_name)
+    if rejection is not None:
+        raise rejection
+
+
+def _check_debtor_listed(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
+    b = e.body
+    _required(b, "case_no", "court", "enforcement_basis_no", "duty", "dishonest_conduct")
+    _not_future(b, "listed_on", today, "纳入日期")
+    _not_before(b, "listed_on", b["filing_date"], "立案日期")
+    _not_already_listed(state, "dishonest_debtor", "case_no", b["case_no"])
+    if e.subject_birth_date is not None and _age_on(e.subject_birth_date, b["listed_on"]) < 18:
+        raise Rejection("subject.id", "debtor.minor",
+                        "未成年人不得纳入失信被执行人名单（法释〔2017〕7号第四条） "
+                        "(a minor may not be listed as a dishonest judgment debtor)")
+    rules.listing_window("dishonest_debtor", b["listed_on"],
+                         ListingTerms(ground=b["ground"], extension_months=b.get("extension_months") or 0))
+    return []
+
+
+def _age_on(birth: date, on: date) -> int:
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+def _check_debtor_delisted(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
+    b = e.body
+    _not_future(b, "delisted_on", today, "删除日期")
+    listing = _active_listing(state, "dishonest_debtor", "case_no", b["case_no"])
+    _not_before(b, "delisted_on", _d(listing["listed_on"]), "纳入日期")
+    if b["delisting_reason"] == "period_expired":
+        _check_expired(rules, listing, b["delisted_on"], "delisted_on")
+    return []
+
+
+def _check_tax_listed(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
+    b = e.body
+    _required(b, "case_no", "violation", "tax_authority")
+    _not_future(b, "listed_on", today, "公布日期")
+    _not_before(b, "listed_on", b["determination_date"], "确定日期")
+    _non_negative(b, "amount_evaded_fen")
+    _not_already_listed(state, "major_tax_violation", "case_no", b["case_no"])
+    return []
+
+
+def _check_tax_delisted(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
+    b = e.body
+    _not_future(b, "delisted_on", today, "停止公布日期")
+    listing = _active_listing(state, "major_tax_violation", "case_no", b["case_no"])
+    _not_before(b, "delisted_on", _d(listing["listed_on"]), "公布日期")
+    if b["reason"] == "paid_in_full":
+        if b.get("paid_on") is None:
+            raise Rejection("paid_on", "required", "缴清税款、滞纳金和罚款的日期不能为空 "
+                                                   "(the date the taxes, late fees and fines were paid is required)")
+        _early_removal(rules, listing, b["delisted_on"], b["paid_on"], "delisted_on")
+    elif b["reason"] == "period_expired":
+        _check_expired(rules, listing, b["delisted_on"], "delisted_on")
+    return []
+
+
+def _check_tax_rated(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
+    b = e.body
+    _not_future(b, "rated_on", today, "评价日期")
+    if b["year"] > today.year or b["year"] < 2014:
+        raise Rejection("year", "tax_rating.year", f"评价年度 {b['year']} 不在有效范围内 "
+                                                   f"(the assessment year must be between 2014 and {today.year})")
+    if b.get("score") is not None and not 0 <= b["score"] <= 100:
+        raise Rejection("score", "tax_rating.score", "纳税信用评价得分应在0至100之间 (the score must be 0 to 100)")
+    return []
+
+
+def _check_wage_listed(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
+    b = e.body
+    _required(b, "decision_no")
+    _not_future(b, "listed_on", today, "列入日期")
+    if b["arrears_fen"] <= 0:
+        raise Rejection("arrears_fen", "money.not_positive", "拖欠工资金额应大于零 (the arrears must be positive)")
+    _not_already_listed(state, "wage_arrears", "decision_no", b["decision_no"])
+    return []
+
+
+def _check_wage_delisted(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
+    b = e.body
+    _not_future(b, "delisted_on", today, "移出日期")
+    listing = _active_listing(state, "wage_arrears", "decision_no", b["decision_no"])
+    _not_before(b, "delisted_on", _d(listing["listed_on"]), "列入日期")
+    if b["reason"] == "early_removal_after_correction":
+        if b.get("corrected_on") is None:
+            raise Rejection("corrected_on", "required", "提前移出须填写改正（清偿工资）日期 "
+                                                        "(early removal requires the date the wages were repaid)")
+        _early_removal(rules, listing, b["delisted_on"], b["corrected_on"], "delisted_on")
+    elif b["reason"] == "period_expired":
+        _check_expired(rules, listing, b["delisted_on"], "delisted_on")
+    return []
+
+
+def _check_procurement_ban(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
+    b = e.body
+    _required(b, "decision_no", "violation", "authority")
+    _not_future(b, "decision_date", today, "处罚决定日期")
+    _non_negative(b, "contract_amount_fen", "fine_fen")
+    _not_already_listed(state, "procurement_ban", "decision_no", b["decision_no"])
+    try:
+        rules.listing_window("procurement_ban", b["decision_date"], ListingTerms(period_months=b["ban_months"]))
+    except Rejection as r:
+        raise Rejection("ban_months", r.code, r.message) from None
+    return []
+
+
+# --- repair, expiry, red list, commitments, register, feedback ------------------------------
+
+
+def _check_repaired(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
+    b = e.body
+    _required(b, "target_ref", "repair_no", "authority")
+    _not_future(b, "decision_date", today, "修复决定日期")
+    if b["target_kind"] == "administrative_penalty":
+        penalty = _known_penalty(state, b["target_ref"], "target_ref")
+        if penalty["status"] != "published":
+            raise Rejection("target_ref", "penalty.not_published",
+                            f"该行政处罚信息当前不在公示中（状态：{penalty['status']}），无需修复 "
+                            f"(this penalty is not being published any more, status {penalty['status']})")
+        rejection = rules.repair_allowed(penalty["severity"], _d(penalty["decision_date"]), b["decision_date"],
+                                         field="decision_date")
+        if rejection is not None:
+            raise rejection
+        return []
+    listing = _active_listing(state, b["target_kind"], "target_ref", b["target_ref"])
+    _early_removal(rules, listing, b["decision_date"], b.get("corrected_on"), "decision_date")
+    return []
+
+
+def _check_expiry(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
+    b = e.body
+    _not_future(b, "expired_on", today, "期满日期")
+    if b["list_kind"] == "administrative_penalty_publication":
+        penalty = _known_penalty(state, b["target_ref"], "target_ref")
+        if penalty["status"] != "published":
+            raise Rejection("target_ref", "penalty.not_published",
+                            f"该行政处罚信息已不在公示中（状态：{penalty['status']}） (this penalty is no longer published)")
+        if penalty["event_id"] != b["target_event_id"]:
+            raise Rejection("target_event_id", "expiry.target_mismatch",
+                            "期满事件指向的账本事件与该处罚不符 (the target event is not the one that imposed this penalty)")
+        end = rules.penalty_window(_d(penalty["decision_date"]), penalty["severity"]).automatic_end
+        if b["expired_on"] < end:
+            raise Rejection("expired_on", "publication.period_not_ended",
+                            f"公示期至 {end} 才届满 (the publication period ends on {end})")
+        return []
+    listing = _active_listing(state, b["list_kind"], "target_ref", b["target_ref"])
+    if listing["event_id"] != b["target_event_id"]:
+        raise Rejection("target_event_id", "expiry.target_mismatch",
+                        "期满事件指向的账本事件与该名单条目不符 (the target event is not the one that listed this entry)")
+    _check_expired(rules, listing, b["expired_on"], "expired_on")
+    return []
+
+
+def _check_honour(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
+    b = e.body
+    _required(b, "honour", "awarding_body", "document_no")
+    _not_future(b, "awarded_on", today, "授予日期")
+    if b.get("valid_until") is not None and b["valid_until"] < b["awarded_on"]:
+        raise Rejection("valid_until", "time.order", "有效期至早于授予日期 (valid_until is before awarded_on)")
+    black = state.active_listings()
+    if black:
+        kinds = "、".join(sorted({LIST_TITLES[x["list_kind"]] for x in black}))
+        raise Rejection("honour", "honour.blacklisted",
+                        f"该主体正列于{kinds}，不得列入红名单 (an entity on a black list cannot receive a red-list honour)")
+    return []
+
+
+def _check_commitment(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
+    _required(e.body, "commitment_type", "content")
+    _not_future(e.body, "made_on", today, "承诺日期")
+    return []
+
+
+def _check_registered(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
+    _required(e.body, "registration_authority")
+    _not_future(e.body, "registered_on", today, "登记日期")
+    if state.registered_on is not None:
+        raise Rejection("registered_on", "entity.already_registered",
+                        f"该主体已于 {state.registered_on} 登记 (this entity is already registered)")
+    return []
+
+
+def _check_feedback(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
+    b = e.body
+    _required(b, "measure_code", "trigger_event_id", "business_ref")
+    _not_future(b, "acted_on", today, "实施日期")
+    triggers = {x["event_id"] for x in state.listings.values()} | {x["event_id"] for x in state.penalties.values()}
+    if b["trigger_event_id"] not in triggers:
+        raise Rejection("trigger_event_id", "feedback.unknown_trigger",
+                        "反馈所依据的事件不是该主体的名单或处罚事件 "
+                        "(the trigger is not a listing or penalty event of this entity)")
+    return []
+
+
+_Check = Callable[[EntityState, Event, date, PublicationRules], list[str]]
+_CHECKS: dict[str, _Check] = {
+    "AdministrativeLicenceGranted": _check_licence_granted,
+    "AdministrativeLicenceChanged": _check_licence_changed,
+    "AdministrativeLicenceRevoked": _check_licence_revoked,
     "AdministrativePenaltyImposed": _check_penalty,
+    "AdministrativePenaltyRevoked": _check_penalty_revoked,
+    "DishonestDebtorListed": _check_debtor_listed,
+    "DishonestDebtorDelisted": _check_debtor_delisted,
+    "MajorTaxViolationListed": _check_tax_listed,
+    "MajorTaxViolationDelisted": _check_tax_delisted,
+    "TaxCreditRated": _check_tax_rated,
+    "WageArrearsListed": _check_wage_listed,
+    "WageArrearsDelisted": _check_wage_delisted,
+    "ProcurementBanImposed": _check_procurement_ban,
+    "CreditRepaired": _check_repaired,
+    "HonourAwarded": _check_honour,
+    "CreditCommitmentMade": _check_commitment,
+    "EntityRegistered": _check_registered,
+    "PunishmentFeedbackReported": _check_feedback,
+    "ListingExpired": _check_expiry,
 }
+
+
+# =========================================================================== evolve
+
+
+def evolve(state: EntityState, e: Event) -> EntityState:
+    """The state after an accepted event. Total over every event type decide() knows."""
+    b = e.body
+    counts = {**state.counts, e.event_type: state.counts.get(e.event_type, 0) + 1}
+    s = replace(state, version=state.version + 1, counts=counts)
+    t = e.event_type
+    if t == "AdministrativeLicenceGranted":
+        return replace(s, licences={**s.licences, b["licence_no"]: {
+            "status": "valid", "event_id": e.event_id, "decision_no": b["decision_no"],
+            "decision_date": str(b["decision_date"])}})
+    if t == "AdministrativeLicenceChanged":
+        return s
+    if t == "AdministrativeLicenceRevoked":
+        return replace(s, licences={**s.licences, b["licence_no"]: {**s.licences[b["licence_no"]], "status": "revoked"}})
+    if t == "AdministrativePenaltyImposed":
+        return replace(s, penalties={**s.penalties, b["decision_no"]: {
+            "event_id": e.event_id, "decision_date": str(b["decision_date"]), "severity": b["severity"],
+            "status": "published"}})
+    if t == "AdministrativePenaltyRevoked":
+        return _set_penalty(s, b["penalty_decision_no"], "revoked", b["decision_date"])
+    if t == "DishonestDebtorListed":
+        return _list(s, e, "dishonest_debtor", b["case_no"], b["listed_on"], ground=b["ground"],
+                     extension_months=b.get("extension_months") or 0)
+    if t == "MajorTaxViolationListed":
+        return _list(s, e, "major_tax_violation", b["case_no"], b["listed_on"])
+    if t == "WageArrearsListed":
+        return _list(s, e, "wage_arrears", b["decision_no"], b["listed_on"])
+    if t == "ProcurementBanImposed":
+        return _list(s, e, "procurement_ban", b["decision_no"], b["decision_date"], period_months=b["ban_months"])
+    if t == "DishonestDebtorDelisted":
+        return _end_listing(s, "dishonest_debtor", b["case_no"], "delisted", b["delisted_on"])
+    if t == "MajorTaxViolationDelisted":
+        return _end_listing(s, "major_tax_violation", b["case_no"], "delisted", b["delisted_on"])
+    if t == "WageArrearsDelisted":
+        return _end_listing(s, "wage_arrears", b["decision_no"], "delisted", b["delisted_on"])
+    if t == "CreditRepaired":
+        if b["target_kind"] == "administrative_penalty":
+            return _set_penalty(s, b["target_ref"], "repaired", b["decision_date"])
+        return _end_listing(s, b["target_kind"], b["target_ref"], "repaired", b["decision_date"])
+    if t == "ListingExpired":
+        if b["list_kind"] == "administrative_penalty_publication":
+            return _set_penalty(s, b["target_ref"], "expired", b["expired_on"])
+        return _end_listing(s, b["list_kind"], b["target_ref"], "expired", b["expired_on"])
+    if t == "TaxCreditRated":
+        return replace(s, tax_ratings={**s.tax_ratings, str(b["year"]): b["level"]})
+    if t == "HonourAwarded":
+        return replace(s, honours=s.honours + 1)
+    if t == "EntityRegistered":
+        return replace(s, registered_on=str(b["registered_on"]))
+    if t in ("CreditCommitmentMade", "PunishmentFeedbackReported"):
+        return s
+    raise ValueError(f"evolve does not know {t}")
+
+
+def _set_penalty(s: EntityState, decision_no: str, status: str, on: date) -> EntityState:
+    return replace(s, penalties={**s.penalties, decision_no: {**s.penalties[decision_no], "status": status,
+                                                              "ended_on": str(on)}})
+
+
+def _list(s: EntityState, e: Event, list_kind: str, ref: str, listed_on: date, **terms: Any) -> EntityState:
+    entry = {"list_kind": list_kind, "ref": ref, "event_id": e.event_id, "listed_on": str(listed_on),
+             "status": "active", "department": e.department, **{k: v for k, v in terms.items() if v}}
+    return replace(s, listings={**s.listings, _listing_key(list_kind, ref): entry})
+
+
+def _end_listing(s: EntityState, list_kind: str, ref: str, status: str, on: date) -> EntityState:
+    key = _listing_key(list_kind, ref)
+    return replace(s, listings={**s.listings, key: {**s.listings[key], "status": status, "ended_on": str(on)}})

@@ -1,0 +1,110 @@
+"""Given the running sequencer, when departments submit every event family through the client,
+then each lands in credit.events with its version and hash; and every submission the rules forbid
+is refused with the field and the reason, leaving the ledger unchanged."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections import Counter
+from datetime import date
+
+from ledger import chain, signing
+from ledger.client import LedgerClient
+from ledger.domain.rules import EVENT_TYPES
+from ops import workload
+from tests import helpers
+
+
+async def _submit(settings, phase):  # type: ignore[no-untyped-def]
+    """Submit (department, record) pairs, one client per department; outcomes in input order."""
+    clients: dict[str, LedgerClient] = {}
+    try:
+        for dept, _ in phase:
+            if dept not in clients:
+                clients[dept] = LedgerClient(settings.bootstrap_servers, dept,
+                                             signing.private_key(settings.keys_dir, dept))
+                await clients[dept].start()
+        for dept, rec in phase:
+            await clients[dept].submit(rec)
+        return [await clients[d].outcome(r["envelope"]["event_id"], timeout=60) for d, r in phase]
+    finally:
+        for c in clients.values():
+            await c.stop()
+
+
+async def test_every_event_family_lands_with_version_and_hash(settings, services) -> None:
+    rng = helpers.rng("families")
+    subjects = workload.subjects(rng, 3, persons_share=0.0)
+    lives = [workload.life(rng, s, i) for i, s in enumerate(subjects[:2])]
+    phases = [[e for life in lives for e in life[0]] + workload.honoured_life(subjects[2]),
+              [e for life in lives for e in life[1]]]
+    outcomes = []
+    for phase in phases:
+        outcomes += await _submit(settings, phase)
+
+    refused = [(o["event_id"], o["reasons"]) for o in outcomes if o["status"] != "ACCEPTED"]
+    assert refused == []
+    records = [r for phase in phases for _, r in phase]
+    assert {r["envelope"]["event_type"] for r in records} == EVENT_TYPES
+
+    entity_ids = {o["entity_id"] for o in outcomes}
+    entries = await helpers.ledger_entries(settings, entity_ids)
+    assert sum(len(es) for es in entries.values()) == len(records)
+    for entity, es in entries.items():
+        assert [e["entity_version"] for e in es] == list(range(1, len(es) + 1)), entity
+        assert chain.broken_links(es) == [], entity
+        assert all(len(e["hash"]) == 32 for e in es)
+    by_event = {e["event_id"]: e for es in entries.values() for e in es}
+    for o in outcomes:
+        e = by_event[o["event_id"]]
+        assert (o["entity_version"], o["ledger_partition"], o["ledger_offset"]) == (
+            e["entity_version"], e["_partition"], e["_offset"])
+    assert Counter(e["event_type"] for e in by_event.values()) == Counter(r["envelope"]["event_type"] for r in records)
+
+
+def _with_new_id(dept_rec):  # type: ignore[no-untyped-def]
+    dept, rec = copy.deepcopy(dept_rec)
+    rec["envelope"]["event_id"] = str(uuid.uuid4())
+    return dept, rec
+
+
+async def test_forbidden_submissions_are_refused_and_append_nothing(settings, services) -> None:
+    rng = helpers.rng("forbidden")
+    listed, clean = workload.subjects(rng, 2, persons_share=0.0)
+    setup = [workload.debtor_listed(listed, "（2026）豫10执77号", date(2026, 10, 12), ground=4),
+             workload.workload_penalty(rng, listed, "xc-samr", "许市监罚〔2026〕77号", date(2026, 10, 20), "general"),
+             workload.registered(clean, date(2020, 1, 2))]
+    assert {o["status"] for o in await _submit(settings, setup)} == {"ACCEPTED"}
+    listing_event = setup[0][1]["envelope"]["event_id"]
+    minor = workload.Subject("411002201201010012", "RIC", "张小明")  # born 2012: a minor in 2026
+
+    cases = [
+        (workload.debtor_delisted(clean, "（2026）豫10执77号", date(2026, 11, 2)), "case_no", "list.not_listed"),
+        (workload.wage_delisted(listed, "许人社欠薪〔2026〕1号", date(2026, 11, 2), date(2026, 11, 1)),
+         "decision_no", "list.not_listed"),
+        (workload.repaired(listed, "administrative_penalty", "许市监罚〔2026〕77号", date(2026, 11, 20)),
+         "decision_date", "repair.before_minimum_period"),
+        (workload.honour(listed, date(2026, 11, 2)), "honour", "honour.blacklisted"),
+        (workload.expired(listed, "dishonest_debtor", "（2026）豫10执77号", listing_event, date(2026, 11, 20)),
+         "expired_on", "list.period_not_ended"),
+        (workload.debtor_listed(minor, "（2026）豫10执78号", date(2026, 11, 2)), "subject.id", "debtor.minor"),
+        (workload.procurement_ban(clean, "许财采罚〔2026〕9号", date(2026, 11, 2), months=48), "ban_months",
+         "list.period_out_of_range"),
+        (workload.feedback(clean, listing_event, date(2026, 11, 2)), "trigger_event_id", "feedback.unknown_trigger"),
+        (workload.registered(clean, date(2021, 1, 2)), "registered_on", "entity.already_registered"),
+        (workload.debtor_listed(listed, "（2026）豫10执77号", date(2026, 11, 2)), "case_no", "list.already_listed"),
+        (workload.penalty_revoked(clean, "许市监罚〔2026〕77号", date(2026, 11, 2)), "penalty_decision_no",
+         "penalty.unknown"),
+        (workload.tax_rated(clean, 2027, "A", date(2026, 11, 2)), "year", "tax_rating.year"),
+        (workload.debtor_listed(listed, "（2026）豫10执79号", date(2027, 1, 5)), "valid_from", "time.future"),
+    ]
+    entity_ids = {"uscc:" + listed.id, "uscc:" + clean.id}
+    before = await helpers.ledger_entries(settings, entity_ids)
+    outcomes = await _submit(settings, [_with_new_id(c[0]) for c in cases])
+    got = [(o["status"], [(r["field"], r["code"]) for r in o["reasons"]]) for o in outcomes]
+    assert got == [("REJECTED", [(field, code)]) for _, field, code in cases]
+    assert all(r["message"] for o in outcomes for r in o["reasons"])
+    after = await helpers.ledger_entries(settings, entity_ids)
+    assert {k: [e["event_id"] for e in v] for k, v in after.items()} == \
+        {k: [e["event_id"] for e in v] for k, v in before.items()}

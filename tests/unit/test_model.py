@@ -1,0 +1,163 @@
+"""decide and evolve, pure: the domain rules of every family, with dates that matter."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime
+
+import pytest
+
+from ledger.domain import rules
+from ledger.domain.errors import Rejection
+from ledger.domain.model import EntityState, Event, decide, evolve
+from ops import workload
+
+RULES = rules.load_rules().publication
+TODAY = date(2026, 11, 27)
+SUBJECT = workload.Subject("91110000600037341L", "USCC", "测试企业")
+
+
+def _event(dept_rec, birth: date | None = None) -> Event:  # type: ignore[no-untyped-def]
+    dept, rec = dept_rec
+    env = rec["envelope"]
+    return Event(env["event_id"], env["event_type"], "uscc:x", dept, env["valid_from"], env["valid_to"],
+                 datetime(2026, 1, 1, tzinfo=UTC), {k: v for k, v in rec.items() if k != "envelope"}, birth)
+
+
+def _apply(*dept_recs, state: EntityState | None = None) -> EntityState:  # type: ignore[no-untyped-def]
+    s = state or EntityState()
+    for dr in dept_recs:
+        e = _event(dr)
+        assert decide(s, e, TODAY, RULES) == []
+        s = evolve(s, e)
+    return s
+
+
+def _refused(state: EntityState, dept_rec, birth: date | None = None) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    with pytest.raises(Rejection) as info:
+        decide(state, _event(dept_rec, birth), TODAY, RULES)
+    assert info.value.message
+    return info.value.field, info.value.code
+
+
+def test_versions_and_counts_follow_the_events() -> None:
+    s = _apply(workload.registered(SUBJECT, date(2020, 1, 1)), workload.tax_rated(SUBJECT, 2025, "A", date(2026, 4, 1)))
+    assert s.version == 2 and s.counts == {"EntityRegistered": 1, "TaxCreditRated": 1}
+    assert s.tax_ratings == {"2025": "A"} and s.registered_on == "2020-01-01"
+
+
+def test_the_state_survives_its_json_form() -> None:
+    s = _apply(workload.debtor_listed(SUBJECT, "C1", date(2025, 1, 6)))
+    assert EntityState.from_json(s.to_json()) == s
+
+
+def test_delisting_needs_an_active_listing_under_that_number() -> None:
+    s = _apply(workload.debtor_listed(SUBJECT, "C1", date(2025, 1, 6)))
+    assert _refused(s, workload.debtor_delisted(SUBJECT, "C2", date(2025, 3, 1))) == ("case_no", "list.not_listed")
+    s = _apply(workload.debtor_delisted(SUBJECT, "C1", date(2025, 3, 1)), state=s)
+    assert _refused(s, workload.debtor_delisted(SUBJECT, "C1", date(2025, 4, 1))) == ("case_no", "list.not_listed")
+
+
+def test_a_ground_one_listing_has_no_fixed_period_to_expire() -> None:
+    s = _apply(workload.debtor_listed(SUBJECT, "C1", date(2023, 1, 6), ground=1))
+    listing = s.listing("dishonest_debtor", "C1")
+    assert _refused(s, workload.expired(SUBJECT, "dishonest_debtor", "C1", listing["event_id"], date(2026, 1, 7))) \
+        == ("expired_on", "list.no_fixed_period")
+
+
+def test_a_court_listing_expires_after_two_years_not_before() -> None:
+    s = _apply(workload.debtor_listed(SUBJECT, "C1", date(2024, 5, 10), ground=4))
+    eid = s.listing("dishonest_debtor", "C1")["event_id"]
+    assert _refused(s, workload.expired(SUBJECT, "dishonest_debtor", "C1", eid, date(2026, 5, 10))) == \
+        ("expired_on", "list.period_not_ended")
+    s = _apply(workload.expired(SUBJECT, "dishonest_debtor", "C1", eid, date(2026, 5, 11)), state=s)
+    assert s.listing("dishonest_debtor", "C1")["status"] == "expired"
+
+
+def test_tax_listing_ends_early_only_after_six_months_and_payment() -> None:
+    s = _apply(workload.tax_listed(SUBJECT, "T1", date(2025, 1, 15)))
+    assert _refused(s, workload.tax_delisted(SUBJECT, "T1", date(2025, 7, 10), paid_on=date(2025, 3, 1)))[1] == \
+        "repair.before_minimum_period"
+    s = _apply(workload.tax_delisted(SUBJECT, "T1", date(2025, 7, 16), paid_on=date(2025, 3, 1)), state=s)
+    assert s.listing("major_tax_violation", "T1")["status"] == "delisted"
+
+
+def test_wage_arrears_early_removal_counts_six_months_from_the_correction() -> None:
+    s = _apply(workload.wage_listed(SUBJECT, "W1", date(2024, 12, 2)))
+    assert _refused(s, workload.wage_delisted(SUBJECT, "W1", date(2025, 9, 1), corrected_on=date(2025, 3, 3)))[1] \
+        == "repair.too_soon_after_correction"
+    _apply(workload.wage_delisted(SUBJECT, "W1", date(2025, 9, 4), corrected_on=date(2025, 3, 3)), state=s)
+
+
+def test_penalty_repair_waits_for_the_minimum_period_of_the_regime_of_its_decision() -> None:
+    rng = random.Random(1)
+    s = _apply(workload.workload_penalty(rng, SUBJECT, "xc-samr", "P1", date(2025, 6, 2), "serious"))
+    # NDRC Order 58 (in force 2023-05-01 .. 2026-03-31): serious, at least one year
+    assert _refused(s, workload.repaired(SUBJECT, "administrative_penalty", "P1", date(2026, 5, 1)))[1] == \
+        "repair.before_minimum_period"
+    s = _apply(workload.repaired(SUBJECT, "administrative_penalty", "P1", date(2026, 6, 3)), state=s)
+    assert s.penalties["P1"]["status"] == "repaired"
+    assert _refused(s, workload.repaired(SUBJECT, "administrative_penalty", "P1", date(2026, 7, 1))) == \
+        ("target_ref", "penalty.not_published")
+
+
+def test_a_penalty_publication_expires_at_the_maximum_period() -> None:
+    rng = random.Random(2)
+    dept, pen = workload.workload_penalty(rng, SUBJECT, "xc-samr", "P2", date(2025, 3, 3), "general")
+    s = _apply((dept, pen))
+    assert _refused(s, workload.expired(SUBJECT, "administrative_penalty_publication", "P2",
+                                        pen["envelope"]["event_id"], date(2026, 3, 3)))[1] == \
+        "publication.period_not_ended"
+    assert _refused(s, workload.expired(SUBJECT, "administrative_penalty_publication", "P2", "other-event",
+                                        date(2026, 3, 4)))[1] == "expiry.target_mismatch"
+    s = _apply(workload.expired(SUBJECT, "administrative_penalty_publication", "P2", pen["envelope"]["event_id"],
+                                date(2026, 3, 4)), state=s)
+    assert s.penalties["P2"]["status"] == "expired"
+
+
+def test_licences_change_and_revoke_only_while_valid() -> None:
+    s = _apply(workload.licence_granted(SUBJECT, "L1", date(2023, 3, 1)))
+    assert _refused(s, workload.licence_granted(SUBJECT, "L1", date(2023, 4, 1)))[1] == "licence.exists"
+    assert _refused(s, workload.licence_changed(SUBJECT, "L9", date(2024, 1, 1)))[1] == "licence.unknown"
+    s = _apply(workload.licence_changed(SUBJECT, "L1", date(2024, 1, 1)),
+               workload.licence_revoked(SUBJECT, "L1", date(2025, 1, 1)), state=s)
+    assert s.licences["L1"]["status"] == "revoked"
+    assert _refused(s, workload.licence_revoked(SUBJECT, "L1", date(2025, 2, 1)))[1] == "licence.not_valid"
+    assert _refused(s, workload.licence_granted(SUBJECT, "L1", date(2027, 1, 1)))[1] == "time.future"
+
+
+def test_red_list_honours_wait_until_no_black_listing_is_active() -> None:
+    s = _apply(workload.wage_listed(SUBJECT, "W1", date(2024, 12, 2)))
+    assert _refused(s, workload.honour(SUBJECT, date(2025, 1, 1))) == ("honour", "honour.blacklisted")
+    s = _apply(workload.wage_delisted(SUBJECT, "W1", date(2025, 9, 4), corrected_on=date(2025, 3, 3)),
+               workload.honour(SUBJECT, date(2025, 10, 1)), state=s)
+    assert s.honours == 1
+
+
+def test_a_minor_cannot_be_listed_as_a_dishonest_debtor() -> None:
+    rec = workload.debtor_listed(SUBJECT, "C1", date(2026, 1, 5))
+    assert _refused(EntityState(), rec, birth=date(2010, 1, 6)) == ("subject.id", "debtor.minor")
+    assert decide(EntityState(), _event(rec, birth=date(2008, 1, 5)), TODAY, RULES) == []
+
+
+def test_procurement_bans_last_one_to_three_years() -> None:
+    assert _refused(EntityState(), workload.procurement_ban(SUBJECT, "B1", date(2026, 2, 2), months=6))[0] == \
+        "ban_months"
+    s = _apply(workload.procurement_ban(SUBJECT, "B1", date(2026, 2, 2), months=36))
+    assert s.listing("procurement_ban", "B1")["period_months"] == 36
+
+
+def test_feedback_must_follow_a_listing_or_penalty_of_the_entity() -> None:
+    s = _apply(workload.debtor_listed(SUBJECT, "C1", date(2025, 1, 6)))
+    eid = s.listing("dishonest_debtor", "C1")["event_id"]
+    _apply(workload.feedback(SUBJECT, eid, date(2025, 2, 1)), state=s)
+    assert _refused(s, workload.feedback(SUBJECT, "unknown", date(2025, 2, 1)))[1] == "feedback.unknown_trigger"
+
+
+def test_every_family_is_covered_by_a_whole_life() -> None:
+    rng = random.Random(5)
+    phases = workload.life(rng, SUBJECT, 1)
+    s = _apply(*phases[0], *phases[1])
+    honoured = _apply(*workload.honoured_life(workload.Subject("91411002MA00000001", "USCC", "x")))
+    types = set(s.counts) | set(honoured.counts)
+    assert types == rules.EVENT_TYPES
