@@ -1,4 +1,10 @@
-"""The per-entity hash chain: hash = SHA-256(prev_hash || the entry encoded with an empty hash field)."""
+"""The per-entity hash chain: hash = SHA-256(prev_hash || the entry encoded with an empty hash field).
+
+`hash` is the last field of LedgerEntry and Avro writes a bytes field as its zigzag length followed
+by the bytes, so the entry with an empty hash ends in the single byte 0x00 and the sealed entry is
+the same bytes with that last byte replaced by 0x40 (length 32) and the hash: one encoding serves
+both the hash and the record.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from typing import Any
 from schemas import registry
 
 GENESIS = bytes(32)
+_LEN32 = b"\x40"  # zigzag varint of 32
 
 
 def entry_hash(entry: Mapping[str, Any]) -> bytes:
@@ -16,9 +23,12 @@ def entry_hash(entry: Mapping[str, Any]) -> bytes:
     return hashlib.sha256(bytes(entry["prev_hash"]) + body).digest()
 
 
-def seal(entry: dict[str, Any]) -> dict[str, Any]:
-    entry["hash"] = entry_hash(entry)
-    return entry
+def seal(entry: dict[str, Any]) -> bytes:
+    """Set entry["hash"] and return the framed LedgerEntry record, encoded once."""
+    unsealed = registry.encode("LedgerEntry", {**entry, "hash": b""})
+    digest = hashlib.sha256(bytes(entry["prev_hash"]) + unsealed).digest()
+    entry["hash"] = digest
+    return unsealed[:-1] + _LEN32 + digest
 
 
 def broken_links(entries: Iterable[Mapping[str, Any]]) -> list[str]:

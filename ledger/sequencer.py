@@ -23,7 +23,7 @@ from prometheus_client import Counter, Histogram, start_http_server
 from ledger import config, logs, signing
 from ledger.domain import rules
 from ledger.kafka_util import caught_up
-from ledger.sequencing import Sequencing, changelog_records, outcome_record
+from ledger.sequencing import Sequencing, Verdict, entity_record, outcome_record, seen_record
 from schemas import registry
 
 GROUP = "credit-sequencer"
@@ -117,6 +117,12 @@ class SequencerService:
         if self.fatal is not None:
             raise RuntimeError("the sequencer stopped because it could not restore its state") from self.fatal
 
+    @staticmethod
+    async def _send_state(producer: AIOKafkaProducer, partition: int, record: tuple[str, dict[str, Any]]) -> None:
+        key, value = record
+        await producer.send(registry.SEQUENCER_STATE.name, key=key.encode(),
+                            value=registry.encode("SequencerState", value), partition=partition)
+
     async def _process(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, batch: Any) -> None:
         started = time.monotonic()
         statuses: dict[str, int] = {}
@@ -128,18 +134,17 @@ class SequencerService:
                         v = self.core.judge(tp.partition, m.offset, m.key, m.value, dict(m.headers or ()))
                         fut = None
                         if v.status == "ACCEPTED":
-                            assert v.entry is not None and v.entity_id is not None
+                            assert v.entity_id is not None
                             fut = await producer.send(registry.EVENTS.name, key=v.entity_id.encode(),
-                                                      value=registry.encode("LedgerEntry", v.entry),
-                                                      partition=tp.partition)
+                                                      value=v.entry_bytes, partition=tp.partition)
                         judged.append((tp.partition, v, fut))
+                last_state: dict[str, tuple[int, Verdict]] = {}
                 for partition, v, fut in judged:
                     if fut is not None:
                         md = await fut
                         seen = self.core.record_position(partition, v, md.offset)
-                        for key, rec in changelog_records(v, seen):
-                            await producer.send(registry.SEQUENCER_STATE.name, key=key.encode(),
-                                                value=registry.encode("SequencerState", rec), partition=partition)
+                        await self._send_state(producer, partition, seen_record(v, seen))
+                        last_state[v.entity_id or ""] = (partition, v)
                         out = outcome_record(v, partition, md.offset)
                     elif v.seen is not None:
                         out = outcome_record(v, v.seen.ledger_partition, v.seen.ledger_offset)
@@ -148,6 +153,8 @@ class SequencerService:
                     await producer.send(registry.OUTCOMES.name, key=v.event_id.encode(),
                                         value=registry.encode("Outcome", out))
                     statuses[v.status] = statuses.get(v.status, 0) + 1
+                for partition, v in last_state.values():
+                    await self._send_state(producer, partition, entity_record(v))
                 await producer.send_offsets_to_transaction(
                     {tp: msgs[-1].offset + 1 for tp, msgs in batch.items() if msgs}, GROUP)
         except Exception:

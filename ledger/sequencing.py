@@ -33,6 +33,7 @@ class Verdict:
     event_id: str
     entity_id: str | None = None
     entry: dict[str, Any] | None = None  # the sealed ledger entry, for ACCEPTED
+    entry_bytes: bytes = b""  # ... and its framed LedgerEntry record
     seen: Seen | None = None  # the original, for DUPLICATE / CONFLICT
     reasons: list[Rejection] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -129,16 +130,17 @@ class Sequencing:
             return Verdict("REJECTED", event.event_id, entity_id=event.entity_id, reasons=[r],
                            content_hash=content_hash)
         new_state = evolve(state, event)
-        entry = chain.seal({
+        entry = {
             "entity_id": event.entity_id, "entity_version": new_state.version, "event_id": event.event_id,
             "event_type": event.event_type, "category": sub.category, "department": event.department,
             "sequenced_at": datetime.now(UTC), "submission_partition": partition, "submission_offset": offset,
             "warnings": warnings, "submission": value, "signature": headers.get("signature", b""),
             "prev_hash": last_hash, "hash": b"",
-        })
+        }
+        entry_bytes = chain.seal(entry)
         self._pending.setdefault(partition, PartitionState()).entities[event.entity_id] = (new_state, entry["hash"])
-        return Verdict("ACCEPTED", event.event_id, entity_id=event.entity_id, entry=entry, warnings=warnings,
-                       content_hash=content_hash, state=new_state)
+        return Verdict("ACCEPTED", event.event_id, entity_id=event.entity_id, entry=entry, entry_bytes=entry_bytes,
+                       warnings=warnings, content_hash=content_hash, state=new_state)
 
 
 def outcome_record(v: Verdict, ledger_partition: int | None, ledger_offset: int | None) -> dict[str, Any]:
@@ -151,17 +153,25 @@ def outcome_record(v: Verdict, ledger_partition: int | None, ledger_offset: int 
     }
 
 
-def changelog_records(v: Verdict, seen: Seen) -> list[tuple[str, dict[str, Any]]]:
+def entity_record(v: Verdict) -> tuple[str, dict[str, Any]]:
+    """The changelog record of an entity's state after an accepted event (only the last of a batch
+    per entity needs writing: compaction keeps the last value of a key anyway)."""
     assert v.entry is not None and v.state is not None
-    return [
-        (f"entity:{v.entity_id}", {"entity": {
-            "entity_id": v.entity_id, "version": v.entry["entity_version"], "last_hash": v.entry["hash"],
-            "state_json": v.state.to_json()}, "seen": None}),
-        (f"event:{v.event_id}", {"entity": None, "seen": {
-            "event_id": v.event_id, "content_hash": seen.content_hash, "entity_id": seen.entity_id,
-            "entity_version": seen.entity_version, "ledger_partition": seen.ledger_partition,
-            "ledger_offset": seen.ledger_offset}}),
-    ]
+    return (f"entity:{v.entity_id}", {"entity": {
+        "entity_id": v.entity_id, "version": v.entry["entity_version"], "last_hash": v.entry["hash"],
+        "state_json": v.state.to_json()}, "seen": None})
+
+
+def seen_record(v: Verdict, seen: Seen) -> tuple[str, dict[str, Any]]:
+    """The changelog record that remembers an accepted event id, forever."""
+    return (f"event:{v.event_id}", {"entity": None, "seen": {
+        "event_id": v.event_id, "content_hash": seen.content_hash, "entity_id": seen.entity_id,
+        "entity_version": seen.entity_version, "ledger_partition": seen.ledger_partition,
+        "ledger_offset": seen.ledger_offset}})
+
+
+def changelog_records(v: Verdict, seen: Seen) -> list[tuple[str, dict[str, Any]]]:
+    return [entity_record(v), seen_record(v, seen)]
 
 
 def today_utc() -> date:

@@ -355,6 +355,7 @@ class Service:
             raise StackError(f"port {port} on 127.0.0.1 (the {self.name}'s /metrics) is already taken; choose "
                              f"another base with LEDGER_METRICS_PORT_BASE")
         self.log.parent.mkdir(parents=True, exist_ok=True)
+        log_start = self.log.stat().st_size if self.log.exists() else 0  # only this start's lines count
         env = {**os.environ, "PYTHONPATH": str(config.ROOT), "LEDGER_STACK_DIR": str(self.s.stack_dir),
                "LEDGER_KAFKA_PORT": str(self.s.kafka_port), "LEDGER_PG_PORT": str(self.s.pg_port),
                "LEDGER_KEYS_DIR": str(self.s.keys_dir), **(extra_env or {})}
@@ -369,7 +370,10 @@ class Service:
             if proc.poll() is not None:
                 raise StackError(f"the {self.name} exited with code {proc.returncode}; its log ends with:\n"
                                  f"{_tail(self.log, 15)}")
-            if marker in self.log.read_text(errors="replace"):
+            with open(self.log, "rb") as f:
+                f.seek(log_start)
+                ready = marker.encode() in f.read()
+            if ready:
                 _say(f"{self.name} running (pid {proc.pid}), metrics on http://127.0.0.1:{port}/metrics")
                 return True
             time.sleep(0.2)

@@ -11,13 +11,14 @@ from ledger import chain
 def _entries(n: int) -> list[dict]:
     out, prev = [], chain.GENESIS
     for v in range(1, n + 1):
-        e = chain.seal({
+        e = {
             "entity_id": "uscc:91110000600037341L", "entity_version": v, "event_id": f"e{v}",
             "event_type": "AdministrativePenaltyImposed", "category": "enterprise", "department": "xc-samr",
             "sequenced_at": datetime(2026, 11, 27, 8, 0, v, tzinfo=UTC), "submission_partition": 0,
             "submission_offset": v, "warnings": [], "submission": f"body-{v}".encode(), "signature": b"s",
             "prev_hash": prev, "hash": b"",
-        })
+        }
+        chain.seal(e)
         out.append(e)
         prev = e["hash"]
     return out
@@ -47,3 +48,13 @@ def test_two_swapped_entries_are_found() -> None:
     es[1], es[2] = es[2], es[1]
     assert chain.broken_links(es)[:2] == ["version 3 where 2 was expected",
                                           "version 3: prev_hash does not match the previous entry"]
+
+
+def test_the_sealed_bytes_are_the_entry_encoded_with_its_hash() -> None:
+    from schemas import registry
+
+    entry = dict(_entries(1)[0])
+    entry["hash"] = b""
+    data = chain.seal(entry)
+    assert data == registry.encode("LedgerEntry", entry)
+    assert registry.decode(data, "LedgerEntry")[1]["hash"] == entry["hash"] == chain.entry_hash(entry)
