@@ -114,10 +114,41 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
         for c in clients.values():
             await c.stop()
 
-    accepted = [o for o in outcomes if o["status"] == "ACCEPTED"]
+    _line("\n== Every event family: the lives of 20 organisations (licences, penalties, court, tax, wage-arrears"
+          " and procurement lists, repairs, expiries, feedback) and 10 red-list organisations")
+    lives = [workload.life(rng, subject, seed % 100000 * 100 + i)
+             for i, subject in enumerate(workload.subjects(rng, 20, persons_share=0.0))]
+    phases = [[e for life in lives for e in life[0]] +
+              [e for subject in workload.subjects(rng, 10, persons_share=0.0) for e in workload.honoured_life(subject)],
+              [e for life in lives for e in life[1]]]
+    family_outcomes = []
+    for phase in phases:
+        family_outcomes += await _submit_as_departments(s, phase)
+    counts = Counter(o["status"] for o in family_outcomes)
+    _line(f"   {dict(counts)} for {len({o['entity_id'] for o in family_outcomes})} entities")
+    for o in family_outcomes:
+        if o["status"] != "ACCEPTED":
+            _describe("unexpected", o)
+
+    accepted = [o for o in outcomes + family_outcomes if o["status"] == "ACCEPTED"]
     await _wait_projected(s, accepted)
     _show_views(s)
     return 0
+
+
+async def _submit_as_departments(s: config.Settings, phase: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    clients: dict[str, LedgerClient] = {}
+    try:
+        for dept, _ in phase:
+            if dept not in clients:
+                clients[dept] = LedgerClient(s.bootstrap_servers, dept, signing.private_key(s.keys_dir, dept))
+                await clients[dept].start()
+        for dept, rec in phase:
+            await clients[dept].submit(rec)
+        return [await clients[d].outcome(r["envelope"]["event_id"], timeout=60) for d, r in phase]
+    finally:
+        for c in clients.values():
+            await c.stop()
 
 
 def _describe(label: str, out: dict[str, Any]) -> None:
@@ -149,6 +180,9 @@ def _show_views(s: config.Settings) -> None:
         total = conn.execute("select count(*) from ledger_copy").fetchone()[0]
         entities = conn.execute("select count(distinct entity_id) from ledger_copy").fetchone()[0]
         _line(f"\n== PostgreSQL views: {total} ledger entries for {entities} entities in ledger_copy")
+        _line("   ledger entries by event type:")
+        for event_type, n in conn.execute("select event_type, count(*) from ledger_copy group by 1 order by 2 desc, 1"):
+            _line(f"     {event_type:<30} {n:>6}")
         _line("   administrative penalties by department:")
         for dept, n, fines in conn.execute(
                 "select department, count(*), coalesce(sum(fine_fen), 0) from admin_penalties group by 1 order by 1"):

@@ -67,6 +67,17 @@ def _alive(pid: int) -> bool:
     return _proc_state(pid) not in ("Z", "X")
 
 
+def code_fingerprint() -> str:
+    """Names, sizes and times of the files a ledger process runs, so `up` can tell stale processes."""
+    h = hashlib.sha256()
+    for folder in ("ledger", "consumers", "schemas", "projections"):
+        for path in sorted((config.ROOT / folder).rglob("*")):
+            if path.suffix in (".py", ".json", ".avsc", ".sql"):
+                st = path.stat()
+                h.update(f"{path.relative_to(config.ROOT)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
 def _proc_state(pid: int) -> str:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -337,6 +348,7 @@ class Service:
         self.name = name
         self.module = self.MODULES[name]
         self.pidfile = s.stack_dir / f"{name}.pid"
+        self.codefile = s.stack_dir / f"{name}.code"  # fingerprint of the code it runs
         self.log = s.stack_dir / "logs" / f"{name}.log"
 
     def pid(self) -> int | None:
@@ -348,8 +360,11 @@ class Service:
 
     def start(self, extra_env: dict[str, str] | None = None, timeout: float = 60.0) -> bool:
         if self.pid():
-            _say(f"{self.name} already running (pid {self.pid()})")
-            return False
+            if self.codefile.exists() and self.codefile.read_text() == code_fingerprint():
+                _say(f"{self.name} already running (pid {self.pid()})")
+                return False
+            _say(f"the code changed since the {self.name} started: restarting it")
+            self.stop()
         port = self.s.metrics_port(self.name)
         if not _port_free(port):
             raise StackError(f"port {port} on 127.0.0.1 (the {self.name}'s /metrics) is already taken; choose "
@@ -364,6 +379,7 @@ class Service:
                                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                     cwd=config.ROOT, start_new_session=True)
         self.pidfile.write_text(str(proc.pid))
+        self.codefile.write_text(code_fingerprint())
         deadline = time.monotonic() + timeout
         marker = f"{self.name} running"
         while time.monotonic() < deadline:
