@@ -108,3 +108,38 @@ async def test_forbidden_submissions_are_refused_and_append_nothing(settings, se
     after = await helpers.ledger_entries(settings, entity_ids)
     assert {k: [e["event_id"] for e in v] for k, v in after.items()} == \
         {k: [e["event_id"] for e in v] for k, v in before.items()}
+
+
+async def test_forged_unsigned_and_unauthorized_submissions_append_nothing(settings, services) -> None:
+    from ledger import submissions
+    from schemas import registry
+
+    rng = helpers.rng("who-may-say-what")
+    subject = workload.subjects(rng, 1, persons_share=0.0)[0]
+    _, rec = workload.debtor_listed(subject, "（2026）豫10执90号", date(2026, 11, 2))
+    court_key = signing.private_key(settings.keys_dir, "xc-court")
+    tax_key = signing.private_key(settings.keys_dir, "xc-tax")
+
+    def variant(event_id: str, department: str, key: str | None) -> tuple[bytes, bytes, list]:
+        r = copy.deepcopy(rec)
+        r["envelope"]["event_id"], r["envelope"]["source_department"] = event_id, department
+        k, value, _ = submissions.make(r, department, court_key)
+        headers = [("event-id", event_id.encode()), ("department", department.encode())]
+        if key is not None:
+            headers.append(("signature", signing.sign(key, value)))
+        return k, value, headers
+
+    cases = {
+        "forged": (variant("forged-" + str(uuid.uuid4()), "xc-court", tax_key), "signature.invalid"),
+        "unsigned": (variant("unsigned-" + str(uuid.uuid4()), "xc-court", None), "signature.missing"),
+        # the tax bureau signs correctly with its own key, but may not list dishonest debtors
+        "unauthorized": (variant("unauth-" + str(uuid.uuid4()), "xc-tax", tax_key), "department.not_authorized"),
+    }
+    async with helpers.client(settings, "xc-court") as c:
+        for (key, value, headers), _code in cases.values():
+            await c.producer.send_and_wait(registry.SUBMISSIONS.name, key=key, value=value, headers=headers)
+        outcomes = {name: await c.outcome(dict(h)["event-id"].decode(), timeout=30)
+                    for name, ((_k, _v, h), _code) in cases.items()}
+    assert {n: (o["status"], o["reasons"][0]["code"]) for n, o in outcomes.items()} == \
+        {n: ("REJECTED", code) for n, (_m, code) in cases.items()}
+    assert await helpers.ledger_entries(settings, {"uscc:" + subject.id}) == {}
