@@ -90,7 +90,8 @@ class LedgerClient:
         if self.consumer is not None:  # a resubmission waits for its own, new outcome
             self._outcomes.pop(eid, None)
             self._waiters.setdefault(eid, asyncio.get_running_loop().create_future())
-        return await self.producer.send(registry.SUBMISSIONS.name, key=key, value=value, headers=headers)
+        return await self.producer.send(registry.SUBMISSIONS.name, key=key, value=value, headers=headers,
+                                        partition=submissions.partition_of(key))
 
     def decided(self) -> int:
         """How many outcomes this client has seen so far."""

@@ -124,6 +124,14 @@ class SequencerService:
                             value=registry.encode("SequencerState", value), partition=partition)
 
     async def _process(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, batch: Any) -> None:
+        unready = [tp for tp in batch if not self.core.ready(tp.partition)]
+        if unready:  # records fetched while the partition's state is still being restored: read them later
+            for tp in unready:
+                consumer.seek(tp, batch[tp][0].offset)
+            batch = {tp: msgs for tp, msgs in batch.items() if tp not in unready}
+            if not batch:
+                await asyncio.sleep(0.1)
+                return
         started = time.monotonic()
         statuses: dict[str, int] = {}
         try:
@@ -150,8 +158,9 @@ class SequencerService:
                         out = outcome_record(v, v.seen.ledger_partition, v.seen.ledger_offset)
                     else:
                         out = outcome_record(v, None, None)
+                    # outcomes are co-partitioned with the submissions they answer (readers read all partitions)
                     await producer.send(registry.OUTCOMES.name, key=v.event_id.encode(),
-                                        value=registry.encode("Outcome", out))
+                                        value=registry.encode("Outcome", out), partition=partition)
                     statuses[v.status] = statuses.get(v.status, 0) + 1
                 for partition, v in last_state.values():
                     await self._send_state(producer, partition, entity_record(v))

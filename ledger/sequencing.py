@@ -71,6 +71,10 @@ class Sequencing:
                                               s["ledger_partition"], s["ledger_offset"])
         self.partitions[partition] = ps
 
+    def ready(self, partition: int) -> bool:
+        """True once the partition's state is restored (it is judged only then)."""
+        return partition in self.partitions
+
     def forget(self, partition: int) -> None:
         self.partitions.pop(partition, None)
         self._pending.pop(partition, None)
@@ -110,7 +114,7 @@ class Sequencing:
         content_hash = hashlib.sha256(value).digest()
         try:
             sub = submissions.open_submission(key, value, headers, self.public_keys, self.pepper,
-                                              self.rules.departments)
+                                              self.rules.departments, partition)
         except submissions.Refused as refused:
             return Verdict("REJECTED", refused.event_id, reasons=[refused.reason], content_hash=content_hash)
         event = sub.event

@@ -14,7 +14,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
+
+from aiokafka.partitioner import murmur2
 
 from ledger import signing
 from ledger.domain import identity
@@ -45,10 +48,18 @@ def check_subject(subject: dict[str, Any]) -> identity.Identity:
     return identity.check_ric(subject["id"], field="subject.id")
 
 
+@lru_cache(maxsize=65536)
 def submission_key(id_type: str, raw_id: str) -> bytes:
     """The Kafka key of a submission: a digest of the normalised identifier (not checked here: the
     sequencer judges it, so a malformed one still gets its refusal on credit.outcomes)."""
     return hashlib.sha256(f"{id_type}:{identity.normalise(raw_id)}".encode()).hexdigest()[:32].encode()
+
+
+@lru_cache(maxsize=65536)
+def partition_of(key: bytes, partitions: int = registry.SUBMISSIONS.partitions) -> int:
+    """The credit.submissions partition of a key: Kafka's default partitioner (murmur2), so that any
+    Kafka client agrees; computed once per entity and remembered."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def make(record: dict[str, Any], department: str, private_key_hex: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
@@ -62,7 +73,7 @@ def make(record: dict[str, Any], department: str, private_key_hex: str) -> tuple
 
 
 def open_submission(key: bytes | None, value: bytes, headers: dict[str, bytes], public_keys: dict[str, str],
-                    pepper: bytes, matrix: DepartmentMatrix) -> Opened:
+                    pepper: bytes, matrix: DepartmentMatrix, partition: int | None = None) -> Opened:
     event_id = headers.get("event-id", b"").decode(errors="replace") or \
         "unidentified-" + hashlib.sha256(value).hexdigest()[:16]
 
@@ -105,6 +116,10 @@ def open_submission(key: bytes | None, value: bytes, headers: dict[str, bytes], 
     if key != submission_key(ident.id_type, ident.normalised):
         raise refuse("(key)", "key.mismatch",
                      "消息键与主体标识不一致 (the Kafka key is not the one derived from the subject's identifier)")
+    if partition is not None and partition != partition_of(key):
+        raise refuse("(partition)", "partition.mismatch",
+                     "提交写入了错误的分区：该主体的事件应由另一分区处理 (the submission is in the wrong partition of "
+                     "credit.submissions for its key; produce with Kafka's default partitioner)")
     if not env["subject"]["name"].strip():
         raise refuse("subject.name", "required", "主体名称不能为空 (the entity name is required)")
     body = {k: v for k, v in rec.items() if k != "envelope"}

@@ -1,5 +1,5 @@
-"""Pure domain of the credit ledger: identities, working days, rules as data.
+"""Pure domain of the credit ledger: identities, the entity model (decide/evolve), working days,
+rules as data.
 
-Imports only the standard library, python-stdnum and holidays; never Kafka, Avro,
-PostgreSQL or HTTP.
+Imports only the standard library and python-stdnum; never Kafka, Avro, PostgreSQL or HTTP.
 """

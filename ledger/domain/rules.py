@@ -398,10 +398,12 @@ class DepartmentMatrix:
 
 @dataclass(frozen=True)
 class Rules:
-    """Every rules file, loaded and validated."""
+    """Every rules file, loaded and validated (the working-day calendar too, so a bad file stops a
+    process at start rather than at the first deadline)."""
 
     publication: PublicationRules
     departments: DepartmentMatrix
+    calendar: Any = None  # ledger.domain.workdays.WorkdayCalendar (imported lazily: it imports this module)
 
 
 def default_directory() -> Path:
@@ -411,8 +413,10 @@ def default_directory() -> Path:
 
 def load_rules(directory: Path | None = None) -> Rules:
     """Load and validate every rules file; raise ``RulesError`` on the first bad entry."""
+    from ledger.domain.workdays import load_workdays
+
     directory = default_directory() if directory is None else directory
-    return Rules(load_publication_periods(directory), load_departments(directory))
+    return Rules(load_publication_periods(directory), load_departments(directory), load_workdays(directory))
 
 
 def load_publication_periods(directory: Path | None = None) -> PublicationRules:

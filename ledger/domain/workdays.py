@@ -1,18 +1,21 @@
-"""The PRC working-day calendar, with its adjusted working days (调休).
+"""The PRC working-day calendar, with its adjusted working days (调休), as a rules file.
 
-Legal sources: 《全国年节及纪念日放假办法》 (State Council; last revised by Order No. 795 of 2024,
-in force 2025-01-01) for the statutory holidays, and the yearly notice
-国务院办公厅关于××年部分节假日安排的通知 for the adjustments: weekdays given as days off and the weekend days worked in exchange. Working-day
-deadlines in the ledger: "双公示" publication within 7 working days of the decision (国办发〔2015〕51号,
-国发〔2016〕33号; domain.md §3.1), court deletion within 3 working days (法释〔2017〕7号 art. 10).
+Legal sources: 《国务院关于职工工作时间的规定》 art. 7 (Saturday and Sunday are the weekly rest days);
+《全国年节及纪念日放假办法》 (State Council; revised by Order No. 644, in force 2014-01-01, and by Order
+No. 795 of 2024, in force 2025-01-01: Spring Festival and Labour Day one day more each) for the
+statutory holidays; the yearly notice 国务院办公厅关于××年部分节假日安排的通知 for the adjustments:
+weekdays given as days off and the weekend days worked in exchange. Working-day deadlines in the
+ledger: "双公示" publication within 7 working days of the decision (国办发〔2015〕51号, 国发〔2016〕33号;
+domain.md §3.1), court deletion within 3 working days (法释〔2017〕7号 art. 10).
 
-Data: the ``holidays`` package (pinned 0.109), class ``holidays.China``. It models the statutory
-holidays as entries of the set (with the 调休 days off added as "substituted" holidays) and keeps
-the weekend days that are working days in ``weekend_workdays``; ``is_working_day`` combines both.
-The yearly notices are transcribed for 2001-2026 only (``ChinaStaticHolidays.special_public_holidays``).
-For other years the package would still compute the statutory holidays but not the 调休 days, i.e.
-it would guess; this module raises ``CalendarCoverageError`` instead. Update the ``holidays`` pin
-when the State Council publishes the next year's notice (usually in November).
+Data: ``ledger/rules/workdays.v<N>.json`` (the highest version), loaded with the standard library
+only and validated like the other rules files (``ledger.domain.rules``): one entry per year with
+its legal source, the dates off (``holidays``) and the weekend days worked (``adjusted_workdays``).
+A weekday is a working day unless it is in ``holidays``; a Saturday or Sunday is a working day only
+if it is in ``adjusted_workdays``. An invalid file raises ``RulesError`` (file, entry, reason); a
+date in a year the file does not list raises ``CalendarCoverageError``, never a guess. The file is
+written by ``ledger/rules/make_workdays.py`` from the ``holidays`` package (used there only); add
+the next year when the State Council publishes its notice (usually in November).
 
 Known limit: a notice may move a weekend at the very end of the previous year (e.g. the 2002
 notice made Saturday 2001-12-29 a working day), so the last days of the last covered year can
@@ -21,50 +24,152 @@ change when the next year's notice arrives.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
-
-from holidays.countries.china import China, ChinaStaticHolidays
-from holidays.version import __version__ as holidays_version
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 from ledger.domain.errors import CalendarCoverageError
+from ledger.domain.rules import _open, _Reader, default_directory
 
-__all__ = ["add_working_days", "covered_years", "is_working_day", "working_days_between"]
+__all__ = [
+    "WorkdayCalendar",
+    "add_working_days",
+    "covered_years",
+    "default_calendar",
+    "is_working_day",
+    "load_workdays",
+    "working_days_between",
+]
 
-# The holidays package checked its China data against the official notices from 2001 on.
-_FIRST_CHECKED_YEAR = 2001
+NAME = "workdays"
+_SATURDAY = 5
+
+
+@dataclass(frozen=True)
+class WorkdayCalendar:
+    """The working-day calendar of one rules file: dates off and weekend days worked, per year."""
+
+    file: str
+    version: int
+    legal_sources: tuple[str, ...]
+    year_sources: Mapping[int, str]  # year -> the State Council notice(s) for that year
+    years: range
+    holidays: frozenset[date]
+    adjusted_workdays: frozenset[date]
+
+    def require_covered(self, d: date) -> None:
+        """Raise ``CalendarCoverageError`` unless the file has the official schedule for ``d``'s year."""
+        if d.year not in self.years:
+            raise CalendarCoverageError(
+                f"no official working-day schedule (调休安排) for {d.year}: {self.file} covers "
+                f"{self.years.start}-{self.years.stop - 1}; extend that file with a {d.year} entry "
+                f"whose legal_source is the State Council notice for that year "
+                f"(国务院办公厅关于{d.year}年部分节假日安排的通知), e.g. with ledger/rules/make_workdays.py "
+                f"once the holidays package has transcribed it")
+
+    def is_working_day(self, d: date) -> bool:
+        self.require_covered(d)
+        if d.weekday() >= _SATURDAY:
+            return d in self.adjusted_workdays
+        return d not in self.holidays
+
+    def add_working_days(self, d: date, n: int) -> date:
+        step = timedelta(days=1 if n >= 0 else -1)
+        self.require_covered(d)
+        remaining = abs(n)
+        while remaining:
+            d += step
+            if self.is_working_day(d):
+                remaining -= 1
+        return d
+
+    def working_days_between(self, a: date, b: date) -> int:
+        if b < a:
+            return -self.working_days_between(b, a)
+        self.require_covered(a)
+        self.require_covered(b)
+        return sum(self.is_working_day(a + timedelta(days=i)) for i in range(1, (b - a).days + 1))
+
+
+def load_workdays(directory: Path | None = None) -> WorkdayCalendar:
+    """Load and validate ``workdays.v<N>.json`` from ``directory`` (default ``ledger/rules``).
+
+    Raises ``RulesError`` naming the file, the entry (e.g. ``years.2024.holidays[3]``) and the
+    reason: a date that is not ``YYYY-MM-DD`` or not in its entry's year, a date listed twice or
+    both off and worked, an adjusted working day that is not a Saturday or Sunday, a year without
+    its legal source or without 元旦, years that are not contiguous.
+    """
+    reader, doc = _open(default_directory() if directory is None else directory, NAME)
+    reader.keys(doc, "file", {"name", "version", "legal_sources", "years"}, {"notes"})
+    entries = reader.obj(doc["years"], "years")
+    if not entries:
+        reader.fail("years", "at least one year is required")
+    year_sources: dict[int, str] = {}
+    holidays: set[date] = set()
+    workdays: set[date] = set()
+    for key, item in entries.items():
+        if not re.fullmatch(r"[12][0-9]{3}", key):
+            reader.fail(f"years.{key}", "the key must be a year written with four digits")
+        year = int(key)
+        entry = f"years.{key}"
+        reader.keys(item, entry, {"legal_source", "holidays", "adjusted_workdays"}, {"notes"})
+        year_sources[year] = reader.text(item["legal_source"], f"{entry}.legal_source")
+        off = _dates(reader, item["holidays"], f"{entry}.holidays", year)
+        worked = _dates(reader, item["adjusted_workdays"], f"{entry}.adjusted_workdays", year)
+        if date(year, 1, 1) not in off:
+            reader.fail(f"{entry}.holidays",
+                        f"{year}-01-01 (元旦, 全国年节及纪念日放假办法 art. 2) is missing")
+        for i, d in enumerate(worked):
+            where = f"{entry}.adjusted_workdays[{i}]"
+            if d.weekday() < _SATURDAY:
+                reader.fail(where, f"{d} is a {d:%A}: adjusted working days are Saturdays or Sundays "
+                                   "(a weekday is a working day anyway)")
+            if d in off:
+                reader.fail(where, f"{d} is also listed in {entry}.holidays: a date cannot be both off and worked")
+        holidays.update(off)
+        workdays.update(worked)
+    years = sorted(year_sources)
+    if gaps := sorted(set(range(years[0], years[-1] + 1)) - set(years)):
+        reader.fail("years", f"the years must be contiguous: {', '.join(map(str, gaps))} missing "
+                             f"between {years[0]} and {years[-1]}")
+    return WorkdayCalendar(reader.file, doc["version"], tuple(doc["legal_sources"]),
+                           MappingProxyType(dict(sorted(year_sources.items()))),
+                           range(years[0], years[-1] + 1), frozenset(holidays), frozenset(workdays))
+
+
+def _dates(reader: _Reader, value: Any, entry: str, year: int) -> list[date]:
+    """A JSON array of distinct ISO dates, all in ``year``."""
+    dates: list[date] = []
+    for i, item in enumerate(reader.array(value, entry)):
+        d = reader.date(item, f"{entry}[{i}]")
+        if d.year != year:
+            reader.fail(f"{entry}[{i}]", f"{d} is not in {year}")
+        if d in dates:
+            reader.fail(f"{entry}[{i}]", f"{d} is listed twice")
+        dates.append(d)
+    return dates
 
 
 @cache
+def default_calendar() -> WorkdayCalendar:
+    """The calendar of ``ledger/rules``, loaded once (``RulesError`` if the file is invalid)."""
+    return load_workdays()
+
+
 def covered_years() -> range:
-    """The years for which the official 调休 schedule is known (2001-2026 with holidays 0.109)."""
-    years = sorted(y for y in ChinaStaticHolidays.special_public_holidays if y >= _FIRST_CHECKED_YEAR)
-    first, last = years[0], years[-1]
-    missing = set(range(first, last + 1)) - set(years)
-    if missing:  # a gap would mean a year without its notice: refuse to guess for it
-        last = min(missing) - 1
-    return range(first, last + 1)
-
-
-@cache
-def _calendar() -> China:
-    return China(years=covered_years())  # type: ignore[no-untyped-call]  # holidays leaves __init__ untyped
-
-
-def _require_covered(d: date) -> None:
-    years = covered_years()
-    if d.year not in years:
-        raise CalendarCoverageError(
-            f"no official working-day schedule (调休安排) for {d.year}: the calendar covers "
-            f"{years.start}-{years.stop - 1} (holidays {holidays_version}); update the holidays "
-            f"package once the State Council notice for {d.year} is published")
+    """The years for which the rules file has the official 调休 schedule."""
+    return default_calendar().years
 
 
 def is_working_day(d: date) -> bool:
     """True if ``d`` is a working day in the PRC: a weekday that is no holiday or 调休 day off,
     or a weekend day that the year's notice made a working day."""
-    _require_covered(d)
-    return bool(_calendar().is_working_day(d))
+    return default_calendar().is_working_day(d)
 
 
 def add_working_days(d: date, n: int) -> date:
@@ -74,14 +179,7 @@ def add_working_days(d: date, n: int) -> date:
     of a decision taken on ``d`` is ``add_working_days(d, 7)``, and publication on that day is
     still in time.
     """
-    step = timedelta(days=1 if n >= 0 else -1)
-    _require_covered(d)
-    remaining = abs(n)
-    while remaining:
-        d += step
-        if is_working_day(d):
-            remaining -= 1
-    return d
+    return default_calendar().add_working_days(d, n)
 
 
 def working_days_between(a: date, b: date) -> int:
@@ -90,8 +188,4 @@ def working_days_between(a: date, b: date) -> int:
     Negative (minus the working days in ``(b, a]``) when ``b`` is before ``a``. It is the inverse
     of ``add_working_days`` for ``n >= 0``: ``working_days_between(d, add_working_days(d, n)) == n``.
     """
-    if b < a:
-        return -working_days_between(b, a)
-    _require_covered(a)
-    _require_covered(b)
-    return sum(is_working_day(a + timedelta(days=i)) for i in range(1, (b - a).days + 1))
+    return default_calendar().working_days_between(a, b)

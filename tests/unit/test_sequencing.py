@@ -25,6 +25,15 @@ def _core() -> Sequencing:
     return core
 
 
+def _at(offset, key, value, headers):  # type: ignore[no-untyped-def]
+    """judge() arguments for a submission read at `offset` of the partition its key belongs to."""
+    return submissions.partition_of(key), offset, key, value, headers
+
+
+def _p(record) -> int:  # type: ignore[no-untyped-def]
+    return _at(0, *_signed(record))[0]
+
+
 def _signed(record, department="xc-samr", key_of=None):  # type: ignore[no-untyped-def]
     key, value, headers = submissions.make(record, department, KEYS[key_of or department][0])
     return key, value, dict(headers)
@@ -44,9 +53,9 @@ def test_versions_count_up_and_the_chain_links() -> None:
     second = copy.deepcopy(first)
     second["envelope"]["event_id"] = "e-2"
     second["decision_no"] = "许市监罚〔2026〕2号"
-    v1 = core.judge(0, 10, *_signed(first))
-    core.record_position(0, v1, 100)
-    v2 = core.judge(0, 11, *_signed(second))
+    v1 = core.judge(*_at(10, *_signed(first)))
+    core.record_position(_p(first), v1, 100)
+    v2 = core.judge(*_at(11, *_signed(second)))
     assert (v1.status, v2.status) == ("ACCEPTED", "ACCEPTED")
     assert (v1.entry["entity_version"], v2.entry["entity_version"]) == (1, 2)
     assert v1.entry["prev_hash"] == chain.GENESIS and v2.entry["prev_hash"] == v1.entry["hash"]
@@ -56,15 +65,15 @@ def test_versions_count_up_and_the_chain_links() -> None:
 def test_same_id_same_content_is_a_duplicate_and_other_content_a_conflict() -> None:
     core = _core()
     rec = _penalty(2)
-    v = core.judge(1, 0, *_signed(rec))
-    seen = core.record_position(1, v, 42)
+    v = core.judge(*_at(0, *_signed(rec)))
+    seen = core.record_position(_p(rec), v, 42)
     core.commit()
-    dup = core.judge(1, 1, *_signed(rec))
+    dup = core.judge(*_at(1, *_signed(rec)))
     assert dup.status == "DUPLICATE" and dup.seen == seen
     assert outcome_record(dup, 1, 42)["entity_version"] == 1
     other = copy.deepcopy(rec)
     other["fine_fen"] = 1
-    conflict = core.judge(1, 2, *_signed(other))
+    conflict = core.judge(*_at(2, *_signed(other)))
     assert conflict.status == "CONFLICT" and conflict.reasons[0].code == "event_id.conflict"
 
 
@@ -76,7 +85,7 @@ def test_same_id_same_content_is_a_duplicate_and_other_content_a_conflict() -> N
 ])
 def test_tampered_submissions_are_refused(mutate, code, field) -> None:  # type: ignore[no-untyped-def]
     core = _core()
-    v = core.judge(0, 0, *mutate(*_signed(_penalty(3))))
+    v = core.judge(*_at(0, *mutate(*_signed(_penalty(3)))))
     assert v.status == "REJECTED" and (v.reasons[0].code, v.reasons[0].field) == (code, field)
     assert v.entry is None
 
@@ -92,7 +101,7 @@ def test_an_unauthorized_event_type_is_refused() -> None:
     core = _core()
     rec = _penalty(5)
     rec["envelope"]["source_department"] = "xc-court"
-    v = core.judge(0, 0, *_signed(rec, department="xc-court"))
+    v = core.judge(*_at(0, *_signed(rec, department="xc-court")))
     assert v.reasons[0].code == "department.not_authorized"
 
 
@@ -107,7 +116,7 @@ def test_garbage_bytes_with_a_valid_signature_are_refused_not_crashed() -> None:
 def test_a_malformed_credit_code_names_the_field() -> None:
     rec = _penalty(6)
     rec["envelope"]["subject"]["id"] = "91411000MA4"
-    v = _core().judge(0, 0, *_signed(rec))
+    v = _core().judge(*_at(0, *_signed(rec)))
     assert (v.reasons[0].field, v.reasons[0].code) == ("subject.id", "uscc.length")
 
 
@@ -116,7 +125,7 @@ def test_a_real_code_with_a_wrong_check_character_is_accepted_with_a_warning() -
     code = rec["envelope"]["subject"]["id"]
     wrong = "0" if code[-1] != "0" else "1"
     rec["envelope"]["subject"]["id"] = code[:-1] + wrong
-    v = _core().judge(0, 0, *_signed(rec))
+    v = _core().judge(*_at(0, *_signed(rec)))
     assert v.status == "ACCEPTED" and "uscc.check_character" in v.warnings
     assert v.entry["warnings"] == v.warnings
 
@@ -124,20 +133,26 @@ def test_a_real_code_with_a_wrong_check_character_is_accepted_with_a_warning() -
 def test_rollback_forgets_a_batch_and_restore_rebuilds_from_the_changelog() -> None:
     core = _core()
     rec = _penalty(8)
-    v = core.judge(2, 0, *_signed(rec))
+    v = core.judge(*_at(0, *_signed(rec)))
     core.rollback()
-    again = core.judge(2, 0, *_signed(rec))
+    again = core.judge(*_at(0, *_signed(rec)))
     assert again.status == "ACCEPTED" and again.entry["entity_version"] == 1
-    seen = core.record_position(2, again, 7)
+    seen = core.record_position(_p(rec), again, 7)
     changelog = [r for _k, r in changelog_records(again, seen)]
     fresh = _core()
-    fresh.restore(2, changelog)
-    assert fresh.judge(2, 1, *_signed(rec)).status == "DUPLICATE"
+    fresh.restore(_p(rec), changelog)
+    assert fresh.judge(*_at(1, *_signed(rec))).status == "DUPLICATE"
     assert v.status == "ACCEPTED"
 
 
 def test_a_future_decision_is_refused() -> None:
     rec = _penalty(9)
     rec["decision_date"] = date(2027, 1, 1)
-    v = _core().judge(0, 0, *_signed(rec))
+    v = _core().judge(*_at(0, *_signed(rec)))
     assert (v.reasons[0].field, v.reasons[0].code) == ("decision_date", "time.future")
+
+
+def test_a_submission_in_the_wrong_partition_is_refused() -> None:
+    partition, offset, key, value, headers = _at(0, *_signed(_penalty(10)))
+    v = _core().judge((partition + 1) % 4, offset, key, value, headers)
+    assert (v.status, v.reasons[0].code) == ("REJECTED", "partition.mismatch")

@@ -9,14 +9,31 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from collections.abc import Callable
 from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.domain.errors import CalendarCoverageError, DomainError
-from ledger.domain.workdays import add_working_days, covered_years, is_working_day, working_days_between
+from ledger.domain.errors import CalendarCoverageError, DomainError, RulesError
+from ledger.domain.rules import default_directory
+from ledger.domain.workdays import (
+    add_working_days,
+    covered_years,
+    default_calendar,
+    is_working_day,
+    load_workdays,
+    working_days_between,
+)
+from ledger.rules import make_workdays
+
+FILE = "workdays.v1.json"
 
 
 def days(start: date, end: date) -> list[date]:
@@ -84,14 +101,17 @@ def test_working_days_between_counts_half_open_interval() -> None:
     assert working_days_between(date(2024, 2, 9), date(2024, 2, 9)) == 0
 
 
-def test_coverage_is_2001_to_2026_with_holidays_0_109() -> None:
-    assert covered_years() == range(2001, 2027)
+def test_coverage_is_2019_to_2026() -> None:
+    assert covered_years() == range(2019, 2027)
 
 
-@pytest.mark.parametrize("day", [date(2027, 1, 4), date(2000, 6, 1)])
+@pytest.mark.parametrize("day", [date(2027, 1, 4), date(2000, 6, 1), date(2018, 12, 31)])
 def test_years_without_official_schedule_raise(day: date) -> None:
-    with pytest.raises(CalendarCoverageError, match=str(day.year)):
+    with pytest.raises(CalendarCoverageError, match=str(day.year)) as info:
         is_working_day(day)
+    message = str(info.value)
+    assert FILE in message  # which file to extend
+    assert f"国务院办公厅关于{day.year}年部分节假日安排的通知" in message  # and with which notice
 
 
 def test_deadline_running_into_an_uncovered_year_raises() -> None:
@@ -99,7 +119,7 @@ def test_deadline_running_into_an_uncovered_year_raises() -> None:
         add_working_days(date(2026, 12, 28), 7)
 
 
-covered_days = st.dates(min_value=date(2001, 1, 1), max_value=date(2026, 11, 30))
+covered_days = st.dates(min_value=date(2019, 1, 1), max_value=date(2026, 11, 30))
 
 
 @given(covered_days, st.integers(min_value=0, max_value=20))
@@ -115,3 +135,180 @@ def test_add_then_count_is_identity(start: date, n: int) -> None:
 def test_going_back_from_a_working_day_returns_to_it(start: date, n: int) -> None:
     start = add_working_days(start, 1)  # a working day
     assert add_working_days(add_working_days(start, n), -n) == start
+
+
+# --------------------------------------------------------------------------- the rules file
+
+
+def test_every_year_names_its_notice_and_the_file_names_the_2024_revision() -> None:
+    calendar = default_calendar()
+    assert calendar.file.endswith(FILE)
+    assert calendar.version == 1
+    for year, source in calendar.year_sources.items():
+        assert source.startswith(f"国务院办公厅关于{year}年部分节假日安排的通知")
+    assert "延长2020年春节假期" in calendar.year_sources[2020]
+    assert "调整2019年劳动节假期安排" in calendar.year_sources[2019]
+    assert any("国务院令第795号" in s and "2025-01-01" in s for s in calendar.legal_sources)
+
+
+def test_committed_file_matches_the_holidays_package() -> None:
+    """An upgrade of the holidays package that changes a date of a covered year must be noticed:
+    then check the date against the State Council notice and regenerate the file
+    (``python -m ledger.rules.make_workdays``) or report the error to the package."""
+    doc = json.loads((default_directory() / FILE).read_text(encoding="utf-8"))
+    years = sorted(int(y) for y in doc["years"])
+    package = make_workdays.package_dates(years[0], years[-1])
+    for year, (holidays, workdays) in package.items():
+        entry = doc["years"][str(year)]
+        assert entry["holidays"] == [d.isoformat() for d in holidays], f"holidays of {year}"
+        assert entry["adjusted_workdays"] == [d.isoformat() for d in workdays], f"adjusted_workdays of {year}"
+
+
+def test_generator_reproduces_the_committed_file() -> None:
+    """The file is written by the generator only: legal sources and notes are edited there."""
+    committed = (default_directory() / FILE).read_text(encoding="utf-8")
+    years = sorted(int(y) for y in json.loads(committed)["years"])
+    assert make_workdays.render(make_workdays.build(years[0], years[-1])) == committed
+
+
+def test_run_time_module_does_not_import_holidays() -> None:
+    code = "import sys, ledger.domain.workdays as w; w.covered_years(); print('holidays' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.stdout.strip() == "False"
+
+
+def small_file() -> dict[str, Any]:
+    return {
+        "name": "workdays",
+        "version": 1,
+        "legal_sources": ["全国年节及纪念日放假办法"],
+        "years": {
+            "2024": {"legal_source": "国务院办公厅关于2024年部分节假日安排的通知",
+                     "holidays": ["2024-01-01", "2024-02-10", "2024-02-15"],
+                     "adjusted_workdays": ["2024-02-04", "2024-02-18"]},
+            "2025": {"legal_source": "国务院办公厅关于2025年部分节假日安排的通知",
+                     "holidays": ["2025-01-01", "2025-10-08"],
+                     "adjusted_workdays": ["2025-10-11"]},
+        },
+    }
+
+
+def write(directory: Path, doc: dict[str, Any]) -> Path:
+    (directory / FILE).write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    return directory
+
+
+def test_small_file_is_loaded(tmp_path: Path) -> None:
+    calendar = load_workdays(write(tmp_path, small_file()))
+    assert calendar.years == range(2024, 2026)
+    assert calendar.year_sources[2025] == "国务院办公厅关于2025年部分节假日安排的通知"
+    assert calendar.is_working_day(date(2024, 2, 4))  # Sunday worked
+    assert not calendar.is_working_day(date(2024, 2, 15))  # Thursday off
+    assert calendar.is_working_day(date(2024, 2, 14))  # not listed in this small file
+    assert not calendar.is_working_day(date(2024, 2, 10))  # Saturday, holiday
+    assert not calendar.is_working_day(date(2024, 2, 17))  # ordinary Saturday
+    assert calendar.add_working_days(date(2025, 10, 7), 1) == date(2025, 10, 9)  # 10-08 off
+    assert calendar.working_days_between(date(2025, 10, 10), date(2025, 10, 13)) == 2
+    with pytest.raises(CalendarCoverageError, match="2026") as info:
+        calendar.add_working_days(date(2025, 12, 30), 3)
+    assert str(tmp_path / FILE) in str(info.value)
+    assert "国务院办公厅关于2026年部分节假日安排的通知" in str(info.value)
+
+
+def _set(path: list[str | int], value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(doc: dict[str, Any]) -> None:
+        target = doc
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+    return change
+
+
+def _add(path: list[str | int], value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(doc: dict[str, Any]) -> None:
+        target = doc
+        for key in path:
+            target = target[key]
+        target.append(value)
+    return change
+
+
+def _delete(path: list[str | int]) -> Callable[[dict[str, Any]], None]:
+    def change(doc: dict[str, Any]) -> None:
+        target = doc
+        for key in path[:-1]:
+            target = target[key]
+        del target[path[-1]]
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "entry", "reason"),
+    [
+        (_set(["years", "2024", "holidays", 1], "2024-2-10"), "years.2024.holidays[1]", "YYYY-MM-DD"),
+        (_set(["years", "2024", "holidays", 1], "2024-02-30"), "years.2024.holidays[1]",
+         "not a calendar date"),
+        (_set(["years", "2024", "holidays", 1], 20240210), "years.2024.holidays[1]", "YYYY-MM-DD"),
+        (_add(["years", "2024", "holidays"], "2025-01-02"), "years.2024.holidays[3]", "not in 2024"),
+        (_add(["years", "2025", "adjusted_workdays"], "2024-10-12"), "years.2025.adjusted_workdays[1]",
+         "not in 2025"),
+        (_add(["years", "2024", "holidays"], "2024-02-15"), "years.2024.holidays[3]", "listed twice"),
+        (_add(["years", "2024", "adjusted_workdays"], "2024-02-04"), "years.2024.adjusted_workdays[2]",
+         "listed twice"),
+        (_add(["years", "2024", "holidays"], "2024-02-18"), "years.2024.adjusted_workdays[1]",
+         "both off and worked"),
+        (_add(["years", "2025", "adjusted_workdays"], "2025-10-09"), "years.2025.adjusted_workdays[1]",
+         "Saturdays or Sundays"),
+        (_set(["years", "2024", "holidays"], ["2024-02-15"]), "years.2024.holidays", "元旦"),
+        (_set(["years", "2024", "holidays"], "2024-01-01"), "years.2024.holidays", "JSON array"),
+        (_set(["years", "2024", "legal_source"], " "), "years.2024.legal_source", "non-empty string"),
+        (_delete(["years", "2025", "legal_source"]), "years.2025", "legal_source"),
+        (_set(["years", "2025", "source"], "x"), "years.2025", "unknown key(s) source"),
+        (_set(["years", "2027"], {"legal_source": "国务院办公厅关于2027年部分节假日安排的通知",
+                                  "holidays": ["2027-01-01"], "adjusted_workdays": []}),
+         "years", "2026 missing"),
+        (_set(["years", "25"], {}), "years.25", "four digits"),
+        (_set(["years"], {}), "years", "at least one year"),
+        (_set(["years"], []), "years", "JSON object"),
+        (_delete(["years"]), "file", "years"),
+        (_set(["legal_sources"], []), "legal_sources", "legal sources"),
+        (_set(["name"], "working_days"), "name", "does not match"),
+        (_set(["version"], 2), "version", "does not match"),
+    ],
+)
+def test_invalid_workdays_files_are_refused(tmp_path: Path, change: Callable[[dict[str, Any]], None],
+                                            entry: str, reason: str) -> None:
+    doc = small_file()
+    change(doc)
+    write(tmp_path, doc)
+    with pytest.raises(RulesError) as info:
+        load_workdays(tmp_path)
+    assert info.value.file == str(tmp_path / FILE)
+    assert info.value.entry == entry
+    assert reason in info.value.reason
+    assert FILE in str(info.value)
+
+
+def test_invalid_json_is_refused(tmp_path: Path) -> None:
+    (tmp_path / FILE).write_text("{not json", encoding="utf-8")
+    with pytest.raises(RulesError, match="cannot be read as JSON"):
+        load_workdays(tmp_path)
+
+
+def test_missing_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(RulesError, match="no rules file"):
+        load_workdays(tmp_path)
+
+
+def test_highest_version_is_loaded(tmp_path: Path) -> None:
+    write(tmp_path, small_file())
+    doc = small_file()
+    doc["version"] = 2
+    doc["years"]["2026"] = {"legal_source": "国务院办公厅关于2026年部分节假日安排的通知",
+                            "holidays": ["2026-01-01"], "adjusted_workdays": ["2026-01-04"]}
+    (tmp_path / "workdays.v2.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    calendar = load_workdays(tmp_path)
+    assert calendar.version == 2
+    assert calendar.years == range(2024, 2027)
+    assert calendar.file.endswith("workdays.v2.json")
