@@ -15,18 +15,20 @@ import argparse
 import asyncio
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from prometheus_client import Counter, Histogram, start_http_server
 
-from ledger import config, logs, signing
+from ledger import config, logs, signing, submissions
 from ledger.domain import rules
 from ledger.kafka_util import caught_up
 from ledger.sequencing import Sequencing, Verdict, entity_record, outcome_record, seen_record
 from schemas import registry
 
 GROUP = "credit-sequencer"
+VERIFY_THREADS = 2
 log = logs.get("sequencer")
 
 SUBMISSIONS = Counter("ledger_submissions_total", "Submissions judged by the sequencer", ["status"])
@@ -60,6 +62,7 @@ class SequencerService:
         self.max_records = max_records
         self.core = Sequencing(signing.public_keys(settings.keys_dir), settings.id_pepper, rules.load_rules())
         self._stop = asyncio.Event()
+        self._pool = ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="verify")
         self.fatal: BaseException | None = None
 
     def stop(self) -> None:
@@ -117,6 +120,19 @@ class SequencerService:
         if self.fatal is not None:
             raise RuntimeError("the sequencer stopped because it could not restore its state") from self.fatal
 
+    async def _verify(self, records: list[tuple[Any, Any, dict[str, bytes]]]) -> list[bool | None]:
+        """Check the batch's signatures in VERIFY_THREADS threads (Ed25519 verification releases the GIL)."""
+        keys = self.core.public_keys
+        chunks = [records[i::VERIFY_THREADS] for i in range(VERIFY_THREADS)]
+        loop = asyncio.get_running_loop()
+        results = await asyncio.gather(*(loop.run_in_executor(
+            self._pool, lambda c=c: [submissions.signature_valid(m.value, h, keys) for _tp, m, h in c])
+            for c in chunks))
+        out: list[bool | None] = [None] * len(records)
+        for i, chunk_results in enumerate(results):
+            out[i::VERIFY_THREADS] = chunk_results
+        return out
+
     @staticmethod
     async def _send_state(producer: AIOKafkaProducer, partition: int, record: tuple[str, dict[str, Any]]) -> None:
         key, value = record
@@ -135,17 +151,18 @@ class SequencerService:
         started = time.monotonic()
         statuses: dict[str, int] = {}
         try:
+            records = [(tp, m, dict(m.headers or ())) for tp, msgs in batch.items() for m in msgs]
+            verified = await self._verify(records)
             async with producer.transaction():
                 judged = []
-                for tp, msgs in batch.items():
-                    for m in msgs:
-                        v = self.core.judge(tp.partition, m.offset, m.key, m.value, dict(m.headers or ()))
-                        fut = None
-                        if v.status == "ACCEPTED":
-                            assert v.entity_id is not None
-                            fut = await producer.send(registry.EVENTS.name, key=v.entity_id.encode(),
-                                                      value=v.entry_bytes, partition=tp.partition)
-                        judged.append((tp.partition, v, fut))
+                for (tp, m, headers), ok in zip(records, verified, strict=True):
+                    v = self.core.judge(tp.partition, m.offset, m.key, m.value, headers, ok)
+                    fut = None
+                    if v.status == "ACCEPTED":
+                        assert v.entity_id is not None
+                        fut = await producer.send(registry.EVENTS.name, key=v.entity_id.encode(),
+                                                  value=v.entry_bytes, partition=tp.partition)
+                    judged.append((tp.partition, v, fut))
                 last_state: dict[str, tuple[int, Verdict]] = {}
                 for partition, v, fut in judged:
                     if fut is not None:

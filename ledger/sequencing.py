@@ -110,11 +110,11 @@ class Sequencing:
 
     # ------------------------------------------------------------------ judgement
     def judge(self, partition: int, offset: int, key: bytes | None, value: bytes,
-              headers: dict[str, bytes]) -> Verdict:
+              headers: dict[str, bytes], verified: bool | None = None) -> Verdict:
         content_hash = hashlib.sha256(value).digest()
         try:
             sub = submissions.open_submission(key, value, headers, self.public_keys, self.pepper,
-                                              self.rules.departments, partition)
+                                              self.rules.departments, partition, verified)
         except submissions.Refused as refused:
             return Verdict("REJECTED", refused.event_id, reasons=[refused.reason], content_hash=content_hash)
         event = sub.event
