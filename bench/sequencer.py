@@ -68,28 +68,32 @@ async def _outcome_watcher(s: config.Settings) -> tuple[AIOKafkaConsumer, list[T
     return c, tps
 
 
-async def _wait_outcomes(c: AIOKafkaConsumer, ids: set[str], timeout: float) -> dict[str, int]:
+async def _wait_outcomes(c: AIOKafkaConsumer, ids: set[str], timeout: float) -> tuple[dict[str, int], float]:
+    """Wait for an outcome of every id; returns the statuses and when the first outcome was read."""
     statuses: dict[str, int] = {}
     remaining = set(ids)
+    first = 0.0
     deadline = time.perf_counter() + timeout
     while remaining and time.perf_counter() < deadline:
         for msgs in (await c.getmany(timeout_ms=200)).values():
             for m in msgs:
                 eid = m.key.decode()
                 if eid in remaining:
+                    first = first or time.perf_counter()
                     remaining.discard(eid)
                     status = registry.decode(m.value, "Outcome")[1]["status"]
                     statuses[status] = statuses.get(status, 0) + 1
     if remaining:
         raise SystemExit(f"{len(remaining)} submissions got no outcome within {timeout} s")
-    return statuses
+    return statuses, first
 
 
 async def run(events: int, entities: int, peer_events: int, seed: int) -> None:
     s = config.load()
-    sequencer = ops_stack.Service(s, "sequencer")
-    was_running = sequencer.pid() is not None
+    sequencer, projector = ops_stack.Service(s, "sequencer"), ops_stack.Service(s, "projector")
+    was_running = {svc.name: svc.pid() is not None for svc in (sequencer, projector)}
     sequencer.stop()
+    projector.stop()  # alone on the two cores with the broker, as the figure should be
 
     rng = random.Random(seed)
     subjects = workload.subjects(rng, entities)
@@ -105,11 +109,15 @@ async def run(events: int, entities: int, peer_events: int, seed: int) -> None:
     print("sequencer: judging the backlog ...", flush=True)
     started = time.perf_counter()
     await asyncio.to_thread(sequencer.start)
-    statuses = await _wait_outcomes(watcher, ids, timeout=max(120.0, events / 500))
-    seq_seconds = time.perf_counter() - started
+    statuses, first = await _wait_outcomes(watcher, ids, timeout=max(120.0, events / 500))
+    ended = time.perf_counter()
+    seq_seconds, steady_seconds = ended - started, ended - first
     await watcher.stop()
-    if not was_running:
-        sequencer.stop()
+    for svc in (sequencer, projector):
+        if was_running[svc.name]:
+            await asyncio.to_thread(svc.start)
+        else:
+            svc.stop()
 
     print(f"peer: {peer_events} events through eventsourcing + PostgreSQL, one entity at a time ...", flush=True)
     n_peer, peer_seconds = peer.append_one_entity_at_a_time(s, records[:peer_events])
@@ -121,7 +129,9 @@ async def run(events: int, entities: int, peer_events: int, seed: int) -> None:
     print(f"workload        {events} penalty submissions, {entities} entities, seed {seed}")
     print(f"client ingest   {ingest_rate:>10,.0f} events/s  (encode + sign + send, acks=all; target >= 50,000)")
     print(f"sequencer       {seq_rate:>10,.0f} events/s  (judge + append + outcome + changelog, transactional; "
-          f"outcomes {statuses})")
+          f"outcomes {statuses}; from process start, state restore included)")
+    print(f"  steady        {events / steady_seconds:>10,.0f} events/s  (first to last outcome; start-up and restore "
+          f"took {seq_seconds - steady_seconds:.1f} s)")
     print(f"eventsourcing   {peer_rate:>10,.0f} events/s  (PostgreSQL recorder, one entity at a time, "
           f"{n_peer} events)")
     print(f"ratio           sequencer / peer = {seq_rate / peer_rate:.1f}x, "
