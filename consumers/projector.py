@@ -10,17 +10,15 @@ Run: python -m consumers.projector [--metrics-port 9102]
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import signal
 import time
 from typing import Any
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from prometheus_client import Counter, Gauge, start_http_server
+from prometheus_client import Counter, Gauge
 
-from ledger import config, logs
+from ledger import config, logs, process
 from ledger.kafka_util import caught_up
 from projections import views
 from schemas import registry
@@ -103,24 +101,9 @@ class Projector:
         return inserted
 
 
-async def _main(args: argparse.Namespace) -> None:
-    p = Projector(config.load())
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, p.stop)
-    await p.run()
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(prog="python -m consumers.projector", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--metrics-port", type=int, default=9102, help="Prometheus /metrics on 127.0.0.1 (0: off)")
-    ap.add_argument("--log-level", default="INFO")
-    args = ap.parse_args()
-    logs.configure(args.log_level)
-    if args.metrics_port:
-        start_http_server(args.metrics_port, addr="127.0.0.1")
-    asyncio.run(_main(args))
+    args = process.parser("python -m consumers.projector", __doc__, 9102).parse_args()
+    process.run(args, lambda _args: Projector(config.load()))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -118,6 +119,24 @@ class LedgerClient:
     async def submit_many_and_wait(self, records: list[dict[str, Any]], timeout: float = 60.0) -> list[dict[str, Any]]:
         await self.submit_many(records)
         return [await self.outcome(r["envelope"]["event_id"], timeout) for r in records]
+
+
+async def submit_as_departments(bootstrap: str, keys_dir: Path, pairs: list[tuple[str, dict[str, Any]]],
+                                timeout: float = 60.0) -> list[dict[str, Any]]:
+    """Submit (department, record) pairs, each signed by its department; outcomes in input order.
+    One client per department: records of one department keep their order."""
+    clients: dict[str, LedgerClient] = {}
+    try:
+        for dept, _ in pairs:
+            if dept not in clients:
+                clients[dept] = LedgerClient(bootstrap, dept, signing.private_key(keys_dir, dept))
+                await clients[dept].start()
+        for dept, rec in pairs:
+            await clients[dept].submit(rec)
+        return [await clients[d].outcome(r["envelope"]["event_id"], timeout) for d, r in pairs]
+    finally:
+        for c in clients.values():
+            await c.stop()
 
 
 def _read_records(path: str) -> list[dict[str, Any]]:

@@ -11,17 +11,15 @@ Run: python -m ledger.sequencer [--metrics-port 9101]
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Histogram
 
-from ledger import config, logs, signing, submissions
+from ledger import config, logs, process, signing, submissions
 from ledger.domain import rules
 from ledger.kafka_util import caught_up
 from ledger.sequencing import Sequencing, Verdict, entity_record, outcome_record, seen_record
@@ -205,26 +203,11 @@ class SequencerService:
                  seconds=round(time.monotonic() - started, 4))
 
 
-async def _main(args: argparse.Namespace) -> None:
-    svc = SequencerService(config.load(), instance=args.instance)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, svc.stop)
-    await svc.run()
-
-
 def main() -> None:
-    p = argparse.ArgumentParser(prog="python -m ledger.sequencer", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = process.parser("python -m ledger.sequencer", __doc__, 9101)
     p.add_argument("--instance", default="0", help="stable id of this sequencer process (its transactional id "
                    "is credit-sequencer-<instance>; a restarted process with the same id fences the old one)")
-    p.add_argument("--metrics-port", type=int, default=9101, help="Prometheus /metrics on 127.0.0.1 (0: off)")
-    p.add_argument("--log-level", default="INFO")
-    args = p.parse_args()
-    logs.configure(args.log_level)
-    if args.metrics_port:
-        start_http_server(args.metrics_port, addr="127.0.0.1")
-    asyncio.run(_main(args))
+    process.run(p.parse_args(), lambda args: SequencerService(config.load(), instance=args.instance))
 
 
 if __name__ == "__main__":

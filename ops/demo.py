@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 
 from ledger import config, signing, submissions
-from ledger.client import LedgerClient
+from ledger.client import LedgerClient, submit_as_departments
 from ops import workload
 from schemas import registry
 
@@ -123,7 +123,7 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
               [e for life in lives for e in life[1]]]
     family_outcomes = []
     for phase in phases:
-        family_outcomes += await _submit_as_departments(s, phase)
+        family_outcomes += await submit_as_departments(s.bootstrap_servers, s.keys_dir, phase)
     counts = Counter(o["status"] for o in family_outcomes)
     _line(f"   {dict(counts)} for {len({o['entity_id'] for o in family_outcomes})} entities")
     for o in family_outcomes:
@@ -134,21 +134,6 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
     await _wait_projected(s, accepted)
     _show_views(s)
     return 0
-
-
-async def _submit_as_departments(s: config.Settings, phase: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-    clients: dict[str, LedgerClient] = {}
-    try:
-        for dept, _ in phase:
-            if dept not in clients:
-                clients[dept] = LedgerClient(s.bootstrap_servers, dept, signing.private_key(s.keys_dir, dept))
-                await clients[dept].start()
-        for dept, rec in phase:
-            await clients[dept].submit(rec)
-        return [await clients[d].outcome(r["envelope"]["event_id"], timeout=60) for d, r in phase]
-    finally:
-        for c in clients.values():
-            await c.stop()
 
 
 def _describe(label: str, out: dict[str, Any]) -> None:

@@ -67,6 +67,20 @@ def _alive(pid: int) -> bool:
     return _proc_state(pid) not in ("Z", "X")
 
 
+def _terminate(pid: int, grace: float, what: str, sig: signal.Signals = signal.SIGTERM) -> None:
+    """Send `sig` to one process we started, wait up to `grace` seconds, then SIGKILL; return once gone."""
+    os.kill(pid, sig)
+    deadline = time.monotonic() + grace
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(pid):
+        if sig != signal.SIGKILL:
+            _say(f"{what} did not stop within {grace:.0f} s: SIGKILL")
+        os.kill(pid, signal.SIGKILL)
+        while _alive(pid):
+            time.sleep(0.05)
+
+
 def code_fingerprint() -> str:
     """Names, sizes and times of the files a ledger process runs, so `up` can tell stale processes."""
     h = hashlib.sha256()
@@ -220,24 +234,14 @@ class Kafka:
             self.pidfile.unlink(missing_ok=True)
             return
         _say(f"stopping Kafka (pid {pid})")
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if _alive(pid):
-            _say("Kafka did not stop within the grace period: SIGKILL")
-            os.kill(pid, signal.SIGKILL)
-            while _alive(pid):
-                time.sleep(0.1)
+        _terminate(pid, timeout, "Kafka")
         self.pidfile.unlink(missing_ok=True)
 
     def kill(self) -> None:
         """SIGKILL the broker (fault tests)."""
         pid = self.pid()
         if pid is not None:
-            os.kill(pid, signal.SIGKILL)
-            while _alive(pid):
-                time.sleep(0.05)
+            _terminate(pid, 0, "Kafka", sig=signal.SIGKILL)
 
 
 # =========================================================================== PostgreSQL
@@ -401,12 +405,7 @@ class Service:
         if pid is None:
             self.pidfile.unlink(missing_ok=True)
             return
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
+        _terminate(pid, timeout, f"the {self.name}")
         self.pidfile.unlink(missing_ok=True)
         _say(f"{self.name} stopped")
 
@@ -414,9 +413,7 @@ class Service:
         """SIGKILL the process (fault tests)."""
         pid = self.pid()
         if pid is not None:
-            os.kill(pid, signal.SIGKILL)
-            while _alive(pid):
-                time.sleep(0.05)
+            _terminate(pid, 0, f"the {self.name}", sig=signal.SIGKILL)
             self.pidfile.unlink(missing_ok=True)
 
 

@@ -10,27 +10,14 @@ from collections import Counter
 from datetime import date
 
 from ledger import chain, signing
-from ledger.client import LedgerClient
+from ledger.client import submit_as_departments
 from ledger.domain.rules import EVENT_TYPES
 from ops import workload
 from tests import helpers
 
 
 async def _submit(settings, phase):  # type: ignore[no-untyped-def]
-    """Submit (department, record) pairs, one client per department; outcomes in input order."""
-    clients: dict[str, LedgerClient] = {}
-    try:
-        for dept, _ in phase:
-            if dept not in clients:
-                clients[dept] = LedgerClient(settings.bootstrap_servers, dept,
-                                             signing.private_key(settings.keys_dir, dept))
-                await clients[dept].start()
-        for dept, rec in phase:
-            await clients[dept].submit(rec)
-        return [await clients[d].outcome(r["envelope"]["event_id"], timeout=60) for d, r in phase]
-    finally:
-        for c in clients.values():
-            await c.stop()
+    return await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, phase)
 
 
 async def test_every_event_family_lands_with_version_and_hash(settings, services) -> None:

@@ -1,0 +1,44 @@
+"""How every long-running ledger process starts: --help from its docstring, JSON logs, /metrics on
+loopback, and SIGTERM/SIGINT turned into a clean stop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from prometheus_client import start_http_server
+
+from ledger import logs
+
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+    def run(self) -> Awaitable[Any]: ...
+
+
+def parser(prog: str, doc: str | None, metrics_port: int) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--metrics-port", type=int, default=metrics_port,
+                   help=f"Prometheus /metrics on 127.0.0.1 (default {metrics_port}; 0: off)")
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO (default), WARNING or ERROR")
+    return p
+
+
+def run(args: argparse.Namespace, build: Callable[[argparse.Namespace], Stoppable]) -> None:
+    """Configure logs and metrics, build the service and run it until SIGTERM or SIGINT."""
+    logs.configure(args.log_level)
+    if args.metrics_port:
+        start_http_server(args.metrics_port, addr="127.0.0.1")
+
+    async def main() -> None:
+        service = build(args)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, service.stop)
+        await service.run()
+
+    asyncio.run(main())
