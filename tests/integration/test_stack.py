@@ -57,3 +57,39 @@ async def test_the_ledger_topic_keeps_everything_forever(stack) -> None:
     assert entries["retention.ms"] == "-1"
     assert entries["retention.bytes"] == "-1"
     assert entries["cleanup.policy"] == "delete"
+
+
+def _other_stack(stack, tmp_path, offset: int):  # type: ignore[no-untyped-def]
+    """Settings of a second, throw-away stack on other ports, in a temporary directory."""
+    return dataclasses.replace(stack, stack_dir=tmp_path / "stack", kafka_port=stack.kafka_port + 1000 + offset,
+                               pg_port=stack.pg_port + 10 + offset, metrics_base_port=stack.metrics_base_port + 500)
+
+
+def test_down_leaves_no_process_behind(stack, tmp_path) -> None:
+    other = _other_stack(stack, tmp_path, 0)
+    ops_stack.up(other, services=True)
+    pids = [ops_stack.Kafka(other).pid(), ops_stack.Postgres(other).pid(),
+            *(ops_stack.Service(other, n).pid() for n in ops_stack.SERVICES)]
+    assert all(pids)
+    ops_stack.purge(other)
+    assert [p for p in pids if ops_stack._alive(p)] == []
+    assert not ops_stack.Postgres(other).running()
+
+
+def test_a_missing_java_is_named(stack, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(ops_stack.shutil, "which", lambda name: None)
+    with pytest.raises(ops_stack.StackError, match="Java is not installed"):
+        ops_stack.Kafka(_other_stack(stack, tmp_path, 2)).start()
+
+
+def test_a_broker_that_does_not_come_up_is_reported_and_stopped(stack, tmp_path) -> None:
+    other = _other_stack(stack, tmp_path, 4)
+    kafka = ops_stack.Kafka(other)
+    kafka._configure()
+    kafka._format()
+    # storage formatted for another node id: the broker refuses to start
+    meta = kafka.data / "meta.properties"
+    meta.write_text(meta.read_text().replace("node.id=1", "node.id=7"))
+    with pytest.raises(ops_stack.StackError, match="exited with code"):
+        kafka.start(timeout=60)
+    assert kafka.pid() is None and ops_stack._port_free(other.kafka_port)

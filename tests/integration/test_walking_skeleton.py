@@ -52,3 +52,11 @@ async def test_a_penalty_reaches_the_ledger_and_the_view(settings, services) -> 
     # no clear ID number anywhere in PostgreSQL's copy of the ledger
     assert helpers.pg_rows(settings, "select count(*) from ledger_copy where payload::text like %s",
                            (f"%{person.id}%",)) == [(0,)]
+
+
+def test_every_long_running_process_serves_metrics(settings, services) -> None:
+    import urllib.request
+
+    for name, metric in (("sequencer", "ledger_submissions_total"), ("projector", "ledger_projected_events_total")):
+        with urllib.request.urlopen(f"http://127.0.0.1:{settings.metrics_port(name)}/metrics", timeout=5) as r:
+            assert metric in r.read().decode(), name
