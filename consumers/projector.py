@@ -1,17 +1,21 @@
-"""The projector: credit.events -> PostgreSQL views, in batches, exactly once per (entity, version).
+"""The projector: credit.events -> the PostgreSQL read models, in batches, once per (entity, version).
 
-Its Kafka position is stored in projector_positions in the same PostgreSQL transaction as the rows,
-so the view and the position can never disagree; rows are inserted with ON CONFLICT DO NOTHING on
-their idempotence keys, so an event delivered twice changes nothing. The consumer has no group: it
-seeks to the positions stored in PostgreSQL.
+Per batch (aiokafka getmany): load the fold state of the entities it touches, fold it with the
+domain's evolve (projections/rows.py), write every table set-based (projections/views.py) and the
+new positions, all in ONE PostgreSQL transaction. The consumer has no group: it seeks to the
+positions stored with the views. A lost database connection (PostgreSQL restarted) is retried with
+a fresh connection from the stored positions; a record that cannot be decoded is quarantined with
+its provenance and its entity held back, while the other entities flow.
 
-Run: python -m consumers.projector [--metrics-port 9102]
+Run: python -m consumers.projector [--schema views] [--metrics-port 9102]
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -19,91 +23,164 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import Counter, Gauge
 
 from ledger import config, logs, process
+from ledger.domain import rules as domain_rules
 from ledger.kafka_util import caught_up
-from projections import views
+from projections import grade, schema, views
+from projections.rows import Folder, Incoming, entity_keys
 from schemas import registry
 
-NAME = "main"
 log = logs.get("projector")
 
 PROJECTED = Counter("ledger_projected_events_total", "Ledger entries applied to the views")
-LAG = Gauge("ledger_projection_lag_records", "Records of credit.events not yet projected", ["partition"])
+SKIPPED = Counter("ledger_projection_skipped_total", "Ledger entries already applied (replays)")
+QUARANTINED = Counter("ledger_projection_quarantined_total", "Records quarantined by the projector", ["reason"])
+LAG_RECORDS = Gauge("ledger_projection_lag_records", "Records of credit.events not yet projected", ["partition"])
+LAG_SECONDS = Gauge("ledger_projection_lag_seconds", "While records wait: seconds since the last projected record "
+                    "was appended to the ledger (an upper bound of the lag); 0 when caught up", ["partition"])
+RETRIES = Counter("ledger_projection_db_retries_total", "Batches retried after a database error")
 
 
 class Projector:
-    def __init__(self, settings: config.Settings, name: str = NAME, max_records: int = 5000) -> None:
+    def __init__(self, settings: config.Settings, schema_name: str = schema.LIVE, max_records: int = 5000,
+                 takes_switch_lock: bool = True) -> None:
         self.s = settings
-        self.name = name
+        self.schema = schema_name
+        self.takes_switch_lock = takes_switch_lock
+        self.records_read = 0  # progress, for rebuilds
         self.max_records = max_records
+        self.folder = Folder(domain_rules.load_rules(), grade.load_grade_rules())
         self._stop = asyncio.Event()
+        self._replay = False
 
     def stop(self) -> None:
         self._stop.set()
 
-    def _positions(self, conn: psycopg.Connection[Any]) -> dict[int, int]:
-        rows = conn.execute("select partition, next_offset from projector_positions where projector = %s "
-                            "and topic = %s", (self.name, registry.EVENTS.name)).fetchall()
+    def replay_from_start(self) -> None:
+        """Read the whole ledger again (every record is then delivered a second time)."""
+        self._replay = True
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        conn = await psycopg.AsyncConnection.connect(
+            self.s.pg_dsn, options=f"-c search_path={self.schema}", prepare_threshold=None)
+        await views.prepare(conn)
+        return conn
+
+    async def _positions(self, conn: psycopg.AsyncConnection[Any]) -> dict[int, int]:
+        cur = await conn.execute("select partition, next_offset from positions where topic = %s",
+                                 (registry.EVENTS.name,))
+        rows = await cur.fetchall()
+        await conn.commit()
         return {p: o for p, o in rows}
 
-    async def run(self, until_caught_up: bool = False) -> int:
-        """Project until stopped (or, with until_caught_up, until the end of the log). Returns events applied."""
+    async def _seek(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition], stored: dict[int, int]) -> None:
+        for tp in tps:
+            if tp.partition in stored:
+                consumer.seek(tp, stored[tp.partition])
+            else:
+                await consumer.seek_to_beginning(tp)
+
+    async def run(self, until: dict[int, int] | None = None) -> int:
+        """Project until stopped, or (with `until`: partition -> offset) until those offsets are reached.
+        Returns the number of events applied."""
         topic = registry.EVENTS.name
         consumer = AIOKafkaConsumer(bootstrap_servers=self.s.bootstrap_servers, group_id=None,
                                     enable_auto_commit=False, isolation_level="read_committed",
-                                    max_poll_records=self.max_records)
+                                    max_poll_records=self.max_records, fetch_max_bytes=64 * 1024 * 1024)
         await consumer.start()
+        tps = [TopicPartition(topic, p) for p in range(registry.EVENTS.partitions)]
+        consumer.assign(tps)
         applied = 0
-        conn = await psycopg.AsyncConnection.connect(self.s.pg_dsn)
+        conn = await self._connect()
         try:
-            tps = [TopicPartition(topic, p) for p in range(registry.EVENTS.partitions)]
-            consumer.assign(tps)
-            async with conn.transaction():
-                cur = await conn.execute("select partition, next_offset from projector_positions "
-                                         "where projector = %s and topic = %s", (self.name, topic))
-                stored = {p: o for p, o in await cur.fetchall()}
-            for tp in tps:
-                if tp.partition in stored:
-                    consumer.seek(tp, stored[tp.partition])
-                else:
-                    await consumer.seek_to_beginning(tp)
-            log.info("projector running", projector=self.name, positions=stored)
+            stored = await self._positions(conn)
+            await self._seek(consumer, tps, stored)
+            log.info("projector running", schema=self.schema, positions=stored)
             while not self._stop.is_set():
+                if self._replay:
+                    self._replay = False
+                    await consumer.seek_to_beginning(*tps)
+                    log.info("replaying the whole ledger")
+                if until is not None and await caught_up(consumer, {TopicPartition(topic, p): o
+                                                                    for p, o in until.items()}):
+                    break
                 batch = await consumer.getmany(timeout_ms=200)
                 if batch:
-                    applied += await self._apply(conn, batch)
-                end = await consumer.end_offsets(tps)
-                for tp in tps:
-                    LAG.labels(str(tp.partition)).set(end[tp] - await consumer.position(tp))
-                if until_caught_up and not batch and await caught_up(consumer, end):
-                    break
+                    if until is not None:  # never past the requested offsets
+                        batch = {tp: [m for m in msgs if m.offset < until.get(tp.partition, 0)]
+                                 for tp, msgs in batch.items()}
+                    try:
+                        applied += await self._apply(conn, batch)
+                    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                        conn = await self._recover(consumer, tps, conn, exc)
+                        continue
+                await self._measure_lag(consumer, tps, batch)
         finally:
             await conn.close()
             await consumer.stop()
         return applied
 
+    async def _recover(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition],
+                       conn: psycopg.AsyncConnection[Any], exc: Exception) -> psycopg.AsyncConnection[Any]:
+        """The database went away mid-batch: nothing of the batch was committed. Reconnect (with
+        back-off) and go on from the positions stored in the database."""
+        RETRIES.inc()
+        log.warning("database unavailable; retrying from the stored positions", error=str(exc).strip()[:200])
+        try:
+            await conn.close()
+        except Exception:  # the connection is already broken
+            pass
+        delay = 0.5
+        while not self._stop.is_set():
+            try:
+                conn = await self._connect()
+                await self._seek(consumer, tps, await self._positions(conn))
+                log.info("database reachable again")
+                return conn
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        return conn
+
     async def _apply(self, conn: psycopg.AsyncConnection[Any], batch: Any) -> int:
         started = time.monotonic()
-        rows = views.Rows()
-        for tp, msgs in batch.items():
-            for m in msgs:
-                _, entry = registry.decode(m.value, "LedgerEntry")
-                rows.add(entry, tp.partition, m.offset)
+        incoming = [Incoming(tp.partition, m.offset, m.key, m.value, m.timestamp)
+                    for tp, msgs in batch.items() for m in msgs]
+        if not incoming:
+            return 0
         async with conn.transaction():
-            inserted = await views.write(conn, rows)
-            async with conn.cursor() as cur:
-                await cur.executemany(
-                    "insert into projector_positions (projector, topic, partition, next_offset) "
-                    "values (%s, %s, %s, %s) on conflict (projector, topic, partition) do update "
-                    "set next_offset = excluded.next_offset, updated_at = now()",
-                    [(self.name, tp.topic, tp.partition, msgs[-1].offset + 1) for tp, msgs in batch.items() if msgs])
-        PROJECTED.inc(inserted)
-        log.info("batch projected", events=rows.count, new=inserted, seconds=round(time.monotonic() - started, 4))
-        return inserted
+            if self.takes_switch_lock:  # a rebuild's switch-over takes it exclusively: no batch straddles a swap
+                await conn.execute("select pg_advisory_xact_lock_shared(%s)", (schema.SWITCH_LOCK,))
+            ops = self.folder.fold(incoming, await views.load(conn, entity_keys(incoming)))
+            await views.write(conn, ops)
+        self.records_read += len(incoming)
+        PROJECTED.inc(ops.applied)
+        SKIPPED.inc(ops.skipped)
+        for q in ops.quarantine:
+            QUARANTINED.labels(q[3]).inc()
+            log.warning("record quarantined", partition=q[0], offset=q[1], entity=q[2], reason=q[3], detail=q[4])
+        log.info("batch projected", records=len(incoming), applied=ops.applied, skipped=ops.skipped,
+                 quarantined=len(ops.quarantine), seconds=round(time.monotonic() - started, 4))
+        return ops.applied
+
+    async def _measure_lag(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition], batch: Any) -> None:
+        end = await consumer.end_offsets(tps)
+        now = datetime.now(UTC).timestamp()
+        for tp in tps:
+            behind = end[tp] - await consumer.position(tp)
+            LAG_RECORDS.labels(str(tp.partition)).set(behind)
+            msgs = batch.get(tp) if batch else None
+            LAG_SECONDS.labels(str(tp.partition)).set(
+                max(0.0, now - msgs[-1].timestamp / 1000) if behind > 0 and msgs else 0.0)
 
 
 def main() -> None:
-    args = process.parser("python -m consumers.projector", __doc__, 9102).parse_args()
-    process.run(args, lambda _args: Projector(config.load()))
+    p = process.parser("python -m consumers.projector", __doc__, 9102)
+    p.add_argument("--schema", default=schema.LIVE, help="the schema of views to fill (default: the live views)")
+    args = p.parse_args()
+    s = config.load()
+    schema.ensure_live(s.pg_dsn)
+    # SIGUSR1: read the whole ledger again (a full re-delivery; every record must be skipped)
+    process.run(args, lambda a: Projector(s, a.schema), signals={signal.SIGUSR1: "replay_from_start"})
 
 
 if __name__ == "__main__":

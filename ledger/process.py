@@ -28,8 +28,10 @@ def parser(prog: str, doc: str | None, metrics_port: int) -> argparse.ArgumentPa
     return p
 
 
-def run(args: argparse.Namespace, build: Callable[[argparse.Namespace], Stoppable]) -> None:
-    """Configure logs and metrics, build the service and run it until SIGTERM or SIGINT."""
+def run(args: argparse.Namespace, build: Callable[[argparse.Namespace], Stoppable],
+        signals: dict[signal.Signals, str] | None = None) -> None:
+    """Configure logs and metrics, build the service and run it until SIGTERM or SIGINT.
+    `signals` maps further signals to methods of the service (e.g. SIGUSR1 -> "replay_from_start")."""
     logs.configure(args.log_level)
     if args.metrics_port:
         start_http_server(args.metrics_port, addr="127.0.0.1")
@@ -39,6 +41,8 @@ def run(args: argparse.Namespace, build: Callable[[argparse.Namespace], Stoppabl
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, service.stop)
+        for sig, method in (signals or {}).items():
+            loop.add_signal_handler(sig, getattr(service, method))
         await service.run()
 
     asyncio.run(main())

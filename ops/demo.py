@@ -152,8 +152,8 @@ async def _wait_projected(s: config.Settings, accepted: list[dict[str, Any]], ti
     deadline = time.monotonic() + timeout
     with psycopg.connect(s.pg_dsn, autocommit=True) as conn:
         while time.monotonic() < deadline:
-            have = dict(conn.execute("select partition, next_offset from projector_positions where projector = "
-                                     "'main' and topic = %s", (registry.EVENTS.name,)).fetchall())
+            have = dict(conn.execute("select partition, next_offset from views.positions where topic = %s",
+                                     (registry.EVENTS.name,)).fetchall())
             if all(have.get(p, 0) >= o for p, o in need.items()):
                 return
             await asyncio.sleep(0.2)
@@ -161,22 +161,28 @@ async def _wait_projected(s: config.Settings, accepted: list[dict[str, Any]], ti
 
 
 def _show_views(s: config.Settings) -> None:
-    with psycopg.connect(s.pg_dsn, autocommit=True) as conn:
-        total = conn.execute("select count(*) from ledger_copy").fetchone()[0]
-        entities = conn.execute("select count(distinct entity_id) from ledger_copy").fetchone()[0]
-        _line(f"\n== PostgreSQL views: {total} ledger entries for {entities} entities in ledger_copy")
-        _line("   ledger entries by event type:")
-        for event_type, n in conn.execute("select event_type, count(*) from ledger_copy group by 1 order by 2 desc, 1"):
-            _line(f"     {event_type:<30} {n:>6}")
-        _line("   administrative penalties by department:")
-        for dept, n, fines in conn.execute(
-                "select department, count(*), coalesce(sum(fine_fen), 0) from admin_penalties group by 1 order by 1"):
-            _line(f"     {dept:<12} {n:>6} penalties, fines {fines / 100:,.2f} yuan")
-        _line("   latest penalties (natural persons' ID numbers masked):")
-        for row in conn.execute(
-                "select subject_name, subject_id_public, decision_no, violation_type, severity "
-                "from admin_penalties order by sequenced_at desc, event_id limit 6"):
-            _line("     " + " | ".join(str(x) for x in row))
+    with psycopg.connect(s.pg_dsn, autocommit=True, options="-c search_path=views") as conn:
+        total, entities = conn.execute("select count(*), count(distinct entity_id) from ledger_copy").fetchone()
+        _line(f"\n== PostgreSQL views: {total} ledger entries for {entities} entities")
+        _line("   the five credit databases (entities, mean score, grades):")
+        for row in conn.execute("select category, count(*), round(avg(score)), "
+                                "string_agg(distinct grade, '') from entities group by 1 order by 1"):
+            _line("     {:<20} {:>6} entities, mean score {:>3}, grades {}".format(*row))
+        _line("   black and red lists (active / ended):")
+        for kind, active, ended in conn.execute(
+                "select list_kind, count(*) filter (where status = 'active'), count(*) filter (where status <> "
+                "'active') from list_entries group by 1 order by 1"):
+            _line(f"     {kind:<22} {active:>5} active {ended:>5} ended")
+        _line("   double publicity: penalties and licences by status, and records past the 7-working-day deadline:")
+        for kind, status, n, late in conn.execute(
+                "select kind, status, count(*), count(*) filter (where late) from publicity group by 1, 2 "
+                "order by 1, 2"):
+            _line(f"     {kind:<8} {status:<10} {n:>6} ({late} late)")
+        _line("   lowest credit scores, with their reasons (natural persons' ID numbers masked):")
+        for name, public_id, score, grade, reasons in conn.execute(
+                "select name, public_id, score, grade, grade_reasons from entities order by score, entity_id limit 3"):
+            why = "; ".join(f"{r['text']} {r['points']:+d}" for r in reasons[:3])
+            _line(f"     {name} {public_id}: {score} ({grade}) - {why}")
     _line(f"\nMetrics: http://127.0.0.1:{s.metrics_port('sequencer')}/metrics (sequencer), "
           f"http://127.0.0.1:{s.metrics_port('projector')}/metrics (projector). Stop: ops/stack down")
 

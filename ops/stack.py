@@ -459,7 +459,7 @@ async def ensure_topics(bootstrap: str) -> list[str]:
 def up(s: config.Settings, services: bool = True) -> None:
     from ledger import signing
     from ledger.domain import rules
-    from projections import migrate
+    from projections import migrate, schema
 
     kafka, pg = Kafka(s), Postgres(s)
     started: list[Kafka | Postgres | Service] = []
@@ -472,6 +472,8 @@ def up(s: config.Settings, services: bool = True) -> None:
         applied = migrate.apply(s.pg_dsn)
         if applied:
             _say(f"applied migrations: {', '.join(applied)}")
+        if schema.ensure_live(s.pg_dsn):
+            _say(f"created the view tables in schema {schema.LIVE}")
         created = asyncio.run(ensure_topics(s.bootstrap_servers))
         if created:
             _say(f"created topics: {', '.join(created)}")

@@ -99,7 +99,8 @@ def penalty(rng: random.Random, subject: Subject, department: str, seq: int, dec
             event_id: str | None = None) -> dict[str, Any]:
     authority, authority_code = PENALTY_DEPARTMENTS[department]
     violation, basis, categories, severity = rng.choice(VIOLATIONS)
-    decided = decided or (date(2026, 11, 20) - timedelta(days=rng.randrange(0, 300)))
+    # most decisions reach the ledger within days (a few late ones fall outside 7 working days)
+    decided = decided or (date.today() - timedelta(days=rng.choice([0, 1, 1, 2, 2, 3, 4, 5, 6, 8, 12, 20])))
     fine_fen = rng.choice([200_000, 500_000, 1_000_000, 3_000_000, 10_000_000]) if "罚款" in categories else None
     abbrev = {"xc-samr": "许市监罚", "xc-eco-env": "许环罚", "xc-tax": "许税罚"}[department]
     return {

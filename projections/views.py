@@ -1,85 +1,105 @@
-"""Rows of the PostgreSQL read models, built from ledger entries, and their set-based writes.
+"""Reads what a batch needs and writes its row operations, set-based, in the caller's transaction.
 
-No natural person's ID number is ever written to PostgreSQL: subjects are stored with the masked
-form (`Identity.display`), and the ledger copy's payload carries the masked form too; the clear
-value stays only in the Kafka ledger, for auditors.
+The connection's search_path names the schema (the live "views" or a rebuild's fresh schema).
+Bulk rows go through COPY into temporary tables, then one INSERT ... ON CONFLICT or UPDATE ... FROM
+per table; nothing is written row by row.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any
 
 import psycopg
 
-from ledger.domain import identity
+from ledger.domain.model import EntityState
+from projections.rows import Loaded, Ops
 from schemas import registry
 
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {k: _jsonable(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, (date, datetime)):
-        return v.isoformat()
-    if isinstance(v, bytes):
-        return v.hex()
-    return v
-
-
-def public_record(record: dict[str, Any]) -> dict[str, Any]:
-    """The submission record with the subject's identifier in its public (masked) form."""
-    env = record["envelope"]
-    subject = env["subject"]
-    if subject["id_type"] == "RIC":
-        subject = {**subject, "id": identity.mask_ric(identity.normalise(subject["id"]))}
-    return {**record, "envelope": {**env, "subject": subject}}
+LEDGER_COPY_COLS = ("entity_id, entity_version, event_id, event_type, category, department, kafka_partition, "
+                    "kafka_offset, hash, sequenced_at, valid_from, payload")
+ENTITY_COLS = ("entity_id, category, id_type, public_id, name, version, first_seen, last_change, last_event_type, "
+               "counts, black_lists, red_listed, registered_on, score, grade, grade_reasons")
+LIST_COLS = ("entity_id, list_kind, ref, colour, reason, department, listed_on, legal_end, status, ended_on, "
+             "event_id, subject_name, public_id, category")
+PUBLICITY_COLS = ("event_id, entity_id, kind, ref, national, department, decision_date, ledger_date, deadline, "
+                  "working_days, late, window_start, earliest_repair, automatic_end, status, ended_on, "
+                  "subject_name, public_id, category")
+_TEMPS = ("ledger_copy", "entities", "list_entries", "publicity", "entity_state")
 
 
-@dataclass
-class Rows:
-    ledger_copy: list[tuple[Any, ...]] = field(default_factory=list)
-    penalties: list[tuple[Any, ...]] = field(default_factory=list)
-    count: int = 0
-
-    def add(self, entry: dict[str, Any], partition: int, offset: int) -> None:
-        self.count += 1
-        _, rec = registry.decode(entry["submission"])
-        rec = public_record(rec)
-        env = rec["envelope"]
-        self.ledger_copy.append((
-            entry["entity_id"], entry["entity_version"], entry["event_id"], entry["event_type"], entry["category"],
-            entry["department"], partition, offset, entry["hash"], entry["sequenced_at"],
-            json.dumps(_jsonable(rec), ensure_ascii=False),
-        ))
-        if entry["event_type"] == "AdministrativePenaltyImposed":
-            self.penalties.append((
-                entry["event_id"], entry["entity_id"], entry["entity_version"], env["subject"]["name"],
-                env["subject"]["id"], entry["category"], rec["decision_no"], rec["violation_type"],
-                rec["penalty_categories"], rec["fine_fen"], rec["severity"], rec["decision_date"], rec["authority"],
-                entry["department"], entry["sequenced_at"],
-            ))
+async def prepare(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Temporary staging tables of this connection (emptied at every commit)."""
+    for t in _TEMPS:
+        await conn.execute(f"create temp table if not exists _in_{t} (like {t}) on commit delete rows")
+    await conn.execute("create temp table if not exists _in_updates (status text, ended_on date, entity_id text, "
+                       "kind text, ref text, seq int) on commit delete rows")
+    await conn.commit()
 
 
-async def write(conn: psycopg.AsyncConnection[Any], rows: Rows) -> int:
-    """Insert the rows; what is already there (same entity and version) is skipped. Returns new events."""
+async def load(conn: psycopg.AsyncConnection[Any], keys: set[str]) -> Loaded:
+    cur = await conn.execute("select entity_id, version, state from entity_state where entity_id = any(%s)",
+                             (list(keys),))
+    states = {eid: (version, EntityState.from_json(state)) for eid, version, state in await cur.fetchall()}
+    cur = await conn.execute("select entity_key from held_entities where entity_key = any(%s)", (list(keys),))
+    return Loaded(states, {k for (k,) in await cur.fetchall()})
+
+
+async def _copy(cur: psycopg.AsyncCursor[Any], table: str, columns: str, rows: Any) -> None:
+    async with cur.copy(f"copy {table} ({columns}) from stdin") as copy:
+        for r in rows:
+            await copy.write_row(r)
+
+
+def _excluded(columns: str, keep: tuple[str, ...] = ()) -> str:
+    return ", ".join(f"{c} = excluded.{c}" for c in (x.strip() for x in columns.split(",")) if c not in keep)
+
+
+async def write(conn: psycopg.AsyncConnection[Any], ops: Ops) -> None:
     async with conn.cursor() as cur:
-        await cur.execute("create temp table if not exists _incoming_copy (like ledger_copy) on commit delete rows")
-        async with cur.copy("copy _incoming_copy (entity_id, entity_version, event_id, event_type, category, "
-                            "department, kafka_partition, kafka_offset, hash, sequenced_at, payload) "
-                            "from stdin") as copy:
-            for r in rows.ledger_copy:
-                await copy.write_row(r)
-        await cur.execute("insert into ledger_copy select * from _incoming_copy "
-                          "on conflict (entity_id, entity_version) do nothing")
-        inserted = cur.rowcount
-        if rows.penalties:
+        if ops.ledger_copy:
+            await _copy(cur, "_in_ledger_copy", LEDGER_COPY_COLS, ops.ledger_copy)
+            await cur.execute(f"insert into ledger_copy ({LEDGER_COPY_COLS}) select {LEDGER_COPY_COLS} "
+                              "from _in_ledger_copy on conflict do nothing")
+        if ops.states:
+            await _copy(cur, "_in_entity_state", "entity_id, version, state",
+                        ((k, v, s) for k, (v, s) in ops.states.items()))
+            await cur.execute("insert into entity_state select * from _in_entity_state on conflict (entity_id) do "
+                              "update set version = excluded.version, state = excluded.state "
+                              "where entity_state.version < excluded.version")
+        if ops.entities:
+            await _copy(cur, "_in_entities", ENTITY_COLS, ops.entities.values())
+            await cur.execute(f"insert into entities ({ENTITY_COLS}) select {ENTITY_COLS} from _in_entities "
+                              f"on conflict (entity_id) do update set {_excluded(ENTITY_COLS, ('entity_id', 'first_seen'))} "
+                              "where entities.version < excluded.version")
+        if ops.list_inserts:
+            await _copy(cur, "_in_list_entries", LIST_COLS, ops.list_inserts)
+            await cur.execute(f"insert into list_entries ({LIST_COLS}) select {LIST_COLS} from _in_list_entries "
+                              "on conflict do nothing")
+        if ops.publicity_inserts:
+            await _copy(cur, "_in_publicity", PUBLICITY_COLS, ops.publicity_inserts)
+            await cur.execute(f"insert into publicity ({PUBLICITY_COLS}) select {PUBLICITY_COLS} from _in_publicity "
+                              "on conflict do nothing")
+        for target, updates, key in (("list_entries", ops.list_updates, "list_kind"),
+                                     ("publicity", ops.publicity_updates, "kind")):
+            if updates:
+                await cur.execute("delete from _in_updates")
+                await _copy(cur, "_in_updates", "status, ended_on, entity_id, kind, ref, seq",
+                            ((*u, i) for i, u in enumerate(updates)))
+                # the last update of a row in the batch wins
+                await cur.execute(
+                    f"update {target} t set status = u.status, ended_on = u.ended_on from "
+                    f"(select distinct on (entity_id, kind, ref) * from _in_updates "
+                    f" order by entity_id, kind, ref, seq desc) u "
+                    f"where t.entity_id = u.entity_id and t.{key} = u.kind and t.ref = u.ref")
+        if ops.quarantine:
+            await cur.executemany("insert into quarantine (kafka_partition, kafka_offset, entity_key, reason, detail, "
+                                  "raw) values (%s, %s, %s, %s, %s, %s) on conflict do nothing", ops.quarantine)
+        if ops.held:
+            await cur.executemany("insert into held_entities (entity_key, kafka_partition, kafka_offset) "
+                                  "values (%s, %s, %s) on conflict do nothing", ops.held)
+        if ops.positions:
             await cur.executemany(
-                "insert into admin_penalties (event_id, entity_id, entity_version, subject_name, subject_id_public, "
-                "category, decision_no, violation_type, penalty_categories, fine_fen, severity, decision_date, "
-                "authority, department, sequenced_at) values (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
-                "on conflict (event_id) do nothing", rows.penalties)
-    return inserted
+                "insert into positions (topic, partition, next_offset, last_append) values (%s, %s, %s, %s) "
+                "on conflict (topic, partition) do update set next_offset = excluded.next_offset, "
+                "last_append = excluded.last_append",
+                [(registry.EVENTS.name, p, o, ts) for p, (o, ts) in ops.positions.items()])

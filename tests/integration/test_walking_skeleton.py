@@ -35,22 +35,22 @@ async def test_a_penalty_reaches_the_ledger_and_the_view(settings, services) -> 
     # the view, once the projector has caught up
     ids = tuple(r["envelope"]["event_id"] for r in records)
     rows = await helpers.wait_until(lambda: (r := helpers.pg_rows(
-        settings, "select event_id, entity_id, entity_version, subject_name, subject_id_public, decision_no, "
-        "fine_fen, severity from admin_penalties where event_id = any(%s) order by entity_version, subject_name",
-        (list(ids),))) and len(r) == 3 and r, what="three rows in admin_penalties")
+        settings, "select event_id, entity_id, subject_name, public_id, ref, kind, status, decision_date "
+        "from views.publicity where event_id = any(%s)", (list(ids),))) and len(r) == 3 and r,
+        what="three rows in views.publicity")
     by_event = {r[0]: r for r in rows}
     first = by_event[records[0]["envelope"]["event_id"]]
-    assert first[1:] == (company_id, 1, company.name, company.id, records[0]["decision_no"], records[0]["fine_fen"],
-                         records[0]["severity"])
+    assert first[1:] == (company_id, company.name, company.id, records[0]["decision_no"], "penalty", "published",
+                         records[0]["decision_date"])
     person_row = by_event[records[1]["envelope"]["event_id"]]
-    assert person_row[4] == identity.mask_ric(person.id) and person.id not in str(person_row)
+    assert person_row[3] == identity.mask_ric(person.id) and person.id not in str(person_row)
 
-    copy = helpers.pg_rows(settings, "select entity_version, kafka_partition, kafka_offset, hash from ledger_copy "
+    copy = helpers.pg_rows(settings, "select entity_version, kafka_partition, kafka_offset, hash from views.ledger_copy "
                            "where entity_id = %s order by entity_version", (company_id,))
     assert [(v, p, o, bytes(h)) for v, p, o, h in copy] == [
         (e["entity_version"], e["_partition"], e["_offset"], e["hash"]) for e in entries[company_id]]
     # no clear ID number anywhere in PostgreSQL's copy of the ledger
-    assert helpers.pg_rows(settings, "select count(*) from ledger_copy where payload::text like %s",
+    assert helpers.pg_rows(settings, "select count(*) from views.ledger_copy where payload::text like %s",
                            (f"%{person.id}%",)) == [(0,)]
 
 

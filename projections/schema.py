@@ -1,0 +1,81 @@
+"""The schemas that hold the read models: the live one ("views"), fresh ones for a rebuild, the
+deterministic digest that compares two of them, and the atomic swap."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+LIVE = "views"
+DDL = Path(__file__).resolve().parent / "views.sql"
+# Lock taken by the projector for each batch and by a switch-over: no batch straddles a swap.
+SWITCH_LOCK = 0x6372656469  # "credi"
+
+# Every table with the columns that identify a row, for the digest; volatile columns are left out.
+DIGEST: dict[str, tuple[str, str]] = {
+    "positions": ("topic, partition, next_offset, last_append", "topic, partition"),
+    "entity_state": ("entity_id, version, state", "entity_id"),
+    "ledger_copy": ("entity_id, entity_version, event_id, event_type, category, department, kafka_partition, "
+                    "kafka_offset, hash, sequenced_at, valid_from, payload", "entity_id, entity_version"),
+    "entities": ("entity_id, category, id_type, public_id, name, version, first_seen, last_change, "
+                 "last_event_type, counts, black_lists, red_listed, registered_on, score, grade, grade_reasons",
+                 "entity_id"),
+    "list_entries": ("entity_id, list_kind, ref, colour, reason, department, listed_on, legal_end, status, "
+                     "ended_on, event_id, subject_name, public_id, category", "entity_id, list_kind, ref"),
+    "publicity": ("event_id, entity_id, kind, ref, national, department, decision_date, ledger_date, deadline, "
+                  "working_days, late, window_start, earliest_repair, automatic_end, status, ended_on, "
+                  "subject_name, public_id, category", "event_id"),
+    "quarantine": ("kafka_partition, kafka_offset, entity_key, reason, detail, raw", "kafka_partition, kafka_offset"),
+    "held_entities": ("entity_key, kafka_partition, kafka_offset", "entity_key"),
+}
+
+
+def exists(conn: psycopg.Connection[Any], schema: str) -> bool:
+    return conn.execute("select 1 from pg_namespace where nspname = %s", (schema,)).fetchone() is not None
+
+
+def create(conn: psycopg.Connection[Any], schema: str) -> None:
+    """Create `schema` with every view table, empty (in the caller's transaction)."""
+    conn.execute(sql.SQL("create schema {}").format(sql.Identifier(schema)))
+    conn.execute(sql.SQL("set local search_path to {}").format(sql.Identifier(schema)))
+    conn.execute(DDL.read_text(encoding="utf-8"))  # type: ignore[arg-type]
+
+
+def ensure_live(dsn: str) -> bool:
+    """Create the live schema if it is missing. Returns True if it was created."""
+    with psycopg.connect(dsn) as conn:
+        if exists(conn, LIVE):
+            return False
+        with conn.transaction():
+            create(conn, LIVE)
+        return True
+
+
+def digest(conn: psycopg.Connection[Any], schema: str) -> dict[str, str]:
+    """A digest per table, of every row in key order: equal digests, equal views."""
+    out = {}
+    for table, (columns, key) in DIGEST.items():
+        q = sql.SQL("select count(*), md5(coalesce(string_agg(t::text, E'\\n' order by {key}), '')) from "
+                    "(select {columns} from {schema}.{table}) t").format(
+            key=sql.SQL(key), columns=sql.SQL(columns), schema=sql.Identifier(schema), table=sql.Identifier(table))
+        count, md5 = conn.execute(q).fetchone()  # type: ignore[misc]
+        out[table] = f"{count}:{md5}"
+    return out
+
+
+def combined(digests: dict[str, str]) -> str:
+    return hashlib.sha256("\n".join(f"{t}={d}" for t, d in sorted(digests.items())).encode()).hexdigest()
+
+
+def swap(conn: psycopg.Connection[Any], new_schema: str, retired: str) -> None:
+    """In the caller's transaction: the live schema becomes `retired`, `new_schema` becomes live."""
+    conn.execute(sql.SQL("alter schema {} rename to {}").format(sql.Identifier(LIVE), sql.Identifier(retired)))
+    conn.execute(sql.SQL("alter schema {} rename to {}").format(sql.Identifier(new_schema), sql.Identifier(LIVE)))
+
+
+def drop(conn: psycopg.Connection[Any], schema: str) -> None:
+    conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))

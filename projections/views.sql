@@ -1,0 +1,127 @@
+-- The read models: every table here is a projection of credit.events and can be dropped and
+-- rebuilt. The statements are run with search_path set to the target schema ("views" for the live
+-- views, a fresh schema for a rebuild), so they name no schema.
+
+-- Where this set of views is in credit.events; written in the same transaction as the rows.
+create table positions (
+    topic       text   not null,
+    partition   int    not null,
+    next_offset bigint not null,
+    last_append timestamptz,            -- ledger time of the last record applied
+    primary key (topic, partition)
+);
+
+-- The fold state per entity (ledger.domain.model.EntityState as JSON); internal.
+create table entity_state (
+    entity_id  text primary key,
+    version    bigint not null,
+    state      text   not null
+);
+
+-- A per-entity copy of the ledger for fast history reads; (entity_id, entity_version) is the
+-- idempotence key. The payload holds the masked form of a natural person's ID number.
+create table ledger_copy (
+    entity_id       text        not null,
+    entity_version  bigint      not null,
+    event_id        text        not null,
+    event_type      text        not null,
+    category        text        not null,
+    department      text        not null,
+    kafka_partition int         not null,
+    kafka_offset    bigint      not null,
+    hash            bytea       not null,
+    sequenced_at    timestamptz not null,
+    valid_from      date        not null,
+    payload         jsonb       not null,
+    primary key (entity_id, entity_version)
+);
+create unique index ledger_copy_position on ledger_copy (kafka_partition, kafka_offset);
+
+-- The five credit databases: one row per entity.
+create table entities (
+    entity_id      text primary key,
+    category       text   not null,      -- government, public_institution, social_organisation, enterprise, individual
+    id_type        text   not null,
+    public_id      text   not null,      -- the USCC, or the masked resident ID
+    name           text   not null,
+    version        bigint not null,
+    first_seen     timestamptz not null,
+    last_change    timestamptz not null,
+    last_event_type text  not null,
+    counts         jsonb  not null,      -- events by type
+    black_lists    text[] not null,      -- list kinds with an active listing
+    red_listed     boolean not null,
+    registered_on  date,
+    score          int    not null,
+    grade          text   not null,
+    grade_reasons  jsonb  not null
+);
+create index entities_category on entities (category);
+create index entities_name on entities (name text_pattern_ops);
+
+-- Red and black lists: who, which list, why, which department, listed on, legal end, status.
+create table list_entries (
+    entity_id   text not null,
+    list_kind   text not null,           -- dishonest_debtor, major_tax_violation, wage_arrears, procurement_ban, red
+    ref         text not null,           -- case or decision number
+    colour      text not null,           -- black | red
+    reason      text not null,
+    department  text not null,
+    listed_on   date not null,
+    legal_end   date,                    -- automatic end from the rules, when the period is fixed
+    status      text not null,           -- active | delisted | repaired | expired
+    ended_on    date,
+    event_id    text not null,
+    subject_name text not null,
+    public_id   text not null,
+    category    text not null,
+    primary key (entity_id, list_kind, ref)
+);
+create index list_entries_kind on list_entries (list_kind, status, listed_on);
+create index list_entries_department on list_entries (department);
+
+-- Double publicity (双公示): licence and penalty records in the national fields, with their
+-- publication window and the 7-working-day deadline from decision to ledger.
+create table publicity (
+    event_id        text primary key,
+    entity_id       text not null,
+    kind            text not null,       -- licence | penalty
+    ref             text not null,       -- licence number or decision number
+    national        jsonb not null,      -- the record in XK_/CF_ field codes
+    department      text not null,
+    decision_date   date not null,
+    ledger_date     date not null,       -- China-local date the ledger recorded it
+    deadline        date,                -- 7th working day after the decision
+    working_days    int,
+    late            boolean,             -- null: the calendar does not cover the dates
+    window_start    date not null,
+    earliest_repair date,
+    automatic_end   date,
+    status          text not null,       -- published | repaired | expired | revoked (penalties); valid | revoked (licences)
+    ended_on        date,
+    subject_name    text not null,
+    public_id       text not null,
+    category        text not null
+);
+create index publicity_entity on publicity (entity_id);
+create index publicity_department on publicity (department, late);
+
+-- Records that could not be applied, with their provenance; nothing is skipped silently.
+create table quarantine (
+    kafka_partition int    not null,
+    kafka_offset    bigint not null,
+    entity_key      text,
+    reason          text   not null,     -- undecodable | unknown_schema | held_back | ...
+    detail          text   not null,
+    raw             bytea,
+    quarantined_at  timestamptz not null default now(),
+    primary key (kafka_partition, kafka_offset)
+);
+
+-- Entities whose events are held back because an earlier record of theirs is quarantined.
+create table held_entities (
+    entity_key      text primary key,
+    kafka_partition int    not null,
+    kafka_offset    bigint not null,
+    since           timestamptz not null default now()
+);
