@@ -150,8 +150,12 @@ class Projector:
         async with conn.transaction():
             if self.takes_switch_lock:  # a rebuild's switch-over takes it exclusively: no batch straddles a swap
                 await conn.execute("select pg_advisory_xact_lock_shared(%s)", (schema.SWITCH_LOCK,))
-            ops = self.folder.fold(incoming, await views.load(conn, entity_keys(incoming)))
+            loaded = await views.load(conn, entity_keys(incoming))
+            t_fold = time.monotonic()
+            ops = self.folder.fold(incoming, loaded)
+            t_write = time.monotonic()
             await views.write(conn, ops)
+        t_commit = time.monotonic()
         self.records_read += len(incoming)
         PROJECTED.inc(ops.applied)
         SKIPPED.inc(ops.skipped)
@@ -159,7 +163,9 @@ class Projector:
             QUARANTINED.labels(q[3]).inc()
             log.warning("record quarantined", partition=q[0], offset=q[1], entity=q[2], reason=q[3], detail=q[4])
         log.info("batch projected", records=len(incoming), applied=ops.applied, skipped=ops.skipped,
-                 quarantined=len(ops.quarantine), seconds=round(time.monotonic() - started, 4))
+                 quarantined=len(ops.quarantine), seconds=round(time.monotonic() - started, 4),
+                 load_s=round(t_fold - started, 4), fold_s=round(t_write - t_fold, 4),
+                 write_s=round(t_commit - t_write, 4))
         return ops.applied
 
     async def _measure_lag(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition], batch: Any) -> None:

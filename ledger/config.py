@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICE_PORT_OFFSETS = {"sequencer": 1, "projector": 2}
+SERVICE_PORT_OFFSETS = {"sequencer": 1, "projector": 2, "query-api": 3}
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class Settings:
     id_pepper: bytes
     keys_dir: Path
     metrics_base_port: int
+    api_port: int
 
     def metrics_port(self, service: str) -> int:
         """Each long-running process serves Prometheus /metrics on 127.0.0.1 at base + its offset."""
@@ -59,4 +60,5 @@ def load(env: dict[str, str] | None = None) -> Settings:
         # Department signing keys (private keys for emitters, public keys for the sequencer).
         keys_dir=Path(e.get("LEDGER_KEYS_DIR", str(stack_dir / "keys"))).resolve(),
         metrics_base_port=int(e.get("LEDGER_METRICS_PORT_BASE", "9100")),
+        api_port=int(e.get("LEDGER_API_PORT", "8080")),  # the query API (HTTP, loopback)
     )

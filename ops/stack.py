@@ -345,7 +345,7 @@ class Postgres:
 class Service:
     """A long-running ledger process (sequencer, projector) started from the project's .venv."""
 
-    MODULES = {"sequencer": "ledger.sequencer", "projector": "consumers.projector"}
+    MODULES = {"sequencer": "ledger.sequencer", "projector": "consumers.projector", "query-api": "projections.http"}
 
     def __init__(self, s: config.Settings, name: str) -> None:
         self.s = s
@@ -377,7 +377,8 @@ class Service:
         log_start = self.log.stat().st_size if self.log.exists() else 0  # only this start's lines count
         env = {**os.environ, "PYTHONPATH": str(config.ROOT), "LEDGER_STACK_DIR": str(self.s.stack_dir),
                "LEDGER_KAFKA_PORT": str(self.s.kafka_port), "LEDGER_PG_PORT": str(self.s.pg_port),
-               "LEDGER_KEYS_DIR": str(self.s.keys_dir), **(extra_env or {})}
+               "LEDGER_KEYS_DIR": str(self.s.keys_dir), "LEDGER_API_PORT": str(self.s.api_port),
+               **(extra_env or {})}
         with open(self.log, "ab") as out:
             proc = subprocess.Popen([sys.executable, "-m", self.module, "--metrics-port", str(port)],
                                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
@@ -417,7 +418,7 @@ class Service:
             self.pidfile.unlink(missing_ok=True)
 
 
-SERVICES = ("sequencer", "projector")
+SERVICES = ("sequencer", "projector", "query-api")
 
 
 # =========================================================================== topics

@@ -114,7 +114,6 @@ class Folder:
             event = _event(entry, rec)
             new_state = evolve(state, event)
             states[eid] = (new_state.version, new_state)
-            ops.states[eid] = (new_state.version, new_state.to_json())
             public = _public(rec)
             info = touched.setdefault(eid, {"first_seen": entry["sequenced_at"]})
             info.update(category=entry["category"], id_type=public["id_type"], public_id=public["id"],
@@ -122,13 +121,14 @@ class Folder:
             ops.ledger_copy.append((
                 eid, entry["entity_version"], entry["event_id"], entry["event_type"], entry["category"],
                 entry["department"], m.partition, m.offset, entry["hash"], entry["sequenced_at"],
-                rec["envelope"]["valid_from"], json.dumps(_jsonable(_masked(rec)), ensure_ascii=False),
+                rec["envelope"]["valid_from"], _dumps(_masked(rec)),
             ))
             self._lists(ops, entry, rec, public, new_state)
             self._publicity(ops, entry, rec, public)
             ops.applied += 1
         for eid, info in touched.items():
             version, state = states[eid]
+            ops.states[eid] = (version, state.to_json())  # once per entity and batch
             g = grading.grade(state, self.grade_rules)
             ops.entities[eid] = (
                 eid, info["category"], info["id_type"], info["public_id"], info["name"], version,
@@ -188,7 +188,7 @@ class Folder:
             national = publicity.national_fields(t, {k: v for k, v in rec.items() if k != "envelope"},
                                                  rec["envelope"])
             ops.publicity_inserts.append((
-                entry["event_id"], eid, kind, ref, json.dumps(_jsonable(national), ensure_ascii=False),
+                entry["event_id"], eid, kind, ref, _dumps(national),
                 entry["department"], rec["decision_date"], ledger_date, late.deadline, late.working_days_taken,
                 late.late, *window, status, None, public["name"], public["id"], entry["category"],
             ))
@@ -221,13 +221,14 @@ def _masked(rec: dict[str, Any]) -> dict[str, Any]:
     return {**rec, "envelope": {**env, "subject": {**env["subject"], "id": _public(rec)["id"]}}}
 
 
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {k: _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
+def _json_default(v: Any) -> Any:
     if isinstance(v, (date, datetime)):
         return v.isoformat()
     if isinstance(v, bytes):
         return v.hex()
-    return v
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
+
+
+def _dumps(v: Any) -> str:
+    """JSON for jsonb columns: dates as ISO strings, bytes as hex (the C encoder calls back only for them)."""
+    return json.dumps(v, ensure_ascii=False, default=_json_default)

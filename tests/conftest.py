@@ -19,6 +19,7 @@ TEST_ENV = {
     "LEDGER_KAFKA_PORT": "29092",
     "LEDGER_PG_PORT": "55433",
     "LEDGER_METRICS_PORT_BASE": "29100",
+    "LEDGER_API_PORT": "28080",
 }
 for _k, _v in TEST_ENV.items():
     os.environ.setdefault(_k, _v)

@@ -72,3 +72,60 @@ def pg_rows(settings: config.Settings, sql: str, params: tuple[Any, ...] = ()) -
 def rng(name: str) -> random.Random:
     """A generator seeded per test and per run: new entities every run, reproducible within one."""
     return random.Random(f"{name}-{time.time_ns()}")
+
+
+async def end_offsets(settings: config.Settings, topic: registry.Topic = registry.EVENTS) -> dict[int, int]:
+    c = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None, isolation_level="read_committed")
+    await c.start()
+    try:
+        tps = [TopicPartition(topic.name, p) for p in range(topic.partitions)]
+        return {tp.partition: o for tp, o in (await c.end_offsets(tps)).items()}
+    finally:
+        await c.stop()
+
+
+def view_positions(settings: config.Settings) -> dict[int, int]:
+    return dict(pg_rows(settings, "select partition, next_offset from views.positions where topic = %s",
+                        (registry.EVENTS.name,)))
+
+
+async def last_records(settings: config.Settings, topic: registry.Topic = registry.EVENTS) -> dict[int, int]:
+    """Per partition, the offset after the last committed record (the end offset also counts the
+    transaction markers, which are no records)."""
+    end = await end_offsets(settings, topic)
+    c = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False,
+                         isolation_level="read_committed")
+    await c.start()
+    try:
+        out = {}
+        for p, e in end.items():
+            tp = TopicPartition(topic.name, p)
+            c.assign([tp])
+            c.seek(tp, max(0, e - 20))
+            last = -1
+            while await c.position(tp) < e:
+                for msgs in (await c.getmany(tp, timeout_ms=500)).values():
+                    last = max([last, *(m.offset for m in msgs)])
+            out[p] = last + 1 if last >= 0 else 0
+        return out
+    finally:
+        await c.stop()
+
+
+async def projected(settings: config.Settings, timeout: float = 120.0) -> dict[int, int]:
+    """Wait until the live views have applied every committed record of credit.events; returns the positions."""
+    want = await last_records(settings)
+    await wait_until(lambda: all(view_positions(settings).get(p, 0) >= o for p, o in want.items() if o),
+                     timeout=timeout, what=f"the projector to reach {want}")
+    return view_positions(settings)
+
+
+def metric(settings: config.Settings, service: str, name: str, labels: str = "") -> float:
+    """The value of one Prometheus sample of a running service (0 if absent)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{settings.metrics_port(service)}/metrics", timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + (("{" + labels + "}") if labels else "") + " "):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0

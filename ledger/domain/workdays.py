@@ -50,6 +50,9 @@ NAME = "workdays"
 _SATURDAY = 5
 
 
+_INDEX_CACHE: dict[int, tuple[int, ...]] = {}
+
+
 @dataclass(frozen=True)
 class WorkdayCalendar:
     """The working-day calendar of one rules file: dates off and weekend days worked, per year."""
@@ -93,7 +96,26 @@ class WorkdayCalendar:
             return -self.working_days_between(b, a)
         self.require_covered(a)
         self.require_covered(b)
-        return sum(self.is_working_day(a + timedelta(days=i)) for i in range(1, (b - a).days + 1))
+        index = self._index()
+        return index[b.toordinal() - self._first] - index[a.toordinal() - self._first]
+
+    @property
+    def _first(self) -> int:
+        return date(self.years.start, 1, 1).toordinal()
+
+    def _index(self) -> tuple[int, ...]:
+        """Working days counted from the first covered day up to each covered day (inclusive), so
+        that a count over any span is two lookups (projections count millions of them)."""
+        cached = _INDEX_CACHE.get(id(self))
+        if cached is None:
+            count, out = 0, []
+            d, last = date(self.years.start, 1, 1), date(self.years.stop - 1, 12, 31)
+            while d <= last:
+                count += self.is_working_day(d)
+                out.append(count)
+                d += timedelta(days=1)
+            cached = _INDEX_CACHE[id(self)] = tuple(out)
+        return cached
 
 
 def load_workdays(directory: Path | None = None) -> WorkdayCalendar:

@@ -1,0 +1,356 @@
+"""The read side's queries: one plain async function per question the query API answers.
+
+Every function takes a psycopg ``AsyncConnection`` whose search_path is the live schema ("views")
+and returns plain dicts and lists (dates as ISO strings, hashes as hex, jsonb as Python values),
+ready for JSON. SQL is parameterised only; orderings are total (a unique key ends every ORDER BY),
+so pages never overlap or skip a row. Paged functions take ``page`` (1-based) and ``size`` and
+return ``{"items": [...], "page", "size", "total"}``.
+
+No natural person's clear ID number can come out of here: the tables hold only the masked form
+(``411002********0012``) and the pseudonymous entity id (``ric:<hmac>``); nothing is selected
+from elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from schemas import registry
+
+EVENTS_TOPIC = registry.EVENTS.name
+DEFAULT_SIZE, MAX_SIZE = 50, 500
+
+# The five credit databases, in the order reports list them, with the seed's coverage targets:
+# legal persons (the four organisation databases) at least 90 %, key natural persons at least 80 %.
+CATEGORIES: tuple[str, ...] = ("government", "public_institution", "social_organisation", "enterprise",
+                               "individual")
+LEGAL_PERSON_CATEGORIES: tuple[str, ...] = CATEGORIES[:4]
+COVERAGE_TARGETS: dict[str, float] = {**dict.fromkeys(LEGAL_PERSON_CATEGORIES, 0.90), "individual": 0.80}
+REGISTERED_EVENT = "EntityRegistered"
+
+LIST_STATUSES = ("active", "delisted", "repaired", "expired")
+PUBLICITY_KINDS = ("licence", "penalty")
+PUBLICITY_STATUSES = ("published", "repaired", "expired", "revoked", "valid")
+
+# CSV export of /lists: column -> Chinese header (the public page's wording).
+LIST_CSV_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("subject_name", "主体名称"),
+    ("public_id", "统一社会信用代码/身份证号码（脱敏）"),
+    ("category", "信用主体类别"),
+    ("list_kind", "名单类型"),
+    ("colour", "红黑名单"),
+    ("ref", "案号/文号"),
+    ("reason", "列入事由"),
+    ("department", "认定部门"),
+    ("listed_on", "列入日期"),
+    ("legal_end", "法定移出日期"),
+    ("status", "状态"),
+    ("ended_on", "移出日期"),
+    ("entity_id", "主体标识"),
+    ("event_id", "事件编号"),
+)
+CATEGORY_TITLES = {"government": "政府机构", "public_institution": "事业单位", "social_organisation": "社会组织",
+                   "enterprise": "企业", "individual": "自然人"}
+LIST_KIND_TITLES = {
+    "dishonest_debtor": "失信被执行人名单", "major_tax_violation": "重大税收违法失信主体名单",
+    "wage_arrears": "拖欠农民工工资失信联合惩戒对象名单", "procurement_ban": "政府采购禁止参加名单",
+    "serious_dishonesty": "严重违法失信名单", "red": "守信激励（红名单）",
+}
+COLOUR_TITLES = {"black": "黑名单", "red": "红名单"}
+STATUS_TITLES = {"active": "有效", "delisted": "已移出", "repaired": "已信用修复", "expired": "已到期"}
+
+
+def plain(v: Any) -> Any:
+    """A database value as JSON-ready Python: dates ISO, bytes hex, containers recursively."""
+    if isinstance(v, dict):
+        return {k: plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [plain(x) for x in v]
+    if isinstance(v, (date, datetime)):
+        return v.isoformat()
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return bytes(v).hex()
+    return v
+
+
+async def _all(conn: psycopg.AsyncConnection[Any], sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(sql, params)  # type: ignore[arg-type]
+        return [plain(r) for r in await cur.fetchall()]
+
+
+async def _one(conn: psycopg.AsyncConnection[Any], sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+    rows = await _all(conn, sql, params)
+    return rows[0] if rows else None
+
+
+async def _count(conn: psycopg.AsyncConnection[Any], sql: str, params: Sequence[Any]) -> int:
+    cur = await conn.execute(sql, params)  # type: ignore[arg-type]
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _page(items: list[dict[str, Any]], page: int, size: int, total: int) -> dict[str, Any]:
+    return {"items": items, "page": page, "size": size, "total": total}
+
+
+def _limits(page: int, size: int) -> tuple[int, int]:
+    if page < 1 or not 1 <= size <= MAX_SIZE:
+        raise ValueError(f"page must be >= 1 and size in 1..{MAX_SIZE}")
+    return size, (page - 1) * size
+
+
+# ----------------------------------------------------------------------------- positions
+
+
+async def positions(conn: psycopg.AsyncConnection[Any]) -> dict[int, int]:
+    """How far the views are in credit.events: partition -> next offset to apply (0 if none yet)."""
+    cur = await conn.execute("select partition, next_offset from positions where topic = %s", (EVENTS_TOPIC,))
+    stored = {int(p): int(o) for p, o in await cur.fetchall()}
+    return {p: stored.get(p, 0) for p in range(registry.EVENTS.partitions)} | stored
+
+
+async def positions_detail(conn: psycopg.AsyncConnection[Any]) -> dict[str, Any]:
+    """The positions with the ledger time of the last record applied per partition."""
+    rows = await _all(conn, "select partition, next_offset, last_append from positions where topic = %s "
+                      "order by partition", (EVENTS_TOPIC,))
+    by_partition = {r["partition"]: r for r in rows}
+    return {
+        "topic": EVENTS_TOPIC,
+        "positions": {p: (by_partition[p]["next_offset"] if p in by_partition else 0)
+                      for p in sorted(set(range(registry.EVENTS.partitions)) | set(by_partition))},
+        "last_append": {p: r["last_append"] for p, r in by_partition.items()},
+    }
+
+
+# ----------------------------------------------------------------------------- entities
+
+_ENTITY_SQL = ("select entity_id, category, id_type, public_id, name, version, first_seen, last_change, "
+               "last_event_type, counts, black_lists, red_listed, registered_on, score, grade, grade_reasons "
+               "from entities where entity_id = %s")
+
+
+async def entity_exists(conn: psycopg.AsyncConnection[Any], entity_id: str) -> bool:
+    cur = await conn.execute("select 1 from entities where entity_id = %s", (entity_id,))
+    return await cur.fetchone() is not None
+
+
+async def entity_profile(conn: psycopg.AsyncConnection[Any], entity_id: str) -> dict[str, Any] | None:
+    """The entity's row (identity, version, counts of events by type, grade with its reasons), its
+    list entries (every status) and its double-publicity records (without the national fields:
+    /publicity?entity= has them). None if the entity is unknown."""
+    profile = await _one(conn, _ENTITY_SQL, (entity_id,))
+    if profile is None:
+        return None
+    profile["lists"] = await _all(
+        conn, "select list_kind, colour, ref, reason, department, listed_on, legal_end, status, ended_on, event_id "
+        "from list_entries where entity_id = %s order by listed_on desc, list_kind, ref", (entity_id,))
+    profile["publicity"] = await _all(
+        conn, "select event_id, kind, ref, department, decision_date, ledger_date, deadline, working_days, late, "
+        "window_start, earliest_repair, automatic_end, status, ended_on from publicity where entity_id = %s "
+        "order by decision_date desc, event_id", (entity_id,))
+    return profile
+
+
+async def entity_history(conn: psycopg.AsyncConnection[Any], entity_id: str, page: int = 1,
+                         size: int = DEFAULT_SIZE) -> dict[str, Any]:
+    """The entity's ledger entries from the ledger copy, by version: ledger position, hash (hex),
+    ledger time (``sequenced_at``) and the submitted record (subject id in its public form)."""
+    limit, offset = _limits(page, size)
+    total = await _count(conn, "select count(*) from ledger_copy where entity_id = %s", (entity_id,))
+    items = await _all(
+        conn, "select entity_version as version, event_id, event_type, category, department, valid_from, "
+        "sequenced_at, kafka_partition as partition, kafka_offset as offset, hash, payload "
+        "from ledger_copy where entity_id = %s order by entity_version limit %s offset %s",
+        (entity_id, limit, offset))
+    return {"entity_id": entity_id, **_page(items, page, size, total)}
+
+
+# ----------------------------------------------------------------------------- lists
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    kind: str | None = None
+    colour: str | None = None
+    department: str | None = None
+    category: str | None = None
+    status: str | None = None
+    entity: str | None = None
+    listed_from: date | None = None  # listed_on >= listed_from
+    listed_to: date | None = None  # listed_on <= listed_to (inclusive)
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses, params = [], []
+        for column, value in (("list_kind", self.kind), ("colour", self.colour), ("department", self.department),
+                              ("category", self.category), ("status", self.status), ("entity_id", self.entity)):
+            if value is not None:
+                clauses.append(f"{column} = %s")
+                params.append(value)
+        if self.listed_from is not None:
+            clauses.append("listed_on >= %s")
+            params.append(self.listed_from)
+        if self.listed_to is not None:
+            clauses.append("listed_on <= %s")
+            params.append(self.listed_to)
+        return (" where " + " and ".join(clauses)) if clauses else "", params
+
+
+_LIST_COLS = ("entity_id, subject_name, public_id, category, list_kind, colour, ref, reason, department, listed_on, "
+              "legal_end, status, ended_on, event_id")
+_LIST_ORDER = " order by listed_on desc, entity_id, list_kind, ref"
+
+
+async def list_entries(conn: psycopg.AsyncConnection[Any], f: ListFilter, page: int = 1,
+                       size: int = DEFAULT_SIZE) -> dict[str, Any]:
+    """Red and black list entries matching the filter, newest listing first."""
+    limit, offset = _limits(page, size)
+    where, params = f.where()
+    total = await _count(conn, "select count(*) from list_entries" + where, params)
+    items = await _all(conn, f"select {_LIST_COLS} from list_entries{where}{_LIST_ORDER} limit %s offset %s",
+                       [*params, limit, offset])
+    return _page(items, page, size, total)
+
+
+async def list_entries_csv_rows(conn: psycopg.AsyncConnection[Any], f: ListFilter,
+                                batch: int = 2000) -> AsyncIterator[list[str]]:
+    """Every entry matching the filter (no paging), as CSV rows in LIST_CSV_COLUMNS order with
+    Chinese labels for the coded columns, streamed through a server-side cursor (the caller's
+    connection must not be in another transaction)."""
+    where, params = f.where()
+    columns = ", ".join(c for c, _ in LIST_CSV_COLUMNS)
+    labels = {"category": CATEGORY_TITLES, "list_kind": LIST_KIND_TITLES, "colour": COLOUR_TITLES,
+              "status": STATUS_TITLES}
+    async with conn.transaction():
+        async with conn.cursor(name="list_entries_csv", row_factory=dict_row) as cur:
+            cur.itersize = batch
+            await cur.execute(f"select {columns} from list_entries{where}{_LIST_ORDER}", params)
+            async for row in cur:
+                out = []
+                for column, _ in LIST_CSV_COLUMNS:
+                    value = plain(row[column])
+                    if column in labels:
+                        value = labels[column].get(value, value)
+                    out.append("" if value is None else str(value))
+                yield out
+
+
+# ----------------------------------------------------------------------------- double publicity
+
+
+@dataclass(frozen=True)
+class PublicityFilter:
+    entity: str | None = None
+    department: str | None = None
+    kind: str | None = None
+    status: str | None = None
+    late: str | None = None  # "true", "false" or "unknown" (the calendar does not cover the dates)
+    decided_from: date | None = None
+    decided_to: date | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses, params = [], []
+        for column, value in (("entity_id", self.entity), ("department", self.department), ("kind", self.kind),
+                              ("status", self.status)):
+            if value is not None:
+                clauses.append(f"{column} = %s")
+                params.append(value)
+        if self.late == "unknown":
+            clauses.append("late is null")
+        elif self.late is not None:
+            clauses.append("late = %s")
+            params.append(self.late == "true")
+        if self.decided_from is not None:
+            clauses.append("decision_date >= %s")
+            params.append(self.decided_from)
+        if self.decided_to is not None:
+            clauses.append("decision_date <= %s")
+            params.append(self.decided_to)
+        return (" where " + " and ".join(clauses)) if clauses else "", params
+
+
+async def publicity_records(conn: psycopg.AsyncConnection[Any], f: PublicityFilter, page: int = 1,
+                            size: int = DEFAULT_SIZE) -> dict[str, Any]:
+    """Double-publicity records (licences and penalties) in the national XK_/CF_ fields, with the
+    publication window and the 7-working-day deadline; latest decision first."""
+    limit, offset = _limits(page, size)
+    where, params = f.where()
+    total = await _count(conn, "select count(*) from publicity" + where, params)
+    items = await _all(
+        conn, "select event_id, entity_id, kind, ref, subject_name, public_id, category, department, decision_date, "
+        "ledger_date, deadline, working_days, late, window_start, earliest_repair, automatic_end, status, ended_on, "
+        f"national from publicity{where} order by decision_date desc, event_id limit %s offset %s",
+        [*params, limit, offset])
+    return _page(items, page, size, total)
+
+
+async def lateness_report(conn: psycopg.AsyncConnection[Any], kind: str | None = None,
+                          decided_from: date | None = None, decided_to: date | None = None) -> dict[str, Any]:
+    """Per department: records, on time, late, unknown (the calendar does not cover the dates) and
+    the share late among the records whose lateness is known; with the totals."""
+    f = PublicityFilter(kind=kind, decided_from=decided_from, decided_to=decided_to)
+    where, params = f.where()
+    rows = await _all(
+        conn, "select department, count(*) as records, count(*) filter (where late = false) as on_time, "
+        "count(*) filter (where late) as late, count(*) filter (where late is null) as unknown "
+        f"from publicity{where} group by department order by department", params)
+    totals = {"records": 0, "on_time": 0, "late": 0, "unknown": 0}
+    for r in rows:
+        for k in totals:
+            totals[k] += r[k]
+        r["share_late"] = _share(r["late"], r["late"] + r["on_time"])
+    return {"departments": rows, "total": {**totals, "share_late": _share(totals["late"],
+                                                                          totals["late"] + totals["on_time"])},
+            "deadline_working_days": 7}
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+# ----------------------------------------------------------------------------- coverage
+
+
+async def coverage(conn: psycopg.AsyncConnection[Any]) -> dict[str, Any]:
+    """Per credit database: registered entities (from the register feed: ``registered_on`` set),
+    how many of them have a credit record (an event of any type other than EntityRegistered), the
+    share and the seed's target; and the organisations (legal persons) together.
+    ``unregistered_with_records``: entities with records that the register feed does not know."""
+    rows = await _all(
+        conn, "select category, "
+        "count(*) filter (where registered_on is not null) as registered, "
+        "count(*) filter (where registered_on is not null and has_records) as with_records, "
+        "count(*) filter (where registered_on is null and has_records) as unregistered_with_records "
+        "from (select category, registered_on, exists (select 1 from jsonb_each_text(counts) c "
+        "      where c.key <> %s and c.value::bigint > 0) as has_records from entities) e "
+        "group by category", (REGISTERED_EVENT,))
+    by_category = {r["category"]: r for r in rows}
+    databases = []
+    for category in sorted(set(CATEGORIES) | set(by_category), key=_category_order):
+        r = by_category.get(category, {"registered": 0, "with_records": 0, "unregistered_with_records": 0})
+        databases.append(_coverage_row(category, r["registered"], r["with_records"], r["unregistered_with_records"],
+                                       COVERAGE_TARGETS.get(category)))
+    legal = [d for d in databases if d["category"] in LEGAL_PERSON_CATEGORIES]
+    legal_persons = _coverage_row("legal_persons", sum(d["registered"] for d in legal),
+                                  sum(d["with_records"] for d in legal),
+                                  sum(d["unregistered_with_records"] for d in legal), 0.90)
+    return {"databases": databases, "legal_persons": legal_persons,
+            "targets": {"legal_persons": 0.90, "key_natural_persons": 0.80}}
+
+
+def _category_order(category: str) -> tuple[int, str]:
+    return (CATEGORIES.index(category) if category in CATEGORIES else len(CATEGORIES), category)
+
+
+def _coverage_row(category: str, registered: int, with_records: int, unregistered: int,
+                  target: float | None) -> dict[str, Any]:
+    share = _share(with_records, registered)
+    return {"category": category, "registered": registered, "with_records": with_records, "share": share,
+            "target": target, "meets_target": None if share is None or target is None else share >= target,
+            "unregistered_with_records": unregistered}
