@@ -42,8 +42,9 @@ RETRIES = Counter("ledger_projection_db_retries_total", "Batches retried after a
 
 class Projector:
     def __init__(self, settings: config.Settings, schema_name: str = schema.LIVE, max_records: int = 5000,
-                 takes_switch_lock: bool = True) -> None:
+                 takes_switch_lock: bool = True, topic: registry.Topic = registry.EVENTS) -> None:
         self.s = settings
+        self.topic = topic  # the ledger topic to read (benchmarks read a copy: registry.BENCH_EVENTS)
         self.schema = schema_name
         self.takes_switch_lock = takes_switch_lock
         self.records_read = 0  # progress, for rebuilds
@@ -67,7 +68,7 @@ class Projector:
 
     async def _positions(self, conn: psycopg.AsyncConnection[Any]) -> dict[int, int]:
         cur = await conn.execute("select partition, next_offset from positions where topic = %s",
-                                 (registry.EVENTS.name,))
+                                 (self.topic.name,))
         rows = await cur.fetchall()
         await conn.commit()
         return {p: o for p, o in rows}
@@ -82,12 +83,12 @@ class Projector:
     async def run(self, until: dict[int, int] | None = None) -> int:
         """Project until stopped, or (with `until`: partition -> offset) until those offsets are reached.
         Returns the number of events applied."""
-        topic = registry.EVENTS.name
+        topic = self.topic.name
         consumer = AIOKafkaConsumer(bootstrap_servers=self.s.bootstrap_servers, group_id=None,
                                     enable_auto_commit=False, isolation_level="read_committed",
                                     max_poll_records=self.max_records, fetch_max_bytes=64 * 1024 * 1024)
         await consumer.start()
-        tps = [TopicPartition(topic, p) for p in range(registry.EVENTS.partitions)]
+        tps = [TopicPartition(topic, p) for p in range(self.topic.partitions)]
         consumer.assign(tps)
         applied = 0
         conn = await self._connect()

@@ -373,6 +373,9 @@ class Service:
         if not _port_free(port):
             raise StackError(f"port {port} on 127.0.0.1 (the {self.name}'s /metrics) is already taken; choose "
                              f"another base with LEDGER_METRICS_PORT_BASE")
+        if self.name == "query-api" and not _port_free(self.s.api_port):
+            raise StackError(f"port {self.s.api_port} on 127.0.0.1 (the query API) is already taken; choose "
+                             f"another with LEDGER_API_PORT")
         self.log.parent.mkdir(parents=True, exist_ok=True)
         log_start = self.log.stat().st_size if self.log.exists() else 0  # only this start's lines count
         env = {**os.environ, "PYTHONPATH": str(config.ROOT), "LEDGER_STACK_DIR": str(self.s.stack_dir),

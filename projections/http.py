@@ -342,6 +342,8 @@ async def _lists_csv(request: web.Request, f: queries.ListFilter) -> web.StreamR
                         buffer.seek(0)
                         buffer.truncate()
             await response.write(buffer.getvalue().encode("utf-8"))
+        except ConnectionResetError:  # the client went away mid-download: nothing more to send
+            return response
         finally:
             await rows.aclose()
     await response.write_eof()

@@ -10,7 +10,8 @@
    views table by table with deterministic digests.
 4. If they agree, renames the live schema away and the new one to "views" in the same transaction;
    if not, changes nothing, names the tables that differ and exits with status 1 (the new schema
-   is kept for inspection).
+   is kept for inspection). With --force the rebuilt views replace drifted live views anyway:
+   they are derived from the ledger, the only source of truth.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ async def _progress(projector: Projector, total: int, started: float, done: asyn
         _say(f"  [{bar:<30}] {read:>10,} / {total:,} records  {rate:>8,.0f}/s  {left}")
 
 
-async def rebuild(s: config.Settings, keep_old: bool = False) -> int:
+async def rebuild(s: config.Settings, keep_old: bool = False, force: bool = False) -> int:
     name = "views_rebuild_" + datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     with psycopg.connect(s.pg_dsn) as conn, conn.transaction():
         schema.create(conn, name)
@@ -85,8 +86,11 @@ async def rebuild(s: config.Settings, keep_old: bool = False) -> int:
             if differ:
                 _say("the rebuilt views differ from the live views in: " + ", ".join(
                     f"{t} (live {live[t]}, rebuilt {new[t]})" for t in differ))
-                _say(f"nothing was switched; the rebuilt schema {name} is kept for inspection")
-                return 1
+                if not force:
+                    _say(f"nothing was switched; the rebuilt schema {name} is kept for inspection "
+                         f"(--force replaces the live views with it: they are derived from the ledger)")
+                    return 1
+                _say("--force: the rebuilt views replace the live ones anyway")
             retired = name.replace("views_rebuild_", "views_retired_")
             schema.swap(conn, name, retired)
             events = int(new["ledger_copy"].split(":")[0])
@@ -105,10 +109,11 @@ def main() -> None:
     p = argparse.ArgumentParser(prog="python -m projections.rebuild", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--keep-old", action="store_true", help="keep the retired schema instead of dropping it")
+    p.add_argument("--force", action="store_true", help="switch over even when the digests differ")
     p.add_argument("--log-level", default="WARNING")
     args = p.parse_args()
     logs.configure(args.log_level)
-    sys.exit(asyncio.run(rebuild(config.load(), args.keep_old)))
+    sys.exit(asyncio.run(rebuild(config.load(), args.keep_old, args.force)))
 
 
 if __name__ == "__main__":

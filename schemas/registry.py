@@ -77,6 +77,9 @@ LISTS_CURRENT = Topic(
 )
 ALERTS = Topic("credit.alerts", LEDGER_PARTITIONS, FOREVER, key="department id", doc="Joint-punishment alerts.")
 CHECKPOINTS = Topic("credit.checkpoints", 1, FOREVER, key="partition", doc="Signed Merkle tree heads.")
+# Not in TOPICS: the stack never creates it; bench/projection.py creates and deletes it per run.
+BENCH_EVENTS = Topic("bench.events", LEDGER_PARTITIONS, FOREVER, value="LedgerEntry",
+                     doc="benchmarks only: synthetic ledger entries")
 
 TOPICS: tuple[Topic, ...] = (
     SUBMISSIONS, EVENTS, OUTCOMES, SEQUENCER_STATE, LISTS_CHANGES, LISTS_CURRENT, ALERTS, CHECKPOINTS,

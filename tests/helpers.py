@@ -43,9 +43,10 @@ async def read_topic(settings: config.Settings, topic: registry.Topic) -> list[t
 async def ledger_entries(settings: config.Settings, entity_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
     """The committed ledger entries of the given entities, per entity in log order."""
     per: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for p, o, _key, value in await read_topic(settings, registry.EVENTS):
-        _, e = registry.decode(value, "LedgerEntry")
-        if e["entity_id"] in entity_ids:
+    keys = {k.encode() for k in entity_ids}
+    for p, o, key, value in await read_topic(settings, registry.EVENTS):
+        if key in keys:  # (the key is the entity id; other entities' records are not even decoded)
+            _, e = registry.decode(value, "LedgerEntry")
             per[e["entity_id"]].append({**e, "_partition": p, "_offset": o})
     for entries in per.values():
         entries.sort(key=lambda e: e["_offset"])

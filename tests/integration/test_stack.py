@@ -59,10 +59,22 @@ async def test_the_ledger_topic_keeps_everything_forever(stack) -> None:
     assert entries["cleanup.policy"] == "delete"
 
 
+def _free_port(consecutive: int = 1) -> int:
+    """A port (and the ones after it) nobody listens on now, below the ephemeral range."""
+    for port in range(30000, 32000, 7):
+        if all(ops_stack._port_free(port + i) for i in range(consecutive)):
+            return port
+    raise AssertionError("no free port between 30000 and 32000")
+
+
 def _other_stack(stack, tmp_path, offset: int):  # type: ignore[no-untyped-def]
-    """Settings of a second, throw-away stack on other ports, in a temporary directory."""
-    return dataclasses.replace(stack, stack_dir=tmp_path / "stack", kafka_port=stack.kafka_port + 1000 + offset,
-                               pg_port=stack.pg_port + 10 + offset, metrics_base_port=stack.metrics_base_port + 500)
+    """Settings of a second, throw-away stack on free ports, in a temporary directory."""
+    kafka = _free_port(2)
+    pg = next(p for p in range(kafka + 2, 32000) if ops_stack._port_free(p))
+    metrics = next(p for p in range(pg + 1, 32000) if all(ops_stack._port_free(p + i) for i in range(4)))
+    api = next(p for p in range(metrics + 4, 32000) if ops_stack._port_free(p))
+    return dataclasses.replace(stack, stack_dir=tmp_path / f"stack{offset}", kafka_port=kafka, pg_port=pg,
+                               metrics_base_port=metrics, api_port=api)
 
 
 def test_down_leaves_no_process_behind(stack, tmp_path) -> None:

@@ -1,0 +1,71 @@
+"""Rebuild without downtime: the command rebuilds every view into a fresh schema while events keep
+flowing and the live views keep answering, shows progress, and switches over only when the digests
+agree; a live view that has drifted is caught and nothing is switched."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from datetime import date
+
+import psycopg
+
+from ledger import config
+from ledger.client import submit_as_departments
+from ops import workload
+from projections import schema
+from projections.rebuild import rebuild
+from tests import helpers
+
+
+async def test_the_rebuild_command_switches_over_while_events_flow(settings, services) -> None:
+    rng = helpers.rng("rebuild")
+    subjects = workload.subjects(rng, 2, persons_share=0.0)
+    await submit_as_departments(settings.bootstrap_servers, settings.keys_dir,
+                                [p for life in workload.life(rng, subjects[0], 1) for p in life])
+    await helpers.projected(settings)
+    more = [workload.penalty(rng, subjects[1], "xc-samr", seq=i) for i in range(400)]
+    flowing = asyncio.create_task(submit_as_departments(
+        settings.bootstrap_servers, settings.keys_dir, [("xc-samr", r) for r in more], timeout=120))
+    env = {**os.environ, "PYTHONPATH": str(config.ROOT)}
+    run = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "projections.rebuild"], env=env,
+                                  capture_output=True, text=True, timeout=600)
+    await flowing
+    assert run.returncode == 0, run.stderr
+    assert "records" in run.stderr and "switched: the rebuilt views are live" in run.stderr
+    generations = helpers.pg_rows(settings, "select schema_name, events from view_generations order by id desc limit 1")
+    assert generations[0][0].startswith("views_rebuild_") and generations[0][1] > 0
+    # the live projector goes on in the new schema: the events sent during the rebuild all arrive
+    await helpers.projected(settings)
+    count = helpers.pg_rows(settings, "select count(*) from views.publicity where entity_id = %s",
+                            ("uscc:" + subjects[1].id,))
+    assert count == [(400,)]
+    for p in range(4):
+        assert helpers.metric(settings, "projector", "ledger_projection_lag_records", f'partition="{p}"') == 0
+
+
+async def test_a_drifted_view_is_caught_and_nothing_is_switched(settings, services) -> None:
+    rng = helpers.rng("drift")
+    subject = workload.subjects(rng, 1, persons_share=0.0)[0]
+    out = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir,
+                                      [workload.workload_penalty(rng, subject, "xc-samr", "许市监罚〔2026〕901号",
+                                                                 date.today(), "general")])
+    await helpers.projected(settings)
+    entity = out[0]["entity_id"]
+    helpers.pg_rows(settings, "update views.entities set score = score - 1 where entity_id = %s returning 1",
+                    (entity,))
+    before = helpers.pg_rows(settings, "select count(*) from view_generations")
+    assert await rebuild(settings) == 1
+    assert helpers.pg_rows(settings, "select count(*) from view_generations") == before
+    leftovers = helpers.pg_rows(settings, "select nspname from pg_namespace where nspname like %s", ('views_rebuild_%',))
+    assert leftovers, "the rebuilt schema is kept for inspection"
+    with psycopg.connect(settings.pg_dsn) as conn:
+        for (name,) in leftovers:
+            schema.drop(conn, name)
+    # the drift is repaired by rebuilding into a fresh schema and switching over: not by hand
+    # (a second rebuild compares with the drifted live views, so it must be forced past the check)
+    assert await rebuild(settings, force=True) == 0
+    fixed = helpers.pg_rows(settings, "select score from views.entities where entity_id = %s", (entity,))
+    assert fixed == [(95,)]
