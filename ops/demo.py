@@ -16,8 +16,10 @@ import sys
 import time
 import uuid
 from collections import Counter
+from datetime import date
 from typing import Any
 
+import aiohttp
 import psycopg
 
 from ledger import config, signing, submissions
@@ -40,7 +42,14 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
         d = departments[i % len(departments)]
         per_department[d].append(workload.penalty(rng, rng.choice(subjects), d, seq=seed % 100000 * 1000 + i))
 
-    _line(f"== Submitting {n_events} administrative penalties for {n_subjects} subjects "
+    _line(f"== The register feed: {n_subjects} subjects of the workload and {n_subjects // 5} registered entities "
+          "without any credit record yet (coverage is measured against it)")
+    unrecorded = workload.subjects(rng, n_subjects // 5)
+    register = [workload.registered(x, date(2020, 1, 2)) for x in subjects + unrecorded]
+    reg = await submit_as_departments(s.bootstrap_servers, s.keys_dir, register, timeout=120)
+    _line(f"   {dict(Counter(o['status'] for o in reg))}")
+
+    _line(f"\n== Submitting {n_events} administrative penalties for {n_subjects} subjects "
           f"from {len(departments)} departments (seed {seed})")
     started = time.monotonic()
     outcomes: list[dict[str, Any]] = []
@@ -130,9 +139,10 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
         if o["status"] != "ACCEPTED":
             _describe("unexpected", o)
 
-    accepted = [o for o in outcomes + family_outcomes if o["status"] == "ACCEPTED"]
+    accepted = [o for o in reg + outcomes + family_outcomes if o["status"] == "ACCEPTED"]
     await _wait_projected(s, accepted)
     _show_views(s)
+    await _show_query_api(s, family_outcomes[-1], rng)
     return 0
 
 
@@ -183,8 +193,45 @@ def _show_views(s: config.Settings) -> None:
                 "select name, public_id, score, grade, grade_reasons from entities order by score, entity_id limit 3"):
             why = "; ".join(f"{r['text']} {r['points']:+d}" for r in reasons[:3])
             _line(f"     {name} {public_id}: {score} ({grade}) - {why}")
-    _line(f"\nMetrics: http://127.0.0.1:{s.metrics_port('sequencer')}/metrics (sequencer), "
-          f"http://127.0.0.1:{s.metrics_port('projector')}/metrics (projector). Stop: ops/stack down")
+
+
+async def _show_query_api(s: config.Settings, last: dict[str, Any], rng: random.Random) -> None:
+    base = f"http://127.0.0.1:{s.api_port}"
+    async with aiohttp.ClientSession() as http:
+        async def get(path: str) -> Any:
+            async with http.get(base + path) as r:
+                return r.status, await r.json()
+
+        _line(f"\n== The query API ({base}; routes: docs/query-api.md)")
+        status, cov = await get("/coverage")
+        for db in cov["databases"]:
+            share = "-" if db["share"] is None else f"{db['share']:.0%}"
+            _line(f"   coverage {db['category']:<20} {db['with_records']:>5} of {db['registered']:>5} registered "
+                  f"have credit records: {share} (target {'-' if db['target'] is None else format(db['target'], '.0%')})")
+        status, late = await get("/publicity/lateness")
+        for row in late["departments"]:
+            _line(f"   double publicity {row['department']:<11} {row['records']:>5} records, {row['late']:>4} later "
+                  f"than 7 working days ({row['share_late'] or 0:.0%})")
+        status, lists = await get("/lists?kind=dishonest_debtor&size=1")
+        _line(f"   GET /lists?kind=dishonest_debtor: {lists['total']} entries, e.g. "
+              + (f"{lists['items'][0]['subject_name']} {lists['items'][0]['status']}" if lists["items"] else "none"))
+        # read your writes: a new event, then its entity's profile at that ledger position
+        out = (await submit_as_departments(s.bootstrap_servers, s.keys_dir, [workload.tax_rated(
+            workload.Subject(last["entity_id"].split(":", 1)[1], "USCC", "—"), date.today().year - 1, "A",
+            date.today())]))[0]
+        if out["status"] == "ACCEPTED":
+            status, profile = await get(f"/entities/{out['entity_id']}?after={out['ledger_partition']}:"
+                                        f"{out['ledger_offset']}")
+            reasons = "; ".join(f"{r['text']} {r['points']:+d}" for r in profile["grade_reasons"][:4])
+            _line(f"   read-your-writes: TaxCreditRated accepted at {out['ledger_partition']}:{out['ledger_offset']}; "
+                  f"GET /entities/{out['entity_id']}?after=... answered {status}: version {profile['version']}, "
+                  f"score {profile['score']} ({profile['grade']}): {reasons}")
+        else:
+            _describe("read-your-writes", out)
+    _line("\nMetrics: " + ", ".join(f"http://127.0.0.1:{s.metrics_port(n)}/metrics ({n})"
+                                    for n in ("sequencer", "projector", "query-api"))
+          + f". Query API: {base}. Rebuild the views: PYTHONPATH=. .venv/bin/python -m projections.rebuild. "
+          "Stop: ops/stack down")
 
 
 def main() -> None:
