@@ -103,7 +103,7 @@ def _pid_cpu(pid: int | None, children: bool = False) -> float:
     return (int(f[11]) + int(f[12]) + ((int(f[13]) + int(f[14])) if children else 0)) / TICK
 
 
-def _pg_cpu(postmaster: int | None) -> float:
+def pg_cpu_seconds(postmaster: int | None) -> float:
     """CPU seconds of the PostgreSQL server: the postmaster with its reaped children, plus every live backend."""
     if not postmaster:
         return 0.0
@@ -116,9 +116,25 @@ def _pg_cpu(postmaster: int | None) -> float:
     return total
 
 
-def _busy() -> float:
+def machine_busy_seconds() -> float:
     f = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     return (sum(f[:8]) - f[3] - f[4]) / TICK
+
+
+def wait_quiet(max_wait: float, threshold: float = 0.3, window: float = 10.0) -> str:
+    """Wait (at most max_wait seconds) until the machine uses less than `threshold` cores over
+    `window` seconds; the others' work on this shared machine would otherwise be measured too."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        b0, t0 = machine_busy_seconds(), time.perf_counter()
+        time.sleep(window)
+        busy = (machine_busy_seconds() - b0) / (time.perf_counter() - t0)
+        if busy < threshold:
+            return f"machine quiet before the measurement ({busy:.2f} cores busy over {window:.0f} s)"
+        if time.monotonic() > deadline:
+            return (f"machine NOT quiet: {busy:.2f} cores busy over {window:.0f} s before the measurement "
+                    f"(waited {max_wait:.0f} s)")
+        _say(f"  waiting for a quiet machine: {busy:.2f} cores busy elsewhere")
 
 
 class Meter:
@@ -129,7 +145,8 @@ class Meter:
 
     def _now(self) -> tuple[float, ...]:
         t = os.times()
-        return (time.perf_counter(), t.user + t.system, _pg_cpu(self.pg_pid), _pid_cpu(self.broker_pid), _busy())
+        return (time.perf_counter(), t.user + t.system, pg_cpu_seconds(self.pg_pid), _pid_cpu(self.broker_pid),
+                machine_busy_seconds())
 
     def start(self) -> None:
         self._t0 = self._now()
@@ -339,9 +356,16 @@ TABLES = ("ledger_copy", "entity_state", "entities", "list_entries", "publicity"
 
 
 def _fresh_schema(s: config.Settings, name: str) -> None:
+    """A fresh schema of views, with a stored position 0 per partition of bench.events: the projector
+    then seeks to 0 instead of calling seek_to_beginning, which races in aiokafka 0.14 with the
+    consumer's own initial reset to "latest" (auto_offset_reset's default) and can leave a partition
+    at its END, silently (seen here: a run that skipped all of partition 0)."""
     with psycopg.connect(s.pg_dsn) as conn, conn.transaction():
         schema.drop(conn, name)
         schema.create(conn, name)
+        for partition in range(TOPIC.partitions):
+            conn.execute(f'insert into "{name}".positions (topic, partition, next_offset) values (%s, %s, 0)',
+                         (TOPIC.name, partition))
 
 
 def _drop_schema(s: config.Settings, name: str) -> None:
@@ -441,7 +465,8 @@ def report_run(r: dict[str, Any]) -> None:
           f"outside _apply (Kafka fetch + decode of batches, lag metrics, start/stop) {outside:.1f} s "
           f"({outside / wall:.0%})")
     print(f"    CPU cores busy on average: projector process {c['projector_cores']:.2f}, PostgreSQL "
-          f"{c['postgres_cores']:.2f}, broker {c['broker_cores']:.2f}, other {c['other_cores']:.2f}")
+          f"{c['postgres_cores']:.2f}, broker {c['broker_cores']:.2f}, other {c['other_cores']:.2f}; "
+          f"{r.get('quiet', '')}")
 
 
 def main() -> None:
@@ -457,6 +482,11 @@ def main() -> None:
     p.add_argument("--top", type=int, default=25, help="functions listed by the profile")
     p.add_argument("--no-fold-only", action="store_true", help="skip the in-memory fold measurement")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--wait-quiet", type=float, default=600, metavar="S",
+                   help="before each run, wait up to S seconds for the rest of the machine to be idle (0: no)")
+    p.add_argument("--quiet-cores", type=float, default=0.5,
+                   help="'quiet': the machine busy with less than this many cores (the idle demo stack "
+                        "itself uses 0.1-0.4)")
     p.add_argument("--keep", action="store_true", help="keep the schemas and the topic")
     a = p.parse_args()
 
@@ -498,8 +528,10 @@ def main() -> None:
         for mr in a.max_records:
             name = f"bench_projection_{stamp}_{mr}"
             schemas_made.append(name)
-            _say(f"projecting {n:,} events into the fresh schema {name} (max_records {mr}) ...")
+            quiet = wait_quiet(a.wait_quiet, a.quiet_cores) if a.wait_quiet > 0 else "did not wait for a quiet machine"
+            _say(f"projecting {n:,} events into the fresh schema {name} (max_records {mr}; {quiet}) ...")
             runs.append(asyncio.run(project(s, name, mr, end, meter)))
+            runs[-1]["quiet"] = quiet
             runs[-1]["counts"] = _counts(s, name)
             if not a.keep:
                 _drop_schema(s, name)
@@ -534,6 +566,9 @@ def main() -> None:
           "fresh schema each run:")
     for r in runs:
         report_run(r)
+        if r["applied"] != n:
+            print(f"    INVALID RUN: {r['applied']:,} events applied of {n:,}")
+    runs = [r for r in runs if r["applied"] == n]
     if runs:
         c = runs[0]["counts"]
         print("    rows written (first run): " + ", ".join(f"{t} {v:,}" for t, v in c.items()))

@@ -24,7 +24,8 @@
    page 1 of a random entity, history at a random later page (2..last) of an entity that has one.
    Each is measured with 1 client and with --clients concurrent clients (asyncio, one process), on
    --samples entities each:
-   * cold-ish: entities never read before (first touch). The OS page cache is NOT dropped, so
+   * cold-ish: entities never read before (first touch; the entities each run reads are kept in
+     bench_reads._touched, so that a --reuse run picks others). The OS page cache is NOT dropped, so
      "cold" means "not in PostgreSQL's shared_buffers"; what came from the disk is reported
      (read_bytes of the PostgreSQL processes, /proc/<pid>/io) with the shared-buffer misses.
    * warm: the same entities again after a warm-up pass over them.
@@ -52,6 +53,7 @@ from typing import Any
 import psycopg
 import psycopg_pool
 
+from bench.projection import machine_busy_seconds, pg_cpu_seconds, wait_quiet
 from ledger import config
 from ops import stack
 from projections import queries, schema
@@ -330,16 +332,16 @@ def _pg_children(postmaster: int | None) -> list[int]:
     return out
 
 
-def _read_bytes(pids: list[int]) -> int:
-    total = 0
+def _read_bytes(pids: list[int]) -> dict[int, int]:
+    out = {}
     for pid in pids:
         try:
             for line in Path(f"/proc/{pid}/io").read_text().splitlines():
                 if line.startswith("read_bytes:"):
-                    total += int(line.split()[1])
+                    out[pid] = int(line.split()[1])
         except OSError:
             pass
-    return total
+    return out
 
 
 def _statio(s: config.Settings) -> tuple[int, int]:
@@ -365,6 +367,7 @@ async def _pass(s: config.Settings, jobs: list[Job], clients: int, postmaster: i
         await conn.execute("select 1 from entities limit 0")
     pids = _pg_children(postmaster)
     statio0, io0 = _statio(s), _read_bytes(pids)
+    cpu0 = (sum(os.times()[:2]), pg_cpu_seconds(postmaster), machine_busy_seconds())
     latencies: list[float] = []
     rows: list[int] = []
     it = iter(jobs)
@@ -387,7 +390,10 @@ async def _pass(s: config.Settings, jobs: list[Job], clients: int, postmaster: i
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))
     wall = time.perf_counter() - started
-    disk = _read_bytes(pids) - io0
+    io1 = _read_bytes(pids)
+    disk = sum(io1[p] - io0[p] for p in io1 if p in io0)  # processes alive at both ends
+    client_cpu, pg_cpu = sum(os.times()[:2]) - cpu0[0], pg_cpu_seconds(postmaster) - cpu0[1]
+    other_cpu = max(0.0, machine_busy_seconds() - cpu0[2] - client_cpu - pg_cpu)
     await pool.close()  # the backends exit and flush their statistics
     await asyncio.sleep(1.0)
     statio1 = _statio(s)
@@ -398,20 +404,29 @@ async def _pass(s: config.Settings, jobs: list[Job], clients: int, postmaster: i
 
     return {"n": len(lat), "p50": q(0.50), "p95": q(0.95), "p99": q(0.99), "max": lat[-1],
             "mean": sum(lat) / len(lat), "per_s": len(lat) / wall, "rows": sum(rows) / len(rows),
-            "misses": statio1[0] - statio0[0], "hits": statio1[1] - statio0[1], "disk_mib": disk / 2**20}
+            "misses": statio1[0] - statio0[0], "hits": statio1[1] - statio0[1], "disk_mib": disk / 2**20,
+            "client_cores": client_cpu / wall, "pg_cores": pg_cpu / wall, "other_cores": other_cpu / wall}
 
 
-def samples(entities: int, k: int, rng: random.Random) -> dict[str, list[int]]:
-    """Disjoint sets of entity numbers: any entity (light or heavy), and entities with a later page."""
-    heavy = [i for i in range(1, entities + 1) if i % 50 == 1 and n_events(i) > PAGE]
-    rng.shuffle(heavy)
-    kh = min(k, len(heavy) // 3)
-    any_ = rng.sample(range(1, entities + 1), min(3 * k, entities // 2))
-    taken = set(heavy[:3 * kh])
-    any_ = [i for i in any_ if i not in taken]
-    ka = len(any_) // 3
-    return {"cold1": any_[:ka], "cold8": any_[ka:2 * ka], "warm": any_[2 * ka:3 * ka],
-            "cold1_heavy": heavy[:kh], "cold8_heavy": heavy[kh:2 * kh], "warm_heavy": heavy[2 * kh:3 * kh]}
+def samples(entities: int, k: int, rng: random.Random, touched: set[int]) -> dict[str, list[int]]:
+    """Disjoint sets of entity numbers: uniform over all entities (light or heavy), and entities with
+    a later page (drawn after, from the heavy ones left). The cold sets hold only entities never read
+    by an earlier run on this load; the warm ones may hold any."""
+    n = min(2 * k + len(touched), entities)
+    cold = [i for i in rng.sample(range(1, entities + 1), n) if i not in touched][:2 * k]
+    cold_set = set(cold)
+    n = min(k + len(cold_set), entities)
+    warm = [i for i in rng.sample(range(1, entities + 1), n) if i not in cold_set][:k]
+    taken = cold_set | set(warm)
+    heavy = [i for i in range(1, entities + 1) if i % 50 == 1 and n_events(i) > PAGE and i not in taken]
+    fresh = [i for i in heavy if i not in touched]
+    rng.shuffle(fresh)
+    kh = min(k, len(fresh) // 3 if not touched else len(fresh) // 2)
+    cold_heavy = set(fresh[:2 * kh])
+    warm_heavy = rng.sample([i for i in heavy if i not in cold_heavy], min(k, len(heavy) - 2 * kh))
+    ka = len(cold) // 2
+    return {"cold1": cold[:ka], "cold8": cold[ka:2 * ka], "warm": warm,
+            "cold1_heavy": fresh[:kh], "cold8_heavy": fresh[kh:2 * kh], "warm_heavy": warm_heavy}
 
 
 def jobs_for(op: str, numbers: list[int], rng: random.Random) -> list[Job]:
@@ -426,29 +441,46 @@ OPS = ("profile", "history page 1", "history later page")
 
 
 async def measure(s: config.Settings, entities: int, k: int, clients: int, seed: int,
-                  postmaster: int | None) -> list[dict[str, Any]]:
+                  postmaster: int | None, hot: int, quiet_wait: float,
+                  quiet_cores: float) -> list[dict[str, Any]]:
     rng = random.Random(seed)
-    sets = samples(entities, k, rng)
+    with _connect(s) as conn:
+        conn.execute("create table if not exists _touched (i int primary key)")
+        touched = {i for (i,) in conn.execute("select i from _touched").fetchall()}
+    sets = samples(entities, k, rng, touched)
+    with _connect(s) as conn, conn.cursor().copy("copy _touched (i) from stdin") as copy:
+        for i in set().union(*sets.values()) - touched:  # remembered now, so that a --reuse run reads others
+            copy.write_row((i,))
     results = []
 
     def jobs(op: str, phase: str) -> list[Job]:
         return jobs_for(op, sets[phase + ("_heavy" if op == "history later page" else "")], rng)
 
+    async def measured(state: str, op: str, todo: list[Job], n_clients: int) -> None:
+        if not todo:
+            _say(f"  {state}, {n_clients} client(s): {op}: no entity left that no earlier run read; skipped")
+            return
+        if quiet_wait > 0:  # others share this machine: start each pass when it is idle (if it gets so)
+            await asyncio.to_thread(wait_quiet, quiet_wait, quiet_cores, 5.0)
+        _say(f"  {state}, {n_clients} client(s): {op} ({len(todo)} calls)")
+        r = await _pass(s, todo, n_clients, postmaster)
+        results.append({"state": state, "clients": n_clients, "op": op, **r})
+
     for phase, n_clients in (("cold1", 1), ("cold8", clients)):  # first touch: before anything warms them
         for op in OPS:
-            _say(f"  cold-ish, {n_clients} client(s): {op}")
-            r = await _pass(s, jobs(op, phase), n_clients, postmaster)
-            results.append({"state": "cold-ish", "clients": n_clients, "op": op, **r})
-    warm = {op: jobs(op, "warm") for op in OPS}
-    _say("  warm-up pass over the warm set")
-    for op in OPS:
-        await _pass(s, warm[op], clients, postmaster)
-    for n_clients in (1, clients):
-        for op in OPS:
-            _say(f"  warm, {n_clients} client(s): {op}")
-            r = await _pass(s, warm[op], n_clients, postmaster)
-            results.append({"state": "warm", "clients": n_clients, "op": op, **r})
+            await measured("cold-ish", op, jobs(op, phase), n_clients)
+    for op in OPS:  # warm: each operation right after its own warm-up pass over the same entities
+        warm = jobs(op, "warm")
+        _say(f"  warm-up pass: {op}")
+        await _pass(s, warm, clients, postmaster)
+        for n_clients in (1, clients):
+            await measured("warm", op, warm, n_clients)
+        if 0 < hot < len(warm):  # a set small enough to stay in shared_buffers
+            await _pass(s, warm[:hot], clients, postmaster)
+            for n_clients in (1, clients):
+                await measured(f"hot {hot}", op, warm[:hot] * max(1, len(warm) // hot), n_clients)
     return results
+
 
 
 def explain(s: config.Settings, entities: int) -> list[str]:
@@ -475,6 +507,16 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=5000, help="entities per measured pass")
     p.add_argument("--clients", type=int, default=8, help="concurrent clients of the concurrent passes")
     p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--wait-quiet", type=float, default=900, metavar="S",
+                   help="wait up to S seconds for the rest of the machine to be idle before measuring (0: no)")
+    p.add_argument("--wait-quiet-pass", type=float, default=120, metavar="S",
+                   help="and up to S seconds before each measured pass (0: no)")
+    p.add_argument("--quiet-cores", type=float, default=0.5,
+                   help="'quiet': the machine busy with less than this many cores (the idle demo stack "
+                        "itself uses 0.1-0.4)")
+    p.add_argument("--hot", type=int, default=500,
+                   help="also measure each operation over this many entities only (the warm set's first ones, "
+                        "each read len(warm)/hot times), small enough to stay in shared_buffers (0: no)")
     p.add_argument("--keep", action="store_true", help=f"keep the schema {SCHEMA} at the end")
     p.add_argument("--reuse", action="store_true", help=f"reuse a complete earlier load in {SCHEMA}")
     a = p.parse_args()
@@ -503,8 +545,10 @@ def main() -> None:
         steps = load(s, entities)
     try:
         size = sizes(s)
-        _say("measuring ...")
-        results = asyncio.run(measure(s, entities, a.samples, a.clients, a.seed, pg.pid()))
+        quiet = wait_quiet(a.wait_quiet, a.quiet_cores) if a.wait_quiet > 0 else "did not wait for a quiet machine"
+        _say(f"measuring ({quiet}) ...")
+        results = asyncio.run(measure(s, entities, a.samples, a.clients, a.seed, pg.pid(), a.hot,
+                                      a.wait_quiet_pass, a.quiet_cores))
         plan = explain(s, entities)
         settings = pg_settings(s)
     finally:
@@ -531,16 +575,18 @@ def main() -> None:
               f"{total / GB:6.2f} GiB")
     print(f"  free disk after the measurement: {free_after / GB:.0f} GB; the OS page cache was not dropped")
     print(f"{'state':<9} {'clients':>7} {'operation':<20} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-          f"{'max ms':>8} {'calls/s':>8} {'rows':>6} {'buf miss':>9} {'disk MiB':>9}")
+          f"{'max ms':>8} {'calls/s':>8} {'rows':>6} {'buf miss':>9} {'disk MiB':>9} {'cores py/pg/other':>17}")
     for r in results:
         print(f"{r['state']:<9} {r['clients']:>7} {r['op']:<20} {r['n']:>5} {r['p50']:>8.2f} {r['p95']:>8.2f} "
               f"{r['p99']:>8.2f} {r['max']:>8.1f} {r['per_s']:>8,.0f} {r['rows']:>6.1f} {r['misses']:>9,} "
-              f"{r['disk_mib']:>9.1f}")
+              f"{r['disk_mib']:>9.1f} {r['client_cores']:>5.2f}/{r['pg_cores']:.2f}/{r['other_cores']:.2f}")
     warm99 = max(r["p99"] for r in results if r["state"] == "warm")
     print(f"target      p99 <= 10 ms warm: {'met' if warm99 <= 10 else 'NOT met'} (worst warm p99 {warm99:.2f} ms)")
     print("notes       rows = rows returned per call (profile: 1 + list entries + publicity records); buf miss = "
           "blocks not in shared_buffers (read from the OS: page cache or disk); disk MiB = read_bytes of the "
-          "PostgreSQL processes during the pass (what really came from the disk)")
+          "PostgreSQL processes during the pass (what really came from the disk); cores py/pg/other = CPU of this "
+          "Python client process / of PostgreSQL / of everything else during the pass (2 cores in all)")
+    print(f"            {quiet}")
     for line in plan:
         print(line)
 

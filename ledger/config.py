@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICE_PORT_OFFSETS = {"sequencer": 1, "projector": 2, "query-api": 3}
+SERVICE_PORT_OFFSETS = {"sequencer": 1, "projector": 2, "query-api": 3, "gateway": 4}
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class Settings:
     keys_dir: Path
     metrics_base_port: int
     api_port: int
+    gateway_port: int = 8081  # the submission gateway (HTTP, loopback)
 
     def metrics_port(self, service: str) -> int:
         """Each long-running process serves Prometheus /metrics on 127.0.0.1 at base + its offset."""
@@ -61,4 +62,5 @@ def load(env: dict[str, str] | None = None) -> Settings:
         keys_dir=Path(e.get("LEDGER_KEYS_DIR", str(stack_dir / "keys"))).resolve(),
         metrics_base_port=int(e.get("LEDGER_METRICS_PORT_BASE", "9100")),
         api_port=int(e.get("LEDGER_API_PORT", "8080")),  # the query API (HTTP, loopback)
+        gateway_port=int(e.get("LEDGER_GATEWAY_PORT", "8081")),  # the submission gateway (HTTP, loopback)
     )

@@ -345,7 +345,8 @@ class Postgres:
 class Service:
     """A long-running ledger process (sequencer, projector) started from the project's .venv."""
 
-    MODULES = {"sequencer": "ledger.sequencer", "projector": "consumers.projector", "query-api": "projections.http"}
+    MODULES = {"sequencer": "ledger.sequencer", "projector": "consumers.projector", "query-api": "projections.http",
+               "gateway": "ledger.gateway"}
 
     def __init__(self, s: config.Settings, name: str) -> None:
         self.s = s
@@ -376,11 +377,15 @@ class Service:
         if self.name == "query-api" and not _port_free(self.s.api_port):
             raise StackError(f"port {self.s.api_port} on 127.0.0.1 (the query API) is already taken; choose "
                              f"another with LEDGER_API_PORT")
+        if self.name == "gateway" and not _port_free(self.s.gateway_port):
+            raise StackError(f"port {self.s.gateway_port} on 127.0.0.1 (the submission gateway) is already taken; "
+                             f"choose another with LEDGER_GATEWAY_PORT")
         self.log.parent.mkdir(parents=True, exist_ok=True)
         log_start = self.log.stat().st_size if self.log.exists() else 0  # only this start's lines count
         env = {**os.environ, "PYTHONPATH": str(config.ROOT), "LEDGER_STACK_DIR": str(self.s.stack_dir),
                "LEDGER_KAFKA_PORT": str(self.s.kafka_port), "LEDGER_PG_PORT": str(self.s.pg_port),
                "LEDGER_KEYS_DIR": str(self.s.keys_dir), "LEDGER_API_PORT": str(self.s.api_port),
+               "LEDGER_GATEWAY_PORT": str(self.s.gateway_port),
                **(extra_env or {})}
         with open(self.log, "ab") as out:
             proc = subprocess.Popen([sys.executable, "-m", self.module, "--metrics-port", str(port)],
@@ -421,7 +426,7 @@ class Service:
             self.pidfile.unlink(missing_ok=True)
 
 
-SERVICES = ("sequencer", "projector", "query-api")
+SERVICES = ("sequencer", "projector", "query-api", "gateway")
 
 
 # =========================================================================== topics
@@ -484,6 +489,11 @@ def up(s: config.Settings, services: bool = True) -> None:
         made = signing.ensure_keys(s.keys_dir, sorted(rules.load_departments().departments))
         if made:
             _say(f"created development signing keys in {s.keys_dir} for: {', '.join(made)}")
+        from ledger.gateway import ensure_tokens  # the submission gateway's bearer tokens (development)
+
+        made = ensure_tokens(s.keys_dir, sorted(rules.load_departments().departments))
+        if made:
+            _say(f"created development API tokens in {s.keys_dir} (<department>.token) for: {', '.join(made)}")
         for name in SERVICES if services else ():
             svc = Service(s, name)
             if svc.start():

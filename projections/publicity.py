@@ -37,15 +37,14 @@ Pure: the standard library and ``ledger.domain`` only.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from ledger.domain.errors import CalendarCoverageError
 from ledger.domain.identity import mask_ric, normalise
+from ledger.domain.money import CHINA, FEN_PER_WANYUAN, fen_to_wanyuan, wanyuan_to_fen  # noqa: F401 (re-exported)
 from ledger.domain.rules import PublicationRules
 from ledger.domain.workdays import WorkdayCalendar
 
@@ -67,10 +66,8 @@ __all__ = [
     "wanyuan_to_fen",
 ]
 
-CHINA = timezone(timedelta(hours=8), "UTC+08:00")
 DEADLINE_WORKING_DAYS = 7  # 国办发〔2015〕51号 §18, 国发〔2016〕33号 §17
 NOT_COVERED = "calendar.not_covered"
-FEN_PER_WANYUAN = 1_000_000  # 1 万元 = 10 000 元 = 1 000 000 分
 LICENCE_EVENTS = frozenset({"AdministrativeLicenceGranted", "AdministrativeLicenceChanged",
                             "AdministrativeLicenceRevoked"})
 PENALTY_EVENTS = frozenset({"AdministrativePenaltyImposed"})
@@ -166,30 +163,6 @@ def china_date(moment: datetime) -> date:
 
 
 # --------------------------------------------------------------------------- money
-
-
-def fen_to_wanyuan(fen: int) -> str:
-    """An amount in fen as the national files give it, in 万元 (fen / 1 000 000): exact, at most 6
-    decimals, no trailing zeros, no exponent. ``200000`` -> ``"0.2"`` (罚款2000元), ``0`` -> ``"0"``.
-    The Decimal is built from text (``"<fen>e-6"``), so no context precision ever rounds it."""
-    if isinstance(fen, bool) or not isinstance(fen, int):
-        raise TypeError(f"an amount in fen must be an int, got {fen!r}")
-    text = format(Decimal(f"{fen}e-6"), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-_WANYUAN = re.compile(r"(-?)(0|[1-9][0-9]*)(?:\.([0-9]{1,6}))?")
-
-
-def wanyuan_to_fen(text: str) -> int:
-    """The inverse of ``fen_to_wanyuan``: ``"0.2"`` -> ``200000``. ``ValueError`` for anything that
-    is not a plain decimal with at most 6 decimals (a 7th decimal would be a fraction of a fen)."""
-    match = _WANYUAN.fullmatch(text) if isinstance(text, str) else None
-    if match is None:
-        raise ValueError(f"not an amount in 万元 with at most 6 decimals: {text!r}")
-    sign, whole, fraction = match.groups()
-    fen = int(whole) * FEN_PER_WANYUAN + int((fraction or "").ljust(6, "0"))
-    return -fen if sign else fen
 
 
 # --------------------------------------------------------------------------- national fields

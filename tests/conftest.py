@@ -20,6 +20,7 @@ TEST_ENV = {
     "LEDGER_PG_PORT": "55433",
     "LEDGER_METRICS_PORT_BASE": "29100",
     "LEDGER_API_PORT": "28080",
+    "LEDGER_GATEWAY_PORT": "28081",
 }
 for _k, _v in TEST_ENV.items():
     os.environ.setdefault(_k, _v)

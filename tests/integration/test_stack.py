@@ -8,6 +8,7 @@ import socket
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from ledger import config
 from ops import stack as ops_stack
 from schemas import registry
 
@@ -71,10 +72,12 @@ def _other_stack(stack, tmp_path, offset: int):  # type: ignore[no-untyped-def]
     """Settings of a second, throw-away stack on free ports, in a temporary directory."""
     kafka = _free_port(2)
     pg = next(p for p in range(kafka + 2, 32000) if ops_stack._port_free(p))
-    metrics = next(p for p in range(pg + 1, 32000) if all(ops_stack._port_free(p + i) for i in range(4)))
-    api = next(p for p in range(metrics + 4, 32000) if ops_stack._port_free(p))
+    span = max(config.SERVICE_PORT_OFFSETS.values()) + 1  # base + each service's offset
+    metrics = next(p for p in range(pg + 1, 32000) if all(ops_stack._port_free(p + i) for i in range(span)))
+    api = next(p for p in range(metrics + span, 32000) if ops_stack._port_free(p))
+    gateway = next(p for p in range(api + 1, 32000) if ops_stack._port_free(p))
     return dataclasses.replace(stack, stack_dir=tmp_path / f"stack{offset}", kafka_port=kafka, pg_port=pg,
-                               metrics_base_port=metrics, api_port=api)
+                               metrics_base_port=metrics, api_port=api, gateway_port=gateway)
 
 
 def test_down_leaves_no_process_behind(stack, tmp_path) -> None:
