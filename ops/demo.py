@@ -11,7 +11,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
+import json
+import os
 import random
+import subprocess
 import sys
 import time
 import uuid
@@ -139,7 +142,9 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
         if o["status"] != "ACCEPTED":
             _describe("unexpected", o)
 
-    accepted = [o for o in reg + outcomes + family_outcomes if o["status"] == "ACCEPTED"]
+    gateway_outcomes = await _show_gateway_and_csv(s, rng)
+
+    accepted = [o for o in reg + outcomes + family_outcomes + gateway_outcomes if o["status"] == "ACCEPTED"]
     await _wait_projected(s, accepted)
     _show_views(s)
     await _show_query_api(s, family_outcomes[-1], rng)
@@ -193,6 +198,39 @@ def _show_views(s: config.Settings) -> None:
                 "select name, public_id, score, grade, grade_reasons from entities order by score, entity_id limit 3"):
             why = "; ".join(f"{r['text']} {r['points']:+d}" for r in reasons[:3])
             _line(f"     {name} {public_id}: {score} ({grade}) - {why}")
+
+
+async def _show_gateway_and_csv(s: config.Settings, rng: random.Random) -> list[dict[str, Any]]:
+    """A department over HTTP (the gateway), and a national CSV file through the importer."""
+    base = f"http://127.0.0.1:{s.gateway_port}"
+    token = (s.keys_dir / "xc-eco-env.token").read_text().strip()
+    subject = workload.subjects(rng, 1, persons_share=0.0)[0]
+    rec = workload.penalty(rng, subject, "xc-eco-env", seq=rng.randrange(10**6))
+    body = json.dumps(rec, ensure_ascii=False, default=lambda o: o.isoformat())
+    _line(f"\n== The HTTP gateway ({base}; OpenAPI from the Avro schemas at {base}/docs)")
+    got: list[dict[str, Any]] = []
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{base}/v1/events?timeout=10", data=body.encode(),
+                             headers={"Authorization": f"Bearer {token}",
+                                      "Content-Type": "application/json"}) as r:
+            answer = await r.json()
+            _line(f"   POST /v1/events as xc-eco-env: {r.status} {answer.get('status')} at "
+                  f"{answer.get('ledger_partition')}:{answer.get('ledger_offset')}")
+            if r.status == 200:
+                got.append(answer)
+        async with http.post(f"{base}/v1/events", data=body.encode(),
+                             headers={"Authorization": "Bearer not-a-token", "Content-Type": "application/json"}) as r:
+            _line(f"   the same with an unknown token: {r.status} {(await r.json()).get('error')}")
+    csv_file = config.ROOT / "tests" / "fixtures" / "penalties_gb18030.csv"
+    _line(f"\n== A national double-publicity file (GB18030, Chinese headers): {csv_file.name}")
+    run = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "ledger.importer", "--department",
+                                                   "xc-samr", "--no-progress", "--report",
+                                                   str(s.stack_dir / "demo-import-report.csv"), str(csv_file)],
+                                  capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(config.ROOT)})
+    for line in run.stdout.strip().splitlines()[-6:]:
+        _line("   " + line)
+    _line(f"   per-row report: {s.stack_dir / 'demo-import-report.csv'} (importing the file again appends nothing)")
+    return got
 
 
 async def _show_query_api(s: config.Settings, last: dict[str, Any], rng: random.Random) -> None:
