@@ -25,10 +25,13 @@ async def main():
     sample = random.Random(7).sample(ids, 2000)
     prof, hist = queries.entity_profile, queries.entity_history
     for label, fn in (("profile", lambda e: prof(conn, e)), ("history", lambda e: hist(conn, e, 1, 50))):
-        for e in sample[:200]: await fn(e)   # warm-up
+        for e in sample[:200]:  # warm-up
+            await fn(e)
         lat = []
         for e in sample:
-            t = time.perf_counter(); await fn(e); lat.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            await fn(e)
+            lat.append((time.perf_counter() - t) * 1000)
         lat.sort()
         print(f"{label}: {len(ids)} entities, {n_ledger} ledger rows: p50 {lat[len(lat)//2]:.2f} ms, p95 {lat[int(len(lat)*0.95)]:.2f} ms, p99 {lat[int(len(lat)*0.99)]:.2f} ms")
 if __name__ == "__main__":
