@@ -134,6 +134,10 @@ def open_submission(key: bytes | None, value: bytes, headers: dict[str, bytes], 
                      "credit.submissions for its key; produce with Kafka's default partitioner)")
     if not env["subject"]["name"].strip():
         raise refuse("subject.name", "required", "主体名称不能为空 (the entity name is required)")
+    control = _control_character(rec)
+    if control is not None:
+        raise refuse(control, "text.control_character",
+                     f"字段 {control} 含有不可见的控制字符（如 NUL） (the field contains a control character such as NUL)")
     body = {k: v for k, v in rec.items() if k != "envelope"}
     event = Event(
         event_id=event_id, event_type=name, entity_id=identity.entity_key(ident, pepper), department=department,
@@ -145,3 +149,20 @@ def open_submission(key: bytes | None, value: bytes, headers: dict[str, bytes], 
 
 def _as_date(d: date | datetime) -> date:
     return d.date() if isinstance(d, datetime) else d
+
+
+def _control_character(value: Any, path: str = "") -> str | None:
+    """The path of the first text field holding a C0 control character other than tab, LF and CR."""
+    if isinstance(value, str):
+        return path if any(ord(c) < 32 and c not in "\t\n\r" for c in value) else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = _control_character(v, f"{path}.{k}" if path else k)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _control_character(v, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None

@@ -44,10 +44,17 @@ async def load(conn: psycopg.AsyncConnection[Any], keys: set[str]) -> Loaded:
     return Loaded(states, {k for (k,) in await cur.fetchall()})
 
 
+def _text_safe(v: Any) -> Any:
+    """PostgreSQL text and jsonb cannot hold NUL: it is shown as U+FFFD (the ledger keeps the original)."""
+    if isinstance(v, str) and ("\x00" in v or "\\u0000" in v):
+        return v.replace("\x00", "\ufffd").replace("\\u0000", "\\ufffd")
+    return v
+
+
 async def _copy(cur: psycopg.AsyncCursor[Any], table: str, columns: str, rows: Any) -> None:
     async with cur.copy(f"copy {table} ({columns}) from stdin") as copy:
         for r in rows:
-            await copy.write_row(r)
+            await copy.write_row(tuple(_text_safe(v) for v in r))
 
 
 def _excluded(columns: str, keep: tuple[str, ...] = ()) -> str:

@@ -156,3 +156,10 @@ def test_a_submission_in_the_wrong_partition_is_refused() -> None:
     partition, offset, key, value, headers = _at(0, *_signed(_penalty(10)))
     v = _core().judge((partition + 1) % 4, offset, key, value, headers)
     assert (v.status, v.reasons[0].code) == ("REJECTED", "partition.mismatch")
+
+
+def test_a_control_character_in_a_text_field_is_refused_with_its_path() -> None:
+    rec = _penalty(11)
+    rec["facts"] = "经查\x00当事人"
+    v = _core().judge(*_at(0, *_signed(rec)))
+    assert (v.status, v.reasons[0].field, v.reasons[0].code) == ("REJECTED", "facts", "text.control_character")
