@@ -2,6 +2,7 @@
 
     PYTHONPATH=. .venv/bin/python -m bench.projection [--events 200000] [--max-records 5000 20000]
                                                       [--profile 50000] [--seed 7] [--keep]
+                                                      [--wait-quiet 600] [--quiet-cores 0.5]
 
 1. Workload. N realistic ledger entries (ops.workload): mostly administrative penalties for many
    entities (about 3 per entity, 20 % natural persons), plus full `life()` histories (22 events
@@ -17,19 +18,22 @@
    submission key (`submissions.partition_of`), as the sequencer does.
 3. Fold only: the same entries folded in memory (projections.rows.Folder, batches of 5,000, no
    Kafka, no database), an upper bound of the projector's rate on this CPU.
-4. For each --max-records: a fresh schema (projections.schema.create), then
-   `Projector(settings, schema_name, max_records, topic=BENCH_EVENTS, takes_switch_lock=False)
-   .run(until=<end offsets>)`, timed from the call to its return. The projector's own per-batch log
-   lines ("batch projected": load_s, fold_s, write_s) are captured for the per-phase split; CPU
-   time of this process, of PostgreSQL (the postmaster and all its backends) and of the broker is
-   read from /proc around the run. The row counts of every table are checked, then the schema is
-   dropped.
+4. For each --max-records: a fresh schema (projections.schema.create) with a stored position 0 per
+   partition of bench.events (see _fresh_schema: it avoids an aiokafka race of seek_to_beginning),
+   then `Projector(settings, schema_name, max_records, topic=BENCH_EVENTS, takes_switch_lock=False)
+   .run(until=<end offsets>)`, timed from the call to its return. A run that applied fewer events
+   than were written is reported as INVALID and left out of the figures. The projector's own
+   per-batch log lines ("batch projected": load_s, fold_s, write_s) are captured for the per-phase
+   split; CPU time of this process, of PostgreSQL (the postmaster and all its backends) and of the
+   broker is read from /proc around the run. The row counts of every table are checked, then the
+   schema is dropped.
 5. --profile M: one more run over the first M records under cProfile (not part of the figures).
 
 The 10M-event rebuild figure is an ESTIMATE (10,000,000 / the measured rate), never a measurement.
-Kafka and PostgreSQL are those of the environment's settings (the demo stack by default); the
-infrastructure is started if Kafka is not running. The schemas and the topic are dropped at the end
-unless --keep.
+Before each run it waits (--wait-quiet, at most 600 s) for the rest of the machine to be nearly
+idle, and says whether it was. Kafka and PostgreSQL are those of the environment's settings (the
+demo stack by default); the infrastructure is started if Kafka is not running. The schemas and the
+topic are dropped at the end unless --keep.
 """
 
 from __future__ import annotations

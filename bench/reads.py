@@ -1,7 +1,8 @@
 """Benchmark: entity profile and history reads with 10 million events in the ledger copy.
 
     PYTHONPATH=. .venv/bin/python -m bench.reads [--entities 1000000] [--samples 5000] [--clients 8]
-                                                 [--keep] [--reuse]
+                                                 [--keep] [--reuse] [--seed 11] [--hot 500]
+                                                 [--wait-quiet 900] [--wait-quiet-pass 120]
 
 1. Bulk load (server-side SQL only, nothing goes through Python): a fresh schema `bench_reads`
    (projections.schema.create, so the very tables and indexes of projections/views.sql) is filled
@@ -28,7 +29,14 @@
      bench_reads._touched, so that a --reuse run picks others). The OS page cache is NOT dropped, so
      "cold" means "not in PostgreSQL's shared_buffers"; what came from the disk is reported
      (read_bytes of the PostgreSQL processes, /proc/<pid>/io) with the shared-buffer misses.
-   * warm: the same entities again after a warm-up pass over them.
+   * warm: uniform entities again (any), each operation right after its own warm-up pass over
+     them. A warm set can be larger than shared_buffers (the later pages of 5,000 entities are);
+     the buffer misses say so.
+   * hot N: the first N entities of the warm set only (each read samples/N times), a set that
+     stays in shared_buffers.
+   Before the measurement and before each measured pass it waits for the rest of the machine to
+   be nearly idle (at most --wait-quiet / --wait-quiet-pass seconds), and reports per pass the CPU
+   used by this client, by PostgreSQL and by everything else.
 The schema is dropped at the end unless --keep; --reuse skips the load when `bench_reads` already
 holds a complete load (of the same --entities).
 """
