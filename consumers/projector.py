@@ -85,7 +85,7 @@ class Projector:
         Returns the number of events applied."""
         topic = self.topic.name
         consumer = AIOKafkaConsumer(bootstrap_servers=self.s.bootstrap_servers, group_id=None,
-                                    enable_auto_commit=False, isolation_level="read_committed",
+                                    enable_auto_commit=False, isolation_level="read_committed", auto_offset_reset="earliest",
                                     max_poll_records=self.max_records, fetch_max_bytes=64 * 1024 * 1024)
         await consumer.start()
         tps = [TopicPartition(topic, p) for p in range(self.topic.partitions)]
