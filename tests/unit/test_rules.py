@@ -266,6 +266,10 @@ EXPECTED_MATRIX = {
     "xc-credit-office": {"CreditRepaired", "HonourAwarded", "CreditCommitmentMade"},
     "ledger-scheduler": {"ListingExpired"},
     "sector-procurement": {"PunishmentFeedbackReported"},
+    "sector-bidding": {"PunishmentFeedbackReported"},
+    "sector-transport": {"PunishmentFeedbackReported"},
+    "sector-exit-entry": {"PunishmentFeedbackReported"},
+    "sector-banking": {"PunishmentFeedbackReported"},
 }
 
 
@@ -390,8 +394,8 @@ def _delete(path: list[Any]) -> Callable[[dict[str, Any]], None]:
         (DEPARTMENTS, _set(["departments", 0, "id"], "XC Court"), "departments[0].id", "lower-case"),
         (DEPARTMENTS, _set(["departments", 0, "kind"], "court"), "departments[0].kind", "'court'"),
         (DEPARTMENTS, _delete(["departments", 0, "legal_source"]), "departments[0]", "legal_source"),
-        (DEPARTMENTS, _set(["departments", 8, "may_emit"], ["ListingExpired"]),
-         "departments", "PunishmentFeedbackReported"),
+        (DEPARTMENTS, _set(["departments", 1, "may_emit"], ["AdministrativeLicenceGranted"]),
+         "departments", "TaxCreditRated"),
     ],
 )
 def test_invalid_rules_files_are_refused(rules_dir: Path, file: str, change: Callable[[dict[str, Any]], None],
