@@ -37,20 +37,28 @@ APPENDED = Counter("ledger_events_appended_total", "Ledger entries appended to c
 
 
 class _Rebalance(ConsumerRebalanceListener):
+    """Forget revoked partitions; pause newly assigned ones until the main loop has restored their state.
+
+    The restore is NOT done here: aiokafka runs this callback inside the group join, before it starts
+    the heartbeat task again, so a restore longer than session.timeout.ms would get the member thrown
+    out of the group, the partitions assigned again and the restore started again, for ever.
+    """
+
     def __init__(self, svc: SequencerService) -> None:
         self.svc = svc
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         for tp in revoked:
             self.svc.core.forget(tp.partition)
+            self.svc.to_restore.pop(tp.partition, None)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        try:
-            await self.svc.restore([tp.partition for tp in assigned])
-        except Exception as exc:  # without its state the sequencer must not judge anything: stop
-            log.exception("state restore failed; stopping")
-            self.svc.fatal = exc
-            self.svc.stop()
+        fresh = [tp for tp in assigned if not self.svc.core.ready(tp.partition)]
+        if fresh and self.svc.consumer is not None:
+            self.svc.consumer.pause(*fresh)
+            for tp in fresh:
+                self.svc.assignments += 1
+                self.svc.to_restore[tp.partition] = self.svc.assignments
 
 
 class SequencerService:
@@ -62,6 +70,10 @@ class SequencerService:
         self._stop = asyncio.Event()
         self._pool = ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="verify")
         self.fatal: BaseException | None = None
+        self.consumer: AIOKafkaConsumer | None = None
+        # assigned and paused, state not yet restored: partition -> the assignment it came with
+        self.to_restore: dict[int, int] = {}
+        self.assignments = 0
 
     def stop(self) -> None:
         self._stop.set()
@@ -103,11 +115,15 @@ class SequencerService:
             linger_ms=2, max_batch_size=262144, request_timeout_ms=30000,
         )
         await producer.start()
+        self.consumer = consumer
         consumer.subscribe([registry.SUBMISSIONS.name], listener=_Rebalance(self))
         await consumer.start()
         log.info("sequencer running", instance=self.instance, bootstrap=self.s.bootstrap_servers)
         try:
             while not self._stop.is_set():
+                if self.to_restore:
+                    await self._restore_pending(consumer)
+                    continue
                 batch = await consumer.getmany(timeout_ms=200)
                 if batch:
                     await self._process(consumer, producer, batch)
@@ -117,6 +133,25 @@ class SequencerService:
             log.info("sequencer stopped")
         if self.fatal is not None:
             raise RuntimeError("the sequencer stopped because it could not restore its state") from self.fatal
+
+    async def _restore_pending(self, consumer: AIOKafkaConsumer) -> None:
+        """Restore the state of the paused, newly assigned partitions while the heartbeat keeps the
+        membership alive, then resume them. A partition revoked meanwhile is left alone."""
+        started_with = dict(self.to_restore)
+        partitions = sorted(started_with)
+        try:
+            await self.restore(partitions)
+        except Exception as exc:  # without its state the sequencer must not judge anything: stop
+            log.exception("state restore failed; stopping")
+            self.fatal = exc
+            self.stop()
+            return
+        for p in partitions:
+            if self.to_restore.get(p) == started_with[p]:
+                del self.to_restore[p]
+            else:  # revoked during the restore (and maybe assigned again): the state read may be stale
+                self.core.forget(p)
+        consumer.resume(*[tp for tp in consumer.assignment() if self.core.ready(tp.partition)])
 
     async def _verify(self, records: list[tuple[Any, Any, dict[str, bytes]]]) -> list[bool | None]:
         """Check the batch's signatures in VERIFY_THREADS threads (Ed25519 verification releases the GIL)."""
