@@ -25,6 +25,7 @@ class Settings:
     metrics_base_port: int
     api_port: int
     gateway_port: int = 8081  # the submission gateway (HTTP, loopback)
+    sequencer_snapshot_seconds: float = 60.0  # how often the sequencer snapshots its state locally
 
     def metrics_port(self, service: str) -> int:
         """Each long-running process serves Prometheus /metrics on 127.0.0.1 at base + its offset."""
@@ -63,4 +64,5 @@ def load(env: dict[str, str] | None = None) -> Settings:
         metrics_base_port=int(e.get("LEDGER_METRICS_PORT_BASE", "9100")),
         api_port=int(e.get("LEDGER_API_PORT", "8080")),  # the query API (HTTP, loopback)
         gateway_port=int(e.get("LEDGER_GATEWAY_PORT", "8081")),  # the submission gateway (HTTP, loopback)
+        sequencer_snapshot_seconds=float(e.get("LEDGER_SEQUENCER_SNAPSHOT_SECONDS", "60")),
     )

@@ -4,7 +4,10 @@ Reads credit.submissions (read_committed, one consumer group), judges each submi
 (ledger/sequencing.py) and writes, in ONE Kafka transaction per batch: the ledger entries to
 credit.events (same partition number as the submission), the outcomes to credit.outcomes, the
 state changelog to credit.sequencer.state, and the consumed submission offsets. A crash at any point
-leaves either all of a batch or none of it; the state is restored from the changelog on assignment.
+leaves either all of a batch or none of it. When a partition is assigned, its state is restored from
+the changelog, starting from a local snapshot when there is a usable one (ledger/state_snapshot.py;
+written every LEDGER_SEQUENCER_SNAPSHOT_SECONDS, default 60, and at a clean stop), so a restart does
+not re-read every event id ever seen.
 
 Run: python -m ledger.sequencer [--metrics-port 9101]
 """
@@ -17,12 +20,19 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
-from ledger import config, logs, process, signing, submissions
+from ledger import config, logs, process, signing, state_snapshot, submissions
 from ledger.domain import rules
 from ledger.kafka_util import caught_up
-from ledger.sequencing import Sequencing, Verdict, entity_record, outcome_record, seen_record
+from ledger.sequencing import (
+    PartitionState,
+    Sequencing,
+    Verdict,
+    entity_record,
+    outcome_record,
+    seen_record,
+)
 from schemas import registry
 
 GROUP = "credit-sequencer"
@@ -34,6 +44,9 @@ REJECTIONS = Counter("ledger_rejections_total", "Refused submissions by reason c
 WARNINGS = Counter("ledger_identity_warnings_total", "Accepted events flagged for review", ["code"])
 BATCH_SECONDS = Histogram("ledger_sequencer_batch_seconds", "Time to judge and commit one batch")
 APPENDED = Counter("ledger_events_appended_total", "Ledger entries appended to credit.events")
+RESTORED = Counter("ledger_sequencer_restored_records_total", "State entries (entity states, event ids) restored, by source", ["source"])
+RESTORE_SECONDS = Gauge("ledger_sequencer_restore_seconds", "Duration of the last state restore")
+SNAPSHOTS = Counter("ledger_sequencer_snapshots_total", "Local state snapshots written")
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -74,33 +87,108 @@ class SequencerService:
         # assigned and paused, state not yet restored: partition -> the assignment it came with
         self.to_restore: dict[int, int] = {}
         self.assignments = 0
+        self.snapshot_dir = settings.stack_dir / "sequencer-state" / f"instance-{instance}"
+        self._snapshot_at = time.monotonic()
+        self._changed: set[int] = set()  # partitions with commits since their last snapshot
+        self._changelog_next: dict[int, int] = {}  # partition -> offset after its last committed record
+        self._snapshot_task: asyncio.Task[None] | None = None
 
     def stop(self) -> None:
         self._stop.set()
 
     async def restore(self, partitions: list[int]) -> None:
+        """Rebuild the partitions' state: the local snapshot (if usable), then the changelog from the
+        snapshot's offset on (or from the beginning). Slow parts run in a thread, so the heartbeat
+        of the group membership goes on."""
         started = time.monotonic()
+        loop = asyncio.get_running_loop()
         c = AIOKafkaConsumer(bootstrap_servers=self.s.bootstrap_servers, group_id=None, enable_auto_commit=False,
                              isolation_level="read_committed", auto_offset_reset="earliest")
         await c.start()
         try:
-            tps = [TopicPartition(registry.SEQUENCER_STATE.name, p) for p in partitions]
-            c.assign(tps)
-            await c.seek_to_beginning(*tps)
-            end = await c.end_offsets(tps)
+            tps = {p: TopicPartition(registry.SEQUENCER_STATE.name, p) for p in partitions}
+            c.assign(list(tps.values()))
+            begin = await c.beginning_offsets(list(tps.values()))
+            end = await c.end_offsets(list(tps.values()))
             records: dict[int, list[dict[str, Any]]] = {p: [] for p in partitions}
+            bases: dict[int, PartitionState] = {}
+            for p, tp in tps.items():
+                snap = await loop.run_in_executor(None, self._usable_snapshot, p, begin[tp], end[tp])
+                if snap is None:
+                    await c.seek_to_beginning(tp)
+                else:
+                    bases[p] = snap.state
+                    c.seek(tp, snap.changelog_offset)
             while not await caught_up(c, end):
-                batch = await c.getmany(*tps, timeout_ms=500)
+                batch = await c.getmany(*tps.values(), timeout_ms=500)
                 for tp, msgs in batch.items():
                     for m in msgs:
                         if m.value is not None:
                             records[tp.partition].append(registry.decode(m.value, "SequencerState")[1])
-            for p in partitions:
-                self.core.restore(p, records[p])
-            log.info("state restored", partitions=partitions, records=sum(len(r) for r in records.values()),
+            for p, tp in tps.items():
+                await loop.run_in_executor(None, self.core.restore, p, records[p], bases.get(p))
+                self._changelog_next[p] = end[tp]
+            from_changelog = sum(len(r) for r in records.values())
+            from_snapshot = sum(len(b.entities) + len(b.seen) for b in bases.values())
+            RESTORED.labels("snapshot").inc(from_snapshot)
+            RESTORED.labels("changelog").inc(from_changelog)
+            RESTORE_SECONDS.set(time.monotonic() - started)
+            log.info("state restored", partitions=partitions, from_snapshot=from_snapshot,
+                     from_changelog=from_changelog, snapshots=sorted(bases),
                      seconds=round(time.monotonic() - started, 3))
         finally:
             await c.stop()
+
+    def _usable_snapshot(self, partition: int, begin: int, end: int) -> state_snapshot.Snapshot | None:
+        try:
+            snap = state_snapshot.read(self.snapshot_dir, partition)
+        except state_snapshot.SnapshotUnusable as exc:
+            log.warning("state snapshot ignored; reading the whole changelog", partition=partition, reason=str(exc))
+            return None
+        if snap is not None and not begin <= snap.changelog_offset <= end:
+            log.warning("state snapshot ignored; reading the whole changelog", partition=partition,
+                        reason=f"it covers the changelog up to offset {snap.changelog_offset}, but the changelog "
+                               f"now runs from {begin} to {end} (was the topic recreated?)")
+            return None
+        return snap
+
+    def _snapshot(self, force: bool = False) -> None:
+        """Start writing a local snapshot of each owned partition changed since its last one, at most
+        every settings.sequencer_snapshot_seconds, in the background (one writer at a time), so batches do not wait.
+        Called between batches, when every change in memory is committed. The offset recorded is where
+        the partition's changelog ended after the last committed batch: the snapshot covers exactly
+        the records before it. A failure is logged and costs only a slower next restore."""
+        if self._snapshot_task is not None and not self._snapshot_task.done():
+            return
+        if not force and time.monotonic() - self._snapshot_at < self.s.sequencer_snapshot_seconds:
+            return
+        self._snapshot_at = time.monotonic()
+        work = [(p, self._changelog_next[p], self.core.frozen_state(p))
+                for p in sorted(self._changed) if self.core.ready(p) and p in self._changelog_next]
+        self._changed.clear()
+        if work:
+            self._snapshot_task = asyncio.create_task(self._write_snapshots(work))
+
+    async def _write_snapshots(self, work: list[tuple[int, int, PartitionState]]) -> None:
+        loop = asyncio.get_running_loop()
+        for p, offset, frozen in work:
+            try:
+                await loop.run_in_executor(None, state_snapshot.write, self.snapshot_dir, p, offset, frozen)
+            except Exception:
+                log.exception("state snapshot failed", partition=p)
+                self._changed.add(p)
+                continue
+            SNAPSHOTS.inc()
+            log.info("state snapshot written", partition=p, changelog_offset=offset,
+                     entities=len(frozen.entities), event_ids=len(frozen.seen))
+
+    async def _final_snapshot(self) -> None:
+        if self._snapshot_task is not None:
+            await self._snapshot_task
+        self._snapshot_task = None
+        self._snapshot(force=True)
+        if self._snapshot_task is not None:
+            await self._snapshot_task
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -127,6 +215,9 @@ class SequencerService:
                 batch = await consumer.getmany(timeout_ms=200)
                 if batch:
                     await self._process(consumer, producer, batch)
+                self._snapshot()
+            if self.fatal is None:
+                await self._final_snapshot()
         finally:
             await consumer.stop()
             await producer.stop()
@@ -167,10 +258,11 @@ class SequencerService:
         return out
 
     @staticmethod
-    async def _send_state(producer: AIOKafkaProducer, partition: int, record: tuple[str, dict[str, Any]]) -> None:
+    async def _send_state(producer: AIOKafkaProducer, partition: int,
+                          record: tuple[str, dict[str, Any]]) -> asyncio.Future[Any]:
         key, value = record
-        await producer.send(registry.SEQUENCER_STATE.name, key=key.encode(),
-                            value=registry.encode("SequencerState", value), partition=partition)
+        return await producer.send(registry.SEQUENCER_STATE.name, key=key.encode(),
+                                   value=registry.encode("SequencerState", value), partition=partition)
 
     async def _process(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, batch: Any) -> None:
         unready = [tp for tp in batch if not self.core.ready(tp.partition)]
@@ -186,6 +278,7 @@ class SequencerService:
         try:
             records = [(tp, m, dict(m.headers or ())) for tp, msgs in batch.items() for m in msgs]
             verified = await self._verify(records)
+            state_sent: list[tuple[int, asyncio.Future[Any]]] = []
             async with producer.transaction():
                 judged = []
                 for (tp, m, headers), ok in zip(records, verified, strict=True):
@@ -201,7 +294,8 @@ class SequencerService:
                     if fut is not None:
                         md = await fut
                         seen = self.core.record_position(partition, v, md.offset)
-                        await self._send_state(producer, partition, seen_record(v, seen))
+                        state_sent.append((partition, await self._send_state(producer, partition,
+                                                                              seen_record(v, seen))))
                         last_state[v.entity_id or ""] = (partition, v)
                         out = outcome_record(v, partition, md.offset)
                     elif v.seen is not None:
@@ -213,7 +307,7 @@ class SequencerService:
                                         value=registry.encode("Outcome", out), partition=partition)
                     statuses[v.status] = statuses.get(v.status, 0) + 1
                 for partition, v in last_state.values():
-                    await self._send_state(producer, partition, entity_record(v))
+                    state_sent.append((partition, await self._send_state(producer, partition, entity_record(v))))
                 await producer.send_offsets_to_transaction(
                     {tp: msgs[-1].offset + 1 for tp, msgs in batch.items() if msgs}, GROUP)
         except Exception:
@@ -224,6 +318,9 @@ class SequencerService:
             await asyncio.sleep(1)
             return
         self.core.commit()
+        for p, fut in state_sent:  # committed: where the partition's changelog now ends
+            self._changelog_next[p] = max(self._changelog_next.get(p, 0), fut.result().offset + 1)
+            self._changed.add(p)
         for _, v, _ in judged:
             SUBMISSIONS.labels(v.status).inc()
             for r in v.reasons:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from ledger import chain, submissions
 from ledger.domain.errors import Rejection
@@ -18,8 +18,7 @@ from ledger.domain.model import EntityState, decide, evolve
 from ledger.domain.rules import Rules
 
 
-@dataclass(frozen=True)
-class Seen:
+class Seen(NamedTuple):  # a tuple: half a million of them are built at each restore
     content_hash: bytes
     entity_id: str
     entity_version: int
@@ -43,7 +42,8 @@ class Verdict:
 
 @dataclass
 class PartitionState:
-    entities: dict[str, tuple[EntityState, bytes]] = field(default_factory=dict)  # id -> (state, last hash)
+    # id -> (state, last hash); a restored state stays canonical JSON until the entity's next event
+    entities: dict[str, tuple[EntityState | str, bytes]] = field(default_factory=dict)
     seen: dict[str, Seen] = field(default_factory=dict)
 
 
@@ -58,18 +58,25 @@ class Sequencing:
         self._pending: dict[int, PartitionState] = {}
 
     # ------------------------------------------------------------------ state
-    def restore(self, partition: int, records: list[dict[str, Any]]) -> None:
-        """Rebuild a partition's state from its changelog records, oldest first."""
-        ps = PartitionState()
+    def restore(self, partition: int, records: list[dict[str, Any]], base: PartitionState | None = None) -> None:
+        """Rebuild a partition's state from its changelog records, oldest first, applied on top of
+        ``base`` (a snapshot of the state before the first of them) or on nothing."""
+        ps = base if base is not None else PartitionState()
         for r in records:
             if r["entity"] is not None:
                 e = r["entity"]
-                ps.entities[e["entity_id"]] = (EntityState.from_json(e["state_json"]), bytes(e["last_hash"]))
+                ps.entities[e["entity_id"]] = (e["state_json"], bytes(e["last_hash"]))  # parsed when needed
             if r["seen"] is not None:
                 s = r["seen"]
                 ps.seen[s["event_id"]] = Seen(bytes(s["content_hash"]), s["entity_id"], s["entity_version"],
                                               s["ledger_partition"], s["ledger_offset"])
         self.partitions[partition] = ps
+
+    def frozen_state(self, partition: int) -> PartitionState:
+        """A copy of a partition's committed state that later batches do not change (its values are
+        immutable), for writing a snapshot outside the event loop."""
+        ps = self.partitions[partition]
+        return PartitionState(dict(ps.entities), dict(ps.seen))
 
     def ready(self, partition: int) -> bool:
         """True once the partition's state is restored (it is judged only then)."""
@@ -83,7 +90,12 @@ class Sequencing:
         pending = self._pending.get(partition)
         if pending and entity_id in pending.entities:
             return pending.entities[entity_id]
-        return self.partitions[partition].entities.get(entity_id, (EntityState(), chain.GENESIS))
+        committed = self.partitions[partition].entities
+        state, last_hash = committed.get(entity_id, (EntityState(), chain.GENESIS))
+        if isinstance(state, str):
+            state = EntityState.from_json(state)
+            committed[entity_id] = (state, last_hash)
+        return state, last_hash
 
     def _seen(self, partition: int, event_id: str) -> Seen | None:
         pending = self._pending.get(partition)
@@ -160,18 +172,26 @@ def outcome_record(v: Verdict, ledger_partition: int | None, ledger_offset: int 
 def entity_record(v: Verdict) -> tuple[str, dict[str, Any]]:
     """The changelog record of an entity's state after an accepted event (only the last of a batch
     per entity needs writing: compaction keeps the last value of a key anyway)."""
-    assert v.entry is not None and v.state is not None
-    return (f"entity:{v.entity_id}", {"entity": {
-        "entity_id": v.entity_id, "version": v.entry["entity_version"], "last_hash": v.entry["hash"],
-        "state_json": v.state.to_json()}, "seen": None})
+    assert v.entry is not None and v.state is not None and v.entity_id is not None
+    assert v.state.version == v.entry["entity_version"]
+    return f"entity:{v.entity_id}", _entity_value(v.entity_id, v.state, v.entry["hash"])
 
 
 def seen_record(v: Verdict, seen: Seen) -> tuple[str, dict[str, Any]]:
     """The changelog record that remembers an accepted event id, forever."""
-    return (f"event:{v.event_id}", {"entity": None, "seen": {
-        "event_id": v.event_id, "content_hash": seen.content_hash, "entity_id": seen.entity_id,
-        "entity_version": seen.entity_version, "ledger_partition": seen.ledger_partition,
-        "ledger_offset": seen.ledger_offset}})
+    return f"event:{v.event_id}", _seen_value(v.event_id, seen)
+
+
+def _entity_value(entity_id: str, state: EntityState, last_hash: bytes) -> dict[str, Any]:
+    return {"entity": {"entity_id": entity_id, "version": state.version, "last_hash": last_hash,
+                       "state_json": state.to_json()}, "seen": None}
+
+
+def _seen_value(event_id: str, s: Seen) -> dict[str, Any]:
+    return {"entity": None, "seen": {
+        "event_id": event_id, "content_hash": s.content_hash, "entity_id": s.entity_id,
+        "entity_version": s.entity_version, "ledger_partition": s.ledger_partition,
+        "ledger_offset": s.ledger_offset}}
 
 
 def changelog_records(v: Verdict, seen: Seen) -> list[tuple[str, dict[str, Any]]]:

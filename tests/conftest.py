@@ -21,6 +21,7 @@ TEST_ENV = {
     "LEDGER_METRICS_PORT_BASE": "29100",
     "LEDGER_API_PORT": "28080",
     "LEDGER_GATEWAY_PORT": "28081",
+    "LEDGER_SEQUENCER_SNAPSHOT_SECONDS": "1",
 }
 for _k, _v in TEST_ENV.items():
     os.environ.setdefault(_k, _v)

@@ -1,5 +1,6 @@
 """Given a stream of submissions, when the sequencer process is killed with SIGKILL in mid-stream and
-restarted, then nothing is lost, nothing is duplicated, versions are contiguous and chains intact;
+restarted (its state restored from a snapshot written in mid-stream plus the changelog after it), then
+nothing is lost, nothing is duplicated, versions are contiguous and chains intact;
 and when the same submissions are delivered again, they are answered as duplicates and append nothing."""
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ async def test_sigkill_in_mid_stream_loses_and_duplicates_nothing(settings, serv
 
     async with helpers.client(settings) as c:
         sending = asyncio.create_task(_submit_in_chunks(c, records))
-        await helpers.wait_until(lambda: c.decided() >= 1500, timeout=60, interval=0.01,
-                                 what="the sequencer to be in mid-stream")
+        snapshots_before = helpers.metric(settings, "sequencer", "ledger_sequencer_snapshots_total")
+        await helpers.wait_until(
+            lambda: c.decided() >= 1500 and helpers.metric(settings, "sequencer", "ledger_sequencer_snapshots_total")
+            > snapshots_before, timeout=60, interval=0.01,
+            what="the sequencer to be in mid-stream, with a state snapshot written during the stream")
         old_pid = sequencer.pid()
         sequencer.kill()
         decided_at_kill = c.decided()
@@ -41,6 +45,8 @@ async def test_sigkill_in_mid_stream_loses_and_duplicates_nothing(settings, serv
         sequencer.start()
         assert sequencer.pid() not in (None, old_pid)
         outcomes = [await c.outcome(r["envelope"]["event_id"], timeout=120) for r in records]
+    # the restart restored from the snapshot written in mid-stream plus the changelog after it
+    assert helpers.metric(settings, "sequencer", "ledger_sequencer_restored_records_total", 'source="snapshot"') > 0
 
     assert Counter(o["status"] for o in outcomes) == {"ACCEPTED": N}
 
