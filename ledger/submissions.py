@@ -12,6 +12,7 @@ in that order; each refusal names the field and the reason.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -151,10 +152,13 @@ def _as_date(d: date | datetime) -> date:
     return d.date() if isinstance(d, datetime) else d
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")  # C0 controls except tab, LF, CR
+
+
 def _control_character(value: Any, path: str = "") -> str | None:
     """The path of the first text field holding a C0 control character other than tab, LF and CR."""
     if isinstance(value, str):
-        return path if any(ord(c) < 32 and c not in "\t\n\r" for c in value) else None
+        return path if _CONTROL.search(value) else None
     if isinstance(value, dict):
         for k, v in value.items():
             found = _control_character(v, f"{path}.{k}" if path else k)

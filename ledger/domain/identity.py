@@ -32,6 +32,7 @@ A natural person's ID number never leaves this module in clear except in ``Ident
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -202,7 +203,7 @@ def check_uscc(raw: str, field: str = "subject.id") -> Identity:
             f"(characters 3-8 must be the 6-digit administrative division code, got '{code[2:8]}')")
 
     warnings: list[str] = []
-    if stdnum_uscc.calc_check_digit(code) != code[17]:
+    if not _uscc_check_character_ok(code):
         if _is_resident_id(code):
             # A person's ID number in the organisation field: keying it as a USCC would publish it.
             raise Rejection(
@@ -283,14 +284,27 @@ def check_ric(raw: str, field: str = "subject.id", *, today: date | None = None)
             field, "ric.birth_date",
             "公民身份号码中的出生日期晚于今天 (the birth date in the number is in the future)")
 
-    warnings: tuple[str, ...] = ()
+    warnings = () if _county_known(number[:6], birth.year) else ("ric.county_code_date",)
+    return Identity("RIC", raw, number, "individual", warnings)
+
+
+# The same subjects come back event after event: the two slow library checks are cached (by code,
+# and by address code and birth year, which is all the birth-place check depends on).
+@functools.lru_cache(maxsize=1 << 16)
+def _uscc_check_character_ok(code: str) -> bool:
+    return bool(stdnum_uscc.calc_check_digit(code) == code[17])
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _county_known(address: str, birth_year: int) -> bool:
+    """Whether python-stdnum knows the address code as in use in the birth year."""
     try:
-        stdnum_ric.get_birth_place(number)
+        stdnum_ric.get_birth_place(f"{address}{birth_year:04d}0101000")
     except (ValidationError, KeyError):
         # stdnum 2.2 raises KeyError (not a ValidationError) for an address code whose province is
         # known but whose county is not, e.g. 411071 (an NBS statistical code, domain.md §2.2).
-        warnings = ("ric.county_code_date",)
-    return Identity("RIC", raw, number, "individual", warnings)
+        return False
+    return True
 
 
 def mask_ric(normalised: str) -> str:
