@@ -201,6 +201,10 @@ class SequencerService:
         producer = AIOKafkaProducer(
             bootstrap_servers=self.s.bootstrap_servers, transactional_id=f"{GROUP}-{self.instance}",
             linger_ms=2, max_batch_size=262144, request_timeout_ms=30000,
+            # retriable answers inside a transaction (CONCURRENT_TRANSACTIONS while the previous
+            # transaction's markers are written, NOT_ENOUGH_REPLICAS on a busy single broker) are
+            # retried after this; aiokafka's default of 100 ms stalled whole batches
+            retry_backoff_ms=10,
         )
         await producer.start()
         self.consumer = consumer
