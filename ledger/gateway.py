@@ -460,7 +460,8 @@ def sign(ledger: Ledger, department: str, name: str, record: dict[str, Any]) -> 
 
 
 def status_url(event_id: str) -> str:
-    return "/v1/outcomes/" + quote(event_id, safe="")
+    # dots too: clients and servers remove "." and ".." path segments before routing
+    return "/v1/outcomes/" + quote(event_id, safe="").replace(".", "%2E")
 
 
 def pending(event_id: str) -> dict[str, Any]:
@@ -819,7 +820,8 @@ def make_app(settings: config.Settings, ledger: Ledger | None = None) -> web.App
     app[MATRIX] = domain_rules.load_departments()
     app[TOKENS] = Tokens(settings.keys_dir)
     for method, path, handler in ROUTES:
-        app.router.add_route(method, path, handler)
+        # an event id may hold any character: aiohttp's default {name} stops at "/", "{" and "}"
+        app.router.add_route(method, path.replace("{event_id}", "{event_id:.+}"), handler)
 
     async def kafka(app: web.Application):  # type: ignore[no-untyped-def]
         own = ledger or Ledger(settings)
