@@ -291,7 +291,7 @@ def commitment(subject: Subject, on: date) -> tuple[str, dict[str, Any]]:
 def feedback(subject: Subject, trigger_event_id: str, on: date) -> tuple[str, dict[str, Any]]:
     return "sector-procurement", {
         "envelope": _env("PunishmentFeedbackReported", subject, "sector-procurement", on),
-        "measure_code": "procurement.bar_from_bidding", "action": "applied", "trigger_event_id": trigger_event_id,
+        "measure_code": "bar-government-procurement", "action": "applied", "trigger_event_id": trigger_event_id,
         "business_ref": f"XCZC-{on.year}-{zlib.crc32(trigger_event_id.encode()) % 10000:04d}", "acted_on": on, "note": None,
     }
 
