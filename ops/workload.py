@@ -298,11 +298,12 @@ def feedback(subject: Subject, trigger_event_id: str, on: date) -> tuple[str, di
 
 def expired(subject: Subject, list_kind: str, target_ref: str, target_event_id: str,
             on: date) -> tuple[str, dict[str, Any]]:
-    return "ledger-scheduler", {
-        "envelope": _env("ListingExpired", subject, "ledger-scheduler", on),
-        "list_kind": list_kind, "target_ref": target_ref, "target_event_id": target_event_id, "expired_on": on,
-        "rule_version": 1,
-    }
+    """The expiry exactly as the scheduler submits it (same event id, same bytes), so that whichever
+    of the two reaches the sequencer second is a duplicate."""
+    from ledger import scheduler
+
+    due = scheduler.Due("", list_kind, target_ref, target_event_id, on, 0, 0)
+    return scheduler.DEPARTMENT, scheduler.expiry_record(due, subject.as_avro(), 1)
 
 
 Phase = list[tuple[str, dict[str, Any]]]
