@@ -58,7 +58,8 @@ def old_world(name: str) -> tuple[list[tuple[str, dict[str, Any]]], set[str], se
     on TODAY). Persons too: their expiry needs the clear ID number, which only the ledger holds."""
     rng = helpers.rng(name)
     firms = workload.subjects(rng, 4, persons_share=0.0)
-    person = next(s for s in workload.subjects(rng, 40, persons_share=1.0))
+    # an adult when listed in 2022 (a minor may not be listed): born in 2003 at the latest
+    person = next(s for s in workload.subjects(rng, 80, persons_share=1.0) if s.id[6:10] <= "2003")
     events = [
         workload.wage_listed(firms[0], f"许人社欠薪〔2021〕{name}1号", date(2021, 3, 1)),  # 36 months
         workload.debtor_listed(firms[1], f"（2022）豫10执{name}1号", date(2022, 1, 10), ground=4),  # 24 months
