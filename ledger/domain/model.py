@@ -395,6 +395,10 @@ def _check_repaired(state: EntityState, e: Event, today: date, rules: Publicatio
 def _check_expiry(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
     b = e.body
     _not_future(b, "expired_on", today, "期满日期")
+    if e.valid_from != b["expired_on"]:
+        raise Rejection("valid_from", "expiry.valid_from",
+                        f"期满事件的生效日期 {e.valid_from} 应与期满日期 {b['expired_on']} 相同 "
+                        f"(an expiry takes effect on its expiry date)")
     if b["list_kind"] == "administrative_penalty_publication":
         penalty = _known_penalty(state, b["target_ref"], "target_ref")
         if penalty["status"] != "published":

@@ -174,6 +174,10 @@ def test_an_expiry_records_the_legal_end_not_the_day_it_was_submitted() -> None:
     penalty_event = p.penalties["P1"]["event_id"]
     assert _refused(p, workload.expired(SUBJECT, "administrative_penalty_publication", "P1", penalty_event,
                                         date(2026, 3, 5))) == ("expired_on", "expiry.not_legal_end")
+    dept, shifted = workload.expired(SUBJECT, "administrative_penalty_publication", "P1", penalty_event,
+                                     date(2026, 3, 4))
+    shifted = {**shifted, "envelope": {**shifted["envelope"], "valid_from": date(2026, 3, 5)}}
+    assert _refused(p, (dept, shifted)) == ("valid_from", "expiry.valid_from")
     p = _apply(workload.expired(SUBJECT, "administrative_penalty_publication", "P1", penalty_event, date(2026, 3, 4)),
                state=p)
     assert p.penalties["P1"]["status"] == "expired"
