@@ -37,6 +37,7 @@ async def _submit(settings, pairs):  # type: ignore[no-untyped-def]
 
 
 def _after(outcomes: list[dict[str, Any]]) -> str:
+    """The read-your-writes position of the last outcome (use it for outcomes of one entity)."""
     last = max(outcomes, key=lambda o: (o["ledger_partition"], o["ledger_offset"]))
     return f"{last['ledger_partition']}:{last['ledger_offset']}"
 
@@ -64,6 +65,7 @@ async def world(settings, services) -> dict[str, Any]:  # type: ignore[no-untype
     ]
     outcomes = await _submit(settings, pairs)
     assert [o["reasons"] for o in outcomes if o["status"] != "ACCEPTED"] == []
+    await helpers.projected(settings)  # (after= below waits for one partition's position only)
     return {"listed": listed, "honoured": honoured, "lapsed": lapsed, "clean": clean, "unknown": unknown,
             "person": person, "outcomes": outcomes, "after": _after(outcomes),
             "listing_event": pairs[0][1]["envelope"]["event_id"]}
