@@ -19,7 +19,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import aiohttp
@@ -147,6 +147,7 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
     accepted = [o for o in reg + outcomes + family_outcomes + gateway_outcomes if o["status"] == "ACCEPTED"]
     await _wait_projected(s, accepted)
     _show_views(s)
+    await _show_expiry_trigger_feedback(s, rng)
     await _show_query_api(s, family_outcomes[-1], rng)
     return 0
 
@@ -267,9 +268,81 @@ async def _show_query_api(s: config.Settings, last: dict[str, Any], rng: random.
         else:
             _describe("read-your-writes", out)
     _line("\nMetrics: " + ", ".join(f"http://127.0.0.1:{s.metrics_port(n)}/metrics ({n})"
-                                    for n in ("sequencer", "projector", "query-api"))
+                                    for n in ("sequencer", "projector", "query-api", "scheduler"))
           + f". Query API: {base}. Rebuild the views: PYTHONPATH=. .venv/bin/python -m projections.rebuild. "
           "Stop: ops/stack down")
+
+
+async def _show_expiry_trigger_feedback(s: config.Settings, rng: random.Random) -> None:
+    """The scheduler ending an old listing; a sector system asking "may X do Y", reporting what it
+    did, and the report of measures per department."""
+    base = f"http://127.0.0.1:{s.api_port}"
+    old_firm, firm = workload.subjects(rng, 2, persons_share=0.0)
+    tag = rng.randrange(10**5, 10**6)
+    old = workload.wage_listed(old_firm, f"许人社欠薪〔2021〕{tag}号", date(2021, 3, 1))
+    listing = workload.debtor_listed(firm, f"（2026）豫10执{tag}号", date.today() - timedelta(days=20))
+    outs = await submit_as_departments(s.bootstrap_servers, s.keys_dir, [old, listing])
+    await _wait_projected(s, outs)
+    _line("\n== The expiry scheduler (ledger/scheduler.py; the stack's process passes every 60 s)")
+    _line(f"   a wage-arrears listing of {old_firm.name} from 2021-03-01 (36 months) is still active; one pass now:")
+    run = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "ledger.scheduler", "--once"],
+                                  capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(config.ROOT)})
+    _line(f"   python -m ledger.scheduler --once -> {run.stdout.strip()}")
+    async with aiohttp.ClientSession() as http:
+        async def get(path: str, **params: str) -> Any:
+            async with http.get(base + path, params=params) as r:
+                return await r.json()
+
+        async def wait_expired() -> dict[str, Any]:
+            for _ in range(50):
+                items = (await get("/lists", entity=f"uscc:{old_firm.id}"))["items"]
+                if items and items[0]["status"] == "expired":
+                    return items[0]
+                await asyncio.sleep(0.2)
+            return items[0] if items else {}
+
+        entry = await wait_expired()
+        _line(f"   GET /lists?entity=uscc:{old_firm.id}: {entry.get('status')} on {entry.get('ended_on')} "
+              f"(legal end {entry.get('legal_end')}); a second pass would submit the same event id: DUPLICATE")
+
+        _line(f"\n== Trigger: may {firm.name} (listed as a dishonest debtor) bid in government procurement?")
+        at = f"{outs[1]['ledger_partition']}:{outs[1]['ledger_offset']}"
+        answer = await get("/trigger", entity=f"uscc:{firm.id}", action="bid-government-procurement", after=at)
+        _line(f"   GET /trigger?entity=uscc:{firm.id}&action=bid-government-procurement: {answer['decision']}")
+        for m in answer["measures"]:
+            _line(f"     {m['name']} ({m['id']}), by {', '.join(m['departments'])}; basis: {m['legal_basis']}")
+        _line(f"     rests on {[(x['list_kind'], x['ref'], x['listed_on']) for x in answer['listings']]} at ledger "
+              f"partition {answer['as_of']['entity_partition']}, entity version {answer['as_of']['entity_version']}")
+        plane = await get("/trigger", entity=f"uscc:{firm.id}", action="buy-plane-ticket")
+        _line(f"   ... buy a plane ticket: {plane['decision']} ({', '.join(m['id'] for m in plane['measures'])})")
+
+        trigger_id = listing[1]["envelope"]["event_id"]
+        reports = [_feedback(firm, "sector-procurement", "bar-government-procurement", trigger_id, "applied"),
+                   _feedback(firm, "sector-transport", "restrict-high-consumption", trigger_id, "applied"),
+                   _feedback(firm, "sector-transport", "bar-government-procurement", trigger_id, "applied")]
+        _line("\n== Feedback: sector systems report what they did (PunishmentFeedbackReported, through the sequencer)")
+        fb = await submit_as_departments(s.bootstrap_servers, s.keys_dir, reports)
+        for (dept, rec), out in zip(reports, fb, strict=True):
+            _describe(f"{dept} reports {rec['measure_code']} {rec['action']}", out)
+        lifted = await submit_as_departments(s.bootstrap_servers, s.keys_dir, [
+            workload.debtor_delisted(firm, listing[1]["case_no"], date.today()),
+            _feedback(firm, "sector-procurement", "bar-government-procurement", trigger_id, "lifted")])
+        at = f"{lifted[-1]['ledger_partition']}:{lifted[-1]['ledger_offset']}"
+        again = await get("/trigger", entity=f"uscc:{firm.id}", action="bid-government-procurement", after=at)
+        _line(f"   after the court delisted it and sector-procurement reported the measure lifted: {again['decision']}")
+        report = await get("/reports/measures")
+        _line("   GET /reports/measures (measures per implementing department; format=csv for a spreadsheet):")
+        for d in report["departments"]:
+            for m in d["measures"]:
+                _line(f"     {d['department']:<19} {m['measure_code']:<28} applied {m['applied']:>4}  lifted "
+                      f"{m['lifted']:>4}  not applicable {m['not_applicable']:>3}")
+
+
+def _feedback(subject: workload.Subject, department: str, measure: str, trigger: str,
+              action: str) -> tuple[str, dict[str, Any]]:
+    _, rec = workload.feedback(subject, trigger, date.today())
+    rec["envelope"]["source_department"] = department
+    return department, {**rec, "measure_code": measure, "action": action}
 
 
 def main() -> None:

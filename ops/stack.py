@@ -1,6 +1,7 @@
 """Run the stack: one Kafka 4.x broker (KRaft, jars from Maven Central) and one PostgreSQL, on loopback.
 
-    ops/stack up       start what is not running (Kafka, PostgreSQL, the sequencer, the projector),
+    ops/stack up       start what is not running (Kafka, PostgreSQL, the sequencer, the projector,
+                       the query API, the gateway, the expiry scheduler),
                        create the topics, apply the migrations, create development signing keys
     ops/stack down     stop what runs (Kafka by its pid, PostgreSQL with pg_ctl)
     ops/stack status   what runs, on which ports, with which data directory
@@ -346,7 +347,7 @@ class Service:
     """A long-running ledger process (sequencer, projector) started from the project's .venv."""
 
     MODULES = {"sequencer": "ledger.sequencer", "projector": "consumers.projector", "query-api": "projections.http",
-               "gateway": "ledger.gateway"}
+               "gateway": "ledger.gateway", "scheduler": "ledger.scheduler"}
 
     def __init__(self, s: config.Settings, name: str) -> None:
         self.s = s
@@ -426,7 +427,10 @@ class Service:
             self.pidfile.unlink(missing_ok=True)
 
 
-SERVICES = ("sequencer", "projector", "query-api", "gateway")
+SERVICES = ("sequencer", "projector", "query-api", "gateway", "scheduler")
+# Started by `ops/stack up` but not by the tests' `services` fixture: a scheduler running through
+# the whole test session would end other tests' old listings under them (its tests start their own).
+ON_DEMAND_IN_TESTS = frozenset({"scheduler"})
 
 
 # =========================================================================== topics

@@ -291,18 +291,19 @@ def commitment(subject: Subject, on: date) -> tuple[str, dict[str, Any]]:
 def feedback(subject: Subject, trigger_event_id: str, on: date) -> tuple[str, dict[str, Any]]:
     return "sector-procurement", {
         "envelope": _env("PunishmentFeedbackReported", subject, "sector-procurement", on),
-        "measure_code": "procurement.bar_from_bidding", "action": "applied", "trigger_event_id": trigger_event_id,
+        "measure_code": "bar-government-procurement", "action": "applied", "trigger_event_id": trigger_event_id,
         "business_ref": f"XCZC-{on.year}-{zlib.crc32(trigger_event_id.encode()) % 10000:04d}", "acted_on": on, "note": None,
     }
 
 
 def expired(subject: Subject, list_kind: str, target_ref: str, target_event_id: str,
             on: date) -> tuple[str, dict[str, Any]]:
-    return "ledger-scheduler", {
-        "envelope": _env("ListingExpired", subject, "ledger-scheduler", on),
-        "list_kind": list_kind, "target_ref": target_ref, "target_event_id": target_event_id, "expired_on": on,
-        "rule_version": 1,
-    }
+    """The expiry exactly as the scheduler submits it (same event id, same bytes), so that whichever
+    of the two reaches the sequencer second is a duplicate."""
+    from ledger import scheduler
+
+    due = scheduler.Due("", list_kind, target_ref, target_event_id, on, 0, 0)
+    return scheduler.DEPARTMENT, scheduler.expiry_record(due, subject.as_avro(), 1)
 
 
 Phase = list[tuple[str, dict[str, Any]]]

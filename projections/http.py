@@ -25,6 +25,15 @@ Routes (all GET; JSON unless said otherwise; paged routes take page (1-based, de
   /coverage                        per credit database: registered entities, those with credit
                                    records, share, target (legal persons 90 %, natural persons 80 %)
   /positions                       how far the views are in credit.events (partition -> next offset)
+  /trigger?entity=&action=         may the entity do this now? allowed / restricted, the joint-
+                                   punishment measures with legal basis and implementing
+                                   departments, red-list incentives, the listings it rests on and
+                                   the ledger position; entity: entity id, USCC or ID number
+                                   (pseudonymised; optional type=USCC|RIC); unknown action: 400
+                                   with the known actions; unknown entity: allowed, "no record"
+  /reports/measures                feedback of sector systems per department and measure (applied,
+                                   lifted, not applicable, entities); filters from, to (acted on),
+                                   department, measure; format=csv
   /health                          200 when the database answers, 503 otherwise
   /metrics                         Prometheus metrics of this process
 
@@ -45,8 +54,8 @@ import json
 import re
 import time
 import unicodedata
-from collections.abc import Awaitable, Callable
-from datetime import date
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from datetime import UTC, date, datetime
 from typing import Any
 
 import psycopg
@@ -58,8 +67,9 @@ from ledger import config, logs, process
 from ledger.domain import identity
 from ledger.domain import rules as domain_rules
 from ledger.domain.errors import Rejection
+from ledger.domain.punishment import Catalogue, load_catalogue
 from ledger.domain.rules import LIST_KINDS
-from projections import queries, schema
+from projections import queries, schema, trigger
 from schemas import registry
 
 log = logs.get("query-api")
@@ -82,6 +92,7 @@ ID_RUN = re.compile(r"(?:[0-9][\s\-]?){14,17}[0-9Xx]")
 POOL = web.AppKey("pool", psycopg_pool.AsyncConnectionPool)
 SETTINGS = web.AppKey("settings", config.Settings)
 DEPARTMENTS = web.AppKey("departments", frozenset)
+CATALOGUE = web.AppKey("catalogue", Catalogue)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -294,10 +305,7 @@ async def get_lookup(request: web.Request) -> web.Response:
 
 
 def _list_filter(request: web.Request, p: Params) -> queries.ListFilter:
-    department = p.text("department", 64)
-    if department is not None and department not in request.app[DEPARTMENTS]:
-        raise BadParameter("department", f"unknown department '{department}'; known: "
-                           f"{', '.join(sorted(request.app[DEPARTMENTS]))}")
+    department = _department(request, p)
     start, end = p.period()
     return queries.ListFilter(
         kind=p.choice("kind", LIST_KIND_CHOICES), colour=p.choice("colour", ("black", "red")),
@@ -319,43 +327,44 @@ async def get_lists(request: web.Request) -> web.StreamResponse:
 
 
 async def _lists_csv(request: web.Request, f: queries.ListFilter) -> web.StreamResponse:
-    """Every matching row (page and size do not apply), streamed. UTF-8 with a byte-order mark, so
-    that Excel opens the Chinese text correctly; CRLF line ends (RFC 4180)."""
+    async with request.app[POOL].connection() as conn:
+        return await _stream_csv(request, f"credit-lists-{date.today().isoformat()}.csv",
+                                 [title for _, title in queries.LIST_CSV_COLUMNS], queries.list_entries_csv_rows(conn, f))
+
+
+async def _stream_csv(request: web.Request, filename: str, header: list[str],
+                      rows: AsyncGenerator[list[str], None]) -> web.StreamResponse:
+    """Every row (page and size do not apply), streamed. UTF-8 with a byte-order mark, so that
+    Excel opens the Chinese text correctly; CRLF line ends (RFC 4180)."""
     response = web.StreamResponse(headers={
-        "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": f'attachment; filename="credit-lists-{date.today().isoformat()}.csv"'})
+        "Content-Type": "text/csv; charset=utf-8", "Content-Disposition": f'attachment; filename="{filename}"'})
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     buffer.write("\ufeff")
-    writer.writerow([title for _, title in queries.LIST_CSV_COLUMNS])
-    async with request.app[POOL].connection() as conn:
-        rows = queries.list_entries_csv_rows(conn, f)
-        try:
-            first = await anext(rows, None)  # a database error here still gets a proper error status
-            await response.prepare(request)
-            if first is not None:
-                writer.writerow(first)
-                async for row in rows:
-                    writer.writerow(row)
-                    if buffer.tell() > 64 * 1024:
-                        await response.write(buffer.getvalue().encode("utf-8"))
-                        buffer.seek(0)
-                        buffer.truncate()
-            await response.write(buffer.getvalue().encode("utf-8"))
-        except ConnectionResetError:  # the client went away mid-download: nothing more to send
-            return response
-        finally:
-            await rows.aclose()
+    writer.writerow(header)
+    try:
+        first = await anext(rows, None)  # a database error here still gets a proper error status
+        await response.prepare(request)
+        if first is not None:
+            writer.writerow(first)
+            async for row in rows:
+                writer.writerow(row)
+                if buffer.tell() > 64 * 1024:
+                    await response.write(buffer.getvalue().encode("utf-8"))
+                    buffer.seek(0)
+                    buffer.truncate()
+        await response.write(buffer.getvalue().encode("utf-8"))
+    except ConnectionResetError:  # the client went away mid-download: nothing more to send
+        return response
+    finally:
+        await rows.aclose()
     await response.write_eof()
     return response
 
 
 async def get_publicity(request: web.Request) -> web.Response:
     p = Params(request, PAGE_PARAMS | {"entity", "department", "kind", "status", "late", "from", "to"})
-    department = p.text("department", 64)
-    if department is not None and department not in request.app[DEPARTMENTS]:
-        raise BadParameter("department", f"unknown department '{department}'; known: "
-                           f"{', '.join(sorted(request.app[DEPARTMENTS]))}")
+    department = _department(request, p)
     start, end = p.period()
     f = queries.PublicityFilter(
         entity=p.text("entity", 64), department=department, kind=p.choice("kind", queries.PUBLICITY_KINDS),
@@ -396,6 +405,69 @@ async def get_health(request: web.Request) -> web.Response:
     return ok({"status": "ok", "database": "ok", "positions": current})
 
 
+def _department(request: web.Request, p: Params) -> str | None:
+    department = p.text("department", 64)
+    if department is not None and department not in request.app[DEPARTMENTS]:
+        raise BadParameter("department", f"unknown department '{department}'; known: "
+                           f"{', '.join(sorted(request.app[DEPARTMENTS]))}")
+    return department
+
+
+async def _entity_id(request: web.Request, conn: Any, raw: str, id_type: str | None) -> str:
+    """The entity id named by `raw`: an entity id as is, else a USCC or a resident ID number (turned
+    into its pseudonymous entity id, never logged); the first form the views know, else the first valid."""
+    if ENTITY_ID.fullmatch(raw):
+        return raw
+    found, refused = identify(raw, id_type)
+    if not found:
+        r = primary_rejection(raw, refused)
+        raise BadParameter("entity", f"not an entity id, a unified social credit code or a resident ID number: "
+                           f"{r.message}", code=r.code)
+    keys = [identity.entity_key(ident, request.app[SETTINGS].id_pepper) for _, ident in found]
+    for key in keys:
+        if await queries.entity_exists(conn, key):
+            return key
+    return keys[0]
+
+
+async def get_trigger(request: web.Request) -> web.Response:
+    p = Params(request, frozenset({"entity", "action", "type"}))
+    raw = p.q.get("entity")
+    if raw is None or not raw.strip():
+        raise BadParameter("entity", "missing: give an entity id, a unified social credit code or a resident ID number")
+    if len(raw) > 64:
+        raise BadParameter("entity", "longer than 64 characters")
+    catalogue = request.app[CATALOGUE]
+    action = p.text("action", 64)
+    if action is None or action not in catalogue.actions:
+        raise BadParameter("action", "missing" if action is None else f"unknown action '{action}'",
+                           known_actions=sorted(catalogue.actions))
+    id_type = p.choice("type", ("USCC", "RIC"))
+    async with request.app[POOL].connection() as conn:
+        entity_id = await _entity_id(request, conn, raw.strip(), id_type)
+        return ok(await trigger.trigger_answer(conn, entity_id, action, catalogue, datetime.now(UTC).date()))
+
+
+async def get_measures_report(request: web.Request) -> web.StreamResponse:
+    p = Params(request, frozenset({"from", "to", "department", "measure", "format"}))
+    start, end = p.period()
+    department = _department(request, p)
+    catalogue = request.app[CATALOGUE]
+    measure = p.choice("measure", frozenset(catalogue.measures))
+    fmt = p.choice("format", ("json", "csv")) or "json"
+    async with request.app[POOL].connection() as conn:
+        report = await trigger.measures_report(conn, catalogue, start, end, department, measure)
+    if fmt == "json":
+        return ok(report)
+
+    async def rows() -> AsyncGenerator[list[str], None]:
+        for row in trigger.report_csv_rows(report):
+            yield row
+
+    return await _stream_csv(request, f"punishment-measures-{date.today().isoformat()}.csv",
+                             [title for _, title in trigger.REPORT_CSV_COLUMNS], rows())
+
+
 async def get_metrics(request: web.Request) -> web.Response:
     Params(request)
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -410,6 +482,8 @@ ROUTES: tuple[tuple[str, Handler], ...] = (
     ("/publicity/lateness", get_lateness),
     ("/coverage", get_coverage),
     ("/positions", get_positions),
+    ("/trigger", get_trigger),
+    ("/reports/measures", get_measures_report),
     ("/health", get_health),
     ("/metrics", get_metrics),
 )
@@ -493,6 +567,7 @@ def make_app(settings: config.Settings, pool: psycopg_pool.AsyncConnectionPool |
     app = web.Application(middlewares=[observe, read_your_writes])
     app[SETTINGS] = settings
     app[DEPARTMENTS] = frozenset(domain_rules.load_departments().departments)
+    app[CATALOGUE] = load_catalogue()
     for path, handler in ROUTES:
         app.router.add_get(path, handler)
 

@@ -61,6 +61,7 @@ class Ops:
     list_updates: list[tuple[Any, ...]] = field(default_factory=list)  # (status, ended_on, entity, kind, ref)
     publicity_inserts: list[tuple[Any, ...]] = field(default_factory=list)
     publicity_updates: list[tuple[Any, ...]] = field(default_factory=list)  # (status, ended_on, entity, kind, ref)
+    feedback: list[tuple[Any, ...]] = field(default_factory=list)  # punishment_feedback rows
     quarantine: list[tuple[Any, ...]] = field(default_factory=list)
     held: list[tuple[Any, ...]] = field(default_factory=list)
     positions: dict[int, tuple[int, datetime]] = field(default_factory=dict)
@@ -125,6 +126,8 @@ class Folder:
             ))
             self._lists(ops, entry, rec, public, new_state)
             self._publicity(ops, entry, rec, public)
+            if entry["event_type"] == "PunishmentFeedbackReported":
+                ops.feedback.append(_feedback_row(entry, rec, public, state))
             ops.applied += 1
         for eid, info in touched.items():
             version, state = states[eid]
@@ -200,6 +203,16 @@ class Folder:
             ops.publicity_updates.append(("repaired", rec["decision_date"], eid, "penalty", rec["target_ref"]))
         elif t == "ListingExpired" and rec["list_kind"] == "administrative_penalty_publication":
             ops.publicity_updates.append(("expired", rec["expired_on"], eid, "penalty", rec["target_ref"]))
+
+
+def _feedback_row(entry: dict[str, Any], rec: dict[str, Any], public: dict[str, str],
+                  before: EntityState) -> tuple[Any, ...]:
+    """A punishment_feedback row; the trigger's kind from the state the sequencer judged it with."""
+    listing = next((x for x in before.listings.values() if x["event_id"] == rec["trigger_event_id"]), None)
+    kind = listing["list_kind"] if listing is not None else "administrative_penalty"
+    return (entry["event_id"], entry["entity_id"], entry["department"], rec["measure_code"], rec["action"],
+            rec["trigger_event_id"], kind, rec["business_ref"], rec["acted_on"], rec.get("note"),
+            public["name"], public["id"], entry["category"])
 
 
 def _event(entry: dict[str, Any], rec: dict[str, Any]) -> Event:

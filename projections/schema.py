@@ -29,6 +29,8 @@ DIGEST: dict[str, tuple[str, str]] = {
     "publicity": ("event_id, entity_id, kind, ref, national, department, decision_date, ledger_date, deadline, "
                   "working_days, late, window_start, earliest_repair, automatic_end, status, ended_on, "
                   "subject_name, public_id, category", "event_id"),
+    "punishment_feedback": ("event_id, entity_id, department, measure_code, action, trigger_event_id, trigger_kind, "
+                            "business_ref, acted_on, note, subject_name, public_id, category", "event_id"),
     "quarantine": ("kafka_partition, kafka_offset, entity_key, reason, detail, raw", "kafka_partition, kafka_offset"),
     "held_entities": ("entity_key, kafka_partition, kafka_offset", "entity_key"),
 }
@@ -45,11 +47,24 @@ def create(conn: psycopg.Connection[Any], schema: str) -> None:
     conn.execute(DDL.read_text(encoding="utf-8"))  # type: ignore[arg-type]
 
 
+def missing_tables(conn: psycopg.Connection[Any], schema: str) -> list[str]:
+    """The view tables of views.sql that `schema` lacks (it was made by older code)."""
+    rows = conn.execute("select table_name from information_schema.tables where table_schema = %s", (schema,))
+    return sorted(set(DIGEST) - {r[0] for r in rows})
+
+
 def ensure_live(dsn: str) -> bool:
-    """Create the live schema if it is missing. Returns True if it was created."""
+    """Create the live schema if it is missing, or re-create it empty when it lacks a table that
+    views.sql now defines (the projector then projects the ledger again from offset 0: the views are
+    only a projection). Returns True if it was (re)created."""
     with psycopg.connect(dsn) as conn:
         if exists(conn, LIVE):
-            return False
+            if not missing_tables(conn, LIVE):
+                return False
+            with conn.transaction():
+                drop(conn, LIVE)
+                create(conn, LIVE)
+            return True
         with conn.transaction():
             create(conn, LIVE)
         return True

@@ -24,7 +24,9 @@ LIST_COLS = ("entity_id, list_kind, ref, colour, reason, department, listed_on, 
 PUBLICITY_COLS = ("event_id, entity_id, kind, ref, national, department, decision_date, ledger_date, deadline, "
                   "working_days, late, window_start, earliest_repair, automatic_end, status, ended_on, "
                   "subject_name, public_id, category")
-_TEMPS = ("ledger_copy", "entities", "list_entries", "publicity", "entity_state")
+FEEDBACK_COLS = ("event_id, entity_id, department, measure_code, action, trigger_event_id, trigger_kind, business_ref, "
+                 "acted_on, note, subject_name, public_id, category")
+_TEMPS = ("ledger_copy", "entities", "list_entries", "publicity", "entity_state", "punishment_feedback")
 
 
 async def prepare(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -86,6 +88,10 @@ async def write(conn: psycopg.AsyncConnection[Any], ops: Ops) -> None:
             await _copy(cur, "_in_publicity", PUBLICITY_COLS, ops.publicity_inserts)
             await cur.execute(f"insert into publicity ({PUBLICITY_COLS}) select {PUBLICITY_COLS} from _in_publicity "
                               "on conflict do nothing")
+        if ops.feedback:
+            await _copy(cur, "_in_punishment_feedback", FEEDBACK_COLS, ops.feedback)
+            await cur.execute(f"insert into punishment_feedback ({FEEDBACK_COLS}) select {FEEDBACK_COLS} "
+                              "from _in_punishment_feedback on conflict do nothing")
         for target, updates, key in (("list_entries", ops.list_updates, "list_kind"),
                                      ("publicity", ops.publicity_updates, "kind")):
             if updates:

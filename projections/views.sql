@@ -79,6 +79,8 @@ create table list_entries (
 );
 create index list_entries_kind on list_entries (list_kind, status, listed_on);
 create index list_entries_department on list_entries (department);
+-- what the expiry scheduler looks for: in force, with a legal end
+create index list_entries_due on list_entries (legal_end) where status = 'active';
 
 -- Double publicity (双公示): licence and penalty records in the national fields, with their
 -- publication window and the 7-working-day deadline from decision to ledger.
@@ -105,6 +107,27 @@ create table publicity (
 );
 create index publicity_entity on publicity (entity_id);
 create index publicity_department on publicity (department, late);
+create index publicity_due on publicity (automatic_end) where status = 'published';
+
+-- Joint-punishment feedback (联合惩戒反馈): what a sector system reports it did about a measure of
+-- the catalogue (ledger/rules/punishment_catalogue), for the report of measures per department.
+create table punishment_feedback (
+    event_id         text primary key,
+    entity_id        text not null,
+    department       text not null,      -- the reporting department (one of the measure's implementers)
+    measure_code     text not null,      -- the measure's id in the catalogue
+    action           text not null,      -- applied | lifted | not_applicable
+    trigger_event_id text not null,      -- the listing or penalty the measure followed
+    trigger_kind     text not null,      -- its list kind, or administrative_penalty
+    business_ref     text not null,
+    acted_on         date not null,
+    note             text,
+    subject_name     text not null,
+    public_id        text not null,
+    category         text not null
+);
+create index punishment_feedback_report on punishment_feedback (acted_on, department, measure_code);
+create index punishment_feedback_entity on punishment_feedback (entity_id);
 
 -- Records that could not be applied, with their provenance; nothing is skipped silently.
 create table quarantine (

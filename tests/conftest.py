@@ -52,7 +52,8 @@ def services(stack):  # type: ignore[no-untyped-def]
     """The sequencer and the projector as real processes of the test stack."""
     from ops import stack as ops_stack
 
-    procs = [ops_stack.Service(stack, name) for name in ops_stack.SERVICES]
+    procs = [ops_stack.Service(stack, name) for name in ops_stack.SERVICES
+             if name not in ops_stack.ON_DEMAND_IN_TESTS]
     for p in procs:
         p.start()
     yield {p.name: p for p in procs}

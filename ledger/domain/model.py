@@ -1,6 +1,6 @@
 """The entity's state, and the two pure functions every part of the ledger shares.
 
-    decide(state, event, today, rules) -> warnings, or raise Rejection   (the sequencer)
+    decide(state, event, today, rules, catalogue) -> warnings, or raise Rejection   (the sequencer)
     evolve(state, event) -> state                                        (sequencer, projections, as-of)
 
 `Event` is the decoded, plain-Python form of a submission: the envelope's fields plus the family
@@ -19,10 +19,13 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ledger.domain.errors import Rejection
 from ledger.domain.rules import ListingTerms, PublicationRules
+
+if TYPE_CHECKING:
+    from ledger.domain.punishment import Catalogue
 
 BLACK_LISTS = ("dishonest_debtor", "major_tax_violation", "wage_arrears", "procurement_ban", "serious_dishonesty")
 LIST_TITLES = {
@@ -91,8 +94,11 @@ def _d(value: str | date) -> date:
 # =========================================================================== decide
 
 
-def decide(state: EntityState, event: Event, today: date, rules: PublicationRules) -> list[str]:
-    """Judge an event against the entity's state. Returns warning codes, or raises Rejection."""
+def decide(state: EntityState, event: Event, today: date, rules: PublicationRules,
+           catalogue: Catalogue | None = None) -> list[str]:
+    """Judge an event against the entity's state. Returns warning codes, or raises Rejection.
+    Feedback on a joint-punishment measure (PunishmentFeedbackReported) is judged against the
+    punishment catalogue too, which must then be given (the sequencer loads it with the rules)."""
     if event.valid_from > today:
         raise Rejection("valid_from", "time.future",
                         f"生效日期 {event.valid_from} 晚于今天 {today} (the decision cannot take effect in the future)")
@@ -103,7 +109,12 @@ def decide(state: EntityState, event: Event, today: date, rules: PublicationRule
     if check is None:
         raise Rejection("event_type", "event_type.unknown",
                         f"未知的事件类型 {event.event_type} (this event type is not known to the ledger)")
-    return check(state, event, today, rules)
+    warnings = check(state, event, today, rules)
+    if event.event_type == "PunishmentFeedbackReported":
+        if catalogue is None:
+            raise TypeError("judging PunishmentFeedbackReported needs the punishment catalogue")
+        _check_feedback_measure(state, event, catalogue)
+    return warnings
 
 
 def _not_future(body: Mapping[str, Any], name: str, today: date, label: str) -> None:
@@ -236,7 +247,7 @@ def _terms(listing: Mapping[str, Any]) -> ListingTerms:
                         extension_months=listing.get("extension_months") or 0)
 
 
-def _check_expired(rules: PublicationRules, listing: Mapping[str, Any], on: date, field_name: str) -> None:
+def _check_expired(rules: PublicationRules, listing: Mapping[str, Any], on: date, field_name: str) -> date:
     window = rules.listing_window(listing["list_kind"], _d(listing["listed_on"]), _terms(listing))
     if window.automatic_end is None:
         raise Rejection(field_name, "list.no_fixed_period",
@@ -244,6 +255,7 @@ def _check_expired(rules: PublicationRules, listing: Mapping[str, Any], on: date
     if on < window.automatic_end:
         raise Rejection(field_name, "list.period_not_ended",
                         f"列入期限至 {window.automatic_end} 才届满 (the listing period ends on {window.automatic_end})")
+    return window.automatic_end
 
 
 def _early_removal(rules: PublicationRules, listing: Mapping[str, Any], on: date, corrected_on: date | None,
@@ -383,6 +395,10 @@ def _check_repaired(state: EntityState, e: Event, today: date, rules: Publicatio
 def _check_expiry(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
     b = e.body
     _not_future(b, "expired_on", today, "期满日期")
+    if e.valid_from != b["expired_on"]:
+        raise Rejection("valid_from", "expiry.valid_from",
+                        f"期满事件的生效日期 {e.valid_from} 应与期满日期 {b['expired_on']} 相同 "
+                        f"(an expiry takes effect on its expiry date)")
     if b["list_kind"] == "administrative_penalty_publication":
         penalty = _known_penalty(state, b["target_ref"], "target_ref")
         if penalty["status"] != "published":
@@ -395,13 +411,24 @@ def _check_expiry(state: EntityState, e: Event, today: date, rules: PublicationR
         if b["expired_on"] < end:
             raise Rejection("expired_on", "publication.period_not_ended",
                             f"公示期至 {end} 才届满 (the publication period ends on {end})")
+        _expiry_on_legal_end(b["expired_on"], end)
         return []
     listing = _active_listing(state, b["list_kind"], "target_ref", b["target_ref"])
     if listing["event_id"] != b["target_event_id"]:
         raise Rejection("target_event_id", "expiry.target_mismatch",
                         "期满事件指向的账本事件与该名单条目不符 (the target event is not the one that listed this entry)")
-    _check_expired(rules, listing, b["expired_on"], "expired_on")
+    end = _check_expired(rules, listing, b["expired_on"], "expired_on")
+    _expiry_on_legal_end(b["expired_on"], end)
     return []
+
+
+def _expiry_on_legal_end(expired_on: date, end: date) -> None:
+    """An expiry records the day the period ended, however late the scheduler submits it (after a
+    downtime, say), so the views' valid time is the legal one."""
+    if expired_on != end:
+        raise Rejection("expired_on", "expiry.not_legal_end",
+                        f"期满日期应为法定届满日 {end}，而不是 {expired_on} "
+                        f"(expired_on must be the day the period ended, {end})")
 
 
 def _check_honour(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
@@ -443,6 +470,28 @@ def _check_feedback(state: EntityState, e: Event, today: date, rules: Publicatio
                         "反馈所依据的事件不是该主体的名单或处罚事件 "
                         "(the trigger is not a listing or penalty event of this entity)")
     return []
+
+
+def _check_feedback_measure(state: EntityState, e: Event, catalogue: Catalogue) -> None:
+    """The measure must be in the catalogue, the reporting department one of its implementing
+    departments, and, when the trigger is a listing, the measure one that listing brings."""
+    b = e.body
+    measure = catalogue.measures.get(b["measure_code"])
+    if measure is None:
+        raise Rejection("measure_code", "feedback.unknown_measure",
+                        f"惩戒措施编号“{b['measure_code']}”不在联合惩戒措施清单（第{catalogue.version}版）中 "
+                        f"(not a measure of the joint-punishment catalogue v{catalogue.version}; known: "
+                        f"{', '.join(sorted(catalogue.measures))})")
+    if e.department not in measure.departments:
+        raise Rejection("source_department", "feedback.not_implementing_department",
+                        f"{e.department} 不是措施“{measure.name}”的实施部门 (the reporting department does not "
+                        f"implement {measure.id}; its implementing departments: {', '.join(measure.departments)})")
+    listing = next((x for x in state.listings.values() if x["event_id"] == b["trigger_event_id"]), None)
+    if listing is not None and listing["list_kind"] not in measure.list_kinds:
+        raise Rejection("measure_code", "feedback.measure_not_triggered",
+                        f"措施“{measure.name}”不适用于{LIST_TITLES[listing['list_kind']]} "
+                        f"(a {listing['list_kind']} listing does not bring the measure {measure.id}; it follows "
+                        f"from {', '.join(sorted(measure.list_kinds))})")
 
 
 _Check = Callable[[EntityState, Event, date, PublicationRules], list[str]]

@@ -404,6 +404,7 @@ class Rules:
     publication: PublicationRules
     departments: DepartmentMatrix
     calendar: Any = None  # ledger.domain.workdays.WorkdayCalendar (imported lazily: it imports this module)
+    catalogue: Any = None  # ledger.domain.punishment.Catalogue (the same)
 
 
 def default_directory() -> Path:
@@ -413,10 +414,13 @@ def default_directory() -> Path:
 
 def load_rules(directory: Path | None = None) -> Rules:
     """Load and validate every rules file; raise ``RulesError`` on the first bad entry."""
+    from ledger.domain.punishment import load_catalogue
     from ledger.domain.workdays import load_workdays
 
     directory = default_directory() if directory is None else directory
-    return Rules(load_publication_periods(directory), load_departments(directory), load_workdays(directory))
+    departments = load_departments(directory)
+    return Rules(load_publication_periods(directory), departments, load_workdays(directory),
+                 load_catalogue(directory, departments))
 
 
 def load_publication_periods(directory: Path | None = None) -> PublicationRules:

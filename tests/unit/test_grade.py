@@ -35,7 +35,8 @@ from projections.grade import (
     load_grade_rules,
 )
 
-PUBLICATION = rules.load_rules().publication
+_LOADED = rules.load_rules()
+PUBLICATION, CATALOGUE = _LOADED.publication, _LOADED.catalogue
 RULES = load_grade_rules()
 TODAY = date(2026, 11, 27)
 SUBJECT = workload.Subject("91411002MA5FMHPPX6", "USCC", "许昌瑞祥食品有限公司")
@@ -53,7 +54,7 @@ def _apply(*dept_recs: tuple[str, dict[str, Any]], state: EntityState | None = N
     s = state or EntityState()
     for dr in dept_recs:
         e = _event(dr)
-        assert decide(s, e, TODAY, PUBLICATION) == []
+        assert decide(s, e, TODAY, PUBLICATION, CATALOGUE) == []
         s = evolve(s, e)
     return s
 
@@ -285,7 +286,7 @@ def _history(steps: list[tuple[str, int, int, str, str, int]]) -> EntityState:
     for step in sorted(steps, key=lambda x: x[2]):
         e = _event(_record(*step))
         try:
-            decide(s, e, TODAY, PUBLICATION)
+            decide(s, e, TODAY, PUBLICATION, CATALOGUE)
         except Rejection:
             continue
         s = evolve(s, e)

@@ -12,7 +12,8 @@ from ledger.domain.errors import Rejection
 from ledger.domain.model import EntityState, Event, decide, evolve
 from ops import workload
 
-RULES = rules.load_rules().publication
+LOADED = rules.load_rules()
+RULES, CATALOGUE = LOADED.publication, LOADED.catalogue
 TODAY = date(2026, 11, 27)
 SUBJECT = workload.Subject("91110000600037341L", "USCC", "测试企业")
 
@@ -28,14 +29,14 @@ def _apply(*dept_recs, state: EntityState | None = None) -> EntityState:  # type
     s = state or EntityState()
     for dr in dept_recs:
         e = _event(dr)
-        assert decide(s, e, TODAY, RULES) == []
+        assert decide(s, e, TODAY, RULES, CATALOGUE) == []
         s = evolve(s, e)
     return s
 
 
 def _refused(state: EntityState, dept_rec, birth: date | None = None) -> tuple[str, str]:  # type: ignore[no-untyped-def]
     with pytest.raises(Rejection) as info:
-        decide(state, _event(dept_rec, birth), TODAY, RULES)
+        decide(state, _event(dept_rec, birth), TODAY, RULES, CATALOGUE)
     assert info.value.message
     return info.value.field, info.value.code
 
@@ -161,3 +162,51 @@ def test_every_family_is_covered_by_a_whole_life() -> None:
     honoured = _apply(*workload.honoured_life(workload.Subject("91411002MA00000001", "USCC", "x")))
     types = set(s.counts) | set(honoured.counts)
     assert types == rules.EVENT_TYPES
+
+
+def test_an_expiry_records_the_legal_end_not_the_day_it_was_submitted() -> None:
+    s = _apply(workload.debtor_listed(SUBJECT, "C1", date(2024, 5, 10), ground=4))
+    eid = s.listing("dishonest_debtor", "C1")["event_id"]
+    assert _refused(s, workload.expired(SUBJECT, "dishonest_debtor", "C1", eid, date(2026, 6, 1))) == \
+        ("expired_on", "expiry.not_legal_end")
+    rng = random.Random(2)
+    p = _apply(workload.workload_penalty(rng, SUBJECT, "xc-samr", "P1", date(2025, 3, 3), "general"))
+    penalty_event = p.penalties["P1"]["event_id"]
+    assert _refused(p, workload.expired(SUBJECT, "administrative_penalty_publication", "P1", penalty_event,
+                                        date(2026, 3, 5))) == ("expired_on", "expiry.not_legal_end")
+    dept, shifted = workload.expired(SUBJECT, "administrative_penalty_publication", "P1", penalty_event,
+                                     date(2026, 3, 4))
+    shifted = {**shifted, "envelope": {**shifted["envelope"], "valid_from": date(2026, 3, 5)}}
+    assert _refused(p, (dept, shifted)) == ("valid_from", "expiry.valid_from")
+    p = _apply(workload.expired(SUBJECT, "administrative_penalty_publication", "P1", penalty_event, date(2026, 3, 4)),
+               state=p)
+    assert p.penalties["P1"]["status"] == "expired"
+
+
+def _feedback(measure: str, department: str, trigger: str) -> tuple[str, dict]:  # type: ignore[type-arg]
+    dept, rec = workload.feedback(SUBJECT, trigger, date(2025, 2, 1))
+    return department, {**rec, "measure_code": measure,
+                        "envelope": {**rec["envelope"], "source_department": department}}
+
+
+def test_feedback_names_a_catalogue_measure_its_department_implements_and_its_listing_brings() -> None:
+    s = _apply(workload.debtor_listed(SUBJECT, "C1", date(2025, 1, 6)), workload.wage_listed(SUBJECT, "W1",
+                                                                                             date(2025, 1, 6)))
+    debtor = s.listing("dishonest_debtor", "C1")["event_id"]
+    wage = s.listing("wage_arrears", "W1")["event_id"]
+    assert _refused(s, _feedback("procurement.bar_from_bidding", "sector-procurement", debtor)) == \
+        ("measure_code", "feedback.unknown_measure")
+    assert _refused(s, _feedback("bar-government-procurement", "sector-transport", debtor)) == \
+        ("source_department", "feedback.not_implementing_department")
+    assert _refused(s, _feedback("restrict-exit", "sector-exit-entry", wage)) == \
+        ("measure_code", "feedback.measure_not_triggered")
+    _apply(_feedback("bar-government-procurement", "sector-procurement", debtor),
+           _feedback("restrict-high-consumption", "sector-transport", debtor),
+           _feedback("cancel-bidding-eligibility", "sector-bidding", wage), state=s)
+
+
+def test_feedback_cannot_be_judged_without_the_catalogue() -> None:
+    s = _apply(workload.debtor_listed(SUBJECT, "C1", date(2025, 1, 6)))
+    e = _event(_feedback("restrict-exit", "sector-exit-entry", s.listing("dishonest_debtor", "C1")["event_id"]))
+    with pytest.raises(TypeError, match="catalogue"):
+        decide(s, e, TODAY, RULES)
