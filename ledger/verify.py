@@ -290,7 +290,11 @@ def verify_bundle(bundle: dict[str, Any], public_key_hex: str,
                                      "(events out of ledger order)")
         if index >= size:
             raise VerificationFailed(f"{where}: the signed tree head (size {size}) does not cover leaf {index}")
-        if root_from_inclusion_proof(index, size, leaf_hash(record), path) != root:
+        try:
+            proven = root_from_inclusion_proof(index, size, leaf_hash(record), path)
+        except VerificationFailed as e:
+            raise VerificationFailed(f"{where}: {e}: the proof is not one for this tree head") from None
+        if proven != root:
             raise VerificationFailed(f"{where}: the inclusion proof does not lead to the signed root "
                                      "(the record or its proof was altered, or the proof is another leaf's)")
         if entry["entity_version"] != n:

@@ -27,6 +27,8 @@ Routes (all GET; JSON unless said otherwise; paged routes take page (1-based, de
   /positions                       how far the views are in credit.events (partition -> next offset)
   /health                          200 when the database answers, 503 otherwise
   /metrics                         Prometheus metrics of this process
+  /audit/...                       auditors: history checked against the log, as-of state, Merkle
+                                   proofs, signed tree heads (projections/audit_http.py)
 
 Read-your-writes, on every route: after=<partition>:<offset> (the ledger position of a
 submission's outcome) makes the request wait until the views have applied that record, at most
@@ -59,7 +61,7 @@ from ledger.domain import identity
 from ledger.domain import rules as domain_rules
 from ledger.domain.errors import Rejection
 from ledger.domain.rules import LIST_KINDS
-from projections import queries, schema
+from projections import audit_http, queries, schema
 from schemas import registry
 
 log = logs.get("query-api")
@@ -495,6 +497,7 @@ def make_app(settings: config.Settings, pool: psycopg_pool.AsyncConnectionPool |
     app[DEPARTMENTS] = frozenset(domain_rules.load_departments().departments)
     for path, handler in ROUTES:
         app.router.add_get(path, handler)
+    audit_http.install(app, POOL, SETTINGS)
 
     async def database(app: web.Application):  # type: ignore[no-untyped-def]
         if pool is not None:
