@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.domain.asof import Recorded, state_as_of
+from ledger.domain.asof import state_as_of
 from ledger.domain.model import EntityState, Event, evolve
 from projections import audit
 from projections.rows import _dumps
