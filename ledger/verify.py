@@ -296,7 +296,8 @@ def verify_bundle(bundle: dict[str, Any], public_key_hex: str,
             raise VerificationFailed(f"{where}: {e}: the proof is not one for this tree head") from None
         if proven != root:
             raise VerificationFailed(f"{where}: the inclusion proof does not lead to the signed root "
-                                     "(the record or its proof was altered, or the proof is another leaf's)")
+                                     "(the record or its proof was altered, or the proof is another leaf's or another tree "
+                                     "head's)")
         if entry["entity_version"] != n:
             raise VerificationFailed(f"{where}: version {entry['entity_version']} where {n} was expected "
                                      "(an event is missing or out of order)")

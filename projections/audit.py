@@ -121,3 +121,10 @@ async def inclusion_proof(conn: psycopg.AsyncConnection[Any], partition: int, le
 async def consistency_proof(conn: psycopg.AsyncConnection[Any], partition: int, size1: int,
                             size2: int) -> list[bytes]:
     return await _complete(conn, partition, lambda sub: merkle.consistency_proof(size1, size2, sub))  # type: ignore[no-any-return]
+
+
+async def root_at(conn: psycopg.AsyncConnection[Any], partition: int, tree_size: int) -> bytes:
+    """MTH of the first tree_size leaves of the partition, from the stored subtrees."""
+    if tree_size == 0:
+        return merkle.EMPTY_ROOT
+    return await _complete(conn, partition, lambda sub: sub(0, tree_size))  # type: ignore[no-any-return]
