@@ -95,21 +95,22 @@ async def leaves_at(conn: psycopg.AsyncConnection[Any], partition: int, offsets:
 
 
 async def _complete(conn: psycopg.AsyncConnection[Any], partition: int, compute: Any) -> Any:
-    """Run a proof computation twice: once to learn which stored hashes it needs, then with them,
-    fetched in one query."""
+    """Run a proof computation twice: once to learn which stored hashes it needs, then with them
+    (fetched in two queries: leaves, nodes)."""
     ranges = notary.stored_ranges(notary.plan(lambda c: compute(merkle.subtree_from(c))))
+    leaf_keys = [i for lv, lo, hi in ranges if lv == 0 for i in range(lo, hi)]
+    node_keys = [(lv, i) for lv, lo, hi in ranges if lv > 0 for i in range(lo, hi)]
     stored: dict[tuple[int, int], bytes] = {}
-    if ranges:
-        levels, los, his = zip(*ranges, strict=True)
-        cur = await conn.execute(
-            "select r.lv, l.leaf_index, l.leaf_hash from unnest(%s::int[], %s::bigint[], %s::bigint[]) r(lv, lo, hi) "
-            "join notary.leaves l on r.lv = 0 and l.partition = %s and l.leaf_index >= r.lo and l.leaf_index < r.hi "
-            "union all "
-            "select r.lv, n.node_index, n.hash from unnest(%s::int[], %s::bigint[], %s::bigint[]) r(lv, lo, hi) "
-            "join notary.nodes n on r.lv > 0 and n.partition = %s and n.level = r.lv "
-            "and n.node_index >= r.lo and n.node_index < r.hi",
-            (list(levels), list(los), list(his), partition) * 2)
-        stored = {(lv, i): bytes(h) for lv, i, h in await cur.fetchall()}
+    if leaf_keys:
+        cur = await conn.execute("select leaf_index, leaf_hash from notary.leaves where partition = %s "
+                                 "and leaf_index = any(%s)", (partition, leaf_keys))
+        stored.update({(0, i): bytes(h) for i, h in await cur.fetchall()})
+    if node_keys:
+        levels, indexes = zip(*node_keys, strict=True)
+        cur = await conn.execute("select n.level, n.node_index, n.hash from unnest(%s::smallint[], %s::bigint[]) "
+                                 "k(level, node_index) join notary.nodes n on n.partition = %s and n.level = k.level "
+                                 "and n.node_index = k.node_index", (list(levels), list(indexes), partition))
+        stored.update({(lv, i): bytes(h) for lv, i, h in await cur.fetchall()})
     return compute(merkle.subtree_from(notary.complete_from(stored)))
 
 
