@@ -1,7 +1,7 @@
 """Benchmark: the auditor's reads with 10 million events in the ledger copy, and the notary's trees.
 
     PYTHONPATH=. .venv/bin/python -m bench.audit [--samples 2000] [--leaves 10000000] [--proofs 2000]
-                                                 [--skip-reads] [--skip-merkle] [--keep-tree]
+                                                 [--skip-reads] [--skip-merkle] [--keep-tree] [--live N]
 
 1. History and as-of (needs the 10-million-event load of bench/reads.py in schema bench_reads:
    `python -m bench.reads --keep` once, then this reuses it): the real functions
@@ -16,9 +16,12 @@
    memory (leaf hashing, frontier, nodes at levels 4, 8 ...), and the COPY of leaves and nodes into
    notary.leaves / notary.nodes, as the notary writes them; then inclusion proofs (random leaf of
    the full tree) and consistency proofs (random older size) from PostgreSQL through
-   projections.audit (two-pass plan, one query), and their verification with ledger/verify.py;
+   projections.audit (two-pass plan, two queries), and their verification with ledger/verify.py;
    head signing and checking. The tree is built under partition number 1000 of the notary's tables
    (the ledger has partitions 0-3) and deleted at the end unless --keep-tree.
+3. With --live N: the history of N entities of the running stack's live views checked against
+   the Kafka records (projections.audit.history + LogReader.records + log_reader.compare, with one
+   reader kept open as the query API does).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import psycopg
 
 from bench.reads import SCHEMA, entity_id, loaded_entities
 from ledger import config, merkle, notary, signing
+from ledger.log_reader import LogReader, compare
 from ledger.verify import check_head, root_from_inclusion_proof, verify_consistency
 from projections import audit
 
@@ -91,6 +95,32 @@ async def reads(s: config.Settings, samples: int, seed: int) -> list[tuple[str, 
     finally:
         await conn.close()
     return results
+
+
+async def live_history(s: config.Settings, n: int, seed: int) -> tuple[dict[str, float], dict[str, float], int]:
+    """History checked against the log, as the /audit history route does it (one Kafka reader kept
+    open), on the live views of the running stack: cold (first read) and warm."""
+    conn = await psycopg.AsyncConnection.connect(s.pg_dsn, autocommit=True, prepare_threshold=None,
+                                                 options="-c search_path=views")
+    reader = LogReader(s.bootstrap_servers)
+    try:
+        ids = [r[0] for r in await (await conn.execute(
+            "select entity_id from entities order by md5(entity_id || %s) limit %s", (str(seed), n))).fetchall()]
+        total = (await (await conn.execute("select count(*) from ledger_copy")).fetchone())[0]  # type: ignore[index]
+
+        async def check(e: str) -> int:
+            rows = await audit.history(conn, e)
+            p, offsets = rows[0]["partition"], [r["offset"] for r in rows]
+            problems = compare(e, rows, await reader.records(p, offsets), await audit.leaves_at(conn, p, offsets))
+            assert problems == [], problems
+            return len(rows)
+
+        cold, _ = await _timed([lambda e=e: check(e) for e in ids])
+        warm, _ = await _timed([lambda e=e: check(e) for e in ids])
+        return _stats(cold), _stats(warm), total
+    finally:
+        await reader.close()
+        await conn.close()
 
 
 def build_tree(s: config.Settings, leaves: int) -> dict[str, Any]:
@@ -178,6 +208,8 @@ def main() -> None:
     p.add_argument("--skip-reads", action="store_true")
     p.add_argument("--skip-merkle", action="store_true")
     p.add_argument("--keep-tree", action="store_true")
+    p.add_argument("--live", type=int, default=0, metavar="N",
+                   help="also: history checked against Kafka for N entities of the running stack's live views")
     a = p.parse_args()
     s = config.load()
     started = datetime.now(UTC)
@@ -191,6 +223,11 @@ def main() -> None:
         for state, op, st, rows in asyncio.run(reads(s, a.samples, a.seed)):
             print(f"{state:<6} {op:<8} {st['n']:>5} {st['p50']:>8.2f} {st['p99']:>8.2f} {st['max']:>8.1f} "
                   f"{st['per_s']:>8.0f} {rows:>6.1f}")
+    if a.live:
+        cold, warm, total = asyncio.run(live_history(s, a.live, a.seed))
+        for state, st in (("cold", cold), ("warm", warm)):
+            print(f"history checked against the Kafka log ({total:,} events in the live ledger), {state}: "
+                  f"p50 {st['p50']:.2f} ms, p99 {st['p99']:.2f} ms, max {st['max']:.1f} ms ({st['n']} entities)")
     if not a.skip_merkle:
         _say(f"building a tree of {a.leaves:,} leaves ...")
         built = build_tree(s, a.leaves)
