@@ -29,10 +29,11 @@ class LogReader:
 
     async def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:
+            # a short fetch wait: after a seek near the log's end, a long-polling fetch in flight would
+            # otherwise hold the next read for up to fetch_max_wait_ms (500 ms by default)
             c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, group_id=None, enable_auto_commit=False,
-                                 isolation_level="read_committed", auto_offset_reset="none")
+                                 isolation_level="read_committed", auto_offset_reset="none", fetch_max_wait_ms=5)
             await c.start()
-            c.assign([TopicPartition(self.topic, p) for p in range(registry.EVENTS.partitions)])
             self._consumer = c
         return self._consumer
 
@@ -41,6 +42,8 @@ class LogReader:
         async with self._lock:
             c = await self._started()
             tp = TopicPartition(self.topic, partition)
+            if c.assignment() != {tp}:
+                c.assign([tp])  # only the partition read: no fetching of the others in between
             end = (await c.end_offsets([tp]))[tp]
             found: dict[int, bytes] = {}
             wanted = sorted(o for o in set(offsets) if 0 <= o < end)
