@@ -60,7 +60,7 @@ def _int(request: web.Request, name: str, default: int | None = None, high: int 
 def _entity(request: web.Request) -> str:
     entity_id = request.match_info["entity_id"]
     if not ENTITY_ID.fullmatch(entity_id):
-        raise web.HTTPNotFound(reason="not an entity id (uscc:<code> or ric:<32 hex>)")
+        raise _bad("entity_id", "not an entity id (uscc:<18 characters> or ric:<32 hex digits>)")
     return entity_id
 
 

@@ -17,6 +17,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections import defaultdict
 from datetime import date
@@ -64,6 +65,14 @@ def notary(services):  # type: ignore[no-untyped-def]
 def api(settings: config.Settings, path: str) -> Any:
     with urllib.request.urlopen(f"http://127.0.0.1:{settings.api_port}{path}", timeout=30) as r:
         return json.loads(r.read())
+
+
+def api_status(settings: config.Settings, path: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{settings.api_port}{path}", timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
 
 
 def heads(settings: config.Settings) -> dict[tuple[int, int], tuple[bytes, int, bytes]]:
@@ -269,3 +278,16 @@ async def test_a_ledger_copy_that_differs_from_the_log_is_reported(settings, ser
         helpers.pg_rows(settings, "update views.ledger_copy set hash = %s where entity_id = %s and entity_version = 2 "
                                   "returning 1", (orig[0], entity))
     assert run("ledger.audit", "history", entity).returncode == 0
+
+
+def test_bad_audit_requests_are_answered_400_or_404_naming_the_reason(settings, services) -> None:
+    for path, status, words in (
+        ("/audit/entities/not-an-id/history", 400, "entity_id"),
+        ("/audit/entities/uscc:91411002MA0000000X/history", 404, "unknown entity"),
+        ("/audit/entities/uscc:91411002MA0000000X/as-of?valid_on=2025-13-01", 400, "valid_on"),
+        ("/audit/heads?partition=9", 400, "partition"),
+        ("/audit/consistency?partition=0&from=5&to=2", 400, "from"),
+        ("/audit/consistency?partition=0&from=1&to=999999999", 400, "no head of size"),
+    ):
+        got, body = api_status(settings, path)
+        assert got == status and words in json.dumps(body), (path, got, body)
