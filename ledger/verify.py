@@ -20,6 +20,8 @@ be read in one sitting. It checks, and names the first thing that fails:
 4. The entity's hash chain (ledger/chain.py): versions 1, 2, 3 ... without a gap, each prev_hash is
    the previous entry's hash (32 zero bytes for version 1), and each hash is
    SHA-256(prev_hash || the record with an empty hash field).
+5. With --department-keys DIR (the departments' public keys, <department>.pub, obtained apart
+   from the bundle): each event's Ed25519 signature by its department over the submission bytes.
 
 Exit status 0 when everything holds, 1 with the reason when something does not, 2 on bad usage.
 
@@ -254,9 +256,11 @@ def _hexes(values: Any, what: str) -> list[bytes]:
     return out
 
 
-def verify_bundle(bundle: dict[str, Any], public_key_hex: str,
-                  trusted_head: dict[str, Any] | None = None) -> Verified:
-    """Check everything the bundle claims; raise VerificationFailed with the first reason it fails."""
+def verify_bundle(bundle: dict[str, Any], public_key_hex: str, trusted_head: dict[str, Any] | None = None,
+                  department_keys: dict[str, str] | None = None) -> Verified:
+    """Check everything the bundle claims; raise VerificationFailed with the first reason it fails.
+    With `department_keys` (department -> Ed25519 public key, hex), also each department's signature
+    over the submission it made."""
     if bundle.get("format") != BUNDLE_FORMAT:
         raise VerificationFailed(f"not an audit bundle of format {BUNDLE_FORMAT}")
     entity_id, head = bundle.get("entity_id"), bundle.get("tree_head")
@@ -305,11 +309,24 @@ def verify_bundle(bundle: dict[str, Any], public_key_hex: str,
             raise VerificationFailed(f"{where}: prev_hash is not the previous entry's hash (chain broken)")
         if chain_hash(record, prev_hash) != entry["hash"]:
             raise VerificationFailed(f"{where}: the entry's hash does not match its content")
+        if department_keys is not None:
+            _check_department_signature(entry, department_keys, where)
         prev_hash, prev_index = entry["hash"], index
         out.append({"version": entry["entity_version"], "leaf_index": index, "event_id": entry["event_id"],
                     "event_type": entry["event_type"], "department": entry["department"],
                     "sequenced_at_ms": entry["sequenced_at"], "hash": entry["hash"].hex()})
     return Verified(entity_id, int(head["partition"]), size, head["root"], out, head)
+
+
+def _check_department_signature(entry: dict[str, Any], keys: dict[str, str], where: str) -> None:
+    key = keys.get(entry["department"])
+    if key is None:
+        raise VerificationFailed(f"{where}: no public key given for department {entry['department']!r}")
+    try:
+        Ed25519PublicKey.from_public_bytes(bytes.fromhex(key)).verify(entry["signature"], entry["submission"])
+    except (InvalidSignature, ValueError):
+        raise VerificationFailed(f"{where}: the submission is not signed by department {entry['department']!r} "
+                                 "(its signature does not verify under that department's key)") from None
 
 
 def _check_fresh(bundle: dict[str, Any], head: dict[str, Any], trusted: dict[str, Any], public_key_hex: str) -> None:
@@ -351,13 +368,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trusted-head", metavar="FILE",
                    help="a tree head you already trust (JSON); the bundle's head must be consistent with it")
     p.add_argument("--save-head", metavar="FILE", help="after success, save the bundle's head here for next time")
+    p.add_argument("--department-keys", metavar="DIR",
+                   help="also check each event's department signature with DIR/<department>.pub (hex)")
     p.add_argument("--quiet", action="store_true", help="print only the verdict")
     a = p.parse_args(argv)
     public_key = Path(a.public_key).read_text().strip()
     bundle = _read_json(a.bundle, "bundle")
     trusted = _read_json(a.trusted_head, "trusted head") if a.trusted_head else None
+    departments = ({f.stem: f.read_text().strip() for f in Path(a.department_keys).glob("*.pub")}
+                   if a.department_keys else None)
     try:
-        v = verify_bundle(bundle, public_key, trusted)
+        v = verify_bundle(bundle, public_key, trusted, departments)
     except VerificationFailed as e:
         print(f"REJECTED: {e}")
         return 1
@@ -370,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.save_head:
         Path(a.save_head).write_text(json.dumps(v.head, indent=1) + "\n", encoding="utf-8")
     print(f"VERIFIED: {len(v.events)} events of {v.entity_id}, in order, unaltered, in the signed tree "
-          f"of partition {v.partition} (size {v.tree_size})" + (", consistent with your trusted head" if trusted else ""))
+          f"of partition {v.partition} (size {v.tree_size})" + (", consistent with your trusted head" if trusted else "")
+          + (", each signed by its department" if departments is not None else ""))
     return 0
 
 

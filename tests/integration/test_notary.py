@@ -230,6 +230,8 @@ async def test_an_auditor_checks_history_as_of_and_a_bundle_and_sees_each_tamper
     r = run("ledger.verify", str(bundle), "--public-key", str(pub_file), "--trusted-head",
             str(tmp_path / "early-head.json"), "--save-head", str(tmp_path / "trusted.json"))
     assert r.returncode == 0 and f"VERIFIED: {n} events" in r.stdout, r.stdout
+    r = run("ledger.verify", str(bundle), "--public-key", str(pub_file), "--department-keys", str(settings.keys_dir))
+    assert r.returncode == 0 and "each signed by its department" in r.stdout, r.stdout
     proofs = api(settings, f"/audit/entities/{entity}/proofs")
     assert [e["leaf_index"] for e in proofs["events"]] == [e["leaf_index"] for e in json.loads(bundle.read_text())["events"]]
 

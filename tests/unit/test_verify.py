@@ -15,6 +15,7 @@ from ledger import chain, merkle, notary, signing, tamper
 from ledger.verify import VerificationFailed, key_id, parse_ledger_entry, verify_bundle
 
 PRIV, PUB = signing.new_keypair()
+DEPT_PRIV, DEPT_PUB = signing.new_keypair()
 SIGNER = notary.Signer(PRIV, PUB)
 
 
@@ -23,7 +24,8 @@ def entry(entity: str, version: int, prev: bytes) -> tuple[bytes, bytes]:
          "event_type": "AdministrativePenaltyImposed", "category": "enterprise", "department": "xc-samr",
          "sequenced_at": datetime(2026, 3, 2, 8, 0, version, tzinfo=UTC), "submission_partition": 1,
          "submission_offset": version, "warnings": ["uscc.check_character"] if version == 2 else [],
-         "submission": b"\x00\x00\x00\x00\x65" + entity.encode(), "signature": b"\xab" * 64,
+         "submission": b"\x00\x00\x00\x00\x65" + entity.encode(),
+         "signature": signing.sign(DEPT_PRIV, b"\x00\x00\x00\x00\x65" + entity.encode()),
          "prev_hash": prev, "hash": b""}
     record = chain.seal(e)
     return record, e["hash"]
@@ -171,3 +173,13 @@ def test_a_head_signed_by_another_key_or_edited_is_rejected(ledger: Ledger) -> N
     edited["tree_head"]["tree_size"] = 41
     with pytest.raises(VerificationFailed, match="signature does not verify"):
         verify_bundle(edited, PUB)
+
+
+def test_department_signatures_are_checked_when_their_keys_are_given(ledger: Ledger) -> None:
+    bundle = ledger.bundle("uscc:A", ledger.heads[-1])
+    assert len(verify_bundle(bundle, PUB, department_keys={"xc-samr": DEPT_PUB}).events) == 5
+    with pytest.raises(VerificationFailed, match="no public key given for department 'xc-samr'"):
+        verify_bundle(bundle, PUB, department_keys={})
+    _, other = signing.new_keypair()
+    with pytest.raises(VerificationFailed, match="not signed by department 'xc-samr'"):
+        verify_bundle(bundle, PUB, department_keys={"xc-samr": other})
