@@ -10,7 +10,8 @@ become the same leaves. A head is signed (Ed25519, key in LEDGER_KEYS_DIR/notary
 multiple of --every leaves and, when the tree grew, every --interval seconds; after the commit it
 is published on credit.checkpoints (key: the partition) and marked published. A crash between the
 commit and the publication publishes it at the next start (a head can appear twice on the topic,
-byte for byte the same; readers keep one per (partition, tree size)).
+byte for byte the same; readers keep one per (partition, tree size)). A lost database connection
+(PostgreSQL restarted) is retried with back-off from the trees and positions stored in it.
 
 Run: python -m consumers.notary [--every 1000] [--interval 10] [--metrics-port 9108]
 """
@@ -36,6 +37,7 @@ LEAVES = Counter("ledger_notary_leaves_total", "Ledger records added as Merkle l
 HEADS = Counter("ledger_notary_heads_total", "Signed tree heads published on credit.checkpoints")
 TREE_SIZE = Gauge("ledger_notary_tree_size", "Leaves in the partition's tree", ["partition"])
 LAG = Gauge("ledger_notary_lag_records", "Records of credit.events not yet in the tree", ["partition"])
+RETRIES = Counter("ledger_notary_db_retries_total", "Times the notary went on from its stored trees after a database error")
 
 
 def signer(settings: config.Settings) -> Signer:
@@ -92,12 +94,16 @@ class Notary:
                      positions={p: t.next_offset for p, t in trees.items()},
                      sizes={p: t.frontier.size for p, t in trees.items()})
             while not self._stop.is_set():
-                batch = await consumer.getmany(timeout_ms=500)
-                work = {p: t.append(((m.offset, m.value) for m in batch.get(TopicPartition(topic, p), [])),
-                                    self.signer, self.every, self.interval_s) for p, t in trees.items()}
-                if any(w.leaves or w.heads for w in work.values()):
-                    await self._store(conn, trees, work)
-                    await self._publish(conn, producer)
+                try:
+                    batch = await consumer.getmany(timeout_ms=500)
+                    work = {p: t.append(((m.offset, m.value) for m in batch.get(TopicPartition(topic, p), [])),
+                                        self.signer, self.every, self.interval_s) for p, t in trees.items()}
+                    if any(w.leaves or w.heads for w in work.values()):
+                        await self._store(conn, trees, work)
+                        await self._publish(conn, producer)
+                except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                    conn, trees = await self._recover(conn, consumer, producer, tps, exc)
+                    continue
                 end = await consumer.end_offsets(tps)
                 for tp in tps:
                     LAG.labels(str(tp.partition)).set(max(0, end[tp] - trees[tp.partition].next_offset))
@@ -106,6 +112,34 @@ class Notary:
             await consumer.stop()
             await producer.stop()
             await conn.close()
+
+    async def _recover(self, conn: psycopg.AsyncConnection[Any], consumer: AIOKafkaConsumer,
+                       producer: AIOKafkaProducer, tps: list[TopicPartition],
+                       exc: Exception) -> tuple[psycopg.AsyncConnection[Any], dict[int, PartitionTree]]:
+        """The database went away: the batch in flight may or may not be committed, and the trees in
+        memory may be ahead of it. Reconnect (with back-off), take the trees and positions stored in
+        the database, and read on from there."""
+        RETRIES.inc()
+        log.warning("database unavailable; going on from the stored trees", error=str(exc).strip()[:200])
+        try:
+            await conn.close()
+        except Exception:  # the connection is already broken
+            pass
+        delay = 0.5
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self.s.pg_dsn, prepare_threshold=None)
+                trees = await self._load(conn)
+                for tp in tps:
+                    consumer.seek(tp, trees[tp.partition].next_offset)
+                await self._publish(conn, producer)
+                log.info("database reachable again", positions={p: t.next_offset for p, t in trees.items()})
+                return conn, trees
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                if self._stop.is_set():
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _store(self, conn: psycopg.AsyncConnection[Any], trees: dict[int, PartitionTree],
                      work: dict[int, Appended]) -> None:

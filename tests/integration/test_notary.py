@@ -101,6 +101,15 @@ async def notarised(settings: config.Settings, timeout: float = 120) -> dict[int
     return log
 
 
+def assert_leaves_are_the_log(settings: config.Settings, log: dict[int, list[tuple[int, bytes]]]) -> None:
+    for p, recs in log.items():
+        leaves = helpers.pg_rows(settings, "select leaf_index, kafka_offset, leaf_hash from notary.leaves "
+                                           "where partition = %s order by leaf_index", (p,))
+        assert [i for i, _, _ in leaves] == list(range(len(recs))), f"partition {p}: leaf indexes without gap"
+        assert [o for _, o, _ in leaves] == [o for o, _ in recs], f"partition {p}: every committed record once"
+        assert [bytes(h) for _, _, h in leaves] == [merkle.leaf_hash(v) for _, v in recs]
+
+
 def public_key(settings: config.Settings) -> str:
     return (settings.keys_dir / "notary" / "notary.pub").read_text().strip()
 
@@ -125,13 +134,7 @@ async def test_sigkill_of_the_notary_leaves_no_gap_no_double_and_the_same_heads(
         await asyncio.gather(*(c.outcome(r["envelope"]["event_id"], timeout=120) for r in records))
 
     log = await notarised(settings)
-    for p, recs in log.items():
-        leaves = helpers.pg_rows(settings, "select leaf_index, kafka_offset, leaf_hash from notary.leaves "
-                                           "where partition = %s order by leaf_index", (p,))
-        assert [i for i, _, _ in leaves] == list(range(len(recs))), f"partition {p}: leaf indexes without gap"
-        assert [o for _, o, _ in leaves] == [o for o, _ in recs], f"partition {p}: every committed record once"
-        assert [bytes(h) for _, _, h in leaves] == [merkle.leaf_hash(v) for _, v in recs]
-
+    assert_leaves_are_the_log(settings, log)
     after = heads(settings)
     assert {k: v for k, v in after.items() if k in before} == before, "heads signed before the kill are unchanged"
     pub = public_key(settings)
@@ -156,6 +159,31 @@ async def test_sigkill_of_the_notary_leaves_no_gap_no_double_and_the_same_heads(
     got = api(settings, f"/audit/consistency?partition={p}&from={old}&to={newest}")
     verify_consistency(old, newest, before[(p, old)][0], after[(p, newest)][0], [bytes.fromhex(x) for x in got["proof"]])
     assert got["from_head"]["tree_size"] == old and got["to_head"]["tree_size"] == newest
+
+
+async def test_postgresql_stopped_immediately_mid_stream_and_restarted(settings, services, notary) -> None:
+    rng = helpers.rng("notary-pg")
+    subjects = workload.subjects(rng, 40)
+    records = [workload.penalty(rng, subjects[i % len(subjects)], "xc-samr", i) for i in range(3000)]
+    await notarised(settings)
+    pg = ops_stack.Postgres(settings)
+    retries = helpers.metric(settings, "notary", "ledger_notary_db_retries_total")
+    leaves = helpers.metric(settings, "notary", "ledger_notary_leaves_total")
+    async with helpers.client(settings) as c:
+        for i in range(0, len(records), CHUNK):
+            await c.submit_many(records[i:i + CHUNK])
+        await helpers.wait_until(lambda: helpers.metric(settings, "notary", "ledger_notary_leaves_total") >= leaves + 300,
+                                 timeout=60, interval=0.02, what="the notary in mid-stream")
+        await asyncio.to_thread(pg.stop, "immediate")
+        await asyncio.sleep(2)
+        await asyncio.to_thread(pg.start)
+        await asyncio.gather(*(c.outcome(r["envelope"]["event_id"], timeout=120) for r in records))
+    log = await notarised(settings)
+    assert notary.pid() is not None, "the notary survives a database restart"
+    assert helpers.metric(settings, "notary", "ledger_notary_db_retries_total") > retries
+    assert_leaves_are_the_log(settings, log)
+    for (p, size), (root, _ts, _sig) in heads(settings).items():
+        assert root == merkle.mth([merkle.leaf_hash(v) for _, v in log[p][:size]]), f"head {p}:{size}"
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
