@@ -27,7 +27,7 @@ import psycopg
 
 from ledger import config, signing, submissions
 from ledger.client import LedgerClient, submit_as_departments
-from ops import workload
+from ops import demo_audit, workload
 from schemas import registry
 
 
@@ -149,6 +149,7 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
     _show_views(s)
     await _show_expiry_trigger_feedback(s, rng)
     await _show_query_api(s, family_outcomes[-1], rng)
+    await demo_audit.show_audit(s, family_outcomes[0]["entity_id"], family_outcomes[len(family_outcomes) // 3]["entity_id"])
     return 0
 
 

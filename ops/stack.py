@@ -347,7 +347,7 @@ class Service:
     """A long-running ledger process (sequencer, projector) started from the project's .venv."""
 
     MODULES = {"sequencer": "ledger.sequencer", "projector": "consumers.projector", "query-api": "projections.http",
-               "gateway": "ledger.gateway", "scheduler": "ledger.scheduler"}
+               "gateway": "ledger.gateway", "scheduler": "ledger.scheduler", "notary": "consumers.notary"}
 
     def __init__(self, s: config.Settings, name: str) -> None:
         self.s = s
@@ -427,7 +427,7 @@ class Service:
             self.pidfile.unlink(missing_ok=True)
 
 
-SERVICES = ("sequencer", "projector", "query-api", "gateway", "scheduler")
+SERVICES = ("sequencer", "projector", "query-api", "gateway", "scheduler", "notary")
 # Started by `ops/stack up` but not by the tests' `services` fixture: a scheduler running through
 # the whole test session would end other tests' old listings under them (its tests start their own).
 ON_DEMAND_IN_TESTS = frozenset({"scheduler"})
@@ -472,6 +472,7 @@ async def ensure_topics(bootstrap: str) -> list[str]:
 def up(s: config.Settings, services: bool = True) -> None:
     from ledger import signing
     from ledger.domain import rules
+    from ledger.notary import notary_keys_dir
     from projections import migrate, schema
 
     kafka, pg = Kafka(s), Postgres(s)
@@ -493,6 +494,8 @@ def up(s: config.Settings, services: bool = True) -> None:
         made = signing.ensure_keys(s.keys_dir, sorted(rules.load_departments().departments))
         if made:
             _say(f"created development signing keys in {s.keys_dir} for: {', '.join(made)}")
+        if signing.ensure_keys(notary_keys_dir(s.keys_dir), ["notary"]):
+            _say(f"created the development notary key in {notary_keys_dir(s.keys_dir)} (public key: notary.pub)")
         from ledger.gateway import ensure_tokens  # the submission gateway's bearer tokens (development)
 
         made = ensure_tokens(s.keys_dir, sorted(rules.load_departments().departments))

@@ -36,6 +36,8 @@ Routes (all GET; JSON unless said otherwise; paged routes take page (1-based, de
                                    department, measure; format=csv
   /health                          200 when the database answers, 503 otherwise
   /metrics                         Prometheus metrics of this process
+  /audit/...                       auditors: history checked against the log, as-of state, Merkle
+                                   proofs, signed tree heads (projections/audit_http.py)
 
 Read-your-writes, on every route: after=<partition>:<offset> (the ledger position of a
 submission's outcome) makes the request wait until the views have applied that record, at most
@@ -69,7 +71,7 @@ from ledger.domain import rules as domain_rules
 from ledger.domain.errors import Rejection
 from ledger.domain.punishment import Catalogue, load_catalogue
 from ledger.domain.rules import LIST_KINDS
-from projections import queries, schema, trigger
+from projections import audit_http, queries, schema, trigger
 from schemas import registry
 
 log = logs.get("query-api")
@@ -570,6 +572,7 @@ def make_app(settings: config.Settings, pool: psycopg_pool.AsyncConnectionPool |
     app[CATALOGUE] = load_catalogue()
     for path, handler in ROUTES:
         app.router.add_get(path, handler)
+    audit_http.install(app, POOL, SETTINGS)
 
     async def database(app: web.Application):  # type: ignore[no-untyped-def]
         if pool is not None:

@@ -76,7 +76,8 @@ LISTS_CURRENT = Topic(
     key="'<entity id>|<list kind>'", doc="One record per entity and list; a delisting is an explicit value.",
 )
 ALERTS = Topic("credit.alerts", LEDGER_PARTITIONS, FOREVER, key="department id", doc="Joint-punishment alerts.")
-CHECKPOINTS = Topic("credit.checkpoints", 1, FOREVER, key="partition", doc="Signed Merkle tree heads.")
+CHECKPOINTS = Topic("credit.checkpoints", 1, FOREVER, key="partition", value="TreeHead",
+                    doc="Signed Merkle tree heads (the notary, consumers/notary.py).")
 # Not in TOPICS: the stack never creates it; bench/projection.py creates and deletes it per run.
 BENCH_EVENTS = Topic("bench.events", LEDGER_PARTITIONS, FOREVER, value="LedgerEntry",
                      doc="benchmarks only: synthetic ledger entries")
