@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICE_PORT_OFFSETS = {"sequencer": 1, "projector": 2, "query-api": 3, "gateway": 4}
+SERVICE_PORT_OFFSETS = {"sequencer": 1, "projector": 2, "query-api": 3, "gateway": 4, "portal": 13}
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class Settings:
     metrics_base_port: int
     api_port: int
     gateway_port: int = 8081  # the submission gateway (HTTP, loopback)
+    portal_port: int = 8082  # the public portal and operator dashboard (HTML, loopback)
     sequencer_snapshot_seconds: float = 60.0  # how often the sequencer snapshots its state locally
 
     def metrics_port(self, service: str) -> int:
@@ -64,5 +65,6 @@ def load(env: dict[str, str] | None = None) -> Settings:
         metrics_base_port=int(e.get("LEDGER_METRICS_PORT_BASE", "9100")),
         api_port=int(e.get("LEDGER_API_PORT", "8080")),  # the query API (HTTP, loopback)
         gateway_port=int(e.get("LEDGER_GATEWAY_PORT", "8081")),  # the submission gateway (HTTP, loopback)
+        portal_port=int(e.get("LEDGER_PORTAL_PORT", "8082")),  # the public portal (HTML, loopback)
         sequencer_snapshot_seconds=float(e.get("LEDGER_SEQUENCER_SNAPSHOT_SECONDS", "60")),
     )

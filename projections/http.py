@@ -496,13 +496,23 @@ def make_app(settings: config.Settings, pool: psycopg_pool.AsyncConnectionPool |
     for path, handler in ROUTES:
         app.router.add_get(path, handler)
 
-    async def database(app: web.Application):  # type: ignore[no-untyped-def]
+    app.cleanup_ctx.append(database(settings, "query-api", pool))
+    return app
+
+
+def database(settings: config.Settings, name: str, pool: psycopg_pool.AsyncConnectionPool | None = None,
+             max_size: int = 10) -> Callable[[web.Application], Any]:
+    """A cleanup context that puts a connection pool on the views (search_path views, autocommit,
+    no prepared statements) at app[POOL]: `pool` if given, else its own (2..`max_size`), closed on
+    clean-up."""
+
+    async def ctx(app: web.Application):  # type: ignore[no-untyped-def]
         if pool is not None:
             app[POOL] = pool
             yield
             return
         own = psycopg_pool.AsyncConnectionPool(
-            settings.pg_dsn, min_size=2, max_size=10, open=False, timeout=10, name="query-api",
+            settings.pg_dsn, min_size=2, max_size=max_size, open=False, timeout=10, name=name,
             kwargs={"autocommit": True, "options": f"-c search_path={schema.LIVE}", "prepare_threshold": None},
             check=psycopg_pool.AsyncConnectionPool.check_connection)
         await own.open(wait=True, timeout=30)
@@ -510,8 +520,7 @@ def make_app(settings: config.Settings, pool: psycopg_pool.AsyncConnectionPool |
         yield
         await own.close()
 
-    app.cleanup_ctx.append(database)
-    return app
+    return ctx
 
 
 class QueryApi:
