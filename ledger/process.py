@@ -9,6 +9,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from aiohttp import web
 from prometheus_client import start_http_server
 
 from ledger import logs
@@ -18,6 +19,31 @@ class Stoppable(Protocol):
     def stop(self) -> None: ...
 
     def run(self) -> Awaitable[Any]: ...
+
+
+class WebService:
+    """An aiohttp application served on 127.0.0.1:`port` until stop(), logging "<name> running"
+    (the marker ops/stack waits for). No access log: aiohttp's would write query strings, which
+    may hold an ID number."""
+
+    def __init__(self, name: str, make_app: Callable[[], web.Application], port: int, log: Any,
+                 routes: list[str]) -> None:
+        self.name, self.make_app, self.port, self.log, self.routes = name, make_app, port, log, routes
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, "127.0.0.1", self.port).start()
+            self.log.info(f"{self.name} running", url=f"http://127.0.0.1:{self.port}/", routes=self.routes)
+            await self._stop.wait()
+            self.log.info(f"{self.name} stopping")
+        finally:
+            await runner.cleanup()
 
 
 def parser(prog: str, doc: str | None, metrics_port: int) -> argparse.ArgumentParser:

@@ -313,17 +313,17 @@ async def get_lists(request: web.Request) -> web.StreamResponse:
     page, size = p.paging()
     fmt = p.choice("format", ("json", "csv")) or "json"
     if fmt == "csv":
-        return await _lists_csv(request, f)
+        return await stream_lists_csv(request, f, f"credit-lists-{date.today().isoformat()}.csv")
     async with request.app[POOL].connection() as conn:
         return ok(await queries.list_entries(conn, f, page, size))
 
 
-async def _lists_csv(request: web.Request, f: queries.ListFilter) -> web.StreamResponse:
-    """Every matching row (page and size do not apply), streamed. UTF-8 with a byte-order mark, so
-    that Excel opens the Chinese text correctly; CRLF line ends (RFC 4180)."""
+async def stream_lists_csv(request: web.Request, f: queries.ListFilter, filename: str) -> web.StreamResponse:
+    """Every matching row (page and size do not apply), streamed as the download `filename`. UTF-8
+    with a byte-order mark, so that Excel opens the Chinese text correctly; CRLF line ends (RFC 4180)."""
     response = web.StreamResponse(headers={
         "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": f'attachment; filename="credit-lists-{date.today().isoformat()}.csv"'})
+        "Content-Disposition": f'attachment; filename="{filename}"'})
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     buffer.write("\ufeff")
@@ -523,29 +523,11 @@ def database(settings: config.Settings, name: str, pool: psycopg_pool.AsyncConne
     return ctx
 
 
-class QueryApi:
+class QueryApi(process.WebService):
     """The process: serves the app on 127.0.0.1:`port` until stop()."""
 
     def __init__(self, settings: config.Settings, port: int) -> None:
-        self.settings = settings
-        self.port = port
-        self._stop = asyncio.Event()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    async def run(self) -> None:
-        # access_log=None: aiohttp's access log would write query strings (ID numbers in /lookup)
-        runner = web.AppRunner(make_app(self.settings), access_log=None, handle_signals=False)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, "127.0.0.1", self.port)
-            await site.start()
-            log.info("query-api running", url=f"http://127.0.0.1:{self.port}", routes=[p for p, _ in ROUTES])
-            await self._stop.wait()
-            log.info("query-api stopping")
-        finally:
-            await runner.cleanup()
+        super().__init__("query-api", lambda: make_app(settings), port, log, [p for p, _ in ROUTES])
 
 
 def main() -> None:

@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
-import io
 import re
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -229,38 +227,13 @@ async def publication(request: web.Request) -> web.Response:
 
 
 async def publication_csv(request: web.Request) -> web.StreamResponse:
-    """Every entry listed in the period, streamed as CSV: UTF-8 with a byte-order mark (so that
-    Excel opens the Chinese text correctly), CRLF line ends."""
+    """Every entry listed in the period, streamed as the lists CSV of the query API (UTF-8 with a
+    byte-order mark, so that Excel opens the Chinese text correctly)."""
     p = Params(form_request(request), frozenset({"period"}))
     period = p.text("period", 20) or current_month(datetime.now(UTC).date())
     _label, start, end = parse_period(period)
-    name = f"credit-publication-{period.strip().upper()}.csv"
-    response = web.StreamResponse(headers={"Content-Type": "text/csv; charset=utf-8",
-                                           "Content-Disposition": f'attachment; filename="{name}"'})
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    buffer.write("\ufeff")
-    writer.writerow([title for _, title in queries.LIST_CSV_COLUMNS])
-    async with request.app[POOL].connection() as conn:
-        rows = queries.list_entries_csv_rows(conn, queries.ListFilter(listed_from=start, listed_to=end))
-        try:
-            first = await anext(rows, None)
-            await response.prepare(request)
-            if first is not None:
-                writer.writerow(first)
-                async for row in rows:
-                    writer.writerow(row)
-                    if buffer.tell() > 64 * 1024:
-                        await response.write(buffer.getvalue().encode("utf-8"))
-                        buffer.seek(0)
-                        buffer.truncate()
-            await response.write(buffer.getvalue().encode("utf-8"))
-        except ConnectionResetError:
-            return response
-        finally:
-            await rows.aclose()
-    await response.write_eof()
-    return response
+    return await api.stream_lists_csv(request, queries.ListFilter(listed_from=start, listed_to=end),
+                                      f"credit-publication-{period.strip().upper()}.csv")
 
 
 # ============================================================================ the operator dashboard
@@ -367,27 +340,11 @@ def make_app(settings: config.Settings, sample: bool = True) -> web.Application:
     return app
 
 
-class Portal:
+class Portal(process.WebService):
     """The process: serves the portal on 127.0.0.1:`port` until stop()."""
 
     def __init__(self, settings: config.Settings, port: int) -> None:
-        self.settings, self.port = settings, port
-        self._stop = asyncio.Event()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    async def run(self) -> None:
-        # no access log: query strings may hold an ID number typed into the search
-        runner = web.AppRunner(make_app(self.settings), access_log=None, handle_signals=False)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, "127.0.0.1", self.port).start()
-            log.info("portal running", url=f"http://127.0.0.1:{self.port}/", routes=[p for p, _ in ROUTES])
-            await self._stop.wait()
-            log.info("portal stopping")
-        finally:
-            await runner.cleanup()
+        super().__init__("portal", lambda: make_app(settings), port, log, [p for p, _ in ROUTES])
 
 
 def main() -> None:
