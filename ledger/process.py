@@ -72,3 +72,11 @@ def run(args: argparse.Namespace, build: Callable[[argparse.Namespace], Stoppabl
         await service.run()
 
     asyncio.run(main())
+
+
+def run_web(prog: str, doc: str | None, name: str, metrics_port: int, port: int, port_env: str,
+            make_app: Callable[[], web.Application], log: Any, routes: list[str]) -> None:
+    """The main() of an HTTP service: --help, --port (default `port`, env `port_env`), then run."""
+    p = parser(prog, doc, metrics_port)
+    p.add_argument("--port", type=int, default=port, help=f"HTTP port on 127.0.0.1 (default {port}, {port_env})")
+    run(p.parse_args(), lambda a: WebService(name, make_app, a.port, log, routes))

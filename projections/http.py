@@ -523,19 +523,10 @@ def database(settings: config.Settings, name: str, pool: psycopg_pool.AsyncConne
     return ctx
 
 
-class QueryApi(process.WebService):
-    """The process: serves the app on 127.0.0.1:`port` until stop()."""
-
-    def __init__(self, settings: config.Settings, port: int) -> None:
-        super().__init__("query-api", lambda: make_app(settings), port, log, [p for p, _ in ROUTES])
-
-
 def main() -> None:
     settings = config.load()
-    p = process.parser("python -m projections.http", __doc__, settings.metrics_port("query-api"))
-    p.add_argument("--port", type=int, default=settings.api_port,
-                   help=f"HTTP port on 127.0.0.1 (default {settings.api_port}, LEDGER_API_PORT)")
-    process.run(p.parse_args(), lambda a: QueryApi(settings, a.port))
+    process.run_web("python -m projections.http", __doc__, "query-api", settings.metrics_port("query-api"),
+                    settings.api_port, "LEDGER_API_PORT", lambda: make_app(settings), log, [p for p, _ in ROUTES])
 
 
 if __name__ == "__main__":

@@ -173,7 +173,7 @@ async def search(request: web.Request) -> web.StreamResponse:
             if await queries.entity_exists(conn, entity_id):
                 raise web.HTTPSeeOther(f"/entity/{entity_id}")
         # an ID number that names nobody: no name search on it, and never shown in clear
-        result = (queries._page([], page, PAGE_SIZE, 0) if any(k == "RIC" for k, _ in found)
+        result = ({"items": [], "page": page, "size": PAGE_SIZE, "total": 0} if any(k == "RIC" for k, _ in found)
                   else await queries.search_entities(conn, q, page, PAGE_SIZE))
     return render(request, "search.html", q=public_text(q), result=result,
                   pages=_pages(result["total"], page, PAGE_SIZE))
@@ -340,19 +340,11 @@ def make_app(settings: config.Settings, sample: bool = True) -> web.Application:
     return app
 
 
-class Portal(process.WebService):
-    """The process: serves the portal on 127.0.0.1:`port` until stop()."""
-
-    def __init__(self, settings: config.Settings, port: int) -> None:
-        super().__init__("portal", lambda: make_app(settings), port, log, [p for p, _ in ROUTES])
-
-
 def main() -> None:
     settings = config.load()
-    p = process.parser("python -m projections.portal", __doc__, settings.metrics_port("portal"))
-    p.add_argument("--port", type=int, default=settings.portal_port,
-                   help=f"HTTP port on 127.0.0.1 (default {settings.portal_port}, LEDGER_PORTAL_PORT)")
-    process.run(p.parse_args(), lambda a: Portal(settings, a.port))
+    process.run_web("python -m projections.portal", __doc__, "portal", settings.metrics_port("portal"),
+                    settings.portal_port, "LEDGER_PORTAL_PORT", lambda: make_app(settings), log,
+                    [p for p, _ in ROUTES])
 
 
 if __name__ == "__main__":
