@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICE_PORT_OFFSETS = {"sequencer": 1, "projector": 2, "query-api": 3, "gateway": 4, "scheduler": 7, "notary": 8}
+SERVICE_PORT_OFFSETS = {"sequencer": 1, "projector": 2, "query-api": 3, "gateway": 4, "scheduler": 7, "notary": 8,
+                        "portal": 13}
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Settings:
     metrics_base_port: int
     api_port: int
     gateway_port: int = 8081  # the submission gateway (HTTP, loopback)
+    portal_port: int = 8082  # the public portal and operator dashboard (HTML, loopback)
     sequencer_snapshot_seconds: float = 60.0  # how often the sequencer snapshots its state locally
     notary_every: int = 1000  # the notary signs a tree head at every multiple of this many leaves ...
     notary_interval: float = 10.0  # ... and this many seconds after the last one when the tree grew
@@ -66,6 +68,7 @@ def load(env: dict[str, str] | None = None) -> Settings:
         metrics_base_port=int(e.get("LEDGER_METRICS_PORT_BASE", "9100")),
         api_port=int(e.get("LEDGER_API_PORT", "8080")),  # the query API (HTTP, loopback)
         gateway_port=int(e.get("LEDGER_GATEWAY_PORT", "8081")),  # the submission gateway (HTTP, loopback)
+        portal_port=int(e.get("LEDGER_PORTAL_PORT", "8082")),  # the public portal (HTML, loopback)
         sequencer_snapshot_seconds=float(e.get("LEDGER_SEQUENCER_SNAPSHOT_SECONDS", "60")),
         notary_every=int(e.get("LEDGER_NOTARY_EVERY", "1000")),
         notary_interval=float(e.get("LEDGER_NOTARY_INTERVAL", "10")),

@@ -9,6 +9,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from aiohttp import web
 from prometheus_client import start_http_server
 
 from ledger import logs
@@ -18,6 +19,31 @@ class Stoppable(Protocol):
     def stop(self) -> None: ...
 
     def run(self) -> Awaitable[Any]: ...
+
+
+class WebService:
+    """An aiohttp application served on 127.0.0.1:`port` until stop(), logging "<name> running"
+    (the marker ops/stack waits for). No access log: aiohttp's would write query strings, which
+    may hold an ID number."""
+
+    def __init__(self, name: str, make_app: Callable[[], web.Application], port: int, log: Any,
+                 routes: list[str]) -> None:
+        self.name, self.make_app, self.port, self.log, self.routes = name, make_app, port, log, routes
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, "127.0.0.1", self.port).start()
+            self.log.info(f"{self.name} running", url=f"http://127.0.0.1:{self.port}/", routes=self.routes)
+            await self._stop.wait()
+            self.log.info(f"{self.name} stopping")
+        finally:
+            await runner.cleanup()
 
 
 def parser(prog: str, doc: str | None, metrics_port: int) -> argparse.ArgumentParser:
@@ -46,3 +72,11 @@ def run(args: argparse.Namespace, build: Callable[[argparse.Namespace], Stoppabl
         await service.run()
 
     asyncio.run(main())
+
+
+def run_web(prog: str, doc: str | None, name: str, metrics_port: int, port: int, port_env: str,
+            make_app: Callable[[], web.Application], log: Any, routes: list[str]) -> None:
+    """The main() of an HTTP service: --help, --port (default `port`, env `port_env`), then run."""
+    p = parser(prog, doc, metrics_port)
+    p.add_argument("--port", type=int, default=port, help=f"HTTP port on 127.0.0.1 (default {port}, {port_env})")
+    run(p.parse_args(), lambda a: WebService(name, make_app, a.port, log, routes))

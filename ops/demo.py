@@ -149,6 +149,7 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
     _show_views(s)
     await _show_expiry_trigger_feedback(s, rng)
     await _show_query_api(s, family_outcomes[-1], rng)
+    await _show_portal(s, rng)
     await demo_audit.show_audit(s, family_outcomes[0]["entity_id"], family_outcomes[len(family_outcomes) // 3]["entity_id"])
     return 0
 
@@ -269,7 +270,7 @@ async def _show_query_api(s: config.Settings, last: dict[str, Any], rng: random.
         else:
             _describe("read-your-writes", out)
     _line("\nMetrics: " + ", ".join(f"http://127.0.0.1:{s.metrics_port(n)}/metrics ({n})"
-                                    for n in ("sequencer", "projector", "query-api", "scheduler"))
+                                    for n in ("sequencer", "projector", "query-api", "scheduler", "portal"))
           + f". Query API: {base}. Rebuild the views: PYTHONPATH=. .venv/bin/python -m projections.rebuild. "
           "Stop: ops/stack down")
 
@@ -344,6 +345,34 @@ def _feedback(subject: workload.Subject, department: str, measure: str, trigger:
     _, rec = workload.feedback(subject, trigger, date.today())
     rec["envelope"]["source_department"] = department
     return department, {**rec, "measure_code": measure, "action": action}
+
+
+async def _show_portal(s: config.Settings, rng: random.Random) -> None:
+    """This month's listings (so the month's publication has them), then the public portal: its
+    URL, one listed entity's page, and the month's publication downloaded as CSV."""
+    today = date.today()
+    listed = workload.subjects(rng, 3, persons_share=0.0)
+    events = [workload.debtor_listed(x, f"（{today.year}）豫10执{rng.randrange(10**4, 10**5)}号", today, ground=2)
+              for x in listed]
+    outcomes = await submit_as_departments(s.bootstrap_servers, s.keys_dir, events)
+    await _wait_projected(s, [o for o in outcomes if o["status"] == "ACCEPTED"])
+    base = f"http://127.0.0.1:{s.portal_port}"
+    month = f"{today.year:04d}-{today.month:02d}"
+    _line(f"\n== The public portal: {base}/ (search, entity pages, red and black lists, publication; "
+          f"operators: {base}/dashboard)")
+    _line(f"   this month the court listed {len(listed)} dishonest debtors, e.g. {listed[0].name}: "
+          f"{base}/entity/uscc:{listed[0].id}")
+    _line(f"   search by part of its name: {base}/search?q={listed[0].name[2:6]}")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/publication.csv", params={"period": month}) as r:
+            body = await r.read()
+    target = s.stack_dir / f"demo-publication-{month}.csv"
+    target.write_bytes(body)
+    rows = body.decode("utf-8-sig").splitlines()
+    _line(f"   GET /publication.csv?period={month}: {r.status}, {max(len(rows) - 1, 0)} entries listed this month, "
+          f"saved to {target} (page: {base}/publication?period={month})")
+    _line("   not on the portal yet: the notary's latest signed tree head (the query API serves it at "
+          "/audit/heads) and alerts by department")
 
 
 def main() -> None:

@@ -347,7 +347,8 @@ class Service:
     """A long-running ledger process (sequencer, projector) started from the project's .venv."""
 
     MODULES = {"sequencer": "ledger.sequencer", "projector": "consumers.projector", "query-api": "projections.http",
-               "gateway": "ledger.gateway", "scheduler": "ledger.scheduler", "notary": "consumers.notary"}
+               "gateway": "ledger.gateway", "scheduler": "ledger.scheduler", "notary": "consumers.notary",
+               "portal": "projections.portal"}
 
     def __init__(self, s: config.Settings, name: str) -> None:
         self.s = s
@@ -381,12 +382,15 @@ class Service:
         if self.name == "gateway" and not _port_free(self.s.gateway_port):
             raise StackError(f"port {self.s.gateway_port} on 127.0.0.1 (the submission gateway) is already taken; "
                              f"choose another with LEDGER_GATEWAY_PORT")
+        if self.name == "portal" and not _port_free(self.s.portal_port):
+            raise StackError(f"port {self.s.portal_port} on 127.0.0.1 (the public portal) is already taken; "
+                             f"choose another with LEDGER_PORTAL_PORT")
         self.log.parent.mkdir(parents=True, exist_ok=True)
         log_start = self.log.stat().st_size if self.log.exists() else 0  # only this start's lines count
         env = {**os.environ, "PYTHONPATH": str(config.ROOT), "LEDGER_STACK_DIR": str(self.s.stack_dir),
                "LEDGER_KAFKA_PORT": str(self.s.kafka_port), "LEDGER_PG_PORT": str(self.s.pg_port),
                "LEDGER_KEYS_DIR": str(self.s.keys_dir), "LEDGER_API_PORT": str(self.s.api_port),
-               "LEDGER_GATEWAY_PORT": str(self.s.gateway_port),
+               "LEDGER_GATEWAY_PORT": str(self.s.gateway_port), "LEDGER_PORTAL_PORT": str(self.s.portal_port),
                **(extra_env or {})}
         with open(self.log, "ab") as out:
             proc = subprocess.Popen([sys.executable, "-m", self.module, "--metrics-port", str(port)],
@@ -427,7 +431,7 @@ class Service:
             self.pidfile.unlink(missing_ok=True)
 
 
-SERVICES = ("sequencer", "projector", "query-api", "gateway", "scheduler", "notary")
+SERVICES = ("sequencer", "projector", "query-api", "gateway", "scheduler", "notary", "portal")
 # Started by `ops/stack up` but not by the tests' `services` fixture: a scheduler running through
 # the whole test session would end other tests' old listings under them (its tests start their own).
 ON_DEMAND_IN_TESTS = frozenset({"scheduler"})

@@ -323,15 +323,16 @@ async def get_lists(request: web.Request) -> web.StreamResponse:
     page, size = p.paging()
     fmt = p.choice("format", ("json", "csv")) or "json"
     if fmt == "csv":
-        return await _lists_csv(request, f)
+        return await stream_lists_csv(request, f, f"credit-lists-{date.today().isoformat()}.csv")
     async with request.app[POOL].connection() as conn:
         return ok(await queries.list_entries(conn, f, page, size))
 
 
-async def _lists_csv(request: web.Request, f: queries.ListFilter) -> web.StreamResponse:
+async def stream_lists_csv(request: web.Request, f: queries.ListFilter, filename: str) -> web.StreamResponse:
+    """Every matching list entry, streamed as the CSV download `filename` (the query API, the portal)."""
     async with request.app[POOL].connection() as conn:
-        return await _stream_csv(request, f"credit-lists-{date.today().isoformat()}.csv",
-                                 [title for _, title in queries.LIST_CSV_COLUMNS], queries.list_entries_csv_rows(conn, f))
+        return await _stream_csv(request, filename, [title for _, title in queries.LIST_CSV_COLUMNS],
+                                 queries.list_entries_csv_rows(conn, f))
 
 
 async def _stream_csv(request: web.Request, filename: str, header: list[str],
@@ -574,13 +575,23 @@ def make_app(settings: config.Settings, pool: psycopg_pool.AsyncConnectionPool |
         app.router.add_get(path, handler)
     audit_http.install(app, POOL, SETTINGS)
 
-    async def database(app: web.Application):  # type: ignore[no-untyped-def]
+    app.cleanup_ctx.append(database(settings, "query-api", pool))
+    return app
+
+
+def database(settings: config.Settings, name: str, pool: psycopg_pool.AsyncConnectionPool | None = None,
+             max_size: int = 10) -> Callable[[web.Application], Any]:
+    """A cleanup context that puts a connection pool on the views (search_path views, autocommit,
+    no prepared statements) at app[POOL]: `pool` if given, else its own (2..`max_size`), closed on
+    clean-up."""
+
+    async def ctx(app: web.Application):  # type: ignore[no-untyped-def]
         if pool is not None:
             app[POOL] = pool
             yield
             return
         own = psycopg_pool.AsyncConnectionPool(
-            settings.pg_dsn, min_size=2, max_size=10, open=False, timeout=10, name="query-api",
+            settings.pg_dsn, min_size=2, max_size=max_size, open=False, timeout=10, name=name,
             kwargs={"autocommit": True, "options": f"-c search_path={schema.LIVE}", "prepare_threshold": None},
             check=psycopg_pool.AsyncConnectionPool.check_connection)
         await own.open(wait=True, timeout=30)
@@ -588,41 +599,13 @@ def make_app(settings: config.Settings, pool: psycopg_pool.AsyncConnectionPool |
         yield
         await own.close()
 
-    app.cleanup_ctx.append(database)
-    return app
-
-
-class QueryApi:
-    """The process: serves the app on 127.0.0.1:`port` until stop()."""
-
-    def __init__(self, settings: config.Settings, port: int) -> None:
-        self.settings = settings
-        self.port = port
-        self._stop = asyncio.Event()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    async def run(self) -> None:
-        # access_log=None: aiohttp's access log would write query strings (ID numbers in /lookup)
-        runner = web.AppRunner(make_app(self.settings), access_log=None, handle_signals=False)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, "127.0.0.1", self.port)
-            await site.start()
-            log.info("query-api running", url=f"http://127.0.0.1:{self.port}", routes=[p for p, _ in ROUTES])
-            await self._stop.wait()
-            log.info("query-api stopping")
-        finally:
-            await runner.cleanup()
+    return ctx
 
 
 def main() -> None:
     settings = config.load()
-    p = process.parser("python -m projections.http", __doc__, settings.metrics_port("query-api"))
-    p.add_argument("--port", type=int, default=settings.api_port,
-                   help=f"HTTP port on 127.0.0.1 (default {settings.api_port}, LEDGER_API_PORT)")
-    process.run(p.parse_args(), lambda a: QueryApi(settings, a.port))
+    process.run_web("python -m projections.http", __doc__, "query-api", settings.metrics_port("query-api"),
+                    settings.api_port, "LEDGER_API_PORT", lambda: make_app(settings), log, [p for p, _ in ROUTES])
 
 
 if __name__ == "__main__":

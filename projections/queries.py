@@ -354,3 +354,27 @@ def _coverage_row(category: str, registered: int, with_records: int, unregistere
     return {"category": category, "registered": registered, "with_records": with_records, "share": share,
             "target": target, "meets_target": None if share is None or target is None else share >= target,
             "unregistered_with_records": unregistered}
+
+
+# ----------------------------------------------------------------------------- search (the public portal)
+
+_SEARCH_COLS = "entity_id, category, public_id, name, black_lists, red_listed, grade"
+
+
+def _like_pattern(text: str) -> str:
+    """`text` as a literal ILIKE substring pattern (``%``, ``_`` and ``\\`` escaped)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+async def search_entities(conn: psycopg.AsyncConnection[Any], text: str, page: int = 1,
+                          size: int = DEFAULT_SIZE) -> dict[str, Any]:
+    """Entities whose name contains `text` (any part of a Chinese name; the trigram index
+    ``entities_name_trgm`` serves it from three characters on) or whose public identifier is `text`
+    (a unified social credit code, upper case). Ordered by name, then entity id."""
+    limit, offset = _limits(page, size)
+    where = " where name ilike %s or public_id = %s"
+    params = [_like_pattern(text), text.upper()]
+    total = await _count(conn, "select count(*) from entities" + where, params)
+    items = await _all(conn, f"select {_SEARCH_COLS} from entities{where} order by name, entity_id limit %s offset %s",
+                       [*params, limit, offset])
+    return _page(items, page, size, total)

@@ -58,6 +58,8 @@ create table entities (
 );
 create index entities_category on entities (category);
 create index entities_name on entities (name text_pattern_ops);
+-- the portal's search by part of a name (pg_trgm, migration 002; C.UTF-8 counts CJK as letters)
+create index entities_name_trgm on entities using gin (name public.gin_trgm_ops);
 
 -- Red and black lists: who, which list, why, which department, listed on, legal end, status.
 create table list_entries (

@@ -76,8 +76,9 @@ def _other_stack(stack, tmp_path, offset: int):  # type: ignore[no-untyped-def]
     metrics = next(p for p in range(pg + 1, 32000) if all(ops_stack._port_free(p + i) for i in range(span)))
     api = next(p for p in range(metrics + span, 32000) if ops_stack._port_free(p))
     gateway = next(p for p in range(api + 1, 32000) if ops_stack._port_free(p))
+    portal = next(p for p in range(gateway + 1, 32000) if ops_stack._port_free(p))
     return dataclasses.replace(stack, stack_dir=tmp_path / f"stack{offset}", kafka_port=kafka, pg_port=pg,
-                               metrics_base_port=metrics, api_port=api, gateway_port=gateway)
+                               metrics_base_port=metrics, api_port=api, gateway_port=gateway, portal_port=portal)
 
 
 def test_down_leaves_no_process_behind(stack, tmp_path) -> None:

@@ -1,0 +1,141 @@
+"""In a real browser (headless Chromium from the Debian package, driven by Playwright), against the
+running stack: a visitor searches by part of a Chinese name, opens the entity and reads why it is
+listed (list status, legal basis, end date, grade reasons); filters the black list with the form;
+downloads the month's publication as CSV; and the display pages work with JavaScript turned off.
+Screenshots of every step are kept in artifacts/portal/ (git-ignored; CI keeps them)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import BrowserContext, Page, async_playwright, expect
+
+from ledger.domain import identity
+from tests import portal_world
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts" / "portal"
+CHROMIUM = "/usr/bin/chromium"  # Debian package chromium (ops/bootstrap); never `playwright install`
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+async def world(settings, services):  # type: ignore[no-untyped-def]
+    return await portal_world.build(settings, "portal-browser")
+
+
+async def _context(tmp: Path, **options: Any) -> AsyncIterator[BrowserContext]:
+    async with async_playwright() as p:
+        ctx = await p.chromium.launch_persistent_context(
+            str(tmp), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, accept_downloads=True,
+            locale="zh-CN", viewport={"width": 1280, "height": 900}, **options)
+        try:
+            yield ctx
+        finally:
+            await ctx.close()
+
+
+@pytest.fixture
+async def page(tmp_path: Path, settings) -> AsyncIterator[Page]:  # type: ignore[no-untyped-def]
+    async for ctx in _context(tmp_path / "profile"):  # a fresh user-data directory per test
+        pg = await ctx.new_page()
+        pg.set_default_timeout(20_000)
+        pg.base = f"http://127.0.0.1:{settings.portal_port}"  # type: ignore[attr-defined]
+        yield pg
+
+
+async def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def test_search_by_part_of_a_name_then_read_why_it_is_listed(page: Page, world) -> None:
+    await page.goto(page.base + "/")  # type: ignore[attr-defined]
+    await expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    await page.get_by_label("主体名称 / 统一社会信用代码 / 身份证号码").fill(world["marker"] + "精密")
+    await shot(page, "01-home-search")
+    await page.get_by_role("button", name="查询").click()
+    await expect(page.locator("p.count")).to_contain_text("共 1 个信用主体")
+    await shot(page, "02-search-results")
+    await page.get_by_role("link", name=world["company"].name).click()
+
+    await expect(page).to_have_url(re.compile(re.escape("/entity/" + world["company_id"]) + "$"))
+    await expect(page.get_by_role("heading", level=1)).to_have_text(world["company"].name)
+    await expect(page.locator("#list-status")).to_contain_text("政府采购禁止参加名单")
+    row = page.locator("#lists tbody tr", has_text=world["ban"]["decision_no"])
+    await expect(row).to_have_count(1)
+    await expect(row.locator("td.legal-basis")).to_contain_text("中华人民共和国政府采购法 第七十七条")
+    await expect(row.locator("td.legal-end")).to_have_text(re.compile(r"^2028-02-0[1-3]$"))
+    await expect(row).to_contain_text("有效")
+    await expect(page.locator("#grade h2")).to_have_text(re.compile(r"信用等级：[ABCD] 级"))
+    await expect(page.locator("#grade tbody tr", has_text=world["ban"]["decision_no"])).to_have_count(1)
+    await shot(page, "03-entity-page")
+
+
+async def test_a_person_is_shown_masked(page: Page, world) -> None:
+    person = world["person"]
+    await page.goto(page.base + "/")  # type: ignore[attr-defined]
+    await page.get_by_label("主体名称 / 统一社会信用代码 / 身份证号码").fill(person.id)
+    await page.get_by_role("button", name="查询").click()
+    await expect(page).to_have_url(re.compile(re.escape("/entity/" + world["person_id"]) + "$"))
+    await expect(page.locator("#public-id")).to_have_text(identity.mask_ric(person.id))
+    assert person.id not in await page.content()
+    await expect(page.locator("#publicity tbody tr")).to_have_count(2)
+    await shot(page, "04-person-masked")
+
+
+async def test_filter_the_lists_with_the_form(page: Page, world) -> None:
+    await page.goto(page.base + "/lists")  # type: ignore[attr-defined]
+    await page.get_by_label("名单类型").select_option("procurement_ban")
+    await page.get_by_label("认定部门").select_option("xc-finance")
+    await page.get_by_label("状态").select_option("active")
+    await page.get_by_label("列入日期自").fill("2026-02-01")
+    await page.get_by_label("至", exact=True).fill("2026-02-28")
+    await page.get_by_role("button", name="筛选").click()
+    await expect(page).to_have_url(re.compile(r"kind=procurement_ban.*department=xc-finance"))
+    rows = page.locator("table.entries tbody tr")
+    await expect(rows.filter(has_text=world["ban"]["decision_no"])).to_have_count(1)
+    for text in await rows.all_inner_texts():
+        assert "政府采购禁止参加名单" in text and "2026-02-" in text
+    await expect(page.get_by_label("名单类型")).to_have_value("procurement_ban")
+    await shot(page, "05-lists-filtered")
+
+
+async def test_download_the_months_publication(page: Page, world) -> None:
+    await page.goto(page.base + "/publication?period=2026-02")  # type: ignore[attr-defined]
+    await expect(page.get_by_role("heading", level=1)).to_have_text("2026年2月红黑榜")
+    await expect(page.locator("table.entries")).to_contain_text(world["ban"]["decision_no"])
+    await shot(page, "06-publication")
+    async with page.expect_download() as info:
+        await page.locator("#csv").click()
+    download = await info.value
+    assert download.suggested_filename == "credit-publication-2026-02.csv"
+    raw = Path(await download.path()).read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert rows[0][0] == "主体名称" and len(rows) >= 2
+    mine = [r for r in rows if r[5] == world["ban"]["decision_no"]]
+    assert [r[:5] for r in mine] == [[world["company"].name, world["company"].id, "企业", "政府采购禁止参加名单", "黑名单"]]
+    (ARTIFACTS / "publication-2026-02.csv").write_bytes(raw)
+
+
+async def test_display_pages_work_without_javascript(tmp_path: Path, settings, world) -> None:
+    base = f"http://127.0.0.1:{settings.portal_port}"
+    async for ctx in _context(tmp_path / "nojs", java_script_enabled=False):
+        page = await ctx.new_page()
+        await page.goto(f"{base}/search?q={world['marker']}")
+        await expect(page.locator("p.count")).to_contain_text("共 3 个信用主体")
+        await page.get_by_role("link", name=world["honoured"].name).click()
+        await expect(page.locator("#list-status")).to_contain_text("守信激励（红名单）")
+        await page.goto(f"{base}/lists?colour=red&size=200")
+        await expect(page.locator("table.entries")).to_contain_text(world["honoured"].name)
+        await page.goto(f"{base}/dashboard")
+        await expect(page.locator("#services")).to_contain_text("运行中")
+        await shot(page, "07-dashboard-no-javascript")

@@ -1,0 +1,190 @@
+"""Given the running stack with the portal, when departments have submitted a small credit world,
+then every portal page answers in Chinese (html lang zh-CN, every form control labelled, no
+scripts) with the projected data: search by part of a name, by credit code and by ID number; the
+entity page with list status, legal basis, end date and grade reasons; the lists with filters; the
+month's and the quarter's publication as a page and as CSV; the operator dashboard from the
+services' metrics and the views. Bad parameters get a 400 page naming them; no page and no log
+line holds a natural person's clear ID number."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import date
+from typing import Any
+
+import aiohttp
+import pytest
+
+from ledger.domain import identity
+from ledger.domain import rules as domain_rules
+from tests import helpers, portal_world
+
+BODIES: list[str] = []
+
+
+class Portal:
+    def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
+        self.session, self.base = session, base
+
+    async def page(self, path: str, expect: int = 200, **params: Any) -> str:
+        async with self.session.get(self.base + path, params=params or None, allow_redirects=True) as r:
+            body = await r.text(encoding="utf-8")
+            BODIES.append(body)
+            assert r.status == expect, (path, params, r.status, body[:800])
+            assert r.headers["Content-Type"].startswith("text/html")
+            facts = portal_world.PageFacts(body)
+            assert facts.lang == "zh-CN", path
+            assert facts.unlabelled() == [], (path, facts.unlabelled())
+            assert facts.scripts == 0, path
+            self.last_url = str(r.url)
+            return body
+
+
+@pytest.fixture(scope="module")
+async def portal(settings, services):  # type: ignore[no-untyped-def]
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        yield Portal(session, f"http://127.0.0.1:{settings.portal_port}")
+
+
+@pytest.fixture(scope="module")
+async def world(settings, portal):  # type: ignore[no-untyped-def]
+    return await portal_world.build(settings, "portal-http")
+
+
+async def test_home_page_has_the_search_form(portal) -> None:
+    body = await portal.page("/")
+    assert '<label for="q">' in body and 'action="/search"' in body
+    assert "/publication.csv?period=" in body
+    async with portal.session.get(portal.base + "/static/portal.css") as r:
+        assert r.status == 200 and "text/css" in r.headers["Content-Type"]
+
+
+async def test_search_by_part_of_a_chinese_name(portal, world) -> None:
+    body = await portal.page("/search", q=world["marker"])  # the middle of the names only
+    assert "共 3 个信用主体" in body
+    for key in ("company", "honoured"):
+        assert world[key].name in body and f'href="/entity/{world[key + "_id"]}"' in body
+    assert world["person"].name in body and identity.mask_ric(world["person"].id) in body
+    two = await portal.page("/search", q=world["marker"][-3:] + "精密")
+    assert world["company"].name in two and world["honoured"].name not in two
+    none = await portal.page("/search", q="不存在的主体名称" + world["marker"])
+    assert "共 0 个信用主体" in none and "没有找到" in none
+
+
+async def test_search_by_credit_code_or_id_number_opens_the_entity(settings, portal, world) -> None:
+    await portal.page("/search", q=world["company"].id.lower())
+    assert portal.last_url.endswith("/entity/" + world["company_id"])
+    person = world["person"].id
+    await portal.page("/search", q=f"{person[:6]} {person[6:]}")
+    assert portal.last_url.endswith("/entity/" + world["person_id"]) and person not in portal.last_url
+    # an ID number of nobody: not searched by name, never echoed in clear
+    other = person[:6] + "19990101" + "000"
+    from stdnum.cn import ric
+    other += ric.calc_check_digit(other + "0")
+    body = await portal.page("/search", q=other)
+    assert other not in body and identity.mask_ric(other) in body and "共 0 个信用主体" in body
+
+
+async def test_entity_page_shows_why_it_is_listed(portal, world) -> None:
+    body = await portal.page(f"/entity/{world['company_id']}")
+    ban = world["ban"]
+    assert world["company"].name in body and world["company"].id in body
+    status = body.split('id="list-status"', 1)[1].split("</dd>", 1)[0]
+    assert "政府采购禁止参加名单" in status
+    lists = body.split('id="lists"', 1)[1].split("</section>", 1)[0]
+    row = next(r for r in lists.split("<tr") if ban["decision_no"] in r)
+    end = domain_rules.load_publication_periods().listing_window(
+        "procurement_ban", date(2026, 2, 2), domain_rules.ListingTerms(period_months=24)).automatic_end
+    assert "2026-02-02" in row and f'<td class="legal-end">{end}</td>' in row  # listed on, legal end (24 months)
+    assert "中华人民共和国政府采购法 第七十七条" in row and "有效" in row
+    assert "失信被执行人名单" in body and "已移出" in body and "已到期" in body
+    grade = body.split('id="grade"', 1)[1].split("</section>", 1)[0]
+    assert re.search(r"信用等级：[ABCD] 级", grade) and ban["decision_no"] in grade
+    # all its double-publicity records ended (expired, repaired, revoked): none on display
+    assert "无公示期内的行政许可或行政处罚记录" in body and "依规不再公示" in body
+
+    honoured = await portal.page(f"/entity/{world['honoured_id']}")
+    assert "守信激励（红名单）" in honoured and "A 级" in honoured
+
+
+async def test_person_page_is_masked_and_shows_penalties_in_their_window(portal, world) -> None:
+    body = await portal.page(f"/entity/{world['person_id']}")
+    assert world["person"].id not in body
+    assert identity.mask_ric(world["person"].id) in body
+    publicity = body.split('id="publicity"', 1)[1].split("</section>", 1)[0]
+    rows = publicity.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    assert rows.count("<td>行政处罚</td>") == 2 and "2026-06-16" in rows
+    await portal.page("/entity/uscc:000000000000000000", expect=404)
+
+
+async def test_lists_with_filters_and_paging(portal, world) -> None:
+    ban = world["ban"]
+    body = await portal.page("/lists", kind="procurement_ban", department="xc-finance", colour="", status="active",
+                             category="enterprise", **{"from": "2026-02-01", "to": "2026-02-28"})
+    assert ban["decision_no"] in body and world["company"].name in body
+    assert '<option value="procurement_ban" selected>' in body and '<option value="xc-finance" selected>' in body
+    red = await portal.page("/lists", colour="red", size="200")
+    assert world["honoured"].name in red and ban["decision_no"] not in red
+    one = await portal.page("/lists", size="1")
+    assert 'rel="next"' in one and "第 1 /" in one
+
+    bad = await portal.page("/lists", expect=400, kind="no_such_list")
+    assert 'data-parameter="kind"' in bad and "no_such_list" in bad
+    assert 'data-parameter="from"' in await portal.page("/lists", expect=400, **{"from": "2026-13-01"})
+    assert 'data-parameter="bogus"' in await portal.page("/lists", expect=400, bogus="1")
+
+
+async def test_publication_of_a_month_and_a_quarter(portal, world) -> None:
+    ban = world["ban"]
+    month = await portal.page("/publication", period="2026-02")
+    assert "2026年2月红黑榜" in month and ban["decision_no"] in month
+    assert 'href="/publication.csv?period=2026-02"' in month
+    quarter = await portal.page("/publication", period="2026-q1")
+    assert "2026年第1季度红黑榜" in quarter and "2026-01-01 至 2026-03-31" in quarter
+    may = await portal.page("/publication", period="2026-05")
+    assert world["honoured"].name in may and ban["decision_no"] not in may  # honoured on 2026-05-20
+    for bad in ("2026-13", "2026-Q5", "26-1", "2026/11"):
+        assert 'data-parameter="period"' in await portal.page("/publication", expect=400, period=bad)
+
+
+async def test_publication_csv_download(portal, world) -> None:
+    async with portal.session.get(portal.base + "/publication.csv", params={"period": "2026-02"}) as r:
+        assert r.status == 200 and r.headers["Content-Type"] == "text/csv; charset=utf-8"
+        assert 'filename="credit-publication-2026-02.csv"' in r.headers["Content-Disposition"]
+        raw = await r.read()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    text = raw.decode("utf-8-sig")
+    BODIES.append(text)
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0][:4] == ["主体名称", "统一社会信用代码/身份证号码（脱敏）", "信用主体类别", "名单类型"]
+    mine = [r for r in rows[1:] if r[5] == world["ban"]["decision_no"]]
+    assert len(mine) == 1
+    assert mine[0][:5] == [world["company"].name, world["company"].id, "企业", "政府采购禁止参加名单", "黑名单"]
+    assert mine[0][8] == "2026-02-02" and mine[0][10] == "有效"
+    assert all("2026-02-01" <= r[8] <= "2026-02-28" for r in rows[1:])
+    async with portal.session.get(portal.base + "/publication.csv", params={"period": "2026-Q9"}) as r:
+        assert r.status == 400
+
+
+async def test_dashboard_from_metrics_and_views(settings, portal, world) -> None:
+    body = await portal.page("/dashboard")
+    services = body.split('id="services"', 1)[1].split("</section>", 1)[0]
+    for name in ("sequencer", "projector", "query-api", "gateway", "portal"):
+        assert f"<td>{name}</td><td>运行中</td>" in services
+    appended = helpers.metric(settings, "sequencer", "ledger_events_appended_total")
+    shown = re.search(r'id="appended-total">([0-9,]+)<', body)
+    assert shown and int(shown.group(1).replace(",", "")) == int(appended) > 0
+    assert re.search(r'id="lag-seconds">[0-9.,—]+<', body)
+    # the person's penalty decided on 2026-06-16 and ledgered today is late: counted and listed
+    late = re.search(r'id="late-total">([0-9]+)<', body)
+    assert late and int(late.group(1)) >= 1 and world["person"].name in body
+    assert "法人合计" in body and "90.0%" in body and "80.0%" in body
+
+
+async def test_no_clear_id_number_in_any_page_or_log(settings, portal, world) -> None:
+    clear = world["person"].id
+    assert BODIES and all(clear not in b for b in BODIES)
+    log = (settings.stack_dir / "logs" / "portal.log").read_text(encoding="utf-8")
+    assert '"event": "request"' in log and clear not in log

@@ -1,0 +1,77 @@
+"""A small credit world for the portal's tests (plain HTTP and browser): a company with a whole
+life (black-listed now, delisted and expired before), an honoured company (red list) and a natural
+person with two penalties, each with a name no other test uses, submitted through the real
+sequencer and projected into the views."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, date, datetime
+from html.parser import HTMLParser
+from typing import Any
+
+from ledger import config
+from ledger.client import submit_as_departments
+from ledger.domain import identity
+from ops import workload
+from tests import helpers
+
+DIGITS = "零一二三四五六七八九"
+
+
+def chinese_tag(n: int) -> str:
+    return "".join(DIGITS[int(d)] for d in str(n))
+
+
+async def build(settings: config.Settings, name: str) -> dict[str, Any]:
+    rng = helpers.rng(name)
+    tag = rng.randrange(10_000, 99_999)
+    marker = chinese_tag(tag)  # e.g. 四七一二九: unique in the names below
+    company, honoured = workload.subjects(rng, 2, persons_share=0.0)
+    company = dataclasses.replace(company, name=f"许昌{marker}精密机械有限公司")
+    honoured = dataclasses.replace(honoured, name=f"许昌{marker}诚信农业合作社")
+    person = dataclasses.replace(workload.subjects(rng, 1, persons_share=1.0)[0], name=f"张{marker}")
+    life = workload.life(rng, company, tag)
+    late = workload.penalty(rng, person, "xc-eco-env", rng.randrange(10**6, 10**7), decided=date(2026, 6, 16))
+    on_time = workload.penalty(rng, person, "xc-eco-env", rng.randrange(10**6, 10**7),
+                               decided=datetime.now(UTC).date())
+    phases = [life[0] + workload.honoured_life(honoured) + [("xc-eco-env", late), ("xc-eco-env", on_time)],
+              life[1]]
+    outcomes: list[dict[str, Any]] = []
+    for phase in phases:
+        outcomes += await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, phase)
+    assert [(o["event_id"], o["reasons"]) for o in outcomes if o["status"] != "ACCEPTED"] == []
+    await helpers.projected(settings)
+    ban = next(r for _, r in life[0] if r["envelope"]["event_type"] == "ProcurementBanImposed")
+    return {
+        "tag": tag, "marker": marker, "company": company, "honoured": honoured, "person": person, "ban": ban,
+        "company_id": "uscc:" + company.id, "honoured_id": "uscc:" + honoured.id,
+        "person_id": identity.entity_key(identity.check_ric(person.id), settings.id_pepper),
+    }
+
+
+class PageFacts(HTMLParser):
+    """What the accessibility checks need from one page: the html lang, the label targets, the
+    form controls (by id) and the scripts."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.lang: str | None = None
+        self.label_for: set[str] = set()
+        self.controls: list[tuple[str, str | None]] = []  # (tag, id)
+        self.scripts = 0
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "html":
+            self.lang = a.get("lang")
+        elif tag == "label" and a.get("for"):
+            self.label_for.add(a["for"] or "")
+        elif tag in ("input", "select", "textarea") and a.get("type") not in ("hidden", "submit"):
+            self.controls.append((tag, a.get("id")))
+        elif tag == "script":
+            self.scripts += 1
+
+    def unlabelled(self) -> list[tuple[str, str | None]]:
+        return [c for c in self.controls if c[1] is None or c[1] not in self.label_for]
