@@ -42,6 +42,8 @@ def exists(conn: psycopg.Connection[Any], schema: str) -> bool:
 
 def create(conn: psycopg.Connection[Any], schema: str) -> None:
     """Create `schema` with every view table, empty (in the caller's transaction)."""
+    # the name-search index needs pg_trgm (migration 002 creates it too; a bare database has not run it)
+    conn.execute("create extension if not exists pg_trgm with schema public")
     conn.execute(sql.SQL("create schema {}").format(sql.Identifier(schema)))
     conn.execute(sql.SQL("set local search_path to {}").format(sql.Identifier(schema)))
     conn.execute(DDL.read_text(encoding="utf-8"))  # type: ignore[arg-type]
