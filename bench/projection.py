@@ -200,11 +200,15 @@ def histories(events: int, seed: int, life_share: float) -> tuple[list[tuple[wor
     return out, lives, honoured, sum(1 for recs in records if recs)
 
 
-def build(events: int, seed: int, life_share: float, pepper: bytes) -> Built:
-    """Real signed submissions sealed into real LedgerEntry records with valid per-entity chains."""
+def build(events: int, seed: int, life_share: float, pepper: bytes, private_key: str | None = None,
+          clock: Any = None) -> Built:
+    """Real signed submissions sealed into real LedgerEntry records with valid per-entity chains.
+    `private_key` (hex) and `clock` (a callable giving the ledger time) make the output reproducible
+    (bench/fold.py); by default a fresh key and the current time."""
     started = time.perf_counter()
     per_entity, lives, honoured, penalty_entities = histories(events, seed, life_share)
-    private_key, _ = signing.new_keypair()
+    private_key = private_key or signing.new_keypair()[0]
+    clock = clock or (lambda: datetime.now(UTC))
     rng = random.Random(seed + 1)
     slots = [i for i, (_, recs) in enumerate(per_entity) for _ in recs]
     rng.shuffle(slots)  # arrivals interleaved, each entity's own order kept
@@ -229,7 +233,7 @@ def build(events: int, seed: int, life_share: float, pepper: bytes) -> Built:
         entry = {
             "entity_id": entity_id, "entity_version": version + 1, "event_id": record["envelope"]["event_id"],
             "event_type": record["envelope"]["event_type"], "category": category, "department": department,
-            "sequenced_at": datetime.now(UTC), "submission_partition": partition,
+            "sequenced_at": clock(), "submission_partition": partition,
             "submission_offset": sub_offsets[partition], "warnings": warnings, "submission": value,
             "signature": dict(headers)["signature"], "prev_hash": prev, "hash": b"",
         }
