@@ -40,10 +40,9 @@ from cryptography.hazmat.primitives import serialization as ser
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.domain import rules as domain_rules
-from ledger.domain.model import EntityState
 from ops import workload
 from projections import grade
-from projections.rows import Folder, Incoming, Loaded, Ops
+from projections.rows import Folder, Incoming, Loaded, Ops, state_from_json
 
 PEPPER = b"bench-fold-pepper"
 EPOCH = datetime(2026, 6, 15, 10, 0, tzinfo=UTC)
@@ -120,7 +119,7 @@ def fold_all(folder: Folder, work: list[list[Incoming]], keep: bool = False) -> 
     kept: list[Ops] = []
     for batch in work:
         keys = {m.key.decode() for m in batch if m.key is not None}
-        loaded = Loaded({k: (states[k][0], EntityState.from_json(states[k][1])) for k in keys if k in states}, set())
+        loaded = Loaded({k: (states[k][0], state_from_json(states[k][1])) for k in keys if k in states}, set())
         ops = folder.fold(batch, loaded)
         states.update(ops.states)
         if keep:

@@ -11,8 +11,7 @@ from typing import Any
 
 import psycopg
 
-from ledger.domain.model import EntityState
-from projections.rows import Loaded, Ops
+from projections.rows import Loaded, Ops, state_from_json
 from schemas import registry
 
 LEDGER_COPY_COLS = ("entity_id, entity_version, event_id, event_type, category, department, kafka_partition, "
@@ -39,7 +38,7 @@ async def prepare(conn: psycopg.AsyncConnection[Any]) -> None:
 async def load(conn: psycopg.AsyncConnection[Any], keys: set[str]) -> Loaded:
     cur = await conn.execute("select entity_id, version, state from entity_state where entity_id = any(%s)",
                              (list(keys),))
-    states = {eid: (version, EntityState.from_json(state)) for eid, version, state in await cur.fetchall()}
+    states = {eid: (version, state_from_json(state)) for eid, version, state in await cur.fetchall()}
     cur = await conn.execute("select entity_key from held_entities where entity_key = any(%s)", (list(keys),))
     return Loaded(states, {k for (k,) in await cur.fetchall()})
 

@@ -10,12 +10,14 @@ optimisations (commit 89e2766); jsonb columns are compared as values, everything
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bench import fold
 from ledger.domain import rules as domain_rules
 from ledger.domain.model import EntityState
 from projections import grade
-from projections.rows import Folder, Loaded
+from projections.rows import Folder, Loaded, state_from_json, state_json
 
 GOLDEN = "367346b9bb7786db5eb8fdf70433cadf28936f5887a25d4f7afbdda7300ab308"
 
@@ -45,3 +47,20 @@ def test_a_batch_delivered_again_is_skipped_whole(work, folder) -> None:
     again = folder.fold(work[0], Loaded(states, set()))
     assert again.applied == 0 and again.skipped == len(work[0])
     assert not (again.ledger_copy or again.states or again.entities or again.publicity_inserts)
+
+
+_text = st.text(max_size=12)  # any code point but lone surrogates (never in decoded Avro strings)
+_leaf = st.one_of(st.none(), st.integers(min_value=-(2**63), max_value=2**63 - 1), _text)
+_maps = st.dictionaries(_text, st.dictionaries(_text, _leaf, max_size=4), max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(version=st.integers(0, 10**9), registered=st.one_of(st.none(), _text), licences=_maps, penalties=_maps,
+       listings=_maps, tax=st.dictionaries(_text, _text, max_size=3), honours=st.integers(0, 10**6),
+       counts=st.dictionaries(_text, st.integers(0, 10**9), max_size=5))
+def test_state_json_is_to_json_byte_for_byte(version, registered, licences, penalties, listings, tax, honours,
+                                             counts) -> None:
+    state = EntityState(version, registered, licences, penalties, listings, tax, honours, counts)
+    text = state_json(state)
+    assert text == state.to_json()
+    assert state_from_json(text) == EntityState.from_json(text)
