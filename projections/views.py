@@ -56,16 +56,33 @@ async def _copy(cur: psycopg.AsyncCursor[Any], table: str, columns: str, rows: A
             await copy.write_row(tuple(_text_safe(v) for v in r))
 
 
+async def _insert_new(cur: psycopg.AsyncCursor[Any], table: str, columns: str, rows: list[tuple[Any, ...]]) -> None:
+    """Insert rows whose keys are new, skipping any whose key exists (ON CONFLICT DO NOTHING semantics).
+
+    Nearly always every key is new (an (entity, version) is applied once, an event id is unique), so the
+    rows are first COPYed straight into the table inside a savepoint: PostgreSQL's bulk insert, with no
+    speculative insertion per row and no staging table. Only if a key exists (a drifted view, an event id
+    reused in another partition: docs/architecture.md) is the savepoint rolled back and the batch
+    inserted through the staging table with ON CONFLICT DO NOTHING, exactly as before."""
+    try:
+        async with cur.connection.transaction():
+            await _copy(cur, table, columns, rows)
+        return
+    except psycopg.errors.UniqueViolation:
+        pass
+    await _copy(cur, f"_in_{table}", columns, rows)
+    await cur.execute(f"insert into {table} ({columns}) select {columns} from _in_{table} on conflict do nothing")
+
+
 def _excluded(columns: str, keep: tuple[str, ...] = ()) -> str:
     return ", ".join(f"{c} = excluded.{c}" for c in (x.strip() for x in columns.split(",")) if c not in keep)
 
 
-async def write(conn: psycopg.AsyncConnection[Any], ops: Ops) -> None:
+async def write(conn: psycopg.AsyncConnection[Any], ops: Ops, topic: str = registry.EVENTS.name) -> None:
+    """Every row operation of a batch, and the positions reached in `topic`, in the caller's transaction."""
     async with conn.cursor() as cur:
         if ops.ledger_copy:
-            await _copy(cur, "_in_ledger_copy", LEDGER_COPY_COLS, ops.ledger_copy)
-            await cur.execute(f"insert into ledger_copy ({LEDGER_COPY_COLS}) select {LEDGER_COPY_COLS} "
-                              "from _in_ledger_copy on conflict do nothing")
+            await _insert_new(cur, "ledger_copy", LEDGER_COPY_COLS, ops.ledger_copy)
         if ops.states:
             await _copy(cur, "_in_entity_state", "entity_id, version, state",
                         ((k, v, s) for k, (v, s) in ops.states.items()))
@@ -78,13 +95,9 @@ async def write(conn: psycopg.AsyncConnection[Any], ops: Ops) -> None:
                               f"on conflict (entity_id) do update set {_excluded(ENTITY_COLS, ('entity_id', 'first_seen'))} "
                               "where entities.version < excluded.version")
         if ops.list_inserts:
-            await _copy(cur, "_in_list_entries", LIST_COLS, ops.list_inserts)
-            await cur.execute(f"insert into list_entries ({LIST_COLS}) select {LIST_COLS} from _in_list_entries "
-                              "on conflict do nothing")
+            await _insert_new(cur, "list_entries", LIST_COLS, ops.list_inserts)
         if ops.publicity_inserts:
-            await _copy(cur, "_in_publicity", PUBLICITY_COLS, ops.publicity_inserts)
-            await cur.execute(f"insert into publicity ({PUBLICITY_COLS}) select {PUBLICITY_COLS} from _in_publicity "
-                              "on conflict do nothing")
+            await _insert_new(cur, "publicity", PUBLICITY_COLS, ops.publicity_inserts)
         for target, updates, key in (("list_entries", ops.list_updates, "list_kind"),
                                      ("publicity", ops.publicity_updates, "kind")):
             if updates:
@@ -108,4 +121,4 @@ async def write(conn: psycopg.AsyncConnection[Any], ops: Ops) -> None:
                 "insert into positions (topic, partition, next_offset, last_append) values (%s, %s, %s, %s) "
                 "on conflict (topic, partition) do update set next_offset = excluded.next_offset, "
                 "last_append = excluded.last_append",
-                [(registry.EVENTS.name, p, o, ts) for p, (o, ts) in ops.positions.items()])
+                [(topic, p, o, ts) for p, (o, ts) in ops.positions.items()])
