@@ -76,21 +76,28 @@ def split(partitions: int, workers: int) -> list[list[int]]:
     return [list(range(i, partitions, n)) for i in range(n)]
 
 
-def _worker(s: config.Settings, name: str, partitions: list[int], until: dict[int, int], log_level: str) -> int:
+def _worker(s: config.Settings, name: str, partitions: list[int], until: dict[int, int], log_level: str,
+            topic: registry.Topic, max_records: int) -> int:
     """One worker process: project its partitions into the schema up to `until`; returns events applied."""
     logs.configure(log_level)
-    return asyncio.run(Projector(s, schema_name=name, takes_switch_lock=False, partitions=partitions).run(until=until))
+    return asyncio.run(Projector(s, schema_name=name, max_records=max_records, takes_switch_lock=False,
+                                 topic=topic, partitions=partitions).run(until=until))
 
 
-async def _project(s: config.Settings, name: str, end: dict[int, int], workers: int) -> int:
+async def project_into(s: config.Settings, name: str, end: dict[int, int], workers: int,
+                       topic: registry.Topic = registry.EVENTS, max_records: int = 5000) -> int:
+    """Project `topic` into the schema `name` up to `end`, with `workers` processes (1: in this one);
+    returns the events applied. Raises if any worker fails or dies."""
     if workers <= 1:
-        return await Projector(s, schema_name=name, takes_switch_lock=False).run(until=end)
-    parts = split(registry.EVENTS.partitions, workers)
+        return await Projector(s, schema_name=name, max_records=max_records, takes_switch_lock=False,
+                               topic=topic).run(until=end)
+    parts = split(topic.partitions, workers)
     loop = asyncio.get_running_loop()
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
     # spawn: a fresh interpreter per worker (no copy of this process's event loop or connections)
     with ProcessPoolExecutor(len(parts), mp_context=multiprocessing.get_context("spawn")) as pool:
-        done = await asyncio.gather(*(loop.run_in_executor(pool, _worker, s, name, p, end, level) for p in parts))
+        done = await asyncio.gather(*(loop.run_in_executor(pool, _worker, s, name, p, end, level, topic, max_records)
+                                      for p in parts))
     return sum(done)
 
 
@@ -108,7 +115,7 @@ async def rebuild(s: config.Settings, keep_old: bool = False, force: bool = Fals
     done = asyncio.Event()
     reporter = asyncio.create_task(_progress(s, name, total, started, done))
     try:
-        applied = await _project(s, name, end, workers)
+        applied = await project_into(s, name, end, workers)
     except BaseException as exc:
         _say(f"the rebuild failed ({type(exc).__name__}: {exc}); nothing was switched, the schema {name} "
              f"is kept for inspection")
