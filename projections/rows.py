@@ -68,6 +68,9 @@ class Ops:
     positions: dict[int, tuple[int, datetime]] = field(default_factory=dict)
     applied: int = 0
     skipped: int = 0
+    # a record of the batch holds NUL or the text "\u0000" somewhere: views.write must make its text
+    # PostgreSQL-safe value by value (else it writes the rows as they are, which is much cheaper)
+    nul_text: bool = False
 
 
 _NEW = (0, EntityState())  # an entity not seen yet (the state is immutable: evolve returns new ones)
@@ -160,10 +163,14 @@ class Folder:
             info = touched.setdefault(eid, {"first_seen": entry["sequenced_at"]})
             info.update(category=entry["category"], id_type=public["id_type"], public_id=public["id"],
                         name=public["name"], last_change=entry["sequenced_at"], last_event_type=entry["event_type"])
+            payload = _dumps(_masked(rec, public["id"]))
+            # every text of the record is in its JSON, where a NUL is escaped as \u0000: the rows made from
+            # this record need the per-value NUL check only if that text occurs
+            ops.nul_text = ops.nul_text or "\\u0000" in payload
             ops.ledger_copy.append((
                 eid, entry["entity_version"], entry["event_id"], entry["event_type"], entry["category"],
                 entry["department"], m.partition, m.offset, entry["hash"], entry["sequenced_at"],
-                rec["envelope"]["valid_from"], _dumps(_masked(rec, public["id"])),
+                rec["envelope"]["valid_from"], payload,
             ))
             self._lists(ops, entry, rec, public, new_state)
             self._publicity(ops, entry, rec, public)
@@ -172,7 +179,10 @@ class Folder:
             ops.positions[partition] = (m.offset + 1, datetime.fromtimestamp(m.timestamp_ms / 1000, UTC))
         for eid, info in touched.items():
             version, state = states[eid]
-            ops.states[eid] = (version, state_json(state))  # once per entity and batch
+            text = state_json(state)  # once per entity and batch
+            ops.states[eid] = (version, text)
+            # the state (and the grade reasons made from it) may hold a NUL of an earlier batch's record
+            ops.nul_text = ops.nul_text or "\\u0000" in text
             g = grading.grade(state, self.grade_rules)
             ops.entities[eid] = (
                 eid, info["category"], info["id_type"], info["public_id"], info["name"], version,

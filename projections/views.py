@@ -50,13 +50,20 @@ def _text_safe(v: Any) -> Any:
     return v
 
 
-async def _copy(cur: psycopg.AsyncCursor[Any], table: str, columns: str, rows: Any) -> None:
+async def _copy(cur: psycopg.AsyncCursor[Any], table: str, columns: str, rows: Any, nul_text: bool = True) -> None:
+    """COPY the rows; `nul_text` False (the fold found no NUL in the batch's records) skips the per-value
+    NUL check, a third of the client's COPY work."""
     async with cur.copy(f"copy {table} ({columns}) from stdin") as copy:
-        for r in rows:
-            await copy.write_row(tuple(_text_safe(v) for v in r))
+        if nul_text:
+            for r in rows:
+                await copy.write_row(tuple(_text_safe(v) for v in r))
+        else:
+            for r in rows:
+                await copy.write_row(r)
 
 
-async def _insert_new(cur: psycopg.AsyncCursor[Any], table: str, columns: str, rows: list[tuple[Any, ...]]) -> None:
+async def _insert_new(cur: psycopg.AsyncCursor[Any], table: str, columns: str, rows: list[tuple[Any, ...]],
+                      nul_text: bool) -> None:
     """Insert rows whose keys are new, skipping any whose key exists (ON CONFLICT DO NOTHING semantics).
 
     Nearly always every key is new (an (entity, version) is applied once, an event id is unique), so the
@@ -66,11 +73,11 @@ async def _insert_new(cur: psycopg.AsyncCursor[Any], table: str, columns: str, r
     inserted through the staging table with ON CONFLICT DO NOTHING, exactly as before."""
     try:
         async with cur.connection.transaction():
-            await _copy(cur, table, columns, rows)
+            await _copy(cur, table, columns, rows, nul_text)
         return
     except psycopg.errors.UniqueViolation:
         pass
-    await _copy(cur, f"_in_{table}", columns, rows)
+    await _copy(cur, f"_in_{table}", columns, rows, nul_text)
     await cur.execute(f"insert into {table} ({columns}) select {columns} from _in_{table} on conflict do nothing")
 
 
@@ -82,22 +89,22 @@ async def write(conn: psycopg.AsyncConnection[Any], ops: Ops, topic: str = regis
     """Every row operation of a batch, and the positions reached in `topic`, in the caller's transaction."""
     async with conn.cursor() as cur:
         if ops.ledger_copy:
-            await _insert_new(cur, "ledger_copy", LEDGER_COPY_COLS, ops.ledger_copy)
+            await _insert_new(cur, "ledger_copy", LEDGER_COPY_COLS, ops.ledger_copy, ops.nul_text)
         if ops.states:
             await _copy(cur, "_in_entity_state", "entity_id, version, state",
-                        ((k, v, s) for k, (v, s) in ops.states.items()))
+                        ((k, v, s) for k, (v, s) in ops.states.items()), ops.nul_text)
             await cur.execute("insert into entity_state select * from _in_entity_state on conflict (entity_id) do "
                               "update set version = excluded.version, state = excluded.state "
                               "where entity_state.version < excluded.version")
         if ops.entities:
-            await _copy(cur, "_in_entities", ENTITY_COLS, ops.entities.values())
+            await _copy(cur, "_in_entities", ENTITY_COLS, ops.entities.values(), ops.nul_text)
             await cur.execute(f"insert into entities ({ENTITY_COLS}) select {ENTITY_COLS} from _in_entities "
                               f"on conflict (entity_id) do update set {_excluded(ENTITY_COLS, ('entity_id', 'first_seen'))} "
                               "where entities.version < excluded.version")
         if ops.list_inserts:
-            await _insert_new(cur, "list_entries", LIST_COLS, ops.list_inserts)
+            await _insert_new(cur, "list_entries", LIST_COLS, ops.list_inserts, ops.nul_text)
         if ops.publicity_inserts:
-            await _insert_new(cur, "publicity", PUBLICITY_COLS, ops.publicity_inserts)
+            await _insert_new(cur, "publicity", PUBLICITY_COLS, ops.publicity_inserts, ops.nul_text)
         for target, updates, key in (("list_entries", ops.list_updates, "list_kind"),
                                      ("publicity", ops.publicity_updates, "kind")):
             if updates:
