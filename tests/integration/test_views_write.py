@@ -92,4 +92,4 @@ async def test_nul_in_a_record_is_stored_as_ufffd_and_the_entity_goes_on(setting
         facts = c.execute(f"select payload->>'facts' from {NAME}.ledger_copy where entity_version = 1").fetchone()
         state = c.execute(f"select state from {NAME}.entity_state").fetchone()
     assert facts == ("经查\ufffd当事人",)
-    assert "\x00" not in state[0] and "\\ufffd" in state[0]
+    assert "\x00" not in state[0] and "\ufffd" in state[0]
