@@ -95,7 +95,9 @@ class Projector:
         topic = self.topic.name
         consumer = AIOKafkaConsumer(bootstrap_servers=self.s.bootstrap_servers, group_id=None,
                                     enable_auto_commit=False, isolation_level="read_committed", auto_offset_reset="earliest",
-                                    max_poll_records=self.max_records, fetch_max_bytes=64 * 1024 * 1024)
+                                    max_poll_records=self.max_records, fetch_max_bytes=64 * 1024 * 1024,
+                                    # 1 MiB (the default) is about 1,300 entries: full batches need more
+                                    max_partition_fetch_bytes=8 * 1024 * 1024)
         await consumer.start()
         tps = [TopicPartition(topic, p) for p in self.partitions]
         consumer.assign(tps)
