@@ -506,6 +506,15 @@ def report_run(r: dict[str, Any]) -> None:
           f"{r.get('quiet', '')}")
 
 
+def infrastructure(s: config.Settings) -> tuple[stack.Kafka, stack.Postgres]:
+    """Kafka and PostgreSQL of the settings, started (without the services) if Kafka is not running."""
+    kafka, pg = stack.Kafka(s), stack.Postgres(s)
+    if kafka.pid() is None or not pg.running():
+        _say("Kafka or PostgreSQL is not running: starting the infrastructure (ops.stack.up, services=False)")
+        stack.up(s, services=False)
+    return kafka, pg
+
+
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench.projection", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -534,10 +543,7 @@ def main() -> None:
     a = p.parse_args()
 
     s = config.load()
-    kafka, pg = stack.Kafka(s), stack.Postgres(s)
-    if kafka.pid() is None or not pg.running():
-        _say("Kafka or PostgreSQL is not running: starting the infrastructure (ops.stack.up, services=False)")
-        stack.up(s, services=False)
+    kafka, pg = infrastructure(s)
     capture_projector_logs()
     facts = machine()
     meter = Meter(pg.pid(), kafka.pid())

@@ -27,27 +27,16 @@ import subprocess
 import sys
 import time
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
-from bench.projection import TEN_MILLION, Meter, build, machine
+from bench.projection import TEN_MILLION, Meter, build, infrastructure, machine
 from ledger import config
-from ops import stack
 from projections import rebuild as rebuild_cmd
 from schemas import registry
 
 
 def _say(msg: str) -> None:
     print(f"[bench] {msg}", file=sys.stderr, flush=True)
-
-
-async def _end_offsets(bootstrap: str) -> dict[int, int]:
-    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, isolation_level="read_committed")
-    await c.start()
-    try:
-        tps = [TopicPartition(registry.EVENTS.name, p) for p in range(registry.EVENTS.partitions)]
-        return {tp.partition: o for tp, o in (await c.end_offsets(tps)).items()}
-    finally:
-        await c.stop()
 
 
 async def _write_ledger(bootstrap: str, entries: list[tuple[int, bytes, bytes]]) -> None:
@@ -77,11 +66,8 @@ def main() -> None:
     a = p.parse_args()
 
     s = config.load()
-    kafka, pg = stack.Kafka(s), stack.Postgres(s)
-    if kafka.pid() is None or not pg.running():
-        _say("Kafka or PostgreSQL is not running: starting the infrastructure (ops.stack.up, services=False)")
-        stack.up(s, services=False)
-    if sum(asyncio.run(_end_offsets(s.bootstrap_servers)).values()):
+    kafka, pg = infrastructure(s)
+    if sum(asyncio.run(rebuild_cmd.end_offsets(s)).values()):
         sys.exit("bench.rebuild writes credit.events and needs it empty: use a throw-away stack (see --help)")
     facts = machine()
     _say(f"building {a.events:,} sealed ledger entries (seed {a.seed}) ...")
@@ -91,7 +77,7 @@ def main() -> None:
     asyncio.run(_write_ledger(s.bootstrap_servers, built.entries))
     n, entities = len(built.entries), built.entities
     del built
-    end = asyncio.run(_end_offsets(s.bootstrap_servers))
+    end = asyncio.run(rebuild_cmd.end_offsets(s))
     assert sum(end.values()) == n, (end, n)
     _say("filling the live views (2 projector processes; not timed as the rebuild) ...")
     t0 = time.perf_counter()
