@@ -201,6 +201,10 @@ def main() -> None:
                    help="only these partitions of credit.events (default: all); projectors of disjoint sets "
                         "may fill one schema side by side, one per core")
     args = p.parse_args()
+    if args.partitions is not None and not (args.partitions and all(
+            0 <= x < registry.EVENTS.partitions for x in args.partitions)):
+        p.error(f"--partitions: {registry.EVENTS.name} has partitions 0-{registry.EVENTS.partitions - 1}, "
+                f"got {args.partitions}")
     s = config.load()
     schema.ensure_live(s.pg_dsn)
     # SIGUSR1: read the whole ledger again (a full re-delivery; every record must be skipped)
