@@ -159,7 +159,7 @@ async def _show_rebuild(s: config.Settings) -> int:
                                   env={**os.environ, "PYTHONPATH": str(config.ROOT)}, capture_output=True,
                                   text=True, timeout=900)
     for text in run.stderr.splitlines():
-        if text.startswith(("rebuilding", "projected", "switched", "the rebuilt views differ", "nothing was")):
+        if text.startswith(("rebuilding", "projected", "built", "switched", "the rebuilt views differ", "nothing was")):
             _line(f"   {text}")
     if run.returncode != 0:
         _line(f"   the rebuild exited with status {run.returncode}")
