@@ -1,6 +1,7 @@
 """Benchmark: projection throughput (ledger copy + every view), and a labelled estimate for a 10M rebuild.
 
     PYTHONPATH=. .venv/bin/python -m bench.projection [--events 200000] [--max-records 5000 20000]
+                                                      [--workers 1 2] [--indexes inline deferred]
                                                       [--profile 50000] [--seed 7] [--keep]
                                                       [--wait-quiet 600] [--quiet-cores 0.5]
 
@@ -27,6 +28,11 @@
    split; CPU time of this process, of PostgreSQL (the postmaster and all its backends) and of the
    broker is read from /proc around the run. The row counts of every table are checked, then the
    schema is dropped.
+   With --workers N > 1 the run is projections.rebuild's `project_into`: N projector processes, each
+   with a share of the partitions; with --indexes deferred the schema's secondary indexes are dropped
+   first and built after the projection, inside the timed run, as the rebuild does. Each run also
+   reports CPU time per event (projector processes, PostgreSQL, broker), the figure that other work
+   on the machine disturbs least.
 5. --profile M: one more run over the first M records under cProfile (not part of the figures).
 
 The 10M-event rebuild figure is an ESTIMATE (10,000,000 / the measured rate), never a measurement.
