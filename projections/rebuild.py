@@ -29,8 +29,8 @@ import logging
 import multiprocessing
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -80,11 +80,12 @@ def split(partitions: int, workers: int) -> list[list[int]]:
 
 
 def _worker(s: config.Settings, name: str, partitions: list[int], until: dict[int, int], log_level: str,
-            topic: registry.Topic, max_records: int) -> int:
-    """One worker process: project its partitions into the schema up to `until`; returns events applied."""
+            topic: registry.Topic, max_records: int, applied: Any) -> None:
+    """One worker process: project its partitions into the schema up to `until`; the events applied go
+    to `applied` (a shared integer); any failure is a non-zero exit status."""
     logs.configure(log_level)
-    return asyncio.run(Projector(s, schema_name=name, max_records=max_records, takes_switch_lock=False,
-                                 topic=topic, partitions=partitions).run(until=until))
+    applied.value = asyncio.run(Projector(s, schema_name=name, max_records=max_records, takes_switch_lock=False,
+                                          topic=topic, partitions=partitions).run(until=until))
 
 
 async def project_into(s: config.Settings, name: str, end: dict[int, int], workers: int,
@@ -94,14 +95,33 @@ async def project_into(s: config.Settings, name: str, end: dict[int, int], worke
     if workers <= 1:
         return await Projector(s, schema_name=name, max_records=max_records, takes_switch_lock=False,
                                topic=topic).run(until=end)
-    parts = split(topic.partitions, workers)
-    loop = asyncio.get_running_loop()
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
-    # spawn: a fresh interpreter per worker (no copy of this process's event loop or connections)
-    with ProcessPoolExecutor(len(parts), mp_context=multiprocessing.get_context("spawn")) as pool:
-        done = await asyncio.gather(*(loop.run_in_executor(pool, _worker, s, name, p, end, level, topic, max_records)
-                                      for p in parts))
-    return sum(done)
+    # spawn: a fresh interpreter per worker (no copy of this process's event loop or connections). Plain
+    # processes watched by their exit status, not a process pool: a pool whose worker is killed while it
+    # holds the pool's queue lock can hang on shutdown.
+    ctx = multiprocessing.get_context("spawn")
+    procs = []
+    for p in split(topic.partitions, workers):
+        applied = ctx.Value("q", 0)
+        proc = ctx.Process(target=_worker, args=(s, name, p, end, level, topic, max_records, applied),
+                           name=f"rebuild-worker-{','.join(map(str, p))}", daemon=True)
+        proc.start()
+        procs.append((proc, p, applied))
+    try:
+        while True:
+            failed = [(proc, p) for proc, p, _ in procs if proc.exitcode not in (None, 0)]
+            if failed:
+                proc, p = failed[0]
+                raise RuntimeError(f"the worker of partitions {','.join(map(str, p))} (pid {proc.pid}) exited "
+                                   f"with status {proc.exitcode}")
+            if all(proc.exitcode == 0 for proc, _, _ in procs):
+                return sum(applied.value for _, _, applied in procs)
+            await asyncio.sleep(0.1)
+    finally:  # on failure (or cancellation) the other workers are stopped too
+        for proc, _, _ in procs:
+            if proc.exitcode is None:
+                proc.kill()
+            proc.join()
 
 
 async def rebuild(s: config.Settings, keep_old: bool = False, force: bool = False, workers: int = 2) -> int:
