@@ -492,14 +492,19 @@ async def measure(s: config.Settings, entities: int, k: int, clients: int, seed:
 
 
 def explain(s: config.Settings, entities: int) -> list[str]:
-    heavy = next(i for i in range(1, entities + 1) if i % 50 == 1 and n_events(i) > 2 * PAGE)
+    heavy = next(i for i in range(1, entities + 1) if i % 50 == 1 and n_events(i) > 3 * PAGE)
     eid = entity_id(heavy)
+    out = []
     with _connect(s) as conn:
-        plan = conn.execute("explain (analyze, buffers, timing off, summary off) select entity_version, event_id, "
-                            "payload from ledger_copy where entity_id = %s order by entity_version limit 50 offset 50",
-                            (eid,)).fetchall()
-    return [f"EXPLAIN (ANALYZE, BUFFERS) of a history page 2 ({eid}, {n_events(heavy)} events):"] + \
-        ["    " + r[0] for r in plan]
+        # page 3: what entity_history read before (OFFSET), and what it reads now (a version range)
+        for how, where in (("order by ... limit 50 offset 100 (before)", "order by entity_version limit 50 offset 100"),
+                           ("version range (100, 150] (projections.queries now)",
+                            "and entity_version > 100 and entity_version <= 150 order by entity_version")):
+            q = f"select entity_version, event_id, payload from ledger_copy where entity_id = %s {where}"
+            plan = conn.execute("explain (analyze, buffers, timing off, summary off) " + q, (eid,)).fetchall()
+            out += [f"EXPLAIN (ANALYZE, BUFFERS) of a history page 3 by {how} ({eid}, {n_events(heavy)} events):"]
+            out += ["    " + r[0] for r in plan]
+    return out
 
 
 def pg_settings(s: config.Settings) -> dict[str, str]:

@@ -12,6 +12,7 @@ Run: python -m consumers.projector [--schema views] [--metrics-port 9102]
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import signal
 import time
@@ -42,9 +43,17 @@ RETRIES = Counter("ledger_projection_db_retries_total", "Batches retried after a
 
 class Projector:
     def __init__(self, settings: config.Settings, schema_name: str = schema.LIVE, max_records: int = 5000,
-                 takes_switch_lock: bool = True, topic: registry.Topic = registry.EVENTS) -> None:
+                 takes_switch_lock: bool = True, topic: registry.Topic = registry.EVENTS,
+                 partitions: list[int] | None = None) -> None:
         self.s = settings
         self.topic = topic  # the ledger topic to read (benchmarks read a copy: registry.BENCH_EVENTS)
+        # the partitions this projector owns (default: all). An entity lives in one partition and every
+        # row of the views belongs to one entity (positions: to one partition), so projectors of
+        # disjoint partition sets can fill one schema side by side (projections.rebuild --workers).
+        self.partitions = sorted(set(partitions)) if partitions is not None else list(range(topic.partitions))
+        bad = [p for p in self.partitions if not 0 <= p < topic.partitions]
+        if bad or not self.partitions:
+            raise ValueError(f"partitions: {topic.name} has partitions 0-{topic.partitions - 1}, got {partitions}")
         self.schema = schema_name
         self.takes_switch_lock = takes_switch_lock
         self.records_read = 0  # progress, for rebuilds
@@ -86,16 +95,21 @@ class Projector:
         topic = self.topic.name
         consumer = AIOKafkaConsumer(bootstrap_servers=self.s.bootstrap_servers, group_id=None,
                                     enable_auto_commit=False, isolation_level="read_committed", auto_offset_reset="earliest",
-                                    max_poll_records=self.max_records, fetch_max_bytes=64 * 1024 * 1024)
+                                    max_poll_records=self.max_records, fetch_max_bytes=64 * 1024 * 1024,
+                                    # 1 MiB (the default) is about 1,300 entries: full batches need more
+                                    max_partition_fetch_bytes=8 * 1024 * 1024)
         await consumer.start()
-        tps = [TopicPartition(topic, p) for p in range(self.topic.partitions)]
+        tps = [TopicPartition(topic, p) for p in self.partitions]
         consumer.assign(tps)
+        if until is not None:  # only the partitions of this projector
+            until = {p: o for p, o in until.items() if p in self.partitions}
         applied = 0
         conn = await self._connect()
         try:
             stored = await self._positions(conn)
             await self._seek(consumer, tps, stored)
-            log.info("projector running", schema=self.schema, positions=stored)
+            log.info("projector running", schema=self.schema, partitions=self.partitions,
+                     positions={p: o for p, o in stored.items() if p in self.partitions})
             while not self._stop.is_set():
                 if self._replay:
                     self._replay = False
@@ -155,7 +169,7 @@ class Projector:
             t_fold = time.monotonic()
             ops = self.folder.fold(incoming, loaded)
             t_write = time.monotonic()
-            await views.write(conn, ops)
+            await views.write(conn, ops, self.topic.name)
         t_commit = time.monotonic()
         self.records_read += len(incoming)
         PROJECTED.inc(ops.applied)
@@ -183,11 +197,27 @@ class Projector:
 def main() -> None:
     p = process.parser("python -m consumers.projector", __doc__, 9102)
     p.add_argument("--schema", default=schema.LIVE, help="the schema of views to fill (default: the live views)")
+    p.add_argument("--partitions", type=partition_list, default=None, metavar="P,Q,...",
+                   help="only these partitions of credit.events (default: all); projectors of disjoint sets "
+                        "may fill one schema side by side, one per core")
     args = p.parse_args()
+    if args.partitions is not None and not (args.partitions and all(
+            0 <= x < registry.EVENTS.partitions for x in args.partitions)):
+        p.error(f"--partitions: {registry.EVENTS.name} has partitions 0-{registry.EVENTS.partitions - 1}, "
+                f"got {args.partitions}")
     s = config.load()
     schema.ensure_live(s.pg_dsn)
     # SIGUSR1: read the whole ledger again (a full re-delivery; every record must be skipped)
-    process.run(args, lambda a: Projector(s, a.schema), signals={signal.SIGUSR1: "replay_from_start"})
+    process.run(args, lambda a: Projector(s, a.schema, partitions=a.partitions),
+                signals={signal.SIGUSR1: "replay_from_start"})
+
+
+def partition_list(text: str) -> list[int]:
+    """'0,2' -> [0, 2] (argparse type)."""
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"partitions: a comma-separated list of numbers, got {text!r}") from None
 
 
 if __name__ == "__main__":

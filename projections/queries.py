@@ -161,14 +161,20 @@ async def entity_profile(conn: psycopg.AsyncConnection[Any], entity_id: str) -> 
 async def entity_history(conn: psycopg.AsyncConnection[Any], entity_id: str, page: int = 1,
                          size: int = DEFAULT_SIZE) -> dict[str, Any]:
     """The entity's ledger entries from the ledger copy, by version: ledger position, hash (hex),
-    ledger time (``sequenced_at``) and the submitted record (subject id in its public form)."""
+    ledger time (``sequenced_at``) and the submitted record (subject id in its public form).
+
+    Page p is the version range ((p-1)*size, p*size], read from the primary key: no OFFSET, so a later
+    page costs what the first does. It is the same page as ``order by version limit .. offset ..``
+    because an entity's versions in the ledger copy run 1, 2, 3 ... without a gap (the projector applies
+    version v only right after v-1, in the same transaction as the state that says so)."""
     limit, offset = _limits(page, size)
     total = await _count(conn, "select count(*) from ledger_copy where entity_id = %s", (entity_id,))
     items = await _all(
         conn, "select entity_version as version, event_id, event_type, category, department, valid_from, "
         "sequenced_at, kafka_partition as partition, kafka_offset as offset, hash, payload "
-        "from ledger_copy where entity_id = %s order by entity_version limit %s offset %s",
-        (entity_id, limit, offset))
+        "from ledger_copy where entity_id = %s and entity_version > %s and entity_version <= %s "
+        "order by entity_version",
+        (entity_id, offset, offset + limit))
     return {"entity_id": entity_id, **_page(items, page, size, total)}
 
 

@@ -55,6 +55,27 @@ def missing_tables(conn: psycopg.Connection[Any], schema: str) -> list[str]:
     return sorted(set(DIGEST) - {r[0] for r in rows})
 
 
+def drop_secondary_indexes(conn: psycopg.Connection[Any], schema: str) -> list[str]:
+    """Drop every index of `schema` that backs no constraint (views.sql's `create index` lines) and return
+    their definitions, for `create_indexes` after a bulk load: building an index once over the loaded
+    rows costs less than keeping it up to date row by row. The primary keys stay (the projector's
+    upserts and reads need them)."""
+    rows = conn.execute(
+        "select i.relname, pg_get_indexdef(i.oid) from pg_index x join pg_class i on i.oid = x.indexrelid "
+        "join pg_class t on t.oid = x.indrelid join pg_namespace n on n.oid = t.relnamespace "
+        "where n.nspname = %s and not exists (select 1 from pg_constraint c where c.conindid = i.oid) "
+        "order by i.relname", (schema,)).fetchall()
+    for name, _ in rows:
+        conn.execute(sql.SQL("drop index {}.{}").format(sql.Identifier(schema), sql.Identifier(name)))
+    return [definition for _, definition in rows]
+
+
+def create_indexes(conn: psycopg.Connection[Any], definitions: list[str]) -> None:
+    """Create the indexes `drop_secondary_indexes` returned (a unique one fails if its rows are not)."""
+    for definition in definitions:
+        conn.execute(definition)  # type: ignore[arg-type]  (pg_get_indexdef: qualified, quoted)
+
+
 def ensure_live(dsn: str) -> bool:
     """Create the live schema if it is missing, or re-create it empty when it lacks a table that
     views.sql now defines (the projector then projects the ledger again from offset 0: the views are

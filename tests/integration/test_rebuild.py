@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 from datetime import date
@@ -69,3 +70,51 @@ async def test_a_drifted_view_is_caught_and_nothing_is_switched(settings, servic
     assert await rebuild(settings, force=True) == 0
     fixed = helpers.pg_rows(settings, "select score from views.entities where entity_id = %s", (entity,))
     assert fixed == [(95,)]
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                out += [int(x) for x in f.read().split()]
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+async def test_a_rebuild_worker_killed_with_sigkill_switches_nothing(settings, services) -> None:
+    rng = helpers.rng("rebuild-kill")
+    subject = workload.subjects(rng, 1, persons_share=0.0)[0]
+    await submit_as_departments(settings.bootstrap_servers, settings.keys_dir,
+                                [("xc-samr", workload.penalty(rng, subject, "xc-samr", seq=i)) for i in range(50)])
+    await helpers.projected(settings)
+    before = helpers.pg_rows(settings, "select count(*) from view_generations")
+    live = helpers.pg_rows(settings, "select count(*) from views.ledger_copy")
+    env = {**os.environ, "PYTHONPATH": str(config.ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "projections.rebuild", "--workers", "2"], env=env,
+                            stderr=subprocess.PIPE, text=True)
+
+    def a_worker() -> int | None:  # a projector process of the pool (not multiprocessing's resource tracker)
+        return next((c for c in _children(proc.pid)
+                     if "multiprocessing" in _cmdline(c) and "resource_tracker" not in _cmdline(c)), None)
+
+    victim = await helpers.wait_until(a_worker, timeout=60, interval=0.01, what="a rebuild worker process")
+    os.kill(victim, signal.SIGKILL)
+    _, err = await asyncio.to_thread(proc.communicate, timeout=300)
+    assert proc.returncode != 0, err
+    assert "nothing was switched" in err and "switched: the rebuilt views are live" not in err
+    assert helpers.pg_rows(settings, "select count(*) from view_generations") == before
+    assert helpers.pg_rows(settings, "select count(*) from views.ledger_copy") == live  # the live views serve on
+    leftovers = helpers.pg_rows(settings, "select nspname from pg_namespace where nspname like %s", ('views_rebuild_%',))
+    with psycopg.connect(settings.pg_dsn) as conn:
+        for (name,) in leftovers:
+            schema.drop(conn, name)

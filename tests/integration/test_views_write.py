@@ -1,0 +1,95 @@
+"""projections.views.write against the real PostgreSQL: rows whose key already exists (a drifted view,
+an event id reused in another partition) are skipped, the new rows of the same batch still go in, and
+nothing raises (the bulk COPY's savepoint falls back to INSERT ... ON CONFLICT DO NOTHING)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import psycopg
+import pytest
+
+from bench import fold
+from ledger.domain import rules as domain_rules
+from projections import grade, schema, views
+from projections.rows import Folder, Loaded
+from schemas import registry
+
+NAME = "test_views_write"
+
+
+@pytest.fixture
+def fresh(stack, settings):
+    with psycopg.connect(settings.pg_dsn) as conn, conn.transaction():
+        schema.drop(conn, NAME)
+        schema.create(conn, NAME)
+    yield
+    with psycopg.connect(settings.pg_dsn) as conn, conn.transaction():
+        schema.drop(conn, NAME)
+
+
+async def _write(settings, ops) -> dict[str, int]:
+    conn = await psycopg.AsyncConnection.connect(settings.pg_dsn, options=f"-c search_path={NAME}",
+                                                 prepare_threshold=None)
+    try:
+        await views.prepare(conn)
+        async with conn.transaction():
+            await views.write(conn, ops)
+        out = {}
+        for t in ("ledger_copy", "publicity", "list_entries", "entities", "entity_state"):
+            out[t] = (await (await conn.execute(f"select count(*) from {t}")).fetchone())[0]
+        return out
+    finally:
+        await conn.close()
+
+
+async def test_existing_keys_are_skipped_and_new_rows_of_the_batch_still_go_in(settings, fresh) -> None:
+    work = fold.batches(fold.fixed_entries(400, 3, life_share=0.5), 400)
+    ops = Folder(domain_rules.load_rules(), grade.load_grade_rules()).fold(work[0], Loaded({}, set()))
+    half = replace(ops, ledger_copy=ops.ledger_copy[::2], publicity_inserts=ops.publicity_inserts[::2],
+                   list_inserts=ops.list_inserts[::2])
+    first = await _write(settings, half)
+    assert first["ledger_copy"] == len(ops.ledger_copy[::2]) > 0
+    assert first["list_entries"] == len(ops.list_inserts[::2]) > 0
+    full = await _write(settings, ops)  # half of the keys exist: they are skipped, the rest is inserted
+    assert full["ledger_copy"] == len(ops.ledger_copy) == 400
+    assert full["publicity"] == len(ops.publicity_inserts)
+    assert full["list_entries"] == len(ops.list_inserts)
+    assert await _write(settings, ops) == full  # all of them exist: nothing changes, nothing raises
+
+
+async def test_nul_in_a_record_is_stored_as_ufffd_and_the_entity_goes_on(settings, fresh) -> None:
+    """PostgreSQL text and jsonb cannot hold NUL. A record with NUL in its text (in the ledger from before
+    the sequencer refused control characters) is stored with U+FFFD (payload and entity state), and the
+    entity's next, clean record is applied on top of that state."""
+    entries = fold.fixed_entries(60, 5, life_share=0.0)
+    by_entity: dict[bytes, list[tuple[int, bytes, bytes]]] = {}
+    for e in entries:
+        by_entity.setdefault(e[1], []).append(e)
+    first, second = next(v for v in by_entity.values() if len(v) >= 2 and registry.decode(
+        v[0][2], "LedgerEntry")[1]["event_type"] == "AdministrativePenaltyImposed")[:2]
+    _, entry = registry.decode(first[2], "LedgerEntry")
+    name, rec = registry.decode(entry["submission"])
+    rec.update(facts="经查\x00当事人", decision_no=rec["decision_no"] + "\x00")
+    entry["submission"] = registry.encode(name, rec)
+    poisoned = (first[0], first[1], registry.encode("LedgerEntry", entry))
+    folder = Folder(domain_rules.load_rules(), grade.load_grade_rules())
+    work = fold.batches([poisoned, second], 1)
+    ops1 = folder.fold(work[0], Loaded({}, set()))
+    assert ops1.nul_text
+    await _write(settings, ops1)
+    conn = await psycopg.AsyncConnection.connect(settings.pg_dsn, options=f"-c search_path={NAME}",
+                                                 prepare_threshold=None)
+    try:
+        loaded = await views.load(conn, {first[1].decode()})
+    finally:
+        await conn.close()
+    ops2 = folder.fold(work[1], loaded)
+    assert ops2.applied == 1  # the state read back holds U+FFFD, not NUL: the clean batch is clean
+    counts = await _write(settings, ops2)
+    assert counts["ledger_copy"] == 2
+    with psycopg.connect(settings.pg_dsn) as c:
+        facts = c.execute(f"select payload->>'facts' from {NAME}.ledger_copy where entity_version = 1").fetchone()
+        state = c.execute(f"select state from {NAME}.entity_state").fetchone()
+    assert facts == ("经查\ufffd当事人",)
+    assert "\x00" not in state[0] and "\ufffd" in state[0]
