@@ -346,7 +346,8 @@ class Service:
     """A long-running ledger process (sequencer, projector) started from the project's .venv."""
 
     MODULES = {"sequencer": "ledger.sequencer", "projector": "consumers.projector", "query-api": "projections.http",
-               "gateway": "ledger.gateway"}
+               "gateway": "ledger.gateway", "list-keeper": "consumers.list_keeper", "alerter": "consumers.alerter",
+               "webhook": "consumers.webhook"}
 
     def __init__(self, s: config.Settings, name: str) -> None:
         self.s = s
@@ -426,7 +427,7 @@ class Service:
             self.pidfile.unlink(missing_ok=True)
 
 
-SERVICES = ("sequencer", "projector", "query-api", "gateway")
+SERVICES = ("sequencer", "projector", "query-api", "gateway", "list-keeper", "alerter", "webhook")
 
 
 # =========================================================================== topics

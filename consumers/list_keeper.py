@@ -1,0 +1,92 @@
+"""The list keeper: credit.events -> the two list feeds for sector systems.
+
+For every ledger entry that changes a red or black list (a listing, a delisting, an expiry, a
+repair of a listing, a red-list honour) it writes, in ONE Kafka transaction with its input offsets
+(consumers/transactional.py):
+
+* credit.lists.changes: a ListChange (key: entity id), every change, kept forever;
+* credit.lists.current: the entity's ListStatus on that list (key '<entity id>|<list kind>',
+  compacted), with `listed = false` for a delisting instead of a null tombstone.
+
+Both go to the partition of the ledger entry, so the keeper that owns ledger partition p restores
+its state from credit.lists.current partition p on assignment (consumers/list_book.py). The list
+change itself comes from ledger/domain/lists.py, as for the projector's list_entries.
+
+Run: python -m consumers.list_keeper [--metrics-port 9105]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import Counter
+
+from consumers.list_book import ListBook
+from consumers.transactional import Out, TransactionalProcessor, read_partitions
+from ledger import config, process
+from ledger.domain import rules
+from schemas import registry
+
+CHANGES = Counter("ledger_list_changes_total", "List changes written to the feeds", ["list_kind", "status"])
+INCONSISTENT = Counter("ledger_list_keeper_inconsistent_total",
+                       "Ledger entries ending a listing the keeper does not hold (reported, not written)")
+
+
+class ListKeeper(TransactionalProcessor):
+    name = "list-keeper"
+    source = registry.EVENTS
+    group = "credit-list-keeper"
+
+    def __init__(self, settings: config.Settings, instance: str = "0") -> None:
+        super().__init__(settings, instance)
+        self.book = ListBook(rules.load_rules())
+        self._counts: list[tuple[str, str]] = []
+
+    async def restore(self, partitions: list[int]) -> None:
+        records = await read_partitions(self.s, registry.LISTS_CURRENT, partitions)
+        for p in partitions:
+            self.book.restore(p, [registry.decode(m.value, "ListStatus")[1] for m in records[p] if m.value])
+        self.log.info("state restored", partitions=partitions, records=sum(len(r) for r in records.values()))
+
+    def forget(self, partition: int) -> None:
+        self.book.forget(partition)
+
+    def transform(self, partition: int, msg: Any) -> list[Out]:
+        _, entry = registry.decode(msg.value, "LedgerEntry")
+        _, rec = registry.decode(entry["submission"])
+        out = self.book.apply(partition, msg.offset, entry, rec)
+        if out is None:
+            return []
+        if out.inconsistent:
+            INCONSISTENT.inc()
+            self.log.error("an ending of a listing the keeper does not hold", event_id=entry["event_id"],
+                           entity=entry["entity_id"], partition=partition, offset=msg.offset)
+            return []
+        self._counts.append((out.change["list_kind"], out.change["status"]))
+        self.log.info("list change", event_id=out.change["event_id"], entity=out.change_key,
+                      list_kind=out.change["list_kind"], status=out.change["status"], ref=out.change["ref"])
+        return [Out(registry.LISTS_CHANGES, out.change_key.encode(), registry.encode("ListChange", out.change),
+                    partition),
+                Out(registry.LISTS_CURRENT, out.status_key.encode(), registry.encode("ListStatus", out.status),
+                    partition)]
+
+    def committed(self) -> None:
+        self.book.commit()
+        for kind, status in self._counts:
+            CHANGES.labels(kind, status).inc()
+        self._counts.clear()
+
+    def aborted(self) -> None:
+        self.book.rollback()
+        self._counts.clear()
+
+
+def main() -> None:
+    p = process.parser("python -m consumers.list_keeper", __doc__, 9105)
+    p.add_argument("--instance", default="0", help="stable id of this process (transactional id "
+                   "credit-list-keeper-<instance>; a restarted process with the same id fences the old one)")
+    process.run(p.parse_args(), lambda args: ListKeeper(config.load(), instance=args.instance))
+
+
+if __name__ == "__main__":
+    main()
