@@ -1,12 +1,13 @@
-"""The alerter: credit.lists.changes -> credit.alerts, the joint-punishment catalogue applied.
+"""The alerter: credit.events -> credit.alerts, the joint-punishment catalogue applied.
 
-For every list change it writes one Alert per (change, measure, implementing department), keyed by
+For every list change of the ledger (the same ListBook step as the list keeper's,
+consumers/list_book.py) it writes one Alert per (change, measure, implementing department), keyed by
 the department (ledger/domain/alerts.py decides: impose on a listing or honour; lift on an ending,
 or maintain when another active listing keeps the measure in force), in ONE Kafka transaction with
-its input offsets (consumers/transactional.py): exactly once under kill -9 and redelivery. The alert
-id is deterministic, so receivers can deduplicate too. It reads the list keeper's changes rather
-than the ledger: each change carries the list kinds the entity is on afterwards, so the alerter
-keeps no state.
+its input offsets and its own state changelog credit.alerter.state (consumers/transactional.py):
+exactly once under kill -9; an entry delivered again is skipped by its entity version. The alert id
+is deterministic, so receivers can deduplicate too. It reads the ledger itself, beside the list
+keeper rather than behind it, so an alert waits for one transaction after the sequencer's, not two.
 
 Run: python -m consumers.alerter [--metrics-port 9106]
 """
@@ -18,7 +19,9 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from consumers.transactional import Out, TransactionalProcessor
+from consumers.list_book import Output
+from consumers.list_keeper import ListFollower
+from consumers.transactional import Out
 from ledger import config, process
 from ledger.domain.alerts import alerts_for
 from ledger.domain.lists import LISTED
@@ -50,18 +53,18 @@ def alert_records(catalogue: Catalogue, change: dict[str, Any], now: datetime) -
     return out
 
 
-class Alerter(TransactionalProcessor):
+class Alerter(ListFollower):
     name = "alerter"
-    source = registry.LISTS_CHANGES
     group = "credit-alerter"
+    state_topic = registry.ALERTER_STATE
 
     def __init__(self, settings: config.Settings, instance: str = "0") -> None:
         super().__init__(settings, instance)
         self.catalogue = load_catalogue()
         self._counts: list[tuple[str, str]] = []
 
-    def transform(self, partition: int, msg: Any) -> list[Out]:
-        _, change = registry.decode(msg.value, "ListChange")
+    def emit(self, partition: int, out: Output) -> list[Out]:
+        change = out.change
         alerts = alert_records(self.catalogue, change, datetime.now(UTC))
         for a in alerts:
             self._counts.append((a["department"], a["action"]))
@@ -72,11 +75,13 @@ class Alerter(TransactionalProcessor):
         return [Out(registry.ALERTS, a["department"].encode(), registry.encode("Alert", a)) for a in alerts]
 
     def committed(self) -> None:
+        super().committed()
         for department, action in self._counts:
             ALERTS.labels(department, action).inc()
         self._counts.clear()
 
     def aborted(self) -> None:
+        super().aborted()
         self._counts.clear()
 
 

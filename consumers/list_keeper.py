@@ -11,6 +11,7 @@ repair of a listing, a red-list honour) it writes, in ONE Kafka transaction with
 Both go to the partition of the ledger entry, so the keeper that owns ledger partition p restores
 its state from credit.lists.current partition p on assignment (consumers/list_book.py). The list
 change itself comes from ledger/domain/lists.py, as for the projector's list_entries.
+`ListFollower` is the part it shares with the alerter, which follows the ledger the same way.
 
 Run: python -m consumers.list_keeper [--metrics-port 9105]
 """
@@ -21,35 +22,41 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from consumers.list_book import ListBook
+from consumers.list_book import ListBook, Output
 from consumers.transactional import Out, TransactionalProcessor, read_partitions
 from ledger import config, process
 from ledger.domain import rules
 from schemas import registry
 
 CHANGES = Counter("ledger_list_changes_total", "List changes written to the feeds", ["list_kind", "status"])
-INCONSISTENT = Counter("ledger_list_keeper_inconsistent_total",
-                       "Ledger entries ending a listing the keeper does not hold (reported, not written)")
+INCONSISTENT = Counter("ledger_list_inconsistent_total",
+                       "Ledger entries ending a listing the process does not hold (reported, not written)",
+                       ["processor"])
 
 
-class ListKeeper(TransactionalProcessor):
-    name = "list-keeper"
+class ListFollower(TransactionalProcessor):
+    """Follows credit.events with a ListBook whose state is a compacted topic written in the same
+    transaction (key '<entity id>|<list kind>', the ledger's partition), restored on assignment."""
+
     source = registry.EVENTS
-    group = "credit-list-keeper"
+    state_topic: registry.Topic
 
     def __init__(self, settings: config.Settings, instance: str = "0") -> None:
         super().__init__(settings, instance)
         self.book = ListBook(rules.load_rules())
-        self._counts: list[tuple[str, str]] = []
 
     async def restore(self, partitions: list[int]) -> None:
-        records = await read_partitions(self.s, registry.LISTS_CURRENT, partitions)
+        records = await read_partitions(self.s, self.state_topic, partitions)
         for p in partitions:
             self.book.restore(p, [registry.decode(m.value, "ListStatus")[1] for m in records[p] if m.value])
         self.log.info("state restored", partitions=partitions, records=sum(len(r) for r in records.values()))
 
     def forget(self, partition: int) -> None:
         self.book.forget(partition)
+
+    def emit(self, partition: int, out: Output) -> list[Out]:
+        """The records of one list change besides the state."""
+        raise NotImplementedError
 
     def transform(self, partition: int, msg: Any) -> list[Out]:
         _, entry = registry.decode(msg.value, "LedgerEntry")
@@ -58,26 +65,44 @@ class ListKeeper(TransactionalProcessor):
         if out is None:
             return []
         if out.inconsistent:
-            INCONSISTENT.inc()
-            self.log.error("an ending of a listing the keeper does not hold", event_id=entry["event_id"],
+            INCONSISTENT.labels(self.name).inc()
+            self.log.error("an ending of a listing this process does not hold", event_id=entry["event_id"],
                            entity=entry["entity_id"], partition=partition, offset=msg.offset)
             return []
-        self._counts.append((out.change["list_kind"], out.change["status"]))
-        self.log.info("list change", event_id=out.change["event_id"], entity=out.change_key,
-                      list_kind=out.change["list_kind"], status=out.change["status"], ref=out.change["ref"])
-        return [Out(registry.LISTS_CHANGES, out.change_key.encode(), registry.encode("ListChange", out.change),
-                    partition),
-                Out(registry.LISTS_CURRENT, out.status_key.encode(), registry.encode("ListStatus", out.status),
-                    partition)]
+        return [*self.emit(partition, out), Out(self.state_topic, out.status_key.encode(),
+                                                registry.encode("ListStatus", out.status), partition)]
 
     def committed(self) -> None:
         self.book.commit()
+
+    def aborted(self) -> None:
+        self.book.rollback()
+
+
+class ListKeeper(ListFollower):
+    name = "list-keeper"
+    group = "credit-list-keeper"
+    state_topic = registry.LISTS_CURRENT
+
+    def __init__(self, settings: config.Settings, instance: str = "0") -> None:
+        super().__init__(settings, instance)
+        self._counts: list[tuple[str, str]] = []
+
+    def emit(self, partition: int, out: Output) -> list[Out]:
+        c = out.change
+        self._counts.append((c["list_kind"], c["status"]))
+        self.log.info("list change", event_id=c["event_id"], entity=out.change_key, list_kind=c["list_kind"],
+                      status=c["status"], ref=c["ref"])
+        return [Out(registry.LISTS_CHANGES, out.change_key.encode(), registry.encode("ListChange", c), partition)]
+
+    def committed(self) -> None:
+        super().committed()
         for kind, status in self._counts:
             CHANGES.labels(kind, status).inc()
         self._counts.clear()
 
     def aborted(self) -> None:
-        self.book.rollback()
+        super().aborted()
         self._counts.clear()
 
 
