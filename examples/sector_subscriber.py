@@ -91,6 +91,7 @@ class SectorSubscriber:
                     break
         finally:
             await c.stop()
+        log.debug("synced", records=applied)
         return applied
 
     def _apply(self, s: dict[str, Any]) -> None:
@@ -100,8 +101,6 @@ class SectorSubscriber:
             s["entity_id"], s["list_kind"], s["public_id"], s["name"], s["category"], s["colour"], int(s["listed"]),
             json.dumps(entries, ensure_ascii=False), s["last_change"], s["last_event_id"], s["ledger_partition"],
             s["ledger_offset"]))
-        log.info("list status", entity=s["entity_id"], list_kind=s["list_kind"], listed=s["listed"],
-                 change=s["last_change"], event_id=s["last_event_id"])
 
     # ---------------------------------------------------------------- what a sector system asks
     def lists_of(self, entity_id: str) -> list[str]:
@@ -123,7 +122,7 @@ def main() -> None:
     p.add_argument("--db", type=Path, required=True, help="the local SQLite file (created if missing)")
     p.add_argument("--follow", action="store_true", help="keep reading (Ctrl-C to stop) instead of stopping at the end")
     p.add_argument("--show", action="store_true", help="print the black list after reading")
-    p.add_argument("--log-level", default="WARNING", help="INFO shows every record applied (default WARNING)")
+    p.add_argument("--log-level", default="WARNING", help="DEBUG reports each sync (default WARNING)")
     args = p.parse_args()
     logs.configure(args.log_level)
     sub = SectorSubscriber(config.load().bootstrap_servers, args.db)

@@ -27,7 +27,7 @@ import psycopg
 
 from ledger import config, signing, submissions
 from ledger.client import LedgerClient, submit_as_departments
-from ops import workload
+from ops import demo_feeds, workload
 from schemas import registry
 
 
@@ -148,6 +148,7 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
     await _wait_projected(s, accepted)
     _show_views(s)
     await _show_query_api(s, family_outcomes[-1], rng)
+    await demo_feeds.show(s, family_outcomes, _line)
     return 0
 
 
