@@ -20,9 +20,9 @@ from typing import Any
 from prometheus_client import Counter
 
 from consumers.list_book import Output
-from consumers.list_keeper import ListFollower
+from consumers.list_keeper import ListFollower, run_follower
 from consumers.transactional import Out
-from ledger import config, process
+from ledger import config
 from ledger.domain.alerts import alerts_for
 from ledger.domain.lists import LISTED
 from ledger.domain.punishment import Catalogue, load_catalogue
@@ -57,39 +57,26 @@ class Alerter(ListFollower):
     name = "alerter"
     group = "credit-alerter"
     state_topic = registry.ALERTER_STATE
+    counter = ALERTS
 
     def __init__(self, settings: config.Settings, instance: str = "0") -> None:
         super().__init__(settings, instance)
         self.catalogue = load_catalogue()
-        self._counts: list[tuple[str, str]] = []
 
     def emit(self, partition: int, out: Output) -> list[Out]:
         change = out.change
         alerts = alert_records(self.catalogue, change, datetime.now(UTC))
         for a in alerts:
-            self._counts.append((a["department"], a["action"]))
+            self.counts.append((a["department"], a["action"]))
         if alerts:
             self.log.info("alerts", event_id=change["event_id"], entity=change["entity_id"],
                           list_kind=change["list_kind"], status=change["status"],
                           alerts=[f"{a['department']}:{a['action']}:{a['measure_id']}" for a in alerts])
         return [Out(registry.ALERTS, a["department"].encode(), registry.encode("Alert", a)) for a in alerts]
 
-    def committed(self) -> None:
-        super().committed()
-        for department, action in self._counts:
-            ALERTS.labels(department, action).inc()
-        self._counts.clear()
-
-    def aborted(self) -> None:
-        super().aborted()
-        self._counts.clear()
-
 
 def main() -> None:
-    p = process.parser("python -m consumers.alerter", __doc__, 9106)
-    p.add_argument("--instance", default="0", help="stable id of this process (transactional id "
-                   "credit-alerter-<instance>; a restarted process with the same id fences the old one)")
-    process.run(p.parse_args(), lambda args: Alerter(config.load(), instance=args.instance))
+    run_follower(Alerter, "consumers.alerter", __doc__, 9106)
 
 
 if __name__ == "__main__":

@@ -40,10 +40,12 @@ class ListFollower(TransactionalProcessor):
 
     source = registry.EVENTS
     state_topic: registry.Topic
+    counter: Counter  # counted per output once its transaction commits, labelled as in self.counts
 
     def __init__(self, settings: config.Settings, instance: str = "0") -> None:
         super().__init__(settings, instance)
         self.book = ListBook(rules.load_rules())
+        self.counts: list[tuple[str, str]] = []
 
     async def restore(self, partitions: list[int]) -> None:
         records = await read_partitions(self.s, self.state_topic, partitions)
@@ -74,43 +76,39 @@ class ListFollower(TransactionalProcessor):
 
     def committed(self) -> None:
         self.book.commit()
+        for labels in self.counts:
+            self.counter.labels(*labels).inc()
+        self.counts.clear()
 
     def aborted(self) -> None:
         self.book.rollback()
+        self.counts.clear()
+
+
+def run_follower(cls: type[ListFollower], module: str, doc: str | None, metrics_port: int) -> None:
+    """The command line of a ListFollower process."""
+    p = process.parser(f"python -m {module}", doc, metrics_port)
+    p.add_argument("--instance", default="0", help=f"stable id of this process (transactional id "
+                   f"{cls.group}-<instance>; a restarted process with the same id fences the old one)")
+    process.run(p.parse_args(), lambda args: cls(config.load(), instance=args.instance))
 
 
 class ListKeeper(ListFollower):
     name = "list-keeper"
     group = "credit-list-keeper"
     state_topic = registry.LISTS_CURRENT
-
-    def __init__(self, settings: config.Settings, instance: str = "0") -> None:
-        super().__init__(settings, instance)
-        self._counts: list[tuple[str, str]] = []
+    counter = CHANGES
 
     def emit(self, partition: int, out: Output) -> list[Out]:
         c = out.change
-        self._counts.append((c["list_kind"], c["status"]))
+        self.counts.append((c["list_kind"], c["status"]))
         self.log.info("list change", event_id=c["event_id"], entity=out.change_key, list_kind=c["list_kind"],
                       status=c["status"], ref=c["ref"])
         return [Out(registry.LISTS_CHANGES, out.change_key.encode(), registry.encode("ListChange", c), partition)]
 
-    def committed(self) -> None:
-        super().committed()
-        for kind, status in self._counts:
-            CHANGES.labels(kind, status).inc()
-        self._counts.clear()
-
-    def aborted(self) -> None:
-        super().aborted()
-        self._counts.clear()
-
 
 def main() -> None:
-    p = process.parser("python -m consumers.list_keeper", __doc__, 9105)
-    p.add_argument("--instance", default="0", help="stable id of this process (transactional id "
-                   "credit-list-keeper-<instance>; a restarted process with the same id fences the old one)")
-    process.run(p.parse_args(), lambda args: ListKeeper(config.load(), instance=args.instance))
+    run_follower(ListKeeper, "consumers.list_keeper", __doc__, 9105)
 
 
 if __name__ == "__main__":
