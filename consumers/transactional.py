@@ -32,6 +32,8 @@ PRODUCED = Counter("ledger_stream_records_produced_total", "Records written", ["
 BATCH_SECONDS = Histogram("ledger_stream_batch_seconds", "Time to transform and commit one batch", ["processor"],
                           buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))
 ABORTED = Counter("ledger_stream_batches_aborted_total", "Batches aborted and read again", ["processor"])
+UNDECODABLE = Counter("ledger_stream_undecodable_total", "Input records no schema can read (reported, skipped)",
+                      ["processor"])
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,7 @@ class TransactionalProcessor:
                 futures = []
                 for tp, msgs in batch.items():
                     for m in msgs:
-                        for out in self.transform(tp.partition, m):
+                        for out in self._transform(tp.partition, m):
                             futures.append(await producer.send(out.topic.name, key=out.key, value=out.value,
                                                                partition=out.partition))
                             produced[out.topic.name] = produced.get(out.topic.name, 0) + 1
@@ -165,6 +167,18 @@ class TransactionalProcessor:
             PRODUCED.labels(self.name, topic).inc(n)
         BATCH_SECONDS.labels(self.name).observe(time.monotonic() - started)
         self.log.debug("batch committed", records=sum(len(m) for m in batch.values()), produced=produced)
+
+    def _transform(self, partition: int, msg: Any) -> list[Out]:
+        """`transform`, except that a record no schema can read (which the single writer never writes,
+        so: corruption or a foreign producer) is reported and skipped instead of stopping the stream."""
+        try:
+            return self.transform(partition, msg)
+        except registry.SchemaError as exc:
+            UNDECODABLE.labels(self.name).inc()
+            self.log.error("undecodable record skipped", topic=self.source.name, partition=partition,
+                           offset=msg.offset, key=msg.key.decode(errors="replace") if msg.key else None,
+                           reason=str(exc))
+            return []
 
     async def _measure_lag(self, consumer: AIOKafkaConsumer) -> None:
         tps = list(consumer.assignment())

@@ -129,3 +129,25 @@ async def _group_at_end(settings, group: str) -> bool:  # type: ignore[no-untype
         await admin.close()
     tps = {p: TopicPartition(registry.EVENTS.name, p) for p in end}
     return all(o == 0 or (tps[p] in offsets and offsets[tps[p]].offset >= o) for p, o in end.items())
+
+
+async def test_an_undecodable_ledger_record_is_reported_and_the_feeds_flow_on(settings, services) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    before = {n: helpers.metric(settings, n, "ledger_stream_undecodable_total", f'processor="{n}"')
+              for n in ("list-keeper", "alerter")}
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, enable_idempotence=True)
+    await producer.start()
+    try:  # corruption in the ledger itself (a foreign producer): no schema can read it
+        await producer.send_and_wait(registry.EVENTS.name, key=b"uscc:garbage", value=b"\x00\x00\x00\x00\x01\xff junk")
+    finally:
+        await producer.stop()
+    rng = helpers.rng("feeds-garbage")
+    company = workload.subjects(rng, 1, persons_share=0.0)[0]
+    listing = workload.debtor_listed(company, f"（2026）豫10执G{rng.randrange(10**6)}号", date(2026, 11, 2))
+    await _stream(settings, [listing])
+    event_id = listing[1]["envelope"]["event_id"]
+    await feeds.wait_for_alerts(settings, {event_id}, 1)
+    assert [c["status"] for c in await feeds.changes(settings, {event_id})] == ["listed"]
+    for name, n in before.items():
+        assert helpers.metric(settings, name, "ledger_stream_undecodable_total", f'processor="{name}"') == n + 1
