@@ -66,3 +66,42 @@ async def test_a_court_listing_reaches_the_subscriber_and_the_alerts_and_a_delis
         ("listed", ["dishonest_debtor"]), ("delisted", [])]
     assert feeds.duplicates([a["alert_id"] for a in imposed + lifted]) == {}
     sector.close()
+
+
+async def test_an_expiry_lifts_like_a_delisting_and_a_penalty_expiry_raises_nothing(
+        settings, services, tmp_path) -> None:
+    """A ListingExpired of the court list (as the scheduler submits it) ends the listing for the
+    subscriber and lifts every measure; the end of a penalty's publication period changes no list."""
+    catalogue = load_catalogue()
+    rng = helpers.rng("e2e-expiry")
+    company = workload.subjects(rng, 1, persons_share=0.0)[0]
+    entity = f"uscc:{company.id}"
+    case = f"（2024）豫10执E{rng.randrange(10**6)}号"
+    listing = workload.debtor_listed(company, case, date(2024, 5, 10), ground=4)  # listed for two years
+    penalty = workload.workload_penalty(rng, company, "xc-samr", f"许市监罚〔2025〕E{rng.randrange(10**6)}号",
+                                        date(2025, 3, 3), "general")
+    outcomes = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, [listing, penalty])
+    assert {o["status"] for o in outcomes} == {"ACCEPTED"}, outcomes
+    sector = feeds.subscriber(settings, tmp_path)
+    measures = {(m.id, d) for m in catalogue.for_list("dishonest_debtor", "enterprise") for d in m.departments}
+    await feeds.wait_for_alerts(settings, {listing[1]["envelope"]["event_id"]}, len(measures))
+    await sector.sync()
+    assert sector.lists_of(entity) == ["dishonest_debtor"]
+
+    # the penalty's expiry first: once the listing's expiry has raised its alerts (same entity, same
+    # partition, read in order), the penalty's expiry has been read too
+    expiries = [workload.expired(company, "administrative_penalty_publication", penalty[1]["decision_no"],
+                                 penalty[1]["envelope"]["event_id"], date(2026, 3, 4)),
+                workload.expired(company, "dishonest_debtor", case, listing[1]["envelope"]["event_id"],
+                                 date(2026, 5, 11))]
+    outcomes = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, expiries)
+    assert {o["status"] for o in outcomes} == {"ACCEPTED"}, outcomes
+    penalty_expiry, list_expiry = (e[1]["envelope"]["event_id"] for e in expiries)
+    lifted = await feeds.wait_for_alerts(settings, {list_expiry}, len(measures))
+    assert {(a["measure_id"], a["department"], a["action"], a["change_status"]) for a in lifted} == {
+        (m, d, "lift", "expired") for m, d in measures}
+    await sector.sync()
+    assert sector.lists_of(entity) == []
+    assert [c["status"] for c in await feeds.changes(settings, {list_expiry, penalty_expiry})] == ["expired"]
+    assert await feeds.alerts(settings, {penalty_expiry}) == []
+    sector.close()
