@@ -35,6 +35,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ledger import config, signing
 from ledger.client import LedgerClient
+from ledger.kafka_util import assign_at_end
 from ops import stack as ops_stack
 from ops import workload
 from schemas import registry
@@ -130,11 +131,7 @@ async def run(s: config.Settings, rate: float, seconds: float, warmup: float, re
     consumer = AIOKafkaConsumer(bootstrap_servers=s.bootstrap_servers, group_id=None, enable_auto_commit=False,
                                 isolation_level="read_committed", fetch_max_wait_ms=5)
     await consumer.start()
-    tps = [TopicPartition(registry.ALERTS.name, p) for p in range(registry.ALERTS.partitions)]
-    consumer.assign(tps)
-    await consumer.seek_to_end(*tps)
-    for tp in tps:
-        await consumer.position(tp)
+    await assign_at_end(consumer, registry.ALERTS.name, registry.ALERTS.partitions)
     measure_from = time.time() + warmup
 
     async def read() -> None:
