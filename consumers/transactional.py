@@ -106,6 +106,10 @@ class TransactionalProcessor:
             bootstrap_servers=self.s.bootstrap_servers, group_id=self.group, enable_auto_commit=False,
             isolation_level="read_committed", auto_offset_reset="earliest", max_poll_records=self.max_records,
             group_instance_id=f"{self.group}-{self.instance}", fetch_max_wait_ms=100,
+            # the state restore runs in the assignment callback, when no heartbeat is sent: a session
+            # shorter than the restore gets the member expelled and the restore starts over (livelock).
+            # Static membership makes a restarted instance take its partitions back at once anyway.
+            session_timeout_ms=120_000, rebalance_timeout_ms=180_000,
         )
         producer = AIOKafkaProducer(bootstrap_servers=self.s.bootstrap_servers,
                                     transactional_id=f"{self.group}-{self.instance}", linger_ms=0,
