@@ -93,7 +93,9 @@ async def test_sigkill_of_list_keeper_and_alerter_loses_and_duplicates_nothing(s
     assert {a["alert_id"] for a in alerts} == expected
     assert all(a["_key"] == a["department"] for a in alerts)
     final = {t.name: await _count(settings, t) for t in (registry.LISTS_CHANGES, registry.ALERTS)}
-    assert all(at_kill < final[topic] for topic, at_kill in kills), f"a kill after its stream ended: {kills} {final}"
+    # the kills during the listings came in mid-stream (their topics grew after them); the later two may
+    # find a process that has already written everything of the shorter delisting stream
+    assert all(at_kill < final[topic] for topic, at_kill in kills[:2]), f"a kill after its stream ended: {kills} {final}"
 
     # the compacted feed ends at the true state of each entity
     current = {r["_key"]: r for r in await feeds.records(settings, registry.LISTS_CURRENT, "ListStatus")}

@@ -57,8 +57,10 @@ async def test_an_offline_subscriber_converges_after_compaction_and_tombstone_re
         sector = feeds.subscriber(settings, tmp_path)
         await helpers.wait_until(lambda: _synced(sector, ids, len(companies)), timeout=60,
                                  what="the subscriber to hold every listing")
-        listed_at = {r["_offset"] for r in await feeds.records(settings, registry.LISTS_CURRENT, "ListStatus")
+        listed_at = {(r["_partition"], r["_offset"])
+                     for r in await feeds.records(settings, registry.LISTS_CURRENT, "ListStatus")
                      if r["_key"] == f"uscc:{gone.id}|dishonest_debtor"}
+        assert len(listed_at) == 1
         sector.close()  # offline from here
 
         # while it is offline: the court delists one company, and the feed goes on changing
@@ -75,7 +77,8 @@ async def test_an_offline_subscriber_converges_after_compaction_and_tombstone_re
             await churn()
 
         async def compacted() -> bool:  # the record that listed it is gone from the log
-            offsets = {r["_offset"] for r in await feeds.records(settings, registry.LISTS_CURRENT, "ListStatus")}
+            offsets = {(r["_partition"], r["_offset"])
+                       for r in await feeds.records(settings, registry.LISTS_CURRENT, "ListStatus")}
             if listed_at & offsets:
                 await churn()
                 return False
