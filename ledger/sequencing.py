@@ -105,7 +105,9 @@ class Sequencing:
 
     def commit(self) -> None:
         for p, pending in self._pending.items():
-            ps = self.partitions[p]
+            ps = self.partitions.get(p)
+            if ps is None:  # revoked while the batch was in flight: restored from the changelog if it comes back
+                continue
             ps.entities.update(pending.entities)
             ps.seen.update(pending.seen)
         self._pending.clear()

@@ -27,7 +27,7 @@ import psycopg
 
 from ledger import config, signing, submissions
 from ledger.client import LedgerClient, submit_as_departments
-from ops import demo_audit, workload
+from ops import demo_audit, demo_feeds, workload
 from schemas import registry
 
 
@@ -150,6 +150,7 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
     await _show_expiry_trigger_feedback(s, rng)
     await _show_query_api(s, family_outcomes[-1], rng)
     await _show_portal(s, rng)
+    await demo_feeds.show(s, family_outcomes, _line)
     await demo_audit.show_audit(s, family_outcomes[0]["entity_id"], family_outcomes[len(family_outcomes) // 3]["entity_id"])
     return await _show_rebuild(s)
 

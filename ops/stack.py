@@ -347,7 +347,8 @@ class Service:
     """A long-running ledger process (sequencer, projector) started from the project's .venv."""
 
     MODULES = {"sequencer": "ledger.sequencer", "projector": "consumers.projector", "query-api": "projections.http",
-               "gateway": "ledger.gateway", "scheduler": "ledger.scheduler", "notary": "consumers.notary",
+               "gateway": "ledger.gateway", "list-keeper": "consumers.list_keeper", "alerter": "consumers.alerter",
+               "webhook": "consumers.webhook", "scheduler": "ledger.scheduler", "notary": "consumers.notary",
                "portal": "projections.portal"}
 
     def __init__(self, s: config.Settings, name: str) -> None:
@@ -431,7 +432,8 @@ class Service:
             self.pidfile.unlink(missing_ok=True)
 
 
-SERVICES = ("sequencer", "projector", "query-api", "gateway", "scheduler", "notary", "portal")
+SERVICES = ("sequencer", "projector", "query-api", "gateway", "list-keeper", "alerter", "webhook",
+            "scheduler", "notary", "portal")
 # Started by `ops/stack up` but not by the tests' `services` fixture: a scheduler running through
 # the whole test session would end other tests' old listings under them (its tests start their own).
 ON_DEMAND_IN_TESTS = frozenset({"scheduler"})

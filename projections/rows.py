@@ -16,25 +16,14 @@ from typing import Any
 
 import orjson
 
-from ledger.domain import identity
+from ledger.domain import identity, lists
 from ledger.domain.model import EntityState, Event, evolve
-from ledger.domain.rules import ListingTerms, Rules
+from ledger.domain.rules import Rules
 from projections import grade as grading
 from projections import publicity
 from schemas import registry
 
 CHINA = timezone(timedelta(hours=8))
-LIST_EVENTS = {
-    "DishonestDebtorListed": ("dishonest_debtor", "case_no", "listed_on", "dishonest_conduct"),
-    "MajorTaxViolationListed": ("major_tax_violation", "case_no", "listed_on", "violation"),
-    "WageArrearsListed": ("wage_arrears", "decision_no", "listed_on", None),
-    "ProcurementBanImposed": ("procurement_ban", "decision_no", "decision_date", "violation"),
-}
-END_EVENTS = {
-    "DishonestDebtorDelisted": ("dishonest_debtor", "case_no", "delisted_on", "delisted"),
-    "MajorTaxViolationDelisted": ("major_tax_violation", "case_no", "delisted_on", "delisted"),
-    "WageArrearsDelisted": ("wage_arrears", "decision_no", "delisted_on", "delisted"),
-}
 
 
 @dataclass
@@ -101,7 +90,7 @@ class Folder:
         if shown is None:
             if len(self._public) >= self.MEMO:
                 self._public.clear()
-            shown = self._public[key] = _public(rec)
+            shown = self._public[key] = public_subject(rec)
         return shown
 
     def lateness(self, decision_date: date, ledger_date: date) -> publicity.Lateness:
@@ -157,7 +146,7 @@ class Folder:
                 held.add(eid)
                 ops.held.append((eid, m.partition, m.offset))
                 continue
-            event = _event(entry, rec)
+            event = ledger_event(entry, rec)
             new_state = evolve(state, event)
             states[eid] = (new_state.version, new_state)
             public = self.public(rec)
@@ -173,7 +162,7 @@ class Folder:
                 entry["department"], m.partition, m.offset, entry["hash"], entry["sequenced_at"],
                 rec["envelope"]["valid_from"], payload,
             ))
-            self._lists(ops, entry, rec, public, new_state)
+            self._lists(ops, event, entry, public, state, new_state)
             self._publicity(ops, entry, rec, public)
             if entry["event_type"] == "PunishmentFeedbackReported":
                 ops.feedback.append(_feedback_row(entry, rec, public, state))
@@ -198,32 +187,18 @@ class Folder:
         return ops
 
     # ---------------------------------------------------------------- lists
-    def _lists(self, ops: Ops, entry: dict[str, Any], rec: dict[str, Any], public: dict[str, str],
-               state: EntityState) -> None:
-        t, eid = entry["event_type"], entry["entity_id"]
-        common = (public["name"], public["id"], entry["category"])
-        if t in LIST_EVENTS:
-            kind, ref_field, date_field, reason_field = LIST_EVENTS[t]
-            ref = rec[ref_field]
-            listing = state.listing(kind, ref)
-            assert listing is not None
-            window = self.rules.publication.listing_window(kind, rec[date_field], ListingTerms(
-                ground=listing.get("ground"), period_months=listing.get("period_months"),
-                extension_months=listing.get("extension_months") or 0))
-            reason = rec[reason_field] if reason_field else f"拖欠农民工工资 {rec['arrears_fen'] / 100:,.2f} 元"
-            ops.list_inserts.append((eid, kind, ref, "black", reason, entry["department"], rec[date_field],
-                                     window.automatic_end, "active", None, entry["event_id"], *common))
-        elif t == "HonourAwarded":
-            ops.list_inserts.append((eid, "red", rec["document_no"], "red", rec["honour"], entry["department"],
-                                     rec["awarded_on"], rec.get("valid_until"), "active", None, entry["event_id"],
-                                     *common))
-        elif t in END_EVENTS:
-            kind, ref_field, date_field, status = END_EVENTS[t]
-            ops.list_updates.append((status, rec[date_field], eid, kind, rec[ref_field]))
-        elif t == "CreditRepaired" and rec["target_kind"] != "administrative_penalty":
-            ops.list_updates.append(("repaired", rec["decision_date"], eid, rec["target_kind"], rec["target_ref"]))
-        elif t == "ListingExpired" and rec["list_kind"] != "administrative_penalty_publication":
-            ops.list_updates.append(("expired", rec["expired_on"], eid, rec["list_kind"], rec["target_ref"]))
+    def _lists(self, ops: Ops, event: Event, entry: dict[str, Any], public: dict[str, str],
+               before: EntityState, after: EntityState) -> None:
+        change = lists.list_change(event, before, after, self.rules.publication)
+        if change is None:
+            return
+        eid = entry["entity_id"]
+        if change.active:
+            ops.list_inserts.append((eid, change.list_kind, change.ref, change.colour, change.reason,
+                                     change.department, change.listed_on, change.legal_end, "active", None,
+                                     change.event_id, public["name"], public["id"], entry["category"]))
+        else:
+            ops.list_updates.append((change.status, change.ended_on, eid, change.list_kind, change.ref))
 
     # ---------------------------------------------------------------- double publicity
     def _publicity(self, ops: Ops, entry: dict[str, Any], rec: dict[str, Any], public: dict[str, str]) -> None:
@@ -267,14 +242,14 @@ def _feedback_row(entry: dict[str, Any], rec: dict[str, Any], public: dict[str, 
             public["name"], public["id"], entry["category"])
 
 
-def _event(entry: dict[str, Any], rec: dict[str, Any]) -> Event:
+def ledger_event(entry: dict[str, Any], rec: dict[str, Any]) -> Event:
     env = rec["envelope"]
     return Event(event_id=entry["event_id"], event_type=entry["event_type"], entity_id=entry["entity_id"],
                  department=entry["department"], valid_from=env["valid_from"], valid_to=env.get("valid_to"),
                  recorded_at=env["recorded_at"], body={k: v for k, v in rec.items() if k != "envelope"})
 
 
-def _public(rec: dict[str, Any]) -> dict[str, str]:
+def public_subject(rec: dict[str, Any]) -> dict[str, str]:
     s = rec["envelope"]["subject"]
     shown = identity.mask_ric(identity.normalise(s["id"])) if s["id_type"] == "RIC" else identity.normalise(s["id"])
     return {"id": shown, "id_type": s["id_type"], "name": s["name"]}

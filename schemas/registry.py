@@ -69,13 +69,24 @@ SEQUENCER_STATE = Topic(
     doc="The sequencer's changelog, written in the same transaction as the ledger.",
 )
 LISTS_CHANGES = Topic(
-    "credit.lists.changes", LEDGER_PARTITIONS, FOREVER, doc="Every red/black list change, for subscribers.",
+    "credit.lists.changes", LEDGER_PARTITIONS, FOREVER, value="ListChange",
+    doc="Every red/black list change, for subscribers; written by the list keeper in the ledger's partition.",
 )
 LISTS_CURRENT = Topic(
-    "credit.lists.current", LEDGER_PARTITIONS, COMPACTED,
-    key="'<entity id>|<list kind>'", doc="One record per entity and list; a delisting is an explicit value.",
+    "credit.lists.current", LEDGER_PARTITIONS,
+    # compacted; a delisting is a value (listed=false), so delete.retention.ms (tombstones) never loses one
+    {**COMPACTED, "segment.ms": str(3600_000), "min.cleanable.dirty.ratio": "0.1"},
+    key="'<entity id>|<list kind>'", value="ListStatus",
+    doc="One record per entity and list; a delisting is an explicit value. Partition = the ledger's partition.",
 )
-ALERTS = Topic("credit.alerts", LEDGER_PARTITIONS, FOREVER, key="department id", doc="Joint-punishment alerts.")
+ALERTS = Topic("credit.alerts", LEDGER_PARTITIONS, FOREVER, key="department id", value="Alert",
+               doc="Joint-punishment alerts, one per (list change, measure, department).")
+ALERTER_STATE = Topic(
+    "credit.alerter.state", LEDGER_PARTITIONS, COMPACTED, key="'<entity id>|<list kind>'", value="ListStatus",
+    doc="The alerter's own list state (its changelog), written in the same transaction as its alerts.",
+)
+ALERTS_DEADLETTER = Topic("credit.alerts.deadletter", 1, FOREVER, key="department id", value="AlertDeadLetter",
+                          doc="Alerts the webhook deliverer gave up on, with the reason.")
 CHECKPOINTS = Topic("credit.checkpoints", 1, FOREVER, key="partition", value="TreeHead",
                     doc="Signed Merkle tree heads (the notary, consumers/notary.py).")
 # Not in TOPICS: the stack never creates it; bench/projection.py creates and deletes it per run.
@@ -84,6 +95,7 @@ BENCH_EVENTS = Topic("bench.events", LEDGER_PARTITIONS, FOREVER, value="LedgerEn
 
 TOPICS: tuple[Topic, ...] = (
     SUBMISSIONS, EVENTS, OUTCOMES, SEQUENCER_STATE, LISTS_CHANGES, LISTS_CURRENT, ALERTS, CHECKPOINTS,
+    ALERTER_STATE, ALERTS_DEADLETTER,
 )
 
 

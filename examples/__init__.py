@@ -1,0 +1,1 @@
+"""Small, documented examples of how outside systems use the ledger's feeds."""

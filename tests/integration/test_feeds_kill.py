@@ -1,0 +1,160 @@
+"""Given a stream of listings and delistings, when the list keeper and then the alerter are killed
+with SIGKILL in mid-stream and restarted, then every list change is on credit.lists.changes exactly
+once, every alert the catalogue calls for is on credit.alerts exactly once (counted by their
+deterministic ids, read_committed), and credit.lists.current ends at the true state; and when the
+whole ledger is delivered again to a list keeper and an alerter (new groups), they write nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from consumers.alerter import Alerter
+from consumers.list_keeper import ListKeeper
+from ledger.client import submit_as_departments
+from ledger.domain.alerts import alerts_for
+from ledger.domain.punishment import load_catalogue
+from ops import workload
+from schemas import registry
+from tests import feeds, helpers
+
+ENTITIES = 400
+CHUNK = 40
+
+
+async def _stream(settings, pairs) -> None:  # type: ignore[no-untyped-def]
+    for i in range(0, len(pairs), CHUNK):
+        outcomes = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, pairs[i:i + CHUNK])
+        assert {o["status"] for o in outcomes} == {"ACCEPTED"}, [o["reasons"] for o in outcomes][:3]
+
+
+async def _count(settings, topic) -> int:  # type: ignore[no-untyped-def]
+    return sum((await helpers.end_offsets(settings, topic)).values())
+
+
+async def _kill_when(settings, service, topic, at_least: int) -> tuple[str, int]:  # type: ignore[no-untyped-def]
+    """SIGKILL the service once `topic` has grown by `at_least` records, and start it again; returns
+    the topic's size when it was killed."""
+    start = await _count(settings, topic)
+    await helpers.wait_until(lambda: _grown(settings, topic, start + at_least), timeout=120, interval=0.05,
+                             what=f"{topic.name} to grow by {at_least}")
+    old = service.pid()
+    service.kill()
+    at_kill = await _count(settings, topic)
+    await asyncio.sleep(0.5)
+    service.start()
+    assert service.pid() not in (None, old)
+    return topic.name, at_kill
+
+
+async def _grown(settings, topic, n: int) -> bool:  # type: ignore[no-untyped-def]
+    return await _count(settings, topic) >= n
+
+
+async def test_sigkill_of_list_keeper_and_alerter_loses_and_duplicates_nothing(settings, services) -> None:
+    rng = helpers.rng("feeds-kill")
+    subjects = workload.subjects(rng, ENTITIES, persons_share=0.2)
+    cases = [f"（2026）豫10执K{i}{rng.randrange(10**6)}号" for i in range(ENTITIES)]
+    listings = [workload.debtor_listed(s, c, date(2026, 10, 1)) for s, c in zip(subjects, cases, strict=True)]
+    delistings = [workload.debtor_delisted(s, c, date(2026, 11, 2))
+                  for s, c in zip(subjects[::2], cases[::2], strict=True)]
+    event_ids = {r["envelope"]["event_id"] for _, r in listings + delistings}
+
+    kills = []
+    sending = asyncio.create_task(_stream(settings, listings))
+    kills.append(await _kill_when(settings, services["list-keeper"], registry.LISTS_CHANGES, 60))
+    kills.append(await _kill_when(settings, services["alerter"], registry.ALERTS, 300))
+    await sending
+    sending = asyncio.create_task(_stream(settings, delistings))
+    kills.append(await _kill_when(settings, services["list-keeper"], registry.LISTS_CHANGES, 20))
+    kills.append(await _kill_when(settings, services["alerter"], registry.ALERTS, 100))
+    await sending
+
+    # every list change exactly once
+    async def all_changes() -> list[dict]:  # type: ignore[type-arg]
+        found = await feeds.changes(settings, event_ids)
+        return found if len(found) >= len(event_ids) else []
+
+    changes = await helpers.wait_until(all_changes, timeout=120, interval=1, what="every list change")
+    assert feeds.duplicates([c["change_id"] for c in changes]) == {}
+    assert {c["event_id"] for c in changes} == event_ids
+
+    # every alert exactly once: the ids the catalogue calls for, computed from the changes
+    catalogue = load_catalogue()
+    expected = {d.alert_id for c in changes for d in alerts_for(
+        catalogue, c["change_id"], c["list_kind"], c["category"], c["status"] == "listed", c["active_list_kinds"])}
+    alerts = await feeds.wait_for_alerts(settings, event_ids, len(expected), timeout=120)
+    await asyncio.sleep(2)  # anything late would be a duplicate
+    alerts = await feeds.alerts(settings, event_ids)
+    assert feeds.duplicates([a["alert_id"] for a in alerts]) == {}
+    assert {a["alert_id"] for a in alerts} == expected
+    assert all(a["_key"] == a["department"] for a in alerts)
+    final = {t.name: await _count(settings, t) for t in (registry.LISTS_CHANGES, registry.ALERTS)}
+    # the kills during the listings came in mid-stream (their topics grew after them); the later two may
+    # find a process that has already written everything of the shorter delisting stream
+    assert all(at_kill < final[topic] for topic, at_kill in kills[:2]), f"a kill after its stream ended: {kills} {final}"
+
+    # the compacted feed ends at the true state of each entity
+    current = {r["_key"]: r for r in await feeds.records(settings, registry.LISTS_CURRENT, "ListStatus")}
+    delisted = {f"{c['entity_id']}|dishonest_debtor" for c in changes if c["status"] == "delisted"}
+    listed = {f"{c['entity_id']}|dishonest_debtor" for c in changes} - delisted
+    assert len(delisted) == len(delistings) and len(listed) == ENTITIES - len(delistings)
+    assert all(current[k]["listed"] is False and current[k]["entries"] == [] for k in delisted)
+    assert all(current[k]["listed"] is True for k in listed)
+
+    # duplicate delivery: a list keeper and an alerter in new groups read the whole ledger again, restore
+    # their state from their compacted topics as any instance does, and write nothing (every entry is at
+    # or below a version already applied)
+    for cls, outputs in ((ListKeeper, (registry.LISTS_CHANGES, registry.LISTS_CURRENT)),
+                         (Alerter, (registry.ALERTS, registry.ALERTER_STATE))):
+        service = services[cls.name]
+        service.stop()
+        before = [await helpers.last_records(settings, t) for t in outputs]
+        replay = cls(settings, instance="replay")
+        replay.group = f"{cls.group}-replay-{rng.randrange(10**9)}"
+        running = asyncio.create_task(replay.run())
+        try:
+            await helpers.wait_until(lambda r=replay: _group_at_end(settings, r.group), timeout=180, interval=1,
+                                     what=f"the replaying {cls.name} to read the whole ledger")
+        finally:
+            replay.stop()
+            await running
+            service.start()
+        assert [await helpers.last_records(settings, t) for t in outputs] == before, cls.name
+
+
+async def _group_at_end(settings, group: str) -> bool:  # type: ignore[no-untyped-def]
+    end = await helpers.last_records(settings)  # (the end offsets also count transaction markers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    tps = {p: TopicPartition(registry.EVENTS.name, p) for p in end}
+    return all(o == 0 or (tps[p] in offsets and offsets[tps[p]].offset >= o) for p, o in end.items())
+
+
+async def test_an_undecodable_ledger_record_is_reported_and_the_feeds_flow_on(settings, services) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    before = {n: helpers.metric(settings, n, "ledger_stream_undecodable_total", f'processor="{n}"')
+              for n in ("list-keeper", "alerter")}
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, enable_idempotence=True)
+    await producer.start()
+    try:  # corruption in the ledger itself (a foreign producer): no schema can read it
+        await producer.send_and_wait(registry.EVENTS.name, key=b"uscc:garbage", value=b"\x00\x00\x00\x00\x01\xff junk")
+    finally:
+        await producer.stop()
+    rng = helpers.rng("feeds-garbage")
+    company = workload.subjects(rng, 1, persons_share=0.0)[0]
+    listing = workload.debtor_listed(company, f"（2026）豫10执G{rng.randrange(10**6)}号", date(2026, 11, 2))
+    await _stream(settings, [listing])
+    event_id = listing[1]["envelope"]["event_id"]
+    await feeds.wait_for_alerts(settings, {event_id}, 1)
+    assert [c["status"] for c in await feeds.changes(settings, {event_id})] == ["listed"]
+    for name, n in before.items():
+        assert helpers.metric(settings, name, "ledger_stream_undecodable_total", f'processor="{name}"') == n + 1
