@@ -1,15 +1,21 @@
 """End to end (real Kafka, real PostgreSQL, the stack's processes): a court lists a dishonest debtor;
 the listing reaches the example sector subscriber's local blacklist and the alert topic (one alert
 per measure and implementing department, keyed by the department); the court delists; the
-subscriber's copy drops the entity and every measure is lifted.
+subscriber's copy drops the entity and every measure is lifted; the expiry scheduler, by itself,
+ends a listing whose period is over, with the same effect.
 
 Given / When / Then, with the example subscriber as a helper (tests/feeds.py) so further steps (an
 expiry raised by the scheduler) can be added the same way."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 from datetime import date
 
+from ledger import config, scheduler
 from ledger.client import submit_as_departments
 from ledger.domain.punishment import load_catalogue
 from ops import workload
@@ -68,10 +74,11 @@ async def test_a_court_listing_reaches_the_subscriber_and_the_alerts_and_a_delis
     sector.close()
 
 
-async def test_an_expiry_lifts_like_a_delisting_and_a_penalty_expiry_raises_nothing(
+async def test_the_scheduler_expires_a_listing_by_itself_lifting_every_measure_and_a_penalty_expiry_raises_nothing(
         settings, services, tmp_path) -> None:
-    """A ListingExpired of the court list (as the scheduler submits it) ends the listing for the
-    subscriber and lifts every measure; the end of a penalty's publication period changes no list."""
+    """The expiry scheduler (its own process, `--once`, its clock on the listing's legal end) ends a
+    court listing whose period is over: the subscriber drops the entity and every measure is lifted;
+    the end of a penalty's publication period, expired in the same pass, changes no list."""
     catalogue = load_catalogue()
     rng = helpers.rng("e2e-expiry")
     company = workload.subjects(rng, 1, persons_share=0.0)[0]
@@ -85,23 +92,33 @@ async def test_an_expiry_lifts_like_a_delisting_and_a_penalty_expiry_raises_noth
     sector = feeds.subscriber(settings, tmp_path)
     measures = {(m.id, d) for m in catalogue.for_list("dishonest_debtor", "enterprise") for d in m.departments}
     await feeds.wait_for_alerts(settings, {listing[1]["envelope"]["event_id"]}, len(measures))
+    await helpers.projected(settings)  # the scheduler finds what is due in the views
     await sector.sync()
     assert sector.lists_of(entity) == ["dishonest_debtor"]
 
-    # the penalty's expiry first: once the listing's expiry has raised its alerts (same entity, same
-    # partition, read in order), the penalty's expiry has been read too
-    expiries = [workload.expired(company, "administrative_penalty_publication", penalty[1]["decision_no"],
-                                 penalty[1]["envelope"]["event_id"], date(2026, 3, 4)),
-                workload.expired(company, "dishonest_debtor", case, listing[1]["envelope"]["event_id"],
-                                 date(2026, 5, 11))]
-    outcomes = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, expiries)
-    assert {o["status"] for o in outcomes} == {"ACCEPTED"}, outcomes
-    penalty_expiry, list_expiry = (e[1]["envelope"]["event_id"] for e in expiries)
+    # When the scheduler runs on the day the listing's period is over (the penalty's ended before)
+    env = {**os.environ, "PYTHONPATH": str(config.ROOT)}
+    run = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "ledger.scheduler", "--once",
+                                                   "--today", "2026-05-11"],
+                                  capture_output=True, text=True, env=env, cwd=config.ROOT, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    list_expiry = scheduler.expiry_event_id(listing[1]["envelope"]["event_id"], "dishonest_debtor")
+    penalty_expiry = scheduler.expiry_event_id(penalty[1]["envelope"]["event_id"], scheduler.PENALTY_PUBLICATION)
+    entries = (await helpers.ledger_entries(settings, {entity}))[entity]
+    assert {e["event_id"]: e["department"] for e in entries if e["event_type"] == "ListingExpired"} == {
+        list_expiry: scheduler.DEPARTMENT, penalty_expiry: scheduler.DEPARTMENT}
+
+    # Then every measure is lifted once per department and the subscriber drops the entity
     lifted = await feeds.wait_for_alerts(settings, {list_expiry}, len(measures))
     assert {(a["measure_id"], a["department"], a["action"], a["change_status"]) for a in lifted} == {
-        (m, d, "lift", "expired") for m, d in measures}
+        (m, d, "lift", "expired") for m, d in measures} and len(lifted) == len(measures)
     await sector.sync()
     assert sector.lists_of(entity) == []
+    # ... and the penalty's expiry raised nothing: a later listing of the same entity (same partition,
+    # read in order) has its alerts, so the alerter has read past both expiries
+    relisting = workload.debtor_listed(company, case + "之二", date(2026, 11, 2), ground=1)
+    await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, [relisting])
+    await feeds.wait_for_alerts(settings, {relisting[1]["envelope"]["event_id"]}, len(measures))
     assert [c["status"] for c in await feeds.changes(settings, {list_expiry, penalty_expiry})] == ["expired"]
     assert await feeds.alerts(settings, {penalty_expiry}) == []
     sector.close()
