@@ -31,7 +31,7 @@ from ledger.domain.model import EntityState, evolve
 from ledger.verify import check_head, verify_consistency
 from ops import stack as ops_stack
 from ops import workload
-from projections.rows import _event
+from projections.rows import ledger_event as _event
 from schemas import registry
 from tests import helpers
 
