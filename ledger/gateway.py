@@ -198,9 +198,11 @@ class Ledger:
 
     settings: config.Settings
     cache_size: int = OUTCOME_CACHE
-    # event id -> the requests waiting for its outcome, oldest first, each with its subject's entity id
-    _waiting: dict[str, deque[tuple[str, asyncio.Future[dict[str, Any]]]]] = field(default_factory=dict)
-    _tracked: OrderedDict[str, Tracked] = field(default_factory=OrderedDict)
+    # event id -> the requests waiting for its outcome, oldest first: (subject's entity id, outcome, department)
+    _waiting: dict[str, deque[tuple[str, asyncio.Future[dict[str, Any]], str]]] = field(default_factory=dict)
+    # (department, event id) -> what that department was told: another department sending the same
+    # event id neither hides nor sees it
+    _tracked: OrderedDict[tuple[str, str], Tracked] = field(default_factory=OrderedDict)
     _keys: dict[str, str] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = None
 
@@ -256,18 +258,18 @@ class Ledger:
 
     def _decided(self, key: bytes | None, value: bytes) -> None:
         eid = key.decode("utf-8", errors="surrogateescape") if key else ""
-        if eid not in self._waiting and eid not in self._tracked:
-            return  # not submitted here: not even decoded
+        queue = self._waiting.get(eid)
+        if not queue:
+            return  # not submitted here (or already answered): not even decoded
         _, out = registry.decode(value, "Outcome")
         outcome = openapi.plain(out)
-        tracked = self._tracked.get(eid)
-        if tracked is not None:
-            tracked.outcome, tracked.failed = outcome, None
-        queue = self._waiting.get(eid)
         if queue:
             # the oldest request for this event id about the same entity (an event id reused for
             # another subject is judged in another partition, and its outcome may come first)
             entry = next((w for w in queue if w[0] == outcome["entity_id"]), queue[0])
+            tracked = self._tracked.get((entry[2], eid))
+            if tracked is not None:
+                tracked.outcome, tracked.failed = outcome, None
             queue.remove(entry)
             if not entry[1].done():
                 entry[1].set_result(outcome)
@@ -284,10 +286,10 @@ class Ledger:
                      event_id: str) -> tuple[asyncio.Future[Any], asyncio.Future[dict[str, Any]]]:
         """Hand one signed record to the producer; returns (Kafka's acknowledgement, the outcome)."""
         outcome: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(event_id, deque()).append((entity_id, outcome))
+        self._waiting.setdefault(event_id, deque()).append((entity_id, outcome, department))
         IN_FLIGHT.inc()
-        tracked = self._tracked.pop(event_id, None)
-        self._tracked[event_id] = Tracked(department, tracked.outcome if tracked else None)
+        tracked = self._tracked.pop((department, event_id), None)
+        self._tracked[(department, event_id)] = Tracked(department, tracked.outcome if tracked else None)
         while len(self._tracked) > self.cache_size:
             self._tracked.popitem(last=False)
         try:
@@ -315,18 +317,19 @@ class Ledger:
                 del self._waiting[event_id]
         if not outcome.done():
             outcome.cancel()
-        tracked = self._tracked.get(event_id)
-        if tracked is not None and tracked.outcome is None and event_id not in self._waiting:
+        tracked = self._tracked.get((entry[2], event_id)) if entry is not None else None
+        if tracked is not None and tracked.outcome is None and not any(
+                w[2] == entry[2] for w in self._waiting.get(event_id, ())):
             tracked.failed = type(exc).__name__ if exc else "cancelled"
         log.warning("submission not acknowledged by Kafka", error=type(exc).__name__ if exc else "cancelled")
 
     def lookup(self, department: str, event_id: str) -> tuple[Tracked | None, asyncio.Future[Any] | None]:
         """What this gateway knows of an event the department submitted: (tracked, pending outcome)."""
-        tracked = self._tracked.get(event_id)
-        if tracked is None or tracked.department != department:
+        tracked = self._tracked.get((department, event_id))
+        if tracked is None:
             return None, None
-        queue = self._waiting.get(event_id)
-        return tracked, (queue[-1][1] if queue else None)
+        mine = [w for w in self._waiting.get(event_id, ()) if w[2] == department]
+        return tracked, (mine[-1][1] if mine else None)
 
 
 # ============================================================================ requests

@@ -22,7 +22,6 @@ TEST_ENV = {
     "LEDGER_API_PORT": "28080",
     "LEDGER_GATEWAY_PORT": "28081",
     "LEDGER_PORTAL_PORT": "28082",
-    "LEDGER_SEQUENCER_SNAPSHOT_SECONDS": "1",
 }
 for _k, _v in TEST_ENV.items():
     os.environ.setdefault(_k, _v)

@@ -324,6 +324,27 @@ async def test_without_an_outcome_in_time_the_answer_is_202_and_the_status_url_g
     assert (status, body["code"]) == (404, "outcome.unknown")
 
 
+async def test_another_department_reusing_an_event_id_neither_hides_nor_reads_the_first_outcome(
+        settings, gw) -> None:
+    rng = helpers.rng("gateway-two-departments")
+    firm = workload.subjects(rng, 1, persons_share=0.0)[0]
+    _, mine = workload.registered(firm, date(2023, 1, 9))
+    _, theirs = workload.tax_rated(firm, 2024, "A", date(2025, 4, 1))
+    theirs["envelope"]["event_id"] = mine["envelope"]["event_id"]  # same id, another department's event
+    status, body, _ = await gw.submit("xc-samr", mine, timeout=30)
+    assert (status, body["status"]) == (200, "ACCEPTED")
+    url = body["status_url"] if "status_url" in body else "/v1/outcomes/" + mine["envelope"]["event_id"]
+    status, other, _ = await gw.submit("xc-tax", theirs, timeout=30)
+    assert (status, other["status"]) == (422, "CONFLICT")
+    # each department reads what it was told, nothing of the other's
+    status, body, _ = await gw.call("GET", url, "xc-samr")
+    assert (status, body["status"]) == (200, "ACCEPTED")
+    status, body, _ = await gw.call("GET", url, "xc-tax")
+    assert (status, body["status"]) == (422, "CONFLICT")
+    status, body, _ = await gw.call("GET", url, "xc-court")
+    assert (status, body["code"]) == (404, "outcome.unknown")
+
+
 # ----------------------------------------------------------------------------- description, docs, health
 
 

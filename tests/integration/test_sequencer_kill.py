@@ -15,6 +15,7 @@ from tests import helpers
 
 N = 12000
 CHUNK = 500
+SNAPSHOT_EVERY_SECOND = {"LEDGER_SEQUENCER_SNAPSHOT_SECONDS": "1"}
 
 
 async def _submit_in_chunks(c, records) -> None:  # type: ignore[no-untyped-def]
@@ -25,6 +26,17 @@ async def _submit_in_chunks(c, records) -> None:  # type: ignore[no-untyped-def]
 
 async def test_sigkill_in_mid_stream_loses_and_duplicates_nothing(settings, services) -> None:
     sequencer = services["sequencer"]
+    # snapshots every second (instead of every minute), so that one is written in mid-stream
+    sequencer.stop()
+    sequencer.start(extra_env=SNAPSHOT_EVERY_SECOND)
+    try:
+        await _kill_and_check(settings, sequencer)
+    finally:
+        sequencer.stop()
+        sequencer.start()
+
+
+async def _kill_and_check(settings, sequencer) -> None:  # type: ignore[no-untyped-def]
     rng = helpers.rng("kill")
     subjects = workload.subjects(rng, 60)
     records = [workload.penalty(rng, subjects[i % len(subjects)], "xc-samr", i) for i in range(N)]
@@ -42,7 +54,7 @@ async def test_sigkill_in_mid_stream_loses_and_duplicates_nothing(settings, serv
         decided_at_kill = c.decided()
         assert decided_at_kill < N, "the kill must happen before the stream is done"
         await sending  # every submission acknowledged by the broker (acks=all)
-        sequencer.start()
+        sequencer.start(extra_env=SNAPSHOT_EVERY_SECOND)
         assert sequencer.pid() not in (None, old_pid)
         outcomes = [await c.outcome(r["envelope"]["event_id"], timeout=120) for r in records]
     # the restart restored from the snapshot written in mid-stream plus the changelog after it
