@@ -45,23 +45,27 @@ class Out:
 
 
 class _Rebalance(ConsumerRebalanceListener):
+    """Forget revoked partitions; pause newly assigned ones until the main loop has restored their
+    state. The restore is not done here: aiokafka calls this inside the group join, before it starts
+    the heartbeat again, so a restore longer than the session timeout would get the member expelled
+    and the restore started over (the sequencer's fix, ledger/sequencer.py)."""
+
     def __init__(self, svc: TransactionalProcessor) -> None:
         self.svc = svc
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         for tp in revoked:
             self.svc.ready.discard(tp.partition)
+            self.svc.to_restore.pop(tp.partition, None)
             self.svc.forget(tp.partition)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        try:
-            partitions = sorted(tp.partition for tp in assigned)
-            await self.svc.restore(partitions)
-            self.svc.ready.update(partitions)
-        except Exception as exc:  # without its state the processor must not write anything: stop
-            self.svc.log.exception("state restore failed; stopping")
-            self.svc.fatal = exc
-            self.svc.stop()
+        fresh = [tp for tp in assigned if tp.partition not in self.svc.ready]
+        if fresh and self.svc.consumer is not None:
+            self.svc.consumer.pause(*fresh)
+            for tp in fresh:
+                self.svc.assignments += 1
+                self.svc.to_restore[tp.partition] = self.svc.assignments
 
 
 class TransactionalProcessor:
@@ -77,6 +81,10 @@ class TransactionalProcessor:
         self._stop = asyncio.Event()
         self.fatal: BaseException | None = None
         self.ready: set[int] = set()  # partitions whose state is restored
+        self.consumer: AIOKafkaConsumer | None = None
+        # assigned and paused, state not yet restored: partition -> the assignment it came with
+        self.to_restore: dict[int, int] = {}
+        self.assignments = 0
 
     def stop(self) -> None:
         self._stop.set()
@@ -106,21 +114,25 @@ class TransactionalProcessor:
             bootstrap_servers=self.s.bootstrap_servers, group_id=self.group, enable_auto_commit=False,
             isolation_level="read_committed", auto_offset_reset="earliest", max_poll_records=self.max_records,
             group_instance_id=f"{self.group}-{self.instance}", fetch_max_wait_ms=100,
-            # the state restore runs in the assignment callback, when no heartbeat is sent: a session
-            # shorter than the restore gets the member expelled and the restore starts over (livelock).
-            # Static membership makes a restarted instance take its partitions back at once anyway.
+            # a long session as a second guard for slow restores (they run in the main loop, with the
+            # heartbeat going); static membership makes a restarted instance take its partitions back
+            # at once anyway
             session_timeout_ms=120_000, rebalance_timeout_ms=180_000,
         )
         producer = AIOKafkaProducer(bootstrap_servers=self.s.bootstrap_servers,
                                     transactional_id=f"{self.group}-{self.instance}", linger_ms=0,
                                     max_batch_size=262144, request_timeout_ms=30000)
         await producer.start()
+        self.consumer = consumer
         consumer.subscribe([self.source.name], listener=_Rebalance(self))
         await consumer.start()
         self.log.info(f"{self.name} running", instance=self.instance, source=self.source.name)
         last_lag = 0.0
         try:
             while not self._stop.is_set():
+                if self.to_restore:
+                    await self._restore_pending(consumer)
+                    continue
                 batch = await consumer.getmany(timeout_ms=100)
                 if batch:
                     await self._process(consumer, producer, batch)
@@ -133,6 +145,25 @@ class TransactionalProcessor:
             self.log.info(f"{self.name} stopped")
         if self.fatal is not None:
             raise RuntimeError(f"the {self.name} stopped because it could not restore its state") from self.fatal
+
+    async def _restore_pending(self, consumer: AIOKafkaConsumer) -> None:
+        """Restore the paused, newly assigned partitions, then resume them; a partition revoked during
+        its restore (and maybe assigned again) is forgotten and restored again."""
+        started_with = dict(self.to_restore)
+        try:
+            await self.restore(sorted(started_with))
+        except Exception as exc:  # without its state the processor must not write anything: stop
+            self.log.exception("state restore failed; stopping")
+            self.fatal = exc
+            self.stop()
+            return
+        for p, assignment in started_with.items():
+            if self.to_restore.get(p) == assignment:
+                del self.to_restore[p]
+                self.ready.add(p)
+            else:
+                self.forget(p)
+        consumer.resume(*[tp for tp in consumer.assignment() if tp.partition in self.ready])
 
     async def _process(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, batch: Any) -> None:
         unready = [tp for tp in batch if tp.partition not in self.ready]
