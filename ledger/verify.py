@@ -1,4 +1,5 @@
 """Offline verifier of an audit bundle: python -m ledger.verify BUNDLE --public-key FILE
+(or of one signed tree head alone: python -m ledger.verify --head FILE --public-key FILE)
 
 An auditor runs this with nothing but the bundle (one JSON file exported by
 `python -m ledger.audit export-bundle`) and the notary's public key, obtained separately from the
@@ -22,6 +23,10 @@ be read in one sitting. It checks, and names the first thing that fails:
    SHA-256(prev_hash || the record with an empty hash field).
 5. With --department-keys DIR (the departments' public keys, <department>.pub, obtained apart
    from the bundle): each event's Ed25519 signature by its department over the submission bytes.
+
+With --head FILE instead of a bundle (a head downloaded from the public portal's /tree-head page):
+only check 1, its signature and key id; the head can then be kept as the --trusted-head of later
+bundles.
 
 Exit status 0 when everything holds, 1 with the reason when something does not, 2 on bad usage.
 
@@ -359,10 +364,24 @@ def _read_json(path: str, what: str) -> dict[str, Any]:
     return data
 
 
+def _verify_head(head: dict[str, Any], public_key: str) -> int:
+    try:
+        check_head(head, public_key)
+    except VerificationFailed as e:
+        print(f"REJECTED: {e}")
+        return 1
+    print(f"VERIFIED: tree head of {head['topic']} partition {head['partition']}: {head['tree_size']} records, "
+          f"root {head['root']}, timestamp_ms {head['timestamp_ms']}, signed by key {head['key_id']}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ledger.verify", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("bundle", help="the audit bundle (JSON) exported by `python -m ledger.audit export-bundle`")
+    p.add_argument("bundle", nargs="?",
+                   help="the audit bundle (JSON) exported by `python -m ledger.audit export-bundle`")
+    p.add_argument("--head", metavar="FILE",
+                   help="instead of a bundle: check one signed tree head (JSON, e.g. from the portal's /tree-head)")
     p.add_argument("--public-key", required=True, metavar="FILE",
                    help="the notary's Ed25519 public key (64 hex characters), obtained apart from the bundle")
     p.add_argument("--trusted-head", metavar="FILE",
@@ -372,7 +391,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="also check each event's department signature with DIR/<department>.pub (hex)")
     p.add_argument("--quiet", action="store_true", help="print only the verdict")
     a = p.parse_args(argv)
-    public_key = Path(a.public_key).read_text().strip()
+    if (a.bundle is None) == (a.head is None):
+        p.error("give either an audit bundle or --head FILE")
+    try:
+        public_key = Path(a.public_key).read_text().strip()
+    except OSError as e:
+        raise SystemExit(f"cannot read the public key {a.public_key}: {e}") from None
+    if a.head is not None:
+        return _verify_head(_read_json(a.head, "tree head"), public_key)
     bundle = _read_json(a.bundle, "bundle")
     trusted = _read_json(a.trusted_head, "trusted head") if a.trusted_head else None
     departments = ({f.stem: f.read_text().strip() for f in Path(a.department_keys).glob("*.pub")}

@@ -387,8 +387,6 @@ async def _show_portal(s: config.Settings, rng: random.Random) -> None:
     rows = body.decode("utf-8-sig").splitlines()
     _line(f"   GET /publication.csv?period={month}: {r.status}, {max(len(rows) - 1, 0)} entries listed this month, "
           f"saved to {target} (page: {base}/publication?period={month})")
-    _line("   not on the portal yet: the notary's latest signed tree head (the query API serves it at "
-          "/audit/heads) and alerts by department")
 
 
 def main() -> None:

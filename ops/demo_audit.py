@@ -72,3 +72,29 @@ async def show_audit(s: config.Settings, entity: str, other: str) -> None:
     _line(f"   the honest bundle again, against the head saved by the first check: {r.stdout.strip()}")
     _line(f"   files: {out}; heads on credit.checkpoints, proofs at {base}/audit/...; notary metrics "
           f"http://127.0.0.1:{s.metrics_port('notary')}/metrics")
+    await _show_portal_checks(s, partition, out / "public")
+
+
+async def _show_portal_checks(s: config.Settings, partition: int, out: Path) -> None:
+    """What anyone can do from the public portal: download the latest signed tree head, the key and
+    the verifier, and check the head with nothing else; the operators' dashboard with the alerts."""
+    portal = f"http://127.0.0.1:{s.portal_port}"
+    out.mkdir(parents=True, exist_ok=True)
+    _line(f"\n== The public checks the ledger's signed tree head from the portal: {portal}/tree-head")
+    async with aiohttp.ClientSession() as http:
+        for path, name in ((f"/tree-head.json?partition={partition}", "tree-head.json"),
+                           ("/notary.pub", "notary.pub"), ("/verify.py", "verify.py")):
+            async with http.get(portal + path) as resp:
+                if resp.status != 200:
+                    _line(f"   GET {path}: {resp.status}")
+                    return
+                (out / name).write_bytes(await resp.read())
+        async with http.get(f"{portal}/dashboard") as resp:
+            dashboard = await resp.text()
+    r = await asyncio.to_thread(subprocess.run, [sys.executable, "-I", "verify.py", "--head", "tree-head.json",
+                                                 "--public-key", "notary.pub"], capture_output=True, text=True, cwd=out)
+    _line(f"   in {out}, with only the three downloaded files: python verify.py --head tree-head.json "
+          f"--public-key notary.pub -> {r.stdout.strip()}")
+    departments = dashboard.count('<tr data-department="')
+    _line(f"   operators: {portal}/dashboard shows throughput, lag, rejections by reason, late double-publicity "
+          f"records, coverage, and the joint-punishment alerts of {departments} implementing departments")

@@ -7,8 +7,9 @@ with prometheus_client.parser); `summarise` (pure) turns one scrape into the das
 minute. The figures from the views (late double-publicity records, coverage) come from
 projections/queries.py, not from here.
 
-Not here yet: alerts by department (the alerter of issue 6 will export them as metrics; its
-counter goes into `summarise` then).
+Alerts by department come from the alerter's `ledger_alerts_total{department,action}` and the
+webhook deliveries from `ledger_webhook_deliveries_total{department,result}`: counters since each
+process started (the alert topic itself is the durable record).
 """
 
 from __future__ import annotations
@@ -70,6 +71,15 @@ def _by_label(samples: Samples | None, name: str, label: str) -> dict[str, float
     return out
 
 
+def _by_two_labels(samples: Samples | None, name: str, row: str, column: str) -> dict[str, dict[str, float]]:
+    """{row label: {column label: value}}, rows sorted by name."""
+    out: dict[str, dict[str, float]] = {}
+    for labels, value in (samples or {}).get(name, []):
+        cells = out.setdefault(labels.get(row, ""), {})
+        cells[labels.get(column, "")] = cells.get(labels.get(column, ""), 0.0) + value
+    return dict(sorted(out.items()))
+
+
 @dataclass(frozen=True)
 class Figures:
     """One scrape, summarised."""
@@ -82,6 +92,8 @@ class Figures:
     lag_seconds: dict[str, float]  # by partition
     lag_records: dict[str, float]  # by partition
     quarantined: float | None
+    alerts: dict[str, dict[str, float]] = field(default_factory=dict)  # department -> action -> count
+    deliveries: dict[str, dict[str, float]] = field(default_factory=dict)  # department -> result -> count
 
     @property
     def max_lag_seconds(self) -> float | None:
@@ -104,6 +116,8 @@ def summarise(scraped: dict[str, Samples | None]) -> Figures:
         lag_seconds=_by_label(proj, "ledger_projection_lag_seconds", "partition"),
         lag_records=_by_label(proj, "ledger_projection_lag_records", "partition"),
         quarantined=_total(proj, "ledger_projection_quarantined_total"),
+        alerts=_by_two_labels(scraped.get("alerter"), "ledger_alerts_total", "department", "action"),
+        deliveries=_by_two_labels(scraped.get("webhook"), "ledger_webhook_deliveries_total", "department", "result"),
     )
 
 

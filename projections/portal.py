@@ -15,17 +15,20 @@ Pages (all GET):
   /publication?period=2026-11    the periodic publication (红黑榜) of a month or quarter (2026-Q4):
                                  entries listed in the period, red and black; paged
   /publication.csv?period=...    the same as a CSV download (UTF-8 with BOM, Chinese header row)
+  /tree-head                     the latest signed tree head of each partition of the ledger, the
+                                 notary's public key and how to verify both (the signed text shown)
+  /tree-head.json?partition=P    that head as a file (the form `python -m ledger.verify` takes)
+  /notary.pub                    the notary's Ed25519 public key (hex), as a file
+  /verify.py                     the offline verifier (ledger/verify.py: standard library and
+                                 `cryptography` only), as a file
   /dashboard                     operators: services up, throughput, lag in seconds, rejections by
-                                 reason (from every service's /metrics), late double-publicity
-                                 records and coverage against the seed's targets (from the views)
+                                 reason, alerts and webhook deliveries by department (from every
+                                 service's /metrics), late double-publicity records and coverage
+                                 against the seed's targets (from the views)
   /static/portal.css, /health, /metrics
 
 Reads go through projections/queries.py (the same functions as the JSON query API) and the query
 parameters are checked by the query API's own Params; a bad parameter gives a 400 page naming it.
-
-Not built yet: the latest signed tree head with verification instructions (issue 7's notary
-stores them in PostgreSQL; its page belongs at /tree-head, see `TREE_HEAD_PAGE`), and alerts by
-department on the dashboard (issue 6's alerter; see projections/dashboard.py).
 
 Run: python -m projections.portal [--port 8082] [--metrics-port 9113]
 """
@@ -45,12 +48,14 @@ import jinja2
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-from ledger import config, logs, process
+from ledger import audit as ledger_audit
+from ledger import config, logs, process, verify
 from ledger.domain import identity
 from ledger.domain import rules as domain_rules
-from projections import dashboard, queries
+from projections import audit, dashboard, queries
 from projections import http as api
 from projections.http import POOL, BadParameter, Params
+from schemas import registry
 
 log = logs.get("portal")
 
@@ -59,8 +64,8 @@ TEMPLATES = HERE / "templates" / "portal"
 STATIC = HERE / "static"
 PAGE_SIZE = 50
 SAMPLE_SECONDS = 5.0  # how often the dashboard's throughput sampler scrapes the services
-# The signed tree head of issue 7 (the notary) is not built: its page will be served here.
 TREE_HEAD_PAGE = "/tree-head"
+VERIFIER = Path(verify.__file__).resolve()
 
 REQUEST_SECONDS = Histogram("ledger_portal_request_seconds", "Portal request durations, by route", ["route"],
                             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
@@ -236,6 +241,60 @@ async def publication_csv(request: web.Request) -> web.StreamResponse:
                                       f"credit-publication-{period.strip().upper()}.csv")
 
 
+# ============================================================================ signed tree heads
+
+
+def _public_key(settings: config.Settings) -> str | None:
+    try:
+        return ledger_audit.public_key(settings)
+    except ledger_audit.AuditError:
+        return None
+
+
+async def tree_head(request: web.Request) -> web.Response:
+    """The newest published head of every partition, the key, and how an outsider checks them."""
+    Params(request)
+    settings = request.app[api.SETTINGS]
+    async with request.app[POOL].connection() as conn:
+        heads = [h for p in range(registry.EVENTS.partitions) if (h := await audit.latest_head(conn, p)) is not None]
+    key = _public_key(settings)
+    shown = [{**h.to_json(), "time": datetime.fromtimestamp(h.timestamp_ms / 1000, UTC).replace(microsecond=0),
+              "message": verify.head_message(h.signed_fields()).decode()} for h in heads]
+    return render(request, "tree_head.html", heads=shown, public_key=key,
+                  key_id=verify.key_id(key) if key else None, leaves=sum(h.tree_size for h in heads),
+                  partitions=registry.EVENTS.partitions, topic=registry.EVENTS.name)
+
+
+async def tree_head_json(request: web.Request) -> web.Response:
+    p = Params(request, frozenset({"partition"}))
+    if p.text("partition") is None:
+        raise BadParameter("partition", f"missing: give a partition of the ledger, 0..{registry.EVENTS.partitions - 1}")
+    partition = p.integer("partition", 0, 0, registry.EVENTS.partitions - 1)
+    async with request.app[POOL].connection() as conn:
+        head = await audit.latest_head(conn, partition)
+    if head is None:
+        return render(request, "error.html", status=404, title="尚无签名树头",
+                      message=f"账本第 {partition} 分区尚未发布签名树头，请稍后再试。")
+    return web.json_response(head.to_json(), dumps=lambda d: api.dumps(d) + "\n", headers={
+        "Content-Disposition": f'attachment; filename="tree-head-p{partition}-{head.tree_size}.json"'})
+
+
+async def notary_key(request: web.Request) -> web.Response:
+    Params(request)
+    key = _public_key(request.app[api.SETTINGS])
+    if key is None:
+        return render(request, "error.html", status=404, title="公钥尚未生成", message="公证服务的公钥尚未生成。")
+    return web.Response(text=key + "\n", content_type="text/plain", charset="utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="notary.pub"'})
+
+
+async def verifier(request: web.Request) -> web.Response:
+    """ledger/verify.py itself: it runs on its own (standard library and `cryptography`)."""
+    Params(request)
+    return web.Response(body=VERIFIER.read_bytes(), content_type="text/x-python", charset="utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="verify.py"'})
+
+
 # ============================================================================ the operator dashboard
 
 
@@ -287,6 +346,10 @@ ROUTES: tuple[tuple[str, api.Handler], ...] = (
     ("/lists", lists),
     ("/publication", publication),
     ("/publication.csv", publication_csv),
+    (TREE_HEAD_PAGE, tree_head),
+    (TREE_HEAD_PAGE + ".json", tree_head_json),
+    ("/notary.pub", notary_key),
+    ("/verify.py", verifier),
     ("/dashboard", operator_dashboard),
     ("/health", health),
     ("/metrics", metrics),

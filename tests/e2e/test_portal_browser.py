@@ -1,13 +1,15 @@
 """In a real browser (headless Chromium from the Debian package, driven by Playwright), against the
 running stack: a visitor searches by part of a Chinese name, opens the entity and reads why it is
 listed (list status, legal basis, end date, grade reasons); filters the black list with the form;
-downloads the month's publication as CSV; and the display pages work with JavaScript turned off.
+downloads the month's publication as CSV; follows the home page to the signed tree heads and
+downloads one; and the display pages work with JavaScript turned off.
 Screenshots of every step are kept in artifacts/portal/ (git-ignored; CI keeps them)."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any
 import pytest
 from playwright.async_api import BrowserContext, Page, async_playwright, expect
 
+from ledger import verify
 from ledger.domain import identity
 from tests import portal_world
 
@@ -126,6 +129,27 @@ async def test_download_the_months_publication(page: Page, world) -> None:
     (ARTIFACTS / "publication-2026-02.csv").write_bytes(raw)
 
 
+async def test_the_signed_tree_head_from_the_home_page(page: Page, settings, world) -> None:
+    await page.goto(page.base + "/")  # type: ignore[attr-defined]
+    await page.get_by_role("link", name="查看最新签名树头及核验方法").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("账本签名树头（完整性证明）")
+    key = (settings.keys_dir / "notary" / "notary.pub").read_text().strip()
+    await expect(page.locator("#public-key")).to_have_text(key)
+    await expect(page.locator("#heads table tbody tr").first).to_be_visible(timeout=30_000)
+    first = page.locator("#heads table tbody tr").first
+    partition = await first.get_attribute("data-partition")
+    await page.locator("details summary").first.click()
+    await expect(page.locator("pre.message").first).to_contain_text("credit-ledger tree head v1")
+    await shot(page, "08-tree-head")
+    async with page.expect_download() as info:
+        await first.get_by_role("link").click()
+    download = await info.value
+    assert re.fullmatch(rf"tree-head-p{partition}-[0-9]+\.json", download.suggested_filename)
+    head = json.loads(Path(await download.path()).read_text())
+    verify.check_head(head, key)  # raises when the downloaded head does not verify under the shown key
+    assert str(head["partition"]) == partition
+
+
 async def test_display_pages_work_without_javascript(tmp_path: Path, settings, world) -> None:
     base = f"http://127.0.0.1:{settings.portal_port}"
     async for ctx in _context(tmp_path / "nojs", java_script_enabled=False):
@@ -139,3 +163,5 @@ async def test_display_pages_work_without_javascript(tmp_path: Path, settings, w
         await page.goto(f"{base}/dashboard")
         await expect(page.locator("#services")).to_contain_text("运行中")
         await shot(page, "07-dashboard-no-javascript")
+        await page.goto(f"{base}/tree-head")
+        await expect(page.locator("#how-to-verify")).to_contain_text("verify.py --head")

@@ -2,23 +2,30 @@
 then every portal page answers in Chinese (html lang zh-CN, every form control labelled, no
 scripts) with the projected data: search by part of a name, by credit code and by ID number; the
 entity page with list status, legal basis, end date and grade reasons; the lists with filters; the
-month's and the quarter's publication as a page and as CSV; the operator dashboard from the
-services' metrics and the views. Bad parameters get a 400 page naming them; no page and no log
+month's and the quarter's publication as a page and as CSV; the latest signed tree heads, which
+the downloaded verifier accepts on its own (and refuses once altered); the operator dashboard from
+the services' metrics (alerts by department included) and the views. Bad parameters get a 400 page naming them; no page and no log
 line holds a natural person's clear ID number."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import re
+import subprocess
+import sys
 from datetime import date
 from typing import Any
 
 import aiohttp
 import pytest
 
+from ledger import verify
 from ledger.domain import identity
 from ledger.domain import rules as domain_rules
+from projections import dashboard
+from schemas import registry
 from tests import helpers, portal_world
 
 BODIES: list[str] = []
@@ -187,6 +194,85 @@ async def test_dashboard_from_metrics_and_views(settings, portal, world) -> None
     shown = body.split('id="lateness"', 1)[1].split("</section>", 1)[0]
     assert latest and all(name in shown for (name,) in latest)
     assert "法人合计" in body and "90.0%" in body and "80.0%" in body
+
+
+def _published_heads(settings) -> dict[int, int]:  # type: ignore[no-untyped-def]
+    return dict(helpers.pg_rows(settings, "select partition, max(tree_size) from notary.heads where published "
+                                          "group by partition"))
+
+
+async def _download(portal, path: str, **params: Any) -> tuple[int, dict[str, str], bytes]:  # type: ignore[no-untyped-def]
+    async with portal.session.get(portal.base + path, params=params or None) as r:
+        return r.status, dict(r.headers), await r.read()
+
+
+async def test_tree_head_page_and_the_downloaded_verifier(settings, portal, world, tmp_path) -> None:
+    # the notary signs within LEDGER_NOTARY_INTERVAL of the world's records: wait for a head per partition in use
+    used = {p for (p,) in helpers.pg_rows(settings, "select distinct kafka_partition from views.ledger_copy")}
+    await helpers.wait_until(lambda: used <= set(_published_heads(settings)), timeout=60,
+                             what="a published tree head for every partition with records")
+    body = await portal.page("/tree-head")
+    newest = _published_heads(settings)
+    key = (settings.keys_dir / "notary" / "notary.pub").read_text().strip()
+    assert f'<code id="public-key">{key}</code>' in body and f'<code id="key-id">{verify.key_id(key)}</code>' in body
+    heads = body.split('id="heads"', 1)[1].split("</section>", 1)[0]
+    for p in used:
+        row = heads.split(f'<tr data-partition="{p}">', 1)[1].split("</tr>", 1)[0]
+        shown = int(re.search(r'class="tree-size">([0-9,]+)<', row).group(1).replace(",", ""))  # type: ignore[union-attr]
+        assert newest[p] <= shown <= _published_heads(settings)[p]  # the newest head when the page was made
+    assert "如何核验" in body and 'href="/verify.py"' in body and 'href="/notary.pub"' in body
+    assert '<a href="/tree-head">' in await portal.page("/")
+
+    # an outsider: the verifier file alone in an empty directory, the key and one head downloaded
+    p = min(used)
+    status, headers, raw_head = await _download(portal, "/tree-head.json", partition=str(p))
+    assert status == 200 and f'filename="tree-head-p{p}-' in headers["Content-Disposition"]
+    head = json.loads(raw_head)
+    assert head["partition"] == p and head["topic"] == registry.EVENTS.name
+    assert verify.head_message(head).decode() in body.replace("&#39;", "'")  # the signed text is shown as signed
+    for path, name in (("/notary.pub", "notary.pub"), ("/verify.py", "verify.py")):
+        status, headers, raw = await _download(portal, path)
+        assert status == 200 and f'filename="{name}"' in headers["Content-Disposition"]
+        (tmp_path / name).write_bytes(raw)
+    (tmp_path / "head.json").write_bytes(raw_head)
+    (tmp_path / "forged.json").write_text(json.dumps({**head, "tree_size": head["tree_size"] + 1}))
+
+    def run(head_file: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-I", "verify.py", "--head", head_file, "--public-key", "notary.pub"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=60)
+
+    good, forged = run("head.json"), run("forged.json")
+    assert good.returncode == 0 and good.stdout.startswith("VERIFIED: tree head of credit.events"), good
+    assert forged.returncode == 1 and "REJECTED" in forged.stdout and "signature" in forged.stdout, forged
+
+    for params, name in (({}, "partition"), ({"partition": str(registry.EVENTS.partitions)}, "partition"),
+                         ({"partition": "x"}, "partition"), ({"bogus": "1"}, "bogus")):
+        status, _, raw = await _download(portal, "/tree-head.json", **params)
+        assert status == 400 and f'data-parameter="{name}"' in raw.decode(), (params, status)
+
+
+async def test_dashboard_alerts_by_department(settings, portal, world) -> None:
+    # the world's procurement ban is imposed by the alerter on every implementing department
+    def alerts() -> dict[tuple[str, str], float]:
+        import urllib.request
+        with urllib.request.urlopen(f"http://127.0.0.1:{settings.metrics_port('alerter')}/metrics", timeout=5) as r:
+            samples = dashboard.parse(r.read().decode())  # prometheus_client's own text parser
+        return {(lb["department"], lb["action"]): v for lb, v in samples.get("ledger_alerts_total", [])}
+
+    await helpers.wait_until(lambda: any(a == "impose" and n > 0 for (_, a), n in alerts().items()), timeout=60,
+                             what="the alerter to raise alerts")
+    before = alerts()
+    body = await portal.page("/dashboard")
+    after = alerts()
+    section = body.split('id="alerts"', 1)[1].split("</section>", 1)[0]
+    departments = {d for d, _ in after}
+    assert departments
+    for d in departments:
+        row = section.split(f'<tr data-department="{d}">', 1)[1].split("</tr>", 1)[0]
+        for action in ("impose", "lift", "maintain"):
+            shown = int(re.search(rf'class="{action}">([0-9,]+)<', row).group(1).replace(",", ""))  # type: ignore[union-attr]
+            assert before.get((d, action), 0) <= shown <= after.get((d, action), 0), (d, action)
+    assert "提醒数" in section
 
 
 async def test_no_clear_id_number_in_any_page_or_log(settings, portal, world) -> None:

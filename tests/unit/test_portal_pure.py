@@ -35,6 +35,19 @@ ledger_projection_lag_records{partition="0"} 0.0
 ledger_projection_lag_records{partition="1"} 20.0
 """
 
+ALERTER = """\
+# TYPE ledger_alerts_total counter
+ledger_alerts_total{department="xc-finance",action="impose"} 4.0
+ledger_alerts_total{department="xc-finance",action="lift"} 1.0
+ledger_alerts_total{department="sector-banking",action="impose"} 2.0
+ledger_alerts_created{department="xc-finance",action="impose"} 1.7e9
+"""
+WEBHOOK = """\
+# TYPE ledger_webhook_deliveries_total counter
+ledger_webhook_deliveries_total{department="xc-finance",result="delivered"} 5.0
+ledger_webhook_deliveries_total{department="xc-finance",result="retried"} 2.0
+"""
+
 
 @pytest.mark.parametrize(("text", "label", "start", "end"), [
     ("2026-11", "2026年11月", date(2026, 11, 1), date(2026, 11, 30)),
@@ -68,6 +81,14 @@ def test_summary_of_a_scrape() -> None:
 def test_summary_when_nothing_answers() -> None:
     f = dashboard.summarise({"sequencer": None, "projector": None})
     assert f.appended is None and f.max_lag_seconds is None and f.rejections == {} and not any(f.up.values())
+    assert f.alerts == {} and f.deliveries == {}
+
+
+def test_alerts_and_deliveries_by_department() -> None:
+    f = dashboard.summarise({"alerter": dashboard.parse(ALERTER), "webhook": dashboard.parse(WEBHOOK)})
+    assert f.alerts == {"sector-banking": {"impose": 2.0}, "xc-finance": {"impose": 4.0, "lift": 1.0}}
+    assert list(f.alerts) == ["sector-banking", "xc-finance"]
+    assert f.deliveries == {"xc-finance": {"delivered": 5.0, "retried": 2.0}}
 
 
 def _figures(appended: float | None, projected: float | None = None) -> dashboard.Figures:

@@ -183,3 +183,22 @@ def test_department_signatures_are_checked_when_their_keys_are_given(ledger: Led
     _, other = signing.new_keypair()
     with pytest.raises(VerificationFailed, match="not signed by department 'xc-samr'"):
         verify_bundle(bundle, PUB, department_keys={"xc-samr": other})
+
+
+def test_a_head_alone_is_checked_from_the_command_line(ledger: Ledger, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from ledger.verify import main
+
+    head = ledger.heads[-1].to_json()
+    (tmp_path / "notary.pub").write_text(PUB + "\n")
+    (tmp_path / "head.json").write_text(json.dumps(head))
+    (tmp_path / "edited.json").write_text(json.dumps({**head, "root": "00" * 32}))
+    args = ["--public-key", str(tmp_path / "notary.pub"), "--head"]
+    assert main([*args, str(tmp_path / "head.json")]) == 0
+    assert f"VERIFIED: tree head of credit.events partition {head['partition']}: 40 records" in capsys.readouterr().out
+    assert main([*args, str(tmp_path / "edited.json")]) == 1
+    assert "REJECTED: tree head: the signature does not verify" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:  # a bundle and --head at once: usage error
+        main([*args, str(tmp_path / "head.json"), str(tmp_path / "head.json")])
+    assert e.value.code == 2
