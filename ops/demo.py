@@ -180,18 +180,26 @@ def _describe(label: str, out: dict[str, Any]) -> None:
 
 
 async def _wait_projected(s: config.Settings, accepted: list[dict[str, Any]], timeout: float = 60) -> None:
+    """Wait until the views hold every accepted entry; give up only when the projector has made no
+    progress for `timeout` seconds (a stack whose views start empty catches up first, with progress)."""
     need: dict[int, int] = {}
     for o in accepted:
         need[o["ledger_partition"]] = max(need.get(o["ledger_partition"], 0), o["ledger_offset"] + 1)
-    deadline = time.monotonic() + timeout
+    deadline, last, said = time.monotonic() + timeout, None, time.monotonic()
     with psycopg.connect(s.pg_dsn, autocommit=True) as conn:
         while time.monotonic() < deadline:
             have = dict(conn.execute("select partition, next_offset from views.positions where topic = %s",
                                      (registry.EVENTS.name,)).fetchall())
-            if all(have.get(p, 0) >= o for p, o in need.items()):
+            behind = sum(max(0, o - have.get(p, 0)) for p, o in need.items())
+            if behind == 0:
                 return
+            if have != last:
+                deadline, last = time.monotonic() + timeout, have
+            if time.monotonic() - said > 5:
+                _line(f"   (the views are catching up: {behind:,} ledger entries to go)")
+                said = time.monotonic()
             await asyncio.sleep(0.2)
-    raise SystemExit("the projector did not reach the ledger positions in time; see ops/stack logs")
+    raise SystemExit(f"the projector made no progress for {timeout:.0f} s; see ops/stack logs")
 
 
 def _show_views(s: config.Settings) -> None:
