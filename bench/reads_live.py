@@ -1,38 +1,97 @@
-"""Entity profile and history read latency on the live views of a running stack (warm, one client).
+"""Entity profile and history read latency on the live views of a running stack, one client.
 
-    PYTHONPATH=. .venv/bin/python -m bench.reads_live
+    PYTHONPATH=. .venv/bin/python -m bench.reads_live [--samples 2000] [--seed 7]
 
-Samples 2,000 random entities of `views.entities`, warms up on 200 of them, then times the real
-query functions (projections/queries.py) one call at a time and prints p50/p95/p99 with the
-size of the views. bench/reads.py measures the same at 10 million events on a bulk-loaded schema.
+Where bench/reads.py bulk-loads a synthetic schema, this reads whatever the projector (or a
+rebuild) put in the live views: e.g. after `bench.rebuild --events 10000000`, the views of 10
+million projected ledger entries. It samples --samples random entities of `views.entities` and
+times the real query functions of projections/queries.py (one call at a time, one connection
+configured like the query API's: autocommit, search_path, no prepared statements):
+
+* profile: `entity_profile(conn, id)` (entities row, its list entries and publicity records);
+* history page 1: `entity_history(conn, id, 1, 50)`;
+* history later page: `entity_history(conn, id, last page, 50)` of sampled entities with more than
+  50 events (as many as the views hold, up to --samples).
+
+Each operation runs three passes over the same entities: "first read" (no earlier read by this
+run; the OS page cache is not dropped, so this is "not yet in shared_buffers"), then a warm-up
+pass (not counted), then "warm". It prints p50/p95/p99/max per pass, the size of the views and the
+load average before and after (other work on the machine shares the CPU).
 """
 
+from __future__ import annotations
+
+import argparse
 import asyncio
+import math
+import os
 import random
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import psycopg
 
 from ledger import config
 from projections import queries
 
-s = config.load()
-async def main():
-    conn = await psycopg.AsyncConnection.connect(s.pg_dsn, options="-c search_path=views", autocommit=True, prepare_threshold=None)
-    cur = await conn.execute("select entity_id from entities")
-    ids = [r[0] for r in await cur.fetchall()]
-    n_ledger = (await (await conn.execute("select count(*) from ledger_copy")).fetchone())[0]
-    sample = random.Random(7).sample(ids, 2000)
-    prof, hist = queries.entity_profile, queries.entity_history
-    for label, fn in (("profile", lambda e: prof(conn, e)), ("history", lambda e: hist(conn, e, 1, 50))):
-        for e in sample[:200]:  # warm-up
-            await fn(e)
-        lat = []
-        for e in sample:
-            t = time.perf_counter()
-            await fn(e)
-            lat.append((time.perf_counter() - t) * 1000)
-        lat.sort()
-        print(f"{label}: {len(ids)} entities, {n_ledger} ledger rows: p50 {lat[len(lat)//2]:.2f} ms, p95 {lat[int(len(lat)*0.95)]:.2f} ms, p99 {lat[int(len(lat)*0.99)]:.2f} ms")
+PAGE = 50
+
+
+def quantile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(p * len(ordered)) - 1)]
+
+
+async def timed(call: Callable[[str], Awaitable[Any]], ids: list[str]) -> list[float]:
+    out = []
+    for e in ids:
+        t0 = time.perf_counter()
+        if await call(e) is None:
+            raise RuntimeError(f"no answer for {e}: the views changed under the benchmark")
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+async def main(samples: int, seed: int) -> None:
+    s = config.load()
+    conn = await psycopg.AsyncConnection.connect(s.pg_dsn, options="-c search_path=views", autocommit=True,
+                                                 prepare_threshold=None)
+    ids = [r[0] for r in await (await conn.execute("select entity_id from entities")).fetchall()]
+    ledger_rows = (await (await conn.execute("select count(*) from ledger_copy")).fetchone())[0]  # type: ignore[index]
+    heavy = await (await conn.execute(
+        "select entity_id, max(entity_version) from ledger_copy where entity_version > %s group by entity_id",
+        (PAGE,))).fetchall()
+    rng = random.Random(seed)
+    sample = rng.sample(ids, min(samples, len(ids)))
+    heavy_sample = rng.sample(heavy, min(samples, len(heavy)))
+    last_page = {e: math.ceil(n / PAGE) for e, n in heavy_sample}
+    print(f"views: {len(ids):,} entities, {ledger_rows:,} ledger entries, {len(heavy):,} entities with more than "
+          f"{PAGE} events; load average before {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    ops: list[tuple[str, Callable[[str], Awaitable[Any]], list[str]]] = [
+        ("profile", lambda e: queries.entity_profile(conn, e), sample),
+        ("history page 1", lambda e: queries.entity_history(conn, e, 1, PAGE), sample),
+        ("history later page", lambda e: queries.entity_history(conn, e, last_page[e], PAGE),
+         [e for e, _ in heavy_sample]),
+    ]
+    print(f"{'operation':<20} {'pass':<11} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    for name, call, todo in ops:
+        if not todo:
+            print(f"{name:<20} (no entity for it)")
+            continue
+        for label in ("first read", "warm-up", "warm"):
+            lat = await timed(call, todo)
+            if label != "warm-up":
+                print(f"{name:<20} {label:<11} {len(lat):>6} {quantile(lat, .5):>8.2f} {quantile(lat, .95):>8.2f} "
+                      f"{quantile(lat, .99):>8.2f} {max(lat):>8.1f}")
+    print(f"load average after {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    await conn.close()
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    p = argparse.ArgumentParser(prog="python -m bench.reads_live", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--samples", type=int, default=2000, help="entities per operation (default 2000)")
+    p.add_argument("--seed", type=int, default=7)
+    a = p.parse_args()
+    asyncio.run(main(a.samples, a.seed))
