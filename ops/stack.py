@@ -316,7 +316,7 @@ class Postgres:
             self._run(pg / "initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "-E", "UTF8",
                       "--locale=C.UTF-8", "--no-instructions")
         opts = (f"-p {self.s.pg_port} -k {self.dir} -c listen_addresses=127.0.0.1 "
-                f"-c max_connections=200 -c shared_buffers=512MB -c synchronous_commit=off")
+                f"-c max_connections=200 -c shared_buffers=512MB -c synchronous_commit=off -c max_wal_size=4GB")
         _say(f"PostgreSQL starting on 127.0.0.1:{self.s.pg_port}")
         r = self._run(pg / "pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "60", "-o", opts, "start",
                       check=False)

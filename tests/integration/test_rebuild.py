@@ -118,3 +118,19 @@ async def test_a_rebuild_worker_killed_with_sigkill_switches_nothing(settings, s
     with psycopg.connect(settings.pg_dsn) as conn:
         for (name,) in leftovers:
             schema.drop(conn, name)
+
+
+def test_a_bulk_load_keeps_the_index_the_projectors_status_updates_use(settings, services) -> None:
+    """The rebuild drops the secondary indexes while it loads, but not publicity_entity: the status
+    update of a batch finds its publicity rows by (entity, kind, ref), and without that index each batch
+    scans the whole table (a 10 million rebuild slowed from 3.7k to 2.5k events/s by 2.7 million)."""
+    update = ("update {s}.publicity t set status = u.status from (values ('uscc:X', 'penalty', 'R', 'repaired')) "
+              "u(entity_id, kind, ref, status) where t.entity_id = u.entity_id and t.kind = u.kind and t.ref = u.ref")
+    with psycopg.connect(settings.pg_dsn) as conn, conn.transaction(force_rollback=True):
+        schema.create(conn, "views_index_check")
+        deferred = schema.drop_secondary_indexes(conn, "views_index_check")
+        assert any("publicity_department" in d for d in deferred) and any("entities_name_trgm" in d for d in deferred)
+        assert not any("publicity_entity" in d for d in deferred)
+        conn.execute("set local enable_seqscan = off")  # an index is used if there is one
+        plan = "\n".join(r[0] for r in conn.execute("explain " + update.format(s="views_index_check")).fetchall())
+        assert "publicity_entity" in plan, plan
