@@ -23,12 +23,14 @@ from tests import feeds, helpers
 
 ENTITIES = 400
 CHUNK = 40
+PAUSE = 0.25  # seconds between chunks
 
 
 async def _stream(settings, pairs) -> None:  # type: ignore[no-untyped-def]
     for i in range(0, len(pairs), CHUNK):
         outcomes = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, pairs[i:i + CHUNK])
         assert {o["status"] for o in outcomes} == {"ACCEPTED"}, [o["reasons"] for o in outcomes][:3]
+        await asyncio.sleep(PAUSE)  # a stream that lasts: the kills can come in the middle of it
 
 
 async def _count(settings, topic) -> int:  # type: ignore[no-untyped-def]
@@ -64,13 +66,17 @@ async def test_sigkill_of_list_keeper_and_alerter_loses_and_duplicates_nothing(s
                   for s, c in zip(subjects[::2], cases[::2], strict=True)]
     event_ids = {r["envelope"]["event_id"] for _, r in listings + delistings}
 
+    # growth is counted from before each stream starts, so that a process which has already written
+    # everything of it by the time its turn comes (a quiet machine streams 400 listings in a second or
+    # two) is still killed and restarted
     kills = []
+    before = {t.name: await _count(settings, t) for t in (registry.LISTS_CHANGES, registry.ALERTS)}
     sending = asyncio.create_task(_stream(settings, listings))
-    kills.append(await _kill_when(settings, services["list-keeper"], registry.LISTS_CHANGES, 60))
-    kills.append(await _kill_when(settings, services["alerter"], registry.ALERTS, 300))
+    kills.append(await _kill_when(settings, services["list-keeper"], registry.LISTS_CHANGES, 60,
+                                  before[registry.LISTS_CHANGES.name]))
+    kills.append(await _kill_when(settings, services["alerter"], registry.ALERTS, 300, before[registry.ALERTS.name]))
     await sending
-    # the shorter delisting stream: growth counted from before it starts, so that a process which has
-    # already written everything of it by the time its turn comes is still killed (and restarted)
+    # the shorter delisting stream, the same way
     before = {t.name: await _count(settings, t) for t in (registry.LISTS_CHANGES, registry.ALERTS)}
     sending = asyncio.create_task(_stream(settings, delistings))
     kills.append(await _kill_when(settings, services["list-keeper"], registry.LISTS_CHANGES, 20,
@@ -99,8 +105,9 @@ async def test_sigkill_of_list_keeper_and_alerter_loses_and_duplicates_nothing(s
     assert {a["alert_id"] for a in alerts} == expected
     assert all(a["_key"] == a["department"] for a in alerts)
     final = {t.name: await _count(settings, t) for t in (registry.LISTS_CHANGES, registry.ALERTS)}
-    # the kills during the listings came in mid-stream (their topics grew after them); the later two may
-    # find a process that has already written everything of the shorter delisting stream
+    # the kills during the listings came before their topics stopped growing (the stream lasts at least
+    # 10 x PAUSE); the later two may find a process that has already written everything of the shorter
+    # delisting stream
     assert all(at_kill < final[topic] for topic, at_kill in kills[:2]), f"a kill after its stream ended: {kills} {final}"
 
     # the compacted feed ends at the true state of each entity
