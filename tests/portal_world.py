@@ -32,9 +32,16 @@ async def build(settings: config.Settings, name: str) -> dict[str, Any]:
     honoured = dataclasses.replace(honoured, name=f"许昌{marker}诚信农业合作社")
     person = dataclasses.replace(workload.subjects(rng, 1, persons_share=1.0)[0], name=f"张{marker}")
     life = workload.life(rng, company, tag)
-    late = workload.penalty(rng, person, "xc-eco-env", rng.randrange(10**6, 10**7), decided=date(2026, 6, 16))
-    on_time = workload.penalty(rng, person, "xc-eco-env", rng.randrange(10**6, 10**7),
-                               decided=datetime.now(UTC).date())
+    def displayed_penalty(decided: date) -> dict[str, Any]:
+        """A penalty still inside its publication window today: a minor one (3 months) decided on
+        2026-06-16 ended on 2026-09-17, so the workload's random severity is drawn again until it is not."""
+        while True:
+            record = workload.penalty(rng, person, "xc-eco-env", rng.randrange(10**6, 10**7), decided=decided)
+            if record["severity"] != "minor":
+                return record
+
+    late = displayed_penalty(date(2026, 6, 16))
+    on_time = displayed_penalty(datetime.now(UTC).date())
     phases = [life[0] + workload.honoured_life(honoured) + [("xc-eco-env", late), ("xc-eco-env", on_time)],
               life[1]]
     outcomes: list[dict[str, Any]] = []
