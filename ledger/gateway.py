@@ -70,6 +70,7 @@ from ledger import config, logs, openapi, process, signing, submissions
 from ledger.domain import identity
 from ledger.domain import rules as domain_rules
 from ledger.domain.errors import Rejection
+from ledger.domain.model import check_event_id
 from ledger.openapi import Invalid, Problem
 from schemas import registry
 
@@ -443,9 +444,12 @@ def prepare(matrix: domain_rules.DepartmentMatrix, department: str, obj: Any,
     authorize(matrix, department, obj)
     try:
         name, record = openapi.decode_event(obj)
+        check_event_id(record["envelope"]["event_id"], field="envelope.event_id")
         entity_id = precheck(record, pepper)
     except Invalid as exc:
         raise Refused(400, exc.problems) from None
+    except Rejection as r:
+        raise Refused(400, [Problem(r.field, r.code, r.message)]) from None
     return name, record, entity_id
 
 
@@ -823,8 +827,9 @@ def make_app(settings: config.Settings, ledger: Ledger | None = None) -> web.App
     app[MATRIX] = domain_rules.load_departments()
     app[TOKENS] = Tokens(settings.keys_dir)
     for method, path, handler in ROUTES:
-        # an event id may hold any character: aiohttp's default {name} stops at "/", "{" and "}"
-        app.router.add_route(method, path.replace("{event_id}", "{event_id:.+}"), handler)
+        # an event id may hold "/", "{" and "}", where aiohttp's default {name} stops; "." would stop
+        # at a line break, which only an id the gateway never accepted can hold: it gets a 404 too
+        app.router.add_route(method, path.replace("{event_id}", "{event_id:[\\s\\S]+}"), handler)
 
     async def kafka(app: web.Application):  # type: ignore[no-untyped-def]
         own = ledger or Ledger(settings)

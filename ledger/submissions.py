@@ -23,7 +23,7 @@ from aiokafka.partitioner import murmur2
 from ledger import signing
 from ledger.domain import identity
 from ledger.domain.errors import Rejection
-from ledger.domain.model import Event
+from ledger.domain.model import Event, check_event_id
 from ledger.domain.rules import DepartmentMatrix
 from schemas import registry
 
@@ -112,8 +112,10 @@ def open_submission(key: bytes | None, value: bytes, headers: dict[str, bytes], 
     if not isinstance(env, dict):
         raise refuse("(record)", "schema.not_an_event", f"{name} 不是信用事件 (this record is not a credit event)")
     event_id = env["event_id"]
-    if not event_id.strip():
-        raise refuse("event_id", "required", "事件编号不能为空 (the event id is required)")
+    try:
+        check_event_id(event_id)
+    except Rejection as r:
+        raise Refused(event_id, r) from None
     if env["event_type"] != name:
         raise refuse("event_type", "event_type.mismatch",
                      f"事件类型 {env['event_type']} 与数据格式 {name} 不一致 (the event type does not match its schema)")

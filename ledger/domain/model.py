@@ -16,6 +16,7 @@ state serialises to canonical JSON for the sequencer's changelog.
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -33,6 +34,29 @@ LIST_TITLES = {
     "wage_arrears": "拖欠农民工工资失信联合惩戒对象名单", "procurement_ban": "政府采购禁止参加名单",
     "serious_dishonesty": "严重违法失信名单",
 }
+
+
+EVENT_ID_MAX = 128  # characters
+
+
+def check_event_id(event_id: str, field: str = "event_id") -> str:
+    """An emitter's event id as the ledger accepts it: 1 to EVENT_ID_MAX characters, none of them
+    whitespace or an invisible control or format character. The id travels in status URLs, Kafka
+    headers, log lines and CSV files, where a line break or a zero-width character would silently
+    make it another id. Returns the id unchanged, or raises Rejection naming ``field``."""
+    if not event_id.strip():
+        raise Rejection(field, "required", "事件编号不能为空 (the event id is required)")
+    if len(event_id) > EVENT_ID_MAX:
+        raise Rejection(field, "event_id.too_long",
+                        f"事件编号过长：{len(event_id)} 个字符，上限 {EVENT_ID_MAX} 个 "
+                        f"(the event id has {len(event_id)} characters; at most {EVENT_ID_MAX})")
+    for i, ch in enumerate(event_id, 1):
+        if ch.isspace() or unicodedata.category(ch).startswith("C"):
+            raise Rejection(field, "event_id.character",
+                            f"事件编号第 {i} 个字符是空白或不可见的控制字符 (U+{ord(ch):04X})，请只用可见字符 "
+                            f"(character {i} of the event id is whitespace or an invisible control character, "
+                            f"U+{ord(ch):04X}; use visible characters only)")
+    return event_id
 
 
 @dataclass(frozen=True)

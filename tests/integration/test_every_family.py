@@ -121,6 +121,9 @@ async def test_forged_unsigned_and_unauthorized_submissions_append_nothing(setti
         "unsigned": (variant("unsigned-" + str(uuid.uuid4()), "xc-court", None), "signature.missing"),
         # the tax bureau signs correctly with its own key, but may not list dishonest debtors
         "unauthorized": (variant("unauth-" + str(uuid.uuid4()), "xc-tax", tax_key), "department.not_authorized"),
+        # signed and authorized, but its id holds a line break: refused by the sequencer, whoever produced it
+        "line break": (variant("id\n" + str(uuid.uuid4()), "xc-court", court_key), "event_id.character"),
+        "too long": (variant("x" * 129 + str(uuid.uuid4()), "xc-court", court_key), "event_id.too_long"),
     }
     async with helpers.client(settings, "xc-court") as c:
         for (key, value, headers), _code in cases.values():

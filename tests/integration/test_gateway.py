@@ -202,7 +202,7 @@ async def test_forbidden_submissions_get_403_naming_the_field_and_nothing_is_sub
 
 async def test_malformed_and_invalid_bodies_are_400_naming_the_field(settings, gw) -> None:
     rng = helpers.rng("gateway-400")
-    subjects = workload.subjects(rng, 6, persons_share=0.0)
+    subjects = workload.subjects(rng, 9, persons_share=0.0)
     person = workload.subjects(rng, 1, persons_share=1.0)[0]
     PERSON_IDS.append(person.id)
 
@@ -228,6 +228,13 @@ async def test_malformed_and_invalid_bodies_are_400_naming_the_field(settings, g
         (bad(person, lambda r: r["envelope"]["subject"].update(id=person.id[:-1] + ("0" if person.id[-1] != "0"
                                                                                     else "1"))),
          [("envelope.subject.id", "ric.checksum")]),
+        # an event id travels in status URLs, headers, logs and CSV files: visible characters only
+        (bad(subjects[6], lambda r: r["envelope"].update(event_id="\u00c1\nH~7b1e32bcfa74")),
+         [("envelope.event_id", "event_id.character")]),
+        (bad(subjects[7], lambda r: r["envelope"].update(event_id="id\u200b" + str(uuid.uuid4()))),
+         [("envelope.event_id", "event_id.character")]),
+        (bad(subjects[8], lambda r: r["envelope"].update(event_id="x" * 129)),
+         [("envelope.event_id", "event_id.too_long")]),
     ]
     for record, expected in cases:
         status, body, _ = await gw.call("POST", "/v1/events", "xc-samr", record)

@@ -9,7 +9,7 @@ import pytest
 
 from ledger.domain import rules
 from ledger.domain.errors import Rejection
-from ledger.domain.model import EntityState, Event, decide, evolve
+from ledger.domain.model import EVENT_ID_MAX, EntityState, Event, check_event_id, decide, evolve
 from ops import workload
 
 LOADED = rules.load_rules()
@@ -210,3 +210,25 @@ def test_feedback_cannot_be_judged_without_the_catalogue() -> None:
     e = _event(_feedback("restrict-exit", "sector-exit-entry", s.listing("dishonest_debtor", "C1")["event_id"]))
     with pytest.raises(TypeError, match="catalogue"):
         decide(s, e, TODAY, RULES)
+
+
+@pytest.mark.parametrize("event_id", ["0b7c9f3e-2a41-4c1e-9a57-3f1d2c8e4b60", "许市监罚〔2026〕100号", "x" * EVENT_ID_MAX,
+                                      "a/b{c}.d%2F"])
+def test_visible_event_ids_are_accepted_unchanged(event_id: str) -> None:
+    assert check_event_id(event_id) == event_id
+
+
+@pytest.mark.parametrize(("event_id", "code", "position"), [
+    ("", "required", None), ("   ", "required", None), ("x" * (EVENT_ID_MAX + 1), "event_id.too_long", None),
+    ("\u00c1\nH~7b1e", "event_id.character", "character 2 "), ("a b", "event_id.character", "character 2 "),
+    ("ab\u200b", "event_id.character", "character 3 "), ("\x00", "event_id.character", "character 1 "),
+    ("ab\u3000", "event_id.character", "character 3 "), ("\ud800", "event_id.character", "character 1 "),
+])
+def test_invisible_or_overlong_event_ids_are_refused_naming_the_field(event_id: str, code: str,
+                                                                      position: str | None) -> None:
+    with pytest.raises(Rejection) as exc:
+        check_event_id(event_id, field="envelope.event_id")
+    assert (exc.value.field, exc.value.code) == ("envelope.event_id", code)
+    assert "事件编号" in exc.value.message
+    if position is not None:
+        assert position in exc.value.message
