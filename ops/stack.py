@@ -47,14 +47,19 @@ def _say(msg: str) -> None:
     print(f"[stack] {msg}", file=sys.stderr, flush=True)
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+def _port_free(port: int, wait: float = 0.0) -> bool:
+    """True if a server could listen on 127.0.0.1:`port`, asking again for up to `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+                return True
+            except OSError:
+                if time.monotonic() >= deadline:
+                    return False
+        time.sleep(0.1)
 
 
 def _alive(pid: int) -> bool:
@@ -343,6 +348,9 @@ class Postgres:
 # =========================================================================== the ledger's own processes
 
 
+PORT_RELEASE_SECONDS = 10.0
+
+
 class Service:
     """A long-running ledger process (sequencer, projector) started from the project's .venv."""
 
@@ -374,16 +382,18 @@ class Service:
             _say(f"the code changed since the {self.name} started: restarting it")
             self.stop()
         port = self.s.metrics_port(self.name)
-        if not _port_free(port):
+        # a process stopped a moment ago is reported gone once its main thread is a zombie; its other
+        # threads may still be exiting, holding its listening sockets for a few more milliseconds
+        if not _port_free(port, wait=PORT_RELEASE_SECONDS):
             raise StackError(f"port {port} on 127.0.0.1 (the {self.name}'s /metrics) is already taken; choose "
                              f"another base with LEDGER_METRICS_PORT_BASE")
-        if self.name == "query-api" and not _port_free(self.s.api_port):
+        if self.name == "query-api" and not _port_free(self.s.api_port, wait=PORT_RELEASE_SECONDS):
             raise StackError(f"port {self.s.api_port} on 127.0.0.1 (the query API) is already taken; choose "
                              f"another with LEDGER_API_PORT")
-        if self.name == "gateway" and not _port_free(self.s.gateway_port):
+        if self.name == "gateway" and not _port_free(self.s.gateway_port, wait=PORT_RELEASE_SECONDS):
             raise StackError(f"port {self.s.gateway_port} on 127.0.0.1 (the submission gateway) is already taken; "
                              f"choose another with LEDGER_GATEWAY_PORT")
-        if self.name == "portal" and not _port_free(self.s.portal_port):
+        if self.name == "portal" and not _port_free(self.s.portal_port, wait=PORT_RELEASE_SECONDS):
             raise StackError(f"port {self.s.portal_port} on 127.0.0.1 (the public portal) is already taken; "
                              f"choose another with LEDGER_PORTAL_PORT")
         self.log.parent.mkdir(parents=True, exist_ok=True)
