@@ -58,7 +58,7 @@ def load(env: dict[str, str] | None = None) -> Settings:
     return Settings(
         stack_dir=stack_dir,
         kafka_port=int(e.get("LEDGER_KAFKA_PORT", "19092")),
-        pg_port=int(e.get("LEDGER_PG_PORT", "55432")),
+        pg_port=int(e.get("LEDGER_PG_PORT", "15432")),
         pg_database=e.get("LEDGER_PG_DATABASE", "ledger"),
         # Key for the pseudonymous entity ids of natural persons (HMAC of the ID number).
         # Production sets its own secret; it must never change once events exist.

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_ENV = {
     "LEDGER_STACK_DIR": str(ROOT / ".stack-test"),
     "LEDGER_KAFKA_PORT": "29092",
-    "LEDGER_PG_PORT": "55433",
+    "LEDGER_PG_PORT": "29432",
     "LEDGER_METRICS_PORT_BASE": "29100",
     "LEDGER_API_PORT": "28080",
     "LEDGER_GATEWAY_PORT": "28081",
