@@ -82,6 +82,10 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
         bad_code["envelope"]["subject"]["id_type"] = "USCC"
         cases.append(("a malformed unified social credit code", bad_code))
 
+        broken_id = copy.deepcopy(original)
+        broken_id["envelope"]["event_id"] = "许市监罚\n" + str(uuid.uuid4())  # a line break pasted into the id
+        cases.append(("an event id with a line break in it", broken_id))
+
         again = copy.deepcopy(original)
         cases.append(("the same event submitted again", again))
 
