@@ -73,16 +73,22 @@ class Subject:
 
 
 def subjects(rng: random.Random, n: int, persons_share: float = 0.2) -> list[Subject]:
-    out = []
-    for _ in range(n):
+    """`n` distinct subjects: an identifier drawn twice (ID numbers come from about 15 million, so 400
+    subjects with 80 persons repeat one in about 5,000 calls) is drawn again."""
+    out: list[Subject] = []
+    seen: set[str] = set()
+    while len(out) < n:
         if rng.random() < persons_share:
-            out.append(Subject(make_ric(rng), "RIC", rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN)))
+            subject = Subject(make_ric(rng), "RIC", rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN))
         else:
             name = "许昌" + rng.choice(TRADE_NAMES) + rng.choice(TRADES)
             prefix = "92" if rng.random() < 0.15 else "91"
             if prefix == "92":
                 name = "许昌市魏都区" + rng.choice(TRADE_NAMES) + "商行"
-            out.append(Subject(make_uscc(rng, prefix), "USCC", name))
+            subject = Subject(make_uscc(rng, prefix), "USCC", name)
+        if subject.id not in seen:
+            seen.add(subject.id)
+            out.append(subject)
     return out
 
 
