@@ -303,7 +303,9 @@ class SequencerService:
                         last_state[v.entity_id or ""] = (partition, v)
                         out = outcome_record(v, partition, md.offset)
                     elif v.seen is not None:
-                        out = outcome_record(v, v.seen.ledger_partition, v.seen.ledger_offset)
+                        # the original may be an entry of this very batch, placed a moment ago
+                        original = self.core.seen(partition, v.event_id) or v.seen
+                        out = outcome_record(v, original.ledger_partition, original.ledger_offset)
                     else:
                         out = outcome_record(v, None, None)
                     # outcomes are co-partitioned with the submissions they answer (readers read all partitions)

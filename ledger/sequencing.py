@@ -17,6 +17,8 @@ from ledger.domain.errors import Rejection
 from ledger.domain.model import EntityState, decide, evolve
 from ledger.domain.rules import Rules
 
+UNPLACED = -1  # the ledger offset of an event accepted in the open batch, until its entry is written
+
 
 class Seen(NamedTuple):  # a tuple: half a million of them are built at each restore
     content_hash: bytes
@@ -98,10 +100,21 @@ class Sequencing:
         return state, last_hash
 
     def _seen(self, partition: int, event_id: str) -> Seen | None:
-        pending = self._pending.get(partition)
-        if pending and event_id in pending.seen:
-            return pending.seen[event_id]
-        return self.partitions[partition].seen.get(event_id)
+        """The event that holds this id: looked up in the submission's own partition first (every
+        resubmission lands there: same content, same subject), then in every other partition this
+        process holds, so that an id reused for a subject of another partition is a conflict too."""
+        for p in (partition, *(q for q in self.partitions if q != partition)):
+            pending = self._pending.get(p)
+            if pending and event_id in pending.seen:
+                return pending.seen[event_id]
+            seen = self.partitions[p].seen.get(event_id)
+            if seen is not None:
+                return seen
+        return None
+
+    def seen(self, partition: int, event_id: str) -> Seen | None:
+        """The event holding this id, with its ledger position once record_position has given it."""
+        return self._seen(partition, event_id)
 
     def commit(self) -> None:
         for p, pending in self._pending.items():
@@ -133,6 +146,16 @@ class Sequencing:
             return Verdict("REJECTED", refused.event_id, reasons=[refused.reason], content_hash=content_hash)
         event = sub.event
         seen = self._seen(partition, event.event_id)
+        if seen is not None and seen.entity_id != event.entity_id:
+            # the id holds an event about another subject: a conflict, answered about this submission's
+            # own subject (the outcome names neither the other subject nor its version)
+            where = (f"{seen.ledger_partition}:{seen.ledger_offset}" if seen.ledger_offset >= 0
+                     else "本批次 / this batch")
+            return Verdict("CONFLICT", event.event_id, entity_id=event.entity_id, reasons=[Rejection(
+                "event_id", "event_id.conflict",
+                f"事件编号 {event.event_id} 已被关于另一主体的事件使用（账本位置 {where}），请为本事件另取编号 "
+                f"(this event id was already used for an event about another subject, at ledger position "
+                f"{where}; give this event an id of its own)")], content_hash=content_hash)
         if seen is not None:
             status = "DUPLICATE" if seen.content_hash == content_hash else "CONFLICT"
             reasons = [] if status == "DUPLICATE" else [Rejection(
@@ -157,7 +180,11 @@ class Sequencing:
             "prev_hash": last_hash, "hash": b"",
         }
         entry_bytes = chain.seal(entry)
-        self._pending.setdefault(partition, PartitionState()).entities[event.entity_id] = (new_state, entry["hash"])
+        pending = self._pending.setdefault(partition, PartitionState())
+        pending.entities[event.entity_id] = (new_state, entry["hash"])
+        # the id is taken from now on, also for the rest of this batch; its ledger offset is known once
+        # the entry is written (record_position)
+        pending.seen[event.event_id] = Seen(content_hash, event.entity_id, new_state.version, partition, UNPLACED)
         return Verdict("ACCEPTED", event.event_id, entity_id=event.entity_id, entry=entry, entry_bytes=entry_bytes,
                        warnings=warnings, content_hash=content_hash, state=new_state)
 

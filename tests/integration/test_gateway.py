@@ -145,12 +145,22 @@ async def test_one_event_id_for_two_subjects_answers_each_request_about_its_own_
     _, rec_b = workload.registered(b, date(2021, 6, 1))
     rec_b["envelope"]["event_id"] = rec_a["envelope"]["event_id"]  # judged in two partitions
     (sa, oa, _), (sb, ob, _) = await asyncio.gather(gw.submit("xc-samr", rec_a), gw.submit("xc-samr", rec_b))
-    assert (sa, oa["status"], oa["entity_id"]) == (200, "ACCEPTED", "uscc:" + a.id)
-    # (the sequencer detects a reuse only within one partition: see docs/architecture.md, known limits)
-    assert ob["status"] in ("ACCEPTED", "CONFLICT")
-    if ob["status"] == "ACCEPTED":
-        assert ob["entity_id"] == "uscc:" + b.id and (ob["ledger_partition"], ob["ledger_offset"]) != (
-            oa["ledger_partition"], oa["ledger_offset"])
+    # whichever the sequencer judged first holds the id; the other is a conflict, answered about its own
+    # subject, and appends nothing
+    assert (oa["entity_id"], ob["entity_id"]) == ("uscc:" + a.id, "uscc:" + b.id)
+    assert sorted([oa["status"], ob["status"]]) == ["ACCEPTED", "CONFLICT"], (oa, ob)
+    assert sorted([sa, sb]) == [200, 422]
+    won, lost = (oa, ob) if oa["status"] == "ACCEPTED" else (ob, oa)
+    assert (lost["reasons"][0]["field"], lost["reasons"][0]["code"]) == ("event_id", "event_id.conflict")
+    assert f"{won['ledger_partition']}:{won['ledger_offset']}" in lost["reasons"][0]["message"] or \
+        "this batch" in lost["reasons"][0]["message"]
+    assert lost["entity_version"] is None and lost["ledger_partition"] is None
+    entries = await helpers.ledger_entries(settings, {won["entity_id"], lost["entity_id"]})
+    assert [e["event_id"] for e in entries.get(won["entity_id"], [])] == [won["event_id"]]
+    assert entries.get(lost["entity_id"], []) == []
+    # and the same again later, with the first one committed long ago: still a conflict
+    status, again, _ = await gw.submit("xc-samr", rec_b if lost is ob else rec_a)
+    assert (status, again["status"], again["entity_id"]) == (422, "CONFLICT", lost["entity_id"]), again
 
 
 async def test_a_rejection_by_the_sequencer_names_the_field_and_appends_nothing(settings, gw) -> None:

@@ -126,10 +126,10 @@ class Fuzz:
         return department
 
     def _one_subject_per_event_id(self, item: Any) -> None:
-        """Hypothesis replays an event id with other subjects. The ledger keys its deduplication by
-        entity partition, so a reuse for a subject in another partition is appended again instead of
-        being a conflict (a known limit, docs/architecture.md), and the status URL, keyed by event id,
-        can tell of one of the two. The fuzzer gives such a reuse an id of its own."""
+        """Hypothesis replays an event id with other subjects. The sequencer answers such a reuse
+        CONFLICT, but the status URL, keyed by event id, tells of the latest request for it only, so
+        the fuzzer could not check the first one's answer. The fuzzer gives such a reuse an id of its
+        own (tests/integration/test_gateway.py checks the conflict itself)."""
         env = item.get("envelope") if isinstance(item, dict) else None
         if not isinstance(env, dict) or not isinstance(env.get("event_id"), str):
             return

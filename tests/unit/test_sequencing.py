@@ -163,3 +163,47 @@ def test_a_control_character_in_a_text_field_is_refused_with_its_path() -> None:
     rec["facts"] = "经查\x00当事人"
     v = _core().judge(*_at(0, *_signed(rec)))
     assert (v.status, v.reasons[0].field, v.reasons[0].code) == ("REJECTED", "facts", "text.control_character")
+
+
+def test_the_same_submission_twice_in_one_batch_is_appended_once() -> None:
+    core = _core()
+    rec = _penalty(21)
+    first = core.judge(*_at(0, *_signed(rec)))
+    again = core.judge(*_at(1, *_signed(rec)))  # before the first one's ledger position is known
+    other = copy.deepcopy(rec)
+    other["fine_fen"] = 7
+    changed = core.judge(*_at(2, *_signed(other)))
+    assert (first.status, again.status, changed.status) == ("ACCEPTED", "DUPLICATE", "CONFLICT")
+    seen = core.record_position(_p(rec), first, 42)
+    assert core.seen(_p(rec), rec["envelope"]["event_id"]) == seen
+    assert outcome_record(again, seen.ledger_partition, seen.ledger_offset)["entity_version"] == 1
+
+
+def _in_other_partition(rec, seed: int):  # type: ignore[no-untyped-def]
+    """A penalty about another subject, in another partition, under `rec`'s event id."""
+    for s in range(seed, seed + 100):
+        other = _penalty(s)
+        if _p(other) != _p(rec):
+            other["envelope"]["event_id"] = rec["envelope"]["event_id"]
+            return other
+    raise AssertionError("no subject in another partition")
+
+
+@pytest.mark.parametrize("committed", [True, False])
+def test_an_event_id_reused_for_a_subject_of_another_partition_is_a_conflict(committed: bool) -> None:
+    core = _core()
+    rec = _penalty(30)
+    v = core.judge(*_at(0, *_signed(rec)))
+    if committed:
+        core.record_position(_p(rec), v, 42)
+        core.commit()
+    other = _in_other_partition(rec, 31)
+    conflict = core.judge(*_at(0, *_signed(other)))
+    assert (conflict.status, conflict.reasons[0].code, conflict.reasons[0].field) == (
+        "CONFLICT", "event_id.conflict", "event_id")
+    # answered about the submission's own subject, naming neither the other subject nor its version
+    assert conflict.entity_id == "uscc:" + other["envelope"]["subject"]["id"] != v.entity_id
+    assert conflict.seen is None and outcome_record(conflict, None, None)["entity_version"] is None
+    assert "another subject" in conflict.reasons[0].message
+    where = f"at ledger position {_p(rec)}:42;" if committed else "at ledger position 本批次 / this batch;"
+    assert where in conflict.reasons[0].message
