@@ -93,6 +93,14 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
         conflict["fine_fen"] = (conflict["fine_fen"] or 0) + 100
         cases.append(("the same event id with another fine", conflict))
 
+        home = original["envelope"]["subject"]
+        home_partition = submissions.partition_of(submissions.submission_key(home["id_type"], home["id"]))
+        elsewhere = next(sub for sub in workload.subjects(rng, 40, persons_share=0.0)
+                         if submissions.partition_of(submissions.submission_key("USCC", sub.id)) != home_partition)
+        reused = workload.penalty(rng, elsewhere, "xc-samr", rng.randrange(10**6),
+                                  event_id=original["envelope"]["event_id"])
+        cases.append(("the same event id for a company judged in another partition", reused))
+
         for label, rec in cases:
             try:
                 out = await samr.submit_and_wait(rec)
