@@ -827,8 +827,8 @@ def make_app(settings: config.Settings, ledger: Ledger | None = None) -> web.App
     app[MATRIX] = domain_rules.load_departments()
     app[TOKENS] = Tokens(settings.keys_dir)
     for method, path, handler in ROUTES:
-        # an event id may hold "/", "{" and "}", where aiohttp's default {name} stops; "." would stop
-        # at a line break, which only an id the gateway never accepted can hold: it gets a 404 too
+        # any character, as the handler judges the id: aiohttp's default {name} stops at "/", "{" and
+        # "}", and "." at a line break (an id the gateway refuses; asked for, it is unknown like any other)
         app.router.add_route(method, path.replace("{event_id}", "{event_id:[\\s\\S]+}"), handler)
 
     async def kafka(app: web.Application):  # type: ignore[no-untyped-def]

@@ -99,8 +99,8 @@ class Sequencing:
             committed[entity_id] = (state, last_hash)
         return state, last_hash
 
-    def _seen(self, partition: int, event_id: str) -> Seen | None:
-        """The event that holds this id: looked up in the submission's own partition first (every
+    def seen(self, partition: int, event_id: str) -> Seen | None:
+        """The event that holds this id (its ledger offset UNPLACED until record_position): looked up in the submission's own partition first (every
         resubmission lands there: same content, same subject), then in every other partition this
         process holds, so that an id reused for a subject of another partition is a conflict too."""
         for p in (partition, *(q for q in self.partitions if q != partition)):
@@ -111,10 +111,6 @@ class Sequencing:
             if seen is not None:
                 return seen
         return None
-
-    def seen(self, partition: int, event_id: str) -> Seen | None:
-        """The event holding this id, with its ledger position once record_position has given it."""
-        return self._seen(partition, event_id)
 
     def commit(self) -> None:
         for p, pending in self._pending.items():
@@ -145,7 +141,7 @@ class Sequencing:
         except submissions.Refused as refused:
             return Verdict("REJECTED", refused.event_id, reasons=[refused.reason], content_hash=content_hash)
         event = sub.event
-        seen = self._seen(partition, event.event_id)
+        seen = self.seen(partition, event.event_id)
         if seen is not None and seen.entity_id != event.entity_id:
             # the id holds an event about another subject: a conflict, answered about this submission's
             # own subject (the outcome names neither the other subject nor its version)
