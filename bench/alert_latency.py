@@ -13,7 +13,7 @@ fixed-bucket histogram (0.1 ms buckets to 2 s, then 10 ms buckets to 60 s); perc
 the histogram. The stages are split with the timestamps the path stamps itself: the sequencer's
 ledger time (sequenced_at, ms) and the alerter's alerted_at (us); all processes share one clock.
 
---with-rebuild runs `python -m projections.rebuild` (a full view rebuild from offset 0) during the
+--with-rebuild runs `python -m consumers.projector.rebuild` (a full view rebuild from offset 0) during the
 measurement, as the issue asks. It uses the stack of the environment's settings; the sequencer,
 list keeper and alerter must run (ops/stack up).
 """
@@ -33,9 +33,9 @@ from datetime import date
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from ledger import config, signing
 from ledger.client import LedgerClient
-from ledger.kafka_util import assign_at_end
+from ledger.platform import config, signing
+from ledger.platform.kafka_util import assign_at_end
 from ops import stack as ops_stack
 from ops import workload
 from schemas import registry
@@ -163,7 +163,7 @@ async def run(s: config.Settings, rate: float, seconds: float, warmup: float, re
     late = 0
     try:
         if rebuild:
-            proc = subprocess.Popen([sys.executable, "-m", "projections.rebuild"], stdout=subprocess.DEVNULL,
+            proc = subprocess.Popen([sys.executable, "-m", "consumers.projector.rebuild"], stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(config.ROOT)})
         t0 = time.time() + 0.2
         for i, rec in enumerate(records):

@@ -16,8 +16,8 @@ import random
 import time
 from datetime import UTC, date, datetime
 
-from consumers.alerter import alert_records
-from consumers.list_book import ListBook
+from consumers.alerter.service import alert_records
+from consumers.list_keeper.core import ListBook
 from ledger.domain import rules
 from ledger.domain.punishment import load_catalogue
 from ops import workload

@@ -5,8 +5,8 @@
 
 1. History and as-of (needs the 10-million-event load of bench/reads.py in schema bench_reads:
    `python -m bench.reads --keep` once, then this reuses it): the real functions
-   projections.audit.history (every event of an entity from the ledger copy, by version) and
-   projections.audit.as_of (the same rows folded with evolve up to a valid date and a ledger time)
+   projections.audit.reads.history (every event of an entity from the ledger copy, by version) and
+   projections.audit.reads.as_of (the same rows folded with evolve up to a valid date and a ledger time)
    on --samples random entities never read before by this run (cold: not in shared_buffers; the
    OS page cache is not dropped), then again on the same entities (warm). One connection, like the
    audit CLI. p50 / p99 / max in ms. The synthetic payloads are penalty-shaped for every event type,
@@ -16,11 +16,11 @@
    memory (leaf hashing, frontier, nodes at levels 4, 8 ...), and the COPY of leaves and nodes into
    notary.leaves / notary.nodes, as the notary writes them; then inclusion proofs (random leaf of
    the full tree) and consistency proofs (random older size) from PostgreSQL through
-   projections.audit (two-pass plan, two queries), and their verification with ledger/verify.py;
+   projections.audit.reads (two-pass plan, two queries), and their verification with ledger/audit/verify.py;
    head signing and checking. The tree is built under partition number 1000 of the notary's tables
    (the ledger has partitions 0-3) and deleted at the end unless --keep-tree.
 3. With --live N: the history of N entities of the running stack's live views checked against
-   the Kafka records (projections.audit.history + LogReader.records + log_reader.compare, with one
+   the Kafka records (projections.audit.reads.history + LogReader.records + log_reader.compare, with one
    reader kept open as the query API does).
 """
 
@@ -42,10 +42,11 @@ from typing import Any
 import psycopg
 
 from bench.reads import SCHEMA, entity_id, loaded_entities
-from ledger import config, merkle, notary, signing
-from ledger.log_reader import LogReader, compare
-from ledger.verify import check_head, root_from_inclusion_proof, verify_consistency
-from projections import audit
+from ledger.audit import merkle, notary
+from ledger.audit.log_reader import LogReader, compare
+from ledger.audit.verify import check_head, root_from_inclusion_proof, verify_consistency
+from ledger.platform import config, signing
+from projections.audit import reads as audit
 
 BENCH_PARTITION = 1000
 

@@ -5,9 +5,9 @@
 1. Generates N realistic penalty rows (ops.workload subjects: valid credit codes, 20% natural persons
    with resident ID numbers; the date forms of real files; fines in 万元) as one GB18030 CSV file
    with the Chinese headers of domain.md §3.3, and run-unique decision numbers.
-2. Parse rate: ``ledger.importer.check`` on the bytes (decode, CSV, map and check every row,
+2. Parse rate: ``ledger.intake.importer.check`` on the bytes (decode, CSV, map and check every row,
    identity checks, the department's authorization), best and median of --parse-rounds rounds.
-3. End to end: ``ledger.importer.import_file`` against the running stack of the environment's
+3. End to end: ``ledger.intake.importer.import_file`` against the running stack of the environment's
    settings (the demo stack by default), from the bytes until the outcome of every row is read:
    check + sign + submit + the sequencer's judgement. The sequencer bounds this figure.
 4. With --reimport: the same file again (every row a DUPLICATE, nothing appended).
@@ -29,7 +29,8 @@ import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 
-from ledger import config, importer
+from ledger.intake import importer
+from ledger.platform import config
 from ops import stack as ops_stack
 from ops import workload
 from projections.publicity import CHINA, fen_to_wanyuan

@@ -1,4 +1,4 @@
-"""Benchmark: the HTTP submission gateway (ledger/gateway.py), beside the eventsourcing peer.
+"""Benchmark: the HTTP submission gateway (ledger/intake/gateway.py), beside the eventsourcing peer.
 
     PYTHONPATH=. .venv/bin/python -m bench.gateway [--seconds 20] [--clients 32] [--batch-events 30000]
                                                    [--peer-events 10000] [--append-docs]
@@ -50,8 +50,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench import peer
-from ledger import config, gateway, openapi, signing, submissions
 from ledger.domain import rules as domain_rules
+from ledger.intake import gateway, openapi
+from ledger.platform import config, signing
+from ledger.records import submissions
 from ops import stack as ops_stack
 from ops import workload
 from schemas import registry

@@ -16,7 +16,7 @@ import psycopg
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
-from ledger import config
+from ledger.platform import config
 
 PEER_DATABASE = "eventsourcing_peer"
 

@@ -27,7 +27,7 @@ from typing import Any
 import aiohttp
 import psycopg
 
-from ledger import config
+from ledger.platform import config
 
 LIST_QUERIES = (
     {}, {"colour": "black", "status": "active"}, {"colour": "red"}, {"kind": "dishonest_debtor"},

@@ -49,7 +49,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ledger import config, signing, submissions
+from ledger.platform import config, signing
+from ledger.records import submissions
 from ops import stack, workload
 from schemas import registry
 

@@ -10,7 +10,7 @@
    of every family) and `honoured_life()` histories (red list), so that every view is written:
    ledger copy, entity state, entities, list entries (inserted and updated), publicity (inserted
    and updated). Each event is a real submission (`submissions.make`: Avro + Ed25519, signed with
-   a key generated for the run) sealed into a real LedgerEntry the way ledger/sequencing.py does it:
+   a key generated for the run) sealed into a real LedgerEntry the way ledger/sequencer/core.py does it:
    entity id and category from ledger.domain.identity, entity_version, prev_hash, `chain.seal`.
    The entities' histories are interleaved at random (each entity's own order kept), as arrivals
    from many departments would be.
@@ -28,7 +28,7 @@
    split; CPU time of this process, of PostgreSQL (the postmaster and all its backends) and of the
    broker is read from /proc around the run. The row counts of every table are checked, then the
    schema is dropped.
-   With --workers N > 1 the run is projections.rebuild's `project_into`: N projector processes, each
+   With --workers N > 1 the run is consumers.projector.rebuild's `project_into`: N projector processes, each
    with a share of the partitions; with --indexes deferred the schema's secondary indexes are dropped
    first and built after the projection, inside the timed run, as the rebuild does. Each run also
    reports CPU time per event (projector processes, PostgreSQL, broker), the figure that other work
@@ -66,13 +66,15 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from consumers.projector import Projector
-from ledger import chain, config, logs, signing, submissions
+from consumers.projector import rebuild
+from consumers.projector.service import Projector
 from ledger.domain import identity
 from ledger.domain import rules as domain_rules
 from ledger.domain.model import EntityState
+from ledger.platform import config, logs, signing
+from ledger.records import chain, submissions
 from ops import stack, workload
-from projections import grade, rebuild, schema
+from projections import grade, schema
 from projections.rows import Folder, Incoming, Loaded
 from schemas import registry
 
@@ -403,14 +405,14 @@ async def project(s: config.Settings, name: str, max_records: int, until: dict[i
                   meter: Meter, workers: int = 1, indexes: str = "inline") -> dict[str, Any]:
     _fresh_schema(s, name)
     deferred: list[str] = []
-    if indexes == "deferred":  # as projections.rebuild: secondary indexes built after the load (timed)
+    if indexes == "deferred":  # as consumers.projector.rebuild: secondary indexes built after the load (timed)
         with psycopg.connect(s.pg_dsn) as conn, conn.transaction():
             deferred = schema.drop_secondary_indexes(conn, name)
     BATCHES.clear()
     gc.collect()
     projector = Projector(s, schema_name=name, max_records=max_records, topic=TOPIC, takes_switch_lock=False)
     meter.start()
-    if workers > 1:  # as projections.rebuild --workers does it; the workers' log lines are not captured
+    if workers > 1:  # as consumers.projector.rebuild --workers does it; the workers' log lines are not captured
         applied = await rebuild.project_into(s, name, until, workers, TOPIC, max_records)
         projector.records_read = applied
     else:
@@ -530,11 +532,11 @@ def main() -> None:
     p.add_argument("--max-records", type=int, nargs="+", default=[5000, 20000],
                    help="the projector's max_records, one run each (default: 5000 20000)")
     p.add_argument("--workers", type=int, nargs="+", default=[1],
-                   help="projector processes sharing the partitions, one run each (as projections.rebuild "
+                   help="projector processes sharing the partitions, one run each (as consumers.projector.rebuild "
                         "--workers; default: 1)")
     p.add_argument("--indexes", nargs="+", choices=("inline", "deferred"), default=["inline"],
                    help="secondary indexes kept up to date while projecting (inline, as the live projector), "
-                        "or dropped and built after the load (deferred, as projections.rebuild); one run each")
+                        "or dropped and built after the load (deferred, as consumers.projector.rebuild); one run each")
     p.add_argument("--profile", type=int, default=0, metavar="M",
                    help="also profile one run over the first M records (cProfile)")
     p.add_argument("--top", type=int, default=25, help="functions listed by the profile")
@@ -632,7 +634,7 @@ def main() -> None:
             if r["counts"] != c:
                 print(f"    WARNING: the run with max_records {r['max_records']} wrote other counts: {r['counts']}")
         best = max(runs, key=lambda r: r["rate"])
-        # what projections.rebuild uses: max_records 5,000 and 2 worker processes
+        # what consumers.projector.rebuild uses: max_records 5,000 and 2 worker processes
         default = next((r for r in runs if r["max_records"] == 5000 and r.get("workers") == 2
                         and r.get("indexes") == "deferred"),
                        next((r for r in runs if r["max_records"] == 5000), runs[0]))
@@ -640,7 +642,7 @@ def main() -> None:
               f"(best {best['rate']:,.0f} events/s, {best['rate'] / 25_000:.2f}x of the target)")
         print(f"ESTIMATE    (not a measurement) full rebuild of 10,000,000 events at the measured rate with "
               f"max_records {default['max_records']} and {default.get('workers', 1)} process(es) and {default.get('indexes')} "
-              f"indexes (projections.rebuild uses 5,000, 2 and deferred): 10,000,000 / "
+              f"indexes (consumers.projector.rebuild uses 5,000, 2 and deferred): 10,000,000 / "
               f"{default['rate']:,.0f} = {TEN_MILLION / default['rate'] / 60:,.0f} min; at the best measured rate "
               f"{TEN_MILLION / best['rate'] / 60:,.0f} min (target <= 5 min). Linear extrapolation from "
               f"{n:,} events: it ignores the growth of the tables and their indexes beyond memory.")

@@ -62,7 +62,7 @@ import psycopg
 import psycopg_pool
 
 from bench.projection import machine_busy_seconds, pg_cpu_seconds, wait_quiet
-from ledger import config
+from ledger.platform import config
 from ops import stack
 from projections import queries, schema
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import psycopg
 
-from ledger import config
+from ledger.platform import config
 from projections import queries
 
 PAGE = 50

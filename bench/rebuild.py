@@ -20,7 +20,7 @@ your own, and `ops/stack purge` afterwards.
 2. Fills the live views from them, so that the rebuild has live views to compare with: by default
    2 projector processes (as the rebuild does); with --fill rebuild, by a first run of the rebuild
    command itself onto the empty live views with --force (timed and printed too). Neither is the figure.
-3. Runs `python -m projections.rebuild --workers W` as a child process and times it from start to exit:
+3. Runs `python -m consumers.projector.rebuild --workers W` as a child process and times it from start to exit:
    fresh schema, projection from offset 0, building the secondary indexes, the catch-up under the
    switch lock, the digest of every table of both schemas, the switch. Its own lines (progress,
    phases) are shown. CPU time of the command and its workers, PostgreSQL and the broker is read
@@ -42,8 +42,9 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from bench.projection import TEN_MILLION, Meter, build, infrastructure, machine
-from ledger import chain, config, submissions
-from projections import rebuild as rebuild_cmd
+from consumers.projector import rebuild as rebuild_cmd
+from ledger.platform import config
+from ledger.records import chain, submissions
 from schemas import registry
 
 
@@ -150,7 +151,7 @@ def main() -> None:
     t0 = time.perf_counter()
     if a.fill == "rebuild":
         _say("filling the live views with a first rebuild onto the empty live views (--force; not the figure) ...")
-        first = subprocess.run([sys.executable, "-m", "projections.rebuild", "--workers", str(a.workers), "--force"],
+        first = subprocess.run([sys.executable, "-m", "consumers.projector.rebuild", "--workers", str(a.workers), "--force"],
                                env={**os.environ, "PYTHONPATH": str(config.ROOT)}, stderr=subprocess.PIPE, text=True)
         fill_lines = [x for x in first.stderr.splitlines() if "[" not in x[:3]]
         for x in fill_lines:
@@ -163,11 +164,11 @@ def main() -> None:
         live = asyncio.run(rebuild_cmd.project_into(s, "views", end, 2))
         _say(f"  {live:,} events in the live views in {time.perf_counter() - t0:.1f} s")
 
-    _say(f"running python -m projections.rebuild --workers {a.workers} ...")
+    _say(f"running python -m consumers.projector.rebuild --workers {a.workers} ...")
     load_before = os.getloadavg()
     meter = Meter(pg.pid(), kafka.pid())
     meter.start()
-    run = subprocess.run([sys.executable, "-m", "projections.rebuild", "--workers", str(a.workers)],
+    run = subprocess.run([sys.executable, "-m", "consumers.projector.rebuild", "--workers", str(a.workers)],
                          env={**os.environ, "PYTHONPATH": str(config.ROOT)}, stderr=subprocess.PIPE, text=True)
     cpu = meter.stop()
     lines = [x for x in run.stderr.splitlines() if "[" not in x[:3]]  # its lines, without the progress bar
@@ -180,7 +181,7 @@ def main() -> None:
           f"before the rebuild {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}")
     print(f"ledger      {n:,} entries in {registry.EVENTS.name} for up to {entities:,} entities (seed {a.seed}"
           + (f"; {real:,} real entries and replicas of them" if a.base else "") + f"); end offsets {end}")
-    print(f"command     python -m projections.rebuild --workers {a.workers}: exit status {run.returncode}, "
+    print(f"command     python -m consumers.projector.rebuild --workers {a.workers}: exit status {run.returncode}, "
           f"{cpu['wall_s']:.1f} s wall = {n / cpu['wall_s']:,.0f} events/s end to end")
     for x in lines:
         print(f"            | {x}")

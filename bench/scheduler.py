@@ -23,8 +23,9 @@ from datetime import date
 import aiohttp
 import psycopg
 
-from ledger import config, logs, scheduler
+from consumers.scheduler import service as scheduler
 from ledger.client import submit_as_departments
+from ledger.platform import config, logs
 from ops import stack as ops_stack
 from ops import workload
 

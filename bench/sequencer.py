@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench import peer
-from ledger import config, signing
 from ledger.client import LedgerClient
+from ledger.platform import config, signing
 from ops import stack as ops_stack
 from ops import workload
 from schemas import registry

@@ -1,5 +1,5 @@
 """How long the sequencer takes to rebuild one partition's state: from a local snapshot file
-(ledger/state_snapshot.py) against decoding the same records from changelog bytes (the Kafka fetch
+(ledger/sequencer/store.py) against decoding the same records from changelog bytes (the Kafka fetch
 itself not counted, so the changelog figure is a lower bound of a real restore).
 
 Run: PYTHONPATH=. .venv/bin/python -m bench.sequencer_restore [--events 500000] [--entities 100000]
@@ -14,10 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from ledger import state_snapshot
 from ledger.domain.model import EntityState
 from ledger.domain.rules import load_rules
-from ledger.sequencing import PartitionState, Seen, Sequencing, Verdict, entity_record, seen_record
+from ledger.sequencer import store as state_snapshot
+from ledger.sequencer.core import PartitionState, Seen, Sequencing, Verdict, entity_record, seen_record
 from schemas import registry
 
 

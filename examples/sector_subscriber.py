@@ -34,7 +34,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from ledger import config, logs
+from ledger.platform import config, logs
 from schemas import registry
 
 TOPIC = registry.LISTS_CURRENT

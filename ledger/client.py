@@ -22,7 +22,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from ledger import config, signing, submissions
+from ledger.platform import config, signing
+from ledger.records import submissions
 from schemas import registry
 
 

@@ -25,8 +25,9 @@ from typing import Any
 import aiohttp
 import psycopg
 
-from ledger import config, signing, submissions
 from ledger.client import LedgerClient, submit_as_departments
+from ledger.platform import config, signing
+from ledger.records import submissions
 from ops import demo_audit, demo_feeds, workload
 from schemas import registry
 
@@ -169,9 +170,9 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
 
 async def _show_rebuild(s: config.Settings) -> int:
     """Rebuild every view from the ledger with two projector processes and switch over (docs/architecture.md)."""
-    _line("\n== Rebuild of every view from offset 0 (python -m projections.rebuild --workers 2): two projector "
+    _line("\n== Rebuild of every view from offset 0 (python -m consumers.projector.rebuild --workers 2): two projector "
           "processes, digests compared with the live views, atomic switch")
-    run = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "projections.rebuild", "--workers", "2"],
+    run = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "consumers.projector.rebuild", "--workers", "2"],
                                   env={**os.environ, "PYTHONPATH": str(config.ROOT)}, capture_output=True,
                                   text=True, timeout=900)
     for text in run.stderr.splitlines():
@@ -262,7 +263,7 @@ async def _show_gateway_and_csv(s: config.Settings, rng: random.Random) -> list[
             _line(f"   the same with an unknown token: {r.status} {(await r.json()).get('error')}")
     csv_file = config.ROOT / "tests" / "fixtures" / "penalties_gb18030.csv"
     _line(f"\n== A national double-publicity file (GB18030, Chinese headers): {csv_file.name}")
-    run = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "ledger.importer", "--department",
+    run = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "ledger.intake.importer", "--department",
                                                    "xc-samr", "--no-progress", "--report",
                                                    str(s.stack_dir / "demo-import-report.csv"), str(csv_file)],
                                   capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(config.ROOT)})
@@ -307,7 +308,7 @@ async def _show_query_api(s: config.Settings, last: dict[str, Any], rng: random.
             _describe("read-your-writes", out)
     _line("\nMetrics: " + ", ".join(f"http://127.0.0.1:{s.metrics_port(n)}/metrics ({n})"
                                     for n in ("sequencer", "projector", "query-api", "scheduler", "portal"))
-          + f". Query API: {base}. Rebuild the views: PYTHONPATH=. .venv/bin/python -m projections.rebuild. "
+          + f". Query API: {base}. Rebuild the views: PYTHONPATH=. .venv/bin/python -m consumers.projector.rebuild. "
           "Stop: ops/stack down")
 
 
@@ -321,11 +322,11 @@ async def _show_expiry_trigger_feedback(s: config.Settings, rng: random.Random) 
     listing = workload.debtor_listed(firm, f"（2026）豫10执{tag}号", date.today() - timedelta(days=20))
     outs = await submit_as_departments(s.bootstrap_servers, s.keys_dir, [old, listing])
     await _wait_projected(s, outs)
-    _line("\n== The expiry scheduler (ledger/scheduler.py; the stack's process passes every 60 s)")
+    _line("\n== The expiry scheduler (consumers/scheduler/service.py; the stack's process passes every 60 s)")
     _line(f"   a wage-arrears listing of {old_firm.name} from 2021-03-01 (36 months) is still active; one pass now:")
-    run = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "ledger.scheduler", "--once"],
+    run = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "consumers.scheduler.service", "--once"],
                                   capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(config.ROOT)})
-    _line(f"   python -m ledger.scheduler --once -> {run.stdout.strip()}")
+    _line(f"   python -m consumers.scheduler.service --once -> {run.stdout.strip()}")
     async with aiohttp.ClientSession() as http:
         async def get(path: str, **params: str) -> Any:
             async with http.get(base + path, params=params) as r:

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from ledger import config
+from ledger.platform import config
 
 
 def _line(text: str = "") -> None:
@@ -30,7 +30,7 @@ async def show_audit(s: config.Settings, entity: str, other: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     base = f"http://127.0.0.1:{s.api_port}"
     _line(f"\n== For auditors: the history of {entity}, checked against the Kafka log")
-    r = await _cmd("ledger.audit", "history", entity)
+    r = await _cmd("projections.audit.auditor", "history", entity)
     lines = r.stdout.strip().splitlines()
     for line in lines[:4] + (["   ..."] if len(lines) > 6 else []) + lines[-2:]:
         _line("   " + line)
@@ -43,17 +43,17 @@ async def show_audit(s: config.Settings, entity: str, other: str) -> None:
             _line(f"   as of {q.split('=')[1] if q else 'now'}: version {got['state']['version']} of "
                   f"{got['events_in_ledger']}; listings: {listings or 'none'}; penalties: {penalties or 'none'}")
     pub, bundle, other_bundle = out / "notary.pub", out / "bundle.json", out / "other.json"
-    _line("\n== Export the bundle, verify it offline (python -m ledger.verify needs only the bundle and the key)")
-    for args in (("ledger.audit", "public-key", "--out", str(pub)),
-                 ("ledger.audit", "export-bundle", entity, "--out", str(bundle)),
-                 ("ledger.audit", "export-bundle", other, "--out", str(other_bundle))):
+    _line("\n== Export the bundle, verify it offline (python -m ledger.audit.verify needs only the bundle and the key)")
+    for args in (("projections.audit.auditor", "public-key", "--out", str(pub)),
+                 ("projections.audit.auditor", "export-bundle", entity, "--out", str(bundle)),
+                 ("projections.audit.auditor", "export-bundle", other, "--out", str(other_bundle))):
         r = await _cmd(*args)
         if r.returncode:
             _line(f"   {' '.join(args)}: {r.stderr.strip()}")
             return
-    r = await _cmd("ledger.verify", str(bundle), "--public-key", str(pub), "--quiet",
+    r = await _cmd("ledger.audit.verify", str(bundle), "--public-key", str(pub), "--quiet",
                    "--save-head", str(out / "trusted-head.json"))
-    _line(f"   python -m ledger.verify {bundle.name} --public-key {pub.name}: {r.stdout.strip()}")
+    _line(f"   python -m ledger.audit.verify {bundle.name} --public-key {pub.name}: {r.stdout.strip()}")
     partition = json.loads(bundle.read_text())["partition"]
     async with aiohttp.ClientSession() as http, http.get(f"{base}/audit/heads?partition={partition}") as resp:
         heads = (await resp.json())["heads"]
@@ -61,13 +61,13 @@ async def show_audit(s: config.Settings, entity: str, other: str) -> None:
     if len(heads) > 1:
         (out / "old-head.json").write_text(json.dumps(heads[-1]))
         extra = ["--old-head", str(out / "old-head.json")]
-    r = await _cmd("ledger.tamper", str(bundle), "--out-dir", str(out / "tampered"), "--other", str(other_bundle),
+    r = await _cmd("ledger.audit.tamper", str(bundle), "--out-dir", str(out / "tampered"), "--other", str(other_bundle),
                    *extra)
-    _line("\n== Tampered copies (python -m ledger.tamper), each verified the same way")
+    _line("\n== Tampered copies (python -m ledger.audit.tamper), each verified the same way")
     for path in sorted(Path(out / "tampered").glob("*.json")):
-        r = await _cmd("ledger.verify", str(path), "--public-key", str(pub))
+        r = await _cmd("ledger.audit.verify", str(path), "--public-key", str(pub))
         _line(f"   {path.stem:<19} exit {r.returncode}: {r.stdout.strip()[:220]}")
-    r = await _cmd("ledger.verify", str(bundle), "--public-key", str(pub), "--trusted-head",
+    r = await _cmd("ledger.audit.verify", str(bundle), "--public-key", str(pub), "--trusted-head",
                    str(out / "trusted-head.json"), "--quiet")
     _line(f"   the honest bundle again, against the head saved by the first check: {r.stdout.strip()}")
     _line(f"   files: {out}; heads on credit.checkpoints, proofs at {base}/audit/...; notary metrics "

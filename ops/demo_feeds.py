@@ -9,9 +9,9 @@ import time
 from collections import Counter
 from typing import Any
 
-from consumers.transactional import read_partitions
 from examples.sector_subscriber import SectorSubscriber
-from ledger import config
+from ledger.platform import config
+from ledger.platform.transactional import read_partitions
 from schemas import registry
 
 

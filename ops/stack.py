@@ -30,7 +30,7 @@ import time
 import uuid
 from pathlib import Path
 
-from ledger import config
+from ledger.platform import config
 from schemas import registry
 
 HERE = Path(__file__).resolve().parent
@@ -354,10 +354,10 @@ PORT_RELEASE_SECONDS = 10.0
 class Service:
     """A long-running ledger process (sequencer, projector) started from the project's .venv."""
 
-    MODULES = {"sequencer": "ledger.sequencer", "projector": "consumers.projector", "query-api": "projections.http",
-               "gateway": "ledger.gateway", "list-keeper": "consumers.list_keeper", "alerter": "consumers.alerter",
-               "webhook": "consumers.webhook", "scheduler": "ledger.scheduler", "notary": "consumers.notary",
-               "portal": "projections.portal"}
+    MODULES = {"sequencer": "ledger.sequencer.service", "projector": "consumers.projector.service", "query-api": "projections.web.api",
+               "gateway": "ledger.intake.gateway", "list-keeper": "consumers.list_keeper.service", "alerter": "consumers.alerter.service",
+               "webhook": "consumers.webhook.service", "scheduler": "consumers.scheduler.service", "notary": "consumers.notary.service",
+               "portal": "projections.web.portal"}
 
     def __init__(self, s: config.Settings, name: str) -> None:
         self.s = s
@@ -486,9 +486,9 @@ async def ensure_topics(bootstrap: str) -> list[str]:
 
 
 def up(s: config.Settings, services: bool = True) -> None:
-    from ledger import signing
+    from ledger.audit.notary import notary_keys_dir
     from ledger.domain import rules
-    from ledger.notary import notary_keys_dir
+    from ledger.platform import signing
     from projections import migrate, schema
 
     kafka, pg = Kafka(s), Postgres(s)
@@ -512,7 +512,7 @@ def up(s: config.Settings, services: bool = True) -> None:
             _say(f"created development signing keys in {s.keys_dir} for: {', '.join(made)}")
         if signing.ensure_keys(notary_keys_dir(s.keys_dir), ["notary"]):
             _say(f"created the development notary key in {notary_keys_dir(s.keys_dir)} (public key: notary.pub)")
-        from ledger.gateway import ensure_tokens  # the submission gateway's bearer tokens (development)
+        from ledger.intake.gateway import ensure_tokens
 
         made = ensure_tokens(s.keys_dir, sorted(rules.load_departments().departments))
         if made:

@@ -88,7 +88,7 @@ ALERTER_STATE = Topic(
 ALERTS_DEADLETTER = Topic("credit.alerts.deadletter", 1, FOREVER, key="department id", value="AlertDeadLetter",
                           doc="Alerts the webhook deliverer gave up on, with the reason.")
 CHECKPOINTS = Topic("credit.checkpoints", 1, FOREVER, key="partition", value="TreeHead",
-                    doc="Signed Merkle tree heads (the notary, consumers/notary.py).")
+                    doc="Signed Merkle tree heads (the notary, consumers/notary/service.py).")
 # Not in TOPICS: the stack never creates it; bench/projection.py creates and deletes it per run.
 BENCH_EVENTS = Topic("bench.events", LEDGER_PARTITIONS, FOREVER, value="LedgerEntry",
                      doc="benchmarks only: synthetic ledger entries")

@@ -29,7 +29,7 @@ for _k, _v in TEST_ENV.items():
 
 @pytest.fixture(scope="session")
 def settings():  # type: ignore[no-untyped-def]
-    from ledger import config
+    from ledger.platform import config
 
     return config.load()
 

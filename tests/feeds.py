@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from examples.sector_subscriber import SectorSubscriber
-from ledger import config
+from ledger.platform import config
 from schemas import registry
 from tests import helpers
 

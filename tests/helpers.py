@@ -11,9 +11,9 @@ from typing import Any
 import psycopg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from ledger import config, signing
 from ledger.client import LedgerClient
-from ledger.kafka_util import caught_up
+from ledger.platform import config, signing
+from ledger.platform.kafka_util import caught_up
 from schemas import registry
 
 

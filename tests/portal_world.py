@@ -10,9 +10,9 @@ from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 from typing import Any
 
-from ledger import config
 from ledger.client import submit_as_departments
 from ledger.domain import identity
+from ledger.platform import config
 from ops import workload
 from tests import helpers
 

@@ -1,4 +1,4 @@
--- The notary (consumers/notary.py): one RFC 9162 Merkle tree per partition of credit.events.
+-- The notary (consumers/notary/service.py): one RFC 9162 Merkle tree per partition of credit.events.
 -- Written only by the notary, each batch in one transaction with its position (trees).
 create schema if not exists notary;
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from playwright.async_api import BrowserContext, Page, async_playwright, expect
 
-from ledger import verify
+from ledger.audit import verify
 from ledger.domain import identity
 from tests import portal_world
 

@@ -14,8 +14,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from ledger import config, csv_import, importer
 from ledger.domain import identity
+from ledger.intake import csv_import, importer
+from ledger.platform import config
 from schemas import registry
 from tests import helpers
 
@@ -50,7 +51,7 @@ def _entity_ids(settings: config.Settings, data: bytes) -> set[str]:
 
 def _cli(settings: config.Settings, path: Path, report: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    return subprocess.run([sys.executable, "-m", "ledger.importer", "--department", DEPT, str(path),
+    return subprocess.run([sys.executable, "-m", "ledger.intake.importer", "--department", DEPT, str(path),
                            "--report", str(report), "--timeout", "60"],
                           capture_output=True, text=True, env=env, timeout=300)
 

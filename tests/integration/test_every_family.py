@@ -9,9 +9,10 @@ import uuid
 from collections import Counter
 from datetime import date
 
-from ledger import chain, signing
 from ledger.client import submit_as_departments
 from ledger.domain.rules import EVENT_TYPES
+from ledger.platform import signing
+from ledger.records import chain
 from ops import workload
 from tests import helpers
 
@@ -98,7 +99,7 @@ async def test_forbidden_submissions_are_refused_and_append_nothing(settings, se
 
 
 async def test_forged_unsigned_and_unauthorized_submissions_append_nothing(settings, services) -> None:
-    from ledger import submissions
+    from ledger.records import submissions
     from schemas import registry
 
     rng = helpers.rng("who-may-say-what")

@@ -12,8 +12,8 @@ from datetime import date
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from consumers.alerter import Alerter
-from consumers.list_keeper import ListKeeper
+from consumers.alerter.service import Alerter
+from consumers.list_keeper.service import ListKeeper
 from ledger.client import submit_as_departments
 from ledger.domain.alerts import alerts_for
 from ledger.domain.punishment import load_catalogue

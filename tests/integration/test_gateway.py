@@ -18,9 +18,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ledger import openapi, submissions
 from ledger.domain import identity
 from ledger.domain.rules import EVENT_TYPES
+from ledger.intake import openapi
+from ledger.records import submissions
 from ops import workload
 from schemas import registry
 from tests import helpers

@@ -26,9 +26,10 @@ from typing import Any
 
 import pytest
 
-from ledger import config, merkle
+from ledger.audit import merkle
+from ledger.audit.verify import check_head, verify_consistency
 from ledger.domain.model import EntityState, evolve
-from ledger.verify import check_head, verify_consistency
+from ledger.platform import config
 from ops import stack as ops_stack
 from ops import workload
 from projections.rows import ledger_event as _event
@@ -209,14 +210,14 @@ async def test_an_auditor_checks_history_as_of_and_a_bundle_and_sees_each_tamper
     await helpers.projected(settings)
     await notarised(settings)
     pub_file = tmp_path / "notary.pub"
-    assert run("ledger.audit", "public-key", "--out", str(pub_file)).returncode == 0
+    assert run("projections.audit.auditor", "public-key", "--out", str(pub_file)).returncode == 0
     assert pub_file.read_text().strip() == public_key(settings)
 
     # an early bundle, and its head saved as trusted by a first verification
     early = tmp_path / "early.json"
-    r = run("ledger.audit", "export-bundle", entity, "--out", str(early))
+    r = run("projections.audit.auditor", "export-bundle", entity, "--out", str(early))
     assert r.returncode == 0, r.stderr
-    r = run("ledger.verify", str(early), "--public-key", str(pub_file), "--save-head", str(tmp_path / "early-head.json"))
+    r = run("ledger.audit.verify", str(early), "--public-key", str(pub_file), "--save-head", str(tmp_path / "early-head.json"))
     assert r.returncode == 0 and "VERIFIED" in r.stdout, r.stdout
 
     await submit(settings, phases[1])  # the endings: repairs, revocations, delistings
@@ -224,7 +225,7 @@ async def test_an_auditor_checks_history_as_of_and_a_bundle_and_sees_each_tamper
     await notarised(settings)
 
     # history: CLI and API, checked against the log
-    r = run("ledger.audit", "history", entity)
+    r = run("projections.audit.auditor", "history", entity)
     assert r.returncode == 0 and "no divergence" in r.stdout, r.stdout + r.stderr
     hist = api(settings, f"/audit/entities/{entity}/history")
     n = len(phases[0]) + len(phases[1])
@@ -247,28 +248,28 @@ async def test_an_auditor_checks_history_as_of_and_a_bundle_and_sees_each_tamper
                     state = evolve(state, ev)
             assert got["state"] == json.loads(state.to_json()), (valid_on, moment)
             assert got["not_applicable"] == []
-    r = run("ledger.audit", "as-of", entity, "--valid-on", "2025-03-01")
+    r = run("projections.audit.auditor", "as-of", entity, "--valid-on", "2025-03-01")
     assert r.returncode == 0 and json.loads(r.stdout)["state"]["listings"], r.stderr
 
     # the fresh bundle, with a consistency proof from the early head the auditor trusts
     bundle = tmp_path / "bundle.json"
-    r = run("ledger.audit", "export-bundle", entity, "--out", str(bundle), "--trusted-head",
+    r = run("projections.audit.auditor", "export-bundle", entity, "--out", str(bundle), "--trusted-head",
             str(tmp_path / "early-head.json"))
     assert r.returncode == 0, r.stderr
-    r = run("ledger.verify", str(bundle), "--public-key", str(pub_file), "--trusted-head",
+    r = run("ledger.audit.verify", str(bundle), "--public-key", str(pub_file), "--trusted-head",
             str(tmp_path / "early-head.json"), "--save-head", str(tmp_path / "trusted.json"))
     assert r.returncode == 0 and f"VERIFIED: {n} events" in r.stdout, r.stdout
-    r = run("ledger.verify", str(bundle), "--public-key", str(pub_file), "--department-keys", str(settings.keys_dir))
+    r = run("ledger.audit.verify", str(bundle), "--public-key", str(pub_file), "--department-keys", str(settings.keys_dir))
     assert r.returncode == 0 and "each signed by its department" in r.stdout, r.stdout
     proofs = api(settings, f"/audit/entities/{entity}/proofs")
     assert [e["leaf_index"] for e in proofs["events"]] == [e["leaf_index"] for e in json.loads(bundle.read_text())["events"]]
 
     # each tampering is caught
     other_bundle = tmp_path / "other.json"
-    assert run("ledger.audit", "export-bundle", other_entity, "--out", str(other_bundle)).returncode == 0
+    assert run("projections.audit.auditor", "export-bundle", other_entity, "--out", str(other_bundle)).returncode == 0
     early_head = json.loads(early.read_text())["tree_head"]
     (tmp_path / "old-head.json").write_text(json.dumps(early_head))
-    r = run("ledger.tamper", str(bundle), "--out-dir", str(tmp_path / "t"), "--other", str(other_bundle),
+    r = run("ledger.audit.tamper", str(bundle), "--out-dir", str(tmp_path / "t"), "--other", str(other_bundle),
             "--old-head", str(tmp_path / "old-head.json"))
     assert r.returncode == 0, r.stderr
     reasons = {
@@ -280,11 +281,11 @@ async def test_an_auditor_checks_history_as_of_and_a_bundle_and_sees_each_tamper
         "old-head": "another tree head's|not one for this tree head|does not cover leaf",
     }
     for attack, reason in reasons.items():
-        r = run("ledger.verify", str(tmp_path / "t" / f"{attack}.json"), "--public-key", str(pub_file))
+        r = run("ledger.audit.verify", str(tmp_path / "t" / f"{attack}.json"), "--public-key", str(pub_file))
         assert r.returncode == 1 and r.stdout.startswith("REJECTED"), (attack, r.stdout)
         assert any(x in r.stdout for x in reason.split("|")), (attack, r.stdout)
     # the early bundle, honest but old, shown to an auditor who trusts the newer head: replayed
-    r = run("ledger.verify", str(early), "--public-key", str(pub_file), "--trusted-head", str(tmp_path / "trusted.json"))
+    r = run("ledger.audit.verify", str(early), "--public-key", str(pub_file), "--trusted-head", str(tmp_path / "trusted.json"))
     assert r.returncode == 1 and "old tree head replayed" in r.stdout, r.stdout
 
 
@@ -299,15 +300,15 @@ async def test_a_ledger_copy_that_differs_from_the_log_is_reported(settings, ser
     helpers.pg_rows(settings, "update views.ledger_copy set hash = %s where entity_id = %s and entity_version = 2 "
                               "returning 1", (b"\x11" * 32, entity))
     try:
-        r = run("ledger.audit", "history", entity)
+        r = run("projections.audit.auditor", "history", entity)
         assert r.returncode == 1 and "DIVERGENCE version 2" in r.stdout and "differs from the log" in r.stdout, r.stdout
         assert len(api(settings, f"/audit/entities/{entity}/history")["divergences"]) == 1
-        r = run("ledger.audit", "export-bundle", entity, "--out", "/dev/null")
+        r = run("projections.audit.auditor", "export-bundle", entity, "--out", "/dev/null")
         assert r.returncode == 1 and "disagree" in r.stderr
     finally:
         helpers.pg_rows(settings, "update views.ledger_copy set hash = %s where entity_id = %s and entity_version = 2 "
                                   "returning 1", (orig[0], entity))
-    assert run("ledger.audit", "history", entity).returncode == 0
+    assert run("projections.audit.auditor", "history", entity).returncode == 0
 
 
 def test_bad_audit_requests_are_answered_400_or_404_naming_the_reason(settings, services) -> None:

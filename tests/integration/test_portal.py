@@ -21,10 +21,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ledger import verify
+from ledger.audit import verify
 from ledger.domain import identity
 from ledger.domain import rules as domain_rules
-from projections import dashboard
+from projections.web import dashboard
 from schemas import registry
 from tests import helpers, portal_world
 

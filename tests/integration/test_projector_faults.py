@@ -13,10 +13,10 @@ from datetime import date
 
 from aiokafka import AIOKafkaProducer
 
+from consumers.projector.rebuild import rebuild
 from ledger.client import submit_as_departments
 from ops import stack as ops_stack
 from ops import workload
-from projections.rebuild import rebuild
 from schemas import registry
 from tests import helpers
 

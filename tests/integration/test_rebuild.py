@@ -13,11 +13,11 @@ from datetime import date
 
 import psycopg
 
-from ledger import config
+from consumers.projector.rebuild import rebuild
 from ledger.client import submit_as_departments
+from ledger.platform import config
 from ops import workload
 from projections import schema
-from projections.rebuild import rebuild
 from tests import helpers
 
 
@@ -31,7 +31,7 @@ async def test_the_rebuild_command_switches_over_while_events_flow(settings, ser
     flowing = asyncio.create_task(submit_as_departments(
         settings.bootstrap_servers, settings.keys_dir, [("xc-samr", r) for r in more], timeout=120))
     env = {**os.environ, "PYTHONPATH": str(config.ROOT)}
-    run = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "projections.rebuild"], env=env,
+    run = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "consumers.projector.rebuild"], env=env,
                                   capture_output=True, text=True, timeout=600)
     await flowing
     assert run.returncode == 0, run.stderr
@@ -100,7 +100,7 @@ async def test_a_rebuild_worker_killed_with_sigkill_switches_nothing(settings, s
     before = helpers.pg_rows(settings, "select count(*) from view_generations")
     live = helpers.pg_rows(settings, "select count(*) from views.ledger_copy")
     env = {**os.environ, "PYTHONPATH": str(config.ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "projections.rebuild", "--workers", "2"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "consumers.projector.rebuild", "--workers", "2"], env=env,
                             stderr=subprocess.PIPE, text=True)
 
     def a_worker() -> int | None:  # a projector process of the pool (not multiprocessing's resource tracker)

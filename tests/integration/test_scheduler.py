@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
-from ledger import config, scheduler, signing
+from consumers.scheduler import service as scheduler
 from ledger.client import LedgerClient, submit_as_departments
+from ledger.platform import config, signing
 from ops import stack as ops_stack
 from ops import workload
 from tests import helpers
@@ -44,9 +45,9 @@ def scheduler_service(settings, services) -> Iterator[Any]:  # type: ignore[no-u
 
 
 def run_once(settings: config.Settings, today: date, batch_size: int = 200) -> dict[str, Any]:
-    """`python -m ledger.scheduler --once` as a separate process; its JSON summary."""
+    """`python -m consumers.scheduler.service --once` as a separate process; its JSON summary."""
     env = {**os.environ, "PYTHONPATH": str(config.ROOT)}
-    r = subprocess.run([sys.executable, "-m", "ledger.scheduler", "--once", "--today", today.isoformat(),
+    r = subprocess.run([sys.executable, "-m", "consumers.scheduler.service", "--once", "--today", today.isoformat(),
                         "--batch-size", str(batch_size)], capture_output=True, text=True, env=env,
                        cwd=config.ROOT, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from datetime import date
 
-from ledger import submissions
+from ledger.records import submissions
 from ops import workload
 from schemas import registry
 from tests import helpers

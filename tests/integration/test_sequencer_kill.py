@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from ledger import chain
+from ledger.records import chain
 from ops import workload
 from schemas import registry
 from tests import helpers

@@ -12,8 +12,8 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-from ledger import config
-from ledger.sequencer import SequencerService
+from ledger.platform import config
+from ledger.sequencer.service import SequencerService
 from ops import workload
 from tests import helpers
 

@@ -8,7 +8,7 @@ import socket
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from ledger import config
+from ledger.platform import config
 from ops import stack as ops_stack
 from schemas import registry
 

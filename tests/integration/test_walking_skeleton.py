@@ -3,8 +3,8 @@ then it is sequenced into credit.events and projected into the PostgreSQL view."
 
 from __future__ import annotations
 
-from ledger import chain
 from ledger.domain import identity
+from ledger.records import chain
 from ops import workload
 from tests import helpers
 

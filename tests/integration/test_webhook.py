@@ -15,7 +15,7 @@ from datetime import date
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from consumers.webhook import Endpoint, WebhookDeliverer, verify
+from consumers.webhook.service import Endpoint, WebhookDeliverer, verify
 from ledger.client import submit_as_departments
 from ops import workload
 from schemas import registry

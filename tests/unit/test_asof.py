@@ -1,4 +1,4 @@
-"""As-of state (ledger/domain/asof.py through projections/audit.py's reading of ledger-copy rows)
+"""As-of state (ledger/domain/asof.py through projections/audit/reads.py's reading of ledger-copy rows)
 equals a brute-force fold with evolve, over random histories with late corrections (valid times
 before events already in the ledger) and revocations, repairs and delistings."""
 
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from ledger.domain.asof import state_as_of
 from ledger.domain.model import EntityState, Event, evolve
-from projections import audit
+from projections.audit import reads as audit
 from projections.rows import _dumps
 
 ENTITY = "uscc:91411002MAAY4CL12Q"
@@ -71,7 +71,7 @@ def histories(draw: st.DrawFn) -> list[tuple[int, datetime, Event]]:
 
 
 def ledger_copy_rows(history: list[tuple[int, datetime, Event]]) -> list[dict[str, Any]]:
-    """The rows as projections/audit.history returns them: the record went through jsonb (dates as text)."""
+    """The rows as projections/audit/reads.history returns them: the record went through jsonb (dates as text)."""
     rows = []
     for v, t, e in history:
         record = {"envelope": {"event_id": e.event_id, "valid_from": e.valid_from, "valid_to": None,

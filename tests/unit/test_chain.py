@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime
 
-from ledger import chain
+from ledger.records import chain
 
 
 def _entries(n: int) -> list[dict]:

@@ -1,5 +1,5 @@
-"""The national double-publicity CSV reader (ledger/csv_import.py) and the importer's submission
-logic with a fake client (ledger/importer.py). Pure: no Kafka."""
+"""The national double-publicity CSV reader (ledger/intake/csv_import.py) and the importer's submission
+logic with a fake client (ledger/intake/importer.py). Pure: no Kafka."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger import csv_import as ci
-from ledger import importer
 from ledger.client import OutcomeTimeout
+from ledger.intake import csv_import as ci
+from ledger.intake import importer
 from ops import workload
 from projections.publicity import fen_to_wanyuan, national_fields
 from schemas import registry
@@ -94,7 +94,7 @@ def test_the_doc_shows_the_current_column_table() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "csv-import.md").read_text(encoding="utf-8")
     start = doc.index("<!-- column table")
     table = doc[doc.index("\n", start) + 1:doc.index("<!-- end of the column table -->")].strip()
-    assert table == ci.column_table(), "docs/csv-import.md: paste the output of python -m ledger.csv_import"
+    assert table == ci.column_table(), "docs/csv-import.md: paste the output of python -m ledger.intake.csv_import"
 
 
 def test_every_national_code_the_views_publish_is_a_column() -> None:

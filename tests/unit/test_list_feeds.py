@@ -1,4 +1,4 @@
-"""The list keeper's step (consumers/list_book.py), the alert decisions (ledger/domain/alerts.py)
+"""The list keeper's step (consumers/list_keeper/core.py), the alert decisions (ledger/domain/alerts.py)
 and the webhook signature, without Kafka."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from consumers.alerter import alert_records
-from consumers.list_book import ListBook
-from consumers.webhook import sign, verify
+from consumers.alerter.service import alert_records
+from consumers.list_keeper.core import ListBook
+from consumers.webhook.service import sign, verify
 from ledger.domain import rules
 from ledger.domain.alerts import alerts_for
 from ledger.domain.punishment import load_catalogue

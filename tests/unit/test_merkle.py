@@ -1,5 +1,5 @@
-"""RFC 9162 Merkle trees: the builder (ledger/merkle.py) against the RFC's recursive definitions,
-the Certificate Transparency test vectors, and the verifier (ledger/verify.py), which must accept
+"""RFC 9162 Merkle trees: the builder (ledger/audit/merkle.py) against the RFC's recursive definitions,
+the Certificate Transparency test vectors, and the verifier (ledger/audit/verify.py), which must accept
 every honest proof and reject every altered one."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import merkle
-from ledger.verify import VerificationFailed, root_from_inclusion_proof, verify_consistency
+from ledger.audit import merkle
+from ledger.audit.verify import VerificationFailed, root_from_inclusion_proof, verify_consistency
 
 # The leaves and roots of the RFC 6962 / 9162 reference test data (certificate-transparency
 # merkle tree tests): the root of the first n leaves for n = 1..8.

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger import gateway, openapi
 from ledger.domain import rules as domain_rules
+from ledger.intake import gateway, openapi
 from ops import workload
 from schemas import registry
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from ledger import config
+from ledger.platform import config
 
 DIR = Path(__file__).resolve().parents[2] / "ops" / "prometheus"
 PROMTOOL = "/usr/bin/promtool"  # Debian package prometheus (ops/bootstrap installs it)

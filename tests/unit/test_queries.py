@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
-from ledger import config
 from ledger.domain import identity
-from projections import http, queries
+from ledger.platform import config
+from projections import queries
+from projections.web import api as http
 
 PERSON = "411002199801010016"  # a well-formed resident ID number (check character 6)
 COMPANY = "91411002MA9XXXXX0C"

@@ -8,9 +8,10 @@ from datetime import date
 
 import pytest
 
-from ledger import chain, signing, submissions
 from ledger.domain import rules
-from ledger.sequencing import Sequencing, changelog_records, outcome_record
+from ledger.platform import signing
+from ledger.records import chain, submissions
+from ledger.sequencer.core import Sequencing, changelog_records, outcome_record
 from ops import workload
 
 PEPPER = b"unit-test-pepper-0123456789"

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from ledger import state_snapshot, submissions
 from ledger.domain.rules import load_rules
-from ledger.sequencing import Sequencing, changelog_records
+from ledger.records import submissions
+from ledger.sequencer import store as state_snapshot
+from ledger.sequencer.core import Sequencing, changelog_records
 from ops import workload
 from tests.unit.test_sequencing import KEYS, PEPPER, PUBLIC
 

@@ -1,6 +1,6 @@
 """The notary's core and the offline verifier on bundles built in memory from real LedgerEntry
 records (sealed into the hash chain as the sequencer seals them): an honest bundle verifies; every
-tampering of ledger/tamper.py is rejected with its reason."""
+tampering of ledger/audit/tamper.py is rejected with its reason."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
-from ledger import chain, merkle, notary, signing, tamper
-from ledger.verify import VerificationFailed, key_id, parse_ledger_entry, verify_bundle
+from ledger.audit import merkle, notary, tamper
+from ledger.audit.verify import VerificationFailed, key_id, parse_ledger_entry, verify_bundle
+from ledger.platform import signing
+from ledger.records import chain
 
 PRIV, PUB = signing.new_keypair()
 DEPT_PRIV, DEPT_PUB = signing.new_keypair()
@@ -188,7 +190,7 @@ def test_department_signatures_are_checked_when_their_keys_are_given(ledger: Led
 def test_a_head_alone_is_checked_from_the_command_line(ledger: Ledger, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     import json
 
-    from ledger.verify import main
+    from ledger.audit.verify import main
 
     head = ledger.heads[-1].to_json()
     (tmp_path / "notary.pub").write_text(PUB + "\n")

@@ -1,0 +1,224 @@
+"""The projector: credit.events -> the PostgreSQL read models, in batches, once per (entity, version).
+
+Per batch (aiokafka getmany): load the fold state of the entities it touches, fold it with the
+domain's evolve (projections/rows.py), write every table set-based (projections/views.py) and the
+new positions, all in ONE PostgreSQL transaction. The consumer has no group: it seeks to the
+positions stored with the views. A lost database connection (PostgreSQL restarted) is retried with
+a fresh connection from the stored positions; a record that cannot be decoded is quarantined with
+its provenance and its entity held back, while the other entities flow.
+
+Run: python -m consumers.projector.service [--schema views] [--metrics-port 9102]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client import Counter, Gauge
+
+from ledger.domain import rules as domain_rules
+from ledger.platform import config, logs, process
+from ledger.platform.kafka_util import caught_up
+from projections import grade, schema, views
+from projections.rows import Folder, Incoming, entity_keys
+from schemas import registry
+
+log = logs.get("projector")
+
+PROJECTED = Counter("ledger_projected_events_total", "Ledger entries applied to the views")
+SKIPPED = Counter("ledger_projection_skipped_total", "Ledger entries already applied (replays)")
+QUARANTINED = Counter("ledger_projection_quarantined_total", "Records quarantined by the projector", ["reason"])
+LAG_RECORDS = Gauge("ledger_projection_lag_records", "Records of credit.events not yet projected", ["partition"])
+LAG_SECONDS = Gauge("ledger_projection_lag_seconds", "While records wait: seconds since the last projected record "
+                    "was appended to the ledger (an upper bound of the lag); 0 when caught up", ["partition"])
+RETRIES = Counter("ledger_projection_db_retries_total", "Batches retried after a database error")
+
+
+class Projector:
+    def __init__(self, settings: config.Settings, schema_name: str = schema.LIVE, max_records: int = 5000,
+                 takes_switch_lock: bool = True, topic: registry.Topic = registry.EVENTS,
+                 partitions: list[int] | None = None) -> None:
+        self.s = settings
+        self.topic = topic  # the ledger topic to read (benchmarks read a copy: registry.BENCH_EVENTS)
+        # the partitions this projector owns (default: all). An entity lives in one partition and every
+        # row of the views belongs to one entity (positions: to one partition), so projectors of
+        # disjoint partition sets can fill one schema side by side (consumers.projector.rebuild --workers).
+        self.partitions = sorted(set(partitions)) if partitions is not None else list(range(topic.partitions))
+        bad = [p for p in self.partitions if not 0 <= p < topic.partitions]
+        if bad or not self.partitions:
+            raise ValueError(f"partitions: {topic.name} has partitions 0-{topic.partitions - 1}, got {partitions}")
+        self.schema = schema_name
+        self.takes_switch_lock = takes_switch_lock
+        self.records_read = 0  # progress, for rebuilds
+        self.max_records = max_records
+        self.folder = Folder(domain_rules.load_rules(), grade.load_grade_rules())
+        self._stop = asyncio.Event()
+        self._replay = False
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def replay_from_start(self) -> None:
+        """Read the whole ledger again (every record is then delivered a second time)."""
+        self._replay = True
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        conn = await psycopg.AsyncConnection.connect(
+            self.s.pg_dsn, options=f"-c search_path={self.schema}", prepare_threshold=None)
+        await views.prepare(conn)
+        return conn
+
+    async def _positions(self, conn: psycopg.AsyncConnection[Any]) -> dict[int, int]:
+        cur = await conn.execute("select partition, next_offset from positions where topic = %s",
+                                 (self.topic.name,))
+        rows = await cur.fetchall()
+        await conn.commit()
+        return {p: o for p, o in rows}
+
+    async def _seek(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition], stored: dict[int, int]) -> None:
+        for tp in tps:
+            if tp.partition in stored:
+                consumer.seek(tp, stored[tp.partition])
+            else:
+                await consumer.seek_to_beginning(tp)
+
+    async def run(self, until: dict[int, int] | None = None) -> int:
+        """Project until stopped, or (with `until`: partition -> offset) until those offsets are reached.
+        Returns the number of events applied."""
+        topic = self.topic.name
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.s.bootstrap_servers, group_id=None,
+                                    enable_auto_commit=False, isolation_level="read_committed", auto_offset_reset="earliest",
+                                    max_poll_records=self.max_records, fetch_max_bytes=64 * 1024 * 1024,
+                                    # 1 MiB (the default) is about 1,300 entries: full batches need more
+                                    max_partition_fetch_bytes=8 * 1024 * 1024)
+        await consumer.start()
+        tps = [TopicPartition(topic, p) for p in self.partitions]
+        consumer.assign(tps)
+        if until is not None:  # only the partitions of this projector
+            until = {p: o for p, o in until.items() if p in self.partitions}
+        applied = 0
+        conn = await self._connect()
+        try:
+            stored = await self._positions(conn)
+            await self._seek(consumer, tps, stored)
+            log.info("projector running", schema=self.schema, partitions=self.partitions,
+                     positions={p: o for p, o in stored.items() if p in self.partitions})
+            while not self._stop.is_set():
+                if self._replay:
+                    self._replay = False
+                    await consumer.seek_to_beginning(*tps)
+                    log.info("replaying the whole ledger")
+                if until is not None and await caught_up(consumer, {TopicPartition(topic, p): o
+                                                                    for p, o in until.items()}):
+                    break
+                batch = await consumer.getmany(timeout_ms=200)
+                if batch:
+                    if until is not None:  # never past the requested offsets
+                        batch = {tp: [m for m in msgs if m.offset < until.get(tp.partition, 0)]
+                                 for tp, msgs in batch.items()}
+                    try:
+                        applied += await self._apply(conn, batch)
+                    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                        conn = await self._recover(consumer, tps, conn, exc)
+                        continue
+                await self._measure_lag(consumer, tps, batch)
+        finally:
+            await conn.close()
+            await consumer.stop()
+        return applied
+
+    async def _recover(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition],
+                       conn: psycopg.AsyncConnection[Any], exc: Exception) -> psycopg.AsyncConnection[Any]:
+        """The database went away mid-batch: nothing of the batch was committed. Reconnect (with
+        back-off) and go on from the positions stored in the database."""
+        RETRIES.inc()
+        log.warning("database unavailable; retrying from the stored positions", error=str(exc).strip()[:200])
+        try:
+            await conn.close()
+        except Exception:  # the connection is already broken
+            pass
+        delay = 0.5
+        while not self._stop.is_set():
+            try:
+                conn = await self._connect()
+                await self._seek(consumer, tps, await self._positions(conn))
+                log.info("database reachable again")
+                return conn
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        return conn
+
+    async def _apply(self, conn: psycopg.AsyncConnection[Any], batch: Any) -> int:
+        started = time.monotonic()
+        incoming = [Incoming(tp.partition, m.offset, m.key, m.value, m.timestamp)
+                    for tp, msgs in batch.items() for m in msgs]
+        if not incoming:
+            return 0
+        async with conn.transaction():
+            if self.takes_switch_lock:  # a rebuild's switch-over takes it exclusively: no batch straddles a swap
+                await conn.execute("select pg_advisory_xact_lock_shared(%s)", (schema.SWITCH_LOCK,))
+            loaded = await views.load(conn, entity_keys(incoming))
+            t_fold = time.monotonic()
+            ops = self.folder.fold(incoming, loaded)
+            t_write = time.monotonic()
+            await views.write(conn, ops, self.topic.name)
+        t_commit = time.monotonic()
+        self.records_read += len(incoming)
+        PROJECTED.inc(ops.applied)
+        SKIPPED.inc(ops.skipped)
+        for q in ops.quarantine:
+            QUARANTINED.labels(q[3]).inc()
+            log.warning("record quarantined", partition=q[0], offset=q[1], entity=q[2], reason=q[3], detail=q[4])
+        log.info("batch projected", records=len(incoming), applied=ops.applied, skipped=ops.skipped,
+                 quarantined=len(ops.quarantine), seconds=round(time.monotonic() - started, 4),
+                 load_s=round(t_fold - started, 4), fold_s=round(t_write - t_fold, 4),
+                 write_s=round(t_commit - t_write, 4))
+        return ops.applied
+
+    async def _measure_lag(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition], batch: Any) -> None:
+        end = await consumer.end_offsets(tps)
+        now = datetime.now(UTC).timestamp()
+        for tp in tps:
+            behind = end[tp] - await consumer.position(tp)
+            LAG_RECORDS.labels(str(tp.partition)).set(behind)
+            msgs = batch.get(tp) if batch else None
+            LAG_SECONDS.labels(str(tp.partition)).set(
+                max(0.0, now - msgs[-1].timestamp / 1000) if behind > 0 and msgs else 0.0)
+
+
+def main() -> None:
+    p = process.parser("python -m consumers.projector.service", __doc__, 9102)
+    p.add_argument("--schema", default=schema.LIVE, help="the schema of views to fill (default: the live views)")
+    p.add_argument("--partitions", type=partition_list, default=None, metavar="P,Q,...",
+                   help="only these partitions of credit.events (default: all); projectors of disjoint sets "
+                        "may fill one schema side by side, one per core")
+    args = p.parse_args()
+    if args.partitions is not None and not (args.partitions and all(
+            0 <= x < registry.EVENTS.partitions for x in args.partitions)):
+        p.error(f"--partitions: {registry.EVENTS.name} has partitions 0-{registry.EVENTS.partitions - 1}, "
+                f"got {args.partitions}")
+    s = config.load()
+    schema.ensure_live(s.pg_dsn)
+    # SIGUSR1: read the whole ledger again (a full re-delivery; every record must be skipped)
+    process.run(args, lambda a: Projector(s, a.schema, partitions=a.partitions),
+                signals={signal.SIGUSR1: "replay_from_start"})
+
+
+def partition_list(text: str) -> list[int]:
+    """'0,2' -> [0, 2] (argparse type)."""
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"partitions: a comma-separated list of numbers, got {text!r}") from None
+
+
+if __name__ == "__main__":
+    main()

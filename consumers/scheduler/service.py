@@ -1,0 +1,303 @@
+"""The expiry scheduler: ends listings and penalty publications whose period is over, through the
+ledger itself.
+
+Every pass asks the read views what is due on or before today and still in force:
+
+  * black-list entries (views.list_entries, status active) whose legal end (legal_end, computed
+    from ledger/rules/publication_periods by the projector) is on or before today;
+  * administrative penalties (views.publicity, status published) whose automatic end of
+    publication (automatic_end, under the regime in force on the decision date) is on or before
+    today.
+
+For each it reads the target's own ledger entry from credit.events (the subject as the department
+submitted it: a natural person's ID number is only there, never in PostgreSQL) and submits a
+ListingExpired through the normal path (credit.submissions, signed as ledger-scheduler), so the
+sequencer judges it like any other event and the ledger stays the only source of truth. The event
+id is derived from the target event and the list kind, and the record is fully determined by the
+target (recorded_at is 00:00 China time of the expiry date), so a second submission of the same
+expiry is a DUPLICATE at the sequencer: a pass can be repeated, killed half-way and restarted at
+will. The scheduler keeps no state of its own: after a downtime, the first pass finds everything
+that fell due meanwhile. expired_on is always the legal end, however late the pass.
+
+Run: python -m consumers.scheduler.service [--interval 60] [--once] [--today YYYY-MM-DD] [--batch-size 200]
+Today is the UTC date (the sequencer's clock) unless --today or LEDGER_SCHEDULER_TODAY says otherwise
+(tests use it to make periods end without waiting years; a date after the sequencer's today is
+refused by the sequencer as a future date).
+Metrics: ledger_scheduler_expiries_total{outcome}, ledger_scheduler_refusals_total{code},
+ledger_scheduler_due, ledger_scheduler_passes_total{result}, ledger_scheduler_pass_seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+import uuid
+from collections import Counter as Tally
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+
+import psycopg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client import Counter, Gauge, Histogram
+
+from ledger.client import LedgerClient
+from ledger.domain import rules as domain_rules
+from ledger.platform import config, logs, process, signing
+from projections import schema
+from schemas import registry
+
+DEPARTMENT = "ledger-scheduler"
+PENALTY_PUBLICATION = "administrative_penalty_publication"
+CHINA = timezone(timedelta(hours=8))
+# Namespace of the expiry event ids (uuid5 of "<target event id>|<list kind>"); never change it,
+# or expiries already in the ledger would no longer be recognised as duplicates.
+EXPIRY_NAMESPACE = uuid.UUID("8f1d2c55-3b7e-5e0a-9a41-6c1e2f0b7d13")
+log = logs.get("scheduler")
+
+EXPIRIES = Counter("ledger_scheduler_expiries_total", "Expiries submitted, by the sequencer's outcome",
+                   ["outcome"])
+REFUSALS = Counter("ledger_scheduler_refusals_total", "Expiries the sequencer refused, by reason code", ["code"])
+DUE = Gauge("ledger_scheduler_due", "Items due (period over, still in force in the views) at the last pass")
+PASSES = Counter("ledger_scheduler_passes_total", "Scheduler passes, by result (ok or error)", ["result"])
+PASS_SECONDS = Histogram("ledger_scheduler_pass_seconds", "Duration of one scheduler pass",
+                         buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
+
+# Due on or before %(today)s and still in force, with where the target's ledger entry is.
+DUE_SQL = """
+select l.entity_id, l.list_kind, l.ref, l.event_id, l.legal_end as ends, c.kafka_partition, c.kafka_offset
+  from list_entries l join ledger_copy c on c.entity_id = l.entity_id and c.event_id = l.event_id
+ where l.colour = 'black' and l.status = 'active' and l.legal_end <= %(today)s
+union all
+select p.entity_id, %(penalty)s, p.ref, p.event_id, p.automatic_end, c.kafka_partition, c.kafka_offset
+  from publicity p join ledger_copy c on c.entity_id = p.entity_id and c.event_id = p.event_id
+ where p.kind = 'penalty' and p.status = 'published' and p.automatic_end <= %(today)s
+ order by 5, 4, 2
+"""
+
+
+@dataclass(frozen=True)
+class Due:
+    """One listing or penalty publication whose period ended on `ends` and that is still in force."""
+
+    entity_id: str
+    list_kind: str  # a black list kind, or administrative_penalty_publication
+    target_ref: str
+    target_event_id: str
+    ends: date
+    partition: int  # where the target's ledger entry is in credit.events
+    offset: int
+
+
+def expiry_event_id(target_event_id: str, list_kind: str) -> str:
+    """The expiry's event id: the same target always gives the same id (idempotence at the sequencer)."""
+    return str(uuid.uuid5(EXPIRY_NAMESPACE, f"{target_event_id}|{list_kind}"))
+
+
+def expiry_record(due: Due, subject: dict[str, Any], rule_version: int) -> dict[str, Any]:
+    """The ListingExpired record of a due item; every field follows from the target, so a
+    resubmission is byte for byte the same record."""
+    return {
+        "envelope": {
+            "event_id": expiry_event_id(due.target_event_id, due.list_kind), "event_type": "ListingExpired",
+            "schema_version": 1, "subject": {k: subject[k] for k in ("id", "id_type", "name")},
+            "source_department": DEPARTMENT, "valid_from": due.ends, "valid_to": None,
+            "recorded_at": datetime(due.ends.year, due.ends.month, due.ends.day, tzinfo=CHINA),
+        },
+        "list_kind": due.list_kind, "target_ref": due.target_ref, "target_event_id": due.target_event_id,
+        "expired_on": due.ends, "rule_version": rule_version,
+    }
+
+
+async def due_items(dsn: str, today: date) -> list[Due]:
+    """Everything whose period ended on or before `today` and that the views still show in force."""
+    async with await psycopg.AsyncConnection.connect(
+            dsn, autocommit=True, options=f"-c search_path={schema.LIVE}", prepare_threshold=None) as conn:
+        cur = await conn.execute(DUE_SQL, {"today": today, "penalty": PENALTY_PUBLICATION})
+        return [Due(*row) for row in await cur.fetchall()]
+
+
+async def read_subjects(bootstrap: str, items: list[Due], timeout: float = 30.0) -> dict[tuple[int, int], dict[str, Any]]:
+    """The subject of each target's ledger entry, read from credit.events at its position."""
+    wanted: dict[int, set[int]] = {}
+    for d in items:
+        wanted.setdefault(d.partition, set()).add(d.offset)
+    found: dict[tuple[int, int], dict[str, Any]] = {}
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                         isolation_level="read_committed")
+    await c.start()
+    try:
+        for partition, offsets in sorted(wanted.items()):
+            tp = TopicPartition(registry.EVENTS.name, partition)
+            c.assign([tp])
+            for offset in sorted(offsets):
+                if (partition, offset) in found:
+                    continue
+                c.seek(tp, offset)
+                deadline = time.monotonic() + timeout
+                while (partition, offset) not in found:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{registry.EVENTS.name} {partition}:{offset} could not be read "
+                                           f"within {timeout:g} s")
+                    for m in (await c.getmany(tp, timeout_ms=1000, max_records=500)).get(tp, []):
+                        if m.offset in offsets:
+                            _, entry = registry.decode(m.value, "LedgerEntry")
+                            _, rec = registry.decode(entry["submission"])
+                            found[(partition, m.offset)] = rec["envelope"]["subject"]
+                    if await c.position(tp) > max(offsets):
+                        break
+                if (partition, offset) not in found:
+                    raise LookupError(f"no ledger record at {registry.EVENTS.name} {partition}:{offset}")
+    finally:
+        await c.stop()
+    return found
+
+
+@dataclass
+class PassResult:
+    today: date
+    due: int = 0
+    outcomes: Tally[str] | None = None
+    refusals: Tally[str] | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {"today": self.today.isoformat(), "due": self.due, "outcomes": dict(self.outcomes or {}),
+                "refusals": dict(self.refusals or {})}
+
+
+class Scheduler:
+    """Passes over what is due; one pass at start, then one every `interval` seconds until stop()."""
+
+    def __init__(self, settings: config.Settings, today: Callable[[], date], interval: float = 60.0,
+                 batch_size: int = 200, once: bool = False) -> None:
+        self.s = settings
+        self.today = today
+        self.interval = interval
+        self.batch_size = batch_size
+        self.once = once
+        self.rule_version = domain_rules.load_publication_periods().version
+        self._stop = asyncio.Event()
+        self.last: PassResult | None = None
+        self.failed = False
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        log.info("scheduler running", interval_s=self.interval, batch_size=self.batch_size, once=self.once,
+                 today=self.today().isoformat())
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self.last = await self.run_pass()
+                PASSES.labels("ok").inc()
+            except Exception:  # PostgreSQL or Kafka away: nothing half-done matters, the next pass redoes it
+                PASSES.labels("error").inc()
+                self.failed = True
+                log.exception("scheduler pass failed; retrying at the next pass")
+            PASS_SECONDS.observe(time.monotonic() - started)
+            if self.once:
+                break
+            try:
+                await asyncio.wait_for(self._stop.wait(), self.interval)
+            except TimeoutError:
+                pass
+        log.info("scheduler stopping")
+
+    async def run_pass(self) -> PassResult:
+        today = self.today()
+        items = await due_items(self.s.pg_dsn, today)
+        DUE.set(len(items))
+        result = PassResult(today, len(items), Tally(), Tally())
+        log.info("scheduler pass", today=today.isoformat(), due=len(items))
+        if not items:
+            return result
+        subjects = await read_subjects(self.s.bootstrap_servers, items)
+        client = LedgerClient(self.s.bootstrap_servers, DEPARTMENT, signing.private_key(self.s.keys_dir, DEPARTMENT))
+        await client.start()
+        try:
+            for start in range(0, len(items), self.batch_size):
+                if self._stop.is_set():
+                    break
+                chunk = items[start:start + self.batch_size]
+                records = [expiry_record(d, subjects[(d.partition, d.offset)], self.rule_version) for d in chunk]
+                outcomes = await client.submit_many_and_wait(records, timeout=120.0)
+                for d, rec, out in zip(chunk, records, outcomes, strict=True):
+                    self._count(result, d, rec, out)
+                log.info("expiries submitted", done=start + len(chunk), total=len(items),
+                         outcomes=dict(result.outcomes or {}))
+        finally:
+            await client.stop()
+        log.info("scheduler pass done", **result.summary())
+        return result
+
+    @staticmethod
+    def _count(result: PassResult, d: Due, rec: dict[str, Any], out: dict[str, Any]) -> None:
+        assert result.outcomes is not None and result.refusals is not None
+        status = out["status"].lower()
+        result.outcomes[status] += 1
+        EXPIRIES.labels(status).inc()
+        fields = {"event_id": rec["envelope"]["event_id"], "target_event_id": d.target_event_id,
+                  "entity_id": d.entity_id, "list_kind": d.list_kind, "expired_on": d.ends.isoformat(),
+                  "status": out["status"]}
+        if out["status"] in ("ACCEPTED", "DUPLICATE"):
+            log.info("expiry", **fields, ledger_position=f"{out['ledger_partition']}:{out['ledger_offset']}")
+            return
+        for r in out["reasons"]:
+            result.refusals[r["code"]] += 1
+            REFUSALS.labels(r["code"]).inc()
+        log.warning("expiry refused", **fields, reasons=out["reasons"])
+
+
+def parse_today(value: str | None) -> Callable[[], date]:
+    """The scheduler's clock: a fixed date (YYYY-MM-DD) or the UTC date, like the sequencer's."""
+    if not value:
+        return lambda: datetime.now(UTC).date()
+    try:
+        fixed = date.fromisoformat(value)
+    except ValueError:
+        raise SystemExit(f"--today / LEDGER_SCHEDULER_TODAY: '{value}' is not a date YYYY-MM-DD") from None
+    return lambda: fixed
+
+
+def main() -> None:
+    settings = config.load()
+    default_port = settings.metrics_port("scheduler")
+    p = process.parser("python -m consumers.scheduler.service", __doc__, default_port)
+    p.add_argument("--interval", type=float, default=float(os.environ.get("LEDGER_SCHEDULER_INTERVAL", "60")),
+                   help="seconds between passes (default 60, or LEDGER_SCHEDULER_INTERVAL)")
+    p.add_argument("--once", action="store_true",
+                   help="one pass, print its summary as JSON on standard output, and exit (1 if the pass failed); "
+                        "serves no /metrics unless --metrics-port is given")
+    p.add_argument("--today", default=os.environ.get("LEDGER_SCHEDULER_TODAY"),
+                   help="the date the pass takes as today, YYYY-MM-DD (default: the UTC date, or "
+                        "LEDGER_SCHEDULER_TODAY)")
+    p.add_argument("--batch-size", type=int, default=int(os.environ.get("LEDGER_SCHEDULER_BATCH_SIZE", "200")),
+                   help="expiries submitted before waiting for their outcomes (default 200, or "
+                        "LEDGER_SCHEDULER_BATCH_SIZE)")
+    args = p.parse_args()
+    if args.interval <= 0 or args.batch_size < 1:
+        p.error("--interval must be positive and --batch-size at least 1")
+    if args.once and "--metrics-port" not in sys.argv:
+        args.metrics_port = 0  # a one-off pass next to the running service must not take its port
+    today = parse_today(args.today)
+    built: list[Scheduler] = []
+
+    def build(a: Any) -> Scheduler:
+        built.append(Scheduler(settings, today, a.interval, a.batch_size, a.once))
+        return built[0]
+
+    process.run(args, build)
+    if args.once:
+        sched = built[0]
+        print(json.dumps(sched.last.summary() if sched.last else {"error": "the pass failed; see the log"},
+                         ensure_ascii=False))
+        sys.exit(1 if sched.failed else 0)
+
+
+if __name__ == "__main__":
+    main()

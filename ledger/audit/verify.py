@@ -1,0 +1,426 @@
+"""Offline verifier of an audit bundle: python -m ledger.audit.verify BUNDLE --public-key FILE
+(or of one signed tree head alone: python -m ledger.audit.verify --head FILE --public-key FILE)
+
+An auditor runs this with nothing but the bundle (one JSON file exported by
+`python -m projections.audit export-bundle`) and the notary's public key, obtained separately from the
+bundle (the key file the ledger operator publishes). It imports only the Python standard library
+and `cryptography` (for Ed25519); no Kafka, no PostgreSQL, no other module of the ledger, so it can
+be read in one sitting. It checks, and names the first thing that fails:
+
+1. The signed tree head: its Ed25519 signature under the given public key, over the exact text
+   built by `head_message` (topic, partition, tree size, root, timestamp, key id), and that the key
+   id is the one of the given key.
+2. Freshness (with --trusted-head FILE, a head the auditor already trusts, e.g. saved by an earlier
+   run with --save-head): a head of the same partition whose signature holds; the bundle's head
+   must not be older (a smaller tree) than it ("old tree head replayed"); of the same size it must
+   have the same root (otherwise the log forked); if newer, the bundle must carry an RFC 9162
+   consistency proof from the trusted size to the bundle's size, and the proof must verify.
+3. Every event: the record is the exact LedgerEntry bytes of the ledger (credit.events); it
+   belongs to the bundle's entity; its leaf index lies inside the signed tree; its RFC 9162
+   inclusion proof leads from SHA-256(0x00 || record) to the signed root; leaf indexes increase.
+4. The entity's hash chain (ledger/records/chain.py): versions 1, 2, 3 ... without a gap, each prev_hash is
+   the previous entry's hash (32 zero bytes for version 1), and each hash is
+   SHA-256(prev_hash || the record with an empty hash field).
+5. With --department-keys DIR (the departments' public keys, <department>.pub, obtained apart
+   from the bundle): each event's Ed25519 signature by its department over the submission bytes.
+
+With --head FILE instead of a bundle (a head downloaded from the public portal's /tree-head page):
+only check 1, its signature and key id; the head can then be kept as the --trusted-head of later
+bundles.
+
+Exit status 0 when everything holds, 1 with the reason when something does not, 2 on bad usage.
+
+What this does not show: that no event of the entity came AFTER the last one in the bundle (a
+tail cut off). The tree proves what it includes, not what it leaves out; the bundle's newest
+version can be compared with the entity's version in any later bundle or view.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+BUNDLE_FORMAT = "credit-ledger-audit-bundle/1"
+LEDGER_TOPIC = "credit.events"
+LEDGER_ENTRY_SCHEMA_ID = 1  # schemas/avro/catalogue.json: LedgerEntry.v1.avsc
+GENESIS = bytes(32)
+
+
+class VerificationFailed(Exception):
+    """The bundle does not prove what it claims; the message says what and where."""
+
+
+# --------------------------------------------------------------------------- RFC 9162 section 2.1
+
+
+def leaf_hash(data: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def root_from_inclusion_proof(index: int, size: int, leaf: bytes, path: Sequence[bytes]) -> bytes:
+    """RFC 9162 2.1.3.2: the root that an inclusion proof of leaf hash `leaf` at `index` implies."""
+    if not 0 <= index < size:
+        raise VerificationFailed(f"leaf index {index} is outside a tree of {size} leaves")
+    fn, sn, r = index, size - 1, leaf
+    for p in path:
+        if sn == 0:
+            raise VerificationFailed("inclusion proof is longer than the tree is deep")
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while fn & 1 == 0 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise VerificationFailed("inclusion proof is shorter than the tree is deep")
+    return r
+
+
+def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes, proof: Sequence[bytes]) -> None:
+    """RFC 9162 2.1.4.2: raise VerificationFailed unless the tree of size2 extends the tree of size1."""
+    if size1 > size2:
+        raise VerificationFailed(f"consistency: the first tree ({size1}) is larger than the second ({size2})")
+    if size1 == size2:
+        if proof:
+            raise VerificationFailed("consistency: a proof between equal sizes must be empty")
+        if root1 != root2:
+            raise VerificationFailed("consistency: same size, different roots (the log forked)")
+        return
+    if size1 == 0:
+        if proof:
+            raise VerificationFailed("consistency: a proof from the empty tree must be empty")
+        return
+    if not proof:
+        raise VerificationFailed("consistency: the proof is empty")
+    path = list(proof)
+    if size1 & (size1 - 1) == 0:  # size1 is a power of two: its root is the first node
+        path.insert(0, root1)
+    fn, sn = size1 - 1, size2 - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            raise VerificationFailed("consistency: the proof is too long")
+        if fn & 1 or fn == sn:
+            fr, sr = node_hash(c, fr), node_hash(c, sr)
+            if not fn & 1:
+                while fn & 1 == 0 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise VerificationFailed("consistency: the proof is too short")
+    if fr != root1:
+        raise VerificationFailed("consistency: the proof does not lead to the trusted (older) root")
+    if sr != root2:
+        raise VerificationFailed("consistency: the proof does not lead to the newer root")
+
+
+# --------------------------------------------------------------------------- signed tree heads
+
+
+def key_id(public_key_hex: str) -> str:
+    """The first 8 bytes of SHA-256 of the raw public key, in hex."""
+    return hashlib.sha256(bytes.fromhex(public_key_hex)).hexdigest()[:16]
+
+
+def head_message(head: dict[str, Any]) -> bytes:
+    """The exact bytes the notary signs: one field per line, nothing implicit."""
+    return (f"credit-ledger tree head v1\ntopic {head['topic']}\npartition {int(head['partition'])}\n"
+            f"tree_size {int(head['tree_size'])}\nroot {head['root']}\ntimestamp_ms {int(head['timestamp_ms'])}\n"
+            f"key_id {head['key_id']}\n").encode()
+
+
+def check_head(head: dict[str, Any], public_key_hex: str, what: str = "tree head") -> None:
+    try:
+        fields = {k: head[k] for k in ("topic", "partition", "tree_size", "root", "timestamp_ms", "key_id", "signature")}
+    except KeyError as e:
+        raise VerificationFailed(f"{what}: field {e.args[0]} is missing") from None
+    if fields["topic"] != LEDGER_TOPIC:
+        raise VerificationFailed(f"{what}: it is a head of {fields['topic']!r}, not of {LEDGER_TOPIC}")
+    if fields["key_id"] != key_id(public_key_hex):
+        raise VerificationFailed(f"{what}: signed with key {fields['key_id']}, the public key given is "
+                                 f"{key_id(public_key_hex)}")
+    try:
+        Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex)).verify(
+            bytes.fromhex(fields["signature"]), head_message(head))
+    except (InvalidSignature, ValueError):
+        raise VerificationFailed(f"{what}: the signature does not verify under the notary's public key "
+                                 f"(the head was altered or forged)") from None
+
+
+# --------------------------------------------------------------------------- LedgerEntry records
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    shift = result = 0
+    while True:
+        if pos >= len(data):
+            raise VerificationFailed("record ends inside a number")
+        b = data[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return (result >> 1) ^ -(result & 1), pos  # zigzag
+        shift += 7
+        if shift > 63:
+            raise VerificationFailed("record has a number longer than 64 bits")
+
+
+def _bytes(data: bytes, pos: int) -> tuple[bytes, int]:
+    n, pos = _varint(data, pos)
+    if n < 0 or pos + n > len(data):
+        raise VerificationFailed("record has a field longer than the record")
+    return data[pos:pos + n], pos + n
+
+
+def parse_ledger_entry(record: bytes) -> dict[str, Any]:
+    """Decode a framed LedgerEntry v1 (magic 0, schema id 1, Avro body; schemas/avro/LedgerEntry.v1.avsc)."""
+    if len(record) < 5 or record[0] != 0 or int.from_bytes(record[1:5], "big") != LEDGER_ENTRY_SCHEMA_ID:
+        raise VerificationFailed("not a LedgerEntry v1 record (magic byte 0, schema id 1)")
+    e: dict[str, Any] = {}
+    pos = 5
+    for name, kind in (("entity_id", "s"), ("entity_version", "l"), ("event_id", "s"), ("event_type", "s"),
+                       ("category", "s"), ("department", "s"), ("sequenced_at", "l"), ("submission_partition", "l"),
+                       ("submission_offset", "l"), ("warnings", "a"), ("submission", "b"), ("signature", "b"),
+                       ("prev_hash", "b"), ("hash", "b")):
+        if kind == "l":
+            e[name], pos = _varint(record, pos)
+        elif kind == "a":
+            items: list[str] = []
+            while True:
+                count, pos = _varint(record, pos)
+                if count == 0:
+                    break
+                if count < 0:
+                    count = -count
+                    _, pos = _varint(record, pos)  # block size in bytes
+                for _ in range(count):
+                    raw, pos = _bytes(record, pos)
+                    items.append(raw.decode("utf-8", "replace"))
+            e[name] = items
+        else:
+            raw, pos = _bytes(record, pos)
+            e[name] = raw.decode("utf-8", "replace") if kind == "s" else raw
+    if pos != len(record):
+        raise VerificationFailed("record has bytes after its last field")
+    return e
+
+
+def chain_hash(record: bytes, prev_hash: bytes) -> bytes:
+    """SHA-256(prev_hash || the record with an empty hash field). `hash` is the last field, 32 bytes
+    long, written as the length byte 0x40 and the bytes; empty, it is the single byte 0x00."""
+    if len(record) < 33 or record[-33] != 0x40:
+        raise VerificationFailed("record does not end in a 32-byte hash field")
+    return hashlib.sha256(prev_hash + record[:-33] + b"\x00").digest()
+
+
+# --------------------------------------------------------------------------- the bundle
+
+
+@dataclass
+class Verified:
+    entity_id: str
+    partition: int
+    tree_size: int
+    root: str
+    events: list[dict[str, Any]]
+    head: dict[str, Any]
+
+
+def _hexes(values: Any, what: str) -> list[bytes]:
+    try:
+        out = [bytes.fromhex(v) for v in values]
+    except (TypeError, ValueError):
+        raise VerificationFailed(f"{what}: not a list of hex hashes") from None
+    if any(len(x) != 32 for x in out):
+        raise VerificationFailed(f"{what}: every hash must be 32 bytes")
+    return out
+
+
+def verify_bundle(bundle: dict[str, Any], public_key_hex: str, trusted_head: dict[str, Any] | None = None,
+                  department_keys: dict[str, str] | None = None) -> Verified:
+    """Check everything the bundle claims; raise VerificationFailed with the first reason it fails.
+    With `department_keys` (department -> Ed25519 public key, hex), also each department's signature
+    over the submission it made."""
+    if bundle.get("format") != BUNDLE_FORMAT:
+        raise VerificationFailed(f"not an audit bundle of format {BUNDLE_FORMAT}")
+    entity_id, head = bundle.get("entity_id"), bundle.get("tree_head")
+    if not isinstance(entity_id, str) or not isinstance(head, dict):
+        raise VerificationFailed("the bundle needs an entity_id and a tree_head")
+    check_head(head, public_key_hex)
+    size, root = int(head["tree_size"]), bytes.fromhex(head["root"])
+    if trusted_head is not None:
+        _check_fresh(bundle, head, trusted_head, public_key_hex)
+
+    events = bundle.get("events")
+    if not isinstance(events, list) or not events:
+        raise VerificationFailed("the bundle holds no events")
+    out: list[dict[str, Any]] = []
+    prev_hash, prev_index = GENESIS, -1
+    for n, ev in enumerate(events, 1):
+        where = f"event {n} of {len(events)}"
+        try:
+            record = base64.b64decode(ev["record"], validate=True)
+            index = int(ev["leaf_index"])
+            path = _hexes(ev["inclusion_proof"], f"{where}: inclusion_proof")
+        except (KeyError, ValueError, TypeError) as e:
+            raise VerificationFailed(f"{where}: malformed ({type(e).__name__}: {e})") from None
+        entry = parse_ledger_entry(record)
+        where = f"{where} (version {entry['entity_version']}, leaf {index})"
+        if entry["entity_id"] != entity_id:
+            raise VerificationFailed(f"{where}: the record belongs to entity {entry['entity_id']}, "
+                                     f"not to {entity_id}")
+        if index <= prev_index:
+            raise VerificationFailed(f"{where}: leaf index {index} does not come after {prev_index} "
+                                     "(events out of ledger order)")
+        if index >= size:
+            raise VerificationFailed(f"{where}: the signed tree head (size {size}) does not cover leaf {index}")
+        try:
+            proven = root_from_inclusion_proof(index, size, leaf_hash(record), path)
+        except VerificationFailed as e:
+            raise VerificationFailed(f"{where}: {e}: the proof is not one for this tree head") from None
+        if proven != root:
+            raise VerificationFailed(f"{where}: the inclusion proof does not lead to the signed root "
+                                     "(the record or its proof was altered, or the proof is another leaf's or another tree "
+                                     "head's)")
+        if entry["entity_version"] != n:
+            raise VerificationFailed(f"{where}: version {entry['entity_version']} where {n} was expected "
+                                     "(an event is missing or out of order)")
+        if entry["prev_hash"] != prev_hash:
+            raise VerificationFailed(f"{where}: prev_hash is not the previous entry's hash (chain broken)")
+        if chain_hash(record, prev_hash) != entry["hash"]:
+            raise VerificationFailed(f"{where}: the entry's hash does not match its content")
+        if department_keys is not None:
+            _check_department_signature(entry, department_keys, where)
+        prev_hash, prev_index = entry["hash"], index
+        out.append({"version": entry["entity_version"], "leaf_index": index, "event_id": entry["event_id"],
+                    "event_type": entry["event_type"], "department": entry["department"],
+                    "sequenced_at_ms": entry["sequenced_at"], "hash": entry["hash"].hex()})
+    return Verified(entity_id, int(head["partition"]), size, head["root"], out, head)
+
+
+def _check_department_signature(entry: dict[str, Any], keys: dict[str, str], where: str) -> None:
+    key = keys.get(entry["department"])
+    if key is None:
+        raise VerificationFailed(f"{where}: no public key given for department {entry['department']!r}")
+    try:
+        Ed25519PublicKey.from_public_bytes(bytes.fromhex(key)).verify(entry["signature"], entry["submission"])
+    except (InvalidSignature, ValueError):
+        raise VerificationFailed(f"{where}: the submission is not signed by department {entry['department']!r} "
+                                 "(its signature does not verify under that department's key)") from None
+
+
+def _check_fresh(bundle: dict[str, Any], head: dict[str, Any], trusted: dict[str, Any], public_key_hex: str) -> None:
+    check_head(trusted, public_key_hex, "trusted head")
+    if int(trusted["partition"]) != int(head["partition"]):
+        raise VerificationFailed(f"trusted head is of partition {trusted['partition']}, the bundle's of "
+                                 f"{head['partition']}")
+    old, new = int(trusted["tree_size"]), int(head["tree_size"])
+    if new < old:
+        raise VerificationFailed(f"old tree head replayed: the bundle's head (size {new}) is older than the head "
+                                 f"you already trust (size {old})")
+    proof = bundle.get("consistency") or {}
+    if new > old and int(proof.get("from_size", -1)) != old:
+        raise VerificationFailed(f"the bundle has no consistency proof from your trusted head (size {old}) "
+                                 f"to its head (size {new})")
+    verify_consistency(old, new, bytes.fromhex(trusted["root"]), bytes.fromhex(head["root"]),
+                       _hexes(proof.get("proof", []), "consistency proof") if new > old else [])
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _read_json(path: str, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"cannot read the {what} {path}: {e}") from None
+    if not isinstance(data, dict):
+        raise SystemExit(f"the {what} {path} is not a JSON object")
+    return data
+
+
+def _verify_head(head: dict[str, Any], public_key: str) -> int:
+    try:
+        check_head(head, public_key)
+    except VerificationFailed as e:
+        print(f"REJECTED: {e}")
+        return 1
+    print(f"VERIFIED: tree head of {head['topic']} partition {head['partition']}: {head['tree_size']} records, "
+          f"root {head['root']}, timestamp_ms {head['timestamp_ms']}, signed by key {head['key_id']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m ledger.audit.verify", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("bundle", nargs="?",
+                   help="the audit bundle (JSON) exported by `python -m projections.audit export-bundle`")
+    p.add_argument("--head", metavar="FILE",
+                   help="instead of a bundle: check one signed tree head (JSON, e.g. from the portal's /tree-head)")
+    p.add_argument("--public-key", required=True, metavar="FILE",
+                   help="the notary's Ed25519 public key (64 hex characters), obtained apart from the bundle")
+    p.add_argument("--trusted-head", metavar="FILE",
+                   help="a tree head you already trust (JSON); the bundle's head must be consistent with it")
+    p.add_argument("--save-head", metavar="FILE", help="after success, save the bundle's head here for next time")
+    p.add_argument("--department-keys", metavar="DIR",
+                   help="also check each event's department signature with DIR/<department>.pub (hex)")
+    p.add_argument("--quiet", action="store_true", help="print only the verdict")
+    a = p.parse_args(argv)
+    if (a.bundle is None) == (a.head is None):
+        p.error("give either an audit bundle or --head FILE")
+    try:
+        public_key = Path(a.public_key).read_text().strip()
+    except OSError as e:
+        raise SystemExit(f"cannot read the public key {a.public_key}: {e}") from None
+    if a.head is not None:
+        return _verify_head(_read_json(a.head, "tree head"), public_key)
+    bundle = _read_json(a.bundle, "bundle")
+    trusted = _read_json(a.trusted_head, "trusted head") if a.trusted_head else None
+    departments = ({f.stem: f.read_text().strip() for f in Path(a.department_keys).glob("*.pub")}
+                   if a.department_keys else None)
+    try:
+        v = verify_bundle(bundle, public_key, trusted, departments)
+    except VerificationFailed as e:
+        print(f"REJECTED: {e}")
+        return 1
+    if not a.quiet:
+        print(f"entity {v.entity_id}: {len(v.events)} events, partition {v.partition}, signed tree of "
+              f"{v.tree_size} leaves, root {v.root}")
+        for e in v.events:
+            print(f"  v{e['version']:<4} leaf {e['leaf_index']:<8} {e['event_type']:<32} {e['event_id']} "
+                  f"by {e['department']}")
+    if a.save_head:
+        Path(a.save_head).write_text(json.dumps(v.head, indent=1) + "\n", encoding="utf-8")
+    print(f"VERIFIED: {len(v.events)} events of {v.entity_id}, in order, unaltered, in the signed tree "
+          f"of partition {v.partition} (size {v.tree_size})" + (", consistent with your trusted head" if trusted else "")
+          + (", each signed by its department" if departments is not None else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""All configuration, read from the environment in one place, with working local defaults.
+
+Two stacks can run side by side on one machine: the demo stack (defaults below) and the test
+stack that the test command starts with other ports and another state directory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICE_PORT_OFFSETS = {"sequencer": 1, "projector": 2, "query-api": 3, "gateway": 4, "list-keeper": 5, "alerter": 6,
+                        "scheduler": 7, "notary": 8, "webhook": 9, "portal": 13}
+
+
+@dataclass(frozen=True)
+class Settings:
+    stack_dir: Path
+    kafka_port: int
+    pg_port: int
+    pg_database: str
+    id_pepper: bytes
+    keys_dir: Path
+    metrics_base_port: int
+    api_port: int
+    gateway_port: int = 8081  # the submission gateway (HTTP, loopback)
+    portal_port: int = 8082  # the public portal and operator dashboard (HTML, loopback)
+    sequencer_snapshot_seconds: float = 60.0  # how often the sequencer snapshots its state locally
+    notary_every: int = 1000  # the notary signs a tree head at every multiple of this many leaves ...
+    notary_interval: float = 10.0  # ... and this many seconds after the last one when the tree grew
+
+    def metrics_port(self, service: str) -> int:
+        """Each long-running process serves Prometheus /metrics on 127.0.0.1 at base + its offset."""
+        return self.metrics_base_port + SERVICE_PORT_OFFSETS[service]
+
+    @property
+    def controller_port(self) -> int:
+        return self.kafka_port + 1
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def pg_dsn(self) -> str:
+        return f"host=127.0.0.1 port={self.pg_port} user=postgres dbname={self.pg_database}"
+
+    @property
+    def pg_admin_dsn(self) -> str:
+        return f"host=127.0.0.1 port={self.pg_port} user=postgres dbname=postgres"
+
+
+def load(env: dict[str, str] | None = None) -> Settings:
+    e = os.environ if env is None else env
+    stack_dir = Path(e.get("LEDGER_STACK_DIR", str(ROOT / ".stack"))).resolve()
+    return Settings(
+        stack_dir=stack_dir,
+        kafka_port=int(e.get("LEDGER_KAFKA_PORT", "19092")),
+        pg_port=int(e.get("LEDGER_PG_PORT", "15432")),
+        pg_database=e.get("LEDGER_PG_DATABASE", "ledger"),
+        # Key for the pseudonymous entity ids of natural persons (HMAC of the ID number).
+        # Production sets its own secret; it must never change once events exist.
+        id_pepper=e.get("LEDGER_ID_PEPPER", "local-development-pepper").encode(),
+        # Department signing keys (private keys for emitters, public keys for the sequencer).
+        keys_dir=Path(e.get("LEDGER_KEYS_DIR", str(stack_dir / "keys"))).resolve(),
+        metrics_base_port=int(e.get("LEDGER_METRICS_PORT_BASE", "9100")),
+        api_port=int(e.get("LEDGER_API_PORT", "8080")),  # the query API (HTTP, loopback)
+        gateway_port=int(e.get("LEDGER_GATEWAY_PORT", "8081")),  # the submission gateway (HTTP, loopback)
+        portal_port=int(e.get("LEDGER_PORTAL_PORT", "8082")),  # the public portal (HTML, loopback)
+        sequencer_snapshot_seconds=float(e.get("LEDGER_SEQUENCER_SNAPSHOT_SECONDS", "60")),
+        notary_every=int(e.get("LEDGER_NOTARY_EVERY", "1000")),
+        notary_interval=float(e.get("LEDGER_NOTARY_INTERVAL", "10")),
+    )

@@ -1,0 +1,246 @@
+"""Exactly-once stream processing over aiokafka: read, transform, write and commit the input offsets
+in ONE Kafka transaction per batch (the pattern of ledger/sequencer/service.py).
+
+A subclass names its input topic, group and transactional id and implements `transform` (a thin
+step that calls plain functions). Per batch (getmany): begin a transaction, send every output
+record, `send_offsets_to_transaction` with the batch's next offsets, commit. A crash (kill -9) at
+any point leaves either the whole batch (outputs and offsets) or nothing of it: readers with
+isolation_level=read_committed never see an aborted output, and the restarted process reads the
+batch again. A failed batch is aborted and read again after a pause. The consumer group uses
+static membership, so a restarted process takes its partitions back at once; a new producer with
+the same transactional id fences the old one.
+
+Why not faust's exactly_once: design.md and faust-streaming's open issues report duplicates on
+rebalance and after a kill; this path is small enough to own (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from prometheus_client import Counter, Gauge, Histogram
+
+from ledger.platform import config, logs
+from schemas import registry
+
+LAG = Gauge("ledger_stream_lag_records", "Input records not yet processed", ["processor", "partition"])
+PRODUCED = Counter("ledger_stream_records_produced_total", "Records written", ["processor", "topic"])
+BATCH_SECONDS = Histogram("ledger_stream_batch_seconds", "Time to transform and commit one batch", ["processor"],
+                          buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))
+ABORTED = Counter("ledger_stream_batches_aborted_total", "Batches aborted and read again", ["processor"])
+UNDECODABLE = Counter("ledger_stream_undecodable_total", "Input records no schema can read (reported, skipped)",
+                      ["processor"])
+
+
+@dataclass(frozen=True)
+class Out:
+    topic: registry.Topic
+    key: bytes
+    value: bytes
+    partition: int | None = None  # None: Kafka's default partitioner on the key
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    """Forget revoked partitions; pause newly assigned ones until the main loop has restored their
+    state. The restore is not done here: aiokafka calls this inside the group join, before it starts
+    the heartbeat again, so a restore longer than the session timeout would get the member expelled
+    and the restore started over (the sequencer's fix, ledger/sequencer/service.py)."""
+
+    def __init__(self, svc: TransactionalProcessor) -> None:
+        self.svc = svc
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        for tp in revoked:
+            self.svc.ready.discard(tp.partition)
+            self.svc.to_restore.pop(tp.partition, None)
+            self.svc.forget(tp.partition)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        fresh = [tp for tp in assigned if tp.partition not in self.svc.ready]
+        if fresh and self.svc.consumer is not None:
+            self.svc.consumer.pause(*fresh)
+            for tp in fresh:
+                self.svc.assignments += 1
+                self.svc.to_restore[tp.partition] = self.svc.assignments
+
+
+class TransactionalProcessor:
+    name = "processor"  # the service name (logs, metrics, "<name> running")
+    source: registry.Topic
+    group: str
+
+    def __init__(self, settings: config.Settings, instance: str = "0", max_records: int = 2000) -> None:
+        self.s = settings
+        self.instance = instance
+        self.max_records = max_records
+        self.log = logs.get(self.name)
+        self._stop = asyncio.Event()
+        self.fatal: BaseException | None = None
+        self.ready: set[int] = set()  # partitions whose state is restored
+        self.consumer: AIOKafkaConsumer | None = None
+        # assigned and paused, state not yet restored: partition -> the assignment it came with
+        self.to_restore: dict[int, int] = {}
+        self.assignments = 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # ---------------------------------------------------------------- the subclass's part
+    async def restore(self, partitions: list[int]) -> None:
+        """Called when partitions are assigned, before any of their records is processed."""
+
+    def forget(self, partition: int) -> None:
+        """Called when a partition is revoked."""
+
+    async def prepare(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        """Slow I/O for a batch (e.g. HTTP delivery), before its transaction opens."""
+
+    def transform(self, partition: int, msg: Any) -> list[Out]:
+        raise NotImplementedError
+
+    def committed(self) -> None:
+        """The batch's transaction committed."""
+
+    def aborted(self) -> None:
+        """The batch's transaction was aborted: forget what it staged."""
+
+    # ---------------------------------------------------------------- the loop
+    async def run(self) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.s.bootstrap_servers, group_id=self.group, enable_auto_commit=False,
+            isolation_level="read_committed", auto_offset_reset="earliest", max_poll_records=self.max_records,
+            group_instance_id=f"{self.group}-{self.instance}", fetch_max_wait_ms=100,
+            # a long session as a second guard for slow restores (they run in the main loop, with the
+            # heartbeat going); static membership makes a restarted instance take its partitions back
+            # at once anyway
+            session_timeout_ms=120_000, rebalance_timeout_ms=180_000,
+        )
+        producer = AIOKafkaProducer(bootstrap_servers=self.s.bootstrap_servers,
+                                    transactional_id=f"{self.group}-{self.instance}", linger_ms=0,
+                                    max_batch_size=262144, request_timeout_ms=30000)
+        await producer.start()
+        self.consumer = consumer
+        consumer.subscribe([self.source.name], listener=_Rebalance(self))
+        await consumer.start()
+        self.log.info(f"{self.name} running", instance=self.instance, source=self.source.name)
+        last_lag = 0.0
+        try:
+            while not self._stop.is_set():
+                if self.to_restore:
+                    await self._restore_pending(consumer)
+                    continue
+                batch = await consumer.getmany(timeout_ms=100)
+                if batch:
+                    await self._process(consumer, producer, batch)
+                if time.monotonic() - last_lag > 1.0:
+                    last_lag = time.monotonic()
+                    await self._measure_lag(consumer)
+        finally:
+            await consumer.stop()
+            await producer.stop()
+            self.log.info(f"{self.name} stopped")
+        if self.fatal is not None:
+            raise RuntimeError(f"the {self.name} stopped because it could not restore its state") from self.fatal
+
+    async def _restore_pending(self, consumer: AIOKafkaConsumer) -> None:
+        """Restore the paused, newly assigned partitions, then resume them; a partition revoked during
+        its restore (and maybe assigned again) is forgotten and restored again."""
+        started_with = dict(self.to_restore)
+        try:
+            await self.restore(sorted(started_with))
+        except Exception as exc:  # without its state the processor must not write anything: stop
+            self.log.exception("state restore failed; stopping")
+            self.fatal = exc
+            self.stop()
+            return
+        for p, assignment in started_with.items():
+            if self.to_restore.get(p) == assignment:
+                del self.to_restore[p]
+                self.ready.add(p)
+            else:
+                self.forget(p)
+        consumer.resume(*[tp for tp in consumer.assignment() if tp.partition in self.ready])
+
+    async def _process(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, batch: Any) -> None:
+        unready = [tp for tp in batch if tp.partition not in self.ready]
+        for tp in unready:  # fetched while the partition's state was being restored: read them later
+            consumer.seek(tp, batch[tp][0].offset)
+        batch = {tp: msgs for tp, msgs in batch.items() if tp not in unready}
+        if not batch:
+            await asyncio.sleep(0.05)
+            return
+        started = time.monotonic()
+        produced: dict[str, int] = {}
+        try:
+            await self.prepare(batch)
+            async with producer.transaction():
+                futures = []
+                for tp, msgs in batch.items():
+                    for m in msgs:
+                        for out in self._transform(tp.partition, m):
+                            futures.append(await producer.send(out.topic.name, key=out.key, value=out.value,
+                                                               partition=out.partition))
+                            produced[out.topic.name] = produced.get(out.topic.name, 0) + 1
+                if futures:
+                    await asyncio.gather(*futures)
+                await producer.send_offsets_to_transaction(
+                    {tp: msgs[-1].offset + 1 for tp, msgs in batch.items() if msgs}, self.group)
+        except Exception:
+            self.aborted()
+            ABORTED.labels(self.name).inc()
+            for tp, msgs in batch.items():
+                consumer.seek(tp, msgs[0].offset)
+            self.log.exception("batch aborted; it will be read again", records=sum(len(m) for m in batch.values()))
+            await asyncio.sleep(1)
+            return
+        self.committed()
+        for topic, n in produced.items():
+            PRODUCED.labels(self.name, topic).inc(n)
+        BATCH_SECONDS.labels(self.name).observe(time.monotonic() - started)
+        self.log.debug("batch committed", records=sum(len(m) for m in batch.values()), produced=produced)
+
+    def _transform(self, partition: int, msg: Any) -> list[Out]:
+        """`transform`, except that a record no schema can read (which the single writer never writes,
+        so: corruption or a foreign producer) is reported and skipped instead of stopping the stream."""
+        try:
+            return self.transform(partition, msg)
+        except registry.SchemaError as exc:
+            UNDECODABLE.labels(self.name).inc()
+            self.log.error("undecodable record skipped", topic=self.source.name, partition=partition,
+                           offset=msg.offset, key=msg.key.decode(errors="replace") if msg.key else None,
+                           reason=str(exc))
+            return []
+
+    async def _measure_lag(self, consumer: AIOKafkaConsumer) -> None:
+        tps = list(consumer.assignment())
+        if not tps:
+            return
+        end = await consumer.end_offsets(tps)
+        for tp in tps:
+            LAG.labels(self.name, str(tp.partition)).set(max(0, end[tp] - await consumer.position(tp)))
+
+
+async def read_partitions(settings: config.Settings, topic: registry.Topic,
+                          partitions: list[int]) -> dict[int, list[Any]]:
+    """Every committed record of some partitions of a topic, per partition, oldest first."""
+    from ledger.platform.kafka_util import caught_up
+
+    c = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False,
+                         isolation_level="read_committed", auto_offset_reset="earliest")
+    await c.start()
+    try:
+        tps = [TopicPartition(topic.name, p) for p in partitions]
+        c.assign(tps)
+        await c.seek_to_beginning(*tps)
+        end = await c.end_offsets(tps)
+        out: dict[int, list[Any]] = {p: [] for p in partitions}
+        while not await caught_up(c, end):
+            for tp, msgs in (await c.getmany(*tps, timeout_ms=500)).items():
+                out[tp.partition].extend(msgs)
+        return out
+    finally:
+        await c.stop()

@@ -1,0 +1,174 @@
+"""What a submission on credit.submissions is, and how it is made and opened.
+
+A submission is one framed Avro record of an event family (schemas/avro), with two Kafka headers:
+`department` (who speaks) and `signature` (Ed25519 over the exact value bytes). Its Kafka key is
+`submission_key(subject)`: an unkeyed digest of the normalised identifier, so that one entity always
+lands in the same partition and a clear ID number never appears in a key.
+
+`open_submission` is the sequencer's front door: signature, authorization, schema, identity, key,
+in that order; each refusal names the field and the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any
+
+from aiokafka.partitioner import murmur2
+
+from ledger.domain import identity
+from ledger.domain.errors import Rejection
+from ledger.domain.model import Event, check_event_id
+from ledger.domain.rules import DepartmentMatrix
+from ledger.platform import signing
+from schemas import registry
+
+
+class Refused(Exception):
+    def __init__(self, event_id: str, reason: Rejection) -> None:
+        super().__init__(reason.message)
+        self.event_id = event_id
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Opened:
+    event: Event
+    category: str
+    warnings: list[str]
+    record: dict[str, Any]
+
+
+def check_subject(subject: dict[str, Any]) -> identity.Identity:
+    if subject["id_type"] == "USCC":
+        return identity.check_uscc(subject["id"], field="subject.id")
+    return identity.check_ric(subject["id"], field="subject.id")
+
+
+@lru_cache(maxsize=65536)
+def submission_key(id_type: str, raw_id: str) -> bytes:
+    """The Kafka key of a submission: a digest of the normalised identifier (not checked here: the
+    sequencer judges it, so a malformed one still gets its refusal on credit.outcomes)."""
+    return hashlib.sha256(f"{id_type}:{identity.normalise(raw_id)}".encode()).hexdigest()[:32].encode()
+
+
+@lru_cache(maxsize=65536)
+def partition_of(key: bytes, partitions: int = registry.SUBMISSIONS.partitions) -> int:
+    """The credit.submissions partition of a key: Kafka's default partitioner (murmur2), so that any
+    Kafka client agrees; computed once per entity and remembered."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def make(record: dict[str, Any], department: str, private_key_hex: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """Encode and sign a family record; returns (key, value, headers) ready for credit.submissions."""
+    env = record["envelope"]
+    value = registry.encode(env["event_type"], record)
+    key = submission_key(env["subject"]["id_type"], env["subject"]["id"])
+    headers = [("department", department.encode()), ("signature", signing.sign(private_key_hex, value)),
+               ("event-id", env["event_id"].encode())]
+    return key, value, headers
+
+
+def signature_valid(value: bytes, headers: dict[str, bytes], public_keys: dict[str, str]) -> bool | None:
+    """The signature check alone (None when there is nothing to check), so that a caller can run it
+    for a whole batch in threads: the Ed25519 verification releases the GIL."""
+    department = headers.get("department", b"").decode(errors="replace")
+    signature = headers.get("signature", b"")
+    if not department or not signature or department not in public_keys:
+        return None
+    return signing.verify(public_keys[department], value, signature)
+
+
+def open_submission(key: bytes | None, value: bytes, headers: dict[str, bytes], public_keys: dict[str, str],
+                    pepper: bytes, matrix: DepartmentMatrix, partition: int | None = None,
+                    verified: bool | None = None) -> Opened:
+    """Open a submission; `verified` is the result of signature_valid when the caller already ran it."""
+    event_id = headers.get("event-id", b"").decode(errors="replace") or \
+        "unidentified-" + hashlib.sha256(value).hexdigest()[:16]
+
+    def refuse(field: str, code: str, message: str) -> Refused:
+        return Refused(event_id, Rejection(field, code, message))
+
+    department = headers.get("department", b"").decode(errors="replace")
+    signature = headers.get("signature", b"")
+    if not department or not signature:
+        raise refuse("signature", "signature.missing",
+                     "提交未签名：缺少部门或签名 (the submission carries no department signature)")
+    if department not in public_keys:
+        raise refuse("source_department", "department.unknown",
+                     f"未知的报送部门 {department} (this department is not registered with the ledger)")
+    if not (verified if verified is not None else signing.verify(public_keys[department], value, signature)):
+        raise refuse("signature", "signature.invalid",
+                     f"签名与部门 {department} 的密钥不符 (the signature does not match this department's key)")
+    try:
+        name, rec = registry.decode(value)
+    except registry.SchemaError as exc:
+        raise refuse("(record)", "schema.undecodable", f"无法按已登记的数据格式解读该提交 ({exc})") from None
+    env = rec.get("envelope")
+    if not isinstance(env, dict):
+        raise refuse("(record)", "schema.not_an_event", f"{name} 不是信用事件 (this record is not a credit event)")
+    event_id = env["event_id"]
+    try:
+        check_event_id(event_id)
+    except Rejection as r:
+        raise Refused(event_id, r) from None
+    if env["event_type"] != name:
+        raise refuse("event_type", "event_type.mismatch",
+                     f"事件类型 {env['event_type']} 与数据格式 {name} 不一致 (the event type does not match its schema)")
+    if env["source_department"] != department:
+        raise refuse("source_department", "department.mismatch",
+                     f"信封中的部门 {env['source_department']} 与签名部门 {department} 不一致 "
+                     f"(the department named in the event is not the one that signed it)")
+    try:
+        matrix.authorize(department, name)
+        ident = check_subject(env["subject"])
+    except Rejection as r:
+        raise Refused(event_id, r) from None
+    if key != submission_key(ident.id_type, ident.normalised):
+        raise refuse("(key)", "key.mismatch",
+                     "消息键与主体标识不一致 (the Kafka key is not the one derived from the subject's identifier)")
+    if partition is not None and partition != partition_of(key):
+        raise refuse("(partition)", "partition.mismatch",
+                     "提交写入了错误的分区：该主体的事件应由另一分区处理 (the submission is in the wrong partition of "
+                     "credit.submissions for its key; produce with Kafka's default partitioner)")
+    if not env["subject"]["name"].strip():
+        raise refuse("subject.name", "required", "主体名称不能为空 (the entity name is required)")
+    control = _control_character(rec)
+    if control is not None:
+        raise refuse(control, "text.control_character",
+                     f"字段 {control} 含有不可见的控制字符（如 NUL） (the field contains a control character such as NUL)")
+    body = {k: v for k, v in rec.items() if k != "envelope"}
+    event = Event(
+        event_id=event_id, event_type=name, entity_id=identity.entity_key(ident, pepper), department=department,
+        valid_from=_as_date(env["valid_from"]), valid_to=env.get("valid_to"), recorded_at=env["recorded_at"],
+        body=body, subject_birth_date=identity.birth_date(ident),
+    )
+    return Opened(event, ident.category, list(ident.warnings), rec)
+
+
+def _as_date(d: date | datetime) -> date:
+    return d.date() if isinstance(d, datetime) else d
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")  # C0 controls except tab, LF, CR
+
+
+def _control_character(value: Any, path: str = "") -> str | None:
+    """The path of the first text field holding a C0 control character other than tab, LF and CR."""
+    if isinstance(value, str):
+        return path if _CONTROL.search(value) else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = _control_character(v, f"{path}.{k}" if path else k)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _control_character(v, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None

@@ -1,0 +1,613 @@
+"""The query API: read-only HTTP/JSON over the PostgreSQL views (schema "views"), on 127.0.0.1.
+
+Routes (all GET; JSON unless said otherwise; paged routes take page (1-based, default 1) and size
+(default 50, at most 500) and answer {"items": [...], "page", "size", "total"}):
+
+  /entities/{entity_id}            profile: identity (USCC, or the masked ID number), version,
+                                   events by type, black lists, red list, grade with its reasons,
+                                   list entries and double-publicity records; 404 if unknown
+  /entities/{entity_id}/history    the entity's ledger entries by version: event id and type,
+                                   department, valid_from, ledger time, partition, offset, hash
+                                   (hex) and the record (subject id in its public form); paged
+  /lookup?id=<USCC or ID number>   the profile of the subject with that identifier (normalised and
+                                   checked; the ID number is turned into the pseudonymous entity
+                                   id and never logged); optional type=USCC|RIC; 400 with the
+                                   identity check's message when malformed
+  /lists                           red and black list entries; filters kind, colour, department,
+                                   category, status, entity, from, to (listed_on, inclusive);
+                                   paged; format=csv: every matching row as CSV (UTF-8 with BOM,
+                                   Chinese header row)
+  /publicity                       double-publicity records (national XK_/CF_ fields, window,
+                                   deadline, lateness); filters entity, department, kind, status,
+                                   late=true|false|unknown, from, to (decision date); paged
+  /publicity/lateness              per department: records, on_time, late, unknown, share_late
+                                   (among records whose lateness is known); filters kind, from, to
+  /coverage                        per credit database: registered entities, those with credit
+                                   records, share, target (legal persons 90 %, natural persons 80 %)
+  /positions                       how far the views are in credit.events (partition -> next offset)
+  /trigger?entity=&action=         may the entity do this now? allowed / restricted, the joint-
+                                   punishment measures with legal basis and implementing
+                                   departments, red-list incentives, the listings it rests on and
+                                   the ledger position; entity: entity id, USCC or ID number
+                                   (pseudonymised; optional type=USCC|RIC); unknown action: 400
+                                   with the known actions; unknown entity: allowed, "no record"
+  /reports/measures                feedback of sector systems per department and measure (applied,
+                                   lifted, not applicable, entities); filters from, to (acted on),
+                                   department, measure; format=csv
+  /health                          200 when the database answers, 503 otherwise
+  /metrics                         Prometheus metrics of this process
+  /audit/...                       auditors: history checked against the log, as-of state, Merkle
+                                   proofs, signed tree heads (projections/audit/http.py)
+
+Read-your-writes, on every route: after=<partition>:<offset> (the ledger position of a
+submission's outcome) makes the request wait until the views have applied that record, at most
+wait=<seconds> (default 5, at most 30); if they do not get there in time the answer is 409 with the
+wanted and the current positions. Details and examples: docs/query-api.md.
+
+Run: python -m projections.web.api [--port 8080] [--metrics-port 9103]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import re
+import time
+import unicodedata
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from datetime import UTC, date, datetime
+from typing import Any
+
+import psycopg
+import psycopg_pool
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from ledger.domain import identity
+from ledger.domain import rules as domain_rules
+from ledger.domain.errors import Rejection
+from ledger.domain.punishment import Catalogue, load_catalogue
+from ledger.domain.rules import LIST_KINDS
+from ledger.platform import config, logs, process
+from projections import queries, schema, trigger
+from projections.audit import http as audit_http
+from schemas import registry
+
+log = logs.get("query-api")
+
+REQUEST_SECONDS = Histogram("ledger_query_api_request_seconds", "Query API request durations, by route",
+                            ["route"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+RESPONSES = Counter("ledger_query_api_responses_total", "Query API responses, by route and status",
+                    ["route", "status"])
+READ_YOUR_WRITES = Counter("ledger_query_api_read_your_writes_total",
+                           "Requests with after=: reached (answered) or timed_out (409)", ["result"])
+
+MAX_WAIT, DEFAULT_WAIT = 30.0, 5.0
+COMMON_PARAMS = frozenset({"after", "wait"})
+PAGE_PARAMS = frozenset({"page", "size"})
+LIST_KIND_CHOICES = tuple(sorted(LIST_KINDS | {"red"}))
+ENTITY_ID = re.compile(r"(uscc:[0-9A-Z]{18}|ric:[0-9a-f]{32})")
+# Anything in a path that could be an ID number (14-17 digits, a digit or X; separators allowed)
+ID_RUN = re.compile(r"(?:[0-9][\s\-]?){14,17}[0-9Xx]")
+
+POOL = web.AppKey("pool", psycopg_pool.AsyncConnectionPool)
+SETTINGS = web.AppKey("settings", config.Settings)
+DEPARTMENTS = web.AppKey("departments", frozenset)
+CATALOGUE = web.AppKey("catalogue", Catalogue)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+# ============================================================================ parameters
+
+
+class BadParameter(Exception):
+    """A query parameter that cannot be used; answered 400 naming it and why."""
+
+    def __init__(self, name: str, why: str, **extra: Any) -> None:
+        super().__init__(f"{name}: {why}")
+        self.name, self.why, self.extra = name, why, extra
+
+
+class Params:
+    """The query string of one request, checked against the parameters its route takes."""
+
+    def __init__(self, request: web.Request, allowed: frozenset[str] = frozenset()) -> None:
+        self.q = request.query
+        takes = allowed | COMMON_PARAMS
+        for name in self.q:
+            if name not in takes:
+                raise BadParameter(name, f"unknown parameter; this route takes {', '.join(sorted(takes))}")
+            if len(self.q.getall(name)) > 1:
+                raise BadParameter(name, "given more than once")
+
+    def text(self, name: str, max_length: int = 200) -> str | None:
+        value = self.q.get(name)
+        if value is None:
+            return None
+        value = value.strip()
+        if not value:
+            raise BadParameter(name, "empty; leave the parameter out instead")
+        if len(value) > max_length:
+            raise BadParameter(name, f"longer than {max_length} characters")
+        return value
+
+    def choice(self, name: str, choices: tuple[str, ...] | frozenset[str]) -> str | None:
+        value = self.text(name)
+        if value is not None and value not in choices:
+            raise BadParameter(name, f"'{value}' is not one of {', '.join(sorted(choices))}")
+        return value
+
+    def integer(self, name: str, default: int, low: int, high: int | None = None) -> int:
+        value = self.text(name)
+        if value is None:
+            return default
+        if not re.fullmatch(r"[0-9]+", value):
+            raise BadParameter(name, f"'{value[:40]}' is not a whole number")
+        n = int(value)
+        if n < low or (high is not None and n > high):
+            raise BadParameter(name, f"{n} is out of range ({low}..{high if high is not None else ''})")
+        return n
+
+    def day(self, name: str) -> date | None:
+        value = self.text(name)
+        if value is None:
+            return None
+        try:
+            if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+                raise ValueError
+            return date.fromisoformat(value)
+        except ValueError:
+            raise BadParameter(name, f"'{value[:40]}' is not a date YYYY-MM-DD") from None
+
+    def period(self) -> tuple[date | None, date | None]:
+        start, end = self.day("from"), self.day("to")
+        if start and end and start > end:
+            raise BadParameter("from", f"{start} is after to={end}")
+        return start, end
+
+    def paging(self) -> tuple[int, int]:
+        return (self.integer("page", 1, 1, 1_000_000),
+                self.integer("size", queries.DEFAULT_SIZE, 1, queries.MAX_SIZE))
+
+
+def parse_after(value: str | None) -> tuple[int, int] | None:
+    """`after=<partition>:<offset>` -> (partition, offset); BadParameter naming `after` otherwise."""
+    if value is None:
+        return None
+    m = re.fullmatch(r"\s*([0-9]+)\s*:\s*([0-9]+)\s*", value)
+    if not m:
+        raise BadParameter("after", f"'{value[:40]}' is not <partition>:<offset> (e.g. 2:1041), the ledger "
+                           "position of a submission's outcome")
+    partition, offset = int(m.group(1)), int(m.group(2))
+    if partition >= registry.EVENTS.partitions:
+        raise BadParameter("after", f"partition {partition} does not exist ({registry.EVENTS.name} has "
+                           f"{registry.EVENTS.partitions} partitions, 0..{registry.EVENTS.partitions - 1})")
+    return partition, offset
+
+
+def parse_wait(value: str | None) -> float:
+    if value is None:
+        return DEFAULT_WAIT
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise BadParameter("wait", f"'{value[:40]}' is not a number of seconds") from None
+    if not 0 <= seconds <= MAX_WAIT:  # also refuses nan
+        raise BadParameter("wait", f"{value} is out of range (0..{MAX_WAIT:g} seconds)")
+    return seconds
+
+
+def identify(raw: str, id_type: str | None) -> tuple[list[tuple[str, identity.Identity]], dict[str, Rejection]]:
+    """The identities `raw` can be (a resident ID number, a USCC, or, rarely, both forms), and the
+    rejections of the forms it cannot be. `id_type` (USCC or RIC) restricts the check to one form."""
+    found: list[tuple[str, identity.Identity]] = []
+    refused: dict[str, Rejection] = {}
+    checks = {"RIC": lambda: identity.check_ric(raw, field="id"),
+              "USCC": lambda: identity.check_uscc(raw, field="id")}
+    for kind, check in checks.items():
+        if id_type not in (None, kind):
+            continue
+        try:
+            found.append((kind, check()))
+        except Rejection as r:
+            refused[kind] = r
+    # a code without warnings first, then an ID number, then a code with a wrong check character
+    found.sort(key=lambda f: (f[0] == "USCC" and bool(f[1].warnings), f[0] != "USCC"))
+    return found, refused
+
+
+def primary_rejection(raw: str, refused: dict[str, Rejection]) -> Rejection:
+    """Of two rejections, the one of the form the input looks like (digits only: an ID number)."""
+    if len(refused) == 1:
+        return next(iter(refused.values()))
+    looks_personal = re.fullmatch(r"[0-9]+X?", identity.normalise(raw)) is not None
+    return refused["RIC"] if looks_personal else refused["USCC"]
+
+
+def loggable_path(path: str) -> str:
+    """The request path with anything that could be an ID number masked (logs never hold one)."""
+    text = unicodedata.normalize("NFKC", path)
+    return ID_RUN.sub(lambda m: identity.mask_ric(identity.normalise(m.group())), text)
+
+
+# ============================================================================ responses
+
+
+def _default(v: Any) -> Any:
+    plain = queries.plain(v)
+    if plain is v:
+        raise TypeError(f"{type(v).__name__} is not JSON serialisable")
+    return plain
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, default=_default)
+
+
+def ok(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=dumps)
+
+
+def error(status: int, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": message, **extra}, status=status, dumps=dumps)
+
+
+def _known_entity_id(entity_id: str) -> str | None:
+    """The entity id if it has the form of one (so it may be echoed), else None."""
+    return entity_id if ENTITY_ID.fullmatch(entity_id) else None
+
+
+# ============================================================================ handlers
+
+
+async def get_entity(request: web.Request) -> web.Response:
+    Params(request)
+    entity_id = request.match_info["entity_id"]
+    async with request.app[POOL].connection() as conn:
+        profile = await queries.entity_profile(conn, entity_id)
+    if profile is None:
+        return error(404, "unknown entity", entity_id=_known_entity_id(entity_id))
+    return ok(profile)
+
+
+async def get_history(request: web.Request) -> web.Response:
+    p = Params(request, PAGE_PARAMS)
+    page, size = p.paging()
+    entity_id = request.match_info["entity_id"]
+    async with request.app[POOL].connection() as conn:
+        if not await queries.entity_exists(conn, entity_id):
+            return error(404, "unknown entity", entity_id=_known_entity_id(entity_id))
+        return ok(await queries.entity_history(conn, entity_id, page, size))
+
+
+async def get_lookup(request: web.Request) -> web.Response:
+    p = Params(request, frozenset({"id", "type"}))
+    raw = p.q.get("id")
+    if raw is None or not raw.strip():
+        raise BadParameter("id", "missing: give a unified social credit code or a resident ID number")
+    if len(raw) > 64:
+        raise BadParameter("id", "longer than 64 characters")
+    id_type = p.choice("type", ("USCC", "RIC"))
+    found, refused = identify(raw, id_type)
+    if not found:
+        r = primary_rejection(raw, refused)
+        return error(400, r.message, parameter="id", code=r.code,
+                     not_valid_as={k: {"code": x.code, "message": x.message} for k, x in refused.items()})
+    settings = request.app[SETTINGS]
+    async with request.app[POOL].connection() as conn:
+        for _kind, ident in found:
+            profile = await queries.entity_profile(conn, identity.entity_key(ident, settings.id_pepper))
+            if profile is not None:
+                return ok(profile)
+    return error(404, "no entity with this identifier in the views", checked_as=[k for k, _ in found],
+                 warnings=sorted({w for _, i in found for w in i.warnings}),
+                 not_valid_as={k: {"code": x.code, "message": x.message} for k, x in refused.items()})
+
+
+def _list_filter(request: web.Request, p: Params) -> queries.ListFilter:
+    department = _department(request, p)
+    start, end = p.period()
+    return queries.ListFilter(
+        kind=p.choice("kind", LIST_KIND_CHOICES), colour=p.choice("colour", ("black", "red")),
+        department=department, category=p.choice("category", queries.CATEGORIES),
+        status=p.choice("status", queries.LIST_STATUSES), entity=p.text("entity", 64),
+        listed_from=start, listed_to=end)
+
+
+async def get_lists(request: web.Request) -> web.StreamResponse:
+    p = Params(request, PAGE_PARAMS | {"kind", "colour", "department", "category", "status", "entity", "from",
+                                       "to", "format"})
+    f = _list_filter(request, p)
+    page, size = p.paging()
+    fmt = p.choice("format", ("json", "csv")) or "json"
+    if fmt == "csv":
+        return await stream_lists_csv(request, f, f"credit-lists-{date.today().isoformat()}.csv")
+    async with request.app[POOL].connection() as conn:
+        return ok(await queries.list_entries(conn, f, page, size))
+
+
+async def stream_lists_csv(request: web.Request, f: queries.ListFilter, filename: str) -> web.StreamResponse:
+    """Every matching list entry, streamed as the CSV download `filename` (the query API, the portal)."""
+    async with request.app[POOL].connection() as conn:
+        return await _stream_csv(request, filename, [title for _, title in queries.LIST_CSV_COLUMNS],
+                                 queries.list_entries_csv_rows(conn, f))
+
+
+async def _stream_csv(request: web.Request, filename: str, header: list[str],
+                      rows: AsyncGenerator[list[str], None]) -> web.StreamResponse:
+    """Every row (page and size do not apply), streamed. UTF-8 with a byte-order mark, so that
+    Excel opens the Chinese text correctly; CRLF line ends (RFC 4180)."""
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/csv; charset=utf-8", "Content-Disposition": f'attachment; filename="{filename}"'})
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    buffer.write("\ufeff")
+    writer.writerow(header)
+    try:
+        first = await anext(rows, None)  # a database error here still gets a proper error status
+        await response.prepare(request)
+        if first is not None:
+            writer.writerow(first)
+            async for row in rows:
+                writer.writerow(row)
+                if buffer.tell() > 64 * 1024:
+                    await response.write(buffer.getvalue().encode("utf-8"))
+                    buffer.seek(0)
+                    buffer.truncate()
+        await response.write(buffer.getvalue().encode("utf-8"))
+    except ConnectionResetError:  # the client went away mid-download: nothing more to send
+        return response
+    finally:
+        await rows.aclose()
+    await response.write_eof()
+    return response
+
+
+async def get_publicity(request: web.Request) -> web.Response:
+    p = Params(request, PAGE_PARAMS | {"entity", "department", "kind", "status", "late", "from", "to"})
+    department = _department(request, p)
+    start, end = p.period()
+    f = queries.PublicityFilter(
+        entity=p.text("entity", 64), department=department, kind=p.choice("kind", queries.PUBLICITY_KINDS),
+        status=p.choice("status", queries.PUBLICITY_STATUSES), late=p.choice("late", ("true", "false", "unknown")),
+        decided_from=start, decided_to=end)
+    page, size = p.paging()
+    async with request.app[POOL].connection() as conn:
+        return ok(await queries.publicity_records(conn, f, page, size))
+
+
+async def get_lateness(request: web.Request) -> web.Response:
+    p = Params(request, frozenset({"kind", "from", "to"}))
+    kind = p.choice("kind", queries.PUBLICITY_KINDS)
+    start, end = p.period()
+    async with request.app[POOL].connection() as conn:
+        return ok(await queries.lateness_report(conn, kind, start, end))
+
+
+async def get_coverage(request: web.Request) -> web.Response:
+    Params(request)
+    async with request.app[POOL].connection() as conn:
+        return ok(await queries.coverage(conn))
+
+
+async def get_positions(request: web.Request) -> web.Response:
+    Params(request)
+    async with request.app[POOL].connection() as conn:
+        return ok(await queries.positions_detail(conn))
+
+
+async def get_health(request: web.Request) -> web.Response:
+    Params(request)
+    try:
+        async with request.app[POOL].connection(timeout=3) as conn:
+            current = await queries.positions(conn)
+    except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+        return error(503, "database unavailable", detail=type(exc).__name__)
+    return ok({"status": "ok", "database": "ok", "positions": current})
+
+
+def _department(request: web.Request, p: Params) -> str | None:
+    department = p.text("department", 64)
+    if department is not None and department not in request.app[DEPARTMENTS]:
+        raise BadParameter("department", f"unknown department '{department}'; known: "
+                           f"{', '.join(sorted(request.app[DEPARTMENTS]))}")
+    return department
+
+
+async def _entity_id(request: web.Request, conn: Any, raw: str, id_type: str | None) -> str:
+    """The entity id named by `raw`: an entity id as is, else a USCC or a resident ID number (turned
+    into its pseudonymous entity id, never logged); the first form the views know, else the first valid."""
+    if ENTITY_ID.fullmatch(raw):
+        return raw
+    found, refused = identify(raw, id_type)
+    if not found:
+        r = primary_rejection(raw, refused)
+        raise BadParameter("entity", f"not an entity id, a unified social credit code or a resident ID number: "
+                           f"{r.message}", code=r.code)
+    keys = [identity.entity_key(ident, request.app[SETTINGS].id_pepper) for _, ident in found]
+    for key in keys:
+        if await queries.entity_exists(conn, key):
+            return key
+    return keys[0]
+
+
+async def get_trigger(request: web.Request) -> web.Response:
+    p = Params(request, frozenset({"entity", "action", "type"}))
+    raw = p.q.get("entity")
+    if raw is None or not raw.strip():
+        raise BadParameter("entity", "missing: give an entity id, a unified social credit code or a resident ID number")
+    if len(raw) > 64:
+        raise BadParameter("entity", "longer than 64 characters")
+    catalogue = request.app[CATALOGUE]
+    action = p.text("action", 64)
+    if action is None or action not in catalogue.actions:
+        raise BadParameter("action", "missing" if action is None else f"unknown action '{action}'",
+                           known_actions=sorted(catalogue.actions))
+    id_type = p.choice("type", ("USCC", "RIC"))
+    async with request.app[POOL].connection() as conn:
+        entity_id = await _entity_id(request, conn, raw.strip(), id_type)
+        return ok(await trigger.trigger_answer(conn, entity_id, action, catalogue, datetime.now(UTC).date()))
+
+
+async def get_measures_report(request: web.Request) -> web.StreamResponse:
+    p = Params(request, frozenset({"from", "to", "department", "measure", "format"}))
+    start, end = p.period()
+    department = _department(request, p)
+    catalogue = request.app[CATALOGUE]
+    measure = p.choice("measure", frozenset(catalogue.measures))
+    fmt = p.choice("format", ("json", "csv")) or "json"
+    async with request.app[POOL].connection() as conn:
+        report = await trigger.measures_report(conn, catalogue, start, end, department, measure)
+    if fmt == "json":
+        return ok(report)
+
+    async def rows() -> AsyncGenerator[list[str], None]:
+        for row in trigger.report_csv_rows(report):
+            yield row
+
+    return await _stream_csv(request, f"punishment-measures-{date.today().isoformat()}.csv",
+                             [title for _, title in trigger.REPORT_CSV_COLUMNS], rows())
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    Params(request)
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+ROUTES: tuple[tuple[str, Handler], ...] = (
+    ("/entities/{entity_id}", get_entity),
+    ("/entities/{entity_id}/history", get_history),
+    ("/lookup", get_lookup),
+    ("/lists", get_lists),
+    ("/publicity", get_publicity),
+    ("/publicity/lateness", get_lateness),
+    ("/coverage", get_coverage),
+    ("/positions", get_positions),
+    ("/trigger", get_trigger),
+    ("/reports/measures", get_measures_report),
+    ("/health", get_health),
+    ("/metrics", get_metrics),
+)
+
+
+# ============================================================================ middlewares
+
+
+async def wait_for_position(pool: psycopg_pool.AsyncConnectionPool, partition: int, offset: int,
+                            wait: float) -> tuple[bool, dict[int, int]]:
+    """Poll views.positions until the record at `partition`:`offset` is applied (next_offset > offset)
+    or `wait` seconds pass. Returns (reached, the current positions)."""
+    deadline = time.monotonic() + wait
+    delay = 0.02
+    while True:
+        async with pool.connection() as conn:
+            current = await queries.positions(conn)
+        if current.get(partition, 0) > offset:
+            return True, current
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False, current
+        await asyncio.sleep(min(delay, remaining))
+        delay = min(delay * 2, 0.2)
+
+
+@web.middleware
+async def read_your_writes(request: web.Request, handler: Handler) -> web.StreamResponse:
+    after = parse_after(request.query.get("after"))
+    wait = parse_wait(request.query.get("wait"))
+    if after is not None:
+        reached, current = await wait_for_position(request.app[POOL], *after, wait)
+        READ_YOUR_WRITES.labels("reached" if reached else "timed_out").inc()
+        if not reached:
+            partition, offset = after
+            return error(409, f"the views have not reached {registry.EVENTS.name} partition {partition} offset "
+                         f"{offset} within {wait:g} s; retry later or with a longer wait",
+                         wanted={"partition": partition, "offset": offset}, current=current)
+    return await handler(request)
+
+
+@web.middleware
+async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """JSON errors, one log line and the duration metric per request. Logs hold the method, the path
+    (never the query string; anything like an ID number masked), the status and milliseconds."""
+    started = time.monotonic()
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    try:
+        response = await handler(request)
+    except BadParameter as exc:
+        response = error(400, f"bad parameter '{exc.name}': {exc.why}", parameter=exc.name, reason=exc.why,
+                         **exc.extra)
+    except web.HTTPNotFound:
+        response = error(404, "no such route", routes=[path for path, _ in ROUTES])
+    except web.HTTPMethodNotAllowed as exc:
+        response = error(405, f"method {request.method} not allowed; this API is read-only (GET)",
+                         allowed=sorted(exc.allowed_methods))
+    except web.HTTPException as exc:
+        response = error(exc.status, exc.reason)
+    except (psycopg.OperationalError, psycopg.InterfaceError, psycopg_pool.PoolTimeout) as exc:
+        log.warning("database unavailable", path=loggable_path(request.path), error=type(exc).__name__)
+        response = error(503, "database unavailable; retry later")
+    except Exception:
+        log.exception("request failed", method=request.method, path=loggable_path(request.path), route=route)
+        response = error(500, "internal error")
+    seconds = time.monotonic() - started
+    REQUEST_SECONDS.labels(route).observe(seconds)
+    RESPONSES.labels(route, str(response.status)).inc()
+    log.info("request", method=request.method, path=loggable_path(request.path), route=route,
+             status=response.status, ms=round(seconds * 1000, 1))
+    return response
+
+
+# ============================================================================ the app and the process
+
+
+def make_app(settings: config.Settings, pool: psycopg_pool.AsyncConnectionPool | None = None) -> web.Application:
+    """The application. Without `pool`, one is opened on start-up (2..10 connections, search_path
+    views, autocommit) and closed on clean-up."""
+    app = web.Application(middlewares=[observe, read_your_writes])
+    app[SETTINGS] = settings
+    app[DEPARTMENTS] = frozenset(domain_rules.load_departments().departments)
+    app[CATALOGUE] = load_catalogue()
+    for path, handler in ROUTES:
+        app.router.add_get(path, handler)
+    audit_http.install(app, POOL, SETTINGS)
+
+    app.cleanup_ctx.append(database(settings, "query-api", pool))
+    return app
+
+
+def database(settings: config.Settings, name: str, pool: psycopg_pool.AsyncConnectionPool | None = None,
+             max_size: int = 10) -> Callable[[web.Application], Any]:
+    """A cleanup context that puts a connection pool on the views (search_path views, autocommit,
+    no prepared statements) at app[POOL]: `pool` if given, else its own (2..`max_size`), closed on
+    clean-up."""
+
+    async def ctx(app: web.Application):  # type: ignore[no-untyped-def]
+        if pool is not None:
+            app[POOL] = pool
+            yield
+            return
+        own = psycopg_pool.AsyncConnectionPool(
+            settings.pg_dsn, min_size=2, max_size=max_size, open=False, timeout=10, name=name,
+            kwargs={"autocommit": True, "options": f"-c search_path={schema.LIVE}", "prepare_threshold": None},
+            check=psycopg_pool.AsyncConnectionPool.check_connection)
+        await own.open(wait=True, timeout=30)
+        app[POOL] = own
+        yield
+        await own.close()
+
+    return ctx
+
+
+def main() -> None:
+    settings = config.load()
+    process.run_web("python -m projections.web.api", __doc__, "query-api", settings.metrics_port("query-api"),
+                    settings.api_port, "LEDGER_API_PORT", lambda: make_app(settings), log, [p for p, _ in ROUTES])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,416 @@
+"""The public credit portal (信用许昌 公示查询) and the operator dashboard: server-rendered HTML in
+Chinese over the PostgreSQL views, on 127.0.0.1. Display pages need no JavaScript.
+
+Pages (all GET):
+
+  /                              search form, links to the lists and the publication
+  /search?q=                     entities by any part of the name, or by credit code / ID number
+                                 (an identifier that names one known entity goes straight to it;
+                                 a clear ID number is never echoed or logged)
+  /entity/{entity_id}            public profile: identity (ID numbers masked), credit grade with
+                                 its reasons, list entries with the legal basis and the end date,
+                                 double-publicity records inside their publication window
+  /lists                         red and black lists; filters kind, colour, department, category,
+                                 status, from, to (listed on); paged (page, size)
+  /publication?period=2026-11    the periodic publication (红黑榜) of a month or quarter (2026-Q4):
+                                 entries listed in the period, red and black; paged
+  /publication.csv?period=...    the same as a CSV download (UTF-8 with BOM, Chinese header row)
+  /tree-head                     the latest signed tree head of each partition of the ledger, the
+                                 notary's public key and how to verify both (the signed text shown)
+  /tree-head.json?partition=P    that head as a file (the form `python -m ledger.audit.verify` takes)
+  /notary.pub                    the notary's Ed25519 public key (hex), as a file
+  /verify.py                     the offline verifier (ledger/audit/verify.py: standard library and
+                                 `cryptography` only), as a file
+  /dashboard                     operators: services up, throughput, lag in seconds, rejections by
+                                 reason, alerts and webhook deliveries by department (from every
+                                 service's /metrics), late double-publicity records and coverage
+                                 against the seed's targets (from the views)
+  /static/portal.css, /health, /metrics
+
+Reads go through projections/queries.py (the same functions as the JSON query API) and the query
+parameters are checked by the query API's own Params; a bad parameter gives a 400 page naming it.
+
+Run: python -m projections.web.portal [--port 8082] [--metrics-port 9113]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from ledger.audit import verify
+from ledger.domain import identity
+from ledger.domain import rules as domain_rules
+from ledger.platform import config, logs, process
+from projections import queries
+from projections.audit import auditor as ledger_audit
+from projections.audit import reads as audit
+from projections.web import api, dashboard
+from projections.web.api import POOL, BadParameter, Params
+from schemas import registry
+
+log = logs.get("portal")
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES = HERE / "templates" / "portal"
+STATIC = HERE / "static"
+PAGE_SIZE = 50
+SAMPLE_SECONDS = 5.0  # how often the dashboard's throughput sampler scrapes the services
+TREE_HEAD_PAGE = "/tree-head"
+VERIFIER = Path(verify.__file__).resolve()
+
+REQUEST_SECONDS = Histogram("ledger_portal_request_seconds", "Portal request durations, by route", ["route"],
+                            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+RESPONSES = Counter("ledger_portal_responses_total", "Portal responses, by route and status", ["route", "status"])
+
+JINJA = web.AppKey("jinja", jinja2.Environment)
+THROUGHPUT = web.AppKey("throughput", dashboard.Throughput)
+RULES = web.AppKey("rules", domain_rules.Rules)
+
+
+# ============================================================================ pure helpers
+
+
+def parse_period(value: str | None) -> tuple[str, date, date]:
+    """`2026-11` (a month) or `2026-Q4` (a quarter) -> (label, first day, last day); BadParameter
+    naming `period` otherwise."""
+    if value is None or not value.strip():
+        raise BadParameter("period", "missing: give a month (2026-11) or a quarter (2026-Q4)")
+    text = value.strip().upper()
+    m = re.fullmatch(r"([0-9]{4})-(?:([0-9]{2})|Q([1-4]))", text)
+    if not m or not 2000 <= int(m.group(1)) <= 2100 or (m.group(2) and not 1 <= int(m.group(2)) <= 12):
+        raise BadParameter("period", f"'{value[:20]}' is not a month (2026-11) or a quarter (2026-Q4)")
+    year = int(m.group(1))
+    if m.group(2):
+        first_month, months, label = int(m.group(2)), 1, f"{year}年{int(m.group(2))}月"
+    else:
+        q = int(m.group(3))
+        first_month, months, label = 3 * q - 2, 3, f"{year}年第{q}季度"
+    start = date(year, first_month, 1)
+    end = domain_rules.add_months(start, months) - timedelta(days=1)
+    return label, start, end
+
+
+def current_month(today: date) -> str:
+    return f"{today.year:04d}-{today.month:02d}"
+
+
+def public_text(text: str) -> str:
+    """User input as it may be shown or logged: anything that could be an ID number masked."""
+    return api.loggable_path(text)
+
+
+def in_window(record: dict[str, Any], today: date) -> bool:
+    """A double-publicity record still on public display: published (penalty) or valid (licence),
+    its window started and not ended."""
+    if record["status"] not in ("published", "valid"):
+        return False
+    start, end = record.get("window_start"), record.get("automatic_end")
+    return (start is None or date.fromisoformat(start) <= today) and (end is None or date.fromisoformat(end) > today)
+
+
+def form_request(request: web.Request) -> web.Request:
+    """The request without empty query parameters (an HTML form sends every field, filled or not)."""
+    empty = [k for k, v in request.query.items() if not v.strip()]
+    return request.clone(rel_url=request.rel_url.without_query_params(*empty)) if empty else request
+
+
+# ============================================================================ rendering
+
+
+def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    env = request.app[JINJA]
+    body = env.get_template(template).render(request_path=request.path, **context)
+    return web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
+
+
+def _environment(rules: domain_rules.Rules) -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    departments = rules.departments.departments
+    env.globals.update(
+        CATEGORY=queries.CATEGORY_TITLES, LIST_KIND=queries.LIST_KIND_TITLES, COLOUR=queries.COLOUR_TITLES,
+        STATUS=queries.STATUS_TITLES, DEPARTMENT={d: dep.name for d, dep in departments.items()},
+        PUBLICITY_KIND={"licence": "行政许可", "penalty": "行政处罚"},
+        PUBLICITY_STATUS={"published": "公示中", "valid": "有效", "repaired": "已信用修复", "expired": "已到期",
+                          "revoked": "已撤销"},
+        GRADE={"A": "A 级（守信）", "B": "B 级（基本守信）", "C": "C 级（失信风险）", "D": "D 级（严重失信）"},
+    )
+    env.filters["qs"] = lambda params: urlencode({k: v for k, v in params.items() if v not in (None, "")})
+    env.filters["number"] = lambda v, digits=0: "—" if v is None else f"{v:,.{digits}f}"
+    env.filters["percent"] = lambda v: "—" if v is None else f"{v * 100:.1f}%"
+    return env
+
+
+def _pages(total: int, page: int, size: int) -> dict[str, Any]:
+    last = max(1, -(-total // size))
+    return {"page": page, "size": size, "total": total, "last": last,
+            "prev": page - 1 if page > 1 else None, "next": page + 1 if page < last else None}
+
+
+# ============================================================================ public pages
+
+
+async def index(request: web.Request) -> web.Response:
+    Params(request)
+    return render(request, "index.html", month=current_month(datetime.now(UTC).date()))
+
+
+async def search(request: web.Request) -> web.StreamResponse:
+    p = Params(form_request(request), frozenset({"q", "page"}))
+    q = p.text("q", 64)
+    if q is None:
+        raise BadParameter("q", "missing: give part of a name, a unified social credit code or an ID number")
+    page = p.integer("page", 1, 1, 100_000)
+    found, _ = api.identify(q, None)
+    settings = request.app[api.SETTINGS]
+    async with request.app[POOL].connection() as conn:
+        for _kind, ident in found:
+            entity_id = identity.entity_key(ident, settings.id_pepper)
+            if await queries.entity_exists(conn, entity_id):
+                raise web.HTTPSeeOther(f"/entity/{entity_id}")
+        # an ID number that names nobody: no name search on it, and never shown in clear
+        result = ({"items": [], "page": page, "size": PAGE_SIZE, "total": 0} if any(k == "RIC" for k, _ in found)
+                  else await queries.search_entities(conn, q, page, PAGE_SIZE))
+    return render(request, "search.html", q=public_text(q), result=result,
+                  pages=_pages(result["total"], page, PAGE_SIZE))
+
+
+async def entity(request: web.Request) -> web.Response:
+    Params(request)
+    entity_id = request.match_info["entity_id"]
+    async with request.app[POOL].connection() as conn:
+        profile = await queries.entity_profile(conn, entity_id)
+    if profile is None:
+        return render(request, "error.html", status=404, title="未找到该信用主体",
+                      message="没有这个信用主体的公示信息。请返回首页重新查询。")
+    today = datetime.now(UTC).date()
+    list_rules = request.app[RULES].publication.list_kinds
+    lists = [{**x, "legal_basis": list_rules[x["list_kind"]].legal_source if x["list_kind"] in list_rules else None}
+             for x in profile["lists"]]
+    publicity = [r for r in profile["publicity"] if in_window(r, today)]
+    return render(request, "entity.html", e=profile, lists=lists, publicity=publicity, today=today,
+                  hidden_publicity=len(profile["publicity"]) - len(publicity))
+
+
+LIST_PARAMS = frozenset({"kind", "colour", "department", "category", "status", "from", "to", "page", "size"})
+
+
+async def lists(request: web.Request) -> web.Response:
+    req = form_request(request)
+    p = Params(req, LIST_PARAMS)
+    f = api._list_filter(req, p)
+    page, size = p.integer("page", 1, 1, 1_000_000), p.integer("size", PAGE_SIZE, 1, 200)
+    async with request.app[POOL].connection() as conn:
+        result = await queries.list_entries(conn, f, page, size)
+    chosen = {k: req.query.get(k, "") for k in LIST_PARAMS - {"page"}}
+    return render(request, "lists.html", result=result, chosen=chosen, pages=_pages(result["total"], page, size),
+                  kinds=api.LIST_KIND_CHOICES, categories=queries.CATEGORIES, statuses=queries.LIST_STATUSES)
+
+
+async def publication(request: web.Request) -> web.Response:
+    p = Params(form_request(request), frozenset({"period", "page"}))
+    period = p.text("period", 20) or current_month(datetime.now(UTC).date())
+    label, start, end = parse_period(period)
+    page = p.integer("page", 1, 1, 1_000_000)
+    async with request.app[POOL].connection() as conn:
+        result = await queries.list_entries(conn, queries.ListFilter(listed_from=start, listed_to=end), page,
+                                            PAGE_SIZE)
+        totals = {colour: (await queries.list_entries(
+            conn, queries.ListFilter(colour=colour, listed_from=start, listed_to=end), 1, 1))["total"]
+            for colour in ("black", "red")}
+    return render(request, "publication.html", period=period, label=label, start=start, end=end, result=result,
+                  totals=totals, pages=_pages(result["total"], page, PAGE_SIZE))
+
+
+async def publication_csv(request: web.Request) -> web.StreamResponse:
+    """Every entry listed in the period, streamed as the lists CSV of the query API (UTF-8 with a
+    byte-order mark, so that Excel opens the Chinese text correctly)."""
+    p = Params(form_request(request), frozenset({"period"}))
+    period = p.text("period", 20) or current_month(datetime.now(UTC).date())
+    _label, start, end = parse_period(period)
+    return await api.stream_lists_csv(request, queries.ListFilter(listed_from=start, listed_to=end),
+                                      f"credit-publication-{period.strip().upper()}.csv")
+
+
+# ============================================================================ signed tree heads
+
+
+def _public_key(settings: config.Settings) -> str | None:
+    try:
+        return ledger_audit.public_key(settings)
+    except ledger_audit.AuditError:
+        return None
+
+
+async def tree_head(request: web.Request) -> web.Response:
+    """The newest published head of every partition, the key, and how an outsider checks them."""
+    Params(request)
+    settings = request.app[api.SETTINGS]
+    async with request.app[POOL].connection() as conn:
+        heads = [h for p in range(registry.EVENTS.partitions) if (h := await audit.latest_head(conn, p)) is not None]
+    key = _public_key(settings)
+    shown = [{**h.to_json(), "time": datetime.fromtimestamp(h.timestamp_ms / 1000, UTC).replace(microsecond=0),
+              "message": verify.head_message(h.signed_fields()).decode()} for h in heads]
+    return render(request, "tree_head.html", heads=shown, public_key=key,
+                  key_id=verify.key_id(key) if key else None, leaves=sum(h.tree_size for h in heads),
+                  partitions=registry.EVENTS.partitions, topic=registry.EVENTS.name)
+
+
+async def tree_head_json(request: web.Request) -> web.Response:
+    p = Params(request, frozenset({"partition"}))
+    if p.text("partition") is None:
+        raise BadParameter("partition", f"missing: give a partition of the ledger, 0..{registry.EVENTS.partitions - 1}")
+    partition = p.integer("partition", 0, 0, registry.EVENTS.partitions - 1)
+    async with request.app[POOL].connection() as conn:
+        head = await audit.latest_head(conn, partition)
+    if head is None:
+        return render(request, "error.html", status=404, title="尚无签名树头",
+                      message=f"账本第 {partition} 分区尚未发布签名树头，请稍后再试。")
+    return web.json_response(head.to_json(), dumps=lambda d: api.dumps(d) + "\n", headers={
+        "Content-Disposition": f'attachment; filename="tree-head-p{partition}-{head.tree_size}.json"'})
+
+
+async def notary_key(request: web.Request) -> web.Response:
+    Params(request)
+    key = _public_key(request.app[api.SETTINGS])
+    if key is None:
+        return render(request, "error.html", status=404, title="公钥尚未生成", message="公证服务的公钥尚未生成。")
+    return web.Response(text=key + "\n", content_type="text/plain", charset="utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="notary.pub"'})
+
+
+async def verifier(request: web.Request) -> web.Response:
+    """ledger/audit/verify.py itself: it runs on its own (standard library and `cryptography`)."""
+    Params(request)
+    return web.Response(body=VERIFIER.read_bytes(), content_type="text/x-python", charset="utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="verify.py"'})
+
+
+# ============================================================================ the operator dashboard
+
+
+async def operator_dashboard(request: web.Request) -> web.Response:
+    Params(request)
+    settings = request.app[api.SETTINGS]
+    figures = dashboard.summarise(await dashboard.scrape(settings))
+    throughput = request.app[THROUGHPUT]
+    throughput.add(figures)
+    async with request.app[POOL].connection() as conn:
+        lateness = await queries.lateness_report(conn)
+        coverage = await queries.coverage(conn)
+        late = await queries.publicity_records(conn, queries.PublicityFilter(late="true"), 1, 20)
+    return render(request, "dashboard.html", f=figures, rates=throughput.as_dict(), lateness=lateness,
+                  coverage=coverage, late=late, now=datetime.now(UTC).replace(microsecond=0))
+
+
+async def sample_throughput(app: web.Application):  # type: ignore[no-untyped-def]
+    """Background: scrape the services every SAMPLE_SECONDS so the dashboard has a rate at once."""
+    settings = app[api.SETTINGS]
+
+    async def loop() -> None:
+        while True:
+            app[THROUGHPUT].add(dashboard.summarise(await dashboard.scrape(settings)))
+            await asyncio.sleep(SAMPLE_SECONDS)
+
+    task = asyncio.create_task(loop())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+# ============================================================================ plumbing
+
+
+async def health(request: web.Request) -> web.Response:
+    return await api.get_health(request)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+ROUTES: tuple[tuple[str, api.Handler], ...] = (
+    ("/", index),
+    ("/search", search),
+    ("/entity/{entity_id}", entity),
+    ("/lists", lists),
+    ("/publication", publication),
+    ("/publication.csv", publication_csv),
+    (TREE_HEAD_PAGE, tree_head),
+    (TREE_HEAD_PAGE + ".json", tree_head_json),
+    ("/notary.pub", notary_key),
+    ("/verify.py", verifier),
+    ("/dashboard", operator_dashboard),
+    ("/health", health),
+    ("/metrics", metrics),
+)
+
+
+@web.middleware
+async def observe(request: web.Request, handler: api.Handler) -> web.StreamResponse:
+    """Error pages, one log line and the duration metric per request (the path only, anything like
+    an ID number masked; never the query string)."""
+    started = time.monotonic()
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    try:
+        response = await handler(request)
+    except BadParameter as exc:
+        response = render(request, "error.html", status=400, title="查询条件有误",
+                          message=f"参数 {exc.name}：{public_text(exc.why)}", parameter=exc.name)
+    except web.HTTPRedirection as exc:
+        response = exc
+    except web.HTTPNotFound:
+        response = render(request, "error.html", status=404, title="页面不存在", message="没有这个页面。")
+    except web.HTTPMethodNotAllowed:
+        response = render(request, "error.html", status=405, title="不支持的请求方式",
+                          message="本网站只提供查询（GET）。")
+    except Exception:
+        log.exception("request failed", method=request.method, path=api.loggable_path(request.path), route=route)
+        response = render(request, "error.html", status=500, title="服务暂时不可用", message="请稍后再试。")
+    seconds = time.monotonic() - started
+    REQUEST_SECONDS.labels(route).observe(seconds)
+    RESPONSES.labels(route, str(response.status)).inc()
+    log.info("request", method=request.method, path=api.loggable_path(request.path), route=route,
+             status=response.status, ms=round(seconds * 1000, 1))
+    return response
+
+
+def make_app(settings: config.Settings, sample: bool = True) -> web.Application:
+    app = web.Application(middlewares=[observe])
+    app[api.SETTINGS] = settings
+    rules = domain_rules.load_rules()
+    app[RULES] = rules
+    app[api.DEPARTMENTS] = frozenset(rules.departments.departments)
+    app[JINJA] = _environment(rules)
+    app[THROUGHPUT] = dashboard.Throughput()
+    for path, handler in ROUTES:
+        app.router.add_get(path, handler)
+    app.router.add_static("/static", STATIC)
+    app.cleanup_ctx.append(api.database(settings, "portal", max_size=20))
+    if sample:
+        app.cleanup_ctx.append(sample_throughput)
+    return app
+
+
+def main() -> None:
+    settings = config.load()
+    process.run_web("python -m projections.web.portal", __doc__, "portal", settings.metrics_port("portal"),
+                    settings.portal_port, "LEDGER_PORTAL_PORT", lambda: make_app(settings), log,
+                    [p for p, _ in ROUTES])
+
+
+if __name__ == "__main__":
+    main()
