@@ -19,6 +19,7 @@ import orjson
 from ledger.domain import identity, lists
 from ledger.domain.model import EntityState, Event, evolve
 from ledger.domain.rules import Rules
+from ledger.records.events import event_of
 from projections import grade as grading
 from projections import publicity
 from schemas import registry
@@ -243,10 +244,8 @@ def _feedback_row(entry: dict[str, Any], rec: dict[str, Any], public: dict[str, 
 
 
 def ledger_event(entry: dict[str, Any], rec: dict[str, Any]) -> Event:
-    env = rec["envelope"]
-    return Event(event_id=entry["event_id"], event_type=entry["event_type"], entity_id=entry["entity_id"],
-                 department=entry["department"], valid_from=env["valid_from"], valid_to=env.get("valid_to"),
-                 recorded_at=env["recorded_at"], body={k: v for k, v in rec.items() if k != "envelope"})
+    """The domain event of a ledger entry's record (the entity id and department the sequencer gave it)."""
+    return event_of(rec, entity_id=entry["entity_id"], department=entry["department"])
 
 
 def public_subject(rec: dict[str, Any]) -> dict[str, str]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -25,6 +24,7 @@ from ledger.domain.errors import Rejection
 from ledger.domain.model import Event, check_event_id
 from ledger.domain.rules import DepartmentMatrix
 from ledger.platform import signing
+from ledger.records.events import event_of
 from schemas import registry
 
 
@@ -141,17 +141,9 @@ def open_submission(key: bytes | None, value: bytes, headers: dict[str, bytes], 
     if control is not None:
         raise refuse(control, "text.control_character",
                      f"字段 {control} 含有不可见的控制字符（如 NUL） (the field contains a control character such as NUL)")
-    body = {k: v for k, v in rec.items() if k != "envelope"}
-    event = Event(
-        event_id=event_id, event_type=name, entity_id=identity.entity_key(ident, pepper), department=department,
-        valid_from=_as_date(env["valid_from"]), valid_to=env.get("valid_to"), recorded_at=env["recorded_at"],
-        body=body, subject_birth_date=identity.birth_date(ident),
-    )
+    event = event_of(rec, entity_id=identity.entity_key(ident, pepper), department=department,
+                     subject_birth_date=identity.birth_date(ident))
     return Opened(event, ident.category, list(ident.warnings), rec)
-
-
-def _as_date(d: date | datetime) -> date:
-    return d.date() if isinstance(d, datetime) else d
 
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")  # C0 controls except tab, LF, CR

@@ -15,7 +15,7 @@ import psycopg
 
 from ledger.audit import merkle, notary
 from ledger.domain.asof import AsOf, Recorded, state_as_of
-from ledger.domain.model import Event
+from ledger.records.events import event_of
 
 HISTORY_SQL = """
 select entity_version, event_id, event_type, department, kafka_partition, kafka_offset, hash, sequenced_at,
@@ -36,14 +36,8 @@ def recorded(entity_id: str, rows: list[dict[str, Any]]) -> list[Recorded]:
     """The ledger copy's rows as the domain's events (the body is the record without its envelope)."""
     out = []
     for r in rows:
-        rec = r["record"]
-        env = rec["envelope"]
-        valid_to = env.get("valid_to")
-        out.append(Recorded(r["version"], r["sequenced_at"], Event(
-            event_id=r["event_id"], event_type=r["event_type"], entity_id=entity_id, department=r["department"],
-            valid_from=r["valid_from"], valid_to=date.fromisoformat(valid_to) if valid_to else None,
-            recorded_at=env.get("recorded_at"),  # type: ignore[arg-type]  # evolve does not read it
-            body={k: v for k, v in rec.items() if k != "envelope"})))
+        out.append(Recorded(r["version"], r["sequenced_at"],
+                            event_of(r["record"], entity_id=entity_id, department=r["department"])))
     return out
 
 

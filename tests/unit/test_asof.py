@@ -74,7 +74,8 @@ def ledger_copy_rows(history: list[tuple[int, datetime, Event]]) -> list[dict[st
     """The rows as projections/audit/reads.history returns them: the record went through jsonb (dates as text)."""
     rows = []
     for v, t, e in history:
-        record = {"envelope": {"event_id": e.event_id, "valid_from": e.valid_from, "valid_to": None,
+        record = {"envelope": {"event_id": e.event_id, "event_type": e.event_type, "source_department": e.department,
+                               "valid_from": e.valid_from, "valid_to": None,
                                "recorded_at": t}, **e.body}
         rows.append({"version": v, "event_id": e.event_id, "event_type": e.event_type, "department": e.department,
                      "partition": 0, "offset": v, "hash": b"", "sequenced_at": t, "valid_from": e.valid_from,
