@@ -1,0 +1,3 @@
+from ledger.intake.importer.submission import main
+
+main()
