@@ -1,3 +1,5 @@
-from ledger.intake.importer.submission import main
+"""``python -m ledger.intake.importer``: the command line (ledger/intake/importer/command.py)."""
+
+from ledger.intake.importer.command import main
 
 main()

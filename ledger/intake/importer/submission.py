@@ -1,55 +1,35 @@
-"""Import a national double-publicity CSV file (双公示: XK_ licences or CF_ penalties) as a department.
-
-    PYTHONPATH=. .venv/bin/python -m ledger.intake.importer --department xc-samr penalties.csv
-        [--report report.csv] [--dry-run] [--timeout 120] [--no-progress]
-
-1. Reads and checks the whole file first (``ledger.intake.csv_import``); nothing is sent if the file as a
-   whole cannot be read (encoding, layout, a missing required column) or if the department may
-   not emit the file's event type.
-2. Signs and submits every valid row (flagged ones too) through ``LedgerClient`` with the
-   department's key from LEDGER_KEYS_DIR, pipelined, and waits for every outcome. Rows refused
-   locally are never submitted.
-3. Writes the per-row report (CSV, UTF-8 with BOM so that Excel opens it): row, decision_no,
-   event_id, status, field, reason, ledger_position; prints a summary and each refusal.
-
-Statuses: ACCEPTED; FLAGGED (accepted, with identity warnings to review); DUPLICATE (already in the
-ledger, nothing appended: a re-import); REJECTED (refused by the sequencer, with the column and the
-reason); CONFLICT (the decision number was imported before with other content: nothing appended);
-NO-OUTCOME (no answer within --timeout seconds of silence: import the file again later, rows
-already in the ledger come back as DUPLICATE); REFUSED-BEFORE-SUBMISSION (refused by the file
-check, never sent). --dry-run checks only: VALID / FLAGGED / REFUSED-BEFORE-SUBMISSION.
-
-Exit status: 0 if no row was refused, 1 if any was (or had no outcome), 2 if nothing could be done
-(file refused, department not authorized, no key, Kafka unreachable).
+"""The import itself: check the whole file (and that the department may emit its event type), then
+sign and submit every row that has a record through ``ledger.client.LedgerClient``, pipelined, and
+wait for every outcome; one ``RowReport`` per row.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import csv
-import io
-import sys
 import time
-from collections import Counter
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, Protocol
 
 from ledger.client import LedgerClient, OutcomeTimeout
 from ledger.domain.errors import Rejection
 from ledger.domain.identity import WARNING_MESSAGES
 from ledger.domain.rules import load_departments
 from ledger.intake import csv_import
+from ledger.intake.importer.progress import Progress
+from ledger.intake.importer.report import (
+    ACCEPTED,
+    CONFLICT,
+    DUPLICATE,
+    FLAGGED,
+    NO_OUTCOME,
+    REFUSED,
+    REJECTED,
+    VALID,
+    ImportResult,
+    RowReport,
+)
 from ledger.platform import config, signing
 from schemas import registry
 
-ACCEPTED, FLAGGED, DUPLICATE, REJECTED, CONFLICT = "ACCEPTED", "FLAGGED", "DUPLICATE", "REJECTED", "CONFLICT"
-NO_OUTCOME, REFUSED, VALID = "NO-OUTCOME", "REFUSED-BEFORE-SUBMISSION", "VALID"
-STATUS_ORDER = (ACCEPTED, FLAGGED, DUPLICATE, REJECTED, CONFLICT, NO_OUTCOME, REFUSED, VALID)
-FAILED = {REJECTED, CONFLICT, NO_OUTCOME, REFUSED}
-SUBMITTED = {ACCEPTED, FLAGGED, DUPLICATE, REJECTED, CONFLICT, NO_OUTCOME}  # (after a real import)
-REPORT_COLUMNS = ("row", "decision_no", "event_id", "status", "field", "reason", "ledger_position")
 CHUNK = 1000  # submissions sent before waiting for the broker's acknowledgement of the previous chunk
 
 
@@ -63,95 +43,6 @@ class Client(Protocol):
 
 class SetupError(Exception):
     """Nothing can be imported: the message says why (Chinese, English in brackets)."""
-
-
-# =========================================================================== progress
-
-
-class Progress:
-    """A plain-text progress bar on stderr: rows read, submitted, decided, rate and ETA. On a
-    terminal one line redrawn at most 10 times a second; otherwise one line every 5 seconds."""
-
-    def __init__(self, stream: TextIO | None = None, enabled: bool = True) -> None:
-        self.stream = stream or sys.stderr
-        self.enabled = enabled
-        self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.read = self.to_submit = self.submitted = self.decided = 0
-        self.started = time.monotonic()
-        self.sending_since: float | None = None
-        self.sent_at: float | None = None  # when the broker had acknowledged every submission
-        self._last = 0.0
-        self._width = 0
-
-    def line(self) -> str:
-        if self.sending_since is None:
-            rate = self.read / max(time.monotonic() - self.started, 1e-9)
-            return f"checking: {self.read:,} rows read · {rate:,.0f} rows/s"
-        total = max(self.to_submit, 1)
-        done = self.decided / total
-        bar = "#" * int(done * 24) + "." * (24 - int(done * 24))
-        elapsed = max(time.monotonic() - self.sending_since, 1e-9)
-        rate = self.decided / elapsed
-        left = self.to_submit - self.decided
-        eta = f"{int(left / rate) // 60}:{int(left / rate) % 60:02d}" if rate > 0 else "--:--"
-        return (f"[{bar}] {done:4.0%} read {self.read:,} · submitted {self.submitted:,}/{self.to_submit:,} · "
-                f"decided {self.decided:,} · {rate:,.0f} rows/s · ETA {eta}")
-
-    def update(self, force: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if not force and now - self._last < (0.1 if self.tty else 5.0):
-            return
-        self._last = now
-        text = self.line()
-        if self.tty:
-            self.stream.write("\r" + text.ljust(self._width))
-            self._width = len(text)
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def finish(self) -> None:
-        if self.enabled:
-            self.update(force=True)
-            if self.tty:
-                self.stream.write("\n")
-                self.stream.flush()
-
-
-# =========================================================================== the import
-
-
-@dataclass
-class RowReport:
-    row: int
-    decision_no: str | None
-    event_id: str | None
-    status: str
-    fields: list[str] = field(default_factory=list)
-    reasons: list[str] = field(default_factory=list)
-    position: str = ""
-
-    def as_csv(self) -> list[str]:
-        return [str(self.row), self.decision_no or "", self.event_id or "", self.status,
-                " | ".join(self.fields), " | ".join(self.reasons), self.position]
-
-
-@dataclass
-class ImportResult:
-    reading: csv_import.Reading
-    rows: list[RowReport]
-    check_seconds: float
-    submit_seconds: float = 0.0
-
-    @property
-    def counts(self) -> Counter[str]:
-        return Counter(r.status for r in self.rows)
-
-    @property
-    def failed(self) -> bool:
-        return any(r.status in FAILED for r in self.rows)
 
 
 def check(data: bytes, department: str, progress: Progress | None = None) -> tuple[csv_import.Reading,
@@ -279,14 +170,6 @@ async def submit(client: Client, rows: list[csv_import.RowResult], layout: csv_i
     return [reports[r.row] for r in rows]
 
 
-def write_report(path: Path, rows: list[RowReport]) -> None:
-    buf = io.StringIO(newline="")
-    w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(REPORT_COLUMNS)
-    w.writerows(r.as_csv() for r in rows)
-    path.write_bytes(b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8"))
-
-
 async def import_file(settings: config.Settings, department: str, data: bytes, *, dry_run: bool = False,
                       progress: Progress | None = None, timeout: float = 120.0) -> ImportResult:
     """Check, then (unless ``dry_run``) submit and wait; ``FileRefused`` / ``SetupError`` if nothing
@@ -314,87 +197,3 @@ async def import_file(settings: config.Settings, department: str, data: bytes, *
         return ImportResult(reading, reports, checked, time.perf_counter() - t1)
     finally:
         await client.stop()
-
-
-# =========================================================================== command line
-
-
-def summary(path: Path, result: ImportResult, report: Path | None, dry_run: bool) -> str:
-    reading, n = result.reading, len(result.rows)
-    layout = reading.layout
-    delim = "tab" if reading.delimiter == "\t" else "comma"
-    counts = result.counts
-    lines = [
-        f"file      {path} ({reading.encoding}, {delim}-separated, header on row {layout.header_row})",
-        f"kind      {csv_import.KIND_NAMES[reading.event_type]} -> {reading.event_type}, {n:,} rows, "
-        f"department {reading.department}{' (dry run: nothing submitted)' if dry_run else ''}",
-    ]
-    if layout.ignored:
-        lines.append(f"not kept  {len(layout.ignored)} columns: {', '.join(layout.ignored)}")
-    lines.append("result    " + " · ".join(f"{s} {counts[s]:,}" for s in STATUS_ORDER if counts[s] or s in
-                                           ((VALID,) if dry_run else (ACCEPTED, DUPLICATE, REJECTED, REFUSED)))
-                 )
-    timing = f"checked in {result.check_seconds:.2f} s ({n / max(result.check_seconds, 1e-9):,.0f} rows/s)"
-    sent = sum(1 for r in result.rows if r.status in SUBMITTED)
-    if result.submit_seconds:
-        timing += (f"; {sent:,} submitted and decided in {result.submit_seconds:.2f} s "
-                   f"({sent / result.submit_seconds:,.0f} rows/s)")
-    lines.append(f"time      {timing}")
-    if report:
-        lines.append(f"report    {report}")
-    bad = [r for r in result.rows if r.status in FAILED]
-    if bad:
-        lines.append(f"refused   {len(bad):,} rows:")
-        for r in bad[:50]:
-            for f, why in zip(r.fields or ["(row)"], r.reasons or [""], strict=False):
-                lines.append(f"  row {r.row}  {r.status}  {f}: {why}")
-        if len(bad) > 50:
-            lines.append(f"  ... {len(bad) - 50:,} more in the report")
-    return "\n".join(lines)
-
-
-async def _cli(args: argparse.Namespace) -> int:
-    path = Path(args.file)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        print(f"无法读取文件 {path} (cannot read the file: {exc.strerror})", file=sys.stderr)
-        return 2
-    progress = Progress(enabled=not args.no_progress)
-    try:
-        result = await import_file(config.load(), args.department, data, dry_run=args.dry_run, progress=progress,
-                                   timeout=args.timeout)
-    except csv_import.FileRefused as exc:
-        progress.finish()
-        print(f"{path}: 文件未导入，没有提交任何记录 (file not imported, nothing submitted): {exc}", file=sys.stderr)
-        return 2
-    except SetupError as exc:
-        progress.finish()
-        print(f"{path}: 未导入，没有提交任何记录 (not imported, nothing submitted): {exc}", file=sys.stderr)
-        return 2
-    report = Path(args.report) if args.report else path.with_name(path.stem + ".report.csv")
-    write_report(report, result.rows)
-    print(summary(path, result, report, args.dry_run))
-    return 1 if result.failed else 0
-
-
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(
-        prog="python -m ledger.intake.importer",
-        description="Import a national double-publicity CSV file (XK_ licences or CF_ penalties; codes or Chinese "
-                    "headers; UTF-8 or GB18030) as a department: check every row, submit the valid ones, wait "
-                    "for every outcome and write a per-row report. Re-importing the same file appends nothing "
-                    "(every row is a DUPLICATE). Exit status 1 if any row was refused, 2 if nothing was imported.")
-    p.add_argument("file", help="the CSV file")
-    p.add_argument("--department", required=True, help="the importing department id, e.g. xc-samr; its private "
-                   "key is read from LEDGER_KEYS_DIR/<department>.key")
-    p.add_argument("--report", help="where to write the per-row report (default: FILE.report.csv beside the file)")
-    p.add_argument("--dry-run", action="store_true", help="check the file and write the report; submit nothing")
-    p.add_argument("--timeout", type=float, default=120.0,
-                   help="give up waiting for outcomes after this many seconds without any (default 120)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    sys.exit(asyncio.run(_cli(p.parse_args(argv))))
-
-
-if __name__ == "__main__":
-    main()
