@@ -1,9 +1,9 @@
 """Rules as data: publication periods, list periods and the department authorization matrix.
 
-The rules live in versioned JSON files in ``ledger/rules/`` (``<name>.v<N>.json``; the highest
-version of each name is loaded). Each file names its legal sources; this module loads them once at
-start, validates every entry (``RulesError`` names the file, the entry and the reason) and exposes
-frozen objects:
+The rules live in versioned JSON files in ``ledger/rules/`` (``<name>.v<N>.json``), which the one
+loader (``ledger/rules/loader.py``) reads at start; each names its legal sources. This module is
+pure: ``parse_publication_periods`` and ``parse_departments`` turn a document the loader read into
+frozen objects, validating every entry (``RulesError`` names the file, the entry and the reason):
 
   * ``PublicationRules`` — administrative-penalty publication windows per regime: 发改办财金〔2019〕527号
     (from 2019-07-01), NDRC Order 58 (from 2023-05-01), NDRC Order 36 (from 2026-04-01), chosen by
@@ -21,17 +21,15 @@ month that corresponds to D, or on that month's last day if it has none (民法�
 from __future__ import annotations
 
 import calendar
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from importlib import resources
-from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, NoReturn, cast, get_args
+from typing import Any, Literal, cast, get_args
 
-from ledger.domain.errors import Rejection, RulesError
+from ledger.domain.errors import Rejection
+from ledger.domain.ruledoc import Reader
 
 __all__ = [
     "EVENT_TYPES",
@@ -46,14 +44,11 @@ __all__ = [
     "Period",
     "PublicationRules",
     "Regime",
-    "Rules",
     "Severity",
     "Window",
     "add_months",
-    "default_directory",
-    "load_departments",
-    "load_publication_periods",
-    "load_rules",
+    "parse_departments",
+    "parse_publication_periods",
 ]
 
 Severity = Literal["minor", "general", "serious"]
@@ -393,38 +388,13 @@ class DepartmentMatrix:
                             f"(department {department} may not emit {event_type})")
 
 
-# --------------------------------------------------------------------------- loading
+# --------------------------------------------------------------------------- parsing (from the loader)
 
 
-@dataclass(frozen=True)
-class Rules:
-    """Every rules file, loaded and validated (the working-day calendar too, so a bad file stops a
-    process at start rather than at the first deadline)."""
-
-    publication: PublicationRules
-    departments: DepartmentMatrix
-    calendar: Any = None  # ledger.domain.workdays.WorkdayCalendar (imported lazily: it imports this module)
-    catalogue: Any = None  # ledger.domain.punishment.Catalogue (the same)
-
-
-def default_directory() -> Path:
-    """``ledger/rules`` inside the installed package."""
-    return Path(str(resources.files("ledger").joinpath("rules")))
-
-
-def load_rules(directory: Path | None = None) -> Rules:
-    """Load and validate every rules file; raise ``RulesError`` on the first bad entry."""
-    from ledger.domain.punishment import load_catalogue
-    from ledger.domain.workdays import load_workdays
-
-    directory = default_directory() if directory is None else directory
-    departments = load_departments(directory)
-    return Rules(load_publication_periods(directory), departments, load_workdays(directory),
-                 load_catalogue(directory, departments))
-
-
-def load_publication_periods(directory: Path | None = None) -> PublicationRules:
-    reader, doc = _open(default_directory() if directory is None else directory, "publication_periods")
+def parse_publication_periods(doc: dict[str, Any], file: str) -> PublicationRules:
+    """``PublicationRules`` from the parsed ``publication_periods.v<N>.json`` (header already checked
+    by the loader); ``RulesError`` names ``file``, the entry and the reason."""
+    reader = Reader(file)
     reader.keys(doc, "file", {"name", "version", "legal_sources", "penalty_regimes", "list_kinds"}, {"notes"})
     regimes = tuple(_regime(reader, item, f"penalty_regimes[{i}]")
                     for i, item in enumerate(reader.array(doc["penalty_regimes"], "penalty_regimes")))
@@ -450,8 +420,9 @@ def load_publication_periods(directory: Path | None = None) -> PublicationRules:
                             MappingProxyType(list_kinds))
 
 
-def load_departments(directory: Path | None = None) -> DepartmentMatrix:
-    reader, doc = _open(default_directory() if directory is None else directory, "departments")
+def parse_departments(doc: dict[str, Any], file: str) -> DepartmentMatrix:
+    """The ``DepartmentMatrix`` from the parsed ``departments.v<N>.json``; ``RulesError`` as above."""
+    reader = Reader(file)
     reader.keys(doc, "file", {"name", "version", "legal_sources", "departments"}, {"notes"})
     departments: dict[str, Department] = {}
     for i, item in enumerate(reader.array(doc["departments"], "departments")):
@@ -480,7 +451,7 @@ def load_departments(directory: Path | None = None) -> DepartmentMatrix:
     return DepartmentMatrix(doc["version"], tuple(doc["legal_sources"]), MappingProxyType(departments))
 
 
-def _regime(reader: _Reader, item: Any, entry: str) -> Regime:
+def _regime(reader: Reader, item: Any, entry: str) -> Regime:
     reader.keys(item, entry, {"id", "title", "legal_source", "in_force_from", "in_force_until", "severities"},
                 {"confidence"})
     start = reader.date(item["in_force_from"], f"{entry}.in_force_from")
@@ -515,7 +486,7 @@ def _regime(reader: _Reader, item: Any, entry: str) -> Regime:
                   MappingProxyType(periods))
 
 
-def _list_kind(reader: _Reader, kind: str, item: Any, entry: str) -> ListKindRule:
+def _list_kind(reader: Reader, kind: str, item: Any, entry: str) -> ListKindRule:
     reader.keys(item, entry, {"title", "legal_source", "period", "early_removal"}, {"confidence"})
     period = reader.obj(item["period"], f"{entry}.period")
     rule = period.get("rule")
@@ -556,86 +527,3 @@ def _list_kind(reader: _Reader, kind: str, item: Any, entry: str) -> ListKindRul
                         reader.text(item["legal_source"], f"{entry}.legal_source"), cast(PeriodRule, rule),
                         fixed, decision, None if by_ground is None else MappingProxyType(by_ground),
                         extension, removal)
-
-
-def _open(directory: Path, name: str) -> tuple[_Reader, dict[str, Any]]:
-    """The highest version of ``<name>.v<N>.json`` in ``directory``, parsed, header checked."""
-    versions = {}
-    for path in directory.glob(f"{name}.v*.json"):
-        match = re.fullmatch(rf"{re.escape(name)}\.v([1-9][0-9]*)\.json", path.name)
-        if match:
-            versions[int(match[1])] = path
-    if not versions:
-        raise RulesError(str(directory / f"{name}.v<N>.json"), "file", "no rules file of this name")
-    version = max(versions)
-    reader = _Reader(str(versions[version]))
-    try:
-        doc = json.loads(versions[version].read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        reader.fail("file", f"cannot be read as JSON: {exc}")
-    doc = reader.obj(doc, "file")
-    for key in ("name", "version", "legal_sources"):
-        if key not in doc:
-            reader.fail("file", f"missing top-level key '{key}'")
-    if doc["name"] != name:
-        reader.fail("name", f"'{doc['name']}' does not match the file name (expected '{name}')")
-    if doc["version"] != version or isinstance(doc["version"], bool):
-        reader.fail("version", f"{doc['version']!r} does not match the file name (expected {version})")
-    sources = reader.array(doc["legal_sources"], "legal_sources")
-    if not sources:
-        reader.fail("legal_sources", "every rules file must name its legal sources")
-    for i, source in enumerate(sources):
-        reader.text(source, f"legal_sources[{i}]")
-    return reader, doc
-
-
-class _Reader:
-    """Type checks for one rules file; every failure is a ``RulesError`` naming file and entry."""
-
-    def __init__(self, file: str) -> None:
-        self.file = file
-
-    def fail(self, entry: str, reason: str) -> NoReturn:
-        raise RulesError(self.file, entry, reason)
-
-    def obj(self, value: Any, entry: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            self.fail(entry, "must be a JSON object")
-        return value
-
-    def array(self, value: Any, entry: str) -> list[Any]:
-        if not isinstance(value, list):
-            self.fail(entry, "must be a JSON array")
-        return value
-
-    def keys(self, value: Any, entry: str, required: set[str], optional: set[str] | None = None) -> None:
-        present = set(self.obj(value, entry))
-        if missing := required - present:
-            self.fail(entry, f"missing key(s) {', '.join(sorted(missing))}")
-        if unknown := present - required - (optional or set()):
-            self.fail(entry, f"unknown key(s) {', '.join(sorted(unknown))}")
-
-    def text(self, value: Any, entry: str) -> str:
-        if not isinstance(value, str) or not value.strip():
-            self.fail(entry, "must be a non-empty string")
-        return value
-
-    def months(self, value: Any, entry: str, minimum: int = 0) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= 1200:
-            self.fail(entry, f"must be a whole number of months from {minimum} to 1200, got {value!r}")
-        return value
-
-    def range(self, spec: dict[str, Any], entry: str, low_key: str, high_key: str) -> tuple[int, int]:
-        low = self.months(spec[low_key], f"{entry}.{low_key}", minimum=1)
-        high = self.months(spec[high_key], f"{entry}.{high_key}", minimum=1)
-        if low > high:
-            self.fail(entry, f"{low_key} {low} must be <= {high_key} {high}")
-        return low, high
-
-    def date(self, value: Any, entry: str) -> date:
-        if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            self.fail(entry, f"must be a date written YYYY-MM-DD, got {value!r}")
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            self.fail(entry, f"{value} is not a calendar date")

@@ -39,9 +39,10 @@ from typing import Any, Protocol, TextIO
 from ledger.client import LedgerClient, OutcomeTimeout
 from ledger.domain.errors import Rejection
 from ledger.domain.identity import WARNING_MESSAGES
-from ledger.domain.rules import load_departments
+from ledger.domain.rules import DepartmentMatrix
 from ledger.intake import csv_import
 from ledger.platform import config, signing
+from ledger.rules import loader
 from schemas import registry
 
 ACCEPTED, FLAGGED, DUPLICATE, REJECTED, CONFLICT = "ACCEPTED", "FLAGGED", "DUPLICATE", "REJECTED", "CONFLICT"
@@ -154,10 +155,10 @@ class ImportResult:
         return any(r.status in FAILED for r in self.rows)
 
 
-def check(data: bytes, department: str, progress: Progress | None = None) -> tuple[csv_import.Reading,
-                                                                                   list[csv_import.RowResult]]:
+def check(data: bytes, department: str, matrix: DepartmentMatrix,
+          progress: Progress | None = None) -> tuple[csv_import.Reading, list[csv_import.RowResult]]:
     """Read and check every row (``FileRefused`` for the file as a whole); then make sure the
-    department may emit the file's event type (``SetupError``)."""
+    department may emit the file's event type under ``matrix`` (``SetupError``)."""
     progress = progress or Progress(enabled=False)
     reading = csv_import.open_csv(data, department)
     rows = []
@@ -166,7 +167,7 @@ def check(data: bytes, department: str, progress: Progress | None = None) -> tup
         progress.read = len(rows)
         progress.update()
     try:
-        load_departments().authorize(department, reading.event_type)
+        matrix.authorize(department, reading.event_type)
     except Rejection as r:
         raise SetupError(r.message) from None
     return reading, rows
@@ -287,13 +288,13 @@ def write_report(path: Path, rows: list[RowReport]) -> None:
     path.write_bytes(b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8"))
 
 
-async def import_file(settings: config.Settings, department: str, data: bytes, *, dry_run: bool = False,
-                      progress: Progress | None = None, timeout: float = 120.0) -> ImportResult:
+async def import_file(settings: config.Settings, department: str, data: bytes, matrix: DepartmentMatrix, *,
+                      dry_run: bool = False, progress: Progress | None = None, timeout: float = 120.0) -> ImportResult:
     """Check, then (unless ``dry_run``) submit and wait; ``FileRefused`` / ``SetupError`` if nothing
     can be imported."""
     progress = progress or Progress(enabled=False)
     t0 = time.perf_counter()
-    reading, rows = check(data, department, progress)
+    reading, rows = check(data, department, matrix, progress)
     checked = time.perf_counter() - t0
     if dry_run or not any(r.record is not None for r in rows):
         progress.finish()
@@ -362,8 +363,8 @@ async def _cli(args: argparse.Namespace) -> int:
         return 2
     progress = Progress(enabled=not args.no_progress)
     try:
-        result = await import_file(config.load(), args.department, data, dry_run=args.dry_run, progress=progress,
-                                   timeout=args.timeout)
+        result = await import_file(config.load(), args.department, data, loader.load_departments(),
+                                   dry_run=args.dry_run, progress=progress, timeout=args.timeout)
     except csv_import.FileRefused as exc:
         progress.finish()
         print(f"{path}: 文件未导入，没有提交任何记录 (file not imported, nothing submitted): {exc}", file=sys.stderr)
