@@ -29,12 +29,8 @@ from ledger.domain.grade_rules import GradeRules, parse_grade_rules
 from ledger.domain.punishment import Catalogue, parse_catalogue
 from ledger.domain.rulebook import RuleBook
 from ledger.domain.ruledoc import Reader
-from ledger.domain.rules import (
-    DepartmentMatrix,
-    PublicationRules,
-    parse_departments,
-    parse_publication_periods,
-)
+from ledger.domain.rules import DepartmentMatrix, PublicationRules
+from ledger.domain.rules_parse import parse_departments, parse_publication_periods
 from ledger.domain.workdays import WorkdayCalendar, parse_workdays
 
 __all__ = [
