@@ -18,8 +18,7 @@ from datetime import UTC, date, datetime
 
 from consumers.alerter.service import alert_records
 from consumers.list_keeper.core import ListBook
-from ledger.domain import rules
-from ledger.domain.punishment import load_catalogue
+from ledger.rules import loader
 from ops import workload
 from schemas import registry
 
@@ -37,7 +36,8 @@ def main() -> None:
                  "event_type": "DishonestDebtorListed", "department": dept,
                  "category": "individual" if s.id_type == "RIC" else "enterprise", "sequenced_at": datetime.now(UTC)}
         items.append((entry, registry.encode("DishonestDebtorListed", rec)))
-    book, catalogue = ListBook(rules.load_rules()), load_catalogue()
+    rules = loader.load()
+    book, catalogue = ListBook(rules), rules.catalogue
     t = [time.perf_counter()]
     decoded = [(e, registry.decode(raw)[1]) for e, raw in items]
     t.append(time.perf_counter())

@@ -31,6 +31,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from ledger.intake import importer
 from ledger.platform import config
+from ledger.rules import loader
 from ops import stack as ops_stack
 from ops import workload
 from projections.publicity import CHINA, fen_to_wanyuan
@@ -108,10 +109,11 @@ async def run(args: argparse.Namespace) -> None:
     print(f"generated {args.rows:,} rows, {len(data) / 2**20:.1f} MiB GB18030 in {time.perf_counter() - t:.1f} s",
           flush=True)
 
+    matrix = loader.load_departments()
     parse = []
     for _ in range(args.parse_rounds):
         t = time.perf_counter()
-        _, rows = importer.check(data, args.department)
+        _, rows = importer.check(data, args.department, matrix)
         parse.append(time.perf_counter() - t)
     valid = sum(1 for r in rows if r.record is not None)
     assert valid == args.rows, f"{args.rows - valid} generated rows were refused"
@@ -122,7 +124,7 @@ async def run(args: argparse.Namespace) -> None:
     load0 = os.getloadavg()[0]
     t = time.perf_counter()
     progress = importer.Progress()
-    result = await importer.import_file(s, args.department, data, progress=progress, timeout=300)
+    result = await importer.import_file(s, args.department, data, matrix, progress=progress, timeout=300)
     e2e = time.perf_counter() - t
     sent = (progress.sent_at or 0) - (progress.sending_since or 0)
     cpu = {k: (_cpu_seconds(p) - cpu0[k]) / e2e for k, p in pids.items()}
@@ -130,7 +132,8 @@ async def run(args: argparse.Namespace) -> None:
     again = None
     if args.reimport:
         t = time.perf_counter()
-        second = await importer.import_file(s, args.department, data, progress=importer.Progress(), timeout=300)
+        second = await importer.import_file(s, args.department, data, matrix, progress=importer.Progress(),
+                                              timeout=300)
         again = (time.perf_counter() - t, second.counts)
 
     n = args.rows

@@ -39,9 +39,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization as ser
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.domain import rules as domain_rules
+from ledger.rules import loader
 from ops import workload
-from projections import grade
 from projections.rows import Folder, Incoming, Loaded, Ops, state_from_json
 
 PEPPER = b"bench-fold-pepper"
@@ -166,7 +165,8 @@ def main() -> None:
           file=sys.stderr, flush=True)
     entries = cached_entries(a.events, a.seed)
     work = batches(entries, a.batch)
-    folder = Folder(domain_rules.load_rules(), grade.load_grade_rules())
+    rules = loader.load()
+    folder = Folder(rules, rules.grade)
     gc.collect()
     gc.freeze()
     out = digest(fold_all(folder, work, keep=True))

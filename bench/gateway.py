@@ -50,10 +50,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench import peer
-from ledger.domain import rules as domain_rules
 from ledger.intake import gateway, openapi
 from ledger.platform import config, signing
 from ledger.records import submissions
+from ledger.rules import loader
 from ops import stack as ops_stack
 from ops import workload
 from schemas import registry
@@ -244,7 +244,7 @@ async def drained(s: config.Settings, timeout: float = 600.0) -> float:
 
 def stage_costs(records: list[tuple[str, dict[str, Any]]], keys_dir: Path) -> dict[str, float]:
     """Microseconds per event of the gateway's own steps, in this process, one event at a time."""
-    matrix = domain_rules.load_departments()
+    matrix = loader.load_departments()
     bodies = [(d, body(r)) for d, r in records]
     keys = {d: signing.private_key(keys_dir, d) for d in DEPARTMENTS}
     out: dict[str, float] = {}

@@ -21,7 +21,7 @@
    Kafka, no database), an upper bound of the projector's rate on this CPU.
 4. For each --max-records: a fresh schema (projections.schema.create) with a stored position 0 per
    partition of bench.events (see _fresh_schema: it avoids an aiokafka race of seek_to_beginning),
-   then `Projector(settings, schema_name, max_records, topic=BENCH_EVENTS, takes_switch_lock=False)
+   then `Projector(settings, rules, schema_name, max_records, topic=BENCH_EVENTS, takes_switch_lock=False)
    .run(until=<end offsets>)`, timed from the call to its return. A run that applied fewer events
    than were written is reported as INVALID and left out of the figures. The projector's own
    per-batch log lines ("batch projected": load_s, fold_s, write_s) are captured for the per-phase
@@ -69,12 +69,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from consumers.projector import rebuild
 from consumers.projector.service import Projector
 from ledger.domain import identity
-from ledger.domain import rules as domain_rules
 from ledger.domain.model import EntityState
 from ledger.platform import config, logs, signing
 from ledger.records import chain, submissions
+from ledger.rules import loader
 from ops import stack, workload
-from projections import grade, schema
+from projections import schema
 from projections.rows import Folder, Incoming, Loaded
 from schemas import registry
 
@@ -330,7 +330,8 @@ async def produce(bootstrap: str, entries: list[tuple[int, bytes, bytes]]) -> di
 def fold_only(entries: list[tuple[int, bytes, bytes]], batch: int) -> float:
     """Fold every entry in memory, in batches, carrying the states between batches as JSON (as the
     database does); returns seconds. No Kafka, no database: the fold's ceiling on this CPU."""
-    folder = Folder(domain_rules.load_rules(), grade.load_grade_rules())
+    rules = loader.load()
+    folder = Folder(rules, rules.grade)
     states: dict[str, tuple[int, str]] = {}
     now_ms = int(time.time() * 1000)
     offsets = [0] * TOPIC.partitions
@@ -410,10 +411,12 @@ async def project(s: config.Settings, name: str, max_records: int, until: dict[i
             deferred = schema.drop_secondary_indexes(conn, name)
     BATCHES.clear()
     gc.collect()
-    projector = Projector(s, schema_name=name, max_records=max_records, topic=TOPIC, takes_switch_lock=False)
+    rules = loader.load()
+    projector = Projector(s, rules, schema_name=name, max_records=max_records, topic=TOPIC,
+                          takes_switch_lock=False)
     meter.start()
     if workers > 1:  # as consumers.projector.rebuild --workers does it; the workers' log lines are not captured
-        applied = await rebuild.project_into(s, name, until, workers, TOPIC, max_records)
+        applied = await rebuild.project_into(s, name, until, workers, TOPIC, max_records, rules=rules)
         projector.records_read = applied
     else:
         applied = await projector.run(until=until)
@@ -435,7 +438,7 @@ async def project(s: config.Settings, name: str, max_records: int, until: dict[i
 
 def profile_run(s: config.Settings, name: str, until: dict[int, int], top: int) -> str:
     _fresh_schema(s, name)
-    projector = Projector(s, schema_name=name, topic=TOPIC, takes_switch_lock=False)
+    projector = Projector(s, loader.load(), schema_name=name, topic=TOPIC, takes_switch_lock=False)
     prof = cProfile.Profile()
 
     async def go() -> float:

@@ -45,6 +45,7 @@ from bench.projection import TEN_MILLION, Meter, build, infrastructure, machine
 from consumers.projector import rebuild as rebuild_cmd
 from ledger.platform import config
 from ledger.records import chain, submissions
+from ledger.rules import loader
 from schemas import registry
 
 
@@ -161,7 +162,7 @@ def main() -> None:
         _say(f"  first rebuild (onto empty live views) took {time.perf_counter() - t0:.1f} s")
     else:
         _say("filling the live views (2 projector processes; not timed as the rebuild) ...")
-        live = asyncio.run(rebuild_cmd.project_into(s, "views", end, 2))
+        live = asyncio.run(rebuild_cmd.project_into(s, "views", end, 2, rules=loader.load()))
         _say(f"  {live:,} events in the live views in {time.perf_counter() - t0:.1f} s")
 
     _say(f"running python -m consumers.projector.rebuild --workers {a.workers} ...")

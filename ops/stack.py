@@ -487,8 +487,8 @@ async def ensure_topics(bootstrap: str) -> list[str]:
 
 def up(s: config.Settings, services: bool = True) -> None:
     from ledger.audit.notary import notary_keys_dir
-    from ledger.domain import rules
     from ledger.platform import signing
+    from ledger.rules import loader
     from projections import migrate, schema
 
     kafka, pg = Kafka(s), Postgres(s)
@@ -507,14 +507,15 @@ def up(s: config.Settings, services: bool = True) -> None:
         created = asyncio.run(ensure_topics(s.bootstrap_servers))
         if created:
             _say(f"created topics: {', '.join(created)}")
-        made = signing.ensure_keys(s.keys_dir, sorted(rules.load_departments().departments))
+        departments = sorted(loader.load_departments().departments)
+        made = signing.ensure_keys(s.keys_dir, departments)
         if made:
             _say(f"created development signing keys in {s.keys_dir} for: {', '.join(made)}")
         if signing.ensure_keys(notary_keys_dir(s.keys_dir), ["notary"]):
             _say(f"created the development notary key in {notary_keys_dir(s.keys_dir)} (public key: notary.pub)")
         from ledger.intake.gateway import ensure_tokens
 
-        made = ensure_tokens(s.keys_dir, sorted(rules.load_departments().departments))
+        made = ensure_tokens(s.keys_dir, departments)
         if made:
             _say(f"created development API tokens in {s.keys_dir} (<department>.token) for: {', '.join(made)}")
         for name in SERVICES if services else ():

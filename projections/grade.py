@@ -27,21 +27,19 @@ The grade is a function of the state alone, with no date: a penalty whose public
 ended keeps counting until the scheduler's ``ListingExpired`` event reaches the ledger, exactly as
 the published views show it.
 
-Pure: the standard library and ``ledger.domain`` only; the rules file is read by
-``load_grade_rules`` (at start), which validates it like ``ledger.domain.rules`` does and raises
-``RulesError`` naming the file, the entry and the reason.
+Pure: the standard library and ``ledger.domain`` only. The rules file is read at start by the one
+rules loader (``ledger/rules/loader.py``, ``load_grade``), which validates it into ``GradeRules``
+(``ledger/domain/grade_rules.py``) and raises ``RulesError`` naming the file, the entry and the
+reason; the weights come in as that value.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from types import MappingProxyType
-from typing import Any
 
+from ledger.domain.grade_rules import MAX_SCORE, MIN_SCORE, TAX_LEVELS, Band, GradeRules
 from ledger.domain.model import LIST_TITLES, EntityState
-from ledger.domain.rules import LIST_KINDS, SEVERITIES, _open, _Reader, default_directory
 
 __all__ = [
     "MAX_SCORE",
@@ -52,12 +50,8 @@ __all__ = [
     "GradeRules",
     "Reason",
     "grade",
-    "load_grade_rules",
 ]
 
-NAME = "credit_grade"
-MIN_SCORE, MAX_SCORE = 0, 100
-TAX_LEVELS: tuple[str, ...] = ("A", "B", "M", "C", "D")  # 纳税信用级别 (TaxCreditRated.level)
 SEVERITY_TITLES = {"minor": "轻微", "general": "一般", "serious": "严重"}
 _KIND_ORDER = {"list": 0, "penalty": 1, "licence": 2, "tax": 3, "honour": 4, "score": 5}
 
@@ -80,36 +74,6 @@ class Grade:
     score: int
     grade: str
     reasons: tuple[Reason, ...]
-
-
-@dataclass(frozen=True)
-class Band:
-    grade: str
-    min_score: int
-    title: str
-
-
-@dataclass(frozen=True)
-class GradeRules:
-    """The validated contents of ``credit_grade.v<N>.json``."""
-
-    file: str
-    version: int
-    legal_sources: tuple[str, ...]
-    start_score: int
-    black_lists: Mapping[str, int]  # list kind -> points per active listing (<= 0)
-    penalties: Mapping[str, int]  # severity -> points per published penalty (<= 0)
-    tax_levels: Mapping[str, int]  # level of the latest assessed year -> points
-    honour_points: int  # per red-list honour (>= 0)
-    honour_cap: int  # honours counted at most
-    revoked_licence: int  # per revoked licence (<= 0)
-    bands: tuple[Band, ...]  # by min_score, highest first; the last starts at 0
-
-    def band(self, score: int) -> Band:
-        for band in self.bands:
-            if score >= band.min_score:
-                return band
-        return self.bands[-1]
 
 
 def grade(state: EntityState, rules: GradeRules) -> Grade:
@@ -165,65 +129,3 @@ def _weight(weights: Mapping[str, int], key: str, what: str) -> int:
         return weights[key]
     except KeyError:
         raise ValueError(f"the credit-grade rules give no weight for the {what} '{key}'") from None
-
-
-# --------------------------------------------------------------------------- loading
-
-
-def load_grade_rules(directory: Path | None = None) -> GradeRules:
-    """Load and validate ``credit_grade.v<N>.json`` from ``directory`` (default ``ledger/rules``).
-
-    Raises ``RulesError`` naming the file, the entry (e.g. ``black_lists.wage_arrears``) and the
-    reason: a list kind, severity or tax level missing or unknown, a weight that is not a whole
-    number from -100 to 100 or has the wrong sign (black lists, penalties and revoked licences
-    deduct; honours add), a start score outside 0-100, bands that are not strictly descending,
-    repeat a grade or do not end at 0.
-    """
-    reader, doc = _open(default_directory() if directory is None else directory, NAME)
-    reader.keys(doc, "file", {"name", "version", "legal_sources", "notes", "start_score", "black_lists",
-                              "penalties", "tax_credit_levels", "red_list_honours", "revoked_licence", "bands"})
-    reader.text(doc["notes"], "notes")
-    start = _points(reader, doc["start_score"], "start_score", MIN_SCORE, MAX_SCORE)
-    reader.keys(doc["black_lists"], "black_lists", set(LIST_KINDS))
-    black = {k: _points(reader, doc["black_lists"][k], f"black_lists.{k}", -100, 0) for k in sorted(LIST_KINDS)}
-    reader.keys(doc["penalties"], "penalties", set(SEVERITIES))
-    penalties = {k: _points(reader, doc["penalties"][k], f"penalties.{k}", -100, 0) for k in SEVERITIES}
-    reader.keys(doc["tax_credit_levels"], "tax_credit_levels", set(TAX_LEVELS))
-    tax = {k: _points(reader, doc["tax_credit_levels"][k], f"tax_credit_levels.{k}", -100, 100)
-           for k in TAX_LEVELS}
-    honours = doc["red_list_honours"]
-    reader.keys(honours, "red_list_honours", {"points_each", "max_counted"})
-    honour_points = _points(reader, honours["points_each"], "red_list_honours.points_each", 0, 100)
-    honour_cap = _points(reader, honours["max_counted"], "red_list_honours.max_counted", 0, 100)
-    revoked = _points(reader, doc["revoked_licence"], "revoked_licence", -100, 0)
-    return GradeRules(reader.file, doc["version"], tuple(doc["legal_sources"]), start,
-                      MappingProxyType(black), MappingProxyType(penalties), MappingProxyType(tax),
-                      honour_points, honour_cap, revoked, _bands(reader, doc["bands"]))
-
-
-def _bands(reader: _Reader, value: Any) -> tuple[Band, ...]:
-    items = reader.array(value, "bands")
-    if not items:
-        reader.fail("bands", "at least one band is required")
-    bands: list[Band] = []
-    for i, item in enumerate(items):
-        entry = f"bands[{i}]"
-        reader.keys(item, entry, {"grade", "min_score", "title"})
-        letter = reader.text(item["grade"], f"{entry}.grade")
-        low = _points(reader, item["min_score"], f"{entry}.min_score", MIN_SCORE, MAX_SCORE)
-        if any(b.grade == letter for b in bands):
-            reader.fail(f"{entry}.grade", f"grade '{letter}' is listed twice")
-        if bands and low >= bands[-1].min_score:
-            reader.fail(f"{entry}.min_score", f"{low} must be below {bands[-1].min_score} "
-                                              "(bands are listed from the best grade down)")
-        bands.append(Band(letter, low, reader.text(item["title"], f"{entry}.title")))
-    if bands[-1].min_score != MIN_SCORE:
-        reader.fail(f"bands[{len(bands) - 1}].min_score",
-                    f"the last band must start at {MIN_SCORE} so that every score has a grade")
-    return tuple(bands)
-
-
-def _points(reader: _Reader, value: Any, entry: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        reader.fail(entry, f"must be a whole number of points from {low} to {high}, got {value!r}")
-    return value

@@ -18,7 +18,7 @@ import orjson
 
 from ledger.domain import identity, lists
 from ledger.domain.model import EntityState, Event, evolve
-from ledger.domain.rules import Rules
+from ledger.domain.rulebook import RuleBook
 from ledger.records.events import event_of
 from projections import grade as grading
 from projections import publicity
@@ -76,7 +76,7 @@ class Folder:
     # a table is cleared when it reaches this size, so memory stays bounded on any input.
     MEMO = 100_000
 
-    def __init__(self, rules: Rules, grade_rules: grading.GradeRules) -> None:
+    def __init__(self, rules: RuleBook, grade_rules: grading.GradeRules) -> None:
         self.rules = rules
         self.grade_rules = grade_rules
         self._lateness: dict[tuple[date, date], publicity.Lateness] = {}

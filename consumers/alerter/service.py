@@ -23,7 +23,8 @@ from consumers.list_keeper.core import Output
 from consumers.list_keeper.service import ListFollower, run_follower
 from ledger.domain.alerts import alerts_for
 from ledger.domain.lists import LISTED
-from ledger.domain.punishment import Catalogue, load_catalogue
+from ledger.domain.punishment import Catalogue
+from ledger.domain.rulebook import RuleBook
 from ledger.platform import config
 from ledger.platform.transactional import Out
 from schemas import registry
@@ -59,9 +60,9 @@ class Alerter(ListFollower):
     state_topic = registry.ALERTER_STATE
     counter = ALERTS
 
-    def __init__(self, settings: config.Settings, instance: str = "0") -> None:
-        super().__init__(settings, instance)
-        self.catalogue = load_catalogue()
+    def __init__(self, settings: config.Settings, rules: RuleBook, instance: str = "0") -> None:
+        super().__init__(settings, rules, instance)
+        self.catalogue = rules.catalogue
 
     def emit(self, partition: int, out: Output) -> list[Out]:
         change = out.change

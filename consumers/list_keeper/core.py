@@ -18,7 +18,7 @@ from typing import Any
 
 from ledger.domain import lists
 from ledger.domain.model import EntityState, evolve
-from ledger.domain.rules import Rules
+from ledger.domain.rulebook import RuleBook
 from projections.rows import ledger_event, public_subject
 
 TERMS = ("ground", "period_months", "extension_months")
@@ -56,7 +56,7 @@ class Output:
 
 
 class ListBook:
-    def __init__(self, rules: Rules) -> None:
+    def __init__(self, rules: RuleBook) -> None:
         self.rules = rules
         self._entities: dict[str, _Entity] = {}
         self._staged: dict[str, _Entity] = {}

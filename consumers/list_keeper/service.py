@@ -23,9 +23,10 @@ from typing import Any
 from prometheus_client import Counter
 
 from consumers.list_keeper.core import ListBook, Output
-from ledger.domain import rules
+from ledger.domain.rulebook import RuleBook
 from ledger.platform import config, process
 from ledger.platform.transactional import Out, TransactionalProcessor, read_partitions
+from ledger.rules import loader
 from schemas import registry
 
 CHANGES = Counter("ledger_list_changes_total", "List changes written to the feeds", ["list_kind", "status"])
@@ -42,9 +43,9 @@ class ListFollower(TransactionalProcessor):
     state_topic: registry.Topic
     counter: Counter  # counted per output once its transaction commits, labelled as in self.counts
 
-    def __init__(self, settings: config.Settings, instance: str = "0") -> None:
+    def __init__(self, settings: config.Settings, rules: RuleBook, instance: str = "0") -> None:
         super().__init__(settings, instance)
-        self.book = ListBook(rules.load_rules())
+        self.book = ListBook(rules)
         self.counts: list[tuple[str, str]] = []
 
     async def restore(self, partitions: list[int]) -> None:
@@ -90,7 +91,9 @@ def run_follower(cls: type[ListFollower], module: str, doc: str | None, metrics_
     p = process.parser(f"python -m {module}", doc, metrics_port)
     p.add_argument("--instance", default="0", help=f"stable id of this process (transactional id "
                    f"{cls.group}-<instance>; a restarted process with the same id fences the old one)")
-    process.run(p.parse_args(), lambda args: cls(config.load(), instance=args.instance))
+    args = p.parse_args()
+    rules = loader.load()
+    process.run(args, lambda a: cls(config.load(), rules, instance=a.instance))
 
 
 class ListKeeper(ListFollower):

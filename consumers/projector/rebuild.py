@@ -36,7 +36,9 @@ import psycopg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from consumers.projector.service import Projector
+from ledger.domain.rulebook import RuleBook
 from ledger.platform import config, logs
+from ledger.rules import loader
 from projections import schema
 from schemas import registry
 
@@ -82,18 +84,22 @@ def split(partitions: int, workers: int) -> list[list[int]]:
 def _worker(s: config.Settings, name: str, partitions: list[int], until: dict[int, int], log_level: str,
             topic: registry.Topic, max_records: int, applied: Any) -> None:
     """One worker process: project its partitions into the schema up to `until`; the events applied go
-    to `applied` (a shared integer); any failure is a non-zero exit status."""
+    to `applied` (a shared integer); any failure is a non-zero exit status. A fresh interpreter: it
+    loads the rules itself."""
     logs.configure(log_level)
-    applied.value = asyncio.run(Projector(s, schema_name=name, max_records=max_records, takes_switch_lock=False,
-                                          topic=topic, partitions=partitions).run(until=until))
+    applied.value = asyncio.run(Projector(s, loader.load(), schema_name=name, max_records=max_records,
+                                          takes_switch_lock=False, topic=topic,
+                                          partitions=partitions).run(until=until))
 
 
 async def project_into(s: config.Settings, name: str, end: dict[int, int], workers: int,
-                       topic: registry.Topic = registry.EVENTS, max_records: int = 5000) -> int:
-    """Project `topic` into the schema `name` up to `end`, with `workers` processes (1: in this one);
-    returns the events applied. Raises if any worker fails or dies."""
+                       topic: registry.Topic = registry.EVENTS, max_records: int = 5000, *,
+                       rules: RuleBook) -> int:
+    """Project `topic` into the schema `name` up to `end`, with `workers` processes (1: in this one,
+    with `rules`; more: each loads its own); returns the events applied. Raises if any worker fails
+    or dies."""
     if workers <= 1:
-        return await Projector(s, schema_name=name, max_records=max_records, takes_switch_lock=False,
+        return await Projector(s, rules, schema_name=name, max_records=max_records, takes_switch_lock=False,
                                topic=topic).run(until=end)
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
     # spawn: a fresh interpreter per worker (no copy of this process's event loop or connections). Plain
@@ -125,6 +131,7 @@ async def project_into(s: config.Settings, name: str, end: dict[int, int], worke
 
 
 async def rebuild(s: config.Settings, keep_old: bool = False, force: bool = False, workers: int = 2) -> int:
+    rules = loader.load()  # a bad rules file stops the rebuild before it creates anything
     name = "views_rebuild_" + datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     with psycopg.connect(s.pg_dsn) as conn, conn.transaction():
         schema.create(conn, name)
@@ -139,7 +146,7 @@ async def rebuild(s: config.Settings, keep_old: bool = False, force: bool = Fals
     done = asyncio.Event()
     reporter = asyncio.create_task(_progress(s, name, total, started, done))
     try:
-        applied = await project_into(s, name, end, workers)
+        applied = await project_into(s, name, end, workers, rules=rules)
     except BaseException as exc:
         _say(f"the rebuild failed ({type(exc).__name__}: {exc}); nothing was switched, the schema {name} "
              f"is kept for inspection")
@@ -161,7 +168,7 @@ async def rebuild(s: config.Settings, keep_old: bool = False, force: bool = Fals
                 "select partition, next_offset from views.positions where topic = %s",
                 (registry.EVENTS.name,)).fetchall())
             # catch up to exactly where the live projector is (it waits on the lock meanwhile)
-            await Projector(s, schema_name=name, takes_switch_lock=False).run(until=live_positions)
+            await Projector(s, rules, schema_name=name, takes_switch_lock=False).run(until=live_positions)
             live, new = schema.digest(conn, schema.LIVE), schema.digest(conn, name)
             differ = sorted(t for t in live if live[t] != new[t])
             if differ:

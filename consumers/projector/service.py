@@ -23,10 +23,11 @@ import psycopg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import Counter, Gauge
 
-from ledger.domain import rules as domain_rules
+from ledger.domain.rulebook import RuleBook
 from ledger.platform import config, logs, process
 from ledger.platform.kafka_util import caught_up
-from projections import grade, schema, views
+from ledger.rules import loader
+from projections import schema, views
 from projections.rows import Folder, Incoming, entity_keys
 from schemas import registry
 
@@ -42,7 +43,7 @@ RETRIES = Counter("ledger_projection_db_retries_total", "Batches retried after a
 
 
 class Projector:
-    def __init__(self, settings: config.Settings, schema_name: str = schema.LIVE, max_records: int = 5000,
+    def __init__(self, settings: config.Settings, rules: RuleBook, schema_name: str = schema.LIVE, max_records: int = 5000,
                  takes_switch_lock: bool = True, topic: registry.Topic = registry.EVENTS,
                  partitions: list[int] | None = None) -> None:
         self.s = settings
@@ -58,7 +59,7 @@ class Projector:
         self.takes_switch_lock = takes_switch_lock
         self.records_read = 0  # progress, for rebuilds
         self.max_records = max_records
-        self.folder = Folder(domain_rules.load_rules(), grade.load_grade_rules())
+        self.folder = Folder(rules, rules.grade)
         self._stop = asyncio.Event()
         self._replay = False
 
@@ -206,9 +207,10 @@ def main() -> None:
         p.error(f"--partitions: {registry.EVENTS.name} has partitions 0-{registry.EVENTS.partitions - 1}, "
                 f"got {args.partitions}")
     s = config.load()
+    rules = loader.load()
     schema.ensure_live(s.pg_dsn)
     # SIGUSR1: read the whole ledger again (a full re-delivery; every record must be skipped)
-    process.run(args, lambda a: Projector(s, a.schema, partitions=a.partitions),
+    process.run(args, lambda a: Projector(s, rules, a.schema, partitions=a.partitions),
                 signals={signal.SIGUSR1: "replay_from_start"})
 
 

@@ -46,8 +46,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
 from ledger.client import LedgerClient
-from ledger.domain import rules as domain_rules
+from ledger.domain.rulebook import RuleBook
 from ledger.platform import config, logs, process, signing
+from ledger.rules import loader
 from projections import schema
 from schemas import registry
 
@@ -172,14 +173,14 @@ class PassResult:
 class Scheduler:
     """Passes over what is due; one pass at start, then one every `interval` seconds until stop()."""
 
-    def __init__(self, settings: config.Settings, today: Callable[[], date], interval: float = 60.0,
-                 batch_size: int = 200, once: bool = False) -> None:
+    def __init__(self, settings: config.Settings, rules: RuleBook, today: Callable[[], date],
+                 interval: float = 60.0, batch_size: int = 200, once: bool = False) -> None:
         self.s = settings
         self.today = today
         self.interval = interval
         self.batch_size = batch_size
         self.once = once
-        self.rule_version = domain_rules.load_publication_periods().version
+        self.rule_version = rules.publication.version
         self._stop = asyncio.Event()
         self.last: PassResult | None = None
         self.failed = False
@@ -285,10 +286,11 @@ def main() -> None:
     if args.once and "--metrics-port" not in sys.argv:
         args.metrics_port = 0  # a one-off pass next to the running service must not take its port
     today = parse_today(args.today)
+    rules = loader.load()
     built: list[Scheduler] = []
 
     def build(a: Any) -> Scheduler:
-        built.append(Scheduler(settings, today, a.interval, a.batch_size, a.once))
+        built.append(Scheduler(settings, rules, today, a.interval, a.batch_size, a.once))
         return built[0]
 
     process.run(args, build)

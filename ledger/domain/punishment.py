@@ -2,8 +2,9 @@
 
 ``ledger/rules/punishment_catalogue.v<N>.json`` maps each list kind to measures, each measure to the
 departments that implement it (ids of the department matrix) and to the actions a sector system may
-ask about ("may entity X do Y"), with its legal basis (domain.md §5). Pure: no I/O beyond loading the
-file; the alerter, the trigger query and the portal all read the same ``Catalogue``.
+ask about ("may entity X do Y"), with its legal basis (domain.md §5). Pure: the one rules loader
+(``ledger/rules/loader.py``) reads the file and ``parse_catalogue`` turns it into a ``Catalogue``;
+the alerter, the trigger query and the portal all read the same ``Catalogue``.
 
 A measure applies to an entity when one of its list kinds is active for the entity and the entity's
 credit database is among its categories (none listed = every database).
@@ -14,21 +15,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 from ledger.domain.identity import Category
-from ledger.domain.rules import (
-    LIST_KINDS,
-    DepartmentMatrix,
-    _open,
-    _Reader,
-    default_directory,
-    load_departments,
-)
+from ledger.domain.ruledoc import Reader
+from ledger.domain.rules import LIST_KINDS, DepartmentMatrix
 
-__all__ = ["RED_LIST", "Catalogue", "Measure", "load_catalogue"]
+__all__ = ["RED_LIST", "Catalogue", "Measure", "parse_catalogue"]
 
 RED_LIST = "red"
 CATEGORIES: frozenset[str] = frozenset(Category.__args__)  # type: ignore[attr-defined]
@@ -80,11 +74,10 @@ class Catalogue:
                      if m.list_kinds & active and m.applies_to(category) and (action is None or action in m.actions))
 
 
-def load_catalogue(directory: Path | None = None, departments: DepartmentMatrix | None = None) -> Catalogue:
-    """Load and validate the highest version of the catalogue; ``RulesError`` names the entry and the reason."""
-    directory = default_directory() if directory is None else directory
-    matrix = departments if departments is not None else load_departments(directory)
-    reader, doc = _open(directory, "punishment_catalogue")
+def parse_catalogue(doc: dict[str, Any], file: str, matrix: DepartmentMatrix) -> Catalogue:
+    """The ``Catalogue`` of the parsed ``punishment_catalogue.v<N>.json`` (header already checked by
+    the loader), its departments checked against ``matrix``; ``RulesError`` names the entry and the reason."""
+    reader = Reader(file)
     reader.keys(doc, "file", {"name", "version", "legal_sources", "measures", "incentives"}, {"notes"})
     measures: dict[str, Measure] = {}
     for section, kind in (("measures", "punishment"), ("incentives", "incentive")):
@@ -99,7 +92,7 @@ def load_catalogue(directory: Path | None = None, departments: DepartmentMatrix 
     return Catalogue(doc["version"], tuple(doc["legal_sources"]), MappingProxyType(measures))
 
 
-def _measure(reader: _Reader, item: object, entry: str, kind: Kind, matrix: DepartmentMatrix) -> Measure:
+def _measure(reader: Reader, item: object, entry: str, kind: Kind, matrix: DepartmentMatrix) -> Measure:
     reader.keys(item, entry, {"id", "name", "name_en", "list_kinds", "categories", "departments", "actions",
                               "legal_basis", "confidence"})
     assert isinstance(item, dict)
@@ -127,7 +120,7 @@ def _measure(reader: _Reader, item: object, entry: str, kind: Kind, matrix: Depa
                    item["confidence"])
 
 
-def _names(reader: _Reader, value: object, entry: str, allowed: Iterable[str], what: str,
+def _names(reader: Reader, value: object, entry: str, allowed: Iterable[str], what: str,
            may_be_empty: bool = False) -> list[str]:
     names = [reader.text(v, f"{entry}[{j}]") for j, v in enumerate(reader.array(value, entry))]
     if not names and not may_be_empty:

@@ -1,9 +1,10 @@
 """Rules as data: publication periods, list periods and the department authorization matrix.
 
-The rules live in versioned JSON files in ``ledger/rules/`` (``<name>.v<N>.json``; the highest
-version of each name is loaded). Each file names its legal sources; this module loads them once at
-start, validates every entry (``RulesError`` names the file, the entry and the reason) and exposes
-frozen objects:
+The rules live in versioned JSON files in ``ledger/rules/`` (``<name>.v<N>.json``), which the one
+loader (``ledger/rules/loader.py``) reads at start; each names its legal sources. This module is
+pure and holds the frozen values and what they decide; ``ledger/domain/rules_parse.py`` turns a
+document the loader read into them, validating every entry (``RulesError`` names the file, the
+entry and the reason):
 
   * ``PublicationRules`` — administrative-penalty publication windows per regime: 发改办财金〔2019〕527号
     (from 2019-07-01), NDRC Order 58 (from 2023-05-01), NDRC Order 36 (from 2026-04-01), chosen by
@@ -21,17 +22,12 @@ month that corresponds to D, or on that month's last day if it has none (民法�
 from __future__ import annotations
 
 import calendar
-import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from importlib import resources
-from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Literal, NoReturn, cast, get_args
+from typing import Literal, get_args
 
-from ledger.domain.errors import Rejection, RulesError
+from ledger.domain.errors import Rejection
 
 __all__ = [
     "EVENT_TYPES",
@@ -46,14 +42,9 @@ __all__ = [
     "Period",
     "PublicationRules",
     "Regime",
-    "Rules",
     "Severity",
     "Window",
     "add_months",
-    "default_directory",
-    "load_departments",
-    "load_publication_periods",
-    "load_rules",
 ]
 
 Severity = Literal["minor", "general", "serious"]
@@ -391,251 +382,3 @@ class DepartmentMatrix:
             raise Rejection("source_department", "department.not_authorized",
                             f"{known.name}（{department}）无权报送 {event_type} 类事件 "
                             f"(department {department} may not emit {event_type})")
-
-
-# --------------------------------------------------------------------------- loading
-
-
-@dataclass(frozen=True)
-class Rules:
-    """Every rules file, loaded and validated (the working-day calendar too, so a bad file stops a
-    process at start rather than at the first deadline)."""
-
-    publication: PublicationRules
-    departments: DepartmentMatrix
-    calendar: Any = None  # ledger.domain.workdays.WorkdayCalendar (imported lazily: it imports this module)
-    catalogue: Any = None  # ledger.domain.punishment.Catalogue (the same)
-
-
-def default_directory() -> Path:
-    """``ledger/rules`` inside the installed package."""
-    return Path(str(resources.files("ledger").joinpath("rules")))
-
-
-def load_rules(directory: Path | None = None) -> Rules:
-    """Load and validate every rules file; raise ``RulesError`` on the first bad entry."""
-    from ledger.domain.punishment import load_catalogue
-    from ledger.domain.workdays import load_workdays
-
-    directory = default_directory() if directory is None else directory
-    departments = load_departments(directory)
-    return Rules(load_publication_periods(directory), departments, load_workdays(directory),
-                 load_catalogue(directory, departments))
-
-
-def load_publication_periods(directory: Path | None = None) -> PublicationRules:
-    reader, doc = _open(default_directory() if directory is None else directory, "publication_periods")
-    reader.keys(doc, "file", {"name", "version", "legal_sources", "penalty_regimes", "list_kinds"}, {"notes"})
-    regimes = tuple(_regime(reader, item, f"penalty_regimes[{i}]")
-                    for i, item in enumerate(reader.array(doc["penalty_regimes"], "penalty_regimes")))
-    if not regimes:
-        reader.fail("penalty_regimes", "at least one regime is required")
-    for i in range(1, len(regimes)):
-        before, after = regimes[i - 1], regimes[i]
-        if before.in_force_until is None or before.in_force_until + timedelta(days=1) != after.in_force_from:
-            reader.fail(f"penalty_regimes[{i}]",
-                        f"regime {after.id} must start the day after {before.id} ends "
-                        "(regimes are ordered, contiguous and non-overlapping)")
-    if regimes[-1].in_force_until is not None:
-        reader.fail(f"penalty_regimes[{len(regimes) - 1}]",
-                    "the last regime must be open-ended (in_force_until null)")
-    kinds = reader.obj(doc["list_kinds"], "list_kinds")
-    if unknown := set(kinds) - LIST_KINDS:
-        reader.fail("list_kinds", f"unknown list kind(s) {', '.join(sorted(unknown))}")
-    if missing := LIST_KINDS - set(kinds):
-        reader.fail("list_kinds", f"missing list kind(s) {', '.join(sorted(missing))}")
-    list_kinds = {kind: _list_kind(reader, kind, value, f"list_kinds.{kind}")
-                  for kind, value in kinds.items()}
-    return PublicationRules(doc["version"], tuple(doc["legal_sources"]), regimes,
-                            MappingProxyType(list_kinds))
-
-
-def load_departments(directory: Path | None = None) -> DepartmentMatrix:
-    reader, doc = _open(default_directory() if directory is None else directory, "departments")
-    reader.keys(doc, "file", {"name", "version", "legal_sources", "departments"}, {"notes"})
-    departments: dict[str, Department] = {}
-    for i, item in enumerate(reader.array(doc["departments"], "departments")):
-        entry = f"departments[{i}]"
-        reader.keys(item, entry, {"id", "name", "kind", "legal_source", "may_emit"})
-        dep_id = reader.text(item["id"], f"{entry}.id")
-        if not re.fullmatch(r"[a-z][a-z0-9-]*", dep_id):
-            reader.fail(f"{entry}.id", f"'{dep_id}' must be lower-case letters, digits and hyphens")
-        if dep_id in departments:
-            reader.fail(f"{entry}.id", f"duplicate department id '{dep_id}'")
-        if item["kind"] not in ("emitter", "system", "sector"):
-            reader.fail(f"{entry}.kind", f"'{item['kind']}' is not one of emitter, system, sector")
-        emits = reader.array(item["may_emit"], f"{entry}.may_emit")
-        may_emit = [reader.text(t, f"{entry}.may_emit[{j}]") for j, t in enumerate(emits)]
-        for j, event_type in enumerate(may_emit):
-            if event_type not in EVENT_TYPES:
-                reader.fail(f"{entry}.may_emit[{j}]", f"unknown event type '{event_type}'")
-        if len(set(may_emit)) != len(may_emit):
-            reader.fail(f"{entry}.may_emit", "an event type is listed twice")
-        departments[dep_id] = Department(dep_id, reader.text(item["name"], f"{entry}.name"), item["kind"],
-                                         reader.text(item["legal_source"], f"{entry}.legal_source"),
-                                         frozenset(may_emit))
-    orphans = EVENT_TYPES - set().union(*(d.may_emit for d in departments.values()))
-    if orphans:
-        reader.fail("departments", f"no department may emit {', '.join(sorted(orphans))}")
-    return DepartmentMatrix(doc["version"], tuple(doc["legal_sources"]), MappingProxyType(departments))
-
-
-def _regime(reader: _Reader, item: Any, entry: str) -> Regime:
-    reader.keys(item, entry, {"id", "title", "legal_source", "in_force_from", "in_force_until", "severities"},
-                {"confidence"})
-    start = reader.date(item["in_force_from"], f"{entry}.in_force_from")
-    until = item["in_force_until"]
-    end = None if until is None else reader.date(until, f"{entry}.in_force_until")
-    if end is not None and end < start:
-        reader.fail(f"{entry}.in_force_until", f"{end} is before in_force_from {start}")
-    severities = reader.obj(item["severities"], f"{entry}.severities")
-    reader.keys(severities, f"{entry}.severities", set(SEVERITIES))
-    periods: dict[str, Period] = {}
-    aliases: dict[str, str] = {}
-    for severity in SEVERITIES:
-        where = f"{entry}.severities.{severity}"
-        spec = severities[severity]
-        if isinstance(spec, dict) and "treat_as" in spec:
-            reader.keys(spec, where, {"treat_as"}, {"note"})
-            aliases[severity] = reader.text(spec["treat_as"], f"{where}.treat_as")
-            continue
-        reader.keys(spec, where, {"min_months", "max_months"})
-        low = reader.months(spec["min_months"], f"{where}.min_months")
-        high = reader.months(spec["max_months"], f"{where}.max_months")
-        if high < 1 or low > high:
-            reader.fail(where, f"min_months {low} must be <= max_months {high}, and max_months >= 1")
-        periods[severity] = Period(low, high)
-    for severity, target in aliases.items():
-        if target not in periods:
-            reader.fail(f"{entry}.severities.{severity}.treat_as",
-                        f"'{target}' must name a severity of this regime that has its own periods")
-        periods[severity] = periods[target]
-    return Regime(reader.text(item["id"], f"{entry}.id"), reader.text(item["title"], f"{entry}.title"),
-                  reader.text(item["legal_source"], f"{entry}.legal_source"), start, end,
-                  MappingProxyType(periods))
-
-
-def _list_kind(reader: _Reader, kind: str, item: Any, entry: str) -> ListKindRule:
-    reader.keys(item, entry, {"title", "legal_source", "period", "early_removal"}, {"confidence"})
-    period = reader.obj(item["period"], f"{entry}.period")
-    rule = period.get("rule")
-    fixed = decision = by_ground = extension = None
-    if rule == "fixed":
-        reader.keys(period, f"{entry}.period", {"rule", "months"})
-        fixed = reader.months(period["months"], f"{entry}.period.months", minimum=1)
-    elif rule == "by_decision":
-        reader.keys(period, f"{entry}.period", {"rule", "min_months", "max_months"})
-        decision = reader.range(period, f"{entry}.period", "min_months", "max_months")
-    elif rule == "by_ground":
-        reader.keys(period, f"{entry}.period", {"rule", "months_by_ground", "extension_months"})
-        grounds = reader.obj(period["months_by_ground"], f"{entry}.period.months_by_ground")
-        by_ground = {}
-        for ground, months in grounds.items():
-            where = f"{entry}.period.months_by_ground.{ground}"
-            if not re.fullmatch(r"[1-9][0-9]*", ground):
-                reader.fail(where, "grounds are numbered 1, 2, 3 ...")
-            by_ground[int(ground)] = None if months is None else reader.months(months, where, minimum=1)
-        if period["extension_months"] is not None:
-            ext = reader.obj(period["extension_months"], f"{entry}.period.extension_months")
-            reader.keys(ext, f"{entry}.period.extension_months", {"min", "max"})
-            extension = reader.range(ext, f"{entry}.period.extension_months", "min", "max")
-    else:
-        reader.fail(f"{entry}.period.rule", f"'{rule}' is not one of fixed, by_decision, by_ground")
-    removal = None
-    if item["early_removal"] is not None:
-        where = f"{entry}.early_removal"
-        spec = reader.obj(item["early_removal"], where)
-        after_listing, after_correction = "min_months_after_listing", "min_months_after_correction"
-        reader.keys(spec, where, {"requires_correction", after_listing, after_correction})
-        if not isinstance(spec["requires_correction"], bool):
-            reader.fail(f"{where}.requires_correction", "must be true or false")
-        removal = EarlyRemoval(spec["requires_correction"],
-                               reader.months(spec[after_listing], f"{where}.{after_listing}"),
-                               reader.months(spec[after_correction], f"{where}.{after_correction}"))
-    return ListKindRule(kind, reader.text(item["title"], f"{entry}.title"),
-                        reader.text(item["legal_source"], f"{entry}.legal_source"), cast(PeriodRule, rule),
-                        fixed, decision, None if by_ground is None else MappingProxyType(by_ground),
-                        extension, removal)
-
-
-def _open(directory: Path, name: str) -> tuple[_Reader, dict[str, Any]]:
-    """The highest version of ``<name>.v<N>.json`` in ``directory``, parsed, header checked."""
-    versions = {}
-    for path in directory.glob(f"{name}.v*.json"):
-        match = re.fullmatch(rf"{re.escape(name)}\.v([1-9][0-9]*)\.json", path.name)
-        if match:
-            versions[int(match[1])] = path
-    if not versions:
-        raise RulesError(str(directory / f"{name}.v<N>.json"), "file", "no rules file of this name")
-    version = max(versions)
-    reader = _Reader(str(versions[version]))
-    try:
-        doc = json.loads(versions[version].read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        reader.fail("file", f"cannot be read as JSON: {exc}")
-    doc = reader.obj(doc, "file")
-    for key in ("name", "version", "legal_sources"):
-        if key not in doc:
-            reader.fail("file", f"missing top-level key '{key}'")
-    if doc["name"] != name:
-        reader.fail("name", f"'{doc['name']}' does not match the file name (expected '{name}')")
-    if doc["version"] != version or isinstance(doc["version"], bool):
-        reader.fail("version", f"{doc['version']!r} does not match the file name (expected {version})")
-    sources = reader.array(doc["legal_sources"], "legal_sources")
-    if not sources:
-        reader.fail("legal_sources", "every rules file must name its legal sources")
-    for i, source in enumerate(sources):
-        reader.text(source, f"legal_sources[{i}]")
-    return reader, doc
-
-
-class _Reader:
-    """Type checks for one rules file; every failure is a ``RulesError`` naming file and entry."""
-
-    def __init__(self, file: str) -> None:
-        self.file = file
-
-    def fail(self, entry: str, reason: str) -> NoReturn:
-        raise RulesError(self.file, entry, reason)
-
-    def obj(self, value: Any, entry: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            self.fail(entry, "must be a JSON object")
-        return value
-
-    def array(self, value: Any, entry: str) -> list[Any]:
-        if not isinstance(value, list):
-            self.fail(entry, "must be a JSON array")
-        return value
-
-    def keys(self, value: Any, entry: str, required: set[str], optional: set[str] | None = None) -> None:
-        present = set(self.obj(value, entry))
-        if missing := required - present:
-            self.fail(entry, f"missing key(s) {', '.join(sorted(missing))}")
-        if unknown := present - required - (optional or set()):
-            self.fail(entry, f"unknown key(s) {', '.join(sorted(unknown))}")
-
-    def text(self, value: Any, entry: str) -> str:
-        if not isinstance(value, str) or not value.strip():
-            self.fail(entry, "must be a non-empty string")
-        return value
-
-    def months(self, value: Any, entry: str, minimum: int = 0) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= 1200:
-            self.fail(entry, f"must be a whole number of months from {minimum} to 1200, got {value!r}")
-        return value
-
-    def range(self, spec: dict[str, Any], entry: str, low_key: str, high_key: str) -> tuple[int, int]:
-        low = self.months(spec[low_key], f"{entry}.{low_key}", minimum=1)
-        high = self.months(spec[high_key], f"{entry}.{high_key}", minimum=1)
-        if low > high:
-            self.fail(entry, f"{low_key} {low} must be <= {high_key} {high}")
-        return low, high
-
-    def date(self, value: Any, entry: str) -> date:
-        if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            self.fail(entry, f"must be a date written YYYY-MM-DD, got {value!r}")
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            self.fail(entry, f"{value} is not a calendar date")

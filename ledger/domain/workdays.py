@@ -8,14 +8,18 @@ weekdays given as days off and the weekend days worked in exchange. Working-day 
 ledger: "双公示" publication within 7 working days of the decision (国办发〔2015〕51号, 国发〔2016〕33号;
 domain.md §3.1), court deletion within 3 working days (法释〔2017〕7号 art. 10).
 
-Data: ``ledger/rules/workdays.v<N>.json`` (the highest version), loaded with the standard library
-only and validated like the other rules files (``ledger.domain.rules``): one entry per year with
-its legal source, the dates off (``holidays``) and the weekend days worked (``adjusted_workdays``).
-A weekday is a working day unless it is in ``holidays``; a Saturday or Sunday is a working day only
-if it is in ``adjusted_workdays``. An invalid file raises ``RulesError`` (file, entry, reason); a
-date in a year the file does not list raises ``CalendarCoverageError``, never a guess. The file is
-written by ``ledger/rules/make_workdays.py`` from the ``holidays`` package (used there only); add
-the next year when the State Council publishes its notice (usually in November).
+Data: ``ledger/rules/workdays.v<N>.json`` (the highest version), read by the one rules loader
+(``ledger/rules/loader.py``) and turned into a ``WorkdayCalendar`` by ``parse_workdays``, validated
+like the other rules files: one entry per year with its legal source, the dates off (``holidays``)
+and the weekend days worked (``adjusted_workdays``). A weekday is a working day unless it is in
+``holidays``; a Saturday or Sunday is a working day only if it is in ``adjusted_workdays``. An
+invalid file raises ``RulesError`` (file, entry, reason); a date in a year the file does not list
+raises ``CalendarCoverageError``, never a guess. The file is written by
+``ledger/rules/make_workdays.py`` from the ``holidays`` package (used there only); add the next
+year when the State Council publishes its notice (usually in November).
+
+Pure: the calendar is a value that callers are given (``RuleBook.calendar``); its questions
+(``is_working_day``, ``add_working_days``, ``working_days_between``) are its methods.
 
 Known limit: a notice may move a weekend at the very end of the previous year (e.g. the 2002
 notice made Saturday 2001-12-29 a working day), so the last days of the last covered year can
@@ -28,29 +32,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import cache
-from pathlib import Path
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
 from ledger.domain.errors import CalendarCoverageError
-from ledger.domain.rules import _open, _Reader, default_directory
+from ledger.domain.ruledoc import Reader
 
-__all__ = [
-    "WorkdayCalendar",
-    "add_working_days",
-    "covered_years",
-    "default_calendar",
-    "is_working_day",
-    "load_workdays",
-    "working_days_between",
-]
+__all__ = ["WorkdayCalendar", "parse_workdays"]
 
-NAME = "workdays"
 _SATURDAY = 5
-
-
-_INDEX_CACHE: dict[int, tuple[int, ...]] = {}
 
 
 @dataclass(frozen=True)
@@ -76,12 +67,20 @@ class WorkdayCalendar:
                 f"once the holidays package has transcribed it")
 
     def is_working_day(self, d: date) -> bool:
+        """True if ``d`` is a working day in the PRC: a weekday that is no holiday or 调休 day off,
+        or a weekend day that the year's notice made a working day."""
         self.require_covered(d)
         if d.weekday() >= _SATURDAY:
             return d in self.adjusted_workdays
         return d not in self.holidays
 
     def add_working_days(self, d: date, n: int) -> date:
+        """The ``n``-th working day after ``d`` (before ``d`` if ``n`` is negative); ``d`` for 0.
+
+        ``d`` itself is not counted, whether it is a working day or not: the double-publicity
+        deadline of a decision taken on ``d`` is ``add_working_days(d, 7)``, and publication on
+        that day is still in time.
+        """
         step = timedelta(days=1 if n >= 0 else -1)
         self.require_covered(d)
         remaining = abs(n)
@@ -92,41 +91,46 @@ class WorkdayCalendar:
         return d
 
     def working_days_between(self, a: date, b: date) -> int:
+        """The number of working days in ``(a, b]``: after ``a``, up to and including ``b``.
+
+        Negative (minus the working days in ``(b, a]``) when ``b`` is before ``a``. It is the
+        inverse of ``add_working_days`` for ``n >= 0``:
+        ``working_days_between(d, add_working_days(d, n)) == n``.
+        """
         if b < a:
             return -self.working_days_between(b, a)
         self.require_covered(a)
         self.require_covered(b)
-        index = self._index()
+        index = self._index
         return index[b.toordinal() - self._first] - index[a.toordinal() - self._first]
 
     @property
     def _first(self) -> int:
         return date(self.years.start, 1, 1).toordinal()
 
+    @cached_property
     def _index(self) -> tuple[int, ...]:
         """Working days counted from the first covered day up to each covered day (inclusive), so
-        that a count over any span is two lookups (projections count millions of them)."""
-        cached = _INDEX_CACHE.get(id(self))
-        if cached is None:
-            count, out = 0, []
-            d, last = date(self.years.start, 1, 1), date(self.years.stop - 1, 12, 31)
-            while d <= last:
-                count += self.is_working_day(d)
-                out.append(count)
-                d += timedelta(days=1)
-            cached = _INDEX_CACHE[id(self)] = tuple(out)
-        return cached
+        that a count over any span is two lookups (projections count millions of them). Computed
+        once per calendar value, on first use, and kept in the value itself."""
+        count, out = 0, []
+        d, last = date(self.years.start, 1, 1), date(self.years.stop - 1, 12, 31)
+        while d <= last:
+            count += self.is_working_day(d)
+            out.append(count)
+            d += timedelta(days=1)
+        return tuple(out)
 
 
-def load_workdays(directory: Path | None = None) -> WorkdayCalendar:
-    """Load and validate ``workdays.v<N>.json`` from ``directory`` (default ``ledger/rules``).
+def parse_workdays(doc: dict[str, Any], file: str) -> WorkdayCalendar:
+    """The calendar of the parsed ``workdays.v<N>.json`` (header already checked by the loader).
 
-    Raises ``RulesError`` naming the file, the entry (e.g. ``years.2024.holidays[3]``) and the
+    Raises ``RulesError`` naming ``file``, the entry (e.g. ``years.2024.holidays[3]``) and the
     reason: a date that is not ``YYYY-MM-DD`` or not in its entry's year, a date listed twice or
     both off and worked, an adjusted working day that is not a Saturday or Sunday, a year without
     its legal source or without 元旦, years that are not contiguous.
     """
-    reader, doc = _open(default_directory() if directory is None else directory, NAME)
+    reader = Reader(file)
     reader.keys(doc, "file", {"name", "version", "legal_sources", "years"}, {"notes"})
     entries = reader.obj(doc["years"], "years")
     if not entries:
@@ -164,7 +168,7 @@ def load_workdays(directory: Path | None = None) -> WorkdayCalendar:
                            range(years[0], years[-1] + 1), frozenset(holidays), frozenset(workdays))
 
 
-def _dates(reader: _Reader, value: Any, entry: str, year: int) -> list[date]:
+def _dates(reader: Reader, value: Any, entry: str, year: int) -> list[date]:
     """A JSON array of distinct ISO dates, all in ``year``."""
     dates: list[date] = []
     for i, item in enumerate(reader.array(value, entry)):
@@ -175,39 +179,3 @@ def _dates(reader: _Reader, value: Any, entry: str, year: int) -> list[date]:
             reader.fail(f"{entry}[{i}]", f"{d} is listed twice")
         dates.append(d)
     return dates
-
-
-@cache
-def default_calendar() -> WorkdayCalendar:
-    """The calendar of ``ledger/rules``, loaded once (``RulesError`` if the file is invalid)."""
-    return load_workdays()
-
-
-def covered_years() -> range:
-    """The years for which the rules file has the official 调休 schedule."""
-    return default_calendar().years
-
-
-def is_working_day(d: date) -> bool:
-    """True if ``d`` is a working day in the PRC: a weekday that is no holiday or 调休 day off,
-    or a weekend day that the year's notice made a working day."""
-    return default_calendar().is_working_day(d)
-
-
-def add_working_days(d: date, n: int) -> date:
-    """The ``n``-th working day after ``d`` (before ``d`` if ``n`` is negative); ``d`` for 0.
-
-    ``d`` itself is not counted, whether it is a working day or not: the double-publicity deadline
-    of a decision taken on ``d`` is ``add_working_days(d, 7)``, and publication on that day is
-    still in time.
-    """
-    return default_calendar().add_working_days(d, n)
-
-
-def working_days_between(a: date, b: date) -> int:
-    """The number of working days in ``(a, b]``: after ``a``, up to and including ``b``.
-
-    Negative (minus the working days in ``(b, a]``) when ``b`` is before ``a``. It is the inverse
-    of ``add_working_days`` for ``n >= 0``: ``working_days_between(d, add_working_days(d, n)) == n``.
-    """
-    return default_calendar().working_days_between(a, b)

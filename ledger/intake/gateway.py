@@ -74,6 +74,7 @@ from ledger.intake import openapi
 from ledger.intake.openapi import Invalid, Problem
 from ledger.platform import config, logs, process, signing
 from ledger.records import submissions
+from ledger.rules import loader
 from schemas import registry
 
 log = logs.get("gateway")
@@ -826,7 +827,7 @@ def docs_page() -> str:
 def make_app(settings: config.Settings, ledger: Ledger | None = None) -> web.Application:
     app = web.Application(middlewares=[observe], client_max_size=MAX_BODY)
     app[SETTINGS] = settings
-    app[MATRIX] = domain_rules.load_departments()
+    app[MATRIX] = loader.load_departments()
     app[TOKENS] = Tokens(settings.keys_dir)
     for method, path, handler in ROUTES:
         # any character, as the handler judges the id: aiohttp's default {name} stops at "/", "{" and

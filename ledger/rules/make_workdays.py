@@ -7,7 +7,7 @@ Usage (from the repository root):
     .venv/bin/python -m ledger.rules.make_workdays --check    # exit 1 if the file and the package differ
 
 This is the only place where the ``holidays`` package is used. At run time the JSON file is the
-source of truth (``ledger.domain.workdays`` reads it with the standard library only);
+source of truth (``ledger/rules/loader.py`` reads it with the standard library only);
 ``tests/unit/test_workdays.py`` compares the committed file with ``package_dates`` for the years the
 file covers, so an upgrade of the package that changes a past date is noticed.
 
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         same = args.output.exists() and args.output.read_text(encoding="utf-8") == text
         print(f"{args.output}: {'matches' if same else 'DIFFERS FROM'} the holidays package")
         return 0 if same else 1
-    from ledger.domain.workdays import load_workdays  # validate before writing
+    from ledger.rules.loader import load_workdays  # validate before writing
 
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / FILE.name).write_text(text, encoding="utf-8")

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from ledger.domain.errors import Rejection
 from ledger.domain.model import EntityState, decide, evolve
-from ledger.domain.rules import Rules
+from ledger.domain.rulebook import RuleBook
 from ledger.records import chain, submissions
 
 UNPLACED = -1  # the ledger offset of an event accepted in the open batch, until its entry is written
@@ -50,7 +50,7 @@ class PartitionState:
 
 
 class Sequencing:
-    def __init__(self, public_keys: dict[str, str], pepper: bytes, rules: Rules, today: Any = None) -> None:
+    def __init__(self, public_keys: dict[str, str], pepper: bytes, rules: RuleBook, today: Any = None) -> None:
         self.public_keys = public_keys
         self.pepper = pepper
         self.rules = rules

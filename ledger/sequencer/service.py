@@ -22,10 +22,11 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
-from ledger.domain import rules
+from ledger.domain.rulebook import RuleBook
 from ledger.platform import config, logs, process, signing
 from ledger.platform.kafka_util import caught_up
 from ledger.records import submissions
+from ledger.rules import loader
 from ledger.sequencer import store as state_snapshot
 from ledger.sequencer.core import (
     PartitionState,
@@ -77,11 +78,12 @@ class _Rebalance(ConsumerRebalanceListener):
 
 
 class SequencerService:
-    def __init__(self, settings: config.Settings, instance: str = "0", max_records: int = 2000) -> None:
+    def __init__(self, settings: config.Settings, rules: RuleBook, instance: str = "0",
+                 max_records: int = 2000) -> None:
         self.s = settings
         self.instance = instance
         self.max_records = max_records
-        self.core = Sequencing(signing.public_keys(settings.keys_dir), settings.id_pepper, rules.load_rules())
+        self.core = Sequencing(signing.public_keys(settings.keys_dir), settings.id_pepper, rules)
         self._stop = asyncio.Event()
         self._pool = ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="verify")
         self.fatal: BaseException | None = None
@@ -347,7 +349,9 @@ def main() -> None:
     p = process.parser("python -m ledger.sequencer.service", __doc__, 9101)
     p.add_argument("--instance", default="0", help="stable id of this sequencer process (its transactional id "
                    "is credit-sequencer-<instance>; a restarted process with the same id fences the old one)")
-    process.run(p.parse_args(), lambda args: SequencerService(config.load(), instance=args.instance))
+    args = p.parse_args()
+    rules = loader.load()
+    process.run(args, lambda a: SequencerService(config.load(), rules, instance=a.instance))
 
 
 if __name__ == "__main__":

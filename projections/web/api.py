@@ -66,11 +66,11 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 from ledger.domain import identity
-from ledger.domain import rules as domain_rules
 from ledger.domain.errors import Rejection
-from ledger.domain.punishment import Catalogue, load_catalogue
+from ledger.domain.punishment import Catalogue
 from ledger.domain.rules import LIST_KINDS
 from ledger.platform import config, logs, process
+from ledger.rules import loader
 from projections import queries, schema, trigger
 from projections.audit import http as audit_http
 from schemas import registry
@@ -570,8 +570,8 @@ def make_app(settings: config.Settings, pool: psycopg_pool.AsyncConnectionPool |
     views, autocommit) and closed on clean-up."""
     app = web.Application(middlewares=[observe, read_your_writes])
     app[SETTINGS] = settings
-    app[DEPARTMENTS] = frozenset(domain_rules.load_departments().departments)
-    app[CATALOGUE] = load_catalogue()
+    app[DEPARTMENTS] = frozenset(loader.load_departments().departments)
+    app[CATALOGUE] = loader.load_catalogue()
     for path, handler in ROUTES:
         app.router.add_get(path, handler)
     audit_http.install(app, POOL, SETTINGS)

@@ -51,7 +51,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from ledger.audit import verify
 from ledger.domain import identity
 from ledger.domain import rules as domain_rules
+from ledger.domain.rulebook import RuleBook
 from ledger.platform import config, logs, process
+from ledger.rules import loader
 from projections import queries
 from projections.audit import auditor as ledger_audit
 from projections.audit import reads as audit
@@ -75,7 +77,7 @@ RESPONSES = Counter("ledger_portal_responses_total", "Portal responses, by route
 
 JINJA = web.AppKey("jinja", jinja2.Environment)
 THROUGHPUT = web.AppKey("throughput", dashboard.Throughput)
-RULES = web.AppKey("rules", domain_rules.Rules)
+RULES = web.AppKey("rules", RuleBook)
 
 
 # ============================================================================ pure helpers
@@ -134,7 +136,7 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
     return web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
 
 
-def _environment(rules: domain_rules.Rules) -> jinja2.Environment:
+def _environment(rules: RuleBook) -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     departments = rules.departments.departments
@@ -391,7 +393,7 @@ async def observe(request: web.Request, handler: api.Handler) -> web.StreamRespo
 def make_app(settings: config.Settings, sample: bool = True) -> web.Application:
     app = web.Application(middlewares=[observe])
     app[api.SETTINGS] = settings
-    rules = domain_rules.load_rules()
+    rules = loader.load()
     app[RULES] = rules
     app[api.DEPARTMENTS] = frozenset(rules.departments.departments)
     app[JINJA] = _environment(rules)

@@ -17,15 +17,15 @@ from datetime import date
 
 from consumers.scheduler import service as scheduler
 from ledger.client import submit_as_departments
-from ledger.domain.punishment import load_catalogue
 from ledger.platform import config
+from ledger.rules import loader
 from ops import workload
 from tests import feeds, helpers
 
 
 async def test_a_court_listing_reaches_the_subscriber_and_the_alerts_and_a_delisting_lifts_it(
         settings, services, tmp_path) -> None:
-    catalogue = load_catalogue()
+    catalogue = loader.load_catalogue()
     rng = helpers.rng("e2e-court")
     company = workload.subjects(rng, 1, persons_share=0.0)[0]
     entity = f"uscc:{company.id}"
@@ -80,7 +80,7 @@ async def test_the_scheduler_expires_a_listing_by_itself_lifting_every_measure_a
     """The expiry scheduler (its own process, `--once`, its clock on the listing's legal end) ends a
     court listing whose period is over: the subscriber drops the entity and every measure is lifted;
     the end of a penalty's publication period, expired in the same pass, changes no list."""
-    catalogue = load_catalogue()
+    catalogue = loader.load_catalogue()
     rng = helpers.rng("e2e-expiry")
     company = workload.subjects(rng, 1, persons_share=0.0)[0]
     entity = f"uscc:{company.id}"

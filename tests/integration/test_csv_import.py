@@ -17,11 +17,13 @@ from pathlib import Path
 from ledger.domain import identity
 from ledger.intake import csv_import, importer
 from ledger.platform import config
+from ledger.rules import loader
 from schemas import registry
 from tests import helpers
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 DEPT = "xc-samr"
+MATRIX = loader.load_departments()
 
 
 def _fresh(name: str, encoding: str, token: str) -> bytes:
@@ -84,7 +86,7 @@ async def test_import_real_layout_files_then_reimport_appends_nothing(settings, 
     assert all(r["ledger_position"] for r in rep.values() if r["status"] in ("ACCEPTED", "FLAGGED"))
 
     # --- licences in-process
-    lic = await importer.import_file(settings, DEPT, licences.read_bytes(), timeout=60)
+    lic = await importer.import_file(settings, DEPT, licences.read_bytes(), MATRIX, timeout=60)
     assert lic.counts == {"ACCEPTED": 11, "REFUSED-BEFORE-SUBMISSION": 1}
     (refused,) = [r for r in lic.rows if r.status == importer.REFUSED]
     assert (refused.row, refused.fields) == (9, ["XK_YXQZI 有效期至"])
@@ -115,7 +117,7 @@ async def test_import_real_layout_files_then_reimport_appends_nothing(settings, 
     before = await helpers.last_records(settings)
     run2 = _cli(settings, penalties, tmp_path / "again.report.csv")
     again = _report(tmp_path / "again.report.csv")
-    lic2 = await importer.import_file(settings, DEPT, licences.read_bytes(), timeout=60)
+    lic2 = await importer.import_file(settings, DEPT, licences.read_bytes(), MATRIX, timeout=60)
     assert run2.returncode == 1  # the same rows are refused again
     for row, r in again.items():
         was = rep[row]["status"]

@@ -16,7 +16,7 @@ from consumers.alerter.service import Alerter
 from consumers.list_keeper.service import ListKeeper
 from ledger.client import submit_as_departments
 from ledger.domain.alerts import alerts_for
-from ledger.domain.punishment import load_catalogue
+from ledger.rules import loader
 from ops import workload
 from schemas import registry
 from tests import feeds, helpers
@@ -95,7 +95,7 @@ async def test_sigkill_of_list_keeper_and_alerter_loses_and_duplicates_nothing(s
     assert {c["event_id"] for c in changes} == event_ids
 
     # every alert exactly once: the ids the catalogue calls for, computed from the changes
-    catalogue = load_catalogue()
+    catalogue = loader.load_catalogue()
     expected = {d.alert_id for c in changes for d in alerts_for(
         catalogue, c["change_id"], c["list_kind"], c["category"], c["status"] == "listed", c["active_list_kinds"])}
     alerts = await feeds.wait_for_alerts(settings, event_ids, len(expected), timeout=120)

@@ -32,6 +32,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from ledger.domain import rules as domain_rules
+from ledger.rules import loader
 from ops import workload
 from schemas import registry
 from tests import helpers
@@ -74,7 +75,7 @@ class Fuzz:
 
     def __init__(self, base: str, tokens: dict[str, str], doc: dict[str, Any]) -> None:
         self.base, self.tokens = base, tokens
-        self.matrix = domain_rules.load_departments()
+        self.matrix = loader.load_departments()
         self.allowed = {t: sorted(d for d, dep in self.matrix.departments.items() if t in dep.may_emit)
                         for t in domain_rules.EVENT_TYPES}
         comps = {"components": doc["components"]}

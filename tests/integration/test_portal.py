@@ -24,6 +24,7 @@ import pytest
 from ledger.audit import verify
 from ledger.domain import identity
 from ledger.domain import rules as domain_rules
+from ledger.rules import loader
 from projections.web import dashboard
 from schemas import registry
 from tests import helpers, portal_world
@@ -102,7 +103,7 @@ async def test_entity_page_shows_why_it_is_listed(portal, world) -> None:
     assert "政府采购禁止参加名单" in status
     lists = body.split('id="lists"', 1)[1].split("</section>", 1)[0]
     row = next(r for r in lists.split("<tr") if ban["decision_no"] in r)
-    end = domain_rules.load_publication_periods().listing_window(
+    end = loader.load_publication_periods().listing_window(
         "procurement_ban", date(2026, 2, 2), domain_rules.ListingTerms(period_months=24)).automatic_end
     assert "2026-02-02" in row and f'<td class="legal-end">{end}</td>' in row  # listed on, legal end (24 months)
     assert "中华人民共和国政府采购法 第七十七条" in row and "有效" in row

@@ -19,7 +19,7 @@ import pytest
 
 from ledger.client import submit_as_departments
 from ledger.domain import identity
-from ledger.domain import rules as domain_rules
+from ledger.rules import loader
 from ops import workload
 from projections import publicity
 from tests import helpers
@@ -250,7 +250,7 @@ async def test_lists_csv_export(api, world) -> None:
 
 
 async def test_publicity_records_with_national_fields_and_windows(api, world) -> None:
-    rules = domain_rules.load_rules()
+    rules = loader.load()
     company, life = world["company"], world["life"]
     pen = {r["decision_no"]: r for _, r in life[0] if r["envelope"]["event_type"] == "AdministrativePenaltyImposed"}
     got = await api.get("/publicity", entity=world["company_id"])

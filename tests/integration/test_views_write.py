@@ -10,12 +10,13 @@ import psycopg
 import pytest
 
 from bench import fold
-from ledger.domain import rules as domain_rules
-from projections import grade, schema, views
+from ledger.rules import loader
+from projections import schema, views
 from projections.rows import Folder, Loaded
 from schemas import registry
 
 NAME = "test_views_write"
+RULES = loader.load()
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ async def _write(settings, ops) -> dict[str, int]:
 
 async def test_existing_keys_are_skipped_and_new_rows_of_the_batch_still_go_in(settings, fresh) -> None:
     work = fold.batches(fold.fixed_entries(400, 3, life_share=0.5), 400)
-    ops = Folder(domain_rules.load_rules(), grade.load_grade_rules()).fold(work[0], Loaded({}, set()))
+    ops = Folder(RULES, RULES.grade).fold(work[0], Loaded({}, set()))
     half = replace(ops, ledger_copy=ops.ledger_copy[::2], publicity_inserts=ops.publicity_inserts[::2],
                    list_inserts=ops.list_inserts[::2])
     first = await _write(settings, half)
@@ -73,7 +74,7 @@ async def test_nul_in_a_record_is_stored_as_ufffd_and_the_entity_goes_on(setting
     rec.update(facts="经查\x00当事人", decision_no=rec["decision_no"] + "\x00")
     entry["submission"] = registry.encode(name, rec)
     poisoned = (first[0], first[1], registry.encode("LedgerEntry", entry))
-    folder = Folder(domain_rules.load_rules(), grade.load_grade_rules())
+    folder = Folder(RULES, RULES.grade)
     work = fold.batches([poisoned, second], 1)
     ops1 = folder.fold(work[0], Loaded({}, set()))
     assert ops1.nul_text

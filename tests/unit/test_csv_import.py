@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from ledger.client import OutcomeTimeout
 from ledger.intake import csv_import as ci
 from ledger.intake import importer
+from ledger.rules import loader
 from ops import workload
 from projections.publicity import fen_to_wanyuan, national_fields
 from schemas import registry
@@ -29,6 +30,7 @@ PENALTIES = (FIXTURES / "penalties_gb18030.csv").read_bytes()
 LICENCES = (FIXTURES / "licences_utf8_bom.csv").read_bytes()
 TODAY = date(2026, 11, 27)
 DEPT = "xc-samr"
+MATRIX = loader.load_departments()
 AUTHORITY, AUTHORITY_CODE = workload.PENALTY_DEPARTMENTS[DEPT]
 
 
@@ -537,7 +539,7 @@ def _outcome(record: dict[str, Any], status: str, reasons: list[dict[str, str]] 
 
 
 async def test_importer_submits_only_valid_rows_and_reports_every_row(tmp_path: Path) -> None:
-    reading, rows = importer.check(PENALTIES, DEPT)
+    reading, rows = importer.check(PENALTIES, DEPT, MATRIX)
 
     def answer(rec: dict[str, Any]) -> dict[str, Any] | None:
         if rec["decision_date"] < date(2019, 7, 1):
@@ -570,7 +572,7 @@ async def test_importer_submits_only_valid_rows_and_reports_every_row(tmp_path: 
 
 
 async def test_importer_duplicates_conflicts_and_silence() -> None:
-    reading, rows = importer.check(LICENCES, DEPT)
+    reading, rows = importer.check(LICENCES, DEPT, MATRIX)
     answers = iter(["DUPLICATE", "CONFLICT", None] + ["ACCEPTED"] * 20)
 
     def answer(rec: dict[str, Any]) -> dict[str, Any] | None:
@@ -593,7 +595,7 @@ async def test_importer_duplicates_conflicts_and_silence() -> None:
 async def test_one_silent_row_does_not_stop_the_others() -> None:
     """Outcomes trickle in (one every 50 ms) while the first row's never comes: only that row is
     NO-OUTCOME, because other outcomes arrived while it was awaited."""
-    reading, rows = importer.check(LICENCES, DEPT)
+    reading, rows = importer.check(LICENCES, DEPT, MATRIX)
     client = FakeClient(lambda rec: None)
     loop = asyncio.get_running_loop()
     submit = client.submit
@@ -616,7 +618,7 @@ async def test_one_silent_row_does_not_stop_the_others() -> None:
 def test_nothing_invalid_is_ever_submitted(rows: list[list[str]]) -> None:
     data = to_csv([HEADER, list(penalty_row().values()), *rows])
     try:
-        reading, checked = importer.check(data, DEPT)
+        reading, checked = importer.check(data, DEPT, MATRIX)
     except ci.FileRefused:
         return
     client = FakeClient(lambda rec: _outcome(rec, "ACCEPTED"))

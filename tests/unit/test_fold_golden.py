@@ -17,9 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench import fold
-from ledger.domain import rules as domain_rules
 from ledger.domain.model import EntityState
-from projections import grade
+from ledger.rules import loader
 from projections.rows import Folder, Loaded, state_from_json, state_json
 
 GOLDEN = "5a09ed9697640534081d9f3df164a0144a6a2bd198f8427cdfc5595fb6c36ad0"
@@ -32,7 +31,8 @@ def work():
 
 @pytest.fixture(scope="module")
 def folder():
-    return Folder(domain_rules.load_rules(), grade.load_grade_rules())
+    rules = loader.load()
+    return Folder(rules, rules.grade)
 
 
 def test_the_fold_writes_exactly_what_it_wrote_before(work, folder) -> None:

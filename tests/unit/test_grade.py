@@ -19,10 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.domain import rules
 from ledger.domain.errors import Rejection, RulesError
 from ledger.domain.model import EntityState, Event, decide, evolve
-from ledger.domain.rules import LIST_KINDS, SEVERITIES, default_directory
+from ledger.domain.rules import LIST_KINDS, SEVERITIES
+from ledger.rules.loader import default_directory, load, load_grade
 from ops import workload
 from projections.grade import (
     MAX_SCORE,
@@ -32,12 +32,11 @@ from projections.grade import (
     GradeRules,
     Reason,
     grade,
-    load_grade_rules,
 )
 
-_LOADED = rules.load_rules()
+_LOADED = load()
 PUBLICATION, CATALOGUE = _LOADED.publication, _LOADED.catalogue
-RULES = load_grade_rules()
+RULES = _LOADED.grade
 TODAY = date(2026, 11, 27)
 SUBJECT = workload.Subject("91411002MA5FMHPPX6", "USCC", "许昌瑞祥食品有限公司")
 FILE = "credit_grade.v1.json"
@@ -225,7 +224,7 @@ def test_a_state_that_went_through_json_grades_the_same() -> None:
 def test_revoked_licences_weigh_what_the_file_says(tmp_path: Path) -> None:
     shutil.copy(default_directory() / FILE, tmp_path / FILE)
     _edit(tmp_path, lambda doc: doc.__setitem__("revoked_licence", -3))
-    heavier = load_grade_rules(tmp_path)
+    heavier = load_grade(tmp_path)
     s = _apply(workload.licence_granted(SUBJECT, "JY14110000001", date(2023, 3, 1)),
                workload.licence_granted(SUBJECT, "JY14110000002", date(2023, 3, 2)),
                workload.licence_revoked(SUBJECT, "JY14110000001", date(2026, 1, 12)))
@@ -384,7 +383,7 @@ def test_invalid_grade_files_are_refused(tmp_path: Path, change: Callable[[dict[
     shutil.copy(default_directory() / FILE, tmp_path / FILE)
     _edit(tmp_path, change)
     with pytest.raises(RulesError) as info:
-        load_grade_rules(tmp_path)
+        load_grade(tmp_path)
     assert info.value.file.endswith(FILE)
     assert info.value.entry == entry
     assert reason in info.value.reason
@@ -392,7 +391,7 @@ def test_invalid_grade_files_are_refused(tmp_path: Path, change: Callable[[dict[
 
 def test_missing_grade_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RulesError, match="no rules file"):
-        load_grade_rules(tmp_path)
+        load_grade(tmp_path)
 
 
 def test_the_highest_version_is_loaded(tmp_path: Path) -> None:
@@ -400,4 +399,4 @@ def test_the_highest_version_is_loaded(tmp_path: Path) -> None:
     doc = json.loads((tmp_path / FILE).read_text(encoding="utf-8"))
     doc["version"], doc["start_score"] = 2, 80
     (tmp_path / "credit_grade.v2.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
-    assert (load_grade_rules(tmp_path).version, load_grade_rules(tmp_path).start_score) == (2, 80)
+    assert (load_grade(tmp_path).version, load_grade(tmp_path).start_score) == (2, 80)

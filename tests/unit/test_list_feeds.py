@@ -12,13 +12,12 @@ import pytest
 from consumers.alerter.service import alert_records
 from consumers.list_keeper.core import ListBook
 from consumers.webhook.service import sign, verify
-from ledger.domain import rules
 from ledger.domain.alerts import alerts_for
-from ledger.domain.punishment import load_catalogue
+from ledger.rules import loader
 from ops import workload
 
-RULES = rules.load_rules()
-CATALOGUE = load_catalogue()
+RULES = loader.load()
+CATALOGUE = RULES.catalogue
 
 
 class Entity:

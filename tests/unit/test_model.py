@@ -10,9 +10,10 @@ import pytest
 from ledger.domain import rules
 from ledger.domain.errors import Rejection
 from ledger.domain.model import EVENT_ID_MAX, EntityState, Event, check_event_id, decide, evolve
+from ledger.rules import loader
 from ops import workload
 
-LOADED = rules.load_rules()
+LOADED = loader.load()
 RULES, CATALOGUE = LOADED.publication, LOADED.catalogue
 TODAY = date(2026, 11, 27)
 SUBJECT = workload.Subject("91110000600037341L", "USCC", "测试企业")

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from ledger.domain import rules as domain_rules
 from ledger.intake import gateway, openapi
+from ledger.rules import loader
 from ops import workload
 from schemas import registry
 
@@ -202,7 +203,7 @@ def test_every_problem_is_named_by_its_json_path() -> None:
 
 
 def test_gateway_prepare_refuses_with_the_right_status() -> None:
-    matrix = domain_rules.load_departments()
+    matrix = loader.load_departments()
     dept, record = next(p for p in EVERY_FAMILY if p[1]["envelope"]["event_type"] == "AdministrativePenaltyImposed")
     ok = _as_json(record)
     assert gateway.prepare(matrix, dept, ok, PEPPER)[0] == "AdministrativePenaltyImposed"
@@ -266,7 +267,7 @@ PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[Heal
 def test_any_json_value_is_decoded_or_refused_cleanly(value: Any) -> None:
     assert _decoder_accepts(value) == VALIDATOR.is_valid(value)
     try:
-        gateway.prepare(domain_rules.load_departments(), "xc-samr", value, PEPPER)
+        gateway.prepare(loader.load_departments(), "xc-samr", value, PEPPER)
     except gateway.Refused as exc:
         assert exc.status in (400, 403) and exc.problems
 

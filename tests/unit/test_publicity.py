@@ -17,10 +17,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.domain import rules
 from ledger.domain.errors import CalendarCoverageError, Rejection
 from ledger.domain.identity import mask_ric
 from ledger.domain.model import EntityState, Event, decide, evolve
+from ledger.rules import loader
 from ops import workload
 from projections.publicity import (
     NOT_COVERED,
@@ -36,7 +36,7 @@ from projections.publicity import (
     wanyuan_to_fen,
 )
 
-RULES = rules.load_rules()
+RULES = loader.load()
 CAL = RULES.calendar
 PUBLICATION = RULES.publication
 TODAY = date(2026, 11, 27)

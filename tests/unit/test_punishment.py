@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from ledger.domain.errors import RulesError
-from ledger.domain.punishment import Catalogue, load_catalogue
-from ledger.domain.rules import LIST_KINDS, default_directory, load_departments
+from ledger.domain.punishment import Catalogue
+from ledger.domain.rules import LIST_KINDS
+from ledger.rules.loader import default_directory, load_catalogue, load_departments
 
 CATALOGUE = "punishment_catalogue.v1.json"
 

@@ -16,23 +16,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger.domain.errors import Rejection, RulesError
-from ledger.domain.rules import (
-    EVENT_TYPES,
-    ListingTerms,
-    ListingWindow,
-    Rules,
-    Window,
-    add_months,
-    default_directory,
-    load_departments,
-    load_publication_periods,
-    load_rules,
-)
+from ledger.domain.rulebook import RuleBook
+from ledger.domain.rules import EVENT_TYPES, ListingTerms, ListingWindow, Window, add_months
+from ledger.rules.loader import default_directory, load, load_departments, load_publication_periods
 
 
 @pytest.fixture(scope="module")
-def rules() -> Rules:
-    return load_rules()
+def rules() -> RuleBook:
+    return load()
 
 
 # --------------------------------------------------------------------------- month arithmetic
@@ -80,11 +71,11 @@ def test_add_months_is_exact_month_arithmetic(start: date, a: int, b: int) -> No
         (date(2031, 1, 1), "ndrc-order-36-2025"),
     ],
 )
-def test_regime_is_chosen_by_decision_date(rules: Rules, decision: date, regime: str) -> None:
+def test_regime_is_chosen_by_decision_date(rules: RuleBook, decision: date, regime: str) -> None:
     assert rules.publication.regime_for(decision).id == regime
 
 
-def test_no_regime_before_527(rules: Rules) -> None:
+def test_no_regime_before_527(rules: RuleBook) -> None:
     with pytest.raises(Rejection) as info:
         rules.publication.regime_for(date(2019, 6, 30))
     assert (info.value.field, info.value.code) == ("decision_date", "publication.no_regime")
@@ -106,18 +97,18 @@ def test_no_regime_before_527(rules: Rules) -> None:
         ("2026-04-01", "serious", ("2026-04-01", "2027-04-02", "2029-04-02")),
     ],
 )
-def test_penalty_window(rules: Rules, decision: str, severity: str, window: tuple[str, str, str]) -> None:
+def test_penalty_window(rules: RuleBook, decision: str, severity: str, window: tuple[str, str, str]) -> None:
     expected = Window(*(date.fromisoformat(d) for d in window))
     assert rules.publication.penalty_window(date.fromisoformat(decision), severity) == expected
 
 
-def test_unknown_severity_is_rejected(rules: Rules) -> None:
+def test_unknown_severity_is_rejected(rules: RuleBook) -> None:
     with pytest.raises(Rejection) as info:
         rules.publication.penalty_window(date(2024, 1, 1), "grave")
     assert info.value.code == "penalty.severity_unknown"
 
 
-def test_repair_follows_the_regime_of_the_decision_date(rules: Rules) -> None:
+def test_repair_follows_the_regime_of_the_decision_date(rules: RuleBook) -> None:
     repair = date(2024, 1, 15)
     # Decided under 527号 (min 6 months): repair in January 2024 is allowed.
     assert rules.publication.repair_allowed("serious", date(2023, 4, 28), repair) is None
@@ -128,7 +119,7 @@ def test_repair_follows_the_regime_of_the_decision_date(rules: Rules) -> None:
     assert "2024-05-02" in rejection.message
 
 
-def test_repair_on_the_first_allowed_day_only(rules: Rules) -> None:
+def test_repair_on_the_first_allowed_day_only(rules: RuleBook) -> None:
     decided = date(2024, 1, 31)  # general under Order 58: earliest repair 2024-05-01
     assert rules.publication.repair_allowed("general", decided, date(2024, 4, 30)) is not None
     assert rules.publication.repair_allowed("general", decided, date(2024, 5, 1)) is None
@@ -143,19 +134,19 @@ def test_repair_on_the_first_allowed_day_only(rules: Rules) -> None:
         ("general", date(2018, 1, 31), date(2018, 6, 1), "publication.no_regime"),
     ],
 )
-def test_repair_refusals(rules: Rules, severity: str, decided: date, repair: date, code: str) -> None:
+def test_repair_refusals(rules: RuleBook, severity: str, decided: date, repair: date, code: str) -> None:
     rejection = rules.publication.repair_allowed(severity, decided, repair)
     assert rejection is not None and rejection.code == code
 
 
-def test_minor_penalty_under_order_36_can_be_repaired_at_once(rules: Rules) -> None:
+def test_minor_penalty_under_order_36_can_be_repaired_at_once(rules: RuleBook) -> None:
     assert rules.publication.repair_allowed("minor", date(2026, 5, 6), date(2026, 5, 6)) is None
 
 
 # --------------------------------------------------------------------------- lists
 
 
-def test_dishonest_debtor_periods(rules: Rules) -> None:
+def test_dishonest_debtor_periods(rules: RuleBook) -> None:
     pub = rules.publication
     listed = date(2024, 2, 29)
     # Ground 1 (ability but refusal): no fixed period; deleted on performance.
@@ -178,13 +169,13 @@ def test_dishonest_debtor_periods(rules: Rules) -> None:
         (ListingTerms(ground=2, extension_months=48), "list.extension_out_of_range"),
     ],
 )
-def test_dishonest_debtor_bad_terms(rules: Rules, terms: ListingTerms, code: str) -> None:
+def test_dishonest_debtor_bad_terms(rules: RuleBook, terms: ListingTerms, code: str) -> None:
     with pytest.raises(Rejection) as info:
         rules.publication.listing_window("dishonest_debtor", date(2024, 1, 1), terms)
     assert info.value.code == code
 
 
-def test_fixed_and_decided_list_periods(rules: Rules) -> None:
+def test_fixed_and_decided_list_periods(rules: RuleBook) -> None:
     pub = rules.publication
     assert pub.listing_window("major_tax_violation", date(2022, 3, 15)) == ListingWindow(
         date(2022, 3, 15), date(2022, 9, 16), date(2025, 3, 16))
@@ -197,19 +188,19 @@ def test_fixed_and_decided_list_periods(rules: Rules) -> None:
 
 
 @pytest.mark.parametrize("months", [None, 6, 48])
-def test_procurement_ban_period_must_be_one_to_three_years(rules: Rules, months: int | None) -> None:
+def test_procurement_ban_period_must_be_one_to_three_years(rules: RuleBook, months: int | None) -> None:
     with pytest.raises(Rejection) as info:
         rules.publication.listing_window("procurement_ban", date(2024, 1, 1), ListingTerms(period_months=months))
     assert (info.value.field, info.value.code) == ("period_months", "list.period_out_of_range")
 
 
-def test_unknown_list_kind(rules: Rules) -> None:
+def test_unknown_list_kind(rules: RuleBook) -> None:
     with pytest.raises(Rejection) as info:
         rules.publication.listing_window("red_list", date(2024, 1, 1))
     assert info.value.code == "list.kind_unknown"
 
 
-def test_tax_list_early_stop_after_six_months_and_payment(rules: Rules) -> None:
+def test_tax_list_early_stop_after_six_months_and_payment(rules: RuleBook) -> None:
     pub = rules.publication
     listed, paid = date(2024, 3, 15), date(2024, 4, 1)
     too_early = pub.repair_allowed("major_tax_violation", listed, date(2024, 9, 15), corrected_on=paid)
@@ -219,7 +210,7 @@ def test_tax_list_early_stop_after_six_months_and_payment(rules: Rules) -> None:
     assert unpaid is not None and unpaid.code == "repair.correction_required"
 
 
-def test_wage_arrears_early_removal_six_months_after_correction(rules: Rules) -> None:
+def test_wage_arrears_early_removal_six_months_after_correction(rules: RuleBook) -> None:
     pub = rules.publication
     listed, corrected = date(2023, 1, 10), date(2024, 2, 29)
     soon = pub.repair_allowed("wage_arrears", listed, date(2024, 8, 29), corrected_on=corrected)
@@ -230,7 +221,7 @@ def test_wage_arrears_early_removal_six_months_after_correction(rules: Rules) ->
     assert later is not None and later.code == "repair.correction_required"
 
 
-def test_court_list_deleted_on_performance(rules: Rules) -> None:
+def test_court_list_deleted_on_performance(rules: RuleBook) -> None:
     pub = rules.publication
     terms = ListingTerms(ground=2)
     assert pub.repair_allowed("dishonest_debtor", date(2024, 1, 1), date(2024, 3, 5),
@@ -243,7 +234,7 @@ def test_court_list_deleted_on_performance(rules: Rules) -> None:
     assert missing is not None and missing.code == "list.ground_unknown"
 
 
-def test_procurement_ban_cannot_end_early(rules: Rules) -> None:
+def test_procurement_ban_cannot_end_early(rules: RuleBook) -> None:
     rejection = rules.publication.repair_allowed("procurement_ban", date(2024, 1, 1), date(2025, 1, 1),
                                                  corrected_on=date(2024, 2, 1),
                                                  terms=ListingTerms(period_months=24))
@@ -273,7 +264,7 @@ EXPECTED_MATRIX = {
 }
 
 
-def test_matrix_is_exactly_as_specified(rules: Rules) -> None:
+def test_matrix_is_exactly_as_specified(rules: RuleBook) -> None:
     matrix = {dep.id: set(dep.may_emit) for dep in rules.departments.departments.values()}
     assert matrix == EXPECTED_MATRIX
     assert len(EVENT_TYPES) == 19
@@ -282,11 +273,11 @@ def test_matrix_is_exactly_as_specified(rules: Rules) -> None:
 
 @pytest.mark.parametrize(("department", "event_type"),
                          [(d, e) for d, types in EXPECTED_MATRIX.items() for e in sorted(types)])
-def test_authorized_pairs_pass(rules: Rules, department: str, event_type: str) -> None:
+def test_authorized_pairs_pass(rules: RuleBook, department: str, event_type: str) -> None:
     rules.departments.authorize(department, event_type)  # raises Rejection if refused
 
 
-def test_unauthorized_department_is_rejected(rules: Rules) -> None:
+def test_unauthorized_department_is_rejected(rules: RuleBook) -> None:
     with pytest.raises(Rejection) as info:
         rules.departments.authorize("xc-finance", "DishonestDebtorListed")
     assert (info.value.field, info.value.code) == ("source_department", "department.not_authorized")
@@ -304,7 +295,7 @@ def test_unauthorized_department_is_rejected(rules: Rules) -> None:
         ("xc-court", "DebtorListed", "event_type", "event_type.unknown"),
     ],
 )
-def test_authorize_refusals(rules: Rules, department: str, event_type: str, field: str, code: str) -> None:
+def test_authorize_refusals(rules: RuleBook, department: str, event_type: str, field: str, code: str) -> None:
     with pytest.raises(Rejection) as info:
         rules.departments.authorize(department, event_type)
     assert (info.value.field, info.value.code) == (field, code)
@@ -313,7 +304,7 @@ def test_authorize_refusals(rules: Rules, department: str, event_type: str, fiel
 # --------------------------------------------------------------------------- loading and validation
 
 
-def test_loaded_objects_are_frozen(rules: Rules) -> None:
+def test_loaded_objects_are_frozen(rules: RuleBook) -> None:
     assert rules.publication.version == 1 and rules.departments.version == 1
     assert rules.publication.legal_sources and rules.departments.legal_sources
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -402,7 +393,7 @@ def test_invalid_rules_files_are_refused(rules_dir: Path, file: str, change: Cal
                                          entry: str, reason: str) -> None:
     edit(rules_dir, file, change)
     with pytest.raises(RulesError) as info:
-        load_rules(rules_dir)
+        load(rules_dir)
     assert info.value.file.endswith(file)
     assert info.value.entry == entry
     assert reason in info.value.reason

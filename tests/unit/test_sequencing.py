@@ -8,9 +8,9 @@ from datetime import date
 
 import pytest
 
-from ledger.domain import rules
 from ledger.platform import signing
 from ledger.records import chain, submissions
+from ledger.rules import loader
 from ledger.sequencer.core import Sequencing, changelog_records, outcome_record
 from ops import workload
 
@@ -20,7 +20,7 @@ PUBLIC = {d: pub for d, (_priv, pub) in KEYS.items()}
 
 
 def _core() -> Sequencing:
-    core = Sequencing(PUBLIC, PEPPER, rules.load_rules(), today=lambda: date(2026, 11, 27))
+    core = Sequencing(PUBLIC, PEPPER, loader.load(), today=lambda: date(2026, 11, 27))
     for p in range(4):
         core.restore(p, [])
     return core

@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from ledger.domain.rules import load_rules
 from ledger.records import submissions
+from ledger.rules import loader
 from ledger.sequencer import store as state_snapshot
 from ledger.sequencer.core import Sequencing, changelog_records
 from ops import workload
 from tests.unit.test_sequencing import KEYS, PEPPER, PUBLIC
 
-RULES = load_rules()
+RULES = loader.load()
 
 
 def _sequencing() -> Sequencing:

@@ -22,18 +22,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger.domain.errors import CalendarCoverageError, DomainError, RulesError
-from ledger.domain.rules import default_directory
-from ledger.domain.workdays import (
-    add_working_days,
-    covered_years,
-    default_calendar,
-    is_working_day,
-    load_workdays,
-    working_days_between,
-)
 from ledger.rules import make_workdays
+from ledger.rules.loader import default_directory, load_workdays
 
 FILE = "workdays.v1.json"
+CAL = load_workdays()  # the calendar of ledger/rules, as every process gets it from the loader
 
 
 def days(start: date, end: date) -> list[date]:
@@ -41,29 +34,29 @@ def days(start: date, end: date) -> list[date]:
 
 
 def test_spring_festival_2024() -> None:
-    assert is_working_day(date(2024, 2, 4))  # Sunday worked
-    assert is_working_day(date(2024, 2, 9))  # 除夕, Friday: a working day in the 2024 notice
-    assert not any(is_working_day(d) for d in days(date(2024, 2, 10), date(2024, 2, 17)))
-    assert is_working_day(date(2024, 2, 18))  # Sunday worked
-    assert not is_working_day(date(2024, 2, 3))  # ordinary Saturday
+    assert CAL.is_working_day(date(2024, 2, 4))  # Sunday worked
+    assert CAL.is_working_day(date(2024, 2, 9))  # 除夕, Friday: a working day in the 2024 notice
+    assert not any(CAL.is_working_day(d) for d in days(date(2024, 2, 10), date(2024, 2, 17)))
+    assert CAL.is_working_day(date(2024, 2, 18))  # Sunday worked
+    assert not CAL.is_working_day(date(2024, 2, 3))  # ordinary Saturday
 
 
 def test_national_day_2025() -> None:
-    assert is_working_day(date(2025, 9, 28))  # Sunday worked
-    assert not any(is_working_day(d) for d in days(date(2025, 10, 1), date(2025, 10, 8)))
-    assert is_working_day(date(2025, 10, 9))
-    assert is_working_day(date(2025, 10, 11))  # Saturday worked
-    assert not is_working_day(date(2025, 10, 12))
+    assert CAL.is_working_day(date(2025, 9, 28))  # Sunday worked
+    assert not any(CAL.is_working_day(d) for d in days(date(2025, 10, 1), date(2025, 10, 8)))
+    assert CAL.is_working_day(date(2025, 10, 9))
+    assert CAL.is_working_day(date(2025, 10, 11))  # Saturday worked
+    assert not CAL.is_working_day(date(2025, 10, 12))
 
 
 def test_spring_festival_2026() -> None:
-    assert is_working_day(date(2026, 2, 14))  # Saturday worked
-    assert not any(is_working_day(d) for d in days(date(2026, 2, 15), date(2026, 2, 23)))
-    assert is_working_day(date(2026, 2, 28))  # Saturday worked
+    assert CAL.is_working_day(date(2026, 2, 14))  # Saturday worked
+    assert not any(CAL.is_working_day(d) for d in days(date(2026, 2, 15), date(2026, 2, 23)))
+    assert CAL.is_working_day(date(2026, 2, 28))  # Saturday worked
 
 
 def test_ordinary_week() -> None:
-    assert [is_working_day(d) for d in days(date(2024, 3, 4), date(2024, 3, 10))] == [
+    assert [CAL.is_working_day(d) for d in days(date(2024, 3, 4), date(2024, 3, 10))] == [
         True, True, True, True, True, False, False]
 
 
@@ -81,34 +74,34 @@ def test_ordinary_week() -> None:
     ],
 )
 def test_double_publicity_deadline_is_seven_working_days(decision: date, deadline: date) -> None:
-    assert add_working_days(decision, 7) == deadline
-    assert working_days_between(decision, deadline) == 7
+    assert CAL.add_working_days(decision, 7) == deadline
+    assert CAL.working_days_between(decision, deadline) == 7
 
 
 def test_friday_plus_one_is_a_worked_sunday() -> None:
-    assert add_working_days(date(2024, 2, 2), 1) == date(2024, 2, 4)
+    assert CAL.add_working_days(date(2024, 2, 2), 1) == date(2024, 2, 4)
 
 
 def test_zero_and_negative_steps() -> None:
-    assert add_working_days(date(2024, 2, 10), 0) == date(2024, 2, 10)
-    assert add_working_days(date(2024, 2, 19), -1) == date(2024, 2, 18)
-    assert add_working_days(date(2024, 2, 18), -1) == date(2024, 2, 9)
+    assert CAL.add_working_days(date(2024, 2, 10), 0) == date(2024, 2, 10)
+    assert CAL.add_working_days(date(2024, 2, 19), -1) == date(2024, 2, 18)
+    assert CAL.add_working_days(date(2024, 2, 18), -1) == date(2024, 2, 9)
 
 
 def test_working_days_between_counts_half_open_interval() -> None:
-    assert working_days_between(date(2024, 2, 9), date(2024, 2, 18)) == 1
-    assert working_days_between(date(2024, 2, 18), date(2024, 2, 9)) == -1
-    assert working_days_between(date(2024, 2, 9), date(2024, 2, 9)) == 0
+    assert CAL.working_days_between(date(2024, 2, 9), date(2024, 2, 18)) == 1
+    assert CAL.working_days_between(date(2024, 2, 18), date(2024, 2, 9)) == -1
+    assert CAL.working_days_between(date(2024, 2, 9), date(2024, 2, 9)) == 0
 
 
 def test_coverage_is_2019_to_2026() -> None:
-    assert covered_years() == range(2019, 2027)
+    assert CAL.years == range(2019, 2027)
 
 
 @pytest.mark.parametrize("day", [date(2027, 1, 4), date(2000, 6, 1), date(2018, 12, 31)])
 def test_years_without_official_schedule_raise(day: date) -> None:
     with pytest.raises(CalendarCoverageError, match=str(day.year)) as info:
-        is_working_day(day)
+        CAL.is_working_day(day)
     message = str(info.value)
     assert FILE in message  # which file to extend
     assert f"国务院办公厅关于{day.year}年部分节假日安排的通知" in message  # and with which notice
@@ -116,7 +109,7 @@ def test_years_without_official_schedule_raise(day: date) -> None:
 
 def test_deadline_running_into_an_uncovered_year_raises() -> None:
     with pytest.raises(DomainError):
-        add_working_days(date(2026, 12, 28), 7)
+        CAL.add_working_days(date(2026, 12, 28), 7)
 
 
 covered_days = st.dates(min_value=date(2019, 1, 1), max_value=date(2026, 11, 30))
@@ -124,24 +117,24 @@ covered_days = st.dates(min_value=date(2019, 1, 1), max_value=date(2026, 11, 30)
 
 @given(covered_days, st.integers(min_value=0, max_value=20))
 def test_add_then_count_is_identity(start: date, n: int) -> None:
-    end = add_working_days(start, n)
-    assert working_days_between(start, end) == n
+    end = CAL.add_working_days(start, n)
+    assert CAL.working_days_between(start, end) == n
     if n:
-        assert is_working_day(end)
+        assert CAL.is_working_day(end)
         assert end > start
 
 
 @given(covered_days, st.integers(min_value=0, max_value=20))
 def test_going_back_from_a_working_day_returns_to_it(start: date, n: int) -> None:
-    start = add_working_days(start, 1)  # a working day
-    assert add_working_days(add_working_days(start, n), -n) == start
+    start = CAL.add_working_days(start, 1)  # a working day
+    assert CAL.add_working_days(CAL.add_working_days(start, n), -n) == start
 
 
 # --------------------------------------------------------------------------- the rules file
 
 
 def test_every_year_names_its_notice_and_the_file_names_the_2024_revision() -> None:
-    calendar = default_calendar()
+    calendar = CAL
     assert calendar.file.endswith(FILE)
     assert calendar.version == 1
     for year, source in calendar.year_sources.items():
@@ -172,7 +165,8 @@ def test_generator_reproduces_the_committed_file() -> None:
 
 
 def test_run_time_module_does_not_import_holidays() -> None:
-    code = "import sys, ledger.domain.workdays as w; w.covered_years(); print('holidays' in sys.modules)"
+    code = ("import sys, datetime, ledger.rules.loader as r; "
+            "r.load().calendar.is_working_day(datetime.date(2024, 2, 4)); print('holidays' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[2])
     assert result.stdout.strip() == "False"

@@ -14,6 +14,7 @@ from ledger.intake.importer.progress import Progress
 from ledger.intake.importer.report import summary, write_report
 from ledger.intake.importer.submission import SetupError, import_file
 from ledger.platform import config
+from ledger.rules import loader
 
 
 async def _cli(args: argparse.Namespace) -> int:
@@ -25,7 +26,8 @@ async def _cli(args: argparse.Namespace) -> int:
         return 2
     progress = Progress(enabled=not args.no_progress)
     try:
-        result = await import_file(config.load(), args.department, data, dry_run=args.dry_run, progress=progress,
+        result = await import_file(config.load(), args.department, data, loader.load_departments(),
+                                   dry_run=args.dry_run, progress=progress,
                                    timeout=args.timeout)
     except csv_import.FileRefused as exc:
         progress.finish()

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from ledger.client import LedgerClient, OutcomeTimeout
 from ledger.domain.errors import Rejection
 from ledger.domain.identity import WARNING_MESSAGES
-from ledger.domain.rules import load_departments
+from ledger.domain.rules import DepartmentMatrix
 from ledger.intake import csv_import
 from ledger.intake.importer.progress import Progress
 from ledger.intake.importer.report import (
@@ -45,8 +45,8 @@ class SetupError(Exception):
     """Nothing can be imported: the message says why (Chinese, English in brackets)."""
 
 
-def check(data: bytes, department: str, progress: Progress | None = None) -> tuple[csv_import.Reading,
-                                                                                   list[csv_import.RowResult]]:
+def check(data: bytes, department: str, matrix: DepartmentMatrix,
+          progress: Progress | None = None) -> tuple[csv_import.Reading, list[csv_import.RowResult]]:
     """Read and check every row (``FileRefused`` for the file as a whole); then make sure the
     department may emit the file's event type (``SetupError``)."""
     progress = progress or Progress(enabled=False)
@@ -57,7 +57,7 @@ def check(data: bytes, department: str, progress: Progress | None = None) -> tup
         progress.read = len(rows)
         progress.update()
     try:
-        load_departments().authorize(department, reading.event_type)
+        matrix.authorize(department, reading.event_type)
     except Rejection as r:
         raise SetupError(r.message) from None
     return reading, rows
@@ -170,13 +170,13 @@ async def submit(client: Client, rows: list[csv_import.RowResult], layout: csv_i
     return [reports[r.row] for r in rows]
 
 
-async def import_file(settings: config.Settings, department: str, data: bytes, *, dry_run: bool = False,
-                      progress: Progress | None = None, timeout: float = 120.0) -> ImportResult:
+async def import_file(settings: config.Settings, department: str, data: bytes, matrix: DepartmentMatrix, *,
+                      dry_run: bool = False, progress: Progress | None = None, timeout: float = 120.0) -> ImportResult:
     """Check, then (unless ``dry_run``) submit and wait; ``FileRefused`` / ``SetupError`` if nothing
     can be imported."""
     progress = progress or Progress(enabled=False)
     t0 = time.perf_counter()
-    reading, rows = check(data, department, progress)
+    reading, rows = check(data, department, matrix, progress)
     checked = time.perf_counter() - t0
     if dry_run or not any(r.record is not None for r in rows):
         progress.finish()
