@@ -53,7 +53,6 @@ import os
 import re
 import secrets
 import time
-import unicodedata
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -95,7 +94,6 @@ MAX_RECORD_BYTES = 1_000_000  # the producer's max request size is 1 MiB, header
 DELIVERY_TIMEOUT = 30.0  # seconds Kafka may take to acknowledge a submission before the answer is 503
 OUTCOME_CACHE = 200_000  # events whose outcome GET /v1/outcomes can give (least recently submitted forgotten)
 AUTH_CODES = frozenset({"department.mismatch", "department.not_authorized", "department.unknown"})
-ID_RUN = re.compile(r"(?:[0-9][\s\-]?){14,17}[0-9Xx]")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -673,8 +671,7 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
 
 def loggable_path(path: str) -> str:
     """The request path with anything that could be an ID number masked (logs never hold one)."""
-    text = unicodedata.normalize("NFKC", path)
-    return ID_RUN.sub(lambda m: identity.mask_ric(identity.normalise(m.group())), text)
+    return identity.mask_id_numbers(path)
 
 
 @web.middleware

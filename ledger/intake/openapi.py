@@ -39,6 +39,7 @@ from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any, NamedTuple
 
+from ledger.domain.identity import ID_NUMBER_RUN as _ID_RUN  # never echoed back in clear
 from schemas import registry
 
 API_VERSION = "1.0.0"
@@ -51,8 +52,6 @@ INT_RANGE = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # RFC 3339 date-time (what JSON Schema's format means): seconds and an offset are required
 _DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})")
-# anything that could be an ID number (14-17 digits and a digit or X): never echoed back in clear
-_ID_RUN = re.compile(r"(?:[0-9][\s\-]?){14,17}[0-9Xx]")
 
 
 def short_name(full: str) -> str:

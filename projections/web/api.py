@@ -55,7 +55,6 @@ import io
 import json
 import re
 import time
-import unicodedata
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -89,8 +88,6 @@ COMMON_PARAMS = frozenset({"after", "wait"})
 PAGE_PARAMS = frozenset({"page", "size"})
 LIST_KIND_CHOICES = tuple(sorted(LIST_KINDS | {"red"}))
 ENTITY_ID = re.compile(r"(uscc:[0-9A-Z]{18}|ric:[0-9a-f]{32})")
-# Anything in a path that could be an ID number (14-17 digits, a digit or X; separators allowed)
-ID_RUN = re.compile(r"(?:[0-9][\s\-]?){14,17}[0-9Xx]")
 
 POOL = web.AppKey("pool", psycopg_pool.AsyncConnectionPool)
 SETTINGS = web.AppKey("settings", config.Settings)
@@ -229,8 +226,7 @@ def primary_rejection(raw: str, refused: dict[str, Rejection]) -> Rejection:
 
 def loggable_path(path: str) -> str:
     """The request path with anything that could be an ID number masked (logs never hold one)."""
-    text = unicodedata.normalize("NFKC", path)
-    return ID_RUN.sub(lambda m: identity.mask_ric(identity.normalise(m.group())), text)
+    return identity.mask_id_numbers(path)
 
 
 # ============================================================================ responses
