@@ -55,14 +55,14 @@ import io
 import json
 import re
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
 import psycopg
 import psycopg_pool
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import Counter, Histogram
 
 from ledger.domain import identity
 from ledger.domain import rules as domain_rules
@@ -70,6 +70,7 @@ from ledger.domain.errors import Rejection
 from ledger.domain.punishment import Catalogue, load_catalogue
 from ledger.domain.rules import LIST_KINDS
 from ledger.platform import config, logs, process
+from ledger.platform.web import BadParameter, Handler, json_response, loggable_path, metrics_response, observe
 from projections import queries, schema, trigger
 from projections.audit import http as audit_http
 from schemas import registry
@@ -94,18 +95,8 @@ SETTINGS = web.AppKey("settings", config.Settings)
 DEPARTMENTS = web.AppKey("departments", frozenset)
 CATALOGUE = web.AppKey("catalogue", Catalogue)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
 
 # ============================================================================ parameters
-
-
-class BadParameter(Exception):
-    """A query parameter that cannot be used; answered 400 naming it and why."""
-
-    def __init__(self, name: str, why: str, **extra: Any) -> None:
-        super().__init__(f"{name}: {why}")
-        self.name, self.why, self.extra = name, why, extra
 
 
 class Params:
@@ -224,11 +215,6 @@ def primary_rejection(raw: str, refused: dict[str, Rejection]) -> Rejection:
     return refused["RIC"] if looks_personal else refused["USCC"]
 
 
-def loggable_path(path: str) -> str:
-    """The request path with anything that could be an ID number masked (logs never hold one)."""
-    return identity.mask_id_numbers(path)
-
-
 # ============================================================================ responses
 
 
@@ -244,11 +230,11 @@ def dumps(data: Any) -> str:
 
 
 def ok(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=dumps)
+    return json_response(data, status, default=_default)
 
 
 def error(status: int, message: str, **extra: Any) -> web.Response:
-    return web.json_response({"error": message, **extra}, status=status, dumps=dumps)
+    return json_response({"error": message, **extra}, status, default=_default)
 
 
 def _known_entity_id(entity_id: str) -> str | None:
@@ -470,7 +456,7 @@ async def get_measures_report(request: web.Request) -> web.StreamResponse:
 
 async def get_metrics(request: web.Request) -> web.Response:
     Params(request)
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return metrics_response()
 
 
 ROUTES: tuple[tuple[str, Handler], ...] = (
@@ -525,37 +511,21 @@ async def read_your_writes(request: web.Request, handler: Handler) -> web.Stream
     return await handler(request)
 
 
-@web.middleware
-async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """JSON errors, one log line and the duration metric per request. Logs hold the method, the path
-    (never the query string; anything like an ID number masked), the status and milliseconds."""
-    started = time.monotonic()
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else "unmatched"
-    try:
-        response = await handler(request)
-    except BadParameter as exc:
-        response = error(400, f"bad parameter '{exc.name}': {exc.why}", parameter=exc.name, reason=exc.why,
-                         **exc.extra)
-    except web.HTTPNotFound:
-        response = error(404, "no such route", routes=[path for path, _ in ROUTES])
-    except web.HTTPMethodNotAllowed as exc:
-        response = error(405, f"method {request.method} not allowed; this API is read-only (GET)",
-                         allowed=sorted(exc.allowed_methods))
-    except web.HTTPException as exc:
-        response = error(exc.status, exc.reason)
-    except (psycopg.OperationalError, psycopg.InterfaceError, psycopg_pool.PoolTimeout) as exc:
+def answer(request: web.Request, exc: Exception, route: str) -> web.Response | None:
+    """JSON errors: what the query API answers for an exception its handlers raised."""
+    if isinstance(exc, BadParameter):
+        return error(400, f"bad parameter '{exc.name}': {exc.why}", parameter=exc.name, reason=exc.why, **exc.extra)
+    if isinstance(exc, web.HTTPNotFound):
+        return error(404, "no such route", routes=[path for path, _ in ROUTES])
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        return error(405, f"method {request.method} not allowed; this API is read-only (GET)",
+                     allowed=sorted(exc.allowed_methods))
+    if isinstance(exc, web.HTTPException):
+        return error(exc.status, exc.reason)
+    if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError, psycopg_pool.PoolTimeout)):
         log.warning("database unavailable", path=loggable_path(request.path), error=type(exc).__name__)
-        response = error(503, "database unavailable; retry later")
-    except Exception:
-        log.exception("request failed", method=request.method, path=loggable_path(request.path), route=route)
-        response = error(500, "internal error")
-    seconds = time.monotonic() - started
-    REQUEST_SECONDS.labels(route).observe(seconds)
-    RESPONSES.labels(route, str(response.status)).inc()
-    log.info("request", method=request.method, path=loggable_path(request.path), route=route,
-             status=response.status, ms=round(seconds * 1000, 1))
-    return response
+        return error(503, "database unavailable; retry later")
+    return None
 
 
 # ============================================================================ the app and the process
@@ -564,7 +534,11 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
 def make_app(settings: config.Settings, pool: psycopg_pool.AsyncConnectionPool | None = None) -> web.Application:
     """The application. Without `pool`, one is opened on start-up (2..10 connections, search_path
     views, autocommit) and closed on clean-up."""
-    app = web.Application(middlewares=[observe, read_your_writes])
+    # first, the scaffold's middleware (ledger/platform/web.py): JSON errors, one log line and the
+    # duration metric per request (the method, the path: never the query string, anything like an ID
+    # number masked; the status and milliseconds)
+    observed = observe(log, REQUEST_SECONDS, RESPONSES, answer, lambda request: error(500, "internal error"))
+    app = web.Application(middlewares=[observed, read_your_writes])
     app[SETTINGS] = settings
     app[DEPARTMENTS] = frozenset(domain_rules.load_departments().departments)
     app[CATALOGUE] = load_catalogue()

@@ -38,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,17 +45,18 @@ from urllib.parse import urlencode
 
 import jinja2
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import Counter, Histogram
 
 from ledger.audit import verify
 from ledger.domain import identity
 from ledger.domain import rules as domain_rules
 from ledger.platform import config, logs, process
+from ledger.platform.web import BadParameter, Handler, metrics, observe
 from projections import queries
 from projections.audit import auditor as ledger_audit
 from projections.audit import reads as audit
 from projections.web import api, dashboard
-from projections.web.api import POOL, BadParameter, Params
+from projections.web.api import POOL, Params
 from schemas import registry
 
 log = logs.get("portal")
@@ -107,7 +107,7 @@ def current_month(today: date) -> str:
 
 def public_text(text: str) -> str:
     """User input as it may be shown or logged: anything that could be an ID number masked."""
-    return api.loggable_path(text)
+    return identity.mask_id_numbers(text)
 
 
 def in_window(record: dict[str, Any], today: date) -> bool:
@@ -337,11 +337,7 @@ async def health(request: web.Request) -> web.Response:
     return await api.get_health(request)
 
 
-async def metrics(request: web.Request) -> web.Response:
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-
-ROUTES: tuple[tuple[str, api.Handler], ...] = (
+ROUTES: tuple[tuple[str, Handler], ...] = (
     ("/", index),
     ("/search", search),
     ("/entity/{entity_id}", entity),
@@ -358,38 +354,28 @@ ROUTES: tuple[tuple[str, api.Handler], ...] = (
 )
 
 
-@web.middleware
-async def observe(request: web.Request, handler: api.Handler) -> web.StreamResponse:
-    """Error pages, one log line and the duration metric per request (the path only, anything like
-    an ID number masked; never the query string)."""
-    started = time.monotonic()
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else "unmatched"
-    try:
-        response = await handler(request)
-    except BadParameter as exc:
-        response = render(request, "error.html", status=400, title="查询条件有误",
-                          message=f"参数 {exc.name}：{public_text(exc.why)}", parameter=exc.name)
-    except web.HTTPRedirection as exc:
-        response = exc
-    except web.HTTPNotFound:
-        response = render(request, "error.html", status=404, title="页面不存在", message="没有这个页面。")
-    except web.HTTPMethodNotAllowed:
-        response = render(request, "error.html", status=405, title="不支持的请求方式",
-                          message="本网站只提供查询（GET）。")
-    except Exception:
-        log.exception("request failed", method=request.method, path=api.loggable_path(request.path), route=route)
-        response = render(request, "error.html", status=500, title="服务暂时不可用", message="请稍后再试。")
-    seconds = time.monotonic() - started
-    REQUEST_SECONDS.labels(route).observe(seconds)
-    RESPONSES.labels(route, str(response.status)).inc()
-    log.info("request", method=request.method, path=api.loggable_path(request.path), route=route,
-             status=response.status, ms=round(seconds * 1000, 1))
-    return response
+def answer(request: web.Request, exc: Exception, route: str) -> web.StreamResponse | None:
+    """Error pages: what the portal answers for an exception its handlers raised."""
+    if isinstance(exc, BadParameter):
+        return render(request, "error.html", status=400, title="查询条件有误",
+                      message=f"参数 {exc.name}：{public_text(exc.why)}", parameter=exc.name)
+    if isinstance(exc, web.HTTPRedirection):
+        return exc
+    if isinstance(exc, web.HTTPNotFound):
+        return render(request, "error.html", status=404, title="页面不存在", message="没有这个页面。")
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        return render(request, "error.html", status=405, title="不支持的请求方式", message="本网站只提供查询（GET）。")
+    return None
+
+
+def failed(request: web.Request) -> web.Response:
+    return render(request, "error.html", status=500, title="服务暂时不可用", message="请稍后再试。")
 
 
 def make_app(settings: config.Settings, sample: bool = True) -> web.Application:
-    app = web.Application(middlewares=[observe])
+    # the scaffold's middleware (ledger/platform/web.py): error pages, one log line and the duration
+    # metric per request (the path only, anything like an ID number masked; never the query string)
+    app = web.Application(middlewares=[observe(log, REQUEST_SECONDS, RESPONSES, answer, failed)])
     app[api.SETTINGS] = settings
     rules = domain_rules.load_rules()
     app[RULES] = rules

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
 from ledger.domain import identity
 from ledger.platform import config
+from ledger.platform.web import loggable_path
 from projections import queries
 from projections.web import api as http
 
@@ -108,11 +109,11 @@ def test_identify_tells_id_numbers_from_credit_codes() -> None:
 
 
 def test_log_paths_never_hold_an_id_number() -> None:
-    assert http.loggable_path(f"/entities/{PERSON}") == f"/entities/{identity.mask_ric(PERSON)}"
-    assert PERSON not in http.loggable_path(f"/entities/ric:{PERSON[:6]}-{PERSON[6:]}")
+    assert loggable_path(f"/entities/{PERSON}") == f"/entities/{identity.mask_ric(PERSON)}"
+    assert PERSON not in loggable_path(f"/entities/ric:{PERSON[:6]}-{PERSON[6:]}")
     full_width = "".join(chr(ord(c) + 0xFEE0) for c in PERSON)
-    assert "19980101" not in http.loggable_path(f"/x/{full_width}")
-    assert http.loggable_path("/entities/uscc:91411002MA9XXXXX0C/history") == \
+    assert "19980101" not in loggable_path(f"/x/{full_width}")
+    assert loggable_path("/entities/uscc:91411002MA9XXXXX0C/history") == \
         "/entities/uscc:91411002MA9XXXXX0C/history"
 
 
