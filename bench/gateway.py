@@ -51,7 +51,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from bench import peer
 from ledger.domain import rules as domain_rules
-from ledger.intake import gateway, openapi
+from ledger.intake import openapi
+from ledger.intake.gateway import app as gateway
 from ledger.platform import config, signing
 from ledger.records import submissions
 from ops import stack as ops_stack

@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.domain import rules as domain_rules
-from ledger.intake import gateway, openapi
+from ledger.intake import openapi
+from ledger.intake.gateway import app as gateway
 from ops import workload
 from schemas import registry
 

@@ -1,0 +1,1 @@
+"""The submission gateway: departments submit credit events over HTTP/JSON (app.py)."""

@@ -1,0 +1,5 @@
+"""The command line: python -m ledger.intake.gateway (ops/stack starts it by this module name)."""
+
+from ledger.intake.gateway.app import main
+
+main()
