@@ -28,7 +28,8 @@ Pages (all GET):
   /static/portal.css, /health, /metrics
 
 Reads go through projections/queries.py (the same functions as the JSON query API) and the query
-parameters are checked by the query API's own Params; a bad parameter gives a 400 page naming it.
+parameters are checked by the query API's Params (projections/web/params.py); a bad parameter gives
+a 400 page naming it. Requests are observed by the web scaffold (ledger/platform/web.py).
 
 Run: python -m projections.web.portal [--port 8082] [--metrics-port 9113]
 """
@@ -56,7 +57,8 @@ from projections import queries
 from projections.audit import auditor as ledger_audit
 from projections.audit import reads as audit
 from projections.web import api, dashboard
-from projections.web.api import POOL, Params
+from projections.web.params import Params, identify
+from projections.web.pool import POOL, database
 from schemas import registry
 
 log = logs.get("portal")
@@ -172,7 +174,7 @@ async def search(request: web.Request) -> web.StreamResponse:
     if q is None:
         raise BadParameter("q", "missing: give part of a name, a unified social credit code or an ID number")
     page = p.integer("page", 1, 1, 100_000)
-    found, _ = api.identify(q, None)
+    found, _ = identify(q, None)
     settings = request.app[api.SETTINGS]
     async with request.app[POOL].connection() as conn:
         for _kind, ident in found:
@@ -385,7 +387,7 @@ def make_app(settings: config.Settings, sample: bool = True) -> web.Application:
     for path, handler in ROUTES:
         app.router.add_get(path, handler)
     app.router.add_static("/static", STATIC)
-    app.cleanup_ctx.append(api.database(settings, "portal", max_size=20))
+    app.cleanup_ctx.append(database(settings, "portal", max_size=20))
     if sample:
         app.cleanup_ctx.append(sample_throughput)
     return app
