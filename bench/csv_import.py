@@ -29,12 +29,13 @@ import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 
+from ledger.domain.local_time import CHINA
 from ledger.intake import importer
 from ledger.platform import config
 from ledger.rules import loader
 from ops import stack as ops_stack
 from ops import workload
-from projections.publicity import CHINA, fen_to_wanyuan
+from projections.publicity import fen_to_wanyuan
 
 HEADERS = [
     "行政相对人名称", "行政相对人类别", "行政相对人代码_1（统一社会信用代码）", "行政相对人代码_2（工商注册号）",

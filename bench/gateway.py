@@ -1,4 +1,4 @@
-"""Benchmark: the HTTP submission gateway (ledger/intake/gateway.py), beside the eventsourcing peer.
+"""Benchmark: the HTTP submission gateway (ledger/intake/gateway/), beside the eventsourcing peer.
 
     PYTHONPATH=. .venv/bin/python -m bench.gateway [--seconds 20] [--clients 32] [--batch-events 30000]
                                                    [--peer-events 10000] [--append-docs]
@@ -50,7 +50,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench import peer
-from ledger.intake import gateway, openapi
+from ledger.intake import openapi
+from ledger.intake.gateway import checks
 from ledger.platform import config, signing
 from ledger.records import submissions
 from ledger.rules import loader
@@ -257,9 +258,9 @@ def stage_costs(records: list[tuple[str, dict[str, Any]]], keys_dir: Path) -> di
 
     objs = timed("json parse", lambda: [openapi.parse_json(b) for _, b in bodies])
     decoded = timed("authorize + Avro-schema decode", lambda: [
-        (gateway.authorize(matrix, d, o), openapi.decode_event(o))[1] for (d, _), o in zip(bodies, objs, strict=True)])
+        (checks.authorize(matrix, d, o), openapi.decode_event(o))[1] for (d, _), o in zip(bodies, objs, strict=True)])
     timed("identity check (first time: not remembered yet)", lambda: [
-        gateway.precheck(rec, b"bench-pepper-0123456789") for _, rec in decoded])
+        checks.precheck(rec, b"bench-pepper-0123456789") for _, rec in decoded])
     timed("Avro encode + key", lambda: [(registry.encode(n, rec), submissions.submission_key(
         rec["envelope"]["subject"]["id_type"], rec["envelope"]["subject"]["id"])) for n, rec in decoded])
     timed("encode + Ed25519 sign (submissions.make)", lambda: [

@@ -513,7 +513,7 @@ def up(s: config.Settings, services: bool = True) -> None:
             _say(f"created development signing keys in {s.keys_dir} for: {', '.join(made)}")
         if signing.ensure_keys(notary_keys_dir(s.keys_dir), ["notary"]):
             _say(f"created the development notary key in {notary_keys_dir(s.keys_dir)} (public key: notary.pub)")
-        from ledger.intake.gateway import ensure_tokens
+        from ledger.intake.gateway.tokens import ensure_tokens
 
         made = ensure_tokens(s.keys_dir, departments)
         if made:

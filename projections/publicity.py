@@ -44,7 +44,8 @@ from typing import Any
 
 from ledger.domain.errors import CalendarCoverageError
 from ledger.domain.identity import mask_ric, normalise
-from ledger.domain.money import CHINA, FEN_PER_WANYUAN, fen_to_wanyuan, wanyuan_to_fen  # noqa: F401 (re-exported)
+from ledger.domain.local_time import CHINA
+from ledger.domain.money import FEN_PER_WANYUAN, fen_to_wanyuan, wanyuan_to_fen  # noqa: F401 (re-exported)
 from ledger.domain.rules import PublicationRules
 from ledger.domain.workdays import WorkdayCalendar
 

@@ -11,20 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
 
 from ledger.domain import identity, lists
+from ledger.domain.local_time import CHINA
 from ledger.domain.model import EntityState, Event, evolve
 from ledger.domain.rulebook import RuleBook
 from ledger.records.events import event_of
 from projections import grade as grading
 from projections import publicity
 from schemas import registry
-
-CHINA = timezone(timedelta(hours=8))
 
 
 @dataclass

@@ -38,7 +38,7 @@ import uuid
 from collections import Counter as Tally
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import psycopg
@@ -46,6 +46,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
 from ledger.client import LedgerClient
+from ledger.domain.local_time import CHINA
 from ledger.domain.rulebook import RuleBook
 from ledger.platform import config, logs, process, signing
 from ledger.rules import loader
@@ -54,7 +55,6 @@ from schemas import registry
 
 DEPARTMENT = "ledger-scheduler"
 PENALTY_PUBLICATION = "administrative_penalty_publication"
-CHINA = timezone(timedelta(hours=8))
 # Namespace of the expiry event ids (uuid5 of "<target event id>|<list kind>"); never change it,
 # or expiries already in the ledger would no longer be recognised as duplicates.
 EXPIRY_NAMESPACE = uuid.UUID("8f1d2c55-3b7e-5e0a-9a41-6c1e2f0b7d13")

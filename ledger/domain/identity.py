@@ -27,7 +27,8 @@ Reason codes (``Rejection.code``): ``uscc.empty``, ``uscc.legacy_registration_nu
 
 A natural person's ID number never leaves this module in clear except in ``Identity.raw`` and
 ``Identity.normalised`` (rejection messages never quote it):
-``mask_ric`` is for every public view and log line, ``entity_key`` for Kafka keys and entity ids.
+``mask_ric`` is for every public view and log line, ``mask_id_numbers`` for free text that may hold
+one (request paths, search input), ``entity_key`` for Kafka keys and entity ids.
 """
 
 from __future__ import annotations
@@ -50,11 +51,13 @@ from ledger.domain.errors import Rejection
 __all__ = [
     "Category",
     "Identity",
+    "ID_NUMBER_RUN",
     "IdType",
     "WARNING_MESSAGES",
     "check_ric",
     "check_uscc",
     "entity_key",
+    "mask_id_numbers",
     "mask_ric",
     "normalise",
 ]
@@ -115,6 +118,9 @@ _BY_AUTHORITY: dict[str, Category] = {
 }
 
 _WHITESPACE = re.compile(r"\s+")
+# Anything in free text that could be an ID number: 14-17 digits and a digit or X, a space or a
+# hyphen allowed between them (the shapes people type), so that it is never shown or logged in clear.
+ID_NUMBER_RUN = re.compile(r"(?:[0-9][\s\-]?){14,17}[0-9Xx]")
 _HYPHENS = str.maketrans("", "", "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d")
 
 
@@ -318,6 +324,13 @@ def mask_ric(normalised: str) -> str:
     if len(normalised) != 18:
         return "*" * len(normalised)
     return normalised[:6] + "*" * 8 + normalised[14:]
+
+
+def mask_id_numbers(text: str) -> str:
+    """Free text (a request path, a search) as it may be shown or logged: NFKC first, so full-width
+    digits count, then every run that could be an ID number (``ID_NUMBER_RUN``) replaced by
+    ``mask_ric`` of its normalised form. A unified social credit code is left as it is."""
+    return ID_NUMBER_RUN.sub(lambda m: mask_ric(normalise(m.group())), unicodedata.normalize("NFKC", text))
 
 
 def entity_key(identity: Identity, pepper: bytes) -> str:

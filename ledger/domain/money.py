@@ -1,12 +1,10 @@
-"""Money and the China-local date, exactly: amounts are integer fen; the national files give 万元."""
+"""Money, exactly: amounts are integer fen; the national files give 万元."""
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta, timezone
 from decimal import Decimal
 
-CHINA = timezone(timedelta(hours=8), "UTC+08:00")
 FEN_PER_WANYUAN = 1_000_000  # 1 万元 = 10 000 元 = 1 000 000 分
 
 

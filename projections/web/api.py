@@ -44,35 +44,38 @@ submission's outcome) makes the request wait until the views have applied that r
 wait=<seconds> (default 5, at most 30); if they do not get there in time the answer is 409 with the
 wanted and the current positions. Details and examples: docs/query-api.md.
 
+Here: the handlers, the routes and the app. The query string is checked by projections/web/params.py,
+the connection pool is projections/web/pool.py's and every request is observed by the web scaffold
+(ledger/platform/web.py).
+
 Run: python -m projections.web.api [--port 8080] [--metrics-port 9103]
 """
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
 import re
-import time
-import unicodedata
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator
 from datetime import UTC, date, datetime
 from typing import Any
 
 import psycopg
 import psycopg_pool
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import Counter, Histogram
 
 from ledger.domain import identity
-from ledger.domain.errors import Rejection
 from ledger.domain.punishment import Catalogue
 from ledger.domain.rules import LIST_KINDS
 from ledger.platform import config, logs, process
+from ledger.platform.web import BadParameter, Handler, json_response, loggable_path, metrics_response, observe
 from ledger.rules import loader
-from projections import queries, schema, trigger
+from projections import queries, trigger
 from projections.audit import http as audit_http
+from projections.web.params import PAGE_PARAMS, Params, identify, parse_after, parse_wait, primary_rejection
+from projections.web.pool import POOL, database, wait_for_position
 from schemas import registry
 
 log = logs.get("query-api")
@@ -84,153 +87,12 @@ RESPONSES = Counter("ledger_query_api_responses_total", "Query API responses, by
 READ_YOUR_WRITES = Counter("ledger_query_api_read_your_writes_total",
                            "Requests with after=: reached (answered) or timed_out (409)", ["result"])
 
-MAX_WAIT, DEFAULT_WAIT = 30.0, 5.0
-COMMON_PARAMS = frozenset({"after", "wait"})
-PAGE_PARAMS = frozenset({"page", "size"})
 LIST_KIND_CHOICES = tuple(sorted(LIST_KINDS | {"red"}))
 ENTITY_ID = re.compile(r"(uscc:[0-9A-Z]{18}|ric:[0-9a-f]{32})")
-# Anything in a path that could be an ID number (14-17 digits, a digit or X; separators allowed)
-ID_RUN = re.compile(r"(?:[0-9][\s\-]?){14,17}[0-9Xx]")
 
-POOL = web.AppKey("pool", psycopg_pool.AsyncConnectionPool)
 SETTINGS = web.AppKey("settings", config.Settings)
 DEPARTMENTS = web.AppKey("departments", frozenset)
 CATALOGUE = web.AppKey("catalogue", Catalogue)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-# ============================================================================ parameters
-
-
-class BadParameter(Exception):
-    """A query parameter that cannot be used; answered 400 naming it and why."""
-
-    def __init__(self, name: str, why: str, **extra: Any) -> None:
-        super().__init__(f"{name}: {why}")
-        self.name, self.why, self.extra = name, why, extra
-
-
-class Params:
-    """The query string of one request, checked against the parameters its route takes."""
-
-    def __init__(self, request: web.Request, allowed: frozenset[str] = frozenset()) -> None:
-        self.q = request.query
-        takes = allowed | COMMON_PARAMS
-        for name in self.q:
-            if name not in takes:
-                raise BadParameter(name, f"unknown parameter; this route takes {', '.join(sorted(takes))}")
-            if len(self.q.getall(name)) > 1:
-                raise BadParameter(name, "given more than once")
-
-    def text(self, name: str, max_length: int = 200) -> str | None:
-        value = self.q.get(name)
-        if value is None:
-            return None
-        value = value.strip()
-        if not value:
-            raise BadParameter(name, "empty; leave the parameter out instead")
-        if len(value) > max_length:
-            raise BadParameter(name, f"longer than {max_length} characters")
-        return value
-
-    def choice(self, name: str, choices: tuple[str, ...] | frozenset[str]) -> str | None:
-        value = self.text(name)
-        if value is not None and value not in choices:
-            raise BadParameter(name, f"'{value}' is not one of {', '.join(sorted(choices))}")
-        return value
-
-    def integer(self, name: str, default: int, low: int, high: int | None = None) -> int:
-        value = self.text(name)
-        if value is None:
-            return default
-        if not re.fullmatch(r"[0-9]+", value):
-            raise BadParameter(name, f"'{value[:40]}' is not a whole number")
-        n = int(value)
-        if n < low or (high is not None and n > high):
-            raise BadParameter(name, f"{n} is out of range ({low}..{high if high is not None else ''})")
-        return n
-
-    def day(self, name: str) -> date | None:
-        value = self.text(name)
-        if value is None:
-            return None
-        try:
-            if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
-                raise ValueError
-            return date.fromisoformat(value)
-        except ValueError:
-            raise BadParameter(name, f"'{value[:40]}' is not a date YYYY-MM-DD") from None
-
-    def period(self) -> tuple[date | None, date | None]:
-        start, end = self.day("from"), self.day("to")
-        if start and end and start > end:
-            raise BadParameter("from", f"{start} is after to={end}")
-        return start, end
-
-    def paging(self) -> tuple[int, int]:
-        return (self.integer("page", 1, 1, 1_000_000),
-                self.integer("size", queries.DEFAULT_SIZE, 1, queries.MAX_SIZE))
-
-
-def parse_after(value: str | None) -> tuple[int, int] | None:
-    """`after=<partition>:<offset>` -> (partition, offset); BadParameter naming `after` otherwise."""
-    if value is None:
-        return None
-    m = re.fullmatch(r"\s*([0-9]+)\s*:\s*([0-9]+)\s*", value)
-    if not m:
-        raise BadParameter("after", f"'{value[:40]}' is not <partition>:<offset> (e.g. 2:1041), the ledger "
-                           "position of a submission's outcome")
-    partition, offset = int(m.group(1)), int(m.group(2))
-    if partition >= registry.EVENTS.partitions:
-        raise BadParameter("after", f"partition {partition} does not exist ({registry.EVENTS.name} has "
-                           f"{registry.EVENTS.partitions} partitions, 0..{registry.EVENTS.partitions - 1})")
-    return partition, offset
-
-
-def parse_wait(value: str | None) -> float:
-    if value is None:
-        return DEFAULT_WAIT
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise BadParameter("wait", f"'{value[:40]}' is not a number of seconds") from None
-    if not 0 <= seconds <= MAX_WAIT:  # also refuses nan
-        raise BadParameter("wait", f"{value} is out of range (0..{MAX_WAIT:g} seconds)")
-    return seconds
-
-
-def identify(raw: str, id_type: str | None) -> tuple[list[tuple[str, identity.Identity]], dict[str, Rejection]]:
-    """The identities `raw` can be (a resident ID number, a USCC, or, rarely, both forms), and the
-    rejections of the forms it cannot be. `id_type` (USCC or RIC) restricts the check to one form."""
-    found: list[tuple[str, identity.Identity]] = []
-    refused: dict[str, Rejection] = {}
-    checks = {"RIC": lambda: identity.check_ric(raw, field="id"),
-              "USCC": lambda: identity.check_uscc(raw, field="id")}
-    for kind, check in checks.items():
-        if id_type not in (None, kind):
-            continue
-        try:
-            found.append((kind, check()))
-        except Rejection as r:
-            refused[kind] = r
-    # a code without warnings first, then an ID number, then a code with a wrong check character
-    found.sort(key=lambda f: (f[0] == "USCC" and bool(f[1].warnings), f[0] != "USCC"))
-    return found, refused
-
-
-def primary_rejection(raw: str, refused: dict[str, Rejection]) -> Rejection:
-    """Of two rejections, the one of the form the input looks like (digits only: an ID number)."""
-    if len(refused) == 1:
-        return next(iter(refused.values()))
-    looks_personal = re.fullmatch(r"[0-9]+X?", identity.normalise(raw)) is not None
-    return refused["RIC"] if looks_personal else refused["USCC"]
-
-
-def loggable_path(path: str) -> str:
-    """The request path with anything that could be an ID number masked (logs never hold one)."""
-    text = unicodedata.normalize("NFKC", path)
-    return ID_RUN.sub(lambda m: identity.mask_ric(identity.normalise(m.group())), text)
 
 
 # ============================================================================ responses
@@ -248,11 +110,11 @@ def dumps(data: Any) -> str:
 
 
 def ok(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=dumps)
+    return json_response(data, status, default=_default)
 
 
 def error(status: int, message: str, **extra: Any) -> web.Response:
-    return web.json_response({"error": message, **extra}, status=status, dumps=dumps)
+    return json_response({"error": message, **extra}, status, default=_default)
 
 
 def _known_entity_id(entity_id: str) -> str | None:
@@ -474,7 +336,7 @@ async def get_measures_report(request: web.Request) -> web.StreamResponse:
 
 async def get_metrics(request: web.Request) -> web.Response:
     Params(request)
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return metrics_response()
 
 
 ROUTES: tuple[tuple[str, Handler], ...] = (
@@ -496,24 +358,6 @@ ROUTES: tuple[tuple[str, Handler], ...] = (
 # ============================================================================ middlewares
 
 
-async def wait_for_position(pool: psycopg_pool.AsyncConnectionPool, partition: int, offset: int,
-                            wait: float) -> tuple[bool, dict[int, int]]:
-    """Poll views.positions until the record at `partition`:`offset` is applied (next_offset > offset)
-    or `wait` seconds pass. Returns (reached, the current positions)."""
-    deadline = time.monotonic() + wait
-    delay = 0.02
-    while True:
-        async with pool.connection() as conn:
-            current = await queries.positions(conn)
-        if current.get(partition, 0) > offset:
-            return True, current
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False, current
-        await asyncio.sleep(min(delay, remaining))
-        delay = min(delay * 2, 0.2)
-
-
 @web.middleware
 async def read_your_writes(request: web.Request, handler: Handler) -> web.StreamResponse:
     after = parse_after(request.query.get("after"))
@@ -529,37 +373,21 @@ async def read_your_writes(request: web.Request, handler: Handler) -> web.Stream
     return await handler(request)
 
 
-@web.middleware
-async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """JSON errors, one log line and the duration metric per request. Logs hold the method, the path
-    (never the query string; anything like an ID number masked), the status and milliseconds."""
-    started = time.monotonic()
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else "unmatched"
-    try:
-        response = await handler(request)
-    except BadParameter as exc:
-        response = error(400, f"bad parameter '{exc.name}': {exc.why}", parameter=exc.name, reason=exc.why,
-                         **exc.extra)
-    except web.HTTPNotFound:
-        response = error(404, "no such route", routes=[path for path, _ in ROUTES])
-    except web.HTTPMethodNotAllowed as exc:
-        response = error(405, f"method {request.method} not allowed; this API is read-only (GET)",
-                         allowed=sorted(exc.allowed_methods))
-    except web.HTTPException as exc:
-        response = error(exc.status, exc.reason)
-    except (psycopg.OperationalError, psycopg.InterfaceError, psycopg_pool.PoolTimeout) as exc:
+def answer(request: web.Request, exc: Exception, route: str) -> web.Response | None:
+    """JSON errors: what the query API answers for an exception its handlers raised."""
+    if isinstance(exc, BadParameter):
+        return error(400, f"bad parameter '{exc.name}': {exc.why}", parameter=exc.name, reason=exc.why, **exc.extra)
+    if isinstance(exc, web.HTTPNotFound):
+        return error(404, "no such route", routes=[path for path, _ in ROUTES])
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        return error(405, f"method {request.method} not allowed; this API is read-only (GET)",
+                     allowed=sorted(exc.allowed_methods))
+    if isinstance(exc, web.HTTPException):
+        return error(exc.status, exc.reason)
+    if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError, psycopg_pool.PoolTimeout)):
         log.warning("database unavailable", path=loggable_path(request.path), error=type(exc).__name__)
-        response = error(503, "database unavailable; retry later")
-    except Exception:
-        log.exception("request failed", method=request.method, path=loggable_path(request.path), route=route)
-        response = error(500, "internal error")
-    seconds = time.monotonic() - started
-    REQUEST_SECONDS.labels(route).observe(seconds)
-    RESPONSES.labels(route, str(response.status)).inc()
-    log.info("request", method=request.method, path=loggable_path(request.path), route=route,
-             status=response.status, ms=round(seconds * 1000, 1))
-    return response
+        return error(503, "database unavailable; retry later")
+    return None
 
 
 # ============================================================================ the app and the process
@@ -568,7 +396,11 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
 def make_app(settings: config.Settings, pool: psycopg_pool.AsyncConnectionPool | None = None) -> web.Application:
     """The application. Without `pool`, one is opened on start-up (2..10 connections, search_path
     views, autocommit) and closed on clean-up."""
-    app = web.Application(middlewares=[observe, read_your_writes])
+    # first, the scaffold's middleware (ledger/platform/web.py): JSON errors, one log line and the
+    # duration metric per request (the method, the path: never the query string, anything like an ID
+    # number masked; the status and milliseconds)
+    observed = observe(log, REQUEST_SECONDS, RESPONSES, answer, lambda request: error(500, "internal error"))
+    app = web.Application(middlewares=[observed, read_your_writes])
     app[SETTINGS] = settings
     app[DEPARTMENTS] = frozenset(loader.load_departments().departments)
     app[CATALOGUE] = loader.load_catalogue()
@@ -578,29 +410,6 @@ def make_app(settings: config.Settings, pool: psycopg_pool.AsyncConnectionPool |
 
     app.cleanup_ctx.append(database(settings, "query-api", pool))
     return app
-
-
-def database(settings: config.Settings, name: str, pool: psycopg_pool.AsyncConnectionPool | None = None,
-             max_size: int = 10) -> Callable[[web.Application], Any]:
-    """A cleanup context that puts a connection pool on the views (search_path views, autocommit,
-    no prepared statements) at app[POOL]: `pool` if given, else its own (2..`max_size`), closed on
-    clean-up."""
-
-    async def ctx(app: web.Application):  # type: ignore[no-untyped-def]
-        if pool is not None:
-            app[POOL] = pool
-            yield
-            return
-        own = psycopg_pool.AsyncConnectionPool(
-            settings.pg_dsn, min_size=2, max_size=max_size, open=False, timeout=10, name=name,
-            kwargs={"autocommit": True, "options": f"-c search_path={schema.LIVE}", "prepare_threshold": None},
-            check=psycopg_pool.AsyncConnectionPool.check_connection)
-        await own.open(wait=True, timeout=30)
-        app[POOL] = own
-        yield
-        await own.close()
-
-    return ctx
 
 
 def main() -> None:

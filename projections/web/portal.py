@@ -28,7 +28,8 @@ Pages (all GET):
   /static/portal.css, /health, /metrics
 
 Reads go through projections/queries.py (the same functions as the JSON query API) and the query
-parameters are checked by the query API's own Params; a bad parameter gives a 400 page naming it.
+parameters are checked by the query API's Params (projections/web/params.py); a bad parameter gives
+a 400 page naming it. Requests are observed by the web scaffold (ledger/platform/web.py).
 
 Run: python -m projections.web.portal [--port 8082] [--metrics-port 9113]
 """
@@ -38,7 +39,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,19 +46,21 @@ from urllib.parse import urlencode
 
 import jinja2
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import Counter, Histogram
 
 from ledger.audit import verify
 from ledger.domain import identity
 from ledger.domain import rules as domain_rules
 from ledger.domain.rulebook import RuleBook
 from ledger.platform import config, logs, process
+from ledger.platform.web import BadParameter, Handler, metrics, observe
 from ledger.rules import loader
 from projections import queries
 from projections.audit import auditor as ledger_audit
 from projections.audit import reads as audit
 from projections.web import api, dashboard
-from projections.web.api import POOL, BadParameter, Params
+from projections.web.params import Params, identify
+from projections.web.pool import POOL, database
 from schemas import registry
 
 log = logs.get("portal")
@@ -109,7 +111,7 @@ def current_month(today: date) -> str:
 
 def public_text(text: str) -> str:
     """User input as it may be shown or logged: anything that could be an ID number masked."""
-    return api.loggable_path(text)
+    return identity.mask_id_numbers(text)
 
 
 def in_window(record: dict[str, Any], today: date) -> bool:
@@ -174,7 +176,7 @@ async def search(request: web.Request) -> web.StreamResponse:
     if q is None:
         raise BadParameter("q", "missing: give part of a name, a unified social credit code or an ID number")
     page = p.integer("page", 1, 1, 100_000)
-    found, _ = api.identify(q, None)
+    found, _ = identify(q, None)
     settings = request.app[api.SETTINGS]
     async with request.app[POOL].connection() as conn:
         for _kind, ident in found:
@@ -339,11 +341,7 @@ async def health(request: web.Request) -> web.Response:
     return await api.get_health(request)
 
 
-async def metrics(request: web.Request) -> web.Response:
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-
-ROUTES: tuple[tuple[str, api.Handler], ...] = (
+ROUTES: tuple[tuple[str, Handler], ...] = (
     ("/", index),
     ("/search", search),
     ("/entity/{entity_id}", entity),
@@ -360,38 +358,28 @@ ROUTES: tuple[tuple[str, api.Handler], ...] = (
 )
 
 
-@web.middleware
-async def observe(request: web.Request, handler: api.Handler) -> web.StreamResponse:
-    """Error pages, one log line and the duration metric per request (the path only, anything like
-    an ID number masked; never the query string)."""
-    started = time.monotonic()
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else "unmatched"
-    try:
-        response = await handler(request)
-    except BadParameter as exc:
-        response = render(request, "error.html", status=400, title="查询条件有误",
-                          message=f"参数 {exc.name}：{public_text(exc.why)}", parameter=exc.name)
-    except web.HTTPRedirection as exc:
-        response = exc
-    except web.HTTPNotFound:
-        response = render(request, "error.html", status=404, title="页面不存在", message="没有这个页面。")
-    except web.HTTPMethodNotAllowed:
-        response = render(request, "error.html", status=405, title="不支持的请求方式",
-                          message="本网站只提供查询（GET）。")
-    except Exception:
-        log.exception("request failed", method=request.method, path=api.loggable_path(request.path), route=route)
-        response = render(request, "error.html", status=500, title="服务暂时不可用", message="请稍后再试。")
-    seconds = time.monotonic() - started
-    REQUEST_SECONDS.labels(route).observe(seconds)
-    RESPONSES.labels(route, str(response.status)).inc()
-    log.info("request", method=request.method, path=api.loggable_path(request.path), route=route,
-             status=response.status, ms=round(seconds * 1000, 1))
-    return response
+def answer(request: web.Request, exc: Exception, route: str) -> web.StreamResponse | None:
+    """Error pages: what the portal answers for an exception its handlers raised."""
+    if isinstance(exc, BadParameter):
+        return render(request, "error.html", status=400, title="查询条件有误",
+                      message=f"参数 {exc.name}：{public_text(exc.why)}", parameter=exc.name)
+    if isinstance(exc, web.HTTPRedirection):
+        return exc
+    if isinstance(exc, web.HTTPNotFound):
+        return render(request, "error.html", status=404, title="页面不存在", message="没有这个页面。")
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        return render(request, "error.html", status=405, title="不支持的请求方式", message="本网站只提供查询（GET）。")
+    return None
+
+
+def failed(request: web.Request) -> web.Response:
+    return render(request, "error.html", status=500, title="服务暂时不可用", message="请稍后再试。")
 
 
 def make_app(settings: config.Settings, sample: bool = True) -> web.Application:
-    app = web.Application(middlewares=[observe])
+    # the scaffold's middleware (ledger/platform/web.py): error pages, one log line and the duration
+    # metric per request (the path only, anything like an ID number masked; never the query string)
+    app = web.Application(middlewares=[observe(log, REQUEST_SECONDS, RESPONSES, answer, failed)])
     app[api.SETTINGS] = settings
     rules = loader.load()
     app[RULES] = rules
@@ -401,7 +389,7 @@ def make_app(settings: config.Settings, sample: bool = True) -> web.Application:
     for path, handler in ROUTES:
         app.router.add_get(path, handler)
     app.router.add_static("/static", STATIC)
-    app.cleanup_ctx.append(api.database(settings, "portal", max_size=20))
+    app.cleanup_ctx.append(database(settings, "portal", max_size=20))
     if sample:
         app.cleanup_ctx.append(sample_throughput)
     return app

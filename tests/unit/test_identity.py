@@ -20,6 +20,7 @@ from ledger.domain.identity import (
     check_ric,
     check_uscc,
     entity_key,
+    mask_id_numbers,
     mask_ric,
     normalise,
 )
@@ -297,6 +298,15 @@ def test_mask_never_contains_the_middle_digits(first17: str, last: str) -> None:
     assert masked[6:14] == "********"
     assert number[6:14] not in masked
     assert masked[:6] + masked[14:] == number[:6] + number[14:]
+
+
+def test_free_text_never_holds_an_id_number() -> None:
+    person = "411002199001010012"
+    assert mask_id_numbers(f"/entities/{person}") == "/entities/411002********0012"
+    assert mask_id_numbers(f"x {person[:6]}-{person[6:14]} {person[14:]} y") == "x 411002********0012 y"
+    full_width = "".join(chr(ord(c) + 0xFEE0) for c in person)
+    assert mask_id_numbers(full_width) == "411002********0012"
+    assert mask_id_numbers("uscc:91411002MA9XXXXX0C 精密") == "uscc:91411002MA9XXXXX0C 精密"
 
 
 def test_identity_repr_masks_the_resident_id() -> None:

@@ -18,7 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.domain import rules as domain_rules
-from ledger.intake import gateway, openapi
+from ledger.intake import openapi
+from ledger.intake.gateway import checks, docs_page
+from ledger.intake.gateway.errors import IntakeRefused
 from ledger.rules import loader
 from ops import workload
 from schemas import registry
@@ -145,7 +147,7 @@ def test_document_is_openapi_3_1_with_the_routes() -> None:
                 walk(v)
     walk(DOC)
     assert refs and all(r.rsplit("/", 1)[-1] in COMPONENTS for r in refs)
-    page = gateway.docs_page()
+    page = docs_page.render()
     assert page.startswith('<!DOCTYPE html><html lang="zh-CN">') and "<script" not in page and "http" not in \
         page.replace('href="/openapi.json"', "")
     for name in openapi.families():
@@ -206,21 +208,21 @@ def test_gateway_prepare_refuses_with_the_right_status() -> None:
     matrix = loader.load_departments()
     dept, record = next(p for p in EVERY_FAMILY if p[1]["envelope"]["event_type"] == "AdministrativePenaltyImposed")
     ok = _as_json(record)
-    assert gateway.prepare(matrix, dept, ok, PEPPER)[0] == "AdministrativePenaltyImposed"
-    with pytest.raises(gateway.Refused) as caught:  # the court may not impose penalties
-        gateway.prepare(matrix, "xc-court", {**ok, "envelope": {**ok["envelope"], "source_department": "xc-court"}},
+    assert checks.prepare(matrix, dept, ok, PEPPER)[0] == "AdministrativePenaltyImposed"
+    with pytest.raises(IntakeRefused) as caught:  # the court may not impose penalties
+        checks.prepare(matrix, "xc-court", {**ok, "envelope": {**ok["envelope"], "source_department": "xc-court"}},
                         PEPPER)
     assert caught.value.status == 403 and caught.value.problems[0][:2] == ("envelope.event_type",
                                                                            "department.not_authorized")
-    with pytest.raises(gateway.Refused) as caught:  # the envelope names another department than the token's
-        gateway.prepare(matrix, "xc-samr", {**ok, "envelope": {**ok["envelope"], "source_department": "xc-tax"}},
+    with pytest.raises(IntakeRefused) as caught:  # the envelope names another department than the token's
+        checks.prepare(matrix, "xc-samr", {**ok, "envelope": {**ok["envelope"], "source_department": "xc-tax"}},
                         PEPPER)
     assert caught.value.status == 403 and caught.value.problems[0][:2] == ("envelope.source_department",
                                                                            "department.mismatch")
     bad_id = copy.deepcopy(ok)
     bad_id["envelope"]["subject"]["id"] = "91411002MA4"
-    with pytest.raises(gateway.Refused) as caught:
-        gateway.prepare(matrix, dept, bad_id, PEPPER)
+    with pytest.raises(IntakeRefused) as caught:
+        checks.prepare(matrix, dept, bad_id, PEPPER)
     assert caught.value.status == 400 and caught.value.problems[0][:2] == ("envelope.subject.id", "uscc.length")
 
 
@@ -267,8 +269,8 @@ PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[Heal
 def test_any_json_value_is_decoded_or_refused_cleanly(value: Any) -> None:
     assert _decoder_accepts(value) == VALIDATOR.is_valid(value)
     try:
-        gateway.prepare(loader.load_departments(), "xc-samr", value, PEPPER)
-    except gateway.Refused as exc:
+        checks.prepare(loader.load_departments(), "xc-samr", value, PEPPER)
+    except IntakeRefused as exc:
         assert exc.status in (400, 403) and exc.problems
 
 

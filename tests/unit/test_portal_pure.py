@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
+from ledger.platform.web import BadParameter
 from projections.web import dashboard, portal
-from projections.web.api import BadParameter
 
 SEQUENCER = """\
 # HELP ledger_submissions_total Submissions judged by the sequencer

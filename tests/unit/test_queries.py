@@ -11,8 +11,10 @@ from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
 from ledger.domain import identity
 from ledger.platform import config
+from ledger.platform.web import BadParameter, loggable_path
 from projections import queries
 from projections.web import api as http
+from projections.web.params import Params, identify, parse_after, parse_wait, primary_rejection
 
 PERSON = "411002199801010016"  # a well-formed resident ID number (check character 6)
 COMPANY = "91411002MA9XXXXX0C"
@@ -60,34 +62,34 @@ def test_paging_limits() -> None:
 
 @pytest.mark.parametrize(("value", "expected"), [(None, None), ("2:1041", (2, 1041)), (" 0 : 7 ", (0, 7))])
 def test_after_is_a_ledger_position(value: str | None, expected: Any) -> None:
-    assert http.parse_after(value) == expected
+    assert parse_after(value) == expected
 
 
 @pytest.mark.parametrize("value", ["", "latest", "1", "-1:3", "4:0", "1:2:3"])
 def test_a_bad_after_names_the_parameter(value: str) -> None:
-    with pytest.raises(http.BadParameter) as e:
-        http.parse_after(value)
+    with pytest.raises(BadParameter) as e:
+        parse_after(value)
     assert e.value.name == "after"
 
 
 @pytest.mark.parametrize("value", ["-1", "31", "nan", "soon"])
 def test_a_bad_wait_names_the_parameter(value: str) -> None:
-    with pytest.raises(http.BadParameter) as e:
-        http.parse_wait(value)
+    with pytest.raises(BadParameter) as e:
+        parse_wait(value)
     assert e.value.name == "wait"
 
 
 def test_wait_defaults_to_five_seconds() -> None:
-    assert (http.parse_wait(None), http.parse_wait("0"), http.parse_wait("30")) == (5.0, 0.0, 30.0)
+    assert (parse_wait(None), parse_wait("0"), parse_wait("30")) == (5.0, 0.0, 30.0)
 
 
 def test_params_refuse_unknown_repeated_and_malformed_values() -> None:
-    def params(qs: str) -> http.Params:
-        return http.Params(make_mocked_request("GET", "/lists?" + qs), frozenset({"page", "size", "from", "to"}))
+    def params(qs: str) -> Params:
+        return Params(make_mocked_request("GET", "/lists?" + qs), frozenset({"page", "size", "from", "to"}))
 
     for qs, name in (("dept=x", "dept"), ("page=1&page=2", "page"), ("from=2026-1-1", "from"),
                      ("size=abc", "size"), ("from=", "from")):
-        with pytest.raises(http.BadParameter) as e:
+        with pytest.raises(BadParameter) as e:
             p = params(qs)
             p.paging()
             p.period()
@@ -96,23 +98,23 @@ def test_params_refuse_unknown_repeated_and_malformed_values() -> None:
 
 
 def test_identify_tells_id_numbers_from_credit_codes() -> None:
-    found, refused = http.identify(f"{PERSON[:6]} {PERSON[6:]}", None)
+    found, refused = identify(f"{PERSON[:6]} {PERSON[6:]}", None)
     assert [k for k, _ in found] == ["RIC"] and refused["USCC"].code == "uscc.resident_id"
-    found, refused = http.identify("91411002MA", None)
-    assert found == [] and http.primary_rejection("91411002MA", refused).code == "uscc.length"
-    found, refused = http.identify("41100219980101", None)
-    assert http.primary_rejection("41100219980101", refused).code == "ric.length"
-    _, refused = http.identify(PERSON[:17] + "1", "RIC")
+    found, refused = identify("91411002MA", None)
+    assert found == [] and primary_rejection("91411002MA", refused).code == "uscc.length"
+    found, refused = identify("41100219980101", None)
+    assert primary_rejection("41100219980101", refused).code == "ric.length"
+    _, refused = identify(PERSON[:17] + "1", "RIC")
     assert set(refused) == {"RIC"} and refused["RIC"].code == "ric.checksum"
     assert PERSON not in refused["RIC"].message
 
 
 def test_log_paths_never_hold_an_id_number() -> None:
-    assert http.loggable_path(f"/entities/{PERSON}") == f"/entities/{identity.mask_ric(PERSON)}"
-    assert PERSON not in http.loggable_path(f"/entities/ric:{PERSON[:6]}-{PERSON[6:]}")
+    assert loggable_path(f"/entities/{PERSON}") == f"/entities/{identity.mask_ric(PERSON)}"
+    assert PERSON not in loggable_path(f"/entities/ric:{PERSON[:6]}-{PERSON[6:]}")
     full_width = "".join(chr(ord(c) + 0xFEE0) for c in PERSON)
-    assert "19980101" not in http.loggable_path(f"/x/{full_width}")
-    assert http.loggable_path("/entities/uscc:91411002MA9XXXXX0C/history") == \
+    assert "19980101" not in loggable_path(f"/x/{full_width}")
+    assert loggable_path("/entities/uscc:91411002MA9XXXXX0C/history") == \
         "/entities/uscc:91411002MA9XXXXX0C/history"
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from ledger.domain.money import CHINA
+from ledger.domain.local_time import CHINA
 from ledger.intake.csv_import.columns import lookup
 from ledger.intake.csv_import.layout import Layout, layout_of
 from ledger.intake.csv_import.problems import FileRefused, Problem, RowResult

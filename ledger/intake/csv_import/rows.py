@@ -20,7 +20,7 @@ from typing import Any
 
 from ledger.domain import identity
 from ledger.domain.errors import Rejection
-from ledger.domain.money import CHINA
+from ledger.domain.local_time import CHINA
 from ledger.intake.csv_import.columns import (
     DEFAULTS,
     FALLBACKS,

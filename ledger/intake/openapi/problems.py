@@ -5,13 +5,12 @@ carrying them (at most ``MAX_PROBLEMS``), and the safe echo of a bad value.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from ledger.domain.identity import ID_NUMBER_RUN as _ID_RUN  # never echoed back in clear
+
 MAX_PROBLEMS = 25  # per event: enough to fix a record, bounded so an answer stays small
-# anything that could be an ID number (14-17 digits and a digit or X): never echoed back in clear
-_ID_RUN = re.compile(r"(?:[0-9][\s\-]?){14,17}[0-9Xx]")
 
 
 class Problem(NamedTuple):

@@ -1,0 +1,191 @@
+"""The gateway's side of Kafka: one shared idempotent producer of signed submissions, one shared
+watcher of credit.outcomes that hands each outcome to the request waiting for it.
+
+The producer (acks=all) writes to credit.submissions, keyed and partitioned as every submission.
+The watcher reads credit.outcomes (read_committed) from the end at start; an outcome of an event
+not submitted here is not even decoded. `Ledger` also remembers, per department, what it was told
+of the events it submitted (a bounded cache behind GET /v1/outcomes/{id}).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+from prometheus_client import Counter, Gauge
+
+from ledger.intake import openapi
+from ledger.intake.gateway.errors import Unavailable
+from ledger.platform import config, logs, signing
+from ledger.records import submissions
+from schemas import registry
+
+log = logs.get("gateway")
+
+SUBMITTED = Counter("ledger_gateway_events_submitted_total", "Events signed and acknowledged by Kafka")
+IN_FLIGHT = Gauge("ledger_gateway_events_waiting", "Submitted events whose outcome has not arrived yet")
+
+DELIVERY_TIMEOUT = 30.0  # seconds Kafka may take to acknowledge a submission before the answer is 503
+OUTCOME_CACHE = 200_000  # events whose outcome GET /v1/outcomes can give (least recently submitted forgotten)
+
+
+@dataclass
+class Tracked:
+    department: str
+    outcome: dict[str, Any] | None = None
+    failed: str | None = None
+
+
+@dataclass
+class Ledger:
+    """The gateway's side of Kafka: submits signed records and matches outcomes to the requests."""
+
+    settings: config.Settings
+    cache_size: int = OUTCOME_CACHE
+    # event id -> the requests waiting for its outcome, oldest first: (subject's entity id, outcome, department)
+    _waiting: dict[str, deque[tuple[str, asyncio.Future[dict[str, Any]], str]]] = field(default_factory=dict)
+    # (department, event id) -> what that department was told: another department sending the same
+    # event id neither hides nor sees it
+    _tracked: OrderedDict[tuple[str, str], Tracked] = field(default_factory=OrderedDict)
+    _keys: dict[str, str] = field(default_factory=dict)
+    _task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        self.producer = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, enable_idempotence=True, acks="all",
+                                         linger_ms=1, max_batch_size=262144, request_timeout_ms=30000)
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=s.bootstrap_servers, group_id=None,
+                                         enable_auto_commit=False, isolation_level="read_committed",
+                                         fetch_max_wait_ms=100, max_partition_fetch_bytes=4 * 1048576)
+        await self.producer.start()
+        try:
+            await self.consumer.start()
+            tps = [TopicPartition(registry.OUTCOMES.name, p) for p in range(registry.OUTCOMES.partitions)]
+            self.consumer.assign(tps)
+            await self.consumer.seek_to_end(*tps)
+            for tp in tps:  # resolve the lazy seek now: nothing decided after start() is missed
+                await self.consumer.position(tp)
+        except BaseException:
+            await self.producer.stop()
+            raise
+        self._task = asyncio.create_task(self._watch())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.consumer.stop()
+        await self.producer.stop()
+
+    def private_key(self, department: str) -> str:
+        if department not in self._keys:
+            self._keys[department] = signing.private_key(self.settings.keys_dir, department)
+        return self._keys[department]
+
+    # ------------------------------------------------------------------ outcomes
+    async def _watch(self) -> None:
+        while True:
+            try:
+                batch = await self.consumer.getmany(timeout_ms=200, max_records=5000)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a broker away: keep watching, it comes back
+                log.warning("outcome watcher: fetch failed", error=type(exc).__name__)
+                await asyncio.sleep(1)
+                continue
+            for msgs in batch.values():
+                for m in msgs:
+                    try:
+                        self._decided(m.key, m.value)
+                    except Exception:
+                        log.exception("outcome watcher: record skipped", partition=m.partition, offset=m.offset)
+
+    def _decided(self, key: bytes | None, value: bytes) -> None:
+        eid = key.decode("utf-8", errors="surrogateescape") if key else ""
+        queue = self._waiting.get(eid)
+        if not queue:
+            return  # not submitted here (or already answered): not even decoded
+        _, out = registry.decode(value, "Outcome")
+        outcome = openapi.plain(out)
+        if queue:
+            # the oldest request for this event id about the same entity (an event id reused for
+            # another subject is judged in another partition, and its outcome may come first)
+            entry = next((w for w in queue if w[0] == outcome["entity_id"]), queue[0])
+            tracked = self._tracked.get((entry[2], eid))
+            if tracked is not None:
+                tracked.outcome, tracked.failed = outcome, None
+            queue.remove(entry)
+            if not entry[1].done():
+                entry[1].set_result(outcome)
+            IN_FLIGHT.dec()
+            if not queue:
+                del self._waiting[eid]
+
+    def healthy(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    # ------------------------------------------------------------------ submitting
+    async def submit(self, department: str, entity_id: str, key: bytes, value: bytes,
+                     headers: list[tuple[str, bytes]],
+                     event_id: str) -> tuple[asyncio.Future[Any], asyncio.Future[dict[str, Any]]]:
+        """Hand one signed record to the producer; returns (Kafka's acknowledgement, the outcome)."""
+        outcome: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(event_id, deque()).append((entity_id, outcome, department))
+        IN_FLIGHT.inc()
+        tracked = self._tracked.pop((department, event_id), None)
+        self._tracked[(department, event_id)] = Tracked(department, tracked.outcome if tracked else None)
+        while len(self._tracked) > self.cache_size:
+            self._tracked.popitem(last=False)
+        try:
+            delivery = await self.producer.send(registry.SUBMISSIONS.name, key=key, value=value, headers=headers,
+                                                partition=submissions.partition_of(key))
+        except BaseException as exc:
+            self._not_delivered(event_id, outcome, exc)
+            raise
+        delivery.add_done_callback(lambda f: self._delivered(event_id, outcome, f))
+        return delivery, outcome
+
+    def _delivered(self, event_id: str, outcome: asyncio.Future[Any], delivery: asyncio.Future[Any]) -> None:
+        if delivery.cancelled() or delivery.exception() is not None:
+            self._not_delivered(event_id, outcome, delivery.exception() if not delivery.cancelled() else None)
+        else:
+            SUBMITTED.inc()
+
+    def _not_delivered(self, event_id: str, outcome: asyncio.Future[Any], exc: BaseException | None) -> None:
+        queue = self._waiting.get(event_id)
+        entry = next((w for w in queue if w[1] is outcome), None) if queue else None
+        if queue is not None and entry is not None:
+            queue.remove(entry)
+            IN_FLIGHT.dec()
+            if not queue:
+                del self._waiting[event_id]
+        if not outcome.done():
+            outcome.cancel()
+        tracked = self._tracked.get((entry[2], event_id)) if entry is not None else None
+        if tracked is not None and tracked.outcome is None and not any(
+                w[2] == entry[2] for w in self._waiting.get(event_id, ())):
+            tracked.failed = type(exc).__name__ if exc else "cancelled"
+        log.warning("submission not acknowledged by Kafka", error=type(exc).__name__ if exc else "cancelled")
+
+    def lookup(self, department: str, event_id: str) -> tuple[Tracked | None, asyncio.Future[Any] | None]:
+        """What this gateway knows of an event the department submitted: (tracked, pending outcome)."""
+        tracked = self._tracked.get((department, event_id))
+        if tracked is None:
+            return None, None
+        mine = [w for w in self._waiting.get(event_id, ()) if w[2] == department]
+        return tracked, (mine[-1][1] if mine else None)
+
+
+
+async def acknowledged(delivery: asyncio.Future[Any]) -> None:
+    """Wait for Kafka's acknowledgement of a submission; Unavailable (503) if it fails or takes too long."""
+    try:
+        await asyncio.wait_for(asyncio.shield(delivery), DELIVERY_TIMEOUT)
+    except (KafkaError, TimeoutError, asyncio.CancelledError) as exc:
+        if isinstance(exc, asyncio.CancelledError) and not delivery.cancelled():
+            raise  # the request itself was cancelled
+        raise Unavailable(type(exc).__name__) from None
