@@ -13,7 +13,7 @@ its state from credit.lists.current partition p on assignment (consumers/list_ke
 change itself comes from ledger/domain/lists.py, as for the projector's list_entries.
 `ListFollower` is the part it shares with the alerter, which follows the ledger the same way.
 
-Run: python -m consumers.list_keeper.service [--metrics-port 9105]
+Run: python -m ops.run list-keeper [--instance 0] [--metrics-port 9105] (wired in ops/root.py)
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any
 from prometheus_client import Counter
 
 from consumers.list_keeper.core import ListBook, Output
-from ledger.domain import rules
-from ledger.platform import config, process
+from ledger.domain.rules import Rules
+from ledger.platform.kafka_util import KafkaClients
 from ledger.platform.transactional import Out, TransactionalProcessor, read_partitions
 from schemas import registry
 
@@ -42,13 +42,13 @@ class ListFollower(TransactionalProcessor):
     state_topic: registry.Topic
     counter: Counter  # counted per output once its transaction commits, labelled as in self.counts
 
-    def __init__(self, settings: config.Settings, instance: str = "0") -> None:
-        super().__init__(settings, instance)
-        self.book = ListBook(rules.load_rules())
+    def __init__(self, kafka: KafkaClients, rules: Rules, instance: str = "0") -> None:
+        super().__init__(kafka, instance)
+        self.book = ListBook(rules)
         self.counts: list[tuple[str, str]] = []
 
     async def restore(self, partitions: list[int]) -> None:
-        records = await read_partitions(self.s, self.state_topic, partitions)
+        records = await read_partitions(self.kafka, self.state_topic, partitions)
         for p in partitions:
             self.book.restore(p, [registry.decode(m.value, "ListStatus")[1] for m in records[p] if m.value])
         self.log.info("state restored", partitions=partitions, records=sum(len(r) for r in records.values()))
@@ -85,14 +85,6 @@ class ListFollower(TransactionalProcessor):
         self.counts.clear()
 
 
-def run_follower(cls: type[ListFollower], module: str, doc: str | None, metrics_port: int) -> None:
-    """The command line of a ListFollower process."""
-    p = process.parser(f"python -m {module}", doc, metrics_port)
-    p.add_argument("--instance", default="0", help=f"stable id of this process (transactional id "
-                   f"{cls.group}-<instance>; a restarted process with the same id fences the old one)")
-    process.run(p.parse_args(), lambda args: cls(config.load(), instance=args.instance))
-
-
 class ListKeeper(ListFollower):
     name = "list-keeper"
     group = "credit-list-keeper"
@@ -105,11 +97,3 @@ class ListKeeper(ListFollower):
         self.log.info("list change", event_id=c["event_id"], entity=out.change_key, list_kind=c["list_kind"],
                       status=c["status"], ref=c["ref"])
         return [Out(registry.LISTS_CHANGES, out.change_key.encode(), registry.encode("ListChange", c), partition)]
-
-
-def main() -> None:
-    run_follower(ListKeeper, "consumers.list_keeper.service", __doc__, 9105)
-
-
-if __name__ == "__main__":
-    main()

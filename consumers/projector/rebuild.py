@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import multiprocessing
 import sys
@@ -36,9 +37,24 @@ import psycopg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from consumers.projector.service import Projector
+from ledger.domain import rules as domain_rules
 from ledger.platform import config, logs
-from projections import schema
+from ledger.platform.kafka_util import KafkaClients
+from projections import grade, schema
+from projections.rows import Folder
 from schemas import registry
+
+
+@functools.cache
+def _folder() -> Folder:
+    """The fold of the views with the rules read once per process (each worker is a process)."""
+    return Folder(domain_rules.load_rules(), grade.load_grade_rules())
+
+
+def projector(s: config.Settings, **options: Any) -> Projector:
+    """A projector into a rebuilt schema (options: schema_name, max_records, topic, partitions), which
+    never takes the switch-over lock: the switch-over itself holds it."""
+    return Projector(KafkaClients(s.bootstrap_servers), _folder(), s.pg_dsn, takes_switch_lock=False, **options)
 
 
 def _say(text: str) -> None:
@@ -84,8 +100,8 @@ def _worker(s: config.Settings, name: str, partitions: list[int], until: dict[in
     """One worker process: project its partitions into the schema up to `until`; the events applied go
     to `applied` (a shared integer); any failure is a non-zero exit status."""
     logs.configure(log_level)
-    applied.value = asyncio.run(Projector(s, schema_name=name, max_records=max_records, takes_switch_lock=False,
-                                          topic=topic, partitions=partitions).run(until=until))
+    applied.value = asyncio.run(projector(s, schema_name=name, max_records=max_records, topic=topic,
+                                          partitions=partitions).run(until=until))
 
 
 async def project_into(s: config.Settings, name: str, end: dict[int, int], workers: int,
@@ -93,8 +109,7 @@ async def project_into(s: config.Settings, name: str, end: dict[int, int], worke
     """Project `topic` into the schema `name` up to `end`, with `workers` processes (1: in this one);
     returns the events applied. Raises if any worker fails or dies."""
     if workers <= 1:
-        return await Projector(s, schema_name=name, max_records=max_records, takes_switch_lock=False,
-                               topic=topic).run(until=end)
+        return await projector(s, schema_name=name, max_records=max_records, topic=topic).run(until=end)
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
     # spawn: a fresh interpreter per worker (no copy of this process's event loop or connections). Plain
     # processes watched by their exit status, not a process pool: a pool whose worker is killed while it
@@ -161,7 +176,7 @@ async def rebuild(s: config.Settings, keep_old: bool = False, force: bool = Fals
                 "select partition, next_offset from views.positions where topic = %s",
                 (registry.EVENTS.name,)).fetchall())
             # catch up to exactly where the live projector is (it waits on the lock meanwhile)
-            await Projector(s, schema_name=name, takes_switch_lock=False).run(until=live_positions)
+            await projector(s, schema_name=name).run(until=live_positions)
             live, new = schema.digest(conn, schema.LIVE), schema.digest(conn, name)
             differ = sorted(t for t in live if live[t] != new[t])
             if differ:

@@ -44,7 +44,7 @@ submission's outcome) makes the request wait until the views have applied that r
 wait=<seconds> (default 5, at most 30); if they do not get there in time the answer is 409 with the
 wanted and the current positions. Details and examples: docs/query-api.md.
 
-Run: python -m projections.web.api [--port 8080] [--metrics-port 9103]
+Run: python -m ops.run query-api [--port 8080] [--metrics-port 9103]
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ from ledger.domain import rules as domain_rules
 from ledger.domain.errors import Rejection
 from ledger.domain.punishment import Catalogue, load_catalogue
 from ledger.domain.rules import LIST_KINDS
-from ledger.platform import config, logs, process
+from ledger.platform import config, logs
 from projections import queries, schema, trigger
 from projections.audit import http as audit_http
 from schemas import registry
@@ -601,13 +601,3 @@ def database(settings: config.Settings, name: str, pool: psycopg_pool.AsyncConne
         await own.close()
 
     return ctx
-
-
-def main() -> None:
-    settings = config.load()
-    process.run_web("python -m projections.web.api", __doc__, "query-api", settings.metrics_port("query-api"),
-                    settings.api_port, "LEDGER_API_PORT", lambda: make_app(settings), log, [p for p, _ in ROUTES])
-
-
-if __name__ == "__main__":
-    main()

@@ -30,7 +30,7 @@ Pages (all GET):
 Reads go through projections/queries.py (the same functions as the JSON query API) and the query
 parameters are checked by the query API's own Params; a bad parameter gives a 400 page naming it.
 
-Run: python -m projections.web.portal [--port 8082] [--metrics-port 9113]
+Run: python -m ops.run portal [--port 8082] [--metrics-port 9113]
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from ledger.audit import verify
 from ledger.domain import identity
 from ledger.domain import rules as domain_rules
-from ledger.platform import config, logs, process
+from ledger.platform import config, logs
 from projections import queries
 from projections.audit import auditor as ledger_audit
 from projections.audit import reads as audit
@@ -403,14 +403,3 @@ def make_app(settings: config.Settings, sample: bool = True) -> web.Application:
     if sample:
         app.cleanup_ctx.append(sample_throughput)
     return app
-
-
-def main() -> None:
-    settings = config.load()
-    process.run_web("python -m projections.web.portal", __doc__, "portal", settings.metrics_port("portal"),
-                    settings.portal_port, "LEDGER_PORTAL_PORT", lambda: make_app(settings), log,
-                    [p for p, _ in ROUTES])
-
-
-if __name__ == "__main__":
-    main()

@@ -45,9 +45,9 @@ def scheduler_service(settings, services) -> Iterator[Any]:  # type: ignore[no-u
 
 
 def run_once(settings: config.Settings, today: date, batch_size: int = 200) -> dict[str, Any]:
-    """`python -m consumers.scheduler.service --once` as a separate process; its JSON summary."""
+    """`python -m ops.run scheduler --once` as a separate process; its JSON summary."""
     env = {**os.environ, "PYTHONPATH": str(config.ROOT)}
-    r = subprocess.run([sys.executable, "-m", "consumers.scheduler.service", "--once", "--today", today.isoformat(),
+    r = subprocess.run([sys.executable, "-m", "ops.run", "scheduler", "--once", "--today", today.isoformat(),
                         "--batch-size", str(batch_size)], capture_output=True, text=True, env=env,
                        cwd=config.ROOT, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
