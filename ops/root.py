@@ -135,7 +135,15 @@ def list_keeper(argv: list[str]) -> None:
     _instance(p, service.ListKeeper.group)
     args = p.parse_args(argv)
     rules = _rules()
-    process.run(args, lambda a: service.ListKeeper(KafkaClients(s.bootstrap_servers), rules, instance=a.instance))
+    process.run(args, lambda a: list_keeper_service(s, a.instance, rules))
+
+
+def list_keeper_service(s: config.Settings, instance: str = "0", rules: Any = None) -> Any:
+    """A ListKeeper wired from the settings (tests run one in-process)."""
+    from consumers.list_keeper import service
+
+    return service.ListKeeper(KafkaClients(s.bootstrap_servers), rules if rules is not None else _rules(),
+                              instance=instance)
 
 
 def alerter(argv: list[str]) -> None:
@@ -146,8 +154,15 @@ def alerter(argv: list[str]) -> None:
     _instance(p, service.Alerter.group)
     args = p.parse_args(argv)
     rules, catalogue = _rules(), _catalogue()
-    process.run(args, lambda a: service.Alerter(KafkaClients(s.bootstrap_servers), rules, catalogue,
-                                                instance=a.instance))
+    process.run(args, lambda a: alerter_service(s, a.instance, rules, catalogue))
+
+
+def alerter_service(s: config.Settings, instance: str = "0", rules: Any = None, catalogue: Any = None) -> Any:
+    """An Alerter wired from the settings (tests run one in-process)."""
+    from consumers.alerter import service
+
+    return service.Alerter(KafkaClients(s.bootstrap_servers), rules if rules is not None else _rules(),
+                           catalogue if catalogue is not None else _catalogue(), instance=instance)
 
 
 def webhook(argv: list[str]) -> None:
