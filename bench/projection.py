@@ -21,7 +21,7 @@
    Kafka, no database), an upper bound of the projector's rate on this CPU.
 4. For each --max-records: a fresh schema (projections.schema.create) with a stored position 0 per
    partition of bench.events (see _fresh_schema: it avoids an aiokafka race of seek_to_beginning),
-   then `Projector(settings, rules, schema_name, max_records, topic=BENCH_EVENTS, takes_switch_lock=False)
+   then `ops.root.projector_service(settings, schema_name, max_records, topic=BENCH_EVENTS, takes_switch_lock=False)
    .run(until=<end offsets>)`, timed from the call to its return. A run that applied fewer events
    than were written is reported as INVALID and left out of the figures. The projector's own
    per-batch log lines ("batch projected": load_s, fold_s, write_s) are captured for the per-phase
@@ -67,13 +67,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from consumers.projector import rebuild
-from consumers.projector.service import Projector
 from ledger.domain import identity
 from ledger.domain.model import EntityState
 from ledger.platform import config, logs, signing
 from ledger.records import chain, submissions
 from ledger.rules import loader
-from ops import stack, workload
+from ops import root, stack, workload
 from projections import schema
 from projections.rows import Folder, Incoming, Loaded
 from schemas import registry
@@ -412,8 +411,8 @@ async def project(s: config.Settings, name: str, max_records: int, until: dict[i
     BATCHES.clear()
     gc.collect()
     rules = loader.load()
-    projector = Projector(s, rules, schema_name=name, max_records=max_records, topic=TOPIC,
-                          takes_switch_lock=False)
+    projector = root.projector_service(s, Folder(rules, rules.grade), schema_name=name, max_records=max_records,
+                                       topic=TOPIC, takes_switch_lock=False)
     meter.start()
     if workers > 1:  # as consumers.projector.rebuild --workers does it; the workers' log lines are not captured
         applied = await rebuild.project_into(s, name, until, workers, TOPIC, max_records, rules=rules)
@@ -438,7 +437,7 @@ async def project(s: config.Settings, name: str, max_records: int, until: dict[i
 
 def profile_run(s: config.Settings, name: str, until: dict[int, int], top: int) -> str:
     _fresh_schema(s, name)
-    projector = Projector(s, loader.load(), schema_name=name, topic=TOPIC, takes_switch_lock=False)
+    projector = root.projector_service(s, schema_name=name, topic=TOPIC, takes_switch_lock=False)
     prof = cProfile.Profile()
 
     async def go() -> float:

@@ -23,12 +23,10 @@ from datetime import date
 import aiohttp
 import psycopg
 
-from consumers.scheduler import service as scheduler
 from ledger.client import submit_as_departments
 from ledger.platform import config, logs
-from ledger.rules import loader
+from ops import root, workload
 from ops import stack as ops_stack
-from ops import workload
 
 
 async def _wait_views(s: config.Settings, sql: str, want: int, timeout: float = 600) -> float:
@@ -67,7 +65,7 @@ async def main(n: int, queries: int) -> None:
     was_running = svc.pid() is not None
     svc.stop()
     try:
-        sched = scheduler.Scheduler(s, loader.load(), lambda: date.today(), batch_size=500)
+        sched = root.scheduler_service(s, lambda: date.today(), batch_size=500)
         t = time.perf_counter()
         result = await sched.run_pass()
         pass_s = time.perf_counter() - t

@@ -324,9 +324,9 @@ async def _show_expiry_trigger_feedback(s: config.Settings, rng: random.Random) 
     await _wait_projected(s, outs)
     _line("\n== The expiry scheduler (consumers/scheduler/service.py; the stack's process passes every 60 s)")
     _line(f"   a wage-arrears listing of {old_firm.name} from 2021-03-01 (36 months) is still active; one pass now:")
-    run = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "consumers.scheduler.service", "--once"],
+    run = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "ops.run", "scheduler", "--once"],
                                   capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(config.ROOT)})
-    _line(f"   python -m consumers.scheduler.service --once -> {run.stdout.strip()}")
+    _line(f"   python -m ops.run scheduler --once -> {run.stdout.strip()}")
     async with aiohttp.ClientSession() as http:
         async def get(path: str, **params: str) -> Any:
             async with http.get(base + path, params=params) as r:

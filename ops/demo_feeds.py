@@ -11,12 +11,13 @@ from typing import Any
 
 from examples.sector_subscriber import SectorSubscriber
 from ledger.platform import config
+from ledger.platform.kafka_util import KafkaClients
 from ledger.platform.transactional import read_partitions
 from schemas import registry
 
 
 async def _decoded(s: config.Settings, topic: registry.Topic, schema: str) -> list[dict[str, Any]]:
-    per = await read_partitions(s, topic, list(range(topic.partitions)))
+    per = await read_partitions(KafkaClients(s.bootstrap_servers), topic, list(range(topic.partitions)))
     return [registry.decode(m.value, schema)[1] for msgs in per.values() for m in msgs]
 
 

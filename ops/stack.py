@@ -354,15 +354,17 @@ PORT_RELEASE_SECONDS = 10.0
 class Service:
     """A long-running ledger process (sequencer, projector) started from the project's .venv."""
 
-    MODULES = {"sequencer": "ledger.sequencer.service", "projector": "consumers.projector.service", "query-api": "projections.web.api",
-               "gateway": "ledger.intake.gateway", "list-keeper": "consumers.list_keeper.service", "alerter": "consumers.alerter.service",
-               "webhook": "consumers.webhook.service", "scheduler": "consumers.scheduler.service", "notary": "consumers.notary.service",
-               "portal": "projections.web.portal"}
+    # every kind is started as `python -m ops.run <kind>` (ops/root.py wires it)
+    KINDS = ("sequencer", "projector", "query-api", "gateway", "list-keeper", "alerter", "webhook", "scheduler",
+             "notary", "portal")
 
     def __init__(self, s: config.Settings, name: str) -> None:
+        if name not in self.KINDS:
+            raise KeyError(name)
         self.s = s
         self.name = name
-        self.module = self.MODULES[name]
+        # the command line after the interpreter; the pid check looks for it in /proc/<pid>/cmdline
+        self.command = ["-m", "ops.run", name]
         self.pidfile = s.stack_dir / f"{name}.pid"
         self.codefile = s.stack_dir / f"{name}.code"  # fingerprint of the code it runs
         self.log = s.stack_dir / "logs" / f"{name}.log"
@@ -372,7 +374,8 @@ class Service:
             pid = int(self.pidfile.read_text())
         except (OSError, ValueError):
             return None
-        return pid if _alive(pid) and f"-m {self.module}" in _cmdline(pid) else None
+        # a trailing space: `-m ops.run portal` must not match a kind whose name starts the same way
+        return pid if _alive(pid) and f"{' '.join(self.command)} " in _cmdline(pid) else None
 
     def start(self, extra_env: dict[str, str] | None = None, timeout: float = 60.0) -> bool:
         if self.pid():
@@ -404,7 +407,7 @@ class Service:
                "LEDGER_GATEWAY_PORT": str(self.s.gateway_port), "LEDGER_PORTAL_PORT": str(self.s.portal_port),
                **(extra_env or {})}
         with open(self.log, "ab") as out:
-            proc = subprocess.Popen([sys.executable, "-m", self.module, "--metrics-port", str(port)],
+            proc = subprocess.Popen([sys.executable, *self.command, "--metrics-port", str(port)],
                                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                     cwd=config.ROOT, start_new_session=True)
         self.pidfile.write_text(str(proc.pid))

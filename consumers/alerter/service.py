@@ -9,23 +9,24 @@ exactly once under kill -9; an entry delivered again is skipped by its entity ve
 is deterministic, so receivers can deduplicate too. It reads the ledger itself, beside the list
 keeper rather than behind it, so an alert waits for one transaction after the sequencer's, not two.
 
-Run: python -m consumers.alerter.service [--metrics-port 9106]
+Run: python -m ops.run alerter [--instance 0] [--metrics-port 9106] (wired in ops/root.py)
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import Counter
 
 from consumers.list_keeper.core import Output
-from consumers.list_keeper.service import ListFollower, run_follower
+from consumers.list_keeper.service import ListFollower
 from ledger.domain.alerts import alerts_for
 from ledger.domain.lists import LISTED
 from ledger.domain.punishment import Catalogue
 from ledger.domain.rulebook import RuleBook
-from ledger.platform import config
+from ledger.platform.kafka_util import KafkaClients
 from ledger.platform.transactional import Out
 from schemas import registry
 
@@ -60,13 +61,15 @@ class Alerter(ListFollower):
     state_topic = registry.ALERTER_STATE
     counter = ALERTS
 
-    def __init__(self, settings: config.Settings, rules: RuleBook, instance: str = "0") -> None:
-        super().__init__(settings, rules, instance)
-        self.catalogue = rules.catalogue
+    def __init__(self, kafka: KafkaClients, rules: RuleBook, catalogue: Catalogue, instance: str = "0",
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        super().__init__(kafka, rules, instance)
+        self.catalogue = catalogue
+        self.clock = clock  # the alerts' alerted_at
 
     def emit(self, partition: int, out: Output) -> list[Out]:
         change = out.change
-        alerts = alert_records(self.catalogue, change, datetime.now(UTC))
+        alerts = alert_records(self.catalogue, change, self.clock())
         for a in alerts:
             self.counts.append((a["department"], a["action"]))
         if alerts:
@@ -74,11 +77,3 @@ class Alerter(ListFollower):
                           list_kind=change["list_kind"], status=change["status"],
                           alerts=[f"{a['department']}:{a['action']}:{a['measure_id']}" for a in alerts])
         return [Out(registry.ALERTS, a["department"].encode(), registry.encode("Alert", a)) for a in alerts]
-
-
-def main() -> None:
-    run_follower(Alerter, "consumers.alerter.service", __doc__, 9106)
-
-
-if __name__ == "__main__":
-    main()

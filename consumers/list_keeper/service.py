@@ -13,7 +13,7 @@ its state from credit.lists.current partition p on assignment (consumers/list_ke
 change itself comes from ledger/domain/lists.py, as for the projector's list_entries.
 `ListFollower` is the part it shares with the alerter, which follows the ledger the same way.
 
-Run: python -m consumers.list_keeper.service [--metrics-port 9105]
+Run: python -m ops.run list-keeper [--instance 0] [--metrics-port 9105] (wired in ops/root.py)
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ from prometheus_client import Counter
 
 from consumers.list_keeper.core import ListBook, Output
 from ledger.domain.rulebook import RuleBook
-from ledger.platform import config, process
+from ledger.platform.kafka_util import KafkaClients
 from ledger.platform.transactional import Out, TransactionalProcessor, read_partitions
-from ledger.rules import loader
 from schemas import registry
 
 CHANGES = Counter("ledger_list_changes_total", "List changes written to the feeds", ["list_kind", "status"])
@@ -43,13 +42,13 @@ class ListFollower(TransactionalProcessor):
     state_topic: registry.Topic
     counter: Counter  # counted per output once its transaction commits, labelled as in self.counts
 
-    def __init__(self, settings: config.Settings, rules: RuleBook, instance: str = "0") -> None:
-        super().__init__(settings, instance)
+    def __init__(self, kafka: KafkaClients, rules: RuleBook, instance: str = "0") -> None:
+        super().__init__(kafka, instance)
         self.book = ListBook(rules)
         self.counts: list[tuple[str, str]] = []
 
     async def restore(self, partitions: list[int]) -> None:
-        records = await read_partitions(self.s, self.state_topic, partitions)
+        records = await read_partitions(self.kafka, self.state_topic, partitions)
         for p in partitions:
             self.book.restore(p, [registry.decode(m.value, "ListStatus")[1] for m in records[p] if m.value])
         self.log.info("state restored", partitions=partitions, records=sum(len(r) for r in records.values()))
@@ -86,16 +85,6 @@ class ListFollower(TransactionalProcessor):
         self.counts.clear()
 
 
-def run_follower(cls: type[ListFollower], module: str, doc: str | None, metrics_port: int) -> None:
-    """The command line of a ListFollower process."""
-    p = process.parser(f"python -m {module}", doc, metrics_port)
-    p.add_argument("--instance", default="0", help=f"stable id of this process (transactional id "
-                   f"{cls.group}-<instance>; a restarted process with the same id fences the old one)")
-    args = p.parse_args()
-    rules = loader.load()
-    process.run(args, lambda a: cls(config.load(), rules, instance=a.instance))
-
-
 class ListKeeper(ListFollower):
     name = "list-keeper"
     group = "credit-list-keeper"
@@ -108,11 +97,3 @@ class ListKeeper(ListFollower):
         self.log.info("list change", event_id=c["event_id"], entity=out.change_key, list_kind=c["list_kind"],
                       status=c["status"], ref=c["ref"])
         return [Out(registry.LISTS_CHANGES, out.change_key.encode(), registry.encode("ListChange", c), partition)]
-
-
-def main() -> None:
-    run_follower(ListKeeper, "consumers.list_keeper.service", __doc__, 9105)
-
-
-if __name__ == "__main__":
-    main()

@@ -13,7 +13,7 @@ commit and the publication publishes it at the next start (a head can appear twi
 byte for byte the same; readers keep one per (partition, tree size)). A lost database connection
 (PostgreSQL restarted) is retried with back-off from the trees and positions stored in it.
 
-Run: python -m consumers.notary.service [--every 1000] [--interval 10] [--metrics-port 9108]
+Run: python -m ops.run notary [--every 1000] [--interval 10] [--metrics-port 9108] (wired in ops/root.py)
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from prometheus_client import Counter, Gauge
 
 from ledger.audit.merkle import Frontier
 from ledger.audit.notary import Appended, Head, PartitionTree, Signer, notary_keys_dir
-from ledger.platform import config, logs, process, signing
+from ledger.platform import config, logs, signing
+from ledger.platform.kafka_util import KafkaClients
 from schemas import registry
 
 log = logs.get("notary")
@@ -47,13 +48,14 @@ def signer(settings: config.Settings) -> Signer:
 
 
 class Notary:
-    def __init__(self, settings: config.Settings, every: int = 1000, interval_s: float = 10.0,
+    def __init__(self, kafka: KafkaClients, dsn: str, signer: Signer, every: int = 1000, interval_s: float = 10.0,
                  max_records: int = 5000) -> None:
-        self.s = settings
+        self.kafka = kafka
+        self.dsn = dsn
         self.every = every
         self.interval_s = interval_s
         self.max_records = max_records
-        self.signer = signer(settings)
+        self.signer = signer
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -76,11 +78,10 @@ class Notary:
 
     async def run(self) -> None:
         topic = registry.EVENTS.name
-        conn = await psycopg.AsyncConnection.connect(self.s.pg_dsn, prepare_threshold=None)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.s.bootstrap_servers, group_id=None,
-                                    enable_auto_commit=False, isolation_level="read_committed",
-                                    auto_offset_reset="earliest", max_poll_records=self.max_records)
-        producer = AIOKafkaProducer(bootstrap_servers=self.s.bootstrap_servers, enable_idempotence=True)
+        conn = await psycopg.AsyncConnection.connect(self.dsn, prepare_threshold=None)
+        consumer = self.kafka.consumer(group_id=None, enable_auto_commit=False, isolation_level="read_committed",
+                                       auto_offset_reset="earliest", max_poll_records=self.max_records)
+        producer = self.kafka.producer(enable_idempotence=True)
         await consumer.start()
         await producer.start()
         try:
@@ -128,7 +129,7 @@ class Notary:
         delay = 0.5
         while True:
             try:
-                conn = await psycopg.AsyncConnection.connect(self.s.pg_dsn, prepare_threshold=None)
+                conn = await psycopg.AsyncConnection.connect(self.dsn, prepare_threshold=None)
                 trees = await self._load(conn)
                 for tp in tps:
                     consumer.seek(tp, trees[tp.partition].next_offset)
@@ -189,20 +190,3 @@ class Notary:
             HEADS.inc()
             log.info("tree head published", partition=head.partition, tree_size=head.tree_size,
                      root=head.root.hex(), key_id=head.key_id)
-
-
-def main() -> None:
-    p = process.parser("python -m consumers.notary.service", __doc__, 9108)
-    s = config.load()
-    p.add_argument("--every", type=int, default=s.notary_every,
-                   help=f"sign a head at every multiple of this many leaves (default {s.notary_every}, "
-                        "LEDGER_NOTARY_EVERY)")
-    p.add_argument("--interval", type=float, default=s.notary_interval,
-                   help=f"and this many seconds after the last head when the tree grew (default "
-                        f"{s.notary_interval:g}, LEDGER_NOTARY_INTERVAL)")
-    args = p.parse_args()
-    process.run(args, lambda a: Notary(s, a.every, a.interval))
-
-
-if __name__ == "__main__":
-    main()

@@ -38,9 +38,18 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from consumers.projector.service import Projector
 from ledger.domain.rulebook import RuleBook
 from ledger.platform import config, logs
+from ledger.platform.kafka_util import KafkaClients
 from ledger.rules import loader
 from projections import schema
+from projections.rows import Folder
 from schemas import registry
+
+
+def projector(s: config.Settings, rules: RuleBook, **options: Any) -> Projector:
+    """A projector into a rebuilt schema (options: schema_name, max_records, topic, partitions), which
+    never takes the switch-over lock: the switch-over itself holds it."""
+    return Projector(KafkaClients(s.bootstrap_servers), Folder(rules, rules.grade), s.pg_dsn,
+                     takes_switch_lock=False, **options)
 
 
 def _say(text: str) -> None:
@@ -87,8 +96,7 @@ def _worker(s: config.Settings, name: str, partitions: list[int], until: dict[in
     to `applied` (a shared integer); any failure is a non-zero exit status. A fresh interpreter: it
     loads the rules itself."""
     logs.configure(log_level)
-    applied.value = asyncio.run(Projector(s, loader.load(), schema_name=name, max_records=max_records,
-                                          takes_switch_lock=False, topic=topic,
+    applied.value = asyncio.run(projector(s, loader.load(), schema_name=name, max_records=max_records, topic=topic,
                                           partitions=partitions).run(until=until))
 
 
@@ -99,8 +107,7 @@ async def project_into(s: config.Settings, name: str, end: dict[int, int], worke
     with `rules`; more: each loads its own); returns the events applied. Raises if any worker fails
     or dies."""
     if workers <= 1:
-        return await Projector(s, rules, schema_name=name, max_records=max_records, takes_switch_lock=False,
-                               topic=topic).run(until=end)
+        return await projector(s, rules, schema_name=name, max_records=max_records, topic=topic).run(until=end)
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
     # spawn: a fresh interpreter per worker (no copy of this process's event loop or connections). Plain
     # processes watched by their exit status, not a process pool: a pool whose worker is killed while it
@@ -168,7 +175,7 @@ async def rebuild(s: config.Settings, keep_old: bool = False, force: bool = Fals
                 "select partition, next_offset from views.positions where topic = %s",
                 (registry.EVENTS.name,)).fetchall())
             # catch up to exactly where the live projector is (it waits on the lock meanwhile)
-            await Projector(s, rules, schema_name=name, takes_switch_lock=False).run(until=live_positions)
+            await projector(s, rules, schema_name=name).run(until=live_positions)
             live, new = schema.digest(conn, schema.LIVE), schema.digest(conn, name)
             differ = sorted(t for t in live if live[t] != new[t])
             if differ:

@@ -2,33 +2,32 @@
 
 Per batch (aiokafka getmany): load the fold state of the entities it touches, fold it with the
 domain's evolve (projections/rows.py), write every table set-based (projections/views.py) and the
-new positions, all in ONE PostgreSQL transaction. The consumer has no group: it seeks to the
+new positions, all in ONE PostgreSQL transaction (`PgViews`, the projector's sink; the batch loop
+in `Projector` sees only the sink's three operations, so the unit tests give it an in-memory one). The consumer has no group: it seeks to the
 positions stored with the views. A lost database connection (PostgreSQL restarted) is retried with
 a fresh connection from the stored positions; a record that cannot be decoded is quarantined with
 its provenance and its entity held back, while the other entities flow.
 
-Run: python -m consumers.projector.service [--schema views] [--metrics-port 9102]
+Run: python -m ops.run projector [--schema views] [--partitions P,Q] [--metrics-port 9102] (wired in ops/root.py)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import Counter, Gauge
 
-from ledger.domain.rulebook import RuleBook
-from ledger.platform import config, logs, process
-from ledger.platform.kafka_util import caught_up
-from ledger.rules import loader
+from ledger.platform import logs
+from ledger.platform.kafka_util import KafkaClients, caught_up
 from projections import schema, views
-from projections.rows import Folder, Incoming, entity_keys
+from projections.rows import Folder, Incoming, Loaded, Ops, entity_keys
 from schemas import registry
 
 log = logs.get("projector")
@@ -42,11 +41,65 @@ LAG_SECONDS = Gauge("ledger_projection_lag_seconds", "While records wait: second
 RETRIES = Counter("ledger_projection_db_retries_total", "Batches retried after a database error")
 
 
+class Sink(Protocol):
+    """Where the projector writes: the views with their stored positions. A connection error
+    (psycopg.OperationalError or InterfaceError) means: nothing of the batch was stored."""
+
+    async def positions(self, topic: str) -> dict[int, int]: ...
+
+    async def apply(self, incoming: list[Incoming], fold: Callable[[list[Incoming], Loaded], Ops],
+                    topic: str) -> Ops: ...
+
+    async def close(self) -> None: ...
+
+
+class PgViews:
+    """The views of one PostgreSQL schema on one connection: a batch is loaded, folded and written
+    in ONE transaction, with its positions."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any], takes_switch_lock: bool = True) -> None:
+        self.conn = conn
+        self.takes_switch_lock = takes_switch_lock
+        self.timings: dict[str, float] = {}  # of the last batch: load_s, fold_s, write_s
+
+    @classmethod
+    async def connect(cls, dsn: str, schema_name: str, takes_switch_lock: bool = True) -> PgViews:
+        conn = await psycopg.AsyncConnection.connect(dsn, options=f"-c search_path={schema_name}",
+                                                     prepare_threshold=None)
+        await views.prepare(conn)
+        return cls(conn, takes_switch_lock)
+
+    async def positions(self, topic: str) -> dict[int, int]:
+        cur = await self.conn.execute("select partition, next_offset from positions where topic = %s", (topic,))
+        rows = await cur.fetchall()
+        await self.conn.commit()
+        return {p: o for p, o in rows}
+
+    async def apply(self, incoming: list[Incoming], fold: Callable[[list[Incoming], Loaded], Ops],
+                    topic: str) -> Ops:
+        started = time.monotonic()
+        async with self.conn.transaction():
+            if self.takes_switch_lock:  # a rebuild's switch-over takes it exclusively: no batch straddles a swap
+                await self.conn.execute("select pg_advisory_xact_lock_shared(%s)", (schema.SWITCH_LOCK,))
+            loaded = await views.load(self.conn, entity_keys(incoming))
+            t_fold = time.monotonic()
+            ops = fold(incoming, loaded)
+            t_write = time.monotonic()
+            await views.write(self.conn, ops, topic)
+        self.timings = {"load_s": round(t_fold - started, 4), "fold_s": round(t_write - t_fold, 4),
+                        "write_s": round(time.monotonic() - t_write, 4)}
+        return ops
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+
 class Projector:
-    def __init__(self, settings: config.Settings, rules: RuleBook, schema_name: str = schema.LIVE, max_records: int = 5000,
-                 takes_switch_lock: bool = True, topic: registry.Topic = registry.EVENTS,
-                 partitions: list[int] | None = None) -> None:
-        self.s = settings
+    def __init__(self, kafka: KafkaClients, folder: Folder, dsn: str, schema_name: str = schema.LIVE,
+                 max_records: int = 5000, takes_switch_lock: bool = True, topic: registry.Topic = registry.EVENTS,
+                 partitions: list[int] | None = None, connect: Callable[[], Awaitable[Sink]] | None = None) -> None:
+        self.kafka = kafka
+        self.dsn = dsn
         self.topic = topic  # the ledger topic to read (benchmarks read a copy: registry.BENCH_EVENTS)
         # the partitions this projector owns (default: all). An entity lives in one partition and every
         # row of the views belongs to one entity (positions: to one partition), so projectors of
@@ -59,7 +112,9 @@ class Projector:
         self.takes_switch_lock = takes_switch_lock
         self.records_read = 0  # progress, for rebuilds
         self.max_records = max_records
-        self.folder = Folder(rules, rules.grade)
+        self.folder = folder
+        # the sink of each (re)connection: by default the views of `schema_name` in PostgreSQL
+        self.connect = connect or (lambda: PgViews.connect(self.dsn, self.schema, self.takes_switch_lock))
         self._stop = asyncio.Event()
         self._replay = False
 
@@ -69,19 +124,6 @@ class Projector:
     def replay_from_start(self) -> None:
         """Read the whole ledger again (every record is then delivered a second time)."""
         self._replay = True
-
-    async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        conn = await psycopg.AsyncConnection.connect(
-            self.s.pg_dsn, options=f"-c search_path={self.schema}", prepare_threshold=None)
-        await views.prepare(conn)
-        return conn
-
-    async def _positions(self, conn: psycopg.AsyncConnection[Any]) -> dict[int, int]:
-        cur = await conn.execute("select partition, next_offset from positions where topic = %s",
-                                 (self.topic.name,))
-        rows = await cur.fetchall()
-        await conn.commit()
-        return {p: o for p, o in rows}
 
     async def _seek(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition], stored: dict[int, int]) -> None:
         for tp in tps:
@@ -94,8 +136,7 @@ class Projector:
         """Project until stopped, or (with `until`: partition -> offset) until those offsets are reached.
         Returns the number of events applied."""
         topic = self.topic.name
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.s.bootstrap_servers, group_id=None,
-                                    enable_auto_commit=False, isolation_level="read_committed", auto_offset_reset="earliest",
+        consumer = self.kafka.consumer(group_id=None, enable_auto_commit=False, isolation_level="read_committed", auto_offset_reset="earliest",
                                     max_poll_records=self.max_records, fetch_max_bytes=64 * 1024 * 1024,
                                     # 1 MiB (the default) is about 1,300 entries: full batches need more
                                     max_partition_fetch_bytes=8 * 1024 * 1024)
@@ -105,9 +146,9 @@ class Projector:
         if until is not None:  # only the partitions of this projector
             until = {p: o for p, o in until.items() if p in self.partitions}
         applied = 0
-        conn = await self._connect()
+        conn = await self.connect()
         try:
-            stored = await self._positions(conn)
+            stored = await conn.positions(topic)
             await self._seek(consumer, tps, stored)
             log.info("projector running", schema=self.schema, partitions=self.partitions,
                      positions={p: o for p, o in stored.items() if p in self.partitions})
@@ -136,7 +177,7 @@ class Projector:
         return applied
 
     async def _recover(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition],
-                       conn: psycopg.AsyncConnection[Any], exc: Exception) -> psycopg.AsyncConnection[Any]:
+                       conn: Sink, exc: Exception) -> Sink:
         """The database went away mid-batch: nothing of the batch was committed. Reconnect (with
         back-off) and go on from the positions stored in the database."""
         RETRIES.inc()
@@ -148,8 +189,8 @@ class Projector:
         delay = 0.5
         while not self._stop.is_set():
             try:
-                conn = await self._connect()
-                await self._seek(consumer, tps, await self._positions(conn))
+                conn = await self.connect()
+                await self._seek(consumer, tps, await conn.positions(self.topic.name))
                 log.info("database reachable again")
                 return conn
             except (psycopg.OperationalError, psycopg.InterfaceError):
@@ -157,21 +198,13 @@ class Projector:
                 delay = min(delay * 2, 5.0)
         return conn
 
-    async def _apply(self, conn: psycopg.AsyncConnection[Any], batch: Any) -> int:
+    async def _apply(self, conn: Sink, batch: Any) -> int:
         started = time.monotonic()
         incoming = [Incoming(tp.partition, m.offset, m.key, m.value, m.timestamp)
                     for tp, msgs in batch.items() for m in msgs]
         if not incoming:
             return 0
-        async with conn.transaction():
-            if self.takes_switch_lock:  # a rebuild's switch-over takes it exclusively: no batch straddles a swap
-                await conn.execute("select pg_advisory_xact_lock_shared(%s)", (schema.SWITCH_LOCK,))
-            loaded = await views.load(conn, entity_keys(incoming))
-            t_fold = time.monotonic()
-            ops = self.folder.fold(incoming, loaded)
-            t_write = time.monotonic()
-            await views.write(conn, ops, self.topic.name)
-        t_commit = time.monotonic()
+        ops = await conn.apply(incoming, self.folder.fold, self.topic.name)
         self.records_read += len(incoming)
         PROJECTED.inc(ops.applied)
         SKIPPED.inc(ops.skipped)
@@ -180,8 +213,7 @@ class Projector:
             log.warning("record quarantined", partition=q[0], offset=q[1], entity=q[2], reason=q[3], detail=q[4])
         log.info("batch projected", records=len(incoming), applied=ops.applied, skipped=ops.skipped,
                  quarantined=len(ops.quarantine), seconds=round(time.monotonic() - started, 4),
-                 load_s=round(t_fold - started, 4), fold_s=round(t_write - t_fold, 4),
-                 write_s=round(t_commit - t_write, 4))
+                 **getattr(conn, "timings", {}))
         return ops.applied
 
     async def _measure_lag(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition], batch: Any) -> None:
@@ -195,25 +227,6 @@ class Projector:
                 max(0.0, now - msgs[-1].timestamp / 1000) if behind > 0 and msgs else 0.0)
 
 
-def main() -> None:
-    p = process.parser("python -m consumers.projector.service", __doc__, 9102)
-    p.add_argument("--schema", default=schema.LIVE, help="the schema of views to fill (default: the live views)")
-    p.add_argument("--partitions", type=partition_list, default=None, metavar="P,Q,...",
-                   help="only these partitions of credit.events (default: all); projectors of disjoint sets "
-                        "may fill one schema side by side, one per core")
-    args = p.parse_args()
-    if args.partitions is not None and not (args.partitions and all(
-            0 <= x < registry.EVENTS.partitions for x in args.partitions)):
-        p.error(f"--partitions: {registry.EVENTS.name} has partitions 0-{registry.EVENTS.partitions - 1}, "
-                f"got {args.partitions}")
-    s = config.load()
-    rules = loader.load()
-    schema.ensure_live(s.pg_dsn)
-    # SIGUSR1: read the whole ledger again (a full re-delivery; every record must be skipped)
-    process.run(args, lambda a: Projector(s, rules, a.schema, partitions=a.partitions),
-                signals={signal.SIGUSR1: "replay_from_start"})
-
-
 def partition_list(text: str) -> list[int]:
     """'0,2' -> [0, 2] (argparse type)."""
     try:
@@ -221,6 +234,3 @@ def partition_list(text: str) -> list[int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"partitions: a comma-separated list of numbers, got {text!r}") from None
 
-
-if __name__ == "__main__":
-    main()

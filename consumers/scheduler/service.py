@@ -19,7 +19,7 @@ expiry is a DUPLICATE at the sequencer: a pass can be repeated, killed half-way 
 will. The scheduler keeps no state of its own: after a downtime, the first pass finds everything
 that fell due meanwhile. expired_on is always the legal end, however late the pass.
 
-Run: python -m consumers.scheduler.service [--interval 60] [--once] [--today YYYY-MM-DD] [--batch-size 200]
+Run: python -m ops.run scheduler [--interval 60] [--once] [--today YYYY-MM-DD] [--batch-size 200]
 Today is the UTC date (the sequencer's clock) unless --today or LEDGER_SCHEDULER_TODAY says otherwise
 (tests use it to make periods end without waiting years; a date after the sequencer's today is
 refused by the sequencer as a future date).
@@ -30,9 +30,6 @@ ledger_scheduler_due, ledger_scheduler_passes_total{result}, ledger_scheduler_pa
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import sys
 import time
 import uuid
 from collections import Counter as Tally
@@ -42,14 +39,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import psycopg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
 from ledger.client import LedgerClient
 from ledger.domain.local_time import CHINA
-from ledger.domain.rulebook import RuleBook
-from ledger.platform import config, logs, process, signing
-from ledger.rules import loader
+from ledger.platform import logs
+from ledger.platform.kafka_util import KafkaClients
 from projections import schema
 from schemas import registry
 
@@ -122,14 +118,14 @@ async def due_items(dsn: str, today: date) -> list[Due]:
         return [Due(*row) for row in await cur.fetchall()]
 
 
-async def read_subjects(bootstrap: str, items: list[Due], timeout: float = 30.0) -> dict[tuple[int, int], dict[str, Any]]:
+async def read_subjects(kafka: KafkaClients, items: list[Due],
+                        timeout: float = 30.0) -> dict[tuple[int, int], dict[str, Any]]:
     """The subject of each target's ledger entry, read from credit.events at its position."""
     wanted: dict[int, set[int]] = {}
     for d in items:
         wanted.setdefault(d.partition, set()).add(d.offset)
     found: dict[tuple[int, int], dict[str, Any]] = {}
-    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                         isolation_level="read_committed")
+    c = kafka.consumer(group_id=None, enable_auto_commit=False, isolation_level="read_committed")
     await c.start()
     try:
         for partition, offsets in sorted(wanted.items()):
@@ -173,14 +169,17 @@ class PassResult:
 class Scheduler:
     """Passes over what is due; one pass at start, then one every `interval` seconds until stop()."""
 
-    def __init__(self, settings: config.Settings, rules: RuleBook, today: Callable[[], date],
-                 interval: float = 60.0, batch_size: int = 200, once: bool = False) -> None:
-        self.s = settings
+    def __init__(self, kafka: KafkaClients, dsn: str, ledger_client: Callable[[], LedgerClient],
+                 rule_version: int, today: Callable[[], date], interval: float = 60.0,
+                 batch_size: int = 200, once: bool = False) -> None:
+        self.kafka = kafka
+        self.dsn = dsn
+        self.ledger_client = ledger_client  # a new client (signing as ledger-scheduler) per pass
         self.today = today
         self.interval = interval
         self.batch_size = batch_size
         self.once = once
-        self.rule_version = rules.publication.version
+        self.rule_version = rule_version  # of the publication periods
         self._stop = asyncio.Event()
         self.last: PassResult | None = None
         self.failed = False
@@ -211,14 +210,14 @@ class Scheduler:
 
     async def run_pass(self) -> PassResult:
         today = self.today()
-        items = await due_items(self.s.pg_dsn, today)
+        items = await due_items(self.dsn, today)
         DUE.set(len(items))
         result = PassResult(today, len(items), Tally(), Tally())
         log.info("scheduler pass", today=today.isoformat(), due=len(items))
         if not items:
             return result
-        subjects = await read_subjects(self.s.bootstrap_servers, items)
-        client = LedgerClient(self.s.bootstrap_servers, DEPARTMENT, signing.private_key(self.s.keys_dir, DEPARTMENT))
+        subjects = await read_subjects(self.kafka, items)
+        client = self.ledger_client()
         await client.start()
         try:
             for start in range(0, len(items), self.batch_size):
@@ -263,43 +262,3 @@ def parse_today(value: str | None) -> Callable[[], date]:
     except ValueError:
         raise SystemExit(f"--today / LEDGER_SCHEDULER_TODAY: '{value}' is not a date YYYY-MM-DD") from None
     return lambda: fixed
-
-
-def main() -> None:
-    settings = config.load()
-    default_port = settings.metrics_port("scheduler")
-    p = process.parser("python -m consumers.scheduler.service", __doc__, default_port)
-    p.add_argument("--interval", type=float, default=float(os.environ.get("LEDGER_SCHEDULER_INTERVAL", "60")),
-                   help="seconds between passes (default 60, or LEDGER_SCHEDULER_INTERVAL)")
-    p.add_argument("--once", action="store_true",
-                   help="one pass, print its summary as JSON on standard output, and exit (1 if the pass failed); "
-                        "serves no /metrics unless --metrics-port is given")
-    p.add_argument("--today", default=os.environ.get("LEDGER_SCHEDULER_TODAY"),
-                   help="the date the pass takes as today, YYYY-MM-DD (default: the UTC date, or "
-                        "LEDGER_SCHEDULER_TODAY)")
-    p.add_argument("--batch-size", type=int, default=int(os.environ.get("LEDGER_SCHEDULER_BATCH_SIZE", "200")),
-                   help="expiries submitted before waiting for their outcomes (default 200, or "
-                        "LEDGER_SCHEDULER_BATCH_SIZE)")
-    args = p.parse_args()
-    if args.interval <= 0 or args.batch_size < 1:
-        p.error("--interval must be positive and --batch-size at least 1")
-    if args.once and "--metrics-port" not in sys.argv:
-        args.metrics_port = 0  # a one-off pass next to the running service must not take its port
-    today = parse_today(args.today)
-    rules = loader.load()
-    built: list[Scheduler] = []
-
-    def build(a: Any) -> Scheduler:
-        built.append(Scheduler(settings, rules, today, a.interval, a.batch_size, a.once))
-        return built[0]
-
-    process.run(args, build)
-    if args.once:
-        sched = built[0]
-        print(json.dumps(sched.last.summary() if sched.last else {"error": "the pass failed; see the log"},
-                         ensure_ascii=False))
-        sys.exit(1 if sched.failed else 0)
-
-
-if __name__ == "__main__":
-    main()

@@ -23,7 +23,8 @@ reason goes to credit.alerts.deadletter. Within a department alerts are delivere
 departments of a batch are served concurrently. The dead letters and the consumed offsets commit in
 one Kafka transaction (ledger/platform/transactional.py), so a dead letter is written exactly once.
 
-Run: python -m consumers.webhook.service [--config FILE] [--attempts 5] [--backoff 0.5] [--metrics-port 9109]
+Run: python -m ops.run webhook [--config FILE] [--attempts 5] [--backoff 0.5] [--metrics-port 9109]
+(wired in ops/root.py)
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from typing import Any
 import aiohttp
 from prometheus_client import Counter
 
-from ledger.platform import config, process
+from ledger.platform.kafka_util import KafkaClients
 from ledger.platform.transactional import Out, TransactionalProcessor
 from schemas import registry
 
@@ -108,9 +109,9 @@ class WebhookDeliverer(TransactionalProcessor):
     source = registry.ALERTS
     group = "credit-webhook"
 
-    def __init__(self, settings: config.Settings, endpoints: dict[str, Endpoint], instance: str = "0",
+    def __init__(self, kafka: KafkaClients, endpoints: dict[str, Endpoint], instance: str = "0",
                  attempts: int = 5, backoff: float = 0.5, timeout: float = 5.0, group: str | None = None) -> None:
-        super().__init__(settings, instance, max_records=200)
+        super().__init__(kafka, instance, max_records=200)
         self.endpoints = endpoints
         self.attempts = attempts
         self.backoff = backoff
@@ -175,20 +176,3 @@ class WebhookDeliverer(TransactionalProcessor):
                        error=dead["last_error"])
         return [Out(registry.ALERTS_DEADLETTER, dead["department"].encode(),
                     registry.encode("AlertDeadLetter", dead))]
-
-
-def main() -> None:
-    p = process.parser("python -m consumers.webhook.service", __doc__, 9109)
-    p.add_argument("--config", type=Path, help="endpoints file (default $LEDGER_KEYS_DIR/webhooks.json)")
-    p.add_argument("--attempts", type=int, default=5, help="attempts per alert before the dead letter (default 5)")
-    p.add_argument("--backoff", type=float, default=0.5,
-                   help="first retry delay in seconds, doubled each time, at most 30 (default 0.5)")
-    p.add_argument("--instance", default="0", help="stable id of this process (transactional id credit-webhook-<id>)")
-    args = p.parse_args()
-    s = config.load()
-    endpoints = load_endpoints(args.config or s.keys_dir / "webhooks.json")
-    process.run(args, lambda a: WebhookDeliverer(s, endpoints, a.instance, a.attempts, a.backoff))
-
-
-if __name__ == "__main__":
-    main()

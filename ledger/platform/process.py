@@ -27,8 +27,10 @@ class WebService:
     may hold an ID number."""
 
     def __init__(self, name: str, make_app: Callable[[], web.Application], port: int, log: Any,
-                 routes: list[str]) -> None:
+                 routes: list[str], backlog: int = 128, **announce: Any) -> None:
         self.name, self.make_app, self.port, self.log, self.routes = name, make_app, port, log, routes
+        self.backlog = backlog  # pending connections the kernel holds (aiohttp's default: 128)
+        self.announce = announce  # more fields of the "running" log line
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -38,8 +40,9 @@ class WebService:
         runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False)
         await runner.setup()
         try:
-            await web.TCPSite(runner, "127.0.0.1", self.port).start()
-            self.log.info(f"{self.name} running", url=f"http://127.0.0.1:{self.port}/", routes=self.routes)
+            await web.TCPSite(runner, "127.0.0.1", self.port, backlog=self.backlog).start()
+            self.log.info(f"{self.name} running", url=f"http://127.0.0.1:{self.port}/", routes=self.routes,
+                          **self.announce)
             await self._stop.wait()
             self.log.info(f"{self.name} stopping")
         finally:

@@ -1,8 +1,13 @@
 """Exactly-once stream processing over aiokafka: read, transform, write and commit the input offsets
-in ONE Kafka transaction per batch (the pattern of ledger/sequencer/service.py).
+in ONE Kafka transaction per batch: the loop of the sequencer, the list keeper, the alerter and the
+webhook deliverer.
 
 A subclass names its input topic, group and transactional id and implements `transform` (a thin
-step that calls plain functions). Per batch (getmany): begin a transaction, send every output
+step that calls plain functions), or `write` when a batch's outputs depend on each other (the
+sequencer needs the offsets of the ledger entries it has just sent). Hooks give it state restored
+on assignment (`restore`, `forget`), slow work before the transaction (`prepare`), the outcome of
+the transaction (`committed`, `aborted`), work between batches (`between_batches`) and at a clean
+stop (`finish`). The Kafka clients come from a `KafkaClients` factory handed in by the caller. Per batch (getmany): begin a transaction, send every output
 record, `send_offsets_to_transaction` with the batch's next offsets, commit. A crash (kill -9) at
 any point leaves either the whole batch (outputs and offsets) or nothing of it: readers with
 isolation_level=read_committed never see an aborted output, and the restarted process reads the
@@ -24,7 +29,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
-from ledger.platform import config, logs
+from ledger.platform import logs
+from ledger.platform.kafka_util import KafkaClients, caught_up
 from schemas import registry
 
 LAG = Gauge("ledger_stream_lag_records", "Input records not yet processed", ["processor", "partition"])
@@ -48,7 +54,7 @@ class _Rebalance(ConsumerRebalanceListener):
     """Forget revoked partitions; pause newly assigned ones until the main loop has restored their
     state. The restore is not done here: aiokafka calls this inside the group join, before it starts
     the heartbeat again, so a restore longer than the session timeout would get the member expelled
-    and the restore started over (the sequencer's fix, ledger/sequencer/service.py)."""
+    and the restore started over, for ever."""
 
     def __init__(self, svc: TransactionalProcessor) -> None:
         self.svc = svc
@@ -72,9 +78,11 @@ class TransactionalProcessor:
     name = "processor"  # the service name (logs, metrics, "<name> running")
     source: registry.Topic
     group: str
+    poll_ms = 100  # getmany's wait when nothing is there
+    measure_lag = True  # ledger_stream_lag_records, once a second
 
-    def __init__(self, settings: config.Settings, instance: str = "0", max_records: int = 2000) -> None:
-        self.s = settings
+    def __init__(self, kafka: KafkaClients, instance: str = "0", max_records: int = 2000) -> None:
+        self.kafka = kafka
         self.instance = instance
         self.max_records = max_records
         self.log = logs.get(self.name)
@@ -102,43 +110,80 @@ class TransactionalProcessor:
     def transform(self, partition: int, msg: Any) -> list[Out]:
         raise NotImplementedError
 
+    async def write(self, producer: AIOKafkaProducer, batch: dict[TopicPartition, list[Any]]) -> dict[str, int]:
+        """Inside the batch's transaction: send its output records (by default those of `transform`,
+        record by record) and wait until they are acknowledged. Returns the count per topic."""
+        produced: dict[str, int] = {}
+        futures = []
+        for tp, msgs in batch.items():
+            for m in msgs:
+                for out in self._transform(tp.partition, m):
+                    futures.append(await producer.send(out.topic.name, key=out.key, value=out.value,
+                                                       partition=out.partition))
+                    produced[out.topic.name] = produced.get(out.topic.name, 0) + 1
+        if futures:
+            await asyncio.gather(*futures)
+        return produced
+
     def committed(self) -> None:
         """The batch's transaction committed."""
 
     def aborted(self) -> None:
         """The batch's transaction was aborted: forget what it staged."""
 
-    # ---------------------------------------------------------------- the loop
-    async def run(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.s.bootstrap_servers, group_id=self.group, enable_auto_commit=False,
-            isolation_level="read_committed", auto_offset_reset="earliest", max_poll_records=self.max_records,
-            group_instance_id=f"{self.group}-{self.instance}", fetch_max_wait_ms=100,
+    def between_batches(self) -> None:
+        """Called after every poll, when everything in memory is committed."""
+
+    async def finish(self) -> None:
+        """A clean stop (not after a failed restore), before the clients are closed."""
+
+    def consumer_options(self) -> dict[str, Any]:
+        """The input consumer's options besides the group, isolation and offsets."""
+        return {
+            "fetch_max_wait_ms": 100,
             # a long session as a second guard for slow restores (they run in the main loop, with the
             # heartbeat going); static membership makes a restarted instance take its partitions back
             # at once anyway
-            session_timeout_ms=120_000, rebalance_timeout_ms=180_000,
-        )
-        producer = AIOKafkaProducer(bootstrap_servers=self.s.bootstrap_servers,
-                                    transactional_id=f"{self.group}-{self.instance}", linger_ms=0,
-                                    max_batch_size=262144, request_timeout_ms=30000)
+            "session_timeout_ms": 120_000, "rebalance_timeout_ms": 180_000,
+        }
+
+    def producer_options(self) -> dict[str, Any]:
+        """The transactional producer's options besides its transactional id."""
+        return {"linger_ms": 0, "max_batch_size": 262144, "request_timeout_ms": 30000}
+
+    def running_fields(self) -> dict[str, Any]:
+        """What the "<name> running" log line says besides the marker."""
+        return {"instance": self.instance, "source": self.source.name}
+
+    # ---------------------------------------------------------------- the loop
+    async def run(self) -> None:
+        consumer = self.kafka.consumer(
+            group_id=self.group, enable_auto_commit=False, isolation_level="read_committed",
+            auto_offset_reset="earliest", max_poll_records=self.max_records,
+            # static membership: a restarted process with the same instance id takes its partitions
+            # back at once instead of waiting for the old member's session to time out
+            group_instance_id=f"{self.group}-{self.instance}", **self.consumer_options())
+        producer = self.kafka.producer(transactional_id=f"{self.group}-{self.instance}", **self.producer_options())
         await producer.start()
         self.consumer = consumer
         consumer.subscribe([self.source.name], listener=_Rebalance(self))
         await consumer.start()
-        self.log.info(f"{self.name} running", instance=self.instance, source=self.source.name)
+        self.log.info(f"{self.name} running", **self.running_fields())
         last_lag = 0.0
         try:
             while not self._stop.is_set():
                 if self.to_restore:
                     await self._restore_pending(consumer)
                     continue
-                batch = await consumer.getmany(timeout_ms=100)
+                batch = await consumer.getmany(timeout_ms=self.poll_ms)
                 if batch:
                     await self._process(consumer, producer, batch)
-                if time.monotonic() - last_lag > 1.0:
+                self.between_batches()
+                if self.measure_lag and time.monotonic() - last_lag > 1.0:
                     last_lag = time.monotonic()
                     await self._measure_lag(consumer)
+            if self.fatal is None:
+                await self.finish()
         finally:
             await consumer.stop()
             await producer.stop()
@@ -178,15 +223,7 @@ class TransactionalProcessor:
         try:
             await self.prepare(batch)
             async with producer.transaction():
-                futures = []
-                for tp, msgs in batch.items():
-                    for m in msgs:
-                        for out in self._transform(tp.partition, m):
-                            futures.append(await producer.send(out.topic.name, key=out.key, value=out.value,
-                                                               partition=out.partition))
-                            produced[out.topic.name] = produced.get(out.topic.name, 0) + 1
-                if futures:
-                    await asyncio.gather(*futures)
+                produced = await self.write(producer, batch)
                 await producer.send_offsets_to_transaction(
                     {tp: msgs[-1].offset + 1 for tp, msgs in batch.items() if msgs}, self.group)
         except Exception:
@@ -224,13 +261,11 @@ class TransactionalProcessor:
             LAG.labels(self.name, str(tp.partition)).set(max(0, end[tp] - await consumer.position(tp)))
 
 
-async def read_partitions(settings: config.Settings, topic: registry.Topic,
+async def read_partitions(kafka: KafkaClients, topic: registry.Topic,
                           partitions: list[int]) -> dict[int, list[Any]]:
     """Every committed record of some partitions of a topic, per partition, oldest first."""
-    from ledger.platform.kafka_util import caught_up
-
-    c = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False,
-                         isolation_level="read_committed", auto_offset_reset="earliest")
+    c = kafka.consumer(group_id=None, enable_auto_commit=False, isolation_level="read_committed",
+                       auto_offset_reset="earliest")
     await c.start()
     try:
         tps = [TopicPartition(topic.name, p) for p in partitions]

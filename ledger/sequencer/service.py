@@ -1,7 +1,8 @@
 """The sequencer: the single writer of credit.events.
 
 Reads credit.submissions (read_committed, one consumer group), judges each submission
-(ledger/sequencer/core.py) and writes, in ONE Kafka transaction per batch: the ledger entries to
+(ledger/sequencer/core.py) and writes, in ONE Kafka transaction per batch (the shared loop of
+ledger/platform/transactional.py): the ledger entries to
 credit.events (same partition number as the submission), the outcomes to credit.outcomes, the
 state changelog to credit.sequencer.state, and the consumed submission offsets. A crash at any point
 leaves either all of a batch or none of it. When a partition is assigned, its state is restored from
@@ -9,7 +10,7 @@ the changelog, starting from a local snapshot when there is a usable one (ledger
 written every LEDGER_SEQUENCER_SNAPSHOT_SECONDS, default 60, and at a clean stop), so a restart does
 not re-read every event id ever seen.
 
-Run: python -m ledger.sequencer.service [--metrics-port 9101]
+Run: python -m ops.run sequencer [--instance 0] [--metrics-port 9101] (wired in ops/root.py)
 """
 
 from __future__ import annotations
@@ -17,16 +18,16 @@ from __future__ import annotations
 import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
-from ledger.domain.rulebook import RuleBook
-from ledger.platform import config, logs, process, signing
-from ledger.platform.kafka_util import caught_up
+from ledger.platform import logs
+from ledger.platform.kafka_util import KafkaClients, caught_up
+from ledger.platform.transactional import TransactionalProcessor
 from ledger.records import submissions
-from ledger.rules import loader
 from ledger.sequencer import store as state_snapshot
 from ledger.sequencer.core import (
     PartitionState,
@@ -52,53 +53,50 @@ RESTORE_SECONDS = Gauge("ledger_sequencer_restore_seconds", "Duration of the las
 SNAPSHOTS = Counter("ledger_sequencer_snapshots_total", "Local state snapshots written")
 
 
-class _Rebalance(ConsumerRebalanceListener):
-    """Forget revoked partitions; pause newly assigned ones until the main loop has restored their state.
+class SequencerService(TransactionalProcessor):
+    """The sequencer's Kafka side on the shared transactional loop (ledger/platform/transactional.py):
+    the judgement is `core` (a Sequencing), the batch's outputs are written by `write`, the state is
+    restored from the changelog (and a local snapshot) when a partition is assigned."""
 
-    The restore is NOT done here: aiokafka runs this callback inside the group join, before it starts
-    the heartbeat task again, so a restore longer than session.timeout.ms would get the member thrown
-    out of the group, the partitions assigned again and the restore started again, for ever.
-    """
+    name = "sequencer"
+    source = registry.SUBMISSIONS
+    group = GROUP
+    poll_ms = 200
+    measure_lag = False
 
-    def __init__(self, svc: SequencerService) -> None:
-        self.svc = svc
-
-    async def on_partitions_revoked(self, revoked: Any) -> None:
-        for tp in revoked:
-            self.svc.core.forget(tp.partition)
-            self.svc.to_restore.pop(tp.partition, None)
-
-    async def on_partitions_assigned(self, assigned: Any) -> None:
-        fresh = [tp for tp in assigned if not self.svc.core.ready(tp.partition)]
-        if fresh and self.svc.consumer is not None:
-            self.svc.consumer.pause(*fresh)
-            for tp in fresh:
-                self.svc.assignments += 1
-                self.svc.to_restore[tp.partition] = self.svc.assignments
-
-
-class SequencerService:
-    def __init__(self, settings: config.Settings, rules: RuleBook, instance: str = "0",
-                 max_records: int = 2000) -> None:
-        self.s = settings
-        self.instance = instance
-        self.max_records = max_records
-        self.core = Sequencing(signing.public_keys(settings.keys_dir), settings.id_pepper, rules)
-        self._stop = asyncio.Event()
+    def __init__(self, kafka: KafkaClients, core: Sequencing, snapshot_dir: Path, snapshot_seconds: float = 60.0,
+                 instance: str = "0", max_records: int = 2000) -> None:
+        super().__init__(kafka, instance, max_records)
+        self.core = core
         self._pool = ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="verify")
-        self.fatal: BaseException | None = None
-        self.consumer: AIOKafkaConsumer | None = None
-        # assigned and paused, state not yet restored: partition -> the assignment it came with
-        self.to_restore: dict[int, int] = {}
-        self.assignments = 0
-        self.snapshot_dir = settings.stack_dir / "sequencer-state" / f"instance-{instance}"
+        self.snapshot_dir = snapshot_dir
+        self.snapshot_seconds = snapshot_seconds
         self._snapshot_at = time.monotonic()
         self._changed: set[int] = set()  # partitions with commits since their last snapshot
         self._changelog_next: dict[int, int] = {}  # partition -> offset after its last committed record
         self._snapshot_task: asyncio.Task[None] | None = None
+        # the batch in flight: its signature checks, start, verdicts and changelog sends
+        self._verified: list[bool | None] = []
+        self._started = 0.0
+        self._judged: list[tuple[int, Verdict, Any]] = []
+        self._statuses: dict[str, int] = {}
+        self._state_sent: list[tuple[int, asyncio.Future[Any]]] = []
 
-    def stop(self) -> None:
-        self._stop.set()
+    def consumer_options(self) -> dict[str, Any]:
+        return {}
+
+    def producer_options(self) -> dict[str, Any]:
+        return {"linger_ms": 2, "max_batch_size": 262144, "request_timeout_ms": 30000,
+                # retriable answers inside a transaction (CONCURRENT_TRANSACTIONS while the previous
+                # transaction's markers are written, NOT_ENOUGH_REPLICAS on a busy single broker) are
+                # retried after this; aiokafka's default of 100 ms stalled whole batches
+                "retry_backoff_ms": 10}
+
+    def running_fields(self) -> dict[str, Any]:
+        return {"instance": self.instance, "bootstrap": self.kafka.bootstrap_servers}
+
+    def forget(self, partition: int) -> None:
+        self.core.forget(partition)
 
     async def restore(self, partitions: list[int]) -> None:
         """Rebuild the partitions' state: the local snapshot (if usable), then the changelog from the
@@ -106,8 +104,8 @@ class SequencerService:
         of the group membership goes on."""
         started = time.monotonic()
         loop = asyncio.get_running_loop()
-        c = AIOKafkaConsumer(bootstrap_servers=self.s.bootstrap_servers, group_id=None, enable_auto_commit=False,
-                             isolation_level="read_committed", auto_offset_reset="earliest")
+        c = self.kafka.consumer(group_id=None, enable_auto_commit=False, isolation_level="read_committed",
+                                auto_offset_reset="earliest")
         await c.start()
         try:
             tps = {p: TopicPartition(registry.SEQUENCER_STATE.name, p) for p in partitions}
@@ -158,13 +156,13 @@ class SequencerService:
 
     def _snapshot(self, force: bool = False) -> None:
         """Start writing a local snapshot of each owned partition changed since its last one, at most
-        every settings.sequencer_snapshot_seconds, in the background (one writer at a time), so batches do not wait.
+        every `snapshot_seconds`, in the background (one writer at a time), so batches do not wait.
         Called between batches, when every change in memory is committed. The offset recorded is where
         the partition's changelog ended after the last committed batch: the snapshot covers exactly
         the records before it. A failure is logged and costs only a slower next restore."""
         if self._snapshot_task is not None and not self._snapshot_task.done():
             return
-        if not force and time.monotonic() - self._snapshot_at < self.s.sequencer_snapshot_seconds:
+        if not force and time.monotonic() - self._snapshot_at < self.snapshot_seconds:
             return
         self._snapshot_at = time.monotonic()
         work = [(p, self._changelog_next[p], self.core.frozen_state(p))
@@ -194,63 +192,11 @@ class SequencerService:
         if self._snapshot_task is not None:
             await self._snapshot_task
 
-    async def run(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.s.bootstrap_servers, group_id=GROUP, enable_auto_commit=False,
-            isolation_level="read_committed", auto_offset_reset="earliest", max_poll_records=self.max_records,
-            # static membership: a restarted sequencer with the same instance id takes its partitions back
-            # at once instead of waiting for the old member's session to time out
-            group_instance_id=f"{GROUP}-{self.instance}",
-        )
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.s.bootstrap_servers, transactional_id=f"{GROUP}-{self.instance}",
-            linger_ms=2, max_batch_size=262144, request_timeout_ms=30000,
-            # retriable answers inside a transaction (CONCURRENT_TRANSACTIONS while the previous
-            # transaction's markers are written, NOT_ENOUGH_REPLICAS on a busy single broker) are
-            # retried after this; aiokafka's default of 100 ms stalled whole batches
-            retry_backoff_ms=10,
-        )
-        await producer.start()
-        self.consumer = consumer
-        consumer.subscribe([registry.SUBMISSIONS.name], listener=_Rebalance(self))
-        await consumer.start()
-        log.info("sequencer running", instance=self.instance, bootstrap=self.s.bootstrap_servers)
-        try:
-            while not self._stop.is_set():
-                if self.to_restore:
-                    await self._restore_pending(consumer)
-                    continue
-                batch = await consumer.getmany(timeout_ms=200)
-                if batch:
-                    await self._process(consumer, producer, batch)
-                self._snapshot()
-            if self.fatal is None:
-                await self._final_snapshot()
-        finally:
-            await consumer.stop()
-            await producer.stop()
-            log.info("sequencer stopped")
-        if self.fatal is not None:
-            raise RuntimeError("the sequencer stopped because it could not restore its state") from self.fatal
+    def between_batches(self) -> None:
+        self._snapshot()
 
-    async def _restore_pending(self, consumer: AIOKafkaConsumer) -> None:
-        """Restore the state of the paused, newly assigned partitions while the heartbeat keeps the
-        membership alive, then resume them. A partition revoked meanwhile is left alone."""
-        started_with = dict(self.to_restore)
-        partitions = sorted(started_with)
-        try:
-            await self.restore(partitions)
-        except Exception as exc:  # without its state the sequencer must not judge anything: stop
-            log.exception("state restore failed; stopping")
-            self.fatal = exc
-            self.stop()
-            return
-        for p in partitions:
-            if self.to_restore.get(p) == started_with[p]:
-                del self.to_restore[p]
-            else:  # revoked during the restore (and maybe assigned again): the state read may be stale
-                self.core.forget(p)
-        consumer.resume(*[tp for tp in consumer.assignment() if self.core.ready(tp.partition)])
+    async def finish(self) -> None:
+        await self._final_snapshot()
 
     async def _verify(self, records: list[tuple[Any, Any, dict[str, bytes]]]) -> list[bool | None]:
         """Check the batch's signatures in VERIFY_THREADS threads (Ed25519 verification releases the GIL)."""
@@ -265,94 +211,77 @@ class SequencerService:
             out[i::VERIFY_THREADS] = chunk_results
         return out
 
-    @staticmethod
-    async def _send_state(producer: AIOKafkaProducer, partition: int,
-                          record: tuple[str, dict[str, Any]]) -> asyncio.Future[Any]:
-        key, value = record
-        return await producer.send(registry.SEQUENCER_STATE.name, key=key.encode(),
-                                   value=registry.encode("SequencerState", value), partition=partition)
+    async def prepare(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        self._started = time.monotonic()
+        self._judged, self._statuses, self._state_sent = [], {}, []
+        self._verified = await self._verify(self._records(batch))
 
-    async def _process(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, batch: Any) -> None:
-        unready = [tp for tp in batch if not self.core.ready(tp.partition)]
-        if unready:  # records fetched while the partition's state is still being restored: read them later
-            for tp in unready:
-                consumer.seek(tp, batch[tp][0].offset)
-            batch = {tp: msgs for tp, msgs in batch.items() if tp not in unready}
-            if not batch:
-                await asyncio.sleep(0.1)
-                return
-        started = time.monotonic()
-        statuses: dict[str, int] = {}
-        try:
-            records = [(tp, m, dict(m.headers or ())) for tp, msgs in batch.items() for m in msgs]
-            verified = await self._verify(records)
-            state_sent: list[tuple[int, asyncio.Future[Any]]] = []
-            async with producer.transaction():
-                judged = []
-                for (tp, m, headers), ok in zip(records, verified, strict=True):
-                    v = self.core.judge(tp.partition, m.offset, m.key, m.value, headers, ok)
-                    fut = None
-                    if v.status == "ACCEPTED":
-                        assert v.entity_id is not None
-                        fut = await producer.send(registry.EVENTS.name, key=v.entity_id.encode(),
-                                                  value=v.entry_bytes, partition=tp.partition)
-                    judged.append((tp.partition, v, fut))
-                last_state: dict[str, tuple[int, Verdict]] = {}
-                for partition, v, fut in judged:
-                    if fut is not None:
-                        md = await fut
-                        seen = self.core.record_position(partition, v, md.offset)
-                        state_sent.append((partition, await self._send_state(producer, partition,
-                                                                              seen_record(v, seen))))
-                        last_state[v.entity_id or ""] = (partition, v)
-                        out = outcome_record(v, partition, md.offset)
-                    elif v.seen is not None:
-                        # the original may be an entry of this very batch, placed a moment ago
-                        original = self.core.seen(partition, v.event_id) or v.seen
-                        out = outcome_record(v, original.ledger_partition, original.ledger_offset)
-                    else:
-                        out = outcome_record(v, None, None)
-                    # outcomes are co-partitioned with the submissions they answer (readers read all partitions)
-                    await producer.send(registry.OUTCOMES.name, key=v.event_id.encode(),
-                                        value=registry.encode("Outcome", out), partition=partition)
-                    statuses[v.status] = statuses.get(v.status, 0) + 1
-                for partition, v in last_state.values():
-                    state_sent.append((partition, await self._send_state(producer, partition, entity_record(v))))
-                await producer.send_offsets_to_transaction(
-                    {tp: msgs[-1].offset + 1 for tp, msgs in batch.items() if msgs}, GROUP)
-        except Exception:
-            self.core.rollback()
-            for tp, msgs in batch.items():
-                consumer.seek(tp, msgs[0].offset)
-            log.exception("batch aborted; it will be read again", submissions=sum(len(m) for m in batch.values()))
-            await asyncio.sleep(1)
-            return
+    @staticmethod
+    def _records(batch: dict[TopicPartition, list[Any]]) -> list[tuple[TopicPartition, Any, dict[str, bytes]]]:
+        return [(tp, m, dict(m.headers or ())) for tp, msgs in batch.items() for m in msgs]
+
+    async def write(self, producer: AIOKafkaProducer, batch: dict[TopicPartition, list[Any]]) -> dict[str, int]:
+        """Judge the batch and send, in its transaction: the accepted entries to credit.events, then
+        (once their offsets are known) the changelog records and the outcomes."""
+        produced: dict[str, int] = {}
+
+        async def send(topic: registry.Topic, key: bytes, value: bytes, partition: int) -> asyncio.Future[Any]:
+            produced[topic.name] = produced.get(topic.name, 0) + 1
+            return await producer.send(topic.name, key=key, value=value, partition=partition)
+
+        judged, statuses, state_sent = self._judged, self._statuses, self._state_sent
+        for (tp, m, headers), ok in zip(self._records(batch), self._verified, strict=True):
+            v = self.core.judge(tp.partition, m.offset, m.key, m.value, headers, ok)
+            fut = None
+            if v.status == "ACCEPTED":
+                assert v.entity_id is not None
+                fut = await send(registry.EVENTS, v.entity_id.encode(), v.entry_bytes, tp.partition)
+            judged.append((tp.partition, v, fut))
+        last_state: dict[str, tuple[int, Verdict]] = {}
+        for partition, v, fut in judged:
+            if fut is not None:
+                md = await fut
+                seen = self.core.record_position(partition, v, md.offset)
+                state_sent.append((partition, await send(*_state(partition, seen_record(v, seen)))))
+                last_state[v.entity_id or ""] = (partition, v)
+                out = outcome_record(v, partition, md.offset)
+            elif v.seen is not None:
+                # the original may be an entry of this very batch, placed a moment ago
+                original = self.core.seen(partition, v.event_id) or v.seen
+                out = outcome_record(v, original.ledger_partition, original.ledger_offset)
+            else:
+                out = outcome_record(v, None, None)
+            # outcomes are co-partitioned with the submissions they answer (readers read all partitions)
+            await send(registry.OUTCOMES, v.event_id.encode(), registry.encode("Outcome", out), partition)
+            statuses[v.status] = statuses.get(v.status, 0) + 1
+        for partition, v in last_state.values():
+            state_sent.append((partition, await send(*_state(partition, entity_record(v)))))
+        return produced
+
+    def aborted(self) -> None:
+        self.core.rollback()
+
+    def committed(self) -> None:
         self.core.commit()
-        for p, fut in state_sent:  # committed: where the partition's changelog now ends
+        for p, fut in self._state_sent:  # committed: where the partition's changelog now ends
             self._changelog_next[p] = max(self._changelog_next.get(p, 0), fut.result().offset + 1)
             self._changed.add(p)
-        for _, v, _ in judged:
+        for _, v, _ in self._judged:
             SUBMISSIONS.labels(v.status).inc()
             for r in v.reasons:
                 REJECTIONS.labels(r.code).inc()
-                log.info("submission refused", event_id=v.event_id, status=v.status, field=r.field, code=r.code)
+                self.log.info("submission refused", event_id=v.event_id, status=v.status, field=r.field, code=r.code)
             for w in v.warnings:
                 WARNINGS.labels(w).inc()
             if v.status == "ACCEPTED":
                 APPENDED.inc()
-        BATCH_SECONDS.observe(time.monotonic() - started)
-        log.info("batch committed", submissions=len(judged), **{k.lower(): n for k, n in statuses.items()},
-                 seconds=round(time.monotonic() - started, 4))
+        BATCH_SECONDS.observe(time.monotonic() - self._started)
+        self.log.info("batch committed", submissions=len(self._judged),
+                      **{k.lower(): n for k, n in self._statuses.items()},
+                      seconds=round(time.monotonic() - self._started, 4))
 
 
-def main() -> None:
-    p = process.parser("python -m ledger.sequencer.service", __doc__, 9101)
-    p.add_argument("--instance", default="0", help="stable id of this sequencer process (its transactional id "
-                   "is credit-sequencer-<instance>; a restarted process with the same id fences the old one)")
-    args = p.parse_args()
-    rules = loader.load()
-    process.run(args, lambda a: SequencerService(config.load(), rules, instance=a.instance))
-
-
-if __name__ == "__main__":
-    main()
+def _state(partition: int, record: tuple[str, dict[str, Any]]) -> tuple[registry.Topic, bytes, bytes, int]:
+    """A changelog record of credit.sequencer.state, in the partition of the state it belongs to."""
+    key, value = record
+    return registry.SEQUENCER_STATE, key.encode(), registry.encode("SequencerState", value), partition

@@ -44,11 +44,7 @@ submission's outcome) makes the request wait until the views have applied that r
 wait=<seconds> (default 5, at most 30); if they do not get there in time the answer is 409 with the
 wanted and the current positions. Details and examples: docs/query-api.md.
 
-Here: the handlers, the routes and the app. The query string is checked by projections/web/params.py,
-the connection pool is projections/web/pool.py's and every request is observed by the web scaffold
-(ledger/platform/web.py).
-
-Run: python -m projections.web.api [--port 8080] [--metrics-port 9103]
+Run: python -m ops.run query-api [--port 8080] [--metrics-port 9103]
 """
 
 from __future__ import annotations
@@ -68,10 +64,10 @@ from prometheus_client import Counter, Histogram
 
 from ledger.domain import identity
 from ledger.domain.punishment import Catalogue
+from ledger.domain.rulebook import RuleBook
 from ledger.domain.rules import LIST_KINDS
-from ledger.platform import config, logs, process
+from ledger.platform import config, logs
 from ledger.platform.web import BadParameter, Handler, json_response, loggable_path, metrics_response, observe
-from ledger.rules import loader
 from projections import queries, trigger
 from projections.audit import http as audit_http
 from projections.web.params import PAGE_PARAMS, Params, identify, parse_after, parse_wait, primary_rejection
@@ -393,30 +389,22 @@ def answer(request: web.Request, exc: Exception, route: str) -> web.Response | N
 # ============================================================================ the app and the process
 
 
-def make_app(settings: config.Settings, pool: psycopg_pool.AsyncConnectionPool | None = None) -> web.Application:
-    """The application. Without `pool`, one is opened on start-up (2..10 connections, search_path
-    views, autocommit) and closed on clean-up."""
+def make_app(settings: config.Settings, rules: RuleBook,
+             pool: psycopg_pool.AsyncConnectionPool | None = None) -> web.Application:
+    """The application, judging by `rules` (the departments and the punishment catalogue). Without
+    `pool`, one is opened on start-up (2..10 connections, search_path views, autocommit) and closed on
+    clean-up."""
     # first, the scaffold's middleware (ledger/platform/web.py): JSON errors, one log line and the
     # duration metric per request (the method, the path: never the query string, anything like an ID
     # number masked; the status and milliseconds)
     observed = observe(log, REQUEST_SECONDS, RESPONSES, answer, lambda request: error(500, "internal error"))
     app = web.Application(middlewares=[observed, read_your_writes])
     app[SETTINGS] = settings
-    app[DEPARTMENTS] = frozenset(loader.load_departments().departments)
-    app[CATALOGUE] = loader.load_catalogue()
+    app[DEPARTMENTS] = frozenset(rules.departments.departments)
+    app[CATALOGUE] = rules.catalogue
     for path, handler in ROUTES:
         app.router.add_get(path, handler)
     audit_http.install(app, POOL, SETTINGS)
 
     app.cleanup_ctx.append(database(settings, "query-api", pool))
     return app
-
-
-def main() -> None:
-    settings = config.load()
-    process.run_web("python -m projections.web.api", __doc__, "query-api", settings.metrics_port("query-api"),
-                    settings.api_port, "LEDGER_API_PORT", lambda: make_app(settings), log, [p for p, _ in ROUTES])
-
-
-if __name__ == "__main__":
-    main()

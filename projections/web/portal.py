@@ -31,7 +31,7 @@ Reads go through projections/queries.py (the same functions as the JSON query AP
 parameters are checked by the query API's Params (projections/web/params.py); a bad parameter gives
 a 400 page naming it. Requests are observed by the web scaffold (ledger/platform/web.py).
 
-Run: python -m projections.web.portal [--port 8082] [--metrics-port 9113]
+Run: python -m ops.run portal [--port 8082] [--metrics-port 9113]
 """
 
 from __future__ import annotations
@@ -52,9 +52,8 @@ from ledger.audit import verify
 from ledger.domain import identity
 from ledger.domain import rules as domain_rules
 from ledger.domain.rulebook import RuleBook
-from ledger.platform import config, logs, process
+from ledger.platform import config, logs
 from ledger.platform.web import BadParameter, Handler, metrics, observe
-from ledger.rules import loader
 from projections import queries
 from projections.audit import auditor as ledger_audit
 from projections.audit import reads as audit
@@ -376,12 +375,11 @@ def failed(request: web.Request) -> web.Response:
     return render(request, "error.html", status=500, title="服务暂时不可用", message="请稍后再试。")
 
 
-def make_app(settings: config.Settings, sample: bool = True) -> web.Application:
+def make_app(settings: config.Settings, rules: RuleBook, sample: bool = True) -> web.Application:
     # the scaffold's middleware (ledger/platform/web.py): error pages, one log line and the duration
     # metric per request (the path only, anything like an ID number masked; never the query string)
     app = web.Application(middlewares=[observe(log, REQUEST_SECONDS, RESPONSES, answer, failed)])
     app[api.SETTINGS] = settings
-    rules = loader.load()
     app[RULES] = rules
     app[api.DEPARTMENTS] = frozenset(rules.departments.departments)
     app[JINJA] = _environment(rules)
@@ -393,14 +391,3 @@ def make_app(settings: config.Settings, sample: bool = True) -> web.Application:
     if sample:
         app.cleanup_ctx.append(sample_throughput)
     return app
-
-
-def main() -> None:
-    settings = config.load()
-    process.run_web("python -m projections.web.portal", __doc__, "portal", settings.metrics_port("portal"),
-                    settings.portal_port, "LEDGER_PORTAL_PORT", lambda: make_app(settings), log,
-                    [p for p, _ in ROUTES])
-
-
-if __name__ == "__main__":
-    main()

@@ -99,7 +99,7 @@ async def test_the_scheduler_expires_a_listing_by_itself_lifting_every_measure_a
 
     # When the scheduler runs on the day the listing's period is over (the penalty's ended before)
     env = {**os.environ, "PYTHONPATH": str(config.ROOT)}
-    run = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "consumers.scheduler.service", "--once",
+    run = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "ops.run", "scheduler", "--once",
                                                    "--today", "2026-05-11"],
                                   capture_output=True, text=True, env=env, cwd=config.ROOT, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]

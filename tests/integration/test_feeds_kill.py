@@ -17,7 +17,7 @@ from consumers.list_keeper.service import ListKeeper
 from ledger.client import submit_as_departments
 from ledger.domain.alerts import alerts_for
 from ledger.rules import loader
-from ops import workload
+from ops import root, workload
 from schemas import registry
 from tests import feeds, helpers
 
@@ -121,12 +121,12 @@ async def test_sigkill_of_list_keeper_and_alerter_loses_and_duplicates_nothing(s
     # duplicate delivery: a list keeper and an alerter in new groups read the whole ledger again, restore
     # their state from their compacted topics as any instance does, and write nothing (every entry is at
     # or below a version already applied)
-    for cls, outputs in ((ListKeeper, (registry.LISTS_CHANGES, registry.LISTS_CURRENT)),
-                         (Alerter, (registry.ALERTS, registry.ALERTER_STATE))):
+    for cls, build, outputs in ((ListKeeper, root.list_keeper_service, (registry.LISTS_CHANGES, registry.LISTS_CURRENT)),
+                                (Alerter, root.alerter_service, (registry.ALERTS, registry.ALERTER_STATE))):
         service = services[cls.name]
         service.stop()
         before = [await helpers.last_records(settings, t) for t in outputs]
-        replay = cls(settings, instance="replay")
+        replay = build(settings, instance="replay")
         replay.group = f"{cls.group}-replay-{rng.randrange(10**9)}"
         running = asyncio.create_task(replay.run())
         try:

@@ -21,6 +21,7 @@ import pytest
 from consumers.scheduler import service as scheduler
 from ledger.client import LedgerClient, submit_as_departments
 from ledger.platform import config, signing
+from ledger.platform.kafka_util import KafkaClients
 from ops import stack as ops_stack
 from ops import workload
 from tests import helpers
@@ -45,9 +46,9 @@ def scheduler_service(settings, services) -> Iterator[Any]:  # type: ignore[no-u
 
 
 def run_once(settings: config.Settings, today: date, batch_size: int = 200) -> dict[str, Any]:
-    """`python -m consumers.scheduler.service --once` as a separate process; its JSON summary."""
+    """`python -m ops.run scheduler --once` as a separate process; its JSON summary."""
     env = {**os.environ, "PYTHONPATH": str(config.ROOT)}
-    r = subprocess.run([sys.executable, "-m", "consumers.scheduler.service", "--once", "--today", today.isoformat(),
+    r = subprocess.run([sys.executable, "-m", "ops.run", "scheduler", "--once", "--today", today.isoformat(),
                         "--batch-size", str(batch_size)], capture_output=True, text=True, env=env,
                        cwd=config.ROOT, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -163,7 +164,7 @@ async def test_a_second_run_and_a_resubmission_append_nothing(settings, services
     assert second["outcomes"].get("accepted", 0) == 0
 
     # the same expiries again, straight to the sequencer (as after a crash before the views caught up)
-    subjects = await scheduler.read_subjects(settings.bootstrap_servers, pending)
+    subjects = await scheduler.read_subjects(KafkaClients(settings.bootstrap_servers), pending)
     records = [scheduler.expiry_record(d, subjects[(d.partition, d.offset)], 1) for d in pending]
     async with LedgerClient(settings.bootstrap_servers, scheduler.DEPARTMENT,
                             signing.private_key(settings.keys_dir, scheduler.DEPARTMENT)) as c:

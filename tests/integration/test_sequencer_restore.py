@@ -13,9 +13,7 @@ from collections import Counter
 from typing import Any
 
 from ledger.platform import config
-from ledger.rules import loader
-from ledger.sequencer.service import SequencerService
-from ops import workload
+from ops import root, workload
 from tests import helpers
 
 SESSION_TIMEOUT_S = 10  # aiokafka's default session.timeout.ms
@@ -26,7 +24,7 @@ async def test_a_restore_longer_than_the_session_timeout_does_not_loop(settings:
     process = services["sequencer"]
     process.stop()  # this test runs the same sequencer instance (static member "0") in-process
     restores: list[list[int]] = []
-    svc = SequencerService(settings, loader.load(), instance="0")
+    svc = root.sequencer_service(settings, instance="0")
     real_restore = svc.restore
 
     async def slow_restore(partitions: list[int]) -> None:

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from consumers.webhook.service import Endpoint, WebhookDeliverer, verify
 from ledger.client import submit_as_departments
+from ledger.platform.kafka_util import KafkaClients
 from ops import workload
 from schemas import registry
 from tests import feeds, helpers
@@ -71,7 +72,7 @@ async def test_webhook_retries_signs_and_dead_letters(settings, services) -> Non
     group = f"credit-webhook-test-{helpers.rng('wh').randrange(10**9)}"
     await _start_group_at_end(settings, group)
     endpoints = {d: Endpoint(f"http://127.0.0.1:{port}/hooks/{d}", s) for d, s in SECRETS.items()}
-    deliverer = WebhookDeliverer(settings, endpoints, instance="test", attempts=3, backoff=0.05, group=group)
+    deliverer = WebhookDeliverer(KafkaClients(settings.bootstrap_servers), endpoints, instance="test", attempts=3, backoff=0.05, group=group)
     running = asyncio.create_task(deliverer.run())
     try:
         rng = helpers.rng("webhook")

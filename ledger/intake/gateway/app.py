@@ -38,7 +38,7 @@ each outcome to the request waiting for it. The sequencer still judges everythin
 Logs hold the method, the path (anything like an ID number masked), the department, the status and
 the duration; never a token, a request body or an ID number.
 
-Run: python -m ledger.intake.gateway [--port 8081] [--metrics-port 9104]
+Run: python -m ops.run gateway [--port 8081] [--metrics-port 9104]
 """
 
 from __future__ import annotations

@@ -1,0 +1,221 @@
+"""The services' own logic (the loop, what goes into a transaction, the restore on assignment, the
+projector's batches and recovery) over in-memory fakes of Kafka and of the projector's sink
+(tests/fakes.py): the sequencer, the list keeper and the projector, wired as ops/root.py wires them
+but with the fakes."""
+
+from __future__ import annotations
+
+import random
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from consumers.list_keeper.service import ListKeeper
+from consumers.projector.service import Projector
+from ledger.platform import signing
+from ledger.records import submissions
+from ledger.rules import loader
+from ledger.sequencer.core import Sequencing
+from ledger.sequencer.service import SequencerService
+from ops import workload
+from projections.rows import Folder, Incoming, Loaded, Ops, state_from_json
+from schemas import registry
+from tests.fakes import FakeKafka, run_until
+
+RULES = loader.load()
+PEPPER = b"unit-test-pepper-0123456789"
+KEYS = {d: signing.new_keypair() for d in ("xc-samr", "xc-court")}
+TODAY = date(2026, 11, 27)
+
+
+def _sequencer(kafka: FakeKafka, snapshots: Path) -> SequencerService:
+    core = Sequencing({d: pub for d, (_, pub) in KEYS.items()}, PEPPER, RULES, today=lambda: TODAY)
+    return SequencerService(kafka, core, snapshots, snapshot_seconds=3600)
+
+
+def _submit(kafka: FakeKafka, dept_recs: list[tuple[str, dict[str, Any]]]) -> None:
+    for dept, rec in dept_recs:
+        key, value, headers = submissions.make(rec, dept, KEYS[dept][0])
+        kafka.broker.append(registry.SUBMISSIONS.name, submissions.partition_of(key), key, value, headers)
+
+
+def _outcomes(kafka: FakeKafka) -> dict[str, dict[str, Any]]:
+    return {r.key.decode(): registry.decode(r.value, "Outcome")[1]
+            for r in kafka.broker.records(registry.OUTCOMES.name) if r.key}
+
+
+def _penalties(n: int, seed: int = 1) -> list[tuple[str, dict[str, Any]]]:
+    rng = random.Random(seed)
+    subjects = workload.subjects(rng, 3, persons_share=0.0)
+    return [("xc-samr", workload.penalty(rng, subjects[i % 3], "xc-samr", i, decided=date(2026, 10, 1)))
+            for i in range(n)]
+
+
+async def _sequence(kafka: FakeKafka, tmp: Path, recs: list[tuple[str, dict[str, Any]]]) -> None:
+    """Submit records and run a sequencer until every one is answered."""
+    _submit(kafka, recs)
+    want = len(_outcomes(kafka)) + len(recs)
+    await run_until(_sequencer(kafka, tmp), lambda: len(_outcomes(kafka)) >= want)
+
+
+# ---------------------------------------------------------------- the sequencer
+async def test_the_sequencer_writes_entries_outcomes_state_and_offsets_in_one_transaction(tmp_path: Path) -> None:
+    kafka = FakeKafka()
+    recs = _penalties(6)
+    await _sequence(kafka, tmp_path, recs)
+    outcomes = _outcomes(kafka)
+    assert {o["status"] for o in outcomes.values()} == {"ACCEPTED"}
+    events = kafka.broker.records(registry.EVENTS.name)
+    assert len(events) == 6
+    for e in events:  # each outcome points at its entry, in the partition of the submission
+        _, entry = registry.decode(e.value, "LedgerEntry")
+        o = outcomes[entry["event_id"]]
+        assert (o["ledger_partition"], o["ledger_offset"]) == (e.partition, e.offset)
+    state = kafka.broker.records(registry.SEQUENCER_STATE.name)
+    assert len(state) == 6 + 3  # one event id per entry, one entity state per entity of the batch
+    subs = kafka.broker.records(registry.SUBMISSIONS.name)
+    ends = {(r.topic, r.partition): r.offset + 1 for r in subs}
+    assert {(tp.topic, tp.partition): o for tp, o in kafka.broker.group_offsets["credit-sequencer"].items()} == ends
+    [producer] = [p for p in kafka.producers if p.options.get("transactional_id")]
+    assert producer.options["transactional_id"] == "credit-sequencer-0" and producer.aborts == 0
+    assert list(tmp_path.iterdir()), "a clean stop writes a state snapshot"
+
+
+async def test_an_aborted_batch_leaves_nothing_and_is_judged_again_once(tmp_path: Path) -> None:
+    kafka = FakeKafka()
+    kafka.fail_commits = 1
+    await _sequence(kafka, tmp_path, _penalties(5, seed=2))
+    [producer] = [p for p in kafka.producers if p.options.get("transactional_id")]
+    assert producer.aborts == 1 and producer.commits >= 1
+    assert len(kafka.broker.records(registry.EVENTS.name)) == 5
+    assert [o["status"] for o in _outcomes(kafka).values()] == ["ACCEPTED"] * 5
+    versions = [registry.decode(e.value, "LedgerEntry")[1]["entity_version"]
+                for e in kafka.broker.records(registry.EVENTS.name)]
+    assert sorted(versions) == [1, 1, 1, 2, 2]  # the rolled-back batch did not count versions twice
+
+
+@pytest.mark.parametrize("snapshot", [True, False], ids=["from-snapshot", "from-changelog"])
+async def test_a_new_sequencer_restores_the_state_and_answers_a_resubmission_duplicate(
+        tmp_path: Path, snapshot: bool) -> None:
+    kafka = FakeKafka()
+    recs = _penalties(4, seed=3)
+    await _sequence(kafka, tmp_path / "first", recs)
+    first = _outcomes(kafka)
+    _submit(kafka, recs[:2])
+    before = len(kafka.broker.records(registry.OUTCOMES.name))
+    again = _sequencer(kafka, tmp_path / ("first" if snapshot else "second"))
+    await run_until(again, lambda: len(kafka.broker.records(registry.OUTCOMES.name)) >= before + 2)
+    answers = [registry.decode(r.value, "Outcome")[1] for r in kafka.broker.records(registry.OUTCOMES.name)]
+    dups = [a for a in answers if a["status"] == "DUPLICATE"]
+    assert len(answers) == 6 and len(dups) == 2
+    for d in dups:
+        assert (d["ledger_partition"], d["ledger_offset"]) == (first[d["event_id"]]["ledger_partition"],
+                                                               first[d["event_id"]]["ledger_offset"])
+    assert len(kafka.broker.records(registry.EVENTS.name)) == 4
+
+
+# ---------------------------------------------------------------- the list keeper
+def _listing(seed: int) -> tuple[workload.Subject, list[tuple[str, dict[str, Any]]]]:
+    company = workload.subjects(random.Random(seed), 1, persons_share=0.0)[0]
+    return company, [workload.debtor_listed(company, f"（2026）豫10执{seed}号", date(2026, 10, 2))]
+
+
+async def test_the_list_keeper_writes_a_change_and_the_status_then_restores_them(tmp_path: Path) -> None:
+    kafka = FakeKafka()
+    company, listed = _listing(11)
+    await _sequence(kafka, tmp_path, listed)
+    keeper = ListKeeper(kafka, RULES)
+    await run_until(keeper, lambda: kafka.broker.records(registry.LISTS_CHANGES.name))
+    [change] = [registry.decode(r.value, "ListChange")[1] for r in kafka.broker.records(registry.LISTS_CHANGES.name)]
+    assert change["status"] == "listed" and change["list_kind"] == "dishonest_debtor"
+    [current] = kafka.broker.records(registry.LISTS_CURRENT.name)
+    assert current.key == f"uscc:{company.id}|dishonest_debtor".encode()
+    assert registry.decode(current.value, "ListStatus")[1]["listed"] is True
+    event = kafka.broker.records(registry.EVENTS.name)[0]
+    assert (current.partition, change["ledger_offset"]) == (event.partition, event.offset)
+
+    # a new keeper (restarted) restores the listing from credit.lists.current and ends it
+    await _sequence(kafka, tmp_path, [workload.debtor_delisted(company, "（2026）豫10执11号", date(2026, 11, 2))])
+    again = ListKeeper(kafka, RULES)
+    await run_until(again, lambda: len(kafka.broker.records(registry.LISTS_CHANGES.name)) == 2)
+    ended = registry.decode(kafka.broker.records(registry.LISTS_CHANGES.name)[1].value, "ListChange")[1]
+    assert ended["status"] == "delisted" and ended["listing_event_id"] == change["event_id"]
+    assert [p.aborts for p in kafka.producers if p.options.get("transactional_id")] == [0, 0, 0, 0]
+
+
+async def test_an_aborted_list_keeper_batch_is_written_once(tmp_path: Path) -> None:
+    kafka = FakeKafka()
+    _, listed = _listing(12)
+    await _sequence(kafka, tmp_path, listed)
+    kafka.fail_commits = 1
+    keeper = ListKeeper(kafka, RULES)
+    await run_until(keeper, lambda: kafka.broker.records(registry.LISTS_CHANGES.name), timeout=15)
+    assert len(kafka.broker.records(registry.LISTS_CHANGES.name)) == 1
+    assert len(kafka.broker.records(registry.LISTS_CURRENT.name)) == 1
+    assert kafka.producers[-1].aborts == 1
+
+
+# ---------------------------------------------------------------- the projector
+class FakeViews:
+    """The projector's sink in memory: entity states and positions, as views.write stores them."""
+
+    def __init__(self, fail_applies: int = 0) -> None:
+        self.states: dict[str, tuple[int, str]] = {}
+        self.stored: dict[int, int] = {}
+        self.batches: list[Ops] = []
+        self.fail_applies = fail_applies
+        self.connects = 0
+
+    async def connect(self) -> FakeViews:
+        self.connects += 1
+        return self
+
+    async def positions(self, topic: str) -> dict[int, int]:
+        return dict(self.stored)
+
+    async def apply(self, incoming: list[Incoming], fold: Any, topic: str) -> Ops:
+        if self.fail_applies:
+            self.fail_applies -= 1
+            raise psycopg.OperationalError("the server closed the connection (fake)")
+        keys = {m.key.decode() for m in incoming if m.key}
+        loaded = Loaded({k: (v, state_from_json(s)) for k, (v, s) in self.states.items() if k in keys}, set())
+        ops = fold(incoming, loaded)
+        self.states.update(ops.states)
+        self.stored.update({p: o for p, (o, _) in ops.positions.items()})
+        self.batches.append(ops)
+        return ops
+
+    async def close(self) -> None:
+        pass
+
+
+def _projector(kafka: FakeKafka, views: FakeViews) -> Projector:
+    return Projector(kafka, Folder(RULES, RULES.grade), "dsn-unused", connect=views.connect,
+                     max_records=3)
+
+
+async def test_the_projector_folds_batches_and_goes_on_from_its_stored_positions(tmp_path: Path) -> None:
+    kafka = FakeKafka()
+    await _sequence(kafka, tmp_path, _penalties(7, seed=4))
+    ends = {r.partition: r.offset + 1 for r in kafka.broker.records(registry.EVENTS.name)}
+    views = FakeViews()
+    applied = await _projector(kafka, views).run(until=ends)
+    assert applied == 7 and views.stored == ends
+    assert sorted(v for v, _ in views.states.values()) == [2, 2, 3]
+    assert all(len(b.ledger_copy) <= 3 for b in views.batches)  # max_records per poll
+    # a second run reads nothing again: it starts from the stored positions
+    batches = len(views.batches)
+    assert await _projector(kafka, views).run(until=ends) == 0 and len(views.batches) == batches
+
+
+async def test_the_projector_reconnects_after_a_database_error_and_applies_each_event_once(tmp_path: Path) -> None:
+    kafka = FakeKafka()
+    await _sequence(kafka, tmp_path, _penalties(5, seed=5))
+    ends = {r.partition: r.offset + 1 for r in kafka.broker.records(registry.EVENTS.name)}
+    views = FakeViews(fail_applies=1)
+    applied = await _projector(kafka, views).run(until=ends)
+    assert views.connects == 2 and applied == 5 and views.stored == ends
+    assert sum(b.skipped for b in views.batches) == 0
