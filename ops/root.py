@@ -185,7 +185,7 @@ def notary(argv: list[str]) -> None:
 
 
 def scheduler(argv: list[str]) -> None:
-    from consumers.scheduler import service
+    from consumers.scheduler import core, service
 
     s = config.load()
     p = _parser("scheduler", service.__doc__, s)
@@ -205,7 +205,7 @@ def scheduler(argv: list[str]) -> None:
         p.error("--interval must be positive and --batch-size at least 1")
     if args.once and "--metrics-port" not in argv:
         args.metrics_port = 0  # a one-off pass next to the running service must not take its port
-    today = service.parse_today(args.today)
+    today = core.parse_today(args.today)
     rule_version = _rulebook().publication.version
     built: list[service.Scheduler] = []
 
@@ -224,7 +224,7 @@ def scheduler(argv: list[str]) -> None:
 def scheduler_service(s: config.Settings, today: Callable[[], Any], interval: float = 60.0, batch_size: int = 200,
                       once: bool = False, rule_version: int | None = None) -> Any:
     """A Scheduler wired from the settings (benchmarks run its passes in-process)."""
-    from consumers.scheduler import service
+    from consumers.scheduler import core, service
     from ledger.client import LedgerClient
     from ledger.platform import signing
 
@@ -233,7 +233,7 @@ def scheduler_service(s: config.Settings, today: Callable[[], Any], interval: fl
     return service.Scheduler(
         KafkaClients(s.bootstrap_servers), s.pg_dsn,
         # the key is read at each pass, as before: a pass without it fails and the next one retries
-        lambda: LedgerClient(s.bootstrap_servers, service.DEPARTMENT, signing.private_key(s.keys_dir, service.DEPARTMENT)),
+        lambda: LedgerClient(s.bootstrap_servers, core.DEPARTMENT, signing.private_key(s.keys_dir, core.DEPARTMENT)),
         rule_version, today, interval, batch_size, once)
 
 

@@ -306,7 +306,7 @@ def expired(subject: Subject, list_kind: str, target_ref: str, target_event_id: 
             on: date) -> tuple[str, dict[str, Any]]:
     """The expiry exactly as the scheduler submits it (same event id, same bytes), so that whichever
     of the two reaches the sequencer second is a duplicate."""
-    from consumers.scheduler import service as scheduler
+    from consumers.scheduler import core as scheduler
 
     due = scheduler.Due("", list_kind, target_ref, target_event_id, on, 0, 0)
     return scheduler.DEPARTMENT, scheduler.expiry_record(due, subject.as_avro(), 1)

@@ -31,29 +31,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections import Counter as Tally
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import psycopg
 from aiokafka import TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
+from consumers.scheduler.core import PENALTY_PUBLICATION, Due, expiry_record
 from ledger.client import LedgerClient
-from ledger.domain.local_time import CHINA
 from ledger.platform import logs
 from ledger.platform.kafka_util import KafkaClients
 from projections import schema
 from schemas import registry
 
-DEPARTMENT = "ledger-scheduler"
-PENALTY_PUBLICATION = "administrative_penalty_publication"
-# Namespace of the expiry event ids (uuid5 of "<target event id>|<list kind>"); never change it,
-# or expiries already in the ledger would no longer be recognised as duplicates.
-EXPIRY_NAMESPACE = uuid.UUID("8f1d2c55-3b7e-5e0a-9a41-6c1e2f0b7d13")
 log = logs.get("scheduler")
 
 EXPIRIES = Counter("ledger_scheduler_expiries_total", "Expiries submitted, by the sequencer's outcome",
@@ -75,39 +69,6 @@ select p.entity_id, %(penalty)s, p.ref, p.event_id, p.automatic_end, c.kafka_par
  where p.kind = 'penalty' and p.status = 'published' and p.automatic_end <= %(today)s
  order by 5, 4, 2
 """
-
-
-@dataclass(frozen=True)
-class Due:
-    """One listing or penalty publication whose period ended on `ends` and that is still in force."""
-
-    entity_id: str
-    list_kind: str  # a black list kind, or administrative_penalty_publication
-    target_ref: str
-    target_event_id: str
-    ends: date
-    partition: int  # where the target's ledger entry is in credit.events
-    offset: int
-
-
-def expiry_event_id(target_event_id: str, list_kind: str) -> str:
-    """The expiry's event id: the same target always gives the same id (idempotence at the sequencer)."""
-    return str(uuid.uuid5(EXPIRY_NAMESPACE, f"{target_event_id}|{list_kind}"))
-
-
-def expiry_record(due: Due, subject: dict[str, Any], rule_version: int) -> dict[str, Any]:
-    """The ListingExpired record of a due item; every field follows from the target, so a
-    resubmission is byte for byte the same record."""
-    return {
-        "envelope": {
-            "event_id": expiry_event_id(due.target_event_id, due.list_kind), "event_type": "ListingExpired",
-            "schema_version": 1, "subject": {k: subject[k] for k in ("id", "id_type", "name")},
-            "source_department": DEPARTMENT, "valid_from": due.ends, "valid_to": None,
-            "recorded_at": datetime(due.ends.year, due.ends.month, due.ends.day, tzinfo=CHINA),
-        },
-        "list_kind": due.list_kind, "target_ref": due.target_ref, "target_event_id": due.target_event_id,
-        "expired_on": due.ends, "rule_version": rule_version,
-    }
 
 
 async def due_items(dsn: str, today: date) -> list[Due]:
@@ -251,14 +212,3 @@ class Scheduler:
             result.refusals[r["code"]] += 1
             REFUSALS.labels(r["code"]).inc()
         log.warning("expiry refused", **fields, reasons=out["reasons"])
-
-
-def parse_today(value: str | None) -> Callable[[], date]:
-    """The scheduler's clock: a fixed date (YYYY-MM-DD) or the UTC date, like the sequencer's."""
-    if not value:
-        return lambda: datetime.now(UTC).date()
-    try:
-        fixed = date.fromisoformat(value)
-    except ValueError:
-        raise SystemExit(f"--today / LEDGER_SCHEDULER_TODAY: '{value}' is not a date YYYY-MM-DD") from None
-    return lambda: fixed

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
+from ledger.domain.decide import decide
 from ledger.domain.errors import Rejection
-from ledger.domain.model import EntityState, decide, evolve
+from ledger.domain.model import EntityState, evolve
 from ledger.domain.rulebook import RuleBook
 from ledger.records import chain, submissions
 

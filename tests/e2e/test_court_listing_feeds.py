@@ -15,7 +15,7 @@ import subprocess
 import sys
 from datetime import date
 
-from consumers.scheduler import service as scheduler
+from consumers.scheduler import core as scheduler
 from ledger.client import submit_as_departments
 from ledger.platform import config
 from ledger.rules import loader

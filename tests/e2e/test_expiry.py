@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from consumers.scheduler import service as scheduler
+from consumers.scheduler import core as scheduler
 from ops import stack as ops_stack
 from ops import workload
 from tests import helpers

@@ -50,7 +50,7 @@ def start_notary(n) -> None:  # type: ignore[no-untyped-def]
     (a process whose main thread has exited still holds its sockets until its last thread ends)."""
     port = n.s.metrics_port("notary")
     deadline = time.monotonic() + 30
-    while not ops_stack._port_free(port) and time.monotonic() < deadline:
+    while not ops_stack.port_free(port) and time.monotonic() < deadline:
         time.sleep(0.1)
     n.start(extra_env=notary_env())
 

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from consumers.scheduler import service as scheduler
+from consumers.scheduler import core as scheduler
+from consumers.scheduler import service
 from ledger.client import LedgerClient, submit_as_departments
 from ledger.platform import config, signing
 from ledger.platform.kafka_util import KafkaClients
@@ -153,18 +154,18 @@ async def test_a_second_run_and_a_resubmission_append_nothing(settings, services
     outcomes = await submit(settings, events)
     entity_ids = {o["entity_id"] for o in outcomes}
     await helpers.projected(settings)
-    pending = [d for d in await scheduler.due_items(settings.pg_dsn, TODAY) if d.target_event_id in due]
+    pending = [d for d in await service.due_items(settings.pg_dsn, TODAY) if d.target_event_id in due]
     assert {d.target_event_id for d in pending} == due
 
     first = run_once(settings, TODAY)
     assert first["outcomes"].get("accepted", 0) >= len(due)
     await helpers.projected(settings)
-    assert not [d for d in await scheduler.due_items(settings.pg_dsn, TODAY) if d.target_event_id in due]
+    assert not [d for d in await service.due_items(settings.pg_dsn, TODAY) if d.target_event_id in due]
     second = run_once(settings, TODAY)
     assert second["outcomes"].get("accepted", 0) == 0
 
     # the same expiries again, straight to the sequencer (as after a crash before the views caught up)
-    subjects = await scheduler.read_subjects(KafkaClients(settings.bootstrap_servers), pending)
+    subjects = await service.read_subjects(KafkaClients(settings.bootstrap_servers), pending)
     records = [scheduler.expiry_record(d, subjects[(d.partition, d.offset)], 1) for d in pending]
     async with LedgerClient(settings.bootstrap_servers, scheduler.DEPARTMENT,
                             signing.private_key(settings.keys_dir, scheduler.DEPARTMENT)) as c:

@@ -63,7 +63,7 @@ async def test_the_ledger_topic_keeps_everything_forever(stack) -> None:
 def _free_port(consecutive: int = 1) -> int:
     """A port (and the ones after it) nobody listens on now, below the ephemeral range."""
     for port in range(30000, 32000, 7):
-        if all(ops_stack._port_free(port + i) for i in range(consecutive)):
+        if all(ops_stack.port_free(port + i) for i in range(consecutive)):
             return port
     raise AssertionError("no free port between 30000 and 32000")
 
@@ -71,12 +71,12 @@ def _free_port(consecutive: int = 1) -> int:
 def _other_stack(stack, tmp_path, offset: int):  # type: ignore[no-untyped-def]
     """Settings of a second, throw-away stack on free ports, in a temporary directory."""
     kafka = _free_port(2)
-    pg = next(p for p in range(kafka + 2, 32000) if ops_stack._port_free(p))
+    pg = next(p for p in range(kafka + 2, 32000) if ops_stack.port_free(p))
     span = max(config.SERVICE_PORT_OFFSETS.values()) + 1  # base + each service's offset
-    metrics = next(p for p in range(pg + 1, 32000) if all(ops_stack._port_free(p + i) for i in range(span)))
-    api = next(p for p in range(metrics + span, 32000) if ops_stack._port_free(p))
-    gateway = next(p for p in range(api + 1, 32000) if ops_stack._port_free(p))
-    portal = next(p for p in range(gateway + 1, 32000) if ops_stack._port_free(p))
+    metrics = next(p for p in range(pg + 1, 32000) if all(ops_stack.port_free(p + i) for i in range(span)))
+    api = next(p for p in range(metrics + span, 32000) if ops_stack.port_free(p))
+    gateway = next(p for p in range(api + 1, 32000) if ops_stack.port_free(p))
+    portal = next(p for p in range(gateway + 1, 32000) if ops_stack.port_free(p))
     return dataclasses.replace(stack, stack_dir=tmp_path / f"stack{offset}", kafka_port=kafka, pg_port=pg,
                                metrics_base_port=metrics, api_port=api, gateway_port=gateway, portal_port=portal)
 
@@ -88,7 +88,7 @@ def test_down_leaves_no_process_behind(stack, tmp_path) -> None:
             *(ops_stack.Service(other, n).pid() for n in ops_stack.SERVICES)]
     assert all(pids)
     ops_stack.purge(other)
-    assert [p for p in pids if ops_stack._alive(p)] == []
+    assert [p for p in pids if ops_stack.alive(p)] == []
     assert not ops_stack.Postgres(other).running()
 
 
@@ -108,4 +108,4 @@ def test_a_broker_that_does_not_come_up_is_reported_and_stopped(stack, tmp_path)
     meta.write_text(meta.read_text().replace("node.id=1", "node.id=7"))
     with pytest.raises(ops_stack.StackError, match="exited with code"):
         kafka.start(timeout=60)
-    assert kafka.pid() is None and ops_stack._port_free(other.kafka_port)
+    assert kafka.pid() is None and ops_stack.port_free(other.kafka_port)

@@ -19,8 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ledger.domain.decide import decide
 from ledger.domain.errors import Rejection, RulesError
-from ledger.domain.model import EntityState, Event, decide, evolve
+from ledger.domain.model import EntityState, Event, evolve
 from ledger.domain.rules import LIST_KINDS, SEVERITIES
 from ledger.rules.loader import default_directory, load, load_grade
 from ops import workload

@@ -8,8 +8,9 @@ from datetime import UTC, date, datetime
 import pytest
 
 from ledger.domain import rules
+from ledger.domain.decide import decide
 from ledger.domain.errors import Rejection
-from ledger.domain.model import EVENT_ID_MAX, EntityState, Event, check_event_id, decide, evolve
+from ledger.domain.model import EVENT_ID_MAX, EntityState, Event, check_event_id, evolve
 from ledger.rules import loader
 from ops import workload
 

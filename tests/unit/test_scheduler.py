@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from consumers.scheduler import service as scheduler
+from consumers.scheduler import core as scheduler
 from schemas import registry
 
 DUE = scheduler.Due("uscc:91411002MA5FMHPPX6", "wage_arrears", "许人社欠薪〔2021〕1号", "evt-1", date(2024, 3, 2), 1, 7)

@@ -1,0 +1,98 @@
+"""What the stack's commands share about processes: errors, messages, ports, pids, command lines
+and log tails (used by ops/infra.py and ops/stack.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+from ledger.platform import config
+
+
+class StackError(Exception):
+    """Something the operator must act on; the message says what."""
+
+
+def say(msg: str) -> None:
+    print(f"[stack] {msg}", file=sys.stderr, flush=True)
+
+
+def port_free(port: int, wait: float = 0.0) -> bool:
+    """True if a server could listen on 127.0.0.1:`port`, asking again for up to `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+                return True
+            except OSError:
+                if time.monotonic() >= deadline:
+                    return False
+        time.sleep(0.1)
+
+
+def alive(pid: int) -> bool:
+    """True while the process runs (a zombie, dead but not yet reaped by its parent, counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return proc_state(pid) not in ("Z", "X")
+
+
+def terminate(pid: int, grace: float, what: str, sig: signal.Signals = signal.SIGTERM) -> None:
+    """Send `sig` to one process we started, wait up to `grace` seconds, then SIGKILL; return once gone."""
+    os.kill(pid, sig)
+    deadline = time.monotonic() + grace
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if alive(pid):
+        if sig != signal.SIGKILL:
+            say(f"{what} did not stop within {grace:.0f} s: SIGKILL")
+        os.kill(pid, signal.SIGKILL)
+        while alive(pid):
+            time.sleep(0.05)
+
+
+def code_fingerprint() -> str:
+    """Names, sizes and times of the files a ledger process runs, so `up` can tell stale processes."""
+    h = hashlib.sha256()
+    for folder in ("ledger", "consumers", "schemas", "projections"):
+        for path in sorted((config.ROOT / folder).rglob("*")):
+            if path.suffix in (".py", ".json", ".avsc", ".sql"):
+                st = path.stat()
+                h.update(f"{path.relative_to(config.ROOT)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def proc_state(pid: int) -> str:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("State:"):
+                return line.split()[1]
+    except OSError:
+        return "X"
+    return "?"
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def tail(path: Path, n: int = 25) -> str:
+    if not path.exists():
+        return f"(no log at {path})"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+
+
