@@ -4,7 +4,7 @@
 
 1. Generates N realistic penalty rows (ops.workload subjects: valid credit codes, 20% natural persons
    with resident ID numbers; the date forms of real files; fines in 万元) as one GB18030 CSV file
-   with the Chinese headers of domain.md §3.3, and run-unique decision numbers.
+   with the Chinese headers of docs/domain-notes.md §3.3, and run-unique decision numbers.
 2. Parse rate: ``ledger.intake.importer.check`` on the bytes (decode, CSV, map and check every row,
    identity checks, the department's authorization), best and median of --parse-rounds rounds.
 3. End to end: ``ledger.intake.importer.import_file`` against the running stack of the environment's

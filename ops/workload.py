@@ -55,7 +55,7 @@ def _org_check(body: str) -> str:
 
 
 def make_ric(rng: random.Random) -> str:
-    # born after 1997, when every one of these county codes existed (older codes: domain.md 2.2)
+    # born after 1997, when every one of these county codes existed (older codes: docs/domain-notes.md §2.2)
     birth = date(1998, 1, 1) + timedelta(days=rng.randrange(0, 8 * 365))
     first17 = rng.choice(["411002", "411024", "411025", "411081", "411082"]) + birth.strftime("%Y%m%d") + \
         f"{rng.randrange(0, 1000):03d}"

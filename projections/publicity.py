@@ -1,18 +1,18 @@
 """Double publicity (双公示) of administrative licences and penalties: windows, deadline, national fields.
 
   * ``publication_window`` — how long a penalty is published: the window of
-    ``PublicationRules.penalty_window`` (regime of the decision date, domain.md §4.1).
+    ``PublicationRules.penalty_window`` (regime of the decision date, docs/domain-notes.md §4.1).
     ``licence_window`` — a licence is published for as long as it is valid: from the decision date
     up to, not including, the day after its ``valid_to`` (open-ended for 长期 licences), with no
     repair. A revocation ends it earlier; that is an event (AdministrativeLicenceRevoked), which
     the projection applies, not a date this function can know.
   * ``deadline`` — the 7th working day after the decision: "行政许可、行政处罚等信息自作出行政决定之日
-    起7个工作日内上网公开" (国办发〔2015〕51号 §18; 国发〔2016〕33号 §17; domain.md §3.1). The
+    起7个工作日内上网公开" (国办发〔2015〕51号 §18; 国发〔2016〕33号 §17; docs/domain-notes.md §3.1). The
     decision day itself is not counted and publication on the deadline day is in time
     (``WorkdayCalendar.add_working_days``).
     ``lateness`` — whether the ledger recorded the record by that deadline, judged on
     ``ledger_date``, the China-local (UTC+8, ``china_date``) date of the ledger's append time.
-  * ``national_fields`` — the record in the national field codes (XK_ for licences, domain.md
+  * ``national_fields`` — the record in the national field codes (XK_ for licences, docs/domain-notes.md
     §3.2; CF_ for penalties, §3.3), ready for the 信用中国 exchange and the public page.
 
 Calendar coverage (``ledger/rules/workdays.v<N>.json`` lists the years whose State Council 调休
@@ -72,7 +72,7 @@ NOT_COVERED = "calendar.not_covered"
 LICENCE_EVENTS = frozenset({"AdministrativeLicenceGranted", "AdministrativeLicenceChanged",
                             "AdministrativeLicenceRevoked"})
 PENALTY_EVENTS = frozenset({"AdministrativePenaltyImposed"})
-ID_CARD = "身份证"  # 证件类型 of a resident identity number (domain.md §3.4)
+ID_CARD = "身份证"  # 证件类型 of a resident identity number (docs/domain-notes.md §3.4)
 LICENCE_STATUS = {"valid": "1", "invalid": "2"}  # XK_ZT 当前状态: 1 有效, 2 无效
 
 

@@ -1,6 +1,6 @@
 """An entity's state as of a valid date and as the ledger knew it at a moment, with `evolve`.
 
-Two times (design.md section 2): the valid time of an event is when its decision takes effect
+Two times (docs/design-notes.md section 2): the valid time of an event is when its decision takes effect
 (the envelope's valid_from, given by the emitter); its ledger time is when the sequencer appended
 it (sequenced_at). A late correction has a valid time before events already in the ledger.
 

@@ -4,18 +4,18 @@ Legal sources:
   * GB 32100-2015 《法人和其他组织统一社会信用代码编码规则》 — 18 characters: registration
     authority (pos. 1), category (pos. 2), registering authority's division code (pos. 3-8,
     GB/T 2260), subject identifier (pos. 9-17), mod-31 check character (pos. 18); the alphabet
-    omits I, O, S, V, Z (domain.md §1.1-1.4).
+    omits I, O, S, V, Z (docs/domain-notes.md §1.1-1.4).
   * GB 11643-1999 《公民身份号码》 — 6-digit address code, 8-digit birth date, 3-digit sequence,
-    ISO 7064 MOD 11-2 check character (domain.md §2.1).
+    ISO 7064 MOD 11-2 check character (docs/domain-notes.md §2.1).
 
 Checks are delegated to python-stdnum (``stdnum.cn.uscc``, ``stdnum.cn.ric``) with two
 deliberate departures, both documented where they happen:
 
   * ``stdnum.cn.uscc.validate`` requires positions 1-8 to be digits, so it rejects the real
     authority codes ``A`` (军队), ``N`` (农业) and ``Y`` (其他) of GB 32100 §4 table 1
-    (domain.md §1.3). The structure is checked here and only stdnum's ``calc_check_digit`` is used.
+    (docs/domain-notes.md §1.3). The structure is checked here and only stdnum's ``calc_check_digit`` is used.
   * A wrong USCC check character is a warning, not a rejection: registered codes exist that fail
-    it (domain.md §1.7). Likewise a resident ID whose address code did not exist in the birth year
+    it (docs/domain-notes.md §1.7). Likewise a resident ID whose address code did not exist in the birth year
     (python-stdnum's ``loc.dat`` year ranges) is a warning: the ID is issued by the public-security
     organ, the ledger only records it.
 
@@ -76,11 +76,11 @@ WARNING_MESSAGES: dict[str, str] = {
     "(the address code was not in use in the birth year, or is unknown; recorded for review)",
 }
 
-# GB 32100-2015 alphabet: value = index; I, O, S, V, Z are excluded (domain.md §1.2).
+# GB 32100-2015 alphabet: value = index; I, O, S, V, Z are excluded (docs/domain-notes.md §1.2).
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 
 # Mapping from (registration authority, category) to the five credit databases of Xuchang.
-# A design choice, not a legal rule (domain.md §1.3 note c, design.md §3):
+# A design choice, not a legal rule (docs/domain-notes.md §1.3 note c, docs/design-notes.md §3):
 #   government          11 机关, 13 中央编办直管群众团体
 #   public_institution  12 事业单位, A1 军队事业单位
 #   social_organisation 3x 律师/公证/基层法律服务/司法鉴定/仲裁, 5x 社会团体/民非/基金会,
@@ -99,7 +99,7 @@ _CORE_PREFIXES: dict[str, Category] = {
     "91": "enterprise", "92": "enterprise", "93": "enterprise",
 }
 # Prefixes listed in GB 32100 table 1 that no database is made for: nearest database, and the
-# warning ``uscc.category_nearest`` (design.md §3: "map to the nearest database and are reported").
+# warning ``uscc.category_nearest`` (docs/design-notes.md §3: "map to the nearest database and are reported").
 _NEAREST_PREFIXES: dict[str, Category] = {
     "19": "government",  # 机构编制 其他
     "21": "social_organisation", "29": "social_organisation",  # 外交: 外国常驻新闻机构, 其他
@@ -171,7 +171,7 @@ def check_uscc(raw: str, field: str = "subject.id") -> Identity:
     Rejected: empty input, a 15-digit 工商注册号, a 9-character 组织机构代码, any other length than
     18, characters outside the GB 32100 alphabet, non-digits in positions 3-8, and a valid resident
     identity number whose USCC check fails (it would be published in clear). Accepted with a
-    warning: a wrong check character (``uscc.check_character``, domain.md §1.7), a prefix outside
+    warning: a wrong check character (``uscc.check_character``, docs/domain-notes.md §1.7), a prefix outside
     GB 32100 table 1 (``uscc.unknown_prefix``) or one without a database of its own
     (``uscc.category_nearest``).
     """
@@ -253,7 +253,7 @@ def check_ric(raw: str, field: str = "subject.id", *, today: date | None = None)
     the warning ``ric.county_code_date``: an address code that python-stdnum's ``loc.dat`` does not
     know, or that was not in use in the birth year (e.g. 411003 建安区, created 2016, with an earlier
     birth year). Older Xuchang codes (411023 许昌县 1986-2016, 4126xx 许昌地区 before 1986) are
-    valid for the birth years in which they existed (domain.md §2.2).
+    valid for the birth years in which they existed (docs/domain-notes.md §2.2).
     """
     number = normalise(raw)
     if not number:
@@ -308,7 +308,7 @@ def _county_known(address: str, birth_year: int) -> bool:
         stdnum_ric.get_birth_place(f"{address}{birth_year:04d}0101000")
     except (ValidationError, KeyError):
         # stdnum 2.2 raises KeyError (not a ValidationError) for an address code whose province is
-        # known but whose county is not, e.g. 411071 (an NBS statistical code, domain.md §2.2).
+        # known but whose county is not, e.g. 411071 (an NBS statistical code, docs/domain-notes.md §2.2).
         return False
     return True
 

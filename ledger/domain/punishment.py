@@ -2,7 +2,7 @@
 
 ``ledger/rules/punishment_catalogue.v<N>.json`` maps each list kind to measures, each measure to the
 departments that implement it (ids of the department matrix) and to the actions a sector system may
-ask about ("may entity X do Y"), with its legal basis (domain.md §5). Pure: the one rules loader
+ask about ("may entity X do Y"), with its legal basis (docs/domain-notes.md §5). Pure: the one rules loader
 (``ledger/rules/loader.py``) reads the file and ``parse_catalogue`` turns it into a ``Catalogue``;
 the alerter, the trigger query and the portal all read the same ``Catalogue``.
 

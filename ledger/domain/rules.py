@@ -8,9 +8,9 @@ entry and the reason):
 
   * ``PublicationRules`` — administrative-penalty publication windows per regime: 发改办财金〔2019〕527号
     (from 2019-07-01), NDRC Order 58 (from 2023-05-01), NDRC Order 36 (from 2026-04-01), chosen by
-    the decision date (domain.md §4.1); listing periods and early removal of the court, tax,
-    wage-arrears, procurement and market-regulation lists (domain.md §4.3-4.7).
-  * ``DepartmentMatrix`` — which department may emit which event type (design.md §2).
+    the decision date (docs/domain-notes.md §4.1); listing periods and early removal of the court, tax,
+    wage-arrears, procurement and market-regulation lists (docs/domain-notes.md §4.3-4.7).
+  * ``DepartmentMatrix`` — which department may emit which event type (docs/design-notes.md §2).
 
 Dates: a period of N months counted from a decision taken on day D ends on the day of the N-th
 month that corresponds to D, or on that month's last day if it has none (民法典 arts. 201-202;
@@ -51,12 +51,12 @@ Severity = Literal["minor", "general", "serious"]
 SEVERITIES: tuple[str, ...] = get_args(Severity)
 PeriodRule = Literal["fixed", "by_decision", "by_ground"]
 
-# The list kinds the ledger knows; the rules file must define exactly these (domain.md §4.3-4.7).
+# The list kinds the ledger knows; the rules file must define exactly these (docs/domain-notes.md §4.3-4.7).
 LIST_KINDS: frozenset[str] = frozenset({
     "dishonest_debtor", "major_tax_violation", "wage_arrears", "procurement_ban", "serious_dishonesty",
 })
 
-# The first set of event types (design.md §4). schemas/avro must define exactly these.
+# The first set of event types (docs/design-notes.md §4). schemas/avro must define exactly these.
 EVENT_TYPES: frozenset[str] = frozenset({
     "AdministrativeLicenceGranted", "AdministrativeLicenceChanged", "AdministrativeLicenceRevoked",
     "AdministrativePenaltyImposed", "AdministrativePenaltyRevoked",

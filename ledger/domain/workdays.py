@@ -6,7 +6,7 @@ No. 795 of 2024, in force 2025-01-01: Spring Festival and Labour Day one day mor
 statutory holidays; the yearly notice 国务院办公厅关于××年部分节假日安排的通知 for the adjustments:
 weekdays given as days off and the weekend days worked in exchange. Working-day deadlines in the
 ledger: "双公示" publication within 7 working days of the decision (国办发〔2015〕51号, 国发〔2016〕33号;
-domain.md §3.1), court deletion within 3 working days (法释〔2017〕7号 art. 10).
+docs/domain-notes.md §3.1), court deletion within 3 working days (法释〔2017〕7号 art. 10).
 
 Data: ``ledger/rules/workdays.v<N>.json`` (the highest version), read by the one rules loader
 (``ledger/rules/loader.py``) and turned into a ``WorkdayCalendar`` by ``parse_workdays``, validated

@@ -15,7 +15,7 @@ batch again. A failed batch is aborted and read again after a pause. The consume
 static membership, so a restarted process takes its partitions back at once; a new producer with
 the same transactional id fences the old one.
 
-Why not faust's exactly_once: design.md and faust-streaming's open issues report duplicates on
+Why not faust's exactly_once: docs/design-notes.md §2 and faust-streaming's open issues report duplicates on
 rebalance and after a kill; this path is small enough to own (docs/architecture.md).
 """
 

@@ -1,4 +1,4 @@
-"""Identity checks: USCC (GB 32100-2015) and resident ID (GB 11643-1999). Codes from domain.md §1.6, §2."""
+"""Identity checks: USCC (GB 32100-2015) and resident ID (GB 11643-1999). Codes from docs/domain-notes.md §1.6, §2."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from ledger.domain.identity import (
 
 PEPPER = b"unit-test-pepper-0123456789"
 
-# Check characters computed with the formulas of domain.md §1.6 and §2.1, not with stdnum.
+# Check characters computed with the formulas of docs/domain-notes.md §1.6 and §2.1, not with stdnum.
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_W = [pow(3, i, 31) for i in range(17)]
 ID_W = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]  # = 2**(17-i) mod 11, i = 0..16
@@ -71,9 +71,9 @@ def test_normalise_is_idempotent(text: str) -> None:
 @pytest.mark.parametrize(
     ("code", "category"),
     [
-        ("91110000600037341L", "enterprise"),  # python-stdnum doctest, domain.md §1.6
+        ("91110000600037341L", "enterprise"),  # python-stdnum doctest, docs/domain-notes.md §1.6
         ("121200004013590816", "public_institution"),  # 事业单位, Tianjin
-        ("91310115MA1K3BTP2B", "enterprise"),  # post-2015 MA... body, domain.md §1.5
+        ("91310115MA1K3BTP2B", "enterprise"),  # post-2015 MA... body, docs/domain-notes.md §1.5
     ],
 )
 def test_real_codes_are_accepted_without_warning(code: str, category: Category) -> None:
@@ -89,7 +89,7 @@ def test_typed_code_is_normalised_and_raw_kept() -> None:
 
 
 def test_wrong_check_character_is_accepted_with_warning() -> None:
-    # domain.md §1.7: registered codes exist that fail the mod-31 check; flag, never reject.
+    # docs/domain-notes.md §1.7: registered codes exist that fail the mod-31 check; flag, never reject.
     identity = check_uscc("91110000600037341X")
     assert identity.warnings == ("uscc.check_character",)
     assert identity.normalised == "91110000600037341X"

@@ -1,4 +1,4 @@
-"""The joint-punishment catalogue: what the file says (domain.md §5.2) and what the loader refuses."""
+"""The joint-punishment catalogue: what the file says (docs/domain-notes.md §5.2) and what the loader refuses."""
 
 from __future__ import annotations
 

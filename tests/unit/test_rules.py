@@ -1,4 +1,4 @@
-"""Rules as data: publication periods (domain.md §4), the department matrix, and the loader's checks."""
+"""Rules as data: publication periods (docs/domain-notes.md §4), the department matrix, and the loader's checks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Avro schemas (design.md §4): one per event family, catalogued, documented, and never broken.
+"""Avro schemas (docs/design-notes.md §4): one per event family, catalogued, documented, and never broken.
 
 * The catalogue (schemas/avro/catalogue.json) and ledger.domain.rules.EVENT_TYPES name the same families.
 * Every schema parses, has a unique id and documents every field; the conventions hold (money in fen,

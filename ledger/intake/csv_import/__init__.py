@@ -4,7 +4,7 @@
     for row in reading.rows():                 # one RowResult per data row, never an exception
         row.record or row.refusals
 
-The layout is the national one (domain.md §3.2 licences, XK_ codes; §3.3 penalties, CF_ codes).
+The layout is the national one (docs/domain-notes.md §3.2 licences, XK_ codes; §3.3 penalties, CF_ codes).
 Columns are named by their codes (``CF_XDR_MC``) or by their Chinese headers (``行政相对人名称``),
 in any order; full-width characters, spaces and a leading ``*`` (required-field mark) are tolerated,
 and so is a trailing bracket (``罚款金额（万元）``). The column table is derived from the field docs
