@@ -261,7 +261,7 @@ def gateway(argv: list[str]) -> None:
     matrix = _rulebook().departments
 
     def build() -> Any:  # once the logs are configured: the tokens log their loading
-        return app.make_app(s, Ledger(s), Tokens(s.keys_dir), matrix)
+        return app.make_app(s, Ledger(KafkaClients(s.bootstrap_servers), s.keys_dir), Tokens(s.keys_dir), matrix)
 
     # a backlog of 1024: bursts of clients connecting at once are queued, not refused
     process.run(args, lambda a: process.WebService(

@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from consumers.projector.service import Projector
 from ledger.domain.rulebook import RuleBook
@@ -57,7 +57,7 @@ def _say(text: str) -> None:
 
 
 async def end_offsets(s: config.Settings) -> dict[int, int]:
-    c = AIOKafkaConsumer(bootstrap_servers=s.bootstrap_servers, group_id=None, isolation_level="read_committed")
+    c = KafkaClients(s.bootstrap_servers).consumer(group_id=None, isolation_level="read_committed")
     await c.start()
     try:
         tps = [TopicPartition(registry.EVENTS.name, p) for p in range(registry.EVENTS.partitions)]

@@ -12,15 +12,17 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter, Gauge
 
 from ledger.intake import openapi
 from ledger.intake.gateway.errors import Unavailable
-from ledger.platform import config, logs, signing
+from ledger.platform import logs, signing
+from ledger.platform.kafka_util import KafkaClients
 from ledger.records import submissions
 from schemas import registry
 
@@ -44,7 +46,8 @@ class Tracked:
 class Ledger:
     """The gateway's side of Kafka: submits signed records and matches outcomes to the requests."""
 
-    settings: config.Settings
+    kafka: KafkaClients  # the client factory (ops/root.py builds it)
+    keys_dir: Path  # the departments' signing keys (development: the gateway signs for them)
     cache_size: int = OUTCOME_CACHE
     # event id -> the requests waiting for its outcome, oldest first: (subject's entity id, outcome, department)
     _waiting: dict[str, deque[tuple[str, asyncio.Future[dict[str, Any]], str]]] = field(default_factory=dict)
@@ -55,12 +58,10 @@ class Ledger:
     _task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        s = self.settings
-        self.producer = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, enable_idempotence=True, acks="all",
-                                         linger_ms=1, max_batch_size=262144, request_timeout_ms=30000)
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=s.bootstrap_servers, group_id=None,
-                                         enable_auto_commit=False, isolation_level="read_committed",
-                                         fetch_max_wait_ms=100, max_partition_fetch_bytes=4 * 1048576)
+        self.producer = self.kafka.producer(enable_idempotence=True, acks="all", linger_ms=1, max_batch_size=262144,
+                                            request_timeout_ms=30000)
+        self.consumer = self.kafka.consumer(group_id=None, enable_auto_commit=False, isolation_level="read_committed",
+                                            fetch_max_wait_ms=100, max_partition_fetch_bytes=4 * 1048576)
         await self.producer.start()
         try:
             await self.consumer.start()
@@ -83,7 +84,7 @@ class Ledger:
 
     def private_key(self, department: str) -> str:
         if department not in self._keys:
-            self._keys[department] = signing.private_key(self.settings.keys_dir, department)
+            self._keys[department] = signing.private_key(self.keys_dir, department)
         return self._keys[department]
 
     # ------------------------------------------------------------------ outcomes
