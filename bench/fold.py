@@ -166,7 +166,7 @@ def main() -> None:
     entries = cached_entries(a.events, a.seed)
     work = batches(entries, a.batch)
     rules = loader.load()
-    folder = Folder(rules, rules.grade)
+    folder = Folder(rules)
     gc.collect()
     gc.freeze()
     out = digest(fold_all(folder, work, keep=True))

@@ -330,7 +330,7 @@ def fold_only(entries: list[tuple[int, bytes, bytes]], batch: int) -> float:
     """Fold every entry in memory, in batches, carrying the states between batches as JSON (as the
     database does); returns seconds. No Kafka, no database: the fold's ceiling on this CPU."""
     rules = loader.load()
-    folder = Folder(rules, rules.grade)
+    folder = Folder(rules)
     states: dict[str, tuple[int, str]] = {}
     now_ms = int(time.time() * 1000)
     offsets = [0] * TOPIC.partitions
@@ -411,7 +411,7 @@ async def project(s: config.Settings, name: str, max_records: int, until: dict[i
     BATCHES.clear()
     gc.collect()
     rules = loader.load()
-    projector = root.projector_service(s, Folder(rules, rules.grade), schema_name=name, max_records=max_records,
+    projector = root.projector_service(s, Folder(rules), schema_name=name, max_records=max_records,
                                        topic=TOPIC, takes_switch_lock=False)
     meter.start()
     if workers > 1:  # as consumers.projector.rebuild --workers does it; the workers' log lines are not captured

@@ -96,7 +96,7 @@ def projector(argv: list[str]) -> None:
                 f"got {args.partitions}")
     schema.ensure_live(s.pg_dsn)
     rules = _rulebook()
-    folder = Folder(rules, rules.grade)
+    folder = Folder(rules)
     # SIGUSR1: read the whole ledger again (a full re-delivery; every record must be skipped)
     process.run(args, lambda a: projector_service(s, folder, schema_name=a.schema, partitions=a.partitions),
                 signals={signal.SIGUSR1: "replay_from_start"})
@@ -110,7 +110,7 @@ def projector_service(s: config.Settings, folder: Any = None, **options: Any) ->
 
     if folder is None:
         rules = _rulebook()
-        folder = Folder(rules, rules.grade)
+        folder = Folder(rules)
     return service.Projector(KafkaClients(s.bootstrap_servers), folder, s.pg_dsn, **options)
 
 
@@ -149,7 +149,7 @@ def alerter_service(s: config.Settings, instance: str = "0", rules: Any = None) 
     from consumers.alerter import service
 
     rules = rules if rules is not None else _rulebook()
-    return service.Alerter(KafkaClients(s.bootstrap_servers), rules, rules.catalogue, instance=instance)
+    return service.Alerter(KafkaClients(s.bootstrap_servers), rules, instance=instance)
 
 
 def webhook(argv: list[str]) -> None:

@@ -38,19 +38,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ledger.domain.grade_rules import MAX_SCORE, MIN_SCORE, TAX_LEVELS, Band, GradeRules
+from ledger.domain.grade_rules import MAX_SCORE, MIN_SCORE, GradeRules
 from ledger.domain.model import LIST_TITLES, EntityState
 
-__all__ = [
-    "MAX_SCORE",
-    "MIN_SCORE",
-    "TAX_LEVELS",
-    "Band",
-    "Grade",
-    "GradeRules",
-    "Reason",
-    "grade",
-]
+__all__ = ["Grade", "Reason", "grade"]
 
 SEVERITY_TITLES = {"minor": "轻微", "general": "一般", "serious": "严重"}
 _KIND_ORDER = {"list": 0, "penalty": 1, "licence": 2, "tax": 3, "honour": 4, "score": 5}

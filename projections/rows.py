@@ -75,9 +75,8 @@ class Folder:
     # a table is cleared when it reaches this size, so memory stays bounded on any input.
     MEMO = 100_000
 
-    def __init__(self, rules: RuleBook, grade_rules: grading.GradeRules) -> None:
+    def __init__(self, rules: RuleBook) -> None:
         self.rules = rules
-        self.grade_rules = grade_rules
         self._lateness: dict[tuple[date, date], publicity.Lateness] = {}
         self._penalty_windows: dict[tuple[date, str], tuple[date, date | None, date | None]] = {}
         self._public: dict[tuple[str, str, str], dict[str, str]] = {}
@@ -175,7 +174,7 @@ class Folder:
             ops.states[eid] = (version, text)
             # the state (and the grade reasons made from it) may hold a NUL of an earlier batch's record
             ops.nul_text = ops.nul_text or "\\u0000" in text
-            g = grading.grade(state, self.grade_rules)
+            g = grading.grade(state, self.rules.grade)
             ops.entities[eid] = (
                 eid, info["category"], info["id_type"], info["public_id"], info["name"], version,
                 info["first_seen"], info["last_change"], info["last_event_type"],

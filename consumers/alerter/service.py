@@ -61,10 +61,10 @@ class Alerter(ListFollower):
     state_topic = registry.ALERTER_STATE
     counter = ALERTS
 
-    def __init__(self, kafka: KafkaClients, rules: RuleBook, catalogue: Catalogue, instance: str = "0",
+    def __init__(self, kafka: KafkaClients, rules: RuleBook, instance: str = "0",
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         super().__init__(kafka, rules, instance)
-        self.catalogue = catalogue
+        self.catalogue = rules.catalogue
         self.clock = clock  # the alerts' alerted_at
 
     def emit(self, partition: int, out: Output) -> list[Out]:

@@ -48,7 +48,7 @@ from schemas import registry
 def projector(s: config.Settings, rules: RuleBook, **options: Any) -> Projector:
     """A projector into a rebuilt schema (options: schema_name, max_records, topic, partitions), which
     never takes the switch-over lock: the switch-over itself holds it."""
-    return Projector(KafkaClients(s.bootstrap_servers), Folder(rules, rules.grade), s.pg_dsn,
+    return Projector(KafkaClients(s.bootstrap_servers), Folder(rules), s.pg_dsn,
                      takes_switch_lock=False, **options)
 
 

@@ -333,6 +333,10 @@ def mask_id_numbers(text: str) -> str:
     return ID_NUMBER_RUN.sub(lambda m: mask_ric(normalise(m.group())), unicodedata.normalize("NFKC", text))
 
 
+# What an entity id looks like (entity_key): ``uscc:`` + 18 characters, or ``ric:`` + 32 hex digits.
+ENTITY_ID = re.compile(r"(uscc:[0-9A-Z]{18}|ric:[0-9a-f]{32})")
+
+
 def entity_key(identity: Identity, pepper: bytes) -> str:
     """The Kafka key and entity id of a subject.
 

@@ -7,8 +7,9 @@ step that calls plain functions), or `write` when a batch's outputs depend on ea
 sequencer needs the offsets of the ledger entries it has just sent). Hooks give it state restored
 on assignment (`restore`, `forget`), slow work before the transaction (`prepare`), the outcome of
 the transaction (`committed`, `aborted`), work between batches (`between_batches`) and at a clean
-stop (`finish`). The Kafka clients come from a `KafkaClients` factory handed in by the caller. Per batch (getmany): begin a transaction, send every output
-record, `send_offsets_to_transaction` with the batch's next offsets, commit. A crash (kill -9) at
+stop (`finish`). The Kafka clients come from a `KafkaClients` factory handed in by the caller.
+Per batch (getmany): begin a transaction, send every output record, `send_offsets_to_transaction`
+with the batch's next offsets, commit. A crash (kill -9) at
 any point leaves either the whole batch (outputs and offsets) or nothing of it: readers with
 isolation_level=read_committed never see an aborted output, and the restarted process reads the
 batch again. A failed batch is aborted and read again after a pause. The consumer group uses

@@ -30,6 +30,7 @@ from aiohttp import web
 
 from ledger.audit.log_reader import LogReader, compare
 from ledger.audit.verify import key_id
+from ledger.domain import identity
 from ledger.platform import config
 from projections import queries
 from projections.audit import reads as audit
@@ -37,7 +38,6 @@ from projections.audit.auditor import as_of_json, public_key
 from schemas import registry
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-ENTITY_ID = re.compile(r"(uscc:[0-9A-Z]{18}|ric:[0-9a-f]{32})")
 READER = web.AppKey("audit_log_reader", LogReader)
 
 
@@ -60,7 +60,7 @@ def _int(request: web.Request, name: str, default: int | None = None, high: int 
 
 def _entity(request: web.Request) -> str:
     entity_id = request.match_info["entity_id"]
-    if not ENTITY_ID.fullmatch(entity_id):
+    if not identity.ENTITY_ID.fullmatch(entity_id):
         raise _bad("entity_id", "not an entity id (uscc:<18 characters> or ric:<32 hex digits>)")
     return entity_id
 

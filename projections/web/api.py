@@ -52,7 +52,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import AsyncGenerator
 from datetime import UTC, date, datetime
 from typing import Any
@@ -84,7 +83,6 @@ READ_YOUR_WRITES = Counter("ledger_query_api_read_your_writes_total",
                            "Requests with after=: reached (answered) or timed_out (409)", ["result"])
 
 LIST_KIND_CHOICES = tuple(sorted(LIST_KINDS | {"red"}))
-ENTITY_ID = re.compile(r"(uscc:[0-9A-Z]{18}|ric:[0-9a-f]{32})")
 
 SETTINGS = web.AppKey("settings", config.Settings)
 DEPARTMENTS = web.AppKey("departments", frozenset)
@@ -115,7 +113,7 @@ def error(status: int, message: str, **extra: Any) -> web.Response:
 
 def _known_entity_id(entity_id: str) -> str | None:
     """The entity id if it has the form of one (so it may be echoed), else None."""
-    return entity_id if ENTITY_ID.fullmatch(entity_id) else None
+    return entity_id if identity.ENTITY_ID.fullmatch(entity_id) else None
 
 
 # ============================================================================ handlers
@@ -278,7 +276,7 @@ def _department(request: web.Request, p: Params) -> str | None:
 async def _entity_id(request: web.Request, conn: Any, raw: str, id_type: str | None) -> str:
     """The entity id named by `raw`: an entity id as is, else a USCC or a resident ID number (turned
     into its pseudonymous entity id, never logged); the first form the views know, else the first valid."""
-    if ENTITY_ID.fullmatch(raw):
+    if identity.ENTITY_ID.fullmatch(raw):
         return raw
     found, refused = identify(raw, id_type)
     if not found:

@@ -46,7 +46,7 @@ async def _write(settings, ops) -> dict[str, int]:
 
 async def test_existing_keys_are_skipped_and_new_rows_of_the_batch_still_go_in(settings, fresh) -> None:
     work = fold.batches(fold.fixed_entries(400, 3, life_share=0.5), 400)
-    ops = Folder(RULES, RULES.grade).fold(work[0], Loaded({}, set()))
+    ops = Folder(RULES).fold(work[0], Loaded({}, set()))
     half = replace(ops, ledger_copy=ops.ledger_copy[::2], publicity_inserts=ops.publicity_inserts[::2],
                    list_inserts=ops.list_inserts[::2])
     first = await _write(settings, half)
@@ -74,7 +74,7 @@ async def test_nul_in_a_record_is_stored_as_ufffd_and_the_entity_goes_on(setting
     rec.update(facts="经查\x00当事人", decision_no=rec["decision_no"] + "\x00")
     entry["submission"] = registry.encode(name, rec)
     poisoned = (first[0], first[1], registry.encode("LedgerEntry", entry))
-    folder = Folder(RULES, RULES.grade)
+    folder = Folder(RULES)
     work = fold.batches([poisoned, second], 1)
     ops1 = folder.fold(work[0], Loaded({}, set()))
     assert ops1.nul_text

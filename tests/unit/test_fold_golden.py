@@ -32,7 +32,7 @@ def work():
 @pytest.fixture(scope="module")
 def folder():
     rules = loader.load()
-    return Folder(rules, rules.grade)
+    return Folder(rules)
 
 
 def test_the_fold_writes_exactly_what_it_wrote_before(work, folder) -> None:

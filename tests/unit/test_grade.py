@@ -21,19 +21,12 @@ from hypothesis import strategies as st
 
 from ledger.domain.decide import decide
 from ledger.domain.errors import Rejection, RulesError
+from ledger.domain.grade_rules import MAX_SCORE, MIN_SCORE, TAX_LEVELS, GradeRules
 from ledger.domain.model import EntityState, Event, evolve
 from ledger.domain.rules import LIST_KINDS, SEVERITIES
 from ledger.rules.loader import default_directory, load, load_grade
 from ops import workload
-from projections.grade import (
-    MAX_SCORE,
-    MIN_SCORE,
-    TAX_LEVELS,
-    Grade,
-    GradeRules,
-    Reason,
-    grade,
-)
+from projections.grade import Grade, Reason, grade
 
 _LOADED = load()
 PUBLICATION, CATALOGUE = _LOADED.publication, _LOADED.catalogue

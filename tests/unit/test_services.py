@@ -193,7 +193,7 @@ class FakeViews:
 
 
 def _projector(kafka: FakeKafka, views: FakeViews) -> Projector:
-    return Projector(kafka, Folder(RULES, RULES.grade), "dsn-unused", connect=views.connect,
+    return Projector(kafka, Folder(RULES), "dsn-unused", connect=views.connect,
                      max_records=3)
 
 

@@ -177,7 +177,7 @@ async def post_batch(request: web.Request) -> web.Response:
     except Invalid as exc:
         return refusal(IntakeRefused(400, exc.problems))
     if not isinstance(items, list) or not 1 <= len(items) <= openapi.MAX_BATCH:
-        what = f"{len(items)} events" if isinstance(items, list) else openapi._json_type(items)
+        what = f"{len(items)} events" if isinstance(items, list) else openapi.json_type(items)
         return refusal(IntakeRefused(400, [Problem("(body)", "batch.size", f"批量报送应为包含 1 至 {openapi.MAX_BATCH} 条事件的 "
                                                    f"JSON 数组 (a batch is a JSON array of 1 to {openapi.MAX_BATCH} events; "
                                                    f"got {what})")]))

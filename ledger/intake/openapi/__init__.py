@@ -47,8 +47,6 @@ from ledger.intake.openapi.document import (
 )
 from ledger.intake.openapi.problems import MAX_PROBLEMS, Invalid, Problem, echo, json_type
 
-_json_type = json_type  # the name the gateway has used
-
 __all__ = [
     "API_VERSION", "DEFAULT_TIMEOUT", "MAX_BATCH", "MAX_PROBLEMS", "MAX_TIMEOUT", "Invalid", "Problem",
     "decode_event", "document", "document_bytes", "echo", "event_type_of", "families", "json_type", "parse_json",
