@@ -8,7 +8,7 @@ weekdays given as days off and the weekend days worked in exchange. Working-day 
 ledger: "双公示" publication within 7 working days of the decision (国办发〔2015〕51号, 国发〔2016〕33号;
 docs/domain-notes.md §3.1), court deletion within 3 working days (法释〔2017〕7号 art. 10).
 
-Official and provisional years (docs/domain-notes.md §3.5). A year whose notice is in the file is
+Official and provisional years (docs/domain-notes.md §16.1). A year whose notice is in the file is
 *official*. A year whose notice is not yet in the file is *provisional*: its entry (``"provisional":
 true``) lists the statutory holidays on their statutory dates and the make-up days (补假) that art. 6
 of the 2024 办法 gives when a statutory day falls on a Saturday or Sunday, and no 调休 swaps (no
@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property
 from types import MappingProxyType
@@ -49,9 +49,25 @@ from typing import Any
 from ledger.domain.errors import CalendarCoverageError
 from ledger.domain.ruledoc import Reader
 
-__all__ = ["WorkdayCalendar", "parse_workdays"]
+__all__ = ["WorkdayCalendar", "WorkingDayDeadline", "parse_workdays"]
 
 _SATURDAY = 5
+
+
+@dataclass(frozen=True)
+class WorkingDayDeadline:
+    """A deadline counted in working days (the file's ``deadlines``): ``working_days`` after the
+    trigger (not counted), for acts on or after ``applies_from``; ``measured`` False where the
+    events carry no date to count from (kept as data with the reason in ``measured_from``)."""
+
+    id: str
+    working_days: int
+    title: str
+    legal_source: str
+    applies_from: date
+    measured_from: str
+    measured_to: str
+    measured: bool = True
 
 
 @dataclass(frozen=True)
@@ -66,6 +82,7 @@ class WorkdayCalendar:
     holidays: frozenset[date]
     adjusted_workdays: frozenset[date]
     provisional_years: frozenset[int] = frozenset()  # years without their notice in the file
+    deadlines: Mapping[str, WorkingDayDeadline] = field(default_factory=lambda: MappingProxyType({}))  # by id
 
     def is_provisional(self, d: date) -> bool:
         """True if ``d``'s year has no State Council notice in the file (its schedule is provisional)."""
@@ -160,7 +177,7 @@ def parse_workdays(doc: dict[str, Any], file: str) -> WorkdayCalendar:
     working days or followed by an official one.
     """
     reader = Reader(file)
-    reader.keys(doc, "file", {"name", "version", "legal_sources", "years"}, {"notes"})
+    reader.keys(doc, "file", {"name", "version", "legal_sources", "years"}, {"notes", "deadlines"})
     entries = reader.obj(doc["years"], "years")
     if not entries:
         reader.fail("years", "at least one year is required")
@@ -206,7 +223,29 @@ def parse_workdays(doc: dict[str, Any], file: str) -> WorkdayCalendar:
     return WorkdayCalendar(reader.file, doc["version"], tuple(doc["legal_sources"]),
                            MappingProxyType(dict(sorted(year_sources.items()))),
                            range(years[0], years[-1] + 1), frozenset(holidays), frozenset(workdays),
-                           frozenset(provisional))
+                           frozenset(provisional), MappingProxyType(_deadlines(reader, doc.get("deadlines", {}))))
+
+
+def _deadlines(reader: Reader, value: Any) -> dict[str, WorkingDayDeadline]:
+    """The ``deadlines`` object: ``{id: {working_days, title, legal_source, applies_from,
+    measured_from, measured_to, measured?}}``."""
+    out = {}
+    for key, item in reader.obj(value, "deadlines").items():
+        entry = f"deadlines.{key}"
+        reader.keys(item, entry, {"working_days", "title", "legal_source", "applies_from", "measured_from",
+                                  "measured_to"}, {"measured"})
+        days = item["working_days"]
+        if not isinstance(days, int) or isinstance(days, bool) or days < 1:
+            reader.fail(f"{entry}.working_days", f"{days!r} is not a whole number of working days (1 or more)")
+        if not isinstance(item.get("measured", True), bool):
+            reader.fail(f"{entry}.measured", "must be true or false")
+        out[key] = WorkingDayDeadline(key, days, reader.text(item["title"], f"{entry}.title"),
+                                      reader.text(item["legal_source"], f"{entry}.legal_source"),
+                                      reader.date(item["applies_from"], f"{entry}.applies_from"),
+                                      reader.text(item["measured_from"], f"{entry}.measured_from"),
+                                      reader.text(item["measured_to"], f"{entry}.measured_to"),
+                                      item.get("measured", True))
+    return out
 
 
 def _dates(reader: Reader, value: Any, entry: str, year: int) -> list[date]:

@@ -18,7 +18,7 @@ in ``weekend_workdays``. It has transcribed the notices of the State Council Gen
 2001 on (``ChinaStaticHolidays.special_public_holidays``). For a year without a transcribed notice
 it computes the statutory days on their statutory dates (lunar dates and 清明 included) and the
 make-up days of art. 6 of the 2024 办法 ("observed"), and no 调休: exactly the provisional calendar
-(docs/domain-notes.md §3.5). ``write`` lists the years with a transcribed notice as official
+(docs/domain-notes.md §16.1). ``write`` lists the years with a transcribed notice as official
 (2017-2026) and every later year up to the end of the package's lunar table (2100) as provisional.
 ``add`` turns the first provisional year into an official one, in a new version of the file; read
 the notice on www.gov.cn and check the dates it prints against it.
@@ -83,6 +83,56 @@ LATER_NOTICES: dict[int, list[str]] = {
     2019: ["国务院办公厅关于调整2019年劳动节假期安排的通知（劳动节改为5月1日至4日放假调休，"
            "4月28日、5月5日上班）"],
     2020: ["国务院办公厅关于延长2020年春节假期的通知（春节假期延长至2月2日，原定2月1日上班取消）"],
+}
+
+
+# The deadlines counted in working days on this calendar (docs/domain-notes.md §15.2), each with its
+# source and the dates of the events it is measured between.
+DEADLINES: dict[str, dict[str, Any]] = {
+    "publication": {
+        "working_days": 7, "title": "双公示：行政许可、行政处罚决定上网公开",
+        "legal_source": "国办发〔2015〕51号第十八条；国发〔2016〕33号第十七条：自作出行政决定之日起7个工作日内上网公开",
+        "applies_from": "2015-06-24",
+        "measured_from": "decision_date of AdministrativeLicenceGranted / AdministrativePenaltyImposed",
+        "measured_to": "the China-local date the ledger recorded it"},
+    "penalty_withdrawal": {
+        "working_days": 3, "title": "行政处罚决定被撤销、变更、确认违法或无效后撤回公示信息",
+        "legal_source": "中华人民共和国行政处罚法（2021年修订，2021-07-15起施行）第四十八条：应当在三日内撤回行政处罚决定"
+                        "信息并公开说明理由；第八十五条：本法中“三日”的规定是指工作日，不含法定节假日",
+        "applies_from": "2021-07-15",
+        "measured_from": "decision_date (撤销决定日期) of AdministrativePenaltyRevoked",
+        "measured_to": "the China-local date the ledger recorded the revocation (the publication is withdrawn)"},
+    "court_deletion": {
+        "working_days": 3, "title": "失信被执行人信息删除（履行完毕或纳入期限届满）",
+        "legal_source": "最高人民法院关于公布失信被执行人名单信息的若干规定（法释〔2017〕7号，2017-05-01起施行）第十条："
+                        "有下列情形之一的，人民法院应当在三个工作日内删除失信信息；纳入期限届满的，同",
+        "applies_from": "2017-05-01",
+        "measured_from": "corrected_on (履行完毕日期) of DishonestDebtorDelisted (performed, settlement_performed); "
+                         "for a fixed-term listing the last day of the term (ListingExpired.expired_on minus one day)",
+        "measured_to": "the China-local date the ledger recorded the deletion"},
+    "wage_removal": {
+        "working_days": 10, "title": "拖欠农民工工资失信联合惩戒名单移出",
+        "legal_source": "拖欠农民工工资失信联合惩戒对象名单管理暂行办法（人力资源社会保障部令第45号，2022-01-01起施行）"
+                        "第十七条：列入期限届满、提前移出或撤销列入的，应当于10个工作日内将其移出名单并停止公开",
+        "applies_from": "2022-01-01",
+        "measured_from": "delisted_on (移出日期) of WageArrearsDelisted; for an expiry the last day of the term "
+                         "(ListingExpired.expired_on minus one day)",
+        "measured_to": "the China-local date the ledger recorded the removal"},
+    "repair_decision": {
+        "working_days": 1, "title": "符合条件的信用修复（河南）",
+        "legal_source": "河南省社会信用条例（2020-05-01起施行）第四十三条：符合修复条件的，应当在1个工作日内予以修复"
+                        "（国家另有规定的，从其规定）",
+        "applies_from": "2020-05-01",
+        "measured_from": "the later of corrected_on (纠正日期) of CreditRepaired and the penalty's earliest repair "
+                         "date (administrative penalties only: a listing's conditions are not one date the events carry)",
+        "measured_to": "decision_date (修复决定日期) of CreditRepaired"},
+    "repair_department": {
+        "working_days": 3, "title": "信用中国转来的修复申请：行业主管部门作出决定",
+        "legal_source": "国务院办公厅关于进一步完善信用修复制度的实施方案（国办发〔2025〕22号）：相关部门3个工作日内"
+                        "作出决定，信用中国网站10个工作日内答复",
+        "applies_from": "2025-06-01", "measured": False,
+        "measured_from": "not measured: no event carries the day the department received the application",
+        "measured_to": "decision_date (修复决定日期) of CreditRepaired"},
 }
 
 
@@ -151,7 +201,8 @@ def build(first: int = FIRST_YEAR, last: int = LAST_YEAR, until: int = PROVISION
     if until > last:
         years.update({str(year): provisional_entry(year, holidays)
                       for year, (holidays, _) in package_dates(last + 1, until, provisional=True).items()})
-    return {"name": "workdays", "version": VERSION, "legal_sources": LEGAL_SOURCES, "notes": NOTES, "years": years}
+    return {"name": "workdays", "version": VERSION, "legal_sources": LEGAL_SOURCES, "notes": NOTES,
+            "deadlines": DEADLINES, "years": years}
 
 
 def provisional_entry(year: int, holidays: list[date]) -> dict[str, Any]:
@@ -234,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
                     "from the notice: {\"legal_source\": \"国务院办公厅关于2027年部分节假日安排的通知\", "
                     "\"holidays\": [every date off, statutory and 调休, YYYY-MM-DD], \"adjusted_workdays\": "
                     "[the Saturdays and Sundays worked]}. Then restart the projector (or run "
-                    "`python -m projections.recompute`): the deadlines computed provisionally are recomputed "
+                    "`python -m consumers.projector.recompute`): the deadlines computed provisionally are recomputed "
                     "and every change is listed.")
     new.add_argument("year", type=int, help="the year of the notice (the first provisional year)")
     new.add_argument("--notice", type=Path, help="the notice's dates as a JSON file (default: the holidays package)")
@@ -245,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {out}: {args.year} is official; {len(changed)} day(s) changed")
         for line in changed:
             print(f"  {line}")
-        print("next: restart the projector, or run `python -m projections.recompute`, to recompute the "
+        print("next: restart the projector, or run `python -m consumers.projector.recompute`, to recompute the "
               "deadlines computed provisionally")
         return 0
     text = render(build())

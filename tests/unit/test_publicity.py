@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger.domain.decide import decide
-from ledger.domain.errors import CalendarCoverageError, Rejection
+from ledger.domain.errors import Rejection
 from ledger.domain.identity import mask_ric
 from ledger.domain.model import EntityState, Event, evolve
 from ledger.rules import loader

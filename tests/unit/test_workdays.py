@@ -138,7 +138,7 @@ def test_national_day_2018() -> None:
                                        (2022, 11), (2023, 11), (2024, 11), (2025, 13), (2026, 13)])
 def test_net_days_off_of_each_official_year(year: int, net: int) -> None:
     """Weekday holidays minus working weekend days: 11 under Order 644 (2017-2024; 13 in 2020, the
-    extended Spring Festival), 13 under Order 795 (from 2025) — docs/domain-notes.md §3.5."""
+    extended Spring Festival), 13 under Order 795 (from 2025) — docs/domain-notes.md §16.1."""
     assert net_days_off(year) == net
 
 
@@ -157,7 +157,7 @@ def net_days_off(year: int) -> int:
 
 
 def test_provisional_2027_is_the_statutory_table() -> None:
-    """The 2027 table of docs/domain-notes.md §3.5: statutory days and the art. 6 make-up days."""
+    """The 2027 table of docs/domain-notes.md §16.1: statutory days and the art. 6 make-up days."""
     off_2027 = sorted(d for d in CAL.holidays if d.year == 2027)
     assert off_2027 == [date(2027, 1, 1), *days(date(2027, 2, 5), date(2027, 2, 10)), date(2027, 4, 5),
                         *days(date(2027, 5, 1), date(2027, 5, 4)), date(2027, 6, 9), date(2027, 9, 15),
