@@ -387,3 +387,49 @@ def test_highest_version_is_loaded(tmp_path: Path) -> None:
     assert calendar.version == 2
     assert calendar.years == range(2024, 2027)
     assert calendar.file.endswith("workdays.v2.json")
+
+
+# --------------------------------------------------------------------------- adding a notice; the deadlines
+
+
+def test_adding_a_notice_writes_the_next_version_and_lists_the_days_that_change(tmp_path: Path) -> None:
+    (tmp_path / CURRENT).write_text((default_directory() / CURRENT).read_text(encoding="utf-8"), encoding="utf-8")
+    notice = tmp_path / "notice.json"
+    off = sorted(d.isoformat() for d in CAL.holidays if d.year == 2027 and d != date(2027, 10, 5))
+    notice.write_text(json.dumps({"legal_source": "国务院办公厅关于2027年部分节假日安排的通知",
+                                  "holidays": off, "adjusted_workdays": ["2027-10-09"]}), encoding="utf-8")
+    with pytest.raises(SystemExit, match="2027 is still provisional"):
+        make_workdays.add(2028, tmp_path, notice)
+    written, changed = make_workdays.add(2027, tmp_path, notice)
+    assert written.name == "workdays.v3.json"
+    assert changed == ["2027-10-05 Tue: day off -> working day", "2027-10-09 Sat: day off -> working day"]
+    calendar = load_workdays(tmp_path)
+    assert (calendar.version, min(calendar.provisional_years)) == (3, 2028)
+    with pytest.raises(SystemExit, match="not a provisional year"):
+        make_workdays.add(2027, tmp_path, notice)
+
+
+def test_the_short_deadlines_are_data_with_their_sources() -> None:
+    d = CAL.deadlines
+    assert {k: v.working_days for k, v in d.items()} == {
+        "publication": 7, "penalty_withdrawal": 3, "court_deletion": 3, "wage_removal": 10, "repair_decision": 1,
+        "repair_department": 3}
+    assert "第八十五条" in d["penalty_withdrawal"].legal_source and "第十条" in d["court_deletion"].legal_source
+    assert "第十七条" in d["wage_removal"].legal_source and "第四十三条" in d["repair_decision"].legal_source
+    assert not d["repair_department"].measured
+
+
+@pytest.mark.parametrize("change, entry", [
+    (lambda doc: doc["deadlines"]["court_deletion"].update(working_days=0), "deadlines.court_deletion.working_days"),
+    (lambda doc: doc["deadlines"]["court_deletion"].pop("legal_source"), "deadlines.court_deletion"),
+    (lambda doc: doc["years"]["2027"]["adjusted_workdays"].append("2027-02-20"), "years.2027.adjusted_workdays"),
+    (lambda doc: doc["years"]["2029"].pop("provisional"), "years.2029"),
+])
+def test_invalid_deadlines_and_provisional_years_are_refused(tmp_path: Path, change: Callable[[dict[str, Any]], None],
+                                                             entry: str) -> None:
+    doc = json.loads((default_directory() / CURRENT).read_text(encoding="utf-8"))
+    change(doc)
+    (tmp_path / CURRENT).write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(RulesError) as info:
+        load_workdays(tmp_path)
+    assert info.value.entry == entry
