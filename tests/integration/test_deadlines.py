@@ -68,14 +68,20 @@ async def world(settings, services) -> dict[str, Any]:  # type: ignore[no-untype
             "timely_deletion": timely_deletion[1]["envelope"]["event_id"]}
 
 
-async def test_a_late_withdrawal_and_a_late_court_deletion_are_reported_per_department(api, world) -> None:
+async def test_a_late_withdrawal_and_a_late_court_deletion_are_reported_per_department(settings, api, world) -> None:
     report = await api.get("/publicity/short-deadlines")
     rows = {(d["department"], d["rule"]): d for d in report["departments"]}
     samr, court = rows[("xc-samr", "penalty_withdrawal")], rows[("xc-court", "court_deletion")]
-    assert (samr["records"], samr["on_time"], samr["late"], samr["working_days_allowed"]) == (2, 1, 1, 3)
-    assert (court["records"], court["on_time"], court["late"], court["working_days_allowed"]) == (2, 1, 1, 3)
+    # other tests of the suite share the stack: the counts are the views' own, this world's acts among them
+    in_views = {(d, r): (n, on_time, late) for d, r, n, on_time, late in helpers.pg_rows(
+        settings, "select department, rule, count(*), count(*) filter (where not late), count(*) filter (where late) "
+                  "from views.short_deadlines group by department, rule")}
+    for key, row in (((("xc-samr", "penalty_withdrawal")), samr), ((("xc-court", "court_deletion")), court)):
+        assert (row["records"], row["on_time"], row["late"]) == in_views[key]
+        assert row["late"] >= 1 and row["on_time"] >= 1 and row["working_days_allowed"] == 3
     late = {r["event_id"]: r for r in report["late"]}
-    assert set(late) == {world["late_revocation"], world["late_deletion"]}
+    assert {world["late_revocation"], world["late_deletion"]} <= set(late)
+    assert not {world["timely_revocation"], world["timely_deletion"]} & set(late)
     # measured from the revocation decision (Mon 10 Mar 2025): 11, 12, 13 Mar
     assert (late[world["late_revocation"]]["trigger_date"], late[world["late_revocation"]]["deadline"]) == (
         "2025-03-10", "2025-03-13")
