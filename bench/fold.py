@@ -141,7 +141,7 @@ def digest(all_ops: list[Ops]) -> str:
     h = hashlib.sha256()
     for ops in all_ops:
         for name in ("ledger_copy", "states", "entities", "list_inserts", "list_updates", "publicity_inserts",
-                     "publicity_updates", "quarantine", "held", "positions", "applied", "skipped"):
+                     "publicity_updates", "deadlines", "quarantine", "held", "positions", "applied", "skipped"):
             value = getattr(ops, name)
             if name in JSONB:
                 rows = value.values() if isinstance(value, dict) else value

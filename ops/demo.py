@@ -20,6 +20,7 @@ import time
 import uuid
 from collections import Counter
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -28,7 +29,9 @@ import psycopg
 from ledger.client import LedgerClient, submit_as_departments
 from ledger.platform import config, signing
 from ledger.records import submissions
+from ledger.rules import loader
 from ops import demo_audit, demo_feeds, workload
+from projections import publicity
 from schemas import registry
 
 
@@ -354,6 +357,9 @@ async def _show_expiry_trigger_feedback(s: config.Settings, rng: random.Random) 
               f"partition {answer['as_of']['entity_partition']}, entity version {answer['as_of']['entity_version']}")
         plane = await get("/trigger", entity=f"uscc:{firm.id}", action="buy-plane-ticket")
         _line(f"   ... buy a plane ticket: {plane['decision']} ({', '.join(m['id'] for m in plane['measures'])})")
+        listed = (await get("/lists", entity=f"uscc:{firm.id}"))["items"]
+        if listed and listed[0].get("legal_end"):
+            _show_provisional(s, listed[0], await get("/publicity/lateness"))
 
         trigger_id = listing[1]["envelope"]["event_id"]
         reports = [_feedback(firm, "sector-procurement", "bar-government-procurement", trigger_id, "applied"),
@@ -375,6 +381,31 @@ async def _show_expiry_trigger_feedback(s: config.Settings, rng: random.Random) 
             for m in d["measures"]:
                 _line(f"     {d['department']:<19} {m['measure_code']:<28} applied {m['applied']:>4}  lifted "
                       f"{m['lifted']:>4}  not applicable {m['not_applicable']:>3}")
+
+
+def _show_provisional(s: config.Settings, entry: dict[str, Any], lateness: dict[str, Any]) -> None:
+    """A deadline that falls in a year whose State Council holiday notice is not in the calendar file:
+    the court's deletion at the end of the fixed term of the listing just made (2 years, ground 4),
+    and the 7-working-day deadline of a decision taken today; the dashboard's provisional count."""
+    calendar = loader.load().calendar
+    rule = calendar.deadlines["court_deletion"]
+    last_day = date.fromisoformat(entry["legal_end"]) - timedelta(days=1)
+    due = calendar.add_working_days(last_day, rule.working_days)
+    today = date.today()
+    publish_by = calendar.add_working_days(today, publicity.DEADLINE_WORKING_DAYS)
+
+    def mark(start: date, end: date) -> str:
+        return (f"暂定 PROVISIONAL: the {end.year} holiday notice is not in {Path(calendar.file).name}; weekends, "
+                "statutory holidays and make-up days only, recomputed when it is added"
+                if calendar.provisional_after(start, end) else "official (the State Council notice is in the file)")
+
+    _line(f"\n== Deadlines on the working-day calendar (official {calendar.official_years.start}-"
+          f"{calendar.official_years.stop - 1}, provisional after)")
+    _line(f"   the fixed term of {entry['ref']} ends on {last_day}; the court deletes within {rule.working_days} "
+          f"working days (法释〔2017〕7号 art. 10): by {due}, {mark(last_day, due)}")
+    _line(f"   a licence or penalty decided today ({today}) is published by {publish_by}, {mark(today, publish_by)}")
+    _line(f"   dashboard http://127.0.0.1:{s.portal_port}/dashboard: {lateness['total']['provisional']} "
+          f"double-publicity deadline(s) provisional (GET /publicity/lateness: total.provisional)")
 
 
 def _feedback(subject: workload.Subject, department: str, measure: str, trigger: str,

@@ -78,7 +78,7 @@ def sequencer_service(s: config.Settings, instance: str = "0", rules: Any = None
 
 
 def projector(argv: list[str]) -> None:
-    from consumers.projector import service
+    from consumers.projector import recompute, service
     from projections import schema
     from projections.rows import Folder
     from schemas import registry
@@ -96,6 +96,8 @@ def projector(argv: list[str]) -> None:
                 f"got {args.partitions}")
     schema.ensure_live(s.pg_dsn)
     rules = _rulebook()
+    # a newer calendar (a holiday notice added): the deadlines computed provisionally are computed again
+    recompute.run(s.pg_dsn, rules.calendar, args.schema)
     folder = Folder(rules)
     # SIGUSR1: read the whole ledger again (a full re-delivery; every record must be skipped)
     process.run(args, lambda a: projector_service(s, folder, schema_name=a.schema, partitions=a.partitions),

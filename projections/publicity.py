@@ -15,8 +15,14 @@
   * ``national_fields`` — the record in the national field codes (XK_ for licences, docs/domain-notes.md
     §3.2; CF_ for penalties, §3.3), ready for the 信用中国 exchange and the public page.
 
-Calendar coverage (``ledger/rules/workdays.v<N>.json`` lists the years whose State Council 调休
-notice is known). ``deadline`` raises ``CalendarCoverageError`` when the 7 working days run into
+Provisional deadlines (docs/domain-notes.md §16.1). ``ledger/rules/workdays.v<N>.json`` lists the
+years whose State Council notice is known (official) and, after them, provisional years (statutory
+holidays and make-up days, no 调休) up to 2100. A ``Lateness`` whose deadline or working-day count
+reaches into a provisional year has ``provisional = True``: the views, the query API and the portal
+show it as 暂定 and the projector recomputes it when the notice is added
+(``consumers/projector/recompute.py``).
+
+Calendar coverage (outside the years of the file: before 2017, after 2100). ``deadline`` raises ``CalendarCoverageError`` when the 7 working days run into
 a year the file does not cover: a caller that needs the date must not get a guess.
 ``lateness`` never raises for coverage, so that a projection does not stop on a record decided in
 late December or recorded in a year whose notice is not yet out. It returns what can be known
@@ -118,7 +124,8 @@ class Lateness:
     """``deadline``: the 7th working day after the decision; ``working_days_taken``: working days
     from the decision to the ledger date (``(decision, ledger_date]``); ``late``: recorded after the
     deadline. ``None`` where the calendar does not cover the dates, with ``reason`` =
-    ``"calendar.not_covered"`` (``None`` when everything is known). See the module doc.
+    ``"calendar.not_covered"`` (``None`` when everything is known). ``provisional``: the deadline or
+    the count was computed over a provisional year (no notice in the file yet). See the module doc.
 
     ``late`` compares dates, not counts: a record made on the rest day right after a deadline
     (e.g. Sunday 2024-10-13 after the deadline Saturday 2024-10-12) shows 7 working days and is
@@ -128,6 +135,7 @@ class Lateness:
     working_days_taken: int | None
     late: bool | None
     reason: str | None = None
+    provisional: bool = False
 
 
 def deadline(calendar: WorkdayCalendar, decision_date: date) -> date:
@@ -137,22 +145,26 @@ def deadline(calendar: WorkdayCalendar, decision_date: date) -> date:
     return calendar.add_working_days(_as_date(decision_date), DEADLINE_WORKING_DAYS)
 
 
-def lateness(calendar: WorkdayCalendar, decision_date: date, ledger_date: date) -> Lateness:
-    """Whether the ledger recorded the decision within 7 working days; never raises for calendar
-    coverage (see the module doc for what is known when the calendar stops)."""
+def lateness(calendar: WorkdayCalendar, decision_date: date, ledger_date: date,
+             working_days: int = DEADLINE_WORKING_DAYS) -> Lateness:
+    """Whether the ledger recorded the decision within 7 working days (or ``working_days``: the
+    short deadlines of ``calendar.deadlines`` are judged the same way, from their trigger date to
+    the date the act was done); never raises for calendar coverage (see the module doc for what is
+    known when the calendar stops)."""
     decided, recorded = _as_date(decision_date), _as_date(ledger_date)
     try:
-        due: date | None = deadline(calendar, decided)
+        due: date | None = calendar.add_working_days(decided, working_days)
     except CalendarCoverageError:
         due = None
     if due is None:
-        certain_in_time = recorded <= decided + timedelta(days=DEADLINE_WORKING_DAYS)
+        certain_in_time = recorded <= decided + timedelta(days=working_days)
         return Lateness(None, None, False if certain_in_time else None, NOT_COVERED)
     try:
         taken: int | None = calendar.working_days_between(decided, recorded)
     except CalendarCoverageError:
         taken = None
-    return Lateness(due, taken, recorded > due, None if taken is not None else NOT_COVERED)
+    provisional = calendar.provisional_after(decided, due if taken is None else max(due, recorded))
+    return Lateness(due, taken, recorded > due, None if taken is not None else NOT_COVERED, provisional)
 
 
 def china_date(moment: datetime) -> date:

@@ -153,7 +153,7 @@ async def entity_profile(conn: psycopg.AsyncConnection[Any], entity_id: str) -> 
         "from list_entries where entity_id = %s order by listed_on desc, list_kind, ref", (entity_id,))
     profile["publicity"] = await _all(
         conn, "select event_id, kind, ref, department, decision_date, ledger_date, deadline, working_days, late, "
-        "window_start, earliest_repair, automatic_end, status, ended_on from publicity where entity_id = %s "
+        "provisional, window_start, earliest_repair, automatic_end, status, ended_on from publicity where entity_id = %s "
         "order by decision_date desc, event_id", (entity_id,))
     return profile
 
@@ -290,23 +290,26 @@ async def publicity_records(conn: psycopg.AsyncConnection[Any], f: PublicityFilt
     total = await _count(conn, "select count(*) from publicity" + where, params)
     items = await _all(
         conn, "select event_id, entity_id, kind, ref, subject_name, public_id, category, department, decision_date, "
-        "ledger_date, deadline, working_days, late, window_start, earliest_repair, automatic_end, status, ended_on, "
-        f"national from publicity{where} order by decision_date desc, event_id limit %s offset %s",
+        "ledger_date, deadline, working_days, late, provisional, window_start, earliest_repair, automatic_end, status, "
+        f"ended_on, national from publicity{where} order by decision_date desc, event_id limit %s offset %s",
         [*params, limit, offset])
     return _page(items, page, size, total)
 
 
 async def lateness_report(conn: psycopg.AsyncConnection[Any], kind: str | None = None,
                           decided_from: date | None = None, decided_to: date | None = None) -> dict[str, Any]:
-    """Per department: records, on time, late, unknown (the calendar does not cover the dates) and
-    the share late among the records whose lateness is known; with the totals."""
+    """Per department: records, on time, late, unknown (the calendar does not cover the dates),
+    provisional (the deadline was computed over a year whose holiday notice is not in the calendar
+    yet: docs/domain-notes.md §16.1) and the share late among the records whose lateness is known;
+    with the totals."""
     f = PublicityFilter(kind=kind, decided_from=decided_from, decided_to=decided_to)
     where, params = f.where()
     rows = await _all(
         conn, "select department, count(*) as records, count(*) filter (where late = false) as on_time, "
-        "count(*) filter (where late) as late, count(*) filter (where late is null) as unknown "
+        "count(*) filter (where late) as late, count(*) filter (where late is null) as unknown, "
+        "count(*) filter (where provisional) as provisional "
         f"from publicity{where} group by department order by department", params)
-    totals = {"records": 0, "on_time": 0, "late": 0, "unknown": 0}
+    totals = {"records": 0, "on_time": 0, "late": 0, "unknown": 0, "provisional": 0}
     for r in rows:
         for k in totals:
             totals[k] += r[k]
@@ -314,6 +317,38 @@ async def lateness_report(conn: psycopg.AsyncConnection[Any], kind: str | None =
     return {"departments": rows, "total": {**totals, "share_late": _share(totals["late"],
                                                                           totals["late"] + totals["on_time"])},
             "deadline_working_days": 7}
+
+
+async def short_deadline_report(conn: psycopg.AsyncConnection[Any], rule: str | None = None,
+                                department: str | None = None) -> dict[str, Any]:
+    """The short working-day deadlines (docs/domain-notes.md §15.2) per department and rule: acts,
+    on time, late, unknown, provisional, share late; the totals per rule; and the late acts
+    themselves (newest first, at most 200), each with its trigger date, deadline and the date it was done."""
+    clauses, params = [], []
+    for column, value in (("rule", rule), ("department", department)):
+        if value is not None:
+            clauses.append(f"{column} = %s")
+            params.append(value)
+    where = (" where " + " and ".join(clauses)) if clauses else ""
+    rows = await _all(
+        conn, "select department, rule, min(allowed) as working_days_allowed, count(*) as records, "
+        "count(*) filter (where late = false) as on_time, count(*) filter (where late) as late, "
+        "count(*) filter (where late is null) as unknown, count(*) filter (where provisional) as provisional "
+        f"from short_deadlines{where} group by department, rule order by department, rule", params)
+    totals: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        r["share_late"] = _share(r["late"], r["late"] + r["on_time"])
+        t = totals.setdefault(r["rule"], {"rule": r["rule"], "records": 0, "on_time": 0, "late": 0, "unknown": 0,
+                                          "provisional": 0})
+        for k in ("records", "on_time", "late", "unknown", "provisional"):
+            t[k] += r[k]
+    for t in totals.values():
+        t["share_late"] = _share(t["late"], t["late"] + t["on_time"])
+    late = await _all(
+        conn, "select event_id, entity_id, subject_name, public_id, department, rule, ref, trigger_date, deadline, "
+        f"done_date, working_days, allowed, provisional from short_deadlines{where}{' and' if where else ' where'} late "
+        "order by done_date desc, event_id limit 200", params)
+    return {"departments": rows, "rules": sorted(totals.values(), key=lambda t: t["rule"]), "late": late}
 
 
 def _share(part: int, whole: int) -> float | None:

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
 
 from ledger.domain import identity, lists
 from ledger.domain.local_time import CHINA
-from ledger.domain.model import EntityState, Event, evolve
+from ledger.domain.model import EntityState, Event, as_date, evolve
 from ledger.domain.rulebook import RuleBook
 from ledger.records.events import event_of
 from projections import grade as grading
@@ -52,6 +52,7 @@ class Ops:
     list_updates: list[tuple[Any, ...]] = field(default_factory=list)  # (status, ended_on, entity, kind, ref)
     publicity_inserts: list[tuple[Any, ...]] = field(default_factory=list)
     publicity_updates: list[tuple[Any, ...]] = field(default_factory=list)  # (status, ended_on, entity, kind, ref)
+    deadlines: list[tuple[Any, ...]] = field(default_factory=list)  # short_deadlines rows
     feedback: list[tuple[Any, ...]] = field(default_factory=list)  # punishment_feedback rows
     quarantine: list[tuple[Any, ...]] = field(default_factory=list)
     held: list[tuple[Any, ...]] = field(default_factory=list)
@@ -77,7 +78,7 @@ class Folder:
 
     def __init__(self, rules: RuleBook) -> None:
         self.rules = rules
-        self._lateness: dict[tuple[date, date], publicity.Lateness] = {}
+        self._lateness: dict[tuple[date, date, int], publicity.Lateness] = {}
         self._penalty_windows: dict[tuple[date, str], tuple[date, date | None, date | None]] = {}
         self._public: dict[tuple[str, str, str], dict[str, str]] = {}
 
@@ -92,13 +93,15 @@ class Folder:
             shown = self._public[key] = public_subject(rec)
         return shown
 
-    def lateness(self, decision_date: date, ledger_date: date) -> publicity.Lateness:
-        key = (decision_date, ledger_date)
+    def lateness(self, decision_date: date, ledger_date: date,
+                 working_days: int = publicity.DEADLINE_WORKING_DAYS) -> publicity.Lateness:
+        key = (decision_date, ledger_date, working_days)
         late = self._lateness.get(key)
         if late is None:
             if len(self._lateness) >= self.MEMO:
                 self._lateness.clear()
-            late = self._lateness[key] = publicity.lateness(self.rules.calendar, decision_date, ledger_date)
+            late = self._lateness[key] = publicity.lateness(self.rules.calendar, decision_date, ledger_date,
+                                                            working_days)
         return late
 
     def penalty_window(self, decision_date: date, severity: str) -> tuple[date, date | None, date | None]:
@@ -163,6 +166,7 @@ class Folder:
             ))
             self._lists(ops, event, entry, public, state, new_state)
             self._publicity(ops, entry, rec, public)
+            self._short_deadline(ops, entry, rec, public, state)
             if entry["event_type"] == "PunishmentFeedbackReported":
                 ops.feedback.append(_feedback_row(entry, rec, public, state))
             ops.applied += 1
@@ -220,6 +224,7 @@ class Folder:
                 entry["event_id"], eid, kind, ref, _dumps(national),
                 entry["department"], rec["decision_date"], ledger_date, late.deadline, late.working_days_taken,
                 late.late, *window, status, None, public["name"], public["id"], entry["category"],
+                late.provisional,
             ))
         elif t == "AdministrativePenaltyRevoked":
             ops.publicity_updates.append(("revoked", rec["decision_date"], eid, "penalty", rec["penalty_decision_no"]))
@@ -229,6 +234,55 @@ class Folder:
             ops.publicity_updates.append(("repaired", rec["decision_date"], eid, "penalty", rec["target_ref"]))
         elif t == "ListingExpired" and rec["list_kind"] == "administrative_penalty_publication":
             ops.publicity_updates.append(("expired", rec["expired_on"], eid, "penalty", rec["target_ref"]))
+
+
+    # ---------------------------------------------------------------- short deadlines
+    def _short_deadline(self, ops: Ops, entry: dict[str, Any], rec: dict[str, Any], public: dict[str, str],
+                        before: EntityState) -> None:
+        """A short_deadlines row for an act with a working-day deadline of ``calendar.deadlines``
+        (docs/domain-notes.md §15.2): the rule, the trigger date, the date the act was done."""
+        measured = short_deadline_dates(entry, rec, before, self.rules)
+        if measured is None:
+            return
+        rule_id, ref, trigger, done = measured
+        rule = self.rules.calendar.deadlines.get(rule_id)
+        if rule is None or not rule.measured or trigger < rule.applies_from:
+            return
+        late = self.lateness(trigger, done, rule.working_days)
+        ops.deadlines.append((entry["event_id"], entry["entity_id"], rule_id, ref, entry["department"], trigger,
+                              done, rule.working_days, late.deadline, late.working_days_taken, late.late,
+                              late.provisional, public["name"], public["id"], entry["category"]))
+
+
+def short_deadline_dates(entry: dict[str, Any], rec: dict[str, Any], before: EntityState,
+                         rules: RuleBook) -> tuple[str, str, date, date] | None:
+    """``(rule id, ref, trigger date, done date)`` of an event that a short deadline watches, else
+    None. Done is the China-local date the ledger recorded the act, except for a repair (its
+    decision date: the repair takes effect then)."""
+    t = entry["event_type"]
+    recorded = entry["sequenced_at"].astimezone(CHINA).date()
+    if t == "AdministrativePenaltyRevoked":
+        return "penalty_withdrawal", rec["penalty_decision_no"], rec["decision_date"], recorded
+    if t == "DishonestDebtorDelisted" and rec.get("corrected_on") is not None:
+        return "court_deletion", rec["case_no"], rec["corrected_on"], recorded
+    if t == "WageArrearsDelisted":
+        return "wage_removal", rec["decision_no"], rec["delisted_on"], recorded
+    if t == "ListingExpired" and rec["list_kind"] in _EXPIRY_DEADLINES:
+        last_day = rec["expired_on"] - timedelta(days=1)
+        return _EXPIRY_DEADLINES[rec["list_kind"]], rec["target_ref"], last_day, recorded
+    if (t == "CreditRepaired" and rec["target_kind"] == "administrative_penalty"
+            and rec.get("corrected_on") is not None):
+        penalty = before.penalties.get(rec["target_ref"])
+        if penalty is None:
+            return None
+        window = publicity.publication_window(rules.publication, as_date(penalty["decision_date"]),
+                                              penalty["severity"])
+        qualified = max(rec["corrected_on"], window.earliest_repair or rec["corrected_on"])
+        return "repair_decision", rec["target_ref"], qualified, rec["decision_date"]
+    return None
+
+
+_EXPIRY_DEADLINES = {"dishonest_debtor": "court_deletion", "wage_arrears": "wage_removal"}
 
 
 def _feedback_row(entry: dict[str, Any], rec: dict[str, Any], public: dict[str, str],

@@ -28,7 +28,9 @@ DIGEST: dict[str, tuple[str, str]] = {
                      "ended_on, event_id, subject_name, public_id, category", "entity_id, list_kind, ref"),
     "publicity": ("event_id, entity_id, kind, ref, national, department, decision_date, ledger_date, deadline, "
                   "working_days, late, window_start, earliest_repair, automatic_end, status, ended_on, "
-                  "subject_name, public_id, category", "event_id"),
+                  "subject_name, public_id, category, provisional", "event_id"),
+    "short_deadlines": ("event_id, entity_id, rule, ref, department, trigger_date, done_date, allowed, deadline, "
+                        "working_days, late, provisional, subject_name, public_id, category", "event_id"),
     "punishment_feedback": ("event_id, entity_id, department, measure_code, action, trigger_event_id, trigger_kind, "
                             "business_ref, acted_on, note, subject_name, public_id, category", "event_id"),
     "quarantine": ("kafka_partition, kafka_offset, entity_key, reason, detail, raw", "kafka_partition, kafka_offset"),

@@ -22,10 +22,13 @@ LIST_COLS = ("entity_id, list_kind, ref, colour, reason, department, listed_on, 
              "event_id, subject_name, public_id, category")
 PUBLICITY_COLS = ("event_id, entity_id, kind, ref, national, department, decision_date, ledger_date, deadline, "
                   "working_days, late, window_start, earliest_repair, automatic_end, status, ended_on, "
-                  "subject_name, public_id, category")
+                  "subject_name, public_id, category, provisional")
+DEADLINE_COLS = ("event_id, entity_id, rule, ref, department, trigger_date, done_date, allowed, deadline, "
+                 "working_days, late, provisional, subject_name, public_id, category")
 FEEDBACK_COLS = ("event_id, entity_id, department, measure_code, action, trigger_event_id, trigger_kind, business_ref, "
                  "acted_on, note, subject_name, public_id, category")
-_TEMPS = ("ledger_copy", "entities", "list_entries", "publicity", "entity_state", "punishment_feedback")
+_TEMPS = ("ledger_copy", "entities", "list_entries", "publicity", "entity_state", "punishment_feedback",
+          "short_deadlines")
 
 
 async def prepare(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -109,6 +112,8 @@ async def write(conn: psycopg.AsyncConnection[Any], ops: Ops, topic: str = regis
             await _insert_new(cur, "publicity", PUBLICITY_COLS, ops.publicity_inserts, ops.nul_text)
         if ops.feedback:
             await _insert_new(cur, "punishment_feedback", FEEDBACK_COLS, ops.feedback, ops.nul_text)
+        if ops.deadlines:
+            await _insert_new(cur, "short_deadlines", DEADLINE_COLS, ops.deadlines, ops.nul_text)
         for target, updates, key in (("list_entries", ops.list_updates, "list_kind"),
                                      ("publicity", ops.publicity_updates, "kind")):
             if updates:

@@ -105,9 +105,32 @@ create table publicity (
     ended_on        date,
     subject_name    text not null,
     public_id       text not null,
-    category        text not null
+    category        text not null,
+    provisional     boolean not null default false  -- deadline or count over a year without its holiday notice
 );
 create index publicity_entity on publicity (entity_id);
+create index publicity_provisional on publicity (event_id) where provisional;
+
+-- Short working-day deadlines (docs/domain-notes.md §15.2; the rules in ledger/rules/workdays.v<N>.json
+-- "deadlines"): the act, its trigger date, the date it was done, the deadline and whether it was late.
+create table short_deadlines (
+    event_id        text primary key,    -- the act: withdrawal, deletion, removal, repair, expiry
+    entity_id       text not null,
+    rule            text not null,       -- penalty_withdrawal | court_deletion | wage_removal | repair_decision
+    ref             text not null,       -- decision or case number of what was withdrawn, deleted, removed
+    department      text not null,
+    trigger_date    date not null,
+    done_date       date not null,
+    allowed         int not null,        -- working days allowed
+    deadline        date,
+    working_days    int,
+    late            boolean,             -- null: the calendar does not cover the dates
+    provisional     boolean not null default false,
+    subject_name    text not null,
+    public_id       text not null,
+    category        text not null
+);
+create index short_deadlines_department on short_deadlines (department, rule, late);
 create index publicity_department on publicity (department, late);
 create index publicity_due on publicity (automatic_end) where status = 'published';
 

@@ -38,6 +38,9 @@ QUARANTINED = Counter("ledger_projection_quarantined_total", "Records quarantine
 LAG_RECORDS = Gauge("ledger_projection_lag_records", "Records of credit.events not yet projected", ["partition"])
 LAG_SECONDS = Gauge("ledger_projection_lag_seconds", "While records wait: seconds since the last projected record "
                     "was appended to the ledger (an upper bound of the lag); 0 when caught up", ["partition"])
+PROVISIONAL = Counter("ledger_provisional_deadlines_total",
+                      "Deadlines computed over a year whose holiday notice is not in the calendar file yet "
+                      "(marked 暂定, recomputed when the notice is added)", ["table"])
 RETRIES = Counter("ledger_projection_db_retries_total", "Batches retried after a database error")
 
 
@@ -208,6 +211,8 @@ class Projector:
         self.records_read += len(incoming)
         PROJECTED.inc(ops.applied)
         SKIPPED.inc(ops.skipped)
+        PROVISIONAL.labels("publicity").inc(sum(1 for r in ops.publicity_inserts if r[-1]))
+        PROVISIONAL.labels("short_deadlines").inc(sum(1 for r in ops.deadlines if r[11]))
         for q in ops.quarantine:
             QUARANTINED.labels(q[3]).inc()
             log.warning("record quarantined", partition=q[0], offset=q[1], entity=q[2], reason=q[3], detail=q[4])

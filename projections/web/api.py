@@ -20,8 +20,14 @@ Routes (all GET; JSON unless said otherwise; paged routes take page (1-based, de
   /publicity                       double-publicity records (national XK_/CF_ fields, window,
                                    deadline, lateness); filters entity, department, kind, status,
                                    late=true|false|unknown, from, to (decision date); paged
-  /publicity/lateness              per department: records, on_time, late, unknown, share_late
-                                   (among records whose lateness is known); filters kind, from, to
+  /publicity/lateness              per department: records, on_time, late, unknown, provisional
+                                   (deadline computed over a year whose holiday notice is not in the
+                                   calendar yet), share_late (among records whose lateness is known);
+                                   filters kind, from, to
+  /publicity/short-deadlines       the short working-day deadlines (withdrawal of a revoked penalty
+                                   3, court deletion 3, wage-list removal 10, repair 1) per department
+                                   and rule, the totals per rule and the late acts; filters rule,
+                                   department
   /coverage                        per credit database: registered entities, those with credit
                                    records, share, target (legal persons 90 %, natural persons 80 %)
   /positions                       how far the views are in credit.events (partition -> next offset)
@@ -243,6 +249,18 @@ async def get_lateness(request: web.Request) -> web.Response:
         return ok(await queries.lateness_report(conn, kind, start, end))
 
 
+async def get_short_deadlines(request: web.Request) -> web.Response:
+    p = Params(request, frozenset({"rule", "department"}))
+    department = _department(request, p)
+    rule = p.choice("rule", SHORT_DEADLINE_RULES)
+    async with request.app[POOL].connection() as conn:
+        return ok(await queries.short_deadline_report(conn, rule, department))
+
+
+# the measured rules of ledger/rules/workdays.v<N>.json "deadlines" (docs/domain-notes.md §15.2)
+SHORT_DEADLINE_RULES = ("penalty_withdrawal", "court_deletion", "wage_removal", "repair_decision")
+
+
 async def get_coverage(request: web.Request) -> web.Response:
     Params(request)
     async with request.app[POOL].connection() as conn:
@@ -340,6 +358,7 @@ ROUTES: tuple[tuple[str, Handler], ...] = (
     ("/lists", get_lists),
     ("/publicity", get_publicity),
     ("/publicity/lateness", get_lateness),
+    ("/publicity/short-deadlines", get_short_deadlines),
     ("/coverage", get_coverage),
     ("/positions", get_positions),
     ("/trigger", get_trigger),

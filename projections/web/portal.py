@@ -145,6 +145,8 @@ def _environment(rules: RuleBook) -> jinja2.Environment:
         CATEGORY=queries.CATEGORY_TITLES, LIST_KIND=queries.LIST_KIND_TITLES, COLOUR=queries.COLOUR_TITLES,
         STATUS=queries.STATUS_TITLES, DEPARTMENT={d: dep.name for d, dep in departments.items()},
         PUBLICITY_KIND={"licence": "行政许可", "penalty": "行政处罚"},
+        SHORT_RULE={key: f"{rule.title}（{rule.working_days} 个工作日）"
+                    for key, rule in rules.calendar.deadlines.items()},
         PUBLICITY_STATUS={"published": "公示中", "valid": "有效", "repaired": "已信用修复", "expired": "已到期",
                           "revoked": "已撤销"},
         GRADE={"A": "A 级（守信）", "B": "B 级（基本守信）", "C": "C 级（失信风险）", "D": "D 级（严重失信）"},
@@ -313,8 +315,9 @@ async def operator_dashboard(request: web.Request) -> web.Response:
         lateness = await queries.lateness_report(conn)
         coverage = await queries.coverage(conn)
         late = await queries.publicity_records(conn, queries.PublicityFilter(late="true"), 1, 20)
+        short = await queries.short_deadline_report(conn)
     return render(request, "dashboard.html", f=figures, rates=throughput.as_dict(), lateness=lateness,
-                  coverage=coverage, late=late, now=datetime.now(UTC).replace(microsecond=0))
+                  coverage=coverage, late=late, short=short, now=datetime.now(UTC).replace(microsecond=0))
 
 
 async def sample_throughput(app: web.Application):  # type: ignore[no-untyped-def]

@@ -270,8 +270,8 @@ async def test_publicity_records_with_national_fields_and_windows(api, world) ->
             w.start.isoformat(), w.earliest_repair.isoformat() if w.earliest_repair else None,
             w.automatic_end.isoformat() if w.automatic_end else None)
         expected = publicity.lateness(rules.calendar, rec["decision_date"], date.fromisoformat(item["ledger_date"]))
-        assert (item["deadline"], item["working_days"], item["late"]) == (
-            expected.deadline.isoformat(), expected.working_days_taken, True)
+        assert (item["deadline"], item["working_days"], item["late"], item["provisional"]) == (
+            expected.deadline.isoformat(), expected.working_days_taken, True, expected.provisional)
         assert item["department"] == "xc-samr" and item["entity_id"] == world["company_id"]
     assert {r: i["status"] for r, i in penalties.items()} == {
         f"许市监罚〔2025〕A{world['tag']:05d}号": "expired", f"许市监罚〔2025〕B{world['tag']:05d}号": "repaired",
@@ -307,7 +307,7 @@ async def test_publicity_records_with_national_fields_and_windows(api, world) ->
 
 async def test_lateness_report_per_department(api, world) -> None:
     report = await api.get("/publicity/lateness")
-    assert set(report["total"]) == {"records", "on_time", "late", "unknown", "share_late"}
+    assert set(report["total"]) == {"records", "on_time", "late", "unknown", "provisional", "share_late"}
     for row in report["departments"]:
         assert row["records"] == row["on_time"] + row["late"] + row["unknown"]
     samr = next(r for r in report["departments"] if r["department"] == "xc-samr")

@@ -6,7 +6,9 @@ records, fixed clock and event ids): 3,000 entries, half of them from full life(
 every family and every table is written. GOLDEN was recorded with the fold as it was before the
 optimisations (commit 89e2766), and recorded again when the workload and the feedback rules changed
 (the merge of the scheduler and trigger work): the unoptimised fold of commit 25b4222 and the
-optimised one gave the same digest on the new input. jsonb columns are compared as values, everything
+optimised one gave the same digest on the new input; recorded again when publicity rows gained their
+last column (provisional) and the short_deadlines rows were added: with that column dropped and
+those rows left out the digest was still the one before. jsonb columns are compared as values, everything
 else as text.
 """
 
@@ -21,7 +23,7 @@ from ledger.domain.model import EntityState
 from ledger.rules import loader
 from projections.rows import Folder, Loaded, state_from_json, state_json
 
-GOLDEN = "5a09ed9697640534081d9f3df164a0144a6a2bd198f8427cdfc5595fb6c36ad0"
+GOLDEN = "522d60cc625dadd9e47a60e66ee576fa6f7faa90d511086abd8e7457c9542882"
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +41,7 @@ def test_the_fold_writes_exactly_what_it_wrote_before(work, folder) -> None:
     out = fold.fold_all(folder, work, keep=True)
     assert sum(o.applied for o in out) == 3000
     for table in ("ledger_copy", "states", "entities", "list_inserts", "list_updates", "publicity_inserts",
-                  "publicity_updates"):
+                  "publicity_updates", "deadlines"):
         assert any(getattr(o, table) for o in out), f"the input writes no {table}: the test would prove nothing"
     assert fold.digest(out) == GOLDEN
 

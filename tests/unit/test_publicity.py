@@ -1,6 +1,6 @@
 """Double publicity (双公示): publication windows, the 7-working-day deadline, the national fields.
 
-Working days come from ledger/rules/workdays.v1.json (the State Council's yearly notices); the
+Working days come from ledger/rules/workdays.v<N>.json (the State Council's yearly notices); the
 records from ops.workload, the same shapes the emitters send.
 """
 
@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger.domain.decide import decide
-from ledger.domain.errors import CalendarCoverageError, Rejection
+from ledger.domain.errors import Rejection
 from ledger.domain.identity import mask_ric
 from ledger.domain.model import EntityState, Event, evolve
 from ledger.rules import loader
@@ -126,25 +126,29 @@ def test_china_date_needs_a_zone() -> None:
         china_date(datetime(2024, 10, 1, 0, 30))
 
 
-def test_ledger_date_in_an_uncovered_year_is_late_but_uncounted() -> None:
-    # The calendar covers 2019-2026. A decision of 2026-06-01 has its deadline in 2026 (2026-06-10),
-    # so a ledger date in 2027 is certainly late; the working days taken cannot be counted yet.
+def test_ledger_date_in_a_provisional_year_is_late_and_counted_provisionally() -> None:
+    # 2026 is the last official year. A decision of 2026-06-01 has its deadline in 2026 (2026-06-10),
+    # so a ledger date in 2027 is certainly late; the working days taken are counted over the
+    # provisional 2027 (1 Jan off, Mon 4 and Tue 5 Jan worked).
     got = lateness(CAL, date(2026, 6, 1), date(2027, 1, 5))
-    assert got == Lateness(date(2026, 6, 10), None, True, NOT_COVERED)
+    assert got.deadline == date(2026, 6, 10) and got.late is True and got.reason is None
+    assert got.provisional
+    assert not lateness(CAL, date(2026, 6, 1), date(2026, 6, 10)).provisional
 
 
-def test_deadline_running_into_an_uncovered_year() -> None:
+def test_deadline_running_into_a_provisional_year() -> None:
     decided = date(2026, 12, 28)  # the 7th working day after it lies in 2027, whose notice is not in the file
-    with pytest.raises(CalendarCoverageError):
-        deadline(CAL, decided)
-    # recorded within 7 calendar days: in time whatever the 2027 notice says (7 working days never end sooner)
-    assert lateness(CAL, decided, date(2027, 1, 4)) == Lateness(None, None, False, NOT_COVERED)
-    # later: unknown until the file is extended; the projection goes on
-    assert lateness(CAL, decided, date(2027, 1, 5)) == Lateness(None, None, None, NOT_COVERED)
+    assert deadline(CAL, decided) == date(2027, 1, 7)  # 29, 30, 31 Dec; 1 Jan off; 4, 5, 6, 7 Jan
+    assert lateness(CAL, decided, date(2027, 1, 7)) == Lateness(date(2027, 1, 7), 7, False, None, True)
+    assert lateness(CAL, decided, date(2027, 1, 8)) == Lateness(date(2027, 1, 7), 8, True, None, True)
 
 
 def test_decision_before_the_calendar() -> None:
-    assert lateness(CAL, date(2018, 12, 20), date(2019, 3, 1)) == Lateness(None, None, None, NOT_COVERED)
+    assert lateness(CAL, date(2016, 12, 20), date(2017, 3, 1)) == Lateness(None, None, None, NOT_COVERED)
+
+
+def test_decision_of_2017_has_an_official_deadline() -> None:
+    assert lateness(CAL, date(2017, 9, 29), date(2017, 10, 13)) == Lateness(date(2017, 10, 16), 6, False)
 
 
 def test_dates_may_be_iso_text_but_not_datetimes() -> None:

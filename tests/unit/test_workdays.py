@@ -25,7 +25,8 @@ from ledger.domain.errors import CalendarCoverageError, DomainError, RulesError
 from ledger.rules import make_workdays
 from ledger.rules.loader import default_directory, load_workdays
 
-FILE = "workdays.v1.json"
+FILE = "workdays.v1.json"  # the name the small test files below are written under
+CURRENT = "workdays.v2.json"  # the committed calendar: 2017-2026 official, 2027-2100 provisional
 CAL = load_workdays()  # the calendar of ledger/rules, as every process gets it from the loader
 
 
@@ -94,25 +95,103 @@ def test_working_days_between_counts_half_open_interval() -> None:
     assert CAL.working_days_between(date(2024, 2, 9), date(2024, 2, 9)) == 0
 
 
-def test_coverage_is_2019_to_2026() -> None:
-    assert CAL.years == range(2019, 2027)
+def test_coverage_is_2017_official_then_provisional_to_2100() -> None:
+    assert CAL.years == range(2017, 2101)
+    assert CAL.official_years == range(2017, 2027)
+    assert CAL.provisional_years == frozenset(range(2027, 2101))
 
 
-@pytest.mark.parametrize("day", [date(2027, 1, 4), date(2000, 6, 1), date(2018, 12, 31)])
-def test_years_without_official_schedule_raise(day: date) -> None:
+@pytest.mark.parametrize("day", [date(2016, 12, 31), date(2000, 6, 1), date(2101, 1, 3)])
+def test_years_outside_the_file_raise(day: date) -> None:
     with pytest.raises(CalendarCoverageError, match=str(day.year)) as info:
         CAL.is_working_day(day)
     message = str(info.value)
-    assert FILE in message  # which file to extend
+    assert CURRENT in message  # which file to extend
     assert f"国务院办公厅关于{day.year}年部分节假日安排的通知" in message  # and with which notice
 
 
-def test_deadline_running_into_an_uncovered_year_raises() -> None:
+def test_deadline_running_past_the_lunar_table_raises() -> None:
     with pytest.raises(DomainError):
-        CAL.add_working_days(date(2026, 12, 28), 7)
+        CAL.add_working_days(date(2100, 12, 28), 7)
 
 
-covered_days = st.dates(min_value=date(2019, 1, 1), max_value=date(2026, 11, 30))
+# --------------------------------------------------------------------------- 2017-2018 (Order 644)
+
+
+def test_spring_festival_2017_under_order_644() -> None:
+    """2017 notice: 春节 27 Jan (除夕, given by 调休) to 2 Feb; Sunday 22 Jan and Saturday 4 Feb worked."""
+    assert not any(CAL.is_working_day(d) for d in days(date(2017, 1, 27), date(2017, 2, 2)))
+    assert CAL.is_working_day(date(2017, 1, 22)) and CAL.is_working_day(date(2017, 2, 4))
+    # decided Friday 20 Jan 2017: Sun 22 (worked), Mon 23 to Thu 26, Fri 3 and Sat 4 Feb (worked)
+    assert CAL.add_working_days(date(2017, 1, 20), 7) == date(2017, 2, 4)
+    assert not CAL.provisional_after(date(2017, 1, 20), date(2017, 2, 4))
+
+
+def test_national_day_2018() -> None:
+    """2018 notice: 1-7 Oct off; Saturday 29 and Sunday 30 Sep worked."""
+    assert CAL.is_working_day(date(2018, 9, 29)) and CAL.is_working_day(date(2018, 9, 30))
+    assert not any(CAL.is_working_day(d) for d in days(date(2018, 10, 1), date(2018, 10, 7)))
+    assert CAL.add_working_days(date(2018, 9, 28), 7) == date(2018, 10, 12)  # 29, 30 Sep, 8-12 Oct
+
+
+@pytest.mark.parametrize("year, net", [(2017, 11), (2018, 11), (2019, 11), (2020, 13), (2021, 11),
+                                       (2022, 11), (2023, 11), (2024, 11), (2025, 13), (2026, 13)])
+def test_net_days_off_of_each_official_year(year: int, net: int) -> None:
+    """Weekday holidays minus working weekend days: 11 under Order 644 (2017-2024; 13 in 2020, the
+    extended Spring Festival), 13 under Order 795 (from 2025) — docs/domain-notes.md §16.1."""
+    assert net_days_off(year) == net
+
+
+def test_every_provisional_year_nets_13() -> None:
+    """13 statutory days, each made up when it falls on a weekend or on another holiday (2028: 中秋
+    on 国庆 3 Oct), and no 调休: a provisional year that does not net to 13 is wrong."""
+    assert {year: net_days_off(year) for year in CAL.provisional_years} == dict.fromkeys(CAL.provisional_years, 13)
+
+
+def net_days_off(year: int) -> int:
+    return (sum(1 for d in CAL.holidays if d.year == year and d.weekday() < 5)
+            - sum(1 for d in CAL.adjusted_workdays if d.year == year))
+
+
+# --------------------------------------------------------------------------- provisional years
+
+
+def test_provisional_2027_is_the_statutory_table() -> None:
+    """The 2027 table of docs/domain-notes.md §16.1: statutory days and the art. 6 make-up days."""
+    off_2027 = sorted(d for d in CAL.holidays if d.year == 2027)
+    assert off_2027 == [date(2027, 1, 1), *days(date(2027, 2, 5), date(2027, 2, 10)), date(2027, 4, 5),
+                        *days(date(2027, 5, 1), date(2027, 5, 4)), date(2027, 6, 9), date(2027, 9, 15),
+                        *days(date(2027, 10, 1), date(2027, 10, 5))]
+    assert not any(d.year == 2027 for d in CAL.adjusted_workdays)  # no 调休 before the notice
+    assert CAL.is_provisional(date(2027, 3, 1)) and not CAL.is_provisional(date(2026, 12, 31))
+    assert "provisional" in CAL.year_sources[2027] and "第六条" in CAL.year_sources[2027]
+
+
+def test_deadline_crossing_from_the_last_official_year_is_provisional() -> None:
+    """Decided Tue 22 Dec 2026: 23, 24, 25, 28, 29, 30, 31 Dec — official, the day before the
+    provisional year; decided Wed 23 Dec: the 7th working day is Mon 4 Jan 2027 (1 Jan off)."""
+    assert CAL.add_working_days(date(2026, 12, 22), 7) == date(2026, 12, 31)
+    assert not CAL.provisional_after(date(2026, 12, 22), date(2026, 12, 31))
+    due = CAL.add_working_days(date(2026, 12, 23), 7)
+    assert due == date(2027, 1, 4)
+    assert CAL.provisional_after(date(2026, 12, 23), due)
+    assert CAL.working_days_between(date(2026, 12, 23), date(2027, 1, 4)) == 7
+
+
+def test_spring_festival_2027_provisional() -> None:
+    # decided Thu 4 Feb 2027: Fri 5 to Wed 10 Feb off (除夕 to 初三 and two make-up days)
+    assert CAL.add_working_days(date(2027, 2, 4), 1) == date(2027, 2, 11)
+
+
+@pytest.mark.parametrize("decided, due", [(date(2030, 9, 27), date(2030, 10, 11)),
+                                          (date(2045, 3, 1), date(2045, 3, 10)),
+                                          (date(2099, 12, 21), date(2099, 12, 30))])
+def test_far_years_are_covered_provisionally(decided: date, due: date) -> None:
+    assert CAL.add_working_days(decided, 7) == due
+    assert CAL.provisional_after(decided, due)
+
+
+covered_days = st.dates(min_value=date(2017, 1, 1), max_value=date(2099, 11, 30))
 
 
 @given(covered_days, st.integers(min_value=0, max_value=20))
@@ -135,9 +214,12 @@ def test_going_back_from_a_working_day_returns_to_it(start: date, n: int) -> Non
 
 def test_every_year_names_its_notice_and_the_file_names_the_2024_revision() -> None:
     calendar = CAL
-    assert calendar.file.endswith(FILE)
-    assert calendar.version == 1
+    assert calendar.file.endswith(CURRENT)
+    assert calendar.version == 2
     for year, source in calendar.year_sources.items():
+        if year in calendar.provisional_years:
+            assert source.startswith("暂定（provisional）：国务院办公厅关于" + str(year))
+            continue
         assert source.startswith(f"国务院办公厅关于{year}年部分节假日安排的通知")
     assert "延长2020年春节假期" in calendar.year_sources[2020]
     assert "调整2019年劳动节假期安排" in calendar.year_sources[2019]
@@ -147,10 +229,10 @@ def test_every_year_names_its_notice_and_the_file_names_the_2024_revision() -> N
 def test_committed_file_matches_the_holidays_package() -> None:
     """An upgrade of the holidays package that changes a date of a covered year must be noticed:
     then check the date against the State Council notice and regenerate the file
-    (``python -m ledger.rules.make_workdays``) or report the error to the package."""
-    doc = json.loads((default_directory() / FILE).read_text(encoding="utf-8"))
-    years = sorted(int(y) for y in doc["years"])
-    package = make_workdays.package_dates(years[0], years[-1])
+    (``python -m ledger.rules.make_workdays write``) or report the error to the package."""
+    doc = json.loads((default_directory() / CURRENT).read_text(encoding="utf-8"))
+    official = sorted(int(y) for y, e in doc["years"].items() if not e.get("provisional"))
+    package = make_workdays.package_dates(official[0], official[-1])
     for year, (holidays, workdays) in package.items():
         entry = doc["years"][str(year)]
         assert entry["holidays"] == [d.isoformat() for d in holidays], f"holidays of {year}"
@@ -159,9 +241,8 @@ def test_committed_file_matches_the_holidays_package() -> None:
 
 def test_generator_reproduces_the_committed_file() -> None:
     """The file is written by the generator only: legal sources and notes are edited there."""
-    committed = (default_directory() / FILE).read_text(encoding="utf-8")
-    years = sorted(int(y) for y in json.loads(committed)["years"])
-    assert make_workdays.render(make_workdays.build(years[0], years[-1])) == committed
+    committed = (default_directory() / CURRENT).read_text(encoding="utf-8")
+    assert make_workdays.render(make_workdays.build()) == committed
 
 
 def test_run_time_module_does_not_import_holidays() -> None:
@@ -306,3 +387,49 @@ def test_highest_version_is_loaded(tmp_path: Path) -> None:
     assert calendar.version == 2
     assert calendar.years == range(2024, 2027)
     assert calendar.file.endswith("workdays.v2.json")
+
+
+# --------------------------------------------------------------------------- adding a notice; the deadlines
+
+
+def test_adding_a_notice_writes_the_next_version_and_lists_the_days_that_change(tmp_path: Path) -> None:
+    (tmp_path / CURRENT).write_text((default_directory() / CURRENT).read_text(encoding="utf-8"), encoding="utf-8")
+    notice = tmp_path / "notice.json"
+    off = sorted(d.isoformat() for d in CAL.holidays if d.year == 2027 and d != date(2027, 10, 5))
+    notice.write_text(json.dumps({"legal_source": "国务院办公厅关于2027年部分节假日安排的通知",
+                                  "holidays": off, "adjusted_workdays": ["2027-10-09"]}), encoding="utf-8")
+    with pytest.raises(SystemExit, match="2027 is still provisional"):
+        make_workdays.add(2028, tmp_path, notice)
+    written, changed = make_workdays.add(2027, tmp_path, notice)
+    assert written.name == "workdays.v3.json"
+    assert changed == ["2027-10-05 Tue: day off -> working day", "2027-10-09 Sat: day off -> working day"]
+    calendar = load_workdays(tmp_path)
+    assert (calendar.version, min(calendar.provisional_years)) == (3, 2028)
+    with pytest.raises(SystemExit, match="not a provisional year"):
+        make_workdays.add(2027, tmp_path, notice)
+
+
+def test_the_short_deadlines_are_data_with_their_sources() -> None:
+    d = CAL.deadlines
+    assert {k: v.working_days for k, v in d.items()} == {
+        "publication": 7, "penalty_withdrawal": 3, "court_deletion": 3, "wage_removal": 10, "repair_decision": 1,
+        "repair_department": 3}
+    assert "第八十五条" in d["penalty_withdrawal"].legal_source and "第十条" in d["court_deletion"].legal_source
+    assert "第十七条" in d["wage_removal"].legal_source and "第四十三条" in d["repair_decision"].legal_source
+    assert not d["repair_department"].measured
+
+
+@pytest.mark.parametrize("change, entry", [
+    (lambda doc: doc["deadlines"]["court_deletion"].update(working_days=0), "deadlines.court_deletion.working_days"),
+    (lambda doc: doc["deadlines"]["court_deletion"].pop("legal_source"), "deadlines.court_deletion"),
+    (lambda doc: doc["years"]["2027"]["adjusted_workdays"].append("2027-02-20"), "years.2027.adjusted_workdays"),
+    (lambda doc: doc["years"]["2029"].pop("provisional"), "years.2029"),
+])
+def test_invalid_deadlines_and_provisional_years_are_refused(tmp_path: Path, change: Callable[[dict[str, Any]], None],
+                                                             entry: str) -> None:
+    doc = json.loads((default_directory() / CURRENT).read_text(encoding="utf-8"))
+    change(doc)
+    (tmp_path / CURRENT).write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(RulesError) as info:
+        load_workdays(tmp_path)
+    assert info.value.entry == entry
