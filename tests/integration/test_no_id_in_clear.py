@@ -127,7 +127,21 @@ async def routes(settings, http):  # type: ignore[no-untyped-def]
                          capture_output=True, text=True, timeout=300,
                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
     texts += [run.stdout, run.stderr, report.read_text(encoding="utf-8-sig")]
-    await helpers.projected(settings)
+    # wait until the views hold whatever was accepted (read-your-writes through the query API)
+    positions = [f"{b['ledger_partition']}:{b['ledger_offset']}" for _, (_, b) in answers["single"]
+                 if b.get("ledger_offset") is not None]
+    positions += [f"{o['ledger_partition']}:{o['ledger_offset']}" for _, o in answers["client"]
+                  if o.get("ledger_offset") is not None]
+    with open(report, encoding="utf-8-sig", newline="") as f:
+        positions += [row["ledger_position"] for row in csv.DictReader(f) if row["ledger_position"]]
+    last: dict[str, int] = {}
+    for position in positions:
+        partition, offset = position.split(":")
+        last[partition] = max(last.get(partition, -1), int(offset))
+    for partition, offset in last.items():
+        async with http.get(f"http://127.0.0.1:{settings.api_port}/positions",
+                            params={"after": f"{partition}:{offset}", "wait": "30"}) as r:
+            assert r.status == 200, await r.text()
     return {"answers": answers, "texts": texts, "import": run, "report": report}
 
 
