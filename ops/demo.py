@@ -41,7 +41,7 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
     s = config.load()
     rng = random.Random(seed)
     subjects = workload.subjects(rng, n_subjects)
-    departments = list(workload.PENALTY_DEPARTMENTS)
+    departments = list(workload.ALL_PENALTY_DEPARTMENTS)
     per_department: dict[str, list[dict[str, Any]]] = {d: [] for d in departments}
     for i in range(n_events):
         d = departments[i % len(departments)]
@@ -292,7 +292,7 @@ async def _show_id_number_in_code_column(s: config.Settings, rng: random.Random)
             reason = (await r.json())["reasons"][0]
             _line(f"   POST /v1/events as xc-transport (a company): {r.status} {reason['field']} {reason['code']}: "
                   f"{reason['message']}")
-        authority, code = workload.PENALTY_DEPARTMENTS["xc-housing"]
+        authority, code = workload.ALL_PENALTY_DEPARTMENTS["xc-housing"]
         row = {"CF_XDR_MC": "许昌市建安区宏达五金商行", "CF_XDR_LB": "个体工商户", "CF_XDR_SHXYM": number,
                "CF_WSH": f"许建罚〔{date.today().year}〕{rng.randrange(10**5, 10**6)}号", "CF_WFXW": "未取得施工许可证擅自施工",
                "CF_SY": "经查，事实清楚。", "CF_YJ": "《中华人民共和国建筑法》第六十四条", "CF_CFLB": "罚款",

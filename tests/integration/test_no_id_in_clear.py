@@ -69,7 +69,7 @@ def _csv(rows: list[dict[str, str]]) -> bytes:
 
 
 def _csv_row(n: int, kind: str, code: str, name: str) -> dict[str, str]:
-    authority, authority_code = workload.PENALTY_DEPARTMENTS["xc-housing"]
+    authority, authority_code = workload.ALL_PENALTY_DEPARTMENTS["xc-housing"]
     decided = datetime.now(UTC).date().isoformat()
     return {"CF_XDR_MC": name, "CF_XDR_LB": kind, "CF_XDR_SHXYM": code, "CF_FRDB": "王伟",
             "CF_WSH": f"许建罚〔2026〕{helpers.rng('csv-tag').randrange(10**5, 10**6)}{n}号",

@@ -32,11 +32,11 @@ def test_every_penalty_department_is_a_source_department_of_the_matrix() -> None
     from ledger.rules import loader
 
     matrix = loader.load_departments()
-    assert len(workload.PENALTY_DEPARTMENTS) >= 20
-    for department, (name, code) in workload.PENALTY_DEPARTMENTS.items():
+    assert len(workload.ALL_PENALTY_DEPARTMENTS) >= 20
+    for department, (name, code) in workload.ALL_PENALTY_DEPARTMENTS.items():
         assert matrix.departments[department].name == name
         matrix.authorize(department, "AdministrativePenaltyImposed")
         assert check_uscc(code).category == "government" and not check_uscc(code).warnings
         record = workload.penalty(random.Random(3), workload.subjects(random.Random(3), 1)[0], department, seq=7)
         assert record["authority"] == name and record["decision_no"].startswith(("许", ))
-    assert len({code for _, code in workload.PENALTY_DEPARTMENTS.values()}) == len(workload.PENALTY_DEPARTMENTS)
+    assert len({code for _, code in workload.ALL_PENALTY_DEPARTMENTS.values()}) == len(workload.ALL_PENALTY_DEPARTMENTS)
