@@ -1,7 +1,7 @@
 """The demo workload, end to end through the running stack (ops/demo brings the stack up first).
 
-Three departments submit administrative penalties for Xuchang enterprises, individual businesses and
-natural persons; a few submissions are wrong on purpose (a malformed credit code, a department
+Some twenty source departments (departments.v2) submit administrative penalties for Xuchang
+enterprises, individual businesses and natural persons; a few submissions are wrong on purpose (a malformed credit code, a department
 emitting an event type it may not, a forged signature, an unsigned one, a resubmission, an event id
 reused with other content). It prints every outcome class, then what the PostgreSQL view shows.
 """
@@ -27,6 +27,7 @@ import aiohttp
 import psycopg
 
 from ledger.client import LedgerClient, submit_as_departments
+from ledger.domain import identity
 from ledger.platform import config, signing
 from ledger.records import submissions
 from ledger.rules import loader
@@ -43,7 +44,7 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
     s = config.load()
     rng = random.Random(seed)
     subjects = workload.subjects(rng, n_subjects)
-    departments = list(workload.PENALTY_DEPARTMENTS)
+    departments = list(workload.ALL_PENALTY_DEPARTMENTS)
     per_department: dict[str, list[dict[str, Any]]] = {d: [] for d in departments}
     for i in range(n_events):
         d = departments[i % len(departments)]
@@ -159,6 +160,7 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
             _describe("unexpected", o)
 
     gateway_outcomes = await _show_gateway_and_csv(s, rng)
+    await _show_id_number_in_code_column(s, rng)
 
     accepted = [o for o in reg + outcomes + family_outcomes + gateway_outcomes if o["status"] == "ACCEPTED"]
     await _wait_projected(s, accepted)
@@ -274,6 +276,45 @@ async def _show_gateway_and_csv(s: config.Settings, rng: random.Random) -> list[
         _line("   " + line)
     _line(f"   per-row report: {s.stack_dir / 'demo-import-report.csv'} (importing the file again appends nothing)")
     return got
+
+
+async def _show_id_number_in_code_column(s: config.Settings, rng: random.Random) -> None:
+    """A resident ID number typed into the credit-code field (docs/domain-notes.md §1.8): refused over
+    HTTP with the field named; in a CSV row of an individual business, filed under the operator as a
+    natural person and shown masked. This number also passes the credit code's check character."""
+    number = "411023199003150016"  # 许昌县 (411023, 1986-2016), born 1990-03-15: an ID number, never a company
+    shown = identity.mask_ric(number)
+    _line(f"\n== An ID number ({shown}) typed into the credit-code field")
+    subject = workload.Subject(number, "USCC", "许昌瑞祥商贸有限公司")
+    rec = workload.penalty(rng, subject, "xc-transport", seq=rng.randrange(10**6))
+    token = (s.keys_dir / "xc-transport.token").read_text().strip()
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"http://127.0.0.1:{s.gateway_port}/v1/events",
+                             data=json.dumps(rec, ensure_ascii=False, default=lambda o: o.isoformat()).encode(),
+                             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}) as r:
+            reason = (await r.json())["reasons"][0]
+            _line(f"   POST /v1/events as xc-transport (a company): {r.status} {reason['field']} {reason['code']}: "
+                  f"{reason['message']}")
+        authority, code = workload.ALL_PENALTY_DEPARTMENTS["xc-housing"]
+        row = {"CF_XDR_MC": "许昌市建安区宏达五金商行", "CF_XDR_LB": "个体工商户", "CF_XDR_SHXYM": number,
+               "CF_WSH": f"许建罚〔{date.today().year}〕{rng.randrange(10**5, 10**6)}号", "CF_WFXW": "未取得施工许可证擅自施工",
+               "CF_SY": "经查，事实清楚。", "CF_YJ": "《中华人民共和国建筑法》第六十四条", "CF_CFLB": "罚款",
+               "CF_NR": "罚款5000元", "CF_NR_FK": "0.5", "CF_JDRQ": date.today().isoformat(), "CF_CFJG": authority,
+               "CF_CFJGDM": code, "CF_SJLY": authority, "CF_SJLYDM": code}
+        path = s.stack_dir / "demo-operator-id.csv"
+        path.write_text(",".join(row) + "\r\n" + ",".join(row.values()) + "\r\n", encoding="utf-8")
+        run = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "ledger.intake.importer", "--department",
+                                                       "xc-housing", "--no-progress", str(path)],
+                                      capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(config.ROOT)})
+        _line(f"   the same number in an individual business's CSV row (xc-housing): {run.stdout.strip().splitlines()[-1]}")
+        for _ in range(60):
+            async with http.get(f"http://127.0.0.1:{s.api_port}/lookup", params={"id": number}) as r:
+                if r.status == 200:
+                    p = await r.json()
+                    _line(f"   filed under the operator as a natural person: {p['entity_id']} {p['id_type']} "
+                          f"{p['public_id']} {p['name']} (the number itself is shown nowhere)")
+                    break
+            await asyncio.sleep(0.5)
 
 
 async def _show_query_api(s: config.Settings, last: dict[str, Any], rng: random.Random) -> None:

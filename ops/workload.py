@@ -33,6 +33,31 @@ PENALTY_DEPARTMENTS = {
     "xc-eco-env": ("许昌市生态环境局", _with_check("11411000MB179555" + "6")),
     "xc-tax": ("国家税务总局许昌市税务局", _with_check("11411000MB0Y4778" + "1")),
 }
+# The other source departments of departments.v2 that decide penalties (docs/domain-notes.md §3.5):
+# name, the abbreviation of their decision numbers, and a violation typical of each. Illustrative
+# authority codes (prefix 11, division 411000 许昌市), built with correct check characters.
+SOURCE_DEPARTMENTS: dict[str, tuple[str, str, tuple[str, str, list[str], str]]] = {
+    "xc-hrss": ("许昌市人力资源和社会保障局", "许人社罚", ("拒不支付劳动报酬", "《保障农民工工资支付条例》第五十四条", ["罚款"], "general")),
+    "xc-finance": ("许昌市财政局", "许财罚", ("政府采购中提供虚假材料", "《中华人民共和国政府采购法》第七十七条", ["罚款"], "serious")),
+    "xc-housing": ("许昌市住房和城乡建设局", "许建罚", ("未取得施工许可证擅自施工", "《中华人民共和国建筑法》第六十四条", ["罚款"], "general")),
+    "xc-transport": ("许昌市交通运输局", "许交罚", ("未取得道路运输经营许可擅自从事道路运输经营", "《中华人民共和国道路运输条例》第六十三条", ["没收违法所得", "罚款"], "general")),
+    "xc-education": ("许昌市教育局", "许教罚", ("擅自举办民办学校", "《中华人民共和国民办教育促进法》第六十四条", ["警告"], "minor")),
+    "xc-health": ("许昌市卫生健康委员会", "许卫罚", ("未取得医疗机构执业许可证擅自执业", "《医疗机构管理条例》第四十三条", ["没收违法所得", "罚款"], "serious")),
+    "xc-civil-affairs": ("许昌市民政局", "许民罚", ("社会团体未按规定接受年度检查", "《社会团体登记管理条例》第三十条", ["警告"], "minor")),
+    "xc-public-security": ("许昌市公安局", "许公罚", ("旅馆未按规定登记住宿旅客信息", "《中华人民共和国治安管理处罚法》第五十六条", ["罚款"], "minor")),
+    "xc-emergency": ("许昌市应急管理局", "许应急罚", ("未按规定对从业人员进行安全生产教育和培训", "《中华人民共和国安全生产法》第九十七条", ["罚款"], "general")),
+    "xc-agriculture": ("许昌市农业农村局", "许农罚", ("经营假种子", "《中华人民共和国种子法》第七十四条", ["没收违法所得", "罚款"], "serious")),
+    "xc-culture-tourism": ("许昌市文化广电和旅游局", "许文旅罚", ("旅行社未与旅游者签订旅游合同", "《中华人民共和国旅游法》第一百条", ["罚款"], "general")),
+    "xc-natural-resources": ("许昌市自然资源和规划局", "许自然资罚", ("未经批准非法占用土地", "《中华人民共和国土地管理法》第七十七条", ["罚款"], "serious")),
+    "xc-medical-insurance": ("许昌市医疗保障局", "许医保罚", ("定点医药机构串换药品骗取医保基金", "《医疗保障基金使用监督管理条例》第四十条", ["罚款"], "serious")),
+    "xc-water": ("许昌市水利局", "许水罚", ("未经批准擅自取水", "《中华人民共和国水法》第六十九条", ["罚款"], "general")),
+    "xc-commerce": ("许昌市商务局", "许商罚", ("发卡企业未按规定备案单用途商业预付卡", "《单用途商业预付卡管理办法（试行）》第三十六条", ["警告", "罚款"], "minor")),
+    "xc-urban-management": ("许昌市城市管理局", "许城管罚", ("擅自占用城市道路摆摊设点", "《城市市容和环境卫生管理条例》第三十六条", ["罚款"], "minor")),
+    "xc-forestry": ("许昌市林业局", "许林罚", ("滥伐林木", "《中华人民共和国森林法》第七十六条", ["罚款"], "general")),
+    "xc-statistics": ("许昌市统计局", "许统罚", ("提供不真实统计资料", "《中华人民共和国统计法》第四十一条", ["警告", "罚款"], "general")),
+    "xc-justice": ("许昌市司法局", "许司罚", ("律师事务所未按规定办理变更登记", "《中华人民共和国律师法》第五十条", ["警告"], "minor")),
+    "xc-pbc": ("中国人民银行许昌市分行", "许银罚", ("未按规定履行客户身份识别义务", "《中华人民共和国反洗钱法》第三十二条", ["罚款"], "general")),
+}
 VIOLATIONS = [
     ("销售不符合食品安全标准的食品", "《中华人民共和国食品安全法》第一百二十四条", ["警告", "罚款"], "general"),
     ("超标排放大气污染物", "《中华人民共和国大气污染防治法》第九十九条", ["罚款"], "general"),
@@ -52,6 +77,14 @@ def _org_check(body: str) -> str:
     weights = [3, 7, 9, 10, 5, 8, 4, 2]
     r = (11 - sum((int(c) if c.isdigit() else ord(c) - 55) * w for c, w in zip(body, weights, strict=True)) % 11) % 11
     return "X" if r == 10 else str(r)
+
+
+# Every department the demo submits penalties from: the three above (which the benchmarks, the
+# fold's golden digest and the tests draw from, so unchanged) and the other source departments.
+ALL_PENALTY_DEPARTMENTS = {**PENALTY_DEPARTMENTS, **{
+    department: (name, _with_check(f"11411000MB2{i:05d}" + _org_check(f"MB2{i:05d}")))
+    for i, (department, (name, _, _)) in enumerate(SOURCE_DEPARTMENTS.items(), start=1)
+}}
 
 
 def make_ric(rng: random.Random) -> str:
@@ -103,12 +136,14 @@ def envelope(event_type: str, subject: Subject, department: str, valid_from: dat
 
 def penalty(rng: random.Random, subject: Subject, department: str, seq: int, decided: date | None = None,
             event_id: str | None = None) -> dict[str, Any]:
-    authority, authority_code = PENALTY_DEPARTMENTS[department]
-    violation, basis, categories, severity = rng.choice(VIOLATIONS)
+    authority, authority_code = ALL_PENALTY_DEPARTMENTS[department]
+    violation, basis, categories, severity = rng.choice(VIOLATIONS) if department not in SOURCE_DEPARTMENTS else \
+        SOURCE_DEPARTMENTS[department][2]
     # most decisions reach the ledger within days (a few late ones fall outside 7 working days)
     decided = decided or (date.today() - timedelta(days=rng.choice([0, 1, 1, 2, 2, 3, 4, 5, 6, 8, 12, 20])))
     fine_fen = rng.choice([200_000, 500_000, 1_000_000, 3_000_000, 10_000_000]) if "罚款" in categories else None
-    abbrev = {"xc-samr": "许市监罚", "xc-eco-env": "许环罚", "xc-tax": "许税罚"}[department]
+    abbrev = {"xc-samr": "许市监罚", "xc-eco-env": "许环罚", "xc-tax": "许税罚"}.get(department) or \
+        SOURCE_DEPARTMENTS[department][1]
     return {
         "envelope": envelope("AdministrativePenaltyImposed", subject, department, decided, event_id),
         "counterparty_type": "自然人" if subject.id_type == "RIC" else

@@ -19,9 +19,13 @@ deliberate departures, both documented where they happen:
     (python-stdnum's ``loc.dat`` year ranges) is a warning: the ID is issued by the public-security
     organ, the ledger only records it.
 
+Stricter than stdnum (docs/domain-notes.md §1.3, §1.8): positions 3-8 must be a real division of
+stdnum's ``loc.dat`` (or 100000), positions 1-2 a pair of GB 32100 table 1 (``GB32100_PAIRS``), and
+a value shaped like a resident ID number is never taken for a credit code, whatever its check character.
+
 Reason codes (``Rejection.code``): ``uscc.empty``, ``uscc.legacy_registration_number``,
 ``uscc.organisation_code``, ``uscc.length``, ``uscc.characters``, ``uscc.region_code``,
-``uscc.resident_id``;
+``uscc.division``, ``uscc.prefix``, ``uscc.resident_id``;
 ``ric.empty``, ``ric.legacy_15_digit``, ``ric.length``, ``ric.characters``, ``ric.checksum``,
 ``ric.birth_date``. Warning codes (``Identity.warnings``): see ``WARNING_MESSAGES``.
 
@@ -42,6 +46,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
+from stdnum import numdb
 from stdnum.cn import ric as stdnum_ric
 from stdnum.cn import uscc as stdnum_uscc
 from stdnum.exceptions import ValidationError
@@ -68,8 +73,6 @@ Category = Literal["government", "public_institution", "social_organisation", "e
 WARNING_MESSAGES: dict[str, str] = {
     "uscc.check_character": "统一社会信用代码校验码不符，已收录并转人工复核 "
     "(the check character does not match; recorded and sent to manual review)",
-    "uscc.unknown_prefix": "登记管理部门代码或机构类别代码不在 GB 32100 代码表中，已归入最接近的数据库 "
-    "(the authority/category prefix is not in the GB 32100 table; mapped to the nearest database)",
     "uscc.category_nearest": "该机构类别不属于五大数据库的典型类别，已归入最接近的数据库 "
     "(this category has no database of its own; mapped to the nearest one)",
     "ric.county_code_date": "身份号码中的地址码在出生年份不存在或未知，已收录并转人工复核 "
@@ -78,6 +81,27 @@ WARNING_MESSAGES: dict[str, str] = {
 
 # GB 32100-2015 alphabet: value = index; I, O, S, V, Z are excluded (docs/domain-notes.md §1.2).
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+
+# GB 32100-2015 table 1: the registration authorities (pos. 1) and the categories (pos. 2) each may
+# issue. Source: GB 32100-2015 §4 表1 as restated in docs/domain-notes.md §1.3 (two secondary copies of
+# the table and the npm package uscc-utils 0.7.0's USCC_CATEGORY_MAP agree entry for entry). A code
+# whose first two characters form no pair of this table is refused (``uscc.prefix``).
+GB32100_TABLE_SOURCE = ("GB 32100-2015《法人和其他组织统一社会信用代码编码规则》表1 登记管理部门代码和机构类别代码 "
+                        "(docs/domain-notes.md §1.3)")
+GB32100_PAIRS: dict[str, tuple[str, ...]] = {
+    "1": ("1", "2", "3", "9"),       # 机构编制: 机关, 事业单位, 中央编办直管群众团体, 其他
+    "2": ("1", "9"),                 # 外交: 外国常驻新闻机构, 其他
+    "3": ("1", "2", "3", "4", "5", "9"),  # 司法行政: 律师, 公证, 基层法律服务, 司法鉴定, 仲裁, 其他
+    "4": ("1", "9"),                 # 文化: 外国在华文化中心, 其他
+    "5": ("1", "2", "3", "9"),       # 民政: 社会团体, 民办非企业单位, 基金会, 其他
+    "6": ("1", "2", "9"),            # 旅游: 外国/港澳台旅游部门常驻代表机构, 其他
+    "7": ("1", "2", "9"),            # 宗教: 宗教活动场所, 宗教院校, 其他
+    "8": ("1", "9"),                 # 工会: 基层工会, 其他
+    "9": ("1", "2", "3"),            # 工商 (市场监管): 企业, 个体工商户, 农民专业合作社
+    "A": ("1", "9"),                 # 中央军委改革和编制办公室: 军队事业单位, 其他
+    "N": ("1", "2", "3", "9"),       # 农业: 组级/村级/乡镇级集体经济组织, 其他
+    "Y": ("1",),                     # 其他
+}
 
 # Mapping from (registration authority, category) to the five credit databases of Xuchang.
 # A design choice, not a legal rule (docs/domain-notes.md §1.3 note c, docs/design-notes.md §3):
@@ -98,8 +122,8 @@ _CORE_PREFIXES: dict[str, Category] = {
     "81": "social_organisation",
     "91": "enterprise", "92": "enterprise", "93": "enterprise",
 }
-# Prefixes listed in GB 32100 table 1 that no database is made for: nearest database, and the
-# warning ``uscc.category_nearest`` (docs/design-notes.md §3: "map to the nearest database and are reported").
+# Pairs of GB 32100 table 1 that no database is made for: nearest database, and the warning
+# ``uscc.category_nearest`` (docs/design-notes.md §3: "map to the nearest database and are reported").
 _NEAREST_PREFIXES: dict[str, Category] = {
     "19": "government",  # 机构编制 其他
     "21": "social_organisation", "29": "social_organisation",  # 外交: 外国常驻新闻机构, 其他
@@ -110,12 +134,14 @@ _NEAREST_PREFIXES: dict[str, Category] = {
     "N1": "enterprise", "N2": "enterprise", "N3": "enterprise", "N9": "enterprise",  # 农村集体经济组织
     "Y1": "social_organisation",  # 其他
 }
-# Prefixes in no table: nearest database by the registration authority alone, warning
-# ``uscc.unknown_prefix``; an authority outside the table goes to social organisations
-# ("other organisations").
-_BY_AUTHORITY: dict[str, Category] = {
-    "1": "government", "9": "enterprise", "A": "public_institution", "N": "enterprise",
-}
+
+# Characters 3-8: the administrative division (GB/T 2260) of the registering authority. Real
+# divisions, current or historical, are those of python-stdnum's loc.dat (province XX0000,
+# prefecture XXXX00 and county codes, with their years of use); 100000 stands for the national
+# bodies (docs/domain-notes.md §1.1). Credit codes exist since GB 32100-2015 came into force on
+# 2015-10-01, so a division whose every use ended before 2015 registered none.
+NATIONAL_DIVISION = "100000"
+USCC_FIRST_YEAR = 2015
 
 _WHITESPACE = re.compile(r"\s+")
 # Anything in free text that could be an ID number: 14-17 digits and a digit or X, a space or a
@@ -169,10 +195,12 @@ def check_uscc(raw: str, field: str = "subject.id") -> Identity:
     """Check a unified social credit code (GB 32100-2015); raise ``Rejection`` if malformed.
 
     Rejected: empty input, a 15-digit 工商注册号, a 9-character 组织机构代码, any other length than
-    18, characters outside the GB 32100 alphabet, non-digits in positions 3-8, and a valid resident
-    identity number whose USCC check fails (it would be published in clear). Accepted with a
-    warning: a wrong check character (``uscc.check_character``, docs/domain-notes.md §1.7), a prefix outside
-    GB 32100 table 1 (``uscc.unknown_prefix``) or one without a database of its own
+    18, anything with the shape of a resident identity number (``has_id_number_shape``) even if it
+    also passes the mod-31 check (it would be published in clear), characters outside the GB 32100
+    alphabet, non-digits in positions 3-8, a division code (positions 3-8) that is no real
+    administrative division (``uscc.division``), and first two characters that form no pair of GB
+    32100 table 1 (``uscc.prefix``). Accepted with a warning: a wrong check character
+    (``uscc.check_character``, docs/domain-notes.md §1.7) or a pair without a database of its own
     (``uscc.category_nearest``).
     """
     code = normalise(raw)
@@ -194,6 +222,13 @@ def check_uscc(raw: str, field: str = "subject.id") -> Identity:
             field, "uscc.length",
             f"统一社会信用代码应为18位，收到{len(code)}位 "
             f"(the unified social credit code must have 18 characters, got {len(code)})")
+    if has_id_number_shape(code):
+        # A person's ID number in the organisation field: keying it as a USCC would publish it, so it
+        # is refused even when it also passes the USCC check character (about one in 31 does).
+        raise Rejection(
+            field, "uscc.resident_id",
+            "这是公民身份号码，不是统一社会信用代码；自然人请按公民身份号码报送 "
+            "(this is a resident identity number, not a USCC; report natural persons by their ID number)")
     for position, char in enumerate(code, start=1):
         if char not in USCC_ALPHABET:
             raise Rejection(
@@ -207,41 +242,73 @@ def check_uscc(raw: str, field: str = "subject.id") -> Identity:
             field, "uscc.region_code",
             f"统一社会信用代码第3至8位应为行政区划代码（6位数字），收到“{code[2:8]}” "
             f"(characters 3-8 must be the 6-digit administrative division code, got '{code[2:8]}')")
+    _check_division(code[2:8], field)
+    if code[1] not in GB32100_PAIRS.get(code[0], ()):
+        raise Rejection(
+            field, "uscc.prefix",
+            f"统一社会信用代码前两位“{code[:2]}”不是 GB 32100 表1中的登记管理部门代码和机构类别代码组合 "
+            f"(the first two characters '{code[:2]}' are no registration-authority and category pair of "
+            "GB 32100 table 1)")
 
     warnings: list[str] = []
     if not _uscc_check_character_ok(code):
-        if _is_resident_id(code):
-            # A person's ID number in the organisation field: keying it as a USCC would publish it.
-            raise Rejection(
-                field, "uscc.resident_id",
-                "这是公民身份号码，不是统一社会信用代码；自然人请按公民身份号码报送 "
-                "(this is a resident identity number, not a USCC; report natural persons by their ID number)")
         warnings.append("uscc.check_character")
-    category, prefix_warning = _uscc_category(code[:2])
-    if prefix_warning:
-        warnings.append(prefix_warning)
+    if code[:2] in _CORE_PREFIXES:
+        category = _CORE_PREFIXES[code[:2]]
+    else:
+        category = _NEAREST_PREFIXES[code[:2]]
+        warnings.append("uscc.category_nearest")
     return Identity("USCC", raw, code, category, tuple(warnings))
 
 
-def _is_resident_id(code: str) -> bool:
-    """True if ``code`` has the form, check digit and birth date of a resident ID (place ignored;
-    ``stdnum.cn.ric.is_valid`` raises KeyError for some unknown address codes)."""
+def _check_division(division: str, field: str) -> None:
+    status = _division_status(division)
+    if status == "unknown":
+        raise Rejection(
+            field, "uscc.division",
+            f"统一社会信用代码第3至8位“{division}”不是任何时期的行政区划代码（国家机关为100000） "
+            f"(characters 3-8, '{division}', must be the administrative division of the registering "
+            "authority, current or historical, or 100000 for national bodies; no division has this code)")
+    if status == "retired":
+        raise Rejection(
+            field, "uscc.division",
+            f"统一社会信用代码第3至8位“{division}”的行政区划在{USCC_FIRST_YEAR}年统一社会信用代码启用前已撤销 "
+            f"(characters 3-8, '{division}', are a division abolished before credit codes began in "
+            f"{USCC_FIRST_YEAR})")
+
+
+def has_id_number_shape(code: str) -> bool:
+    """True if the normalised ``code`` could be a resident identity number (GB 11643-1999): 17 digits
+    and a digit or X, a real address code of any period (python-stdnum's loc.dat, e.g. 411023
+    许昌县 1986-2016 or 412624 before 1986), a real calendar birth date, and the right MOD 11-2 check
+    character (docs/domain-notes.md §2.1-2.2)."""
     if not re.fullmatch(r"[0-9]{17}[0-9X]", code) or stdnum_ric.calc_check_digit(code) != code[17]:
         return False
     try:
-        stdnum_ric.get_birth_date(code)
+        born = stdnum_ric.get_birth_date(code)
     except ValidationError:
         return False
-    return True
+    return born.year >= 1800 and _division_status(code[:6], first_year=0) == "ok"
 
 
-def _uscc_category(prefix: str) -> tuple[Category, str | None]:
-    """The credit database for a USCC prefix, and the warning code if the mapping is approximate."""
-    if prefix in _CORE_PREFIXES:
-        return _CORE_PREFIXES[prefix], None
-    if prefix in _NEAREST_PREFIXES:
-        return _NEAREST_PREFIXES[prefix], "uscc.category_nearest"
-    return _BY_AUTHORITY.get(prefix[0], "social_organisation"), "uscc.unknown_prefix"
+_YEARS = re.compile(r"\[(\d*)-(\d*)\]")
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _division_status(division: str, first_year: int = USCC_FIRST_YEAR) -> Literal["ok", "unknown", "retired"]:
+    """Whether ``division`` is a real GB/T 2260 code in python-stdnum's loc.dat ("unknown" if not),
+    in use in ``first_year`` or later ("retired" if every use of it ended before)."""
+    if division == NATIONAL_DIVISION:
+        return "ok"
+    parts = numdb.get("cn/loc").info(division)
+    county = next((props["county"] for _, props in parts if "county" in props), None)
+    if not county:
+        return "unknown"
+    for entry in county.split(","):
+        years = _YEARS.match(entry)
+        if years is None or not years.group(2) or int(years.group(2)) >= first_year:
+            return "ok"
+    return "retired"
 
 
 def check_ric(raw: str, field: str = "subject.id", *, today: date | None = None) -> Identity:

@@ -364,6 +364,20 @@ def test_subject_by_counterparty_type() -> None:
     assert one(penalty_row(CF_XDR_SHXYM=fullwidth)).status == "valid"
 
 
+@pytest.mark.parametrize("number", ["411023199003150016", "411002199003150196"])
+def test_operator_id_number_in_an_individual_business_code_column_files_a_natural_person(number: str) -> None:
+    # Issue item 4 (docs/domain-notes.md §1.8): 411023199003150016 also passes the USCC check character.
+    r = one(penalty_row(CF_XDR_LB="个体工商户", CF_XDR_SHXYM=number, CF_XDR_MC="许昌市建安区钧瓷商行"))
+    assert r.status != "refused" and r.record is not None
+    assert r.record["envelope"]["subject"] == {"id": number, "id_type": "RIC", "name": "许昌市建安区钧瓷商行"}
+    assert r.record["counterparty_type"] == "个体工商户"
+    assert [(p.column, p.code) for p in r.warnings] == [("CF_XDR_SHXYM", "uscc.operator_id_number")]
+    assert all(number not in p.message and number[6:14] not in p.message for p in r.warnings)
+    # the same number for a company is refused, the column named
+    r = one(penalty_row(CF_XDR_SHXYM=number))
+    assert r.record is None and [(p.column, p.code) for p in r.refusals] == [("CF_XDR_SHXYM", "uscc.resident_id")]
+
+
 def test_subject_refusals_name_the_column_and_never_quote_an_id_number() -> None:
     rng = random.Random(8)
     ric = workload.make_ric(rng)

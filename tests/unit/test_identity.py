@@ -163,15 +163,64 @@ def test_resident_id_in_uscc_field_is_rejected_without_quoting_it() -> None:
         ("19", "government", ("uscc.category_nearest",)),
         ("N2", "enterprise", ("uscc.category_nearest",)),
         ("Y1", "social_organisation", ("uscc.category_nearest",)),
-        ("94", "enterprise", ("uscc.unknown_prefix",)),
-        ("14", "government", ("uscc.unknown_prefix",)),
-        ("G1", "social_organisation", ("uscc.unknown_prefix",)),
     ],
 )
 def test_category_from_prefix(prefix: str, category: str, warnings: tuple[str, ...]) -> None:
     identity = check_uscc(uscc(prefix + "4110026000373410"[:15]))
     assert identity.category == category
     assert identity.warnings == warnings
+
+
+@pytest.mark.parametrize("prefix", ["94", "14", "G1", "54", "Y2", "B1", "N4", "22"])
+def test_prefix_outside_gb32100_table_is_refused(prefix: str) -> None:
+    # Issue item 4: an authority/category pair GB 32100 table 1 does not allow is refused, not warned.
+    error = rejection(check_uscc, uscc(prefix + "411002MA00000000"[:15]), field="XK_XDR_SHXYM")
+    assert (error.field, error.code) == ("XK_XDR_SHXYM", "uscc.prefix")
+    assert f"“{prefix}”" in error.message and "GB 32100" in error.message
+
+
+@pytest.mark.parametrize("division", ["419900", "411071", "999999", "000000", "101010", "102319"])
+def test_division_that_never_existed_is_refused(division: str) -> None:
+    # 411071 is an NBS statistical code of a development zone, not a GB/T 2260 division (domain-notes §2.2).
+    error = rejection(check_uscc, uscc("91" + division + "MA0000000"))
+    assert error.code == "uscc.division"
+    assert division in error.message and "100000" in error.message
+
+
+def test_division_abolished_before_credit_codes_began_is_refused() -> None:
+    # 412624 许昌县 of the 许昌地区 ended in 1986; credit codes exist since GB 32100-2015 (2015-10-01).
+    error = rejection(check_uscc, uscc("91412624MA0000000"))
+    assert error.code == "uscc.division"
+    assert "2015" in error.message
+
+
+@pytest.mark.parametrize("division", ["100000", "410000", "411000", "411023", "411003", "411082"])
+def test_national_province_prefecture_and_historical_county_divisions_are_accepted(division: str) -> None:
+    # 411023 许昌县 1986-2016 registered entities until it became 411003 建安区 (domain-notes §2.2).
+    assert check_uscc(uscc("12" + division + "MA0000000")).warnings == ()
+
+
+@pytest.mark.parametrize(
+    "number",
+    # Xuchang ID numbers, current and historical address codes (domain-notes §2.2), each chosen so
+    # that it ALSO passes the USCC mod-31 check character: still never an organisation.
+    ["411023199003150016", "41100219850315018X", "412624198003150388", "411021198703151178",
+     "411022199103150228"],
+)
+def test_id_number_passing_the_uscc_check_is_refused_without_quoting_it(number: str) -> None:
+    assert stdnum_uscc.calc_check_digit(number[:17]) == number[17]
+    assert check_ric(number).id_type == "RIC"
+    for typed in (number, number.lower(), f"{number[:6]} {number[6:14]} {number[14:]}"):
+        error = rejection(check_uscc, typed, field="CF_XDR_SHXYM")
+        assert (error.field, error.code) == ("CF_XDR_SHXYM", "uscc.resident_id")
+        assert number[6:14] not in error.message and number not in error.message
+
+
+@given(st.sampled_from(["411002", "411023", "411021", "411022", "412624", "411081", "110105"]),
+       st.dates(min_value=date(1900, 1, 1), max_value=date(2025, 12, 31)), st.integers(0, 999))
+def test_every_id_number_is_refused_as_a_credit_code(address: str, born: date, seq: int) -> None:
+    number = ric(f"{address}{born:%Y%m%d}{seq:03d}")
+    assert rejection(check_uscc, number).code == "uscc.resident_id"
 
 
 @given(st.text(max_size=40))
@@ -187,8 +236,14 @@ def test_check_uscc_raises_only_rejection_on_arbitrary_text(text: str) -> None:
 _alnum = st.sampled_from(USCC_ALPHABET)
 
 
-@given(st.text(_alnum, min_size=2, max_size=2), st.text(st.sampled_from("0123456789"), min_size=6, max_size=6),
-       st.text(_alnum, min_size=9, max_size=9))
+# Pairs of GB 32100 table 1 (docs/domain-notes.md §1.3) and real divisions, current and historical.
+_PAIRS = [a + c for a, cs in {"1": "1239", "2": "19", "3": "123459", "4": "19", "5": "1239", "6": "129",
+                                "7": "129", "8": "19", "9": "123", "A": "19", "N": "1239", "Y": "1"}.items()
+          for c in cs]
+_DIVISIONS = ["100000", "410000", "411000", "411002", "411003", "411023", "411081", "110105", "440305"]
+
+
+@given(st.sampled_from(_PAIRS), st.sampled_from(_DIVISIONS), st.text(_alnum, min_size=9, max_size=9))
 def test_every_code_with_right_check_character_has_no_check_warning(head: str, region: str, body: str) -> None:
     code = uscc(head + region + body)
     identity = check_uscc(code.lower())

@@ -261,7 +261,38 @@ EXPECTED_MATRIX = {
     "sector-transport": {"PunishmentFeedbackReported"},
     "sector-exit-entry": {"PunishmentFeedbackReported"},
     "sector-banking": {"PunishmentFeedbackReported"},
+    # departments.v2 (issue item 9): the basic courts and every municipal source department
+    **{court: {"DishonestDebtorListed", "DishonestDebtorDelisted"} for court in (
+        "xc-court-weidu", "xc-court-jianan", "xc-court-yuzhou", "xc-court-changge", "xc-court-yanling",
+        "xc-court-xiangcheng")},
+    **dict.fromkeys(("xc-housing", "xc-transport", "xc-education", "xc-health", "xc-civil-affairs",
+                     "xc-public-security", "xc-emergency", "xc-agriculture", "xc-culture-tourism",
+                     "xc-natural-resources", "xc-water", "xc-commerce", "xc-urban-management", "xc-forestry",
+                     "xc-justice"), LICENCES_AND_PENALTIES),
+    **dict.fromkeys(("xc-medical-insurance", "xc-statistics", "xc-pbc"),
+                    {"AdministrativePenaltyImposed", "AdministrativePenaltyRevoked"}),
 }
+
+# The source departments the city programme names (issue item 9), each by the name it has in Xuchang.
+SEED_SOURCES = ["人民法院", "税务局", "市场监督管理局", "人力资源和社会保障局", "财政局", "生态环境局",
+                "住房和城乡建设局", "交通运输局", "教育局", "卫生健康委员会", "民政局", "公安局", "应急管理局",
+                "农业农村局", "文化广电和旅游局", "自然资源和规划局", "医疗保障局", "水利局", "商务局", "城市管理局",
+                "林业局", "统计局", "中国人民银行", "社会信用体系建设领导小组办公室"]
+
+
+def test_every_source_department_of_the_seed_is_an_emitter(rules: RuleBook) -> None:
+    emitters = [d for d in rules.departments.departments.values() if d.kind == "emitter"]
+    for source in SEED_SOURCES:
+        assert any(source in d.name and d.may_emit and d.legal_source for d in emitters), source
+    assert len(emitters) >= 25
+
+
+def test_departments_v2_keeps_every_v1_department_unchanged() -> None:
+    v1 = json.loads((default_directory() / "departments.v1.json").read_text())
+    v2 = json.loads((default_directory() / "departments.v2.json").read_text())
+    kept = {d["id"]: d for d in v2["departments"]}
+    assert all(kept[d["id"]] == d for d in v1["departments"])
+    assert v2["legal_sources"][:len(v1["legal_sources"])] == v1["legal_sources"]
 
 
 def test_matrix_is_exactly_as_specified(rules: RuleBook) -> None:
@@ -305,7 +336,7 @@ def test_authorize_refusals(rules: RuleBook, department: str, event_type: str, f
 
 
 def test_loaded_objects_are_frozen(rules: RuleBook) -> None:
-    assert rules.publication.version == 1 and rules.departments.version == 1
+    assert rules.publication.version == 1 and rules.departments.version >= 2
     assert rules.publication.legal_sources and rules.departments.legal_sources
     with pytest.raises(dataclasses.FrozenInstanceError):
         rules.publication.regimes[0].in_force_from = date(2000, 1, 1)  # type: ignore[misc]

@@ -23,3 +23,20 @@ def test_many_subjects_of_both_kinds_have_distinct_identifiers(seed: int) -> Non
     subjects = workload.subjects(random.Random(seed), 3000, persons_share=0.5)
     assert len({s.id for s in subjects}) == 3000
     assert {s.id_type for s in subjects} == {"RIC", "USCC"}
+
+
+def test_every_penalty_department_is_a_source_department_of_the_matrix() -> None:
+    # Issue item 9: the demo submits penalties from the source departments of departments.v2, each
+    # under its own name and a valid authority code, and each allowed by the matrix.
+    from ledger.domain.identity import check_uscc
+    from ledger.rules import loader
+
+    matrix = loader.load_departments()
+    assert len(workload.ALL_PENALTY_DEPARTMENTS) >= 20
+    for department, (name, code) in workload.ALL_PENALTY_DEPARTMENTS.items():
+        assert matrix.departments[department].name == name
+        matrix.authorize(department, "AdministrativePenaltyImposed")
+        assert check_uscc(code).category == "government" and not check_uscc(code).warnings
+        record = workload.penalty(random.Random(3), workload.subjects(random.Random(3), 1)[0], department, seq=7)
+        assert record["authority"] == name and record["decision_no"].startswith(("许", ))
+    assert len({code for _, code in workload.ALL_PENALTY_DEPARTMENTS.values()}) == len(workload.ALL_PENALTY_DEPARTMENTS)

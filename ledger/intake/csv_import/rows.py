@@ -49,6 +49,9 @@ COUNTERPARTY_ALIASES = {"法人及其他组织": "法人及非法人组织", "�
                         "法人和非法人组织": "法人及非法人组织", "法人": "法人及非法人组织",
                         "非法人组织": "法人及非法人组织", "个体户": "个体工商户", "个人": "自然人"}
 RIC_DOCUMENTS = {"", "身份证", "居民身份证", "身份证号", "身份证号码", "公民身份号码", "居民身份证号码"}
+OPERATOR_ID_NUMBER = ("个体工商户的统一社会信用代码栏填的是经营者的公民身份号码：已按自然人（经营者）记入，号码不公开 "
+                      "(the individual business's code column holds the operator's resident ID number: filed under "
+                      "the operator as a natural person; the number is never shown)")
 OPEN_ENDED = {"长期", "长期有效", "永久", "永久有效", "无", "无期限", "-", "/", "—"}
 
 
@@ -263,8 +266,14 @@ def _subject(layout: Layout, values: dict[str, Any], raw: dict[str, str], refuse
     try:
         ident = _checked(memo, id_type, number)
     except Rejection as r:
-        refuse(col, r.code, r.message)
-        return None
+        if not (kind == "个体工商户" and r.code == "uscc.resident_id"):
+            refuse(col, r.code, r.message)
+            return None
+        # The operator's ID number in an individual business's code column (docs/domain-notes.md
+        # §1.8): the row is filed under the operator as a natural person, masked like every ID number.
+        ident = _checked(memo, "RIC", number)
+        id_type = "RIC"
+        warnings.append(problem(col, "uscc.operator_id_number", OPERATOR_ID_NUMBER))
     warnings += [problem(col, w, identity.WARNING_MESSAGES[w]) for w in ident.warnings]
     if not name:
         return None
