@@ -197,6 +197,17 @@ def _early_removal(rules: PublicationRules, listing: Mapping[str, Any], on: date
         raise rejection
 
 
+# 法释〔2017〕7号 art. 10(2): "有纳入期限的，不适用前款第一项规定" — for a listing with a fixed term (grounds
+# 2-6, art. 2) only art. 10(1) (obligations performed, or executed in full) is excluded; the other art. 10
+# grounds (settlement performed, the applicant's request, no assets after 终结本次执行, suspension for
+# retrial or bankruptcy, a non-enforcement ruling, termination of execution) and an art. 12 correction
+# still end it early. docs/domain-notes.md §4.3.
+FIXED_TERM_NOT_SHORTENED_BY = frozenset({"performed"})
+# Only the court deletes a dishonest-debtor listing (法释〔2017〕7号 arts. 6, 10): no credit-repair decision
+# of the credit office ends it. docs/domain-notes.md §4.3.
+COURT_ONLY_LISTS = frozenset({"dishonest_debtor"})
+
+
 def _check_debtor_listed(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
     b = e.body
     _required(b, "case_no", "court", "enforcement_basis_no", "duty", "dishonest_conduct")
@@ -223,6 +234,14 @@ def _check_debtor_delisted(state: EntityState, e: Event, today: date, rules: Pub
     _not_before(b, "delisted_on", as_date(listing["listed_on"]), "纳入日期")
     if b["delisting_reason"] == "period_expired":
         _check_expired(rules, listing, b["delisted_on"], "delisted_on")
+    elif b["delisting_reason"] in FIXED_TERM_NOT_SHORTENED_BY:
+        end = rules.listing_window("dishonest_debtor", as_date(listing["listed_on"]), _terms(listing)).automatic_end
+        if end is not None and b["delisted_on"] < end:
+            raise Rejection("delisting_reason", "debtor.fixed_term_not_shortened",
+                            f"该名单有纳入期限（至 {end} 届满），履行完毕不能提前删除，期满后三个工作日内删除"
+                            f"（法释〔2017〕7号第二条、第十条第二款） (this listing has a fixed term ending on {end}; "
+                            f"performance does not shorten it: the court deletes it within 3 working days after "
+                            f"the term, SPC provisions 2017 arts. 2 and 10(2))")
     return []
 
 
@@ -318,6 +337,11 @@ def _check_repaired(state: EntityState, e: Event, today: date, rules: Publicatio
         if rejection is not None:
             raise rejection
         return []
+    if b["target_kind"] in COURT_ONLY_LISTS:
+        raise Rejection("target_kind", "repair.court_only",
+                        f"{LIST_TITLES[b['target_kind']]}只能由执行法院删除（法释〔2017〕7号第十条），不能通过信用修复移出 "
+                        f"(only the enforcing court deletes a dishonest judgment debtor listing, SPC provisions 2017 "
+                        f"art. 10; a credit repair cannot end it)")
     listing = _active_listing(state, b["target_kind"], "target_ref", b["target_ref"])
     _early_removal(rules, listing, b["decision_date"], b.get("corrected_on"), "decision_date")
     return []

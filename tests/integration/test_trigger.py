@@ -157,7 +157,7 @@ async def test_feedback_goes_through_the_sequencer_and_the_report_counts_it(sett
         feedback(listed, "sector-procurement", "bar-government-procurement", trig, "applied", date(2026, 2, 3)),
         feedback(listed, "sector-transport", "restrict-high-consumption", trig, "applied", date(2026, 2, 4)),
         feedback(listed, "sector-banking", "restrict-financing", trig, "not_applicable", date(2026, 2, 5)),
-        workload.debtor_delisted(listed, "（2026）豫10执T1号", date(2026, 3, 2)),
+        workload.debtor_delisted(listed, "（2026）豫10执T1号", date(2026, 3, 2), reason="settlement_performed"),
         feedback(listed, "sector-procurement", "bar-government-procurement", trig, "lifted", date(2026, 3, 3)),
     ])
     assert [o["reasons"] for o in accepted if o["status"] != "ACCEPTED"] == []

@@ -55,7 +55,7 @@ def test_the_state_survives_its_json_form() -> None:
 
 
 def test_delisting_needs_an_active_listing_under_that_number() -> None:
-    s = _apply(workload.debtor_listed(SUBJECT, "C1", date(2025, 1, 6)))
+    s = _apply(workload.debtor_listed(SUBJECT, "C1", date(2025, 1, 6), ground=1))
     assert _refused(s, workload.debtor_delisted(SUBJECT, "C2", date(2025, 3, 1))) == ("case_no", "list.not_listed")
     s = _apply(workload.debtor_delisted(SUBJECT, "C1", date(2025, 3, 1)), state=s)
     assert _refused(s, workload.debtor_delisted(SUBJECT, "C1", date(2025, 4, 1))) == ("case_no", "list.not_listed")
