@@ -6,8 +6,9 @@ records, fixed clock and event ids): 3,000 entries, half of them from full life(
 every family and every table is written. GOLDEN was recorded with the fold as it was before the
 optimisations (commit 89e2766), and recorded again when the workload and the feedback rules changed
 (the merge of the scheduler and trigger work): the unoptimised fold of commit 25b4222 and the
-optimised one gave the same digest on the new input. jsonb columns are compared as values, everything
-else as text.
+optimised one gave the same digest on the new input; and again when the state began to keep red-list
+entries one by one (honours with their status, A-level ratings) and the grade to imply tax level D
+during a major tax violation listing. jsonb columns are compared as values, everything else as text.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ledger.domain.model import EntityState
 from ledger.rules import loader
 from projections.rows import Folder, Loaded, state_from_json, state_json
 
-GOLDEN = "5a09ed9697640534081d9f3df164a0144a6a2bd198f8427cdfc5595fb6c36ad0"
+GOLDEN = "545312d71808ddac10f9ce1f5d273e3ab0c55f6645835c858db6c1e5b702eaf4"
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,7 @@ _maps = st.dictionaries(_text, st.dictionaries(_text, _leaf, max_size=4), max_si
 
 @settings(max_examples=300, deadline=None)
 @given(version=st.integers(0, 10**9), registered=st.one_of(st.none(), _text), licences=_maps, penalties=_maps,
-       listings=_maps, tax=st.dictionaries(_text, _text, max_size=3), honours=st.integers(0, 10**6),
+       listings=_maps, tax=st.dictionaries(_text, _text, max_size=3), honours=_maps,
        counts=st.dictionaries(_text, st.integers(0, 10**9), max_size=5))
 def test_state_json_is_to_json_byte_for_byte(version, registered, licences, penalties, listings, tax, honours,
                                              counts) -> None:

@@ -254,8 +254,8 @@ EXPECTED_MATRIX = {
     "xc-hrss": LICENCES_AND_PENALTIES | {"WageArrearsListed", "WageArrearsDelisted"},
     "xc-finance": LICENCES_AND_PENALTIES | {"ProcurementBanImposed"},
     "xc-eco-env": LICENCES_AND_PENALTIES,
-    "xc-credit-office": {"CreditRepaired", "HonourAwarded", "CreditCommitmentMade"},
-    "ledger-scheduler": {"ListingExpired"},
+    "xc-credit-office": {"CreditRepaired", "HonourAwarded", "HonourRevoked", "CreditCommitmentMade"},
+    "ledger-scheduler": {"ListingExpired", "HonourExpired"},
     "sector-procurement": {"PunishmentFeedbackReported"},
     "sector-bidding": {"PunishmentFeedbackReported"},
     "sector-transport": {"PunishmentFeedbackReported"},
@@ -267,7 +267,7 @@ EXPECTED_MATRIX = {
 def test_matrix_is_exactly_as_specified(rules: RuleBook) -> None:
     matrix = {dep.id: set(dep.may_emit) for dep in rules.departments.departments.values()}
     assert matrix == EXPECTED_MATRIX
-    assert len(EVENT_TYPES) == 19
+    assert len(EVENT_TYPES) == 21
     assert set().union(*EXPECTED_MATRIX.values()) == EVENT_TYPES
 
 
@@ -305,7 +305,7 @@ def test_authorize_refusals(rules: RuleBook, department: str, event_type: str, f
 
 
 def test_loaded_objects_are_frozen(rules: RuleBook) -> None:
-    assert rules.publication.version == 1 and rules.departments.version == 1
+    assert rules.publication.version == 1 and rules.departments.version == 2
     assert rules.publication.legal_sources and rules.departments.legal_sources
     with pytest.raises(dataclasses.FrozenInstanceError):
         rules.publication.regimes[0].in_force_from = date(2000, 1, 1)  # type: ignore[misc]
@@ -315,7 +315,7 @@ def test_loaded_objects_are_frozen(rules: RuleBook) -> None:
 
 @pytest.fixture
 def rules_dir(tmp_path: Path) -> Path:
-    for name in ("publication_periods.v1.json", "departments.v1.json"):
+    for name in (PERIODS, DEPARTMENTS):
         shutil.copy(default_directory() / name, tmp_path / name)
     return tmp_path
 
@@ -328,7 +328,7 @@ def edit(directory: Path, file: str, change: Callable[[dict[str, Any]], None]) -
 
 
 PERIODS = "publication_periods.v1.json"
-DEPARTMENTS = "departments.v1.json"
+DEPARTMENTS = "departments.v2.json"
 
 
 def _set(path: list[Any], value: Any) -> Callable[[dict[str, Any]], None]:
@@ -413,11 +413,11 @@ def test_missing_file_is_refused(tmp_path: Path) -> None:
 
 def test_highest_version_is_loaded(rules_dir: Path) -> None:
     doc = json.loads((rules_dir / DEPARTMENTS).read_text(encoding="utf-8"))
-    doc["version"] = 2
+    doc["version"] = 3
     doc["departments"][0]["may_emit"] = ["DishonestDebtorListed"]
     doc["departments"].append({"id": "xc-court-2", "name": "鄢陵县人民法院", "kind": "emitter",
                                "legal_source": "法释〔2017〕7号", "may_emit": ["DishonestDebtorDelisted"]})
-    (rules_dir / "departments.v2.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    (rules_dir / "departments.v3.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     matrix = load_departments(rules_dir)
-    assert matrix.version == 2
+    assert matrix.version == 3
     assert matrix.departments["xc-court"].may_emit == frozenset({"DishonestDebtorListed"})
