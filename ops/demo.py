@@ -28,7 +28,7 @@ import psycopg
 from ledger.client import LedgerClient, submit_as_departments
 from ledger.platform import config, signing
 from ledger.records import submissions
-from ops import demo_audit, demo_feeds, workload
+from ops import demo_audit, demo_feeds, demo_honours, workload
 from schemas import registry
 
 
@@ -161,6 +161,7 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
     await _wait_projected(s, accepted)
     _show_views(s)
     await _show_expiry_trigger_feedback(s, rng)
+    await demo_honours.show(s, rng, _line, lambda outs: _wait_projected(s, outs))
     await _show_query_api(s, family_outcomes[-1], rng)
     await _show_portal(s, rng)
     await demo_feeds.show(s, family_outcomes, _line)
