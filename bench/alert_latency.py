@@ -92,7 +92,7 @@ class Load:
         subject = self.rng.choice(self.subjects)
         case = f"（2026）豫10执B{self.run}{self.n}号"
         self.open.append((subject, case))
-        return workload.debtor_listed(subject, case, date(2026, 11, 2))[1]
+        return workload.debtor_listed(subject, case, date(2026, 11, 2), ground=1)[1]
 
 
 async def wait_idle(s: config.Settings, timeout: float = 600) -> None:

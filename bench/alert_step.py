@@ -41,14 +41,13 @@ def main() -> None:
     t = [time.perf_counter()]
     decoded = [(e, registry.decode(raw)[1]) for e, raw in items]
     t.append(time.perf_counter())
-    outs = [book.apply(0, i, e, r) for i, (e, r) in enumerate(decoded)]
+    outs = [o for i, (e, r) in enumerate(decoded) for o in book.apply(0, i, e, r)]
     t.append(time.perf_counter())
     for o in outs:
-        assert o is not None
         registry.encode("ListChange", o.change)
         registry.encode("ListStatus", o.status)
     t.append(time.perf_counter())
-    alerts = [alert_records(catalogue, o.change, datetime.now(UTC)) for o in outs if o is not None]
+    alerts = [alert_records(catalogue, o.change, datetime.now(UTC)) for o in outs]
     t.append(time.perf_counter())
     for batch in alerts:
         for a in batch:

@@ -31,7 +31,7 @@ from ledger.domain import identity
 from ledger.platform import config, signing
 from ledger.records import submissions
 from ledger.rules import loader
-from ops import demo_audit, demo_feeds, workload
+from ops import demo_audit, demo_feeds, demo_honours, workload
 from projections import publicity
 from schemas import registry
 
@@ -166,6 +166,7 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
     await _wait_projected(s, accepted)
     _show_views(s)
     await _show_expiry_trigger_feedback(s, rng)
+    await demo_honours.show(s, rng, _line, lambda outs: _wait_projected(s, outs))
     await _show_query_api(s, family_outcomes[-1], rng)
     await _show_portal(s, rng)
     await demo_feeds.show(s, family_outcomes, _line)
@@ -363,7 +364,7 @@ async def _show_expiry_trigger_feedback(s: config.Settings, rng: random.Random) 
     old_firm, firm = workload.subjects(rng, 2, persons_share=0.0)
     tag = rng.randrange(10**5, 10**6)
     old = workload.wage_listed(old_firm, f"许人社欠薪〔2021〕{tag}号", date(2021, 3, 1))
-    listing = workload.debtor_listed(firm, f"（2026）豫10执{tag}号", date.today() - timedelta(days=20))
+    listing = workload.debtor_listed(firm, f"（2026）豫10执{tag}号", date.today() - timedelta(days=20), ground=1)
     outs = await submit_as_departments(s.bootstrap_servers, s.keys_dir, [old, listing])
     await _wait_projected(s, outs)
     _line("\n== The expiry scheduler (consumers/scheduler/service.py; the stack's process passes every 60 s)")

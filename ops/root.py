@@ -236,7 +236,7 @@ def scheduler_service(s: config.Settings, today: Callable[[], Any], interval: fl
         KafkaClients(s.bootstrap_servers), s.pg_dsn,
         # the key is read at each pass, as before: a pass without it fails and the next one retries
         lambda: LedgerClient(s.bootstrap_servers, core.DEPARTMENT, signing.private_key(s.keys_dir, core.DEPARTMENT)),
-        rule_version, today, interval, batch_size, once)
+        rule_version, today, interval, batch_size, once, catalogue_version=_rulebook().catalogue.version)
 
 
 def _web(kind: str, argv: list[str], module: Any, port: int, port_env: str,

@@ -397,6 +397,38 @@ def workload_penalty(rng: random.Random, subject: Subject, department: str, deci
     return department, rec
 
 
+def honour_revoked(subject: Subject, document_no: str, on: date) -> tuple[str, dict[str, Any]]:
+    return "xc-credit-office", {
+        "envelope": _env("HonourRevoked", subject, "xc-credit-office", on),
+        "document_no": document_no, "revoked_on": on, "decision_no": f"许信撤〔{on.year}〕{zlib.crc32(document_no.encode()) % 100}号",
+        "reason": "未按规定持续履行守信承诺，经认定单位复核撤销（河南省社会信用条例第三十七条）",
+    }
+
+
+def honour_expired(subject: Subject, award: tuple[str, dict[str, Any]], on: date) -> tuple[str, dict[str, Any]]:
+    """The honour's expiry exactly as the scheduler submits it (same event id, same bytes)."""
+    from consumers.scheduler import core as scheduler
+
+    rec = award[1]
+    due = scheduler.Due("", scheduler.RED, rec["document_no"], rec["envelope"]["event_id"], on, 0, 0)
+    return scheduler.DEPARTMENT, scheduler.expiry_record(due, subject.as_avro(), 2)
+
+
+def honour_history(subject: Subject) -> list[Phase]:
+    """Red-list honours that end: one whose two years ran out (expired by the scheduler) and one the
+    awarding department revoked. Two phases, like life(): the awards, then their ends."""
+    old = ("xc-credit-office", {
+        "envelope": _env("HonourAwarded", subject, "xc-credit-office", date(2023, 3, 1)),
+        "honour": "守合同重信用企业", "list_kind": "red", "awarding_body": "许昌市人民政府", "awarded_on": date(2023, 3, 1),
+        "valid_until": date(2025, 2, 28), "document_no": "许政〔2023〕7号"})
+    model = ("xc-credit-office", {
+        "envelope": _env("HonourAwarded", subject, "xc-credit-office", date(2025, 1, 10)),
+        "honour": "诚信示范企业", "list_kind": "red", "awarding_body": "许昌市社会信用体系建设领导小组", "awarded_on":
+            date(2025, 1, 10), "valid_until": None, "document_no": "许信办〔2025〕2号"})
+    return [[old, model], [honour_expired(subject, old, date(2025, 3, 1)),
+                           honour_revoked(subject, "许信办〔2025〕2号", date(2025, 12, 1))]]
+
+
 def honoured_life(subject: Subject) -> Phase:
     """A clean organisation: registered, rated A, honoured (red list), with a commitment."""
     return [registered(subject, date(2018, 9, 1)), tax_rated(subject, 2025, "A", date(2026, 4, 15)),

@@ -8,8 +8,11 @@ information may count:
   * every ACTIVE black-list entry (``state.listings`` with status ``active``), by list kind;
   * every administrative penalty still PUBLISHED (``state.penalties`` with status ``published``;
     repaired, expired and revoked penalties no longer count), by severity;
-  * the tax credit level of the LATEST assessed year (``state.tax_ratings``), bonus or deduction;
-  * red-list honours (``state.honours``), a bonus each, counted up to a cap;
+  * the tax credit level of the LATEST assessed year (``state.tax_ratings``), bonus or deduction; level
+    D, whatever the last rating said, while a major tax violation listing is active (``tax_level``);
+  * red-list honours IN FORCE (``state.honours`` of kind honour with status ``active``: not suspended
+    by a black listing, expired or revoked), a bonus each, counted up to a cap (an A-level tax rating
+    is on the red list too but counts through its tax level, once);
   * revoked licences (``state.licences`` with status ``revoked``), weight 0 in version 1 (see the
     file's notes: the state does not keep why a licence ended).
 
@@ -39,9 +42,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ledger.domain.grade_rules import MAX_SCORE, MIN_SCORE, GradeRules
-from ledger.domain.model import LIST_TITLES, EntityState
+from ledger.domain.model import HONOUR, LIST_TITLES, EntityState
 
-__all__ = ["Grade", "Reason", "grade"]
+__all__ = ["Grade", "Reason", "TaxLevel", "grade", "tax_level"]
 
 SEVERITY_TITLES = {"minor": "轻微", "general": "一般", "serious": "严重"}
 _KIND_ORDER = {"list": 0, "penalty": 1, "licence": 2, "tax": 3, "honour": 4, "score": 5}
@@ -93,17 +96,17 @@ def grade(state: EntityState, rules: GradeRules) -> Grade:
             if licence["status"] == "revoked":
                 reasons.append(Reason("licence.revoked", f"行政许可被撤销（许可编号{licence_no}）",
                                       rules.revoked_licence, licence_no))
-    if state.tax_ratings:
-        year = max(state.tax_ratings, key=int)
-        level = state.tax_ratings[year]
-        points = _weight(rules.tax_levels, level, "tax credit level")
+    tax = tax_level(state)
+    if tax is not None:
+        points = _weight(rules.tax_levels, tax.level, "tax credit level")
         if points:
-            reasons.append(Reason(f"tax.level_{level}", f"{year}年度纳税信用级别为{level}级", points, str(year)))
-    counted = min(state.honours, rules.honour_cap)
+            reasons.append(Reason(tax.code, tax.text_zh, points, tax.ref))
+    honours = len(state.active_honours(HONOUR))
+    counted = min(honours, rules.honour_cap)
     if counted and rules.honour_points:
-        extra = f"，按上限计{counted}项" if state.honours > counted else ""
+        extra = f"，按上限计{counted}项" if honours > counted else ""
         reasons.append(Reason("honour.red_list",
-                              f"列入红名单（守信激励）{state.honours}项{extra}，每项加{rules.honour_points}分",
+                              f"列入红名单（守信激励）{honours}项{extra}，每项加{rules.honour_points}分",
                               counted * rules.honour_points, None))
     reasons.sort(key=lambda r: (_KIND_ORDER[r.code.split(".", 1)[0]], r.code, r.ref or ""))
     raw = rules.start_score + sum(r.points for r in reasons)
@@ -113,6 +116,33 @@ def grade(state: EntityState, rules: GradeRules) -> Grade:
                               f"得分按{MIN_SCORE}至{MAX_SCORE}分计：计算得分{raw}分，计为{score}分",
                               score - raw, None))
     return Grade(score, rules.band(score).grade, tuple(reasons))
+
+
+@dataclass(frozen=True)
+class TaxLevel:
+    """The tax credit level that counts now, and why: ``tax.level_<L>`` (the latest assessed year's
+    rating, ``ref`` the year) or ``tax.level_D_implied`` (a major tax violation listing is active:
+    level D directly, whatever the last rating said; ``ref`` the case number)."""
+
+    level: str
+    code: str
+    text_zh: str
+    ref: str
+
+
+def tax_level(state: EntityState) -> TaxLevel | None:
+    """The level in force: D while a major tax violation listing is active (国家税务总局令第54号: the
+    subject is rated D directly; docs/domain-notes.md §4.4), else the latest assessed year's rating."""
+    listed = sorted(state.active_listings("major_tax_violation"), key=lambda x: (x["listed_on"], x["ref"]))
+    if listed:
+        ref = str(listed[0]["ref"])
+        return TaxLevel("D", "tax.level_D_implied",
+                        f"列入重大税收违法失信主体名单（{ref}），纳税信用直接判为D级（国家税务总局令第54号）", ref)
+    if not state.tax_ratings:
+        return None
+    year = max(state.tax_ratings, key=int)
+    level = state.tax_ratings[year]
+    return TaxLevel(level, f"tax.level_{level}", f"{year}年度纳税信用级别为{level}级", str(year))
 
 
 def _weight(weights: Mapping[str, int], key: str, what: str) -> int:

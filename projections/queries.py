@@ -34,7 +34,7 @@ LEGAL_PERSON_CATEGORIES: tuple[str, ...] = CATEGORIES[:4]
 COVERAGE_TARGETS: dict[str, float] = {**dict.fromkeys(LEGAL_PERSON_CATEGORIES, 0.90), "individual": 0.80}
 REGISTERED_EVENT = "EntityRegistered"
 
-LIST_STATUSES = ("active", "delisted", "repaired", "expired")
+LIST_STATUSES = ("active", "delisted", "repaired", "expired", "suspended", "revoked")  # the last two: red list
 PUBLICITY_KINDS = ("licence", "penalty")
 PUBLICITY_STATUSES = ("published", "repaired", "expired", "revoked", "valid")
 
@@ -63,7 +63,8 @@ LIST_KIND_TITLES = {
     "serious_dishonesty": "严重违法失信名单", "red": "守信激励（红名单）",
 }
 COLOUR_TITLES = {"black": "黑名单", "red": "红名单"}
-STATUS_TITLES = {"active": "有效", "delisted": "已移出", "repaired": "已信用修复", "expired": "已到期"}
+STATUS_TITLES = {"active": "有效", "delisted": "已移出", "repaired": "已信用修复", "expired": "已到期",
+                 "suspended": "已暂停（列入失信名单，待认定单位决定）", "revoked": "已撤销"}
 
 
 def plain(v: Any) -> Any:

@@ -184,7 +184,7 @@ class Folder:
                 info["first_seen"], info["last_change"], info["last_event_type"],
                 _dumps(state.counts),
                 sorted({x["list_kind"] for x in state.active_listings()}),
-                state.honours > 0, state.registered_on, g.score, g.grade,
+                bool(state.active_honours()), state.registered_on, g.score, g.grade,
                 _dumps([{"code": r.code, "text": r.text_zh, "points": r.points, "ref": r.ref} for r in g.reasons]),
             )
         return ops
@@ -192,16 +192,14 @@ class Folder:
     # ---------------------------------------------------------------- lists
     def _lists(self, ops: Ops, event: Event, entry: dict[str, Any], public: dict[str, str],
                before: EntityState, after: EntityState) -> None:
-        change = lists.list_change(event, before, after, self.rules.publication)
-        if change is None:
-            return
         eid = entry["entity_id"]
-        if change.active:
-            ops.list_inserts.append((eid, change.list_kind, change.ref, change.colour, change.reason,
-                                     change.department, change.listed_on, change.legal_end, "active", None,
-                                     change.event_id, public["name"], public["id"], entry["category"]))
-        else:
-            ops.list_updates.append((change.status, change.ended_on, eid, change.list_kind, change.ref))
+        for change in lists.list_changes(event, before, after, self.rules.publication, self.rules.catalogue):
+            if change.active:
+                ops.list_inserts.append((eid, change.list_kind, change.ref, change.colour, change.reason,
+                                         change.department, change.listed_on, change.legal_end, "active", None,
+                                         change.listing_event_id, public["name"], public["id"], entry["category"]))
+            else:
+                ops.list_updates.append((change.status, change.ended_on, eid, change.list_kind, change.ref))
 
     # ---------------------------------------------------------------- double publicity
     def _publicity(self, ops: Ops, entry: dict[str, Any], rec: dict[str, Any], public: dict[str, str]) -> None:

@@ -71,6 +71,7 @@ class ListBook:
             kind = s["list_kind"]
             if kind == lists.RED:
                 ent.red = {e["ref"]: e for e in s["entries"]}
+                ent.state = replace(ent.state, honours={r: lists.honour_from_entry(r, e) for r, e in ent.red.items()})
                 continue
             kept = {k: v for k, v in ent.state.listings.items() if v["list_kind"] != kind}
             for e in s["entries"]:
@@ -92,38 +93,49 @@ class ListBook:
         return ent.active_kinds() if ent else []
 
     # ------------------------------------------------------------------ one step
-    def apply(self, partition: int, offset: int, entry: dict[str, Any], rec: dict[str, Any]) -> Output | None:
-        """The feed records of one ledger entry (None: it changes no list, or it was applied already)."""
+    def apply(self, partition: int, offset: int, entry: dict[str, Any], rec: dict[str, Any]) -> list[Output]:
+        """The feed records of one ledger entry, one Output per list change (none: it changes no
+        list, or it was applied already)."""
         eid = entry["entity_id"]
         ent = self._staged.get(eid) or self._entities.get(eid) or _Entity(partition)
         if entry["entity_version"] <= ent.version:
-            return None  # redelivered
+            return []  # redelivered
         event = ledger_event(entry, rec)
         if not lists.is_list_event(event.event_type, event.body):
-            return None
+            return []
         ent = ent.copy()
         ent.version = entry["entity_version"]
         before = ent.state
+        if event.event_type in ("HonourRevoked", "HonourExpired") and before.honour(event.body["document_no"]) is None:
+            self._staged[eid] = ent  # an honour already off the red list (suspended): no list change
+            return []
         try:
             after = evolve(before, event)
-            change = lists.list_change(event, before, after, self.rules.publication)
+            changes = lists.list_changes(event, before, after, self.rules.publication, self.rules.catalogue)
         except KeyError:  # an ending of a listing this keeper does not hold: report, keep going
             self._staged[eid] = ent
-            return Output(eid, {}, "", {}, inconsistent=True)
-        assert change is not None
-        if change.list_kind == lists.RED:
-            ent.red[change.ref] = {"ref": change.ref, "reason": change.reason, "department": change.department,
-                                   "listed_on": change.listed_on, "legal_end": change.legal_end,
-                                   "event_id": change.event_id, "ground": None, "period_months": None,
-                                   "extension_months": None}
-        else:
-            active = {k: v for k, v in after.listings.items() if v["status"] == "active"}
-            key = f"{change.list_kind}|{change.ref}"
-            if change.active:  # keep what the feed shows with the listing (evolve ignores extra keys)
+            return [Output(eid, {}, "", {}, inconsistent=True)]
+        active = {k: v for k, v in after.listings.items() if v["status"] == "active"}
+        for change in changes:
+            if change.list_kind == lists.RED and change.active:
+                ent.red[change.ref] = {"ref": change.ref, "reason": change.reason, "department": change.department,
+                                       "listed_on": change.listed_on, "legal_end": change.legal_end,
+                                       "event_id": change.listing_event_id, "ground": None, "period_months": None,
+                                       "extension_months": None}
+            elif change.list_kind == lists.RED:
+                ent.red.pop(change.ref, None)
+            elif change.active:  # keep what the feed shows with the listing (evolve ignores extra keys)
+                key = f"{change.list_kind}|{change.ref}"
                 active[key] = {**active[key], "reason": change.reason,
                                "legal_end": None if change.legal_end is None else str(change.legal_end)}
-            ent.state = EntityState(listings=active)
+        ent.state = EntityState(listings=active, honours={k: v for k, v in after.honours.items()
+                                                          if v["status"] == "active"})
         self._staged[eid] = ent
+        return [self._output(ent, partition, offset, entry, rec, event.event_type, c) for c in changes]
+
+    def _output(self, ent: _Entity, partition: int, offset: int, entry: dict[str, Any], rec: dict[str, Any],
+                event_type: str, change: lists.ListChange) -> Output:
+        eid = entry["entity_id"]
         public = public_subject(rec)
         common = {"entity_id": eid, "entity_version": entry["entity_version"], "public_id": public["id"],
                   "id_type": public["id_type"], "name": public["name"], "category": entry["category"],
@@ -133,7 +145,7 @@ class ListBook:
                       "ref": change.ref, "status": change.status, "reason": change.reason,
                       "department": change.department, "changed_by": change.changed_by,
                       "listed_on": change.listed_on, "legal_end": change.legal_end, "ended_on": change.ended_on,
-                      "event_id": change.event_id, "event_type": event.event_type,
+                      "event_id": change.event_id, "event_type": event_type,
                       "listing_event_id": change.listing_event_id, "active_list_kinds": ent.active_kinds()}
         entries = ent.entries(change.list_kind)
         status = {**common, "listed": bool(entries), "entries": entries, "last_change": change.status,

@@ -63,16 +63,16 @@ class ListFollower(TransactionalProcessor):
     def transform(self, partition: int, msg: Any) -> list[Out]:
         _, entry = registry.decode(msg.value, "LedgerEntry")
         _, rec = registry.decode(entry["submission"])
-        out = self.book.apply(partition, msg.offset, entry, rec)
-        if out is None:
-            return []
-        if out.inconsistent:
-            INCONSISTENT.labels(self.name).inc()
-            self.log.error("an ending of a listing this process does not hold", event_id=entry["event_id"],
-                           entity=entry["entity_id"], partition=partition, offset=msg.offset)
-            return []
-        return [*self.emit(partition, out), Out(self.state_topic, out.status_key.encode(),
-                                                registry.encode("ListStatus", out.status), partition)]
+        records: list[Out] = []
+        for out in self.book.apply(partition, msg.offset, entry, rec):
+            if out.inconsistent:
+                INCONSISTENT.labels(self.name).inc()
+                self.log.error("an ending of a listing this process does not hold", event_id=entry["event_id"],
+                               entity=entry["entity_id"], partition=partition, offset=msg.offset)
+                return []
+            records += [*self.emit(partition, out), Out(self.state_topic, out.status_key.encode(),
+                                                        registry.encode("ListStatus", out.status), partition)]
+        return records
 
     def committed(self) -> None:
         self.book.commit()

@@ -18,6 +18,7 @@ from ledger.domain.local_time import CHINA
 
 DEPARTMENT = "ledger-scheduler"
 PENALTY_PUBLICATION = "administrative_penalty_publication"
+RED = "red"  # a red-list honour whose validity ended: HonourExpired
 # Namespace of the expiry event ids (uuid5 of "<target event id>|<list kind>"); never change it,
 # or expiries already in the ledger would no longer be recognised as duplicates.
 EXPIRY_NAMESPACE = uuid.UUID("8f1d2c55-3b7e-5e0a-9a41-6c1e2f0b7d13")
@@ -42,18 +43,21 @@ def expiry_event_id(target_event_id: str, list_kind: str) -> str:
 
 
 def expiry_record(due: Due, subject: dict[str, Any], rule_version: int) -> dict[str, Any]:
-    """The ListingExpired record of a due item; every field follows from the target, so a
-    resubmission is byte for byte the same record."""
-    return {
-        "envelope": {
-            "event_id": expiry_event_id(due.target_event_id, due.list_kind), "event_type": "ListingExpired",
-            "schema_version": 1, "subject": {k: subject[k] for k in ("id", "id_type", "name")},
-            "source_department": DEPARTMENT, "valid_from": due.ends, "valid_to": None,
-            "recorded_at": datetime(due.ends.year, due.ends.month, due.ends.day, tzinfo=CHINA),
-        },
-        "list_kind": due.list_kind, "target_ref": due.target_ref, "target_event_id": due.target_event_id,
-        "expired_on": due.ends, "rule_version": rule_version,
+    """The ListingExpired record of a due item (HonourExpired for a red-list honour, `rule_version`
+    then the punishment catalogue's); every field follows from the target, so a resubmission is
+    byte for byte the same record."""
+    envelope = {
+        "event_id": expiry_event_id(due.target_event_id, due.list_kind),
+        "event_type": "HonourExpired" if due.list_kind == RED else "ListingExpired",
+        "schema_version": 1, "subject": {k: subject[k] for k in ("id", "id_type", "name")},
+        "source_department": DEPARTMENT, "valid_from": due.ends, "valid_to": None,
+        "recorded_at": datetime(due.ends.year, due.ends.month, due.ends.day, tzinfo=CHINA),
     }
+    if due.list_kind == RED:
+        return {"envelope": envelope, "document_no": due.target_ref, "target_event_id": due.target_event_id,
+                "expired_on": due.ends, "catalogue_version": rule_version}
+    return {"envelope": envelope, "list_kind": due.list_kind, "target_ref": due.target_ref,
+            "target_event_id": due.target_event_id, "expired_on": due.ends, "rule_version": rule_version}
 
 
 def parse_today(value: str | None) -> Callable[[], date]:

@@ -5,6 +5,9 @@ Every pass asks the read views what is due on or before today and still in force
 
   * black-list entries (views.list_entries, status active) whose legal end (legal_end, computed
     from ledger/rules/publication_periods by the projector) is on or before today;
+  * red-list honours (views.list_entries, colour red, status active) whose validity ended (legal_end:
+    the day after the stated or default validity of ledger/rules/punishment_catalogue's honour_kinds),
+    ended by a HonourExpired;
   * administrative penalties (views.publicity, status published) whose automatic end of
     publication (automatic_end, under the regime in force on the decision date) is on or before
     today.
@@ -41,7 +44,7 @@ import psycopg
 from aiokafka import TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
-from consumers.scheduler.core import PENALTY_PUBLICATION, Due, expiry_record
+from consumers.scheduler.core import PENALTY_PUBLICATION, RED, Due, expiry_record
 from ledger.client import LedgerClient
 from ledger.platform import logs
 from ledger.platform.kafka_util import KafkaClients
@@ -62,7 +65,7 @@ PASS_SECONDS = Histogram("ledger_scheduler_pass_seconds", "Duration of one sched
 DUE_SQL = """
 select l.entity_id, l.list_kind, l.ref, l.event_id, l.legal_end as ends, c.kafka_partition, c.kafka_offset
   from list_entries l join ledger_copy c on c.entity_id = l.entity_id and c.event_id = l.event_id
- where l.colour = 'black' and l.status = 'active' and l.legal_end <= %(today)s
+ where l.status = 'active' and l.legal_end <= %(today)s
 union all
 select p.entity_id, %(penalty)s, p.ref, p.event_id, p.automatic_end, c.kafka_partition, c.kafka_offset
   from publicity p join ledger_copy c on c.entity_id = p.entity_id and c.event_id = p.event_id
@@ -132,7 +135,7 @@ class Scheduler:
 
     def __init__(self, kafka: KafkaClients, dsn: str, ledger_client: Callable[[], LedgerClient],
                  rule_version: int, today: Callable[[], date], interval: float = 60.0,
-                 batch_size: int = 200, once: bool = False) -> None:
+                 batch_size: int = 200, once: bool = False, catalogue_version: int = 1) -> None:
         self.kafka = kafka
         self.dsn = dsn
         self.ledger_client = ledger_client  # a new client (signing as ledger-scheduler) per pass
@@ -141,6 +144,7 @@ class Scheduler:
         self.batch_size = batch_size
         self.once = once
         self.rule_version = rule_version  # of the publication periods
+        self.catalogue_version = catalogue_version  # of the punishment catalogue (honour validity)
         self._stop = asyncio.Event()
         self.last: PassResult | None = None
         self.failed = False
@@ -185,7 +189,9 @@ class Scheduler:
                 if self._stop.is_set():
                     break
                 chunk = items[start:start + self.batch_size]
-                records = [expiry_record(d, subjects[(d.partition, d.offset)], self.rule_version) for d in chunk]
+                records = [expiry_record(d, subjects[(d.partition, d.offset)],
+                                         self.catalogue_version if d.list_kind == RED else self.rule_version)
+                           for d in chunk]
                 outcomes = await client.submit_many_and_wait(records, timeout=120.0)
                 for d, rec, out in zip(chunk, records, outcomes, strict=True):
                     self._count(result, d, rec, out)

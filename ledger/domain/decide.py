@@ -15,8 +15,8 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from ledger.domain.errors import Rejection
-from ledger.domain.model import LIST_TITLES, EntityState, Event, as_date
-from ledger.domain.rules import ListingTerms, PublicationRules
+from ledger.domain.model import HONOUR, LIST_TITLES, EntityState, Event, as_date
+from ledger.domain.rules import ListingTerms, PublicationRules, add_months
 
 if TYPE_CHECKING:
     from ledger.domain.punishment import Catalogue
@@ -41,10 +41,11 @@ def decide(state: EntityState, event: Event, today: date, rules: PublicationRule
         raise Rejection("event_type", "event_type.unknown",
                         f"未知的事件类型 {event.event_type} (this event type is not known to the ledger)")
     warnings = check(state, event, today, rules)
-    if event.event_type == "PunishmentFeedbackReported":
+    with_catalogue = _CATALOGUE_CHECKS.get(event.event_type)
+    if with_catalogue is not None:
         if catalogue is None:
-            raise TypeError("judging PunishmentFeedbackReported needs the punishment catalogue")
-        _check_feedback_measure(state, event, catalogue)
+            raise TypeError(f"judging {event.event_type} needs the punishment catalogue")
+        with_catalogue(state, event, catalogue)
     return warnings
 
 
@@ -197,6 +198,17 @@ def _early_removal(rules: PublicationRules, listing: Mapping[str, Any], on: date
         raise rejection
 
 
+# 法释〔2017〕7号 art. 10(2): "有纳入期限的，不适用前款第一项规定" — for a listing with a fixed term (grounds
+# 2-6, art. 2) only art. 10(1) (obligations performed, or executed in full) is excluded; the other art. 10
+# grounds (settlement performed, the applicant's request, no assets after 终结本次执行, suspension for
+# retrial or bankruptcy, a non-enforcement ruling, termination of execution) and an art. 12 correction
+# still end it early. docs/domain-notes.md §4.3.
+FIXED_TERM_NOT_SHORTENED_BY = frozenset({"performed"})
+# Only the court deletes a dishonest-debtor listing (法释〔2017〕7号 arts. 6, 10): no credit-repair decision
+# of the credit office ends it. docs/domain-notes.md §4.3.
+COURT_ONLY_LISTS = frozenset({"dishonest_debtor"})
+
+
 def _check_debtor_listed(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
     b = e.body
     _required(b, "case_no", "court", "enforcement_basis_no", "duty", "dishonest_conduct")
@@ -223,6 +235,14 @@ def _check_debtor_delisted(state: EntityState, e: Event, today: date, rules: Pub
     _not_before(b, "delisted_on", as_date(listing["listed_on"]), "纳入日期")
     if b["delisting_reason"] == "period_expired":
         _check_expired(rules, listing, b["delisted_on"], "delisted_on")
+    elif b["delisting_reason"] in FIXED_TERM_NOT_SHORTENED_BY:
+        end = rules.listing_window("dishonest_debtor", as_date(listing["listed_on"]), _terms(listing)).automatic_end
+        if end is not None and b["delisted_on"] < end:
+            raise Rejection("delisting_reason", "debtor.fixed_term_not_shortened",
+                            f"该名单有纳入期限（至 {end} 届满），履行完毕不能提前删除，期满后三个工作日内删除"
+                            f"（法释〔2017〕7号第二条、第十条第二款） (this listing has a fixed term ending on {end}; "
+                            f"performance does not shorten it: the court deletes it within 3 working days after "
+                            f"the term, SPC provisions 2017 arts. 2 and 10(2))")
     return []
 
 
@@ -259,6 +279,10 @@ def _check_tax_rated(state: EntityState, e: Event, today: date, rules: Publicati
                                                    f"(the assessment year must be between 2014 and {today.year})")
     if b.get("score") is not None and not 0 <= b["score"] <= 100:
         raise Rejection("score", "tax_rating.score", "纳税信用评价得分应在0至100之间 (the score must be 0 to 100)")
+    if b["level"] == "A" and state.active_listings("major_tax_violation"):
+        raise Rejection("level", "tax_rating.listed_major_violation",
+                        "该主体正列于重大税收违法失信主体名单，纳税信用直接判为D级，不能评为A级（国家税务总局令第54号） "
+                        "(a subject listed for a major tax violation is rated D directly and cannot be rated A)")
     return []
 
 
@@ -318,18 +342,28 @@ def _check_repaired(state: EntityState, e: Event, today: date, rules: Publicatio
         if rejection is not None:
             raise rejection
         return []
+    if b["target_kind"] in COURT_ONLY_LISTS:
+        raise Rejection("target_kind", "repair.court_only",
+                        f"{LIST_TITLES[b['target_kind']]}只能由执行法院删除（法释〔2017〕7号第十条），不能通过信用修复移出 "
+                        f"(only the enforcing court deletes a dishonest judgment debtor listing, SPC provisions 2017 "
+                        f"art. 10; a credit repair cannot end it)")
     listing = _active_listing(state, b["target_kind"], "target_ref", b["target_ref"])
     _early_removal(rules, listing, b["decision_date"], b.get("corrected_on"), "decision_date")
     return []
 
 
+def _expiry_dates(e: Event, today: date) -> None:
+    """An expiry is not in the future and takes effect on its expiry date."""
+    _not_future(e.body, "expired_on", today, "期满日期")
+    if e.valid_from != e.body["expired_on"]:
+        raise Rejection("valid_from", "expiry.valid_from",
+                        f"期满事件的生效日期 {e.valid_from} 应与期满日期 {e.body['expired_on']} 相同 "
+                        f"(an expiry takes effect on its expiry date)")
+
+
 def _check_expiry(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
     b = e.body
-    _not_future(b, "expired_on", today, "期满日期")
-    if e.valid_from != b["expired_on"]:
-        raise Rejection("valid_from", "expiry.valid_from",
-                        f"期满事件的生效日期 {e.valid_from} 应与期满日期 {b['expired_on']} 相同 "
-                        f"(an expiry takes effect on its expiry date)")
+    _expiry_dates(e, today)
     if b["list_kind"] == "administrative_penalty_publication":
         penalty = _known_penalty(state, b["target_ref"], "target_ref")
         if penalty["status"] != "published":
@@ -373,7 +407,77 @@ def _check_honour(state: EntityState, e: Event, today: date, rules: PublicationR
         kinds = "、".join(sorted({LIST_TITLES[x["list_kind"]] for x in black}))
         raise Rejection("honour", "honour.blacklisted",
                         f"该主体正列于{kinds}，不得列入红名单 (an entity on a black list cannot receive a red-list honour)")
+    known = state.honour(b["document_no"])
+    if known is not None and known["status"] in ("active", "suspended"):
+        raise Rejection("document_no", "honour.exists",
+                        f"认定文件 {b['document_no']} 的荣誉已在红名单中（状态：{known['status']}） "
+                        f"(an honour under this document number is already on the red list, status {known['status']})")
     return []
+
+
+def _check_honour_validity(state: EntityState, e: Event, catalogue: Catalogue) -> None:
+    """A stated end within the kind's maximum validity (河南省社会信用条例 art. 37: the designating body
+    sets it; the maxima are in the punishment catalogue's honour_kinds)."""
+    b = e.body
+    kind = catalogue.honour_kind(b["honour"])
+    if kind is None or b.get("valid_until") is None:
+        return
+    latest = add_months(b["awarded_on"], kind.max_months)
+    if b["valid_until"] > latest:
+        raise Rejection("valid_until", "honour.validity_too_long",
+                        f"“{b['honour']}”的有效期最长{kind.max_months}个月，有效期至最晚为 {latest}，收到 {b['valid_until']} "
+                        f"(an honour of this kind holds at most {kind.max_months} months, until {latest} at the latest; "
+                        f"source: {kind.legal_source})")
+
+
+def _honour_in_force(state: EntityState, ref: str, statuses: tuple[str, ...]) -> Mapping[str, Any]:
+    known = state.honour(ref)
+    if known is None or known["kind"] != HONOUR:
+        raise Rejection("document_no", "honour.unknown",
+                        f"该主体没有认定文件为 {ref} 的红名单荣誉 (this entity has no red-list honour under this document number)")
+    if known["status"] not in statuses:
+        raise Rejection("document_no", "honour.ended",
+                        f"认定文件 {ref} 的荣誉已结束（状态：{known['status']}） (this honour has already ended: {known['status']})")
+    return known
+
+
+def _check_honour_revoked(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
+    """Only the awarding department revokes (河南省社会信用条例 art. 34(8), art. 37); a suspended honour
+    may be revoked: that is the designating body's decision the suspension waits for."""
+    b = e.body
+    _required(b, "document_no", "decision_no", "reason")
+    _not_future(b, "revoked_on", today, "撤销日期")
+    known = _honour_in_force(state, b["document_no"], ("active", "suspended"))
+    if known["department"] != e.department:
+        raise Rejection("source_department", "honour.not_awarding_department",
+                        f"只有授予单位（{known['department']}）可以撤销该荣誉 "
+                        f"(only the awarding department {known['department']} may revoke this honour)")
+    _not_before(b, "revoked_on", as_date(known["awarded_on"]), "授予日期")
+    return []
+
+
+def _check_honour_expired(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
+    b = e.body
+    _expiry_dates(e, today)
+    known = _honour_in_force(state, b["document_no"], ("active",))
+    if known["event_id"] != b["target_event_id"]:
+        raise Rejection("target_event_id", "expiry.target_mismatch",
+                        "期满事件指向的账本事件与该荣誉不符 (the target event is not the one that awarded this honour)")
+    return []
+
+
+def _check_honour_end(state: EntityState, e: Event, catalogue: Catalogue) -> None:
+    b = e.body
+    known = state.honours[b["document_no"]]
+    valid_until = known["valid_until"]
+    end = catalogue.honour_end(known["title"], as_date(known["awarded_on"]),
+                               None if valid_until is None else as_date(valid_until))
+    if end is None:
+        raise Rejection("document_no", "honour.no_fixed_period",
+                        "该荣誉没有有效期，不会期满 (this honour has no validity period)")
+    if b["expired_on"] < end:
+        raise Rejection("expired_on", "honour.period_not_ended", f"荣誉有效期至 {end} 才届满 (the honour holds until {end})")
+    _expiry_on_legal_end(b["expired_on"], end)
 
 
 def _check_commitment(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
@@ -425,6 +529,11 @@ def _check_feedback_measure(state: EntityState, e: Event, catalogue: Catalogue) 
                         f"from {', '.join(sorted(measure.list_kinds))})")
 
 
+_CATALOGUE_CHECKS: dict[str, Callable[[EntityState, Event, Catalogue], None]] = {
+    "PunishmentFeedbackReported": _check_feedback_measure,
+    "HonourAwarded": _check_honour_validity,
+    "HonourExpired": _check_honour_end,
+}
 _Check = Callable[[EntityState, Event, date, PublicationRules], list[str]]
 _CHECKS: dict[str, _Check] = {
     "AdministrativeLicenceGranted": _check_licence_granted,
@@ -442,6 +551,8 @@ _CHECKS: dict[str, _Check] = {
     "ProcurementBanImposed": _check_procurement_ban,
     "CreditRepaired": _check_repaired,
     "HonourAwarded": _check_honour,
+    "HonourRevoked": _check_honour_revoked,
+    "HonourExpired": _check_honour_expired,
     "CreditCommitmentMade": _check_commitment,
     "EntityRegistered": _check_registered,
     "PunishmentFeedbackReported": _check_feedback,

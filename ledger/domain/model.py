@@ -29,6 +29,10 @@ from ledger.domain.errors import Rejection
 if TYPE_CHECKING:
     pass
 
+HONOUR, TAX_A = "honour", "tax_a"  # kinds of red-list entry
+TAX_A_PREFIX = "纳税信用A级-"  # + the assessed year: the red-list entry of an A-level rating
+# black-listing event types: recording one suspends every red-list entry (河南省社会信用条例 art. 34(8))
+BLACK_LISTING_EVENTS = ("DishonestDebtorListed", "MajorTaxViolationListed", "WageArrearsListed", "ProcurementBanImposed")
 BLACK_LISTS = ("dishonest_debtor", "major_tax_violation", "wage_arrears", "procurement_ban", "serious_dishonesty")
 LIST_TITLES = {
     "dishonest_debtor": "失信被执行人名单", "major_tax_violation": "重大税收违法失信主体名单",
@@ -83,7 +87,9 @@ class EntityState:
     penalties: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     listings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     tax_ratings: Mapping[str, str] = field(default_factory=dict)
-    honours: int = 0
+    # red-list entries by document number (an honour) or TAX_A_PREFIX + year (an A-level tax rating),
+    # each with its status: active | expired | revoked | suspended (docs/domain-notes.md §13)
+    honours: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     counts: Mapping[str, int] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -98,7 +104,13 @@ class EntityState:
         d = json.loads(text)
         return cls(version=d["version"], registered_on=d.get("registered_on"), licences=d.get("licences", {}),
                    penalties=d.get("penalties", {}), listings=d.get("listings", {}),
-                   tax_ratings=d.get("tax_ratings", {}), honours=d.get("honours", 0), counts=d.get("counts", {}))
+                   tax_ratings=d.get("tax_ratings", {}), honours=_honours(d.get("honours")), counts=d.get("counts", {}))
+
+    def active_honours(self, kind: str | None = None) -> list[Mapping[str, Any]]:
+        return [x for x in self.honours.values() if x["status"] == "active" and (kind is None or x["kind"] == kind)]
+
+    def honour(self, ref: str) -> Mapping[str, Any] | None:
+        return self.honours.get(ref)
 
     def active_listings(self, list_kind: str | None = None) -> list[Mapping[str, Any]]:
         return [x for x in self.listings.values()
@@ -106,6 +118,13 @@ class EntityState:
 
     def listing(self, list_kind: str, ref: str) -> Mapping[str, Any] | None:
         return self.listings.get(_listing_key(list_kind, ref))
+
+
+def _honours(value: Any) -> Mapping[str, Mapping[str, Any]]:
+    """The red-list entries of a stored state. States written before honours were kept one by one
+    hold only their number: those honours cannot be told apart and are dropped (rebuild the views
+    from the ledger to recover them)."""
+    return value if isinstance(value, dict) else {}
 
 
 def _listing_key(list_kind: str, ref: str) -> str:
@@ -140,6 +159,8 @@ def evolve(state: EntityState, e: Event) -> EntityState:
             "status": "published"}})
     if t == "AdministrativePenaltyRevoked":
         return _set_penalty(s, b["penalty_decision_no"], "revoked", b["decision_date"])
+    if t in BLACK_LISTING_EVENTS:
+        s = _suspend_honours(s, e)
     if t == "DishonestDebtorListed":
         return _list(s, e, "dishonest_debtor", b["case_no"], b["listed_on"], ground=b["ground"],
                      extension_months=b.get("extension_months") or 0)
@@ -164,9 +185,16 @@ def evolve(state: EntityState, e: Event) -> EntityState:
             return _set_penalty(s, b["target_ref"], "expired", b["expired_on"])
         return _end_listing(s, b["list_kind"], b["target_ref"], "expired", b["expired_on"])
     if t == "TaxCreditRated":
-        return replace(s, tax_ratings={**s.tax_ratings, str(b["year"]): b["level"]})
+        return _tax_red_list(replace(s, tax_ratings={**s.tax_ratings, str(b["year"]): b["level"]}), e)
     if t == "HonourAwarded":
-        return replace(s, honours=s.honours + 1)
+        return replace(s, honours={**s.honours, b["document_no"]: {
+            "kind": HONOUR, "title": b["honour"], "event_id": e.event_id, "awarded_on": str(b["awarded_on"]),
+            "valid_until": None if b.get("valid_until") is None else str(b["valid_until"]),
+            "department": e.department, "status": "active"}})
+    if t == "HonourRevoked":
+        return _end_honour(s, b["document_no"], "revoked", b["revoked_on"])
+    if t == "HonourExpired":
+        return _end_honour(s, b["document_no"], "expired", b["expired_on"])
     if t == "EntityRegistered":
         return replace(s, registered_on=str(b["registered_on"]))
     if t in ("CreditCommitmentMade", "PunishmentFeedbackReported"):
@@ -188,3 +216,34 @@ def _list(s: EntityState, e: Event, list_kind: str, ref: str, listed_on: date, *
 def _end_listing(s: EntityState, list_kind: str, ref: str, status: str, on: date) -> EntityState:
     key = _listing_key(list_kind, ref)
     return replace(s, listings={**s.listings, key: {**s.listings[key], "status": status, "ended_on": str(on)}})
+
+
+def _end_honour(s: EntityState, ref: str, status: str, on: date, **extra: str) -> EntityState:
+    return replace(s, honours={**s.honours, ref: {**s.honours[ref], "status": status, "ended_on": str(on), **extra}})
+
+
+def _suspend_honours(s: EntityState, e: Event) -> EntityState:
+    """A black listing suspends every red-list entry in force (河南省社会信用条例 art. 34(8); the
+    awarding body then decides: docs/domain-notes.md §13). The suspension does not end with the listing."""
+    b = e.body
+    on = b.get("listed_on") or b["decision_date"]
+    for ref in [r for r, x in s.honours.items() if x["status"] == "active"]:
+        s = _end_honour(s, ref, "suspended", on, suspended_by=e.event_id)
+    return s
+
+
+def _tax_red_list(s: EntityState, e: Event) -> EntityState:
+    """An A-level rating is a red-list entry for its year, until the next annual rating (a rating of
+    a later year, or a new rating of the same year, ends it); recorded suspended while a black listing
+    is active (docs/domain-notes.md §4.4, §13)."""
+    b = e.body
+    for ref, x in s.honours.items():
+        if x["kind"] == TAX_A and x["status"] in ("active", "suspended") and int(x["year"]) <= b["year"]:
+            s = _end_honour(s, ref, "expired", b["rated_on"])
+    if b["level"] != "A" or max(map(int, s.tax_ratings)) > b["year"]:  # a later year's rating holds already
+        return s
+    ref = f"{TAX_A_PREFIX}{b['year']}"
+    return replace(s, honours={**s.honours, ref: {
+        "kind": TAX_A, "title": f"{b['year']}年度纳税信用A级纳税人", "event_id": e.event_id, "year": str(b["year"]),
+        "awarded_on": str(b["rated_on"]), "valid_until": None, "department": e.department,
+        "status": "suspended" if s.active_listings() else "active"}})

@@ -15,14 +15,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date, timedelta
 from types import MappingProxyType
 from typing import Any, Literal
 
 from ledger.domain.identity import Category
 from ledger.domain.ruledoc import Reader
-from ledger.domain.rules import LIST_KINDS, DepartmentMatrix
+from ledger.domain.rules import LIST_KINDS, DepartmentMatrix, add_months
 
-__all__ = ["RED_LIST", "Catalogue", "Measure", "parse_catalogue"]
+__all__ = ["RED_LIST", "Catalogue", "HonourKind", "Measure", "parse_catalogue"]
 
 RED_LIST = "red"
 CATEGORIES: frozenset[str] = frozenset(Category.__args__)  # type: ignore[attr-defined]
@@ -54,10 +55,39 @@ class Measure:
 
 
 @dataclass(frozen=True)
+class HonourKind:
+    """How long a red-list honour of this kind holds: ``default_months`` when the award states no
+    end, at most ``max_months`` when it does. ``names``: the honour titles of this kind (empty: any
+    title no other kind names)."""
+
+    id: str
+    names: frozenset[str]
+    default_months: int
+    max_months: int
+    legal_source: str
+    confidence: str
+
+
+@dataclass(frozen=True)
 class Catalogue:
     version: int
     legal_sources: tuple[str, ...]
     measures: Mapping[str, Measure]  # punishments and incentives, by id
+    honour_kinds: tuple[HonourKind, ...] = ()  # red-list validity (from version 2)
+
+    def honour_kind(self, title: str) -> HonourKind | None:
+        """The kind an honour title belongs to (the catch-all kind if no kind names it; None if
+        the catalogue sets no validity, as version 1)."""
+        named = next((k for k in self.honour_kinds if title in k.names), None)
+        return named or next((k for k in self.honour_kinds if not k.names), None)
+
+    def honour_end(self, title: str, awarded_on: date, valid_until: date | None) -> date | None:
+        """First day an honour no longer holds: the day after its stated last day, or after the
+        kind's default validity (None: no end known, a version-1 catalogue and no stated end)."""
+        if valid_until is not None:
+            return valid_until + timedelta(days=1)
+        kind = self.honour_kind(title)
+        return None if kind is None else add_months(awarded_on, kind.default_months) + timedelta(days=1)
 
     @property
     def actions(self) -> frozenset[str]:
@@ -78,7 +108,7 @@ def parse_catalogue(doc: dict[str, Any], file: str, matrix: DepartmentMatrix) ->
     """The ``Catalogue`` of the parsed ``punishment_catalogue.v<N>.json`` (header already checked by
     the loader), its departments checked against ``matrix``; ``RulesError`` names the entry and the reason."""
     reader = Reader(file)
-    reader.keys(doc, "file", {"name", "version", "legal_sources", "measures", "incentives"}, {"notes"})
+    reader.keys(doc, "file", {"name", "version", "legal_sources", "measures", "incentives"}, {"notes", "honour_kinds"})
     measures: dict[str, Measure] = {}
     for section, kind in (("measures", "punishment"), ("incentives", "incentive")):
         for i, item in enumerate(reader.array(doc[section], section)):
@@ -89,7 +119,33 @@ def parse_catalogue(doc: dict[str, Any], file: str, matrix: DepartmentMatrix) ->
     covered = set().union(*(m.list_kinds for m in measures.values() if m.kind == "punishment"))
     if missing := LIST_KINDS - covered:
         reader.fail("measures", f"no measure for list kind(s) {', '.join(sorted(missing))}")
-    return Catalogue(doc["version"], tuple(doc["legal_sources"]), MappingProxyType(measures))
+    kinds = tuple(_honour_kind(reader, item, f"honour_kinds[{i}]")
+                  for i, item in enumerate(reader.array(doc.get("honour_kinds", []), "honour_kinds")))
+    if kinds and sum(1 for k in kinds if not k.names) != 1:
+        reader.fail("honour_kinds", "exactly one kind must have no names (the kind of every other title)")
+    titles = [t for k in kinds for t in k.names]
+    if len(set(titles)) != len(titles):
+        reader.fail("honour_kinds", "an honour title is named by two kinds")
+    return Catalogue(doc["version"], tuple(doc["legal_sources"]), MappingProxyType(measures), kinds)
+
+
+def _honour_kind(reader: Reader, item: object, entry: str) -> HonourKind:
+    reader.keys(item, entry, {"id", "names", "default_months", "max_months", "legal_source", "confidence"})
+    assert isinstance(item, dict)
+    months = {}
+    for key in ("default_months", "max_months"):
+        value = item[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 120:
+            reader.fail(f"{entry}.{key}", f"must be a whole number of months from 1 to 120, got {value!r}")
+        months[key] = value
+    if months["default_months"] > months["max_months"]:
+        reader.fail(f"{entry}.default_months", "must not exceed max_months")
+    if item["confidence"] not in ("V", "S", "M", "U"):
+        reader.fail(f"{entry}.confidence", f"'{item['confidence']}' is not one of V, S, M, U")
+    names = [reader.text(v, f"{entry}.names[{j}]") for j, v in enumerate(reader.array(item["names"], f"{entry}.names"))]
+    return HonourKind(reader.text(item["id"], f"{entry}.id"), frozenset(names), months["default_months"],
+                      months["max_months"], reader.text(item["legal_source"], f"{entry}.legal_source"),
+                      item["confidence"])
 
 
 def _measure(reader: Reader, item: object, entry: str, kind: Kind, matrix: DepartmentMatrix) -> Measure:

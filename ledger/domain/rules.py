@@ -65,6 +65,7 @@ EVENT_TYPES: frozenset[str] = frozenset({
     "WageArrearsListed", "WageArrearsDelisted",
     "ProcurementBanImposed", "CreditRepaired", "HonourAwarded", "CreditCommitmentMade",
     "EntityRegistered", "PunishmentFeedbackReported", "ListingExpired",
+    "HonourRevoked", "HonourExpired",  # red-list validity and exit (docs/domain-notes.md §13)
 })
 
 

@@ -25,8 +25,9 @@ async def test_every_event_family_lands_with_version_and_hash(settings, services
     rng = helpers.rng("families")
     subjects = workload.subjects(rng, 3, persons_share=0.0)
     lives = [workload.life(rng, s, i) for i, s in enumerate(subjects[:2])]
-    phases = [[e for life in lives for e in life[0]] + workload.honoured_life(subjects[2]),
-              [e for life in lives for e in life[1]]]
+    honours = workload.honour_history(subjects[2])
+    phases = [[e for life in lives for e in life[0]] + workload.honoured_life(subjects[2]) + honours[0],
+              [e for life in lives for e in life[1]] + honours[1]]
     outcomes = []
     for phase in phases:
         outcomes += await _submit(settings, phase)

@@ -61,7 +61,7 @@ async def test_sigkill_of_list_keeper_and_alerter_loses_and_duplicates_nothing(s
     rng = helpers.rng("feeds-kill")
     subjects = workload.subjects(rng, ENTITIES, persons_share=0.2)
     cases = [f"（2026）豫10执K{i}{rng.randrange(10**6)}号" for i in range(ENTITIES)]
-    listings = [workload.debtor_listed(s, c, date(2026, 10, 1)) for s, c in zip(subjects, cases, strict=True)]
+    listings = [workload.debtor_listed(s, c, date(2026, 10, 1), ground=1) for s, c in zip(subjects, cases, strict=True)]
     delistings = [workload.debtor_delisted(s, c, date(2026, 11, 2))
                   for s, c in zip(subjects[::2], cases[::2], strict=True)]
     event_ids = {r["envelope"]["event_id"] for _, r in listings + delistings}

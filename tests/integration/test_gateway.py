@@ -97,8 +97,9 @@ async def test_every_family_over_http_is_accepted_at_its_ledger_position(setting
     person = workload.subjects(rng, 1, persons_share=1.0)[0]
     PERSON_IDS.append(person.id)
     life = workload.life(rng, company, rng.randrange(10_000, 99_999))
-    pairs = life[0] + workload.honoured_life(honoured) + \
-        [("xc-eco-env", workload.penalty(rng, person, "xc-eco-env", rng.randrange(10**6, 10**7)))] + life[1]
+    honours = workload.honour_history(honoured)
+    pairs = life[0] + workload.honoured_life(honoured) + honours[0] + \
+        [("xc-eco-env", workload.penalty(rng, person, "xc-eco-env", rng.randrange(10**6, 10**7)))] + life[1] + honours[1]
     assert {r["envelope"]["event_type"] for _, r in pairs} == EVENT_TYPES
     outcomes = []
     for dept, record in pairs:

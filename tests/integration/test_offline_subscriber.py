@@ -51,7 +51,7 @@ async def test_an_offline_subscriber_converges_after_compaction_and_tombstone_re
     gone, stays = companies[0], companies[1]
     await _alter(settings, FAST_COMPACTION)
     try:
-        listings = [workload.debtor_listed(c, f"（2026）豫10执O{i}{rng.randrange(10**6)}号", date(2026, 10, 1))
+        listings = [workload.debtor_listed(c, f"（2026）豫10执O{i}{rng.randrange(10**6)}号", date(2026, 10, 1), ground=1)
                     for i, c in enumerate(companies)]
         await _submit(settings, listings)
         sector = feeds.subscriber(settings, tmp_path)
@@ -69,7 +69,7 @@ async def test_an_offline_subscriber_converges_after_compaction_and_tombstone_re
             """Another case of the same company listed and delisted: new records in its partition of the
             feed, so that segments roll (segment.ms) and the cleaner finds dirty segments to compact."""
             case = f"（2026）豫10执C{rng.randrange(10**9)}号"
-            await _submit(settings, [workload.debtor_listed(gone, case, date(2026, 10, 5))])
+            await _submit(settings, [workload.debtor_listed(gone, case, date(2026, 10, 5), ground=1)])
             await _submit(settings, [workload.debtor_delisted(gone, case, date(2026, 11, 5))])
             await asyncio.sleep(0.3)
 

@@ -122,7 +122,9 @@ async def test_entity_profile_with_grade_lists_and_publicity(api, world) -> None
     h = await api.get(f"/entities/{world['honoured_id']}")
     assert h["red_listed"] is True and h["black_lists"] == [] and h["grade"] == "A"
     assert {"tax.level_A", "honour.red_list"} <= {r["code"] for r in h["grade_reasons"]}
-    assert [(x["list_kind"], x["colour"], x["ref"]) for x in h["lists"]] == [("red", "red", "许政〔2026〕18号")]
+    # the honour and the A-level rating of 2025, a red-list entry until the next rating (domain-notes §4.4)
+    assert sorted((x["list_kind"], x["colour"], x["ref"]) for x in h["lists"]) == [
+        ("red", "red", "纳税信用A级-2025"), ("red", "red", "许政〔2026〕18号")]
 
 
 async def test_lookup_by_credit_code_and_by_id_number(api, world) -> None:

@@ -157,7 +157,7 @@ async def test_feedback_goes_through_the_sequencer_and_the_report_counts_it(sett
         feedback(listed, "sector-procurement", "bar-government-procurement", trig, "applied", date(2026, 2, 3)),
         feedback(listed, "sector-transport", "restrict-high-consumption", trig, "applied", date(2026, 2, 4)),
         feedback(listed, "sector-banking", "restrict-financing", trig, "not_applicable", date(2026, 2, 5)),
-        workload.debtor_delisted(listed, "（2026）豫10执T1号", date(2026, 3, 2)),
+        workload.debtor_delisted(listed, "（2026）豫10执T1号", date(2026, 3, 2), reason="settlement_performed"),
         feedback(listed, "sector-procurement", "bar-government-procurement", trig, "lifted", date(2026, 3, 3)),
     ])
     assert [o["reasons"] for o in accepted if o["status"] != "ACCEPTED"] == []
@@ -196,3 +196,20 @@ async def test_feedback_goes_through_the_sequencer_and_the_report_counts_it(sett
 
 def test_no_clear_id_number_in_any_answer() -> None:
     assert PERSON_IDS and not [p for p in PERSON_IDS for b in BODIES if p in b]
+
+
+async def test_a_wage_arrears_listing_brings_every_measure_of_article_48(api, settings) -> None:  # type: ignore[no-untyped-def]
+    """保障农民工工资支付条例 art. 48: a wage-listed employer is restricted in government procurement,
+    financing and loans, market access, transport and travel (punishment_catalogue v2), not only bidding."""
+    firm = workload.subjects(helpers.rng("trigger-wage"), 1, persons_share=0.0)[0]
+    outcomes = await _submit(settings, [workload.wage_listed(firm, "许人社欠薪〔2026〕T9号", date(2026, 3, 2))])
+    assert [o["reasons"] for o in outcomes if o["status"] != "ACCEPTED"] == []
+    after = _after(outcomes)
+    got = await api.get("/trigger", entity="uscc:" + firm.id, action="bid-government-procurement", after=after)
+    assert (got["decision"], [m["id"] for m in got["measures"]]) == ("restricted", ["bar-government-procurement"])
+    assert got["measures"][0]["because_of"] == ["wage_arrears"] and "第四十八条" in got["measures"][0]["legal_basis"]
+    assert [x["ref"] for x in got["listings"]] == ["许人社欠薪〔2026〕T9号"]
+    for action, measure in (("obtain-bank-credit", "restrict-financing"), ("market-access", "restrict-market-access"),
+                            ("buy-plane-ticket", "restrict-transport-travel"), ("receive-subsidy", "restrict-government-funds")):
+        answer = await api.get("/trigger", entity="uscc:" + firm.id, action=action, after=after)
+        assert (answer["decision"], [m["id"] for m in answer["measures"]]) == ("restricted", [measure]), action

@@ -50,9 +50,11 @@ def histories(draw: st.DrawFn) -> list[tuple[int, datetime, Event]]:
             t_, body = "DishonestDebtorListed", {"case_no": ref, "listed_on": valid, "ground": "拒不履行",
                                                   "extension_months": draw(st.sampled_from([None, 0, 6]))}
         elif kind == "rating":
-            t_, body = "TaxCreditRated", {"year": draw(st.integers(2020, 2024)), "level": draw(st.sampled_from("ABMCD"))}
+            t_, body = "TaxCreditRated", {"year": draw(st.integers(2020, 2024)), "level": draw(st.sampled_from("ABMCD")),
+                                          "rated_on": valid}
         elif kind == "honour":
-            t_, body = "HonourAwarded", {"title": "守合同重信用企业"}
+            t_, body = "HonourAwarded", {"honour": "守合同重信用企业", "document_no": f"许政〔2024〕{v}号",
+                                         "awarded_on": valid, "valid_until": None}
         elif kind == "revoke":
             t_, body = "AdministrativePenaltyRevoked", {"penalty_decision_no": penalties.pop(
                 draw(st.integers(0, len(penalties) - 1))), "decision_date": valid}

@@ -138,7 +138,7 @@ def test_the_workload_life_before_and_after_its_endings() -> None:
         ("list.dishonest_debtor", -40), ("list.dishonest_debtor", -40), ("list.major_tax_violation", -40),
         ("list.procurement_ban", -25), ("list.wage_arrears", -30),
         ("penalty.general", -5), ("penalty.general", -5), ("penalty.general", -5),
-        ("score.clamped", 90)]
+        ("tax.level_D_implied", -20), ("score.clamped", 110)]
     assert [r.ref for r in g.reasons[:2]] == ["（2024）豫10执00007号", "（2025）豫10执00007号"]
     assert [r.ref for r in g.reasons[5:8]] == ["许市监罚〔2025〕A00007号", "许市监罚〔2025〕B00007号",
                                               "许市监罚〔2026〕C00007号"]
@@ -180,9 +180,11 @@ def test_the_latest_tax_year_counts_whatever_the_order_of_the_ratings() -> None:
 
 
 def test_honours_count_up_to_the_cap() -> None:
-    s = _apply(*(workload.honour(SUBJECT, date(2025, 1, 6) + timedelta(days=30 * i)) for i in range(5)),
-               _penalty("P1", date(2025, 6, 2), "serious"), _penalty("P2", date(2025, 9, 1), "serious"))
-    assert s.honours == 5
+    honours = [workload.honour(SUBJECT, date(2025, 1, 6) + timedelta(days=30 * i)) for i in range(5)]
+    for i, (_, rec) in enumerate(honours):
+        rec["document_no"] = f"许政〔2025〕{i + 1}号"
+    s = _apply(*honours, _penalty("P1", date(2025, 6, 2), "serious"), _penalty("P2", date(2025, 9, 1), "serious"))
+    assert len(s.active_honours()) == 5
     g = grade(s, RULES)
     assert g.reasons[-1] == Reason("honour.red_list", "列入红名单（守信激励）5项，按上限计3项，每项加3分", 9, None)
     assert (g.score, g.grade) == (79, "B")

@@ -167,6 +167,7 @@ def _every_family() -> list[tuple[str, dict[str, Any]]]:
     company, honoured = workload.subjects(rng, 2, persons_share=0.0)
     person = workload.subjects(rng, 1, persons_share=1.0)[0]
     pairs = [p for phase in workload.life(rng, company, 3) for p in phase] + workload.honoured_life(honoured)
+    pairs += [p for phase in workload.honour_history(honoured) for p in phase]
     pairs.append(("xc-eco-env", workload.penalty(rng, person, "xc-eco-env", 9, decided=date(2026, 6, 1))))
     return pairs
 

@@ -14,7 +14,7 @@ from ledger.domain.punishment import Catalogue
 from ledger.domain.rules import LIST_KINDS
 from ledger.rules.loader import default_directory, load_catalogue, load_departments
 
-CATALOGUE = "punishment_catalogue.v1.json"
+CATALOGUE = "punishment_catalogue.v2.json"
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,14 @@ def test_may_entity_do_action(catalogue: Catalogue) -> None:
     assert [m.id for m in catalogue.applicable(["dishonest_debtor"], "individual", "buy-plane-ticket")] == \
         ["restrict-high-consumption"]
     assert catalogue.applicable([], "individual", "buy-plane-ticket") == ()
-    assert catalogue.applicable(["wage_arrears"], "enterprise", "buy-plane-ticket") == ()
+    # 保障农民工工资支付条例 art. 48 (catalogue v2): transport and travel, procurement, financing, market access
+    assert [m.id for m in catalogue.applicable(["wage_arrears"], "enterprise", "buy-plane-ticket")] == \
+        ["restrict-transport-travel"]
+    assert [m.id for m in catalogue.applicable(["wage_arrears"], "individual", "bid-government-procurement")] == \
+        ["bar-government-procurement"]
+    for action, measure in (("obtain-bank-credit", "restrict-financing"), ("market-access", "restrict-market-access"),
+                            ("receive-subsidy", "restrict-government-funds"), ("receive-honour", "bar-honours")):
+        assert [m.id for m in catalogue.applicable(["wage_arrears"], "enterprise", action)] == [measure], action
     bid = catalogue.applicable(["wage_arrears", "red"], "enterprise", "bid-public-tender")
     assert {(m.id, m.kind) for m in bid} == {("cancel-bidding-eligibility", "punishment"),
                                                ("procurement-preference", "incentive")}
@@ -59,7 +66,7 @@ def test_incentives_only_for_the_red_list(catalogue: Catalogue) -> None:
 
 @pytest.fixture
 def rules_dir(tmp_path: Path) -> Path:
-    for name in ("departments.v1.json", CATALOGUE):
+    for name in ("departments.v2.json", CATALOGUE):
         shutil.copy(default_directory() / name, tmp_path / name)
     return tmp_path
 
@@ -88,7 +95,8 @@ def _edit(directory: Path, change: Any) -> None:
         (lambda d: d["incentives"][0].update(list_kinds=["dishonest_debtor"]), "incentives[0].list_kinds[0]",
          "unknown list kind"),
         (lambda d: d["measures"][0].pop("legal_basis"), "measures[0]", "legal_basis"),
-        (lambda d: d.update(measures=[m for m in d["measures"] if "wage_arrears" not in m["list_kinds"]]),
+        (lambda d: d.update(measures=[{**m, "list_kinds": [k for k in m["list_kinds"] if k != "wage_arrears"]}
+                                      for m in d["measures"] if m["list_kinds"] != ["wage_arrears"]]),
          "measures", "no measure for list kind(s) wage_arrears"),
     ],
 )

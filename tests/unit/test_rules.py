@@ -254,8 +254,8 @@ EXPECTED_MATRIX = {
     "xc-hrss": LICENCES_AND_PENALTIES | {"WageArrearsListed", "WageArrearsDelisted"},
     "xc-finance": LICENCES_AND_PENALTIES | {"ProcurementBanImposed"},
     "xc-eco-env": LICENCES_AND_PENALTIES,
-    "xc-credit-office": {"CreditRepaired", "HonourAwarded", "CreditCommitmentMade"},
-    "ledger-scheduler": {"ListingExpired"},
+    "xc-credit-office": {"CreditRepaired", "HonourAwarded", "HonourRevoked", "CreditCommitmentMade"},
+    "ledger-scheduler": {"ListingExpired", "HonourExpired"},
     "sector-procurement": {"PunishmentFeedbackReported"},
     "sector-bidding": {"PunishmentFeedbackReported"},
     "sector-transport": {"PunishmentFeedbackReported"},
@@ -287,18 +287,22 @@ def test_every_source_department_of_the_seed_is_an_emitter(rules: RuleBook) -> N
     assert len(emitters) >= 25
 
 
-def test_departments_v2_keeps_every_v1_department_unchanged() -> None:
+def test_departments_v2_keeps_every_v1_department() -> None:
     v1 = json.loads((default_directory() / "departments.v1.json").read_text())
     v2 = json.loads((default_directory() / "departments.v2.json").read_text())
     kept = {d["id"]: d for d in v2["departments"]}
-    assert all(kept[d["id"]] == d for d in v1["departments"])
+    for old in v1["departments"]:
+        new = kept[old["id"]]
+        # the same department, with the same powers and perhaps new event types (HonourRevoked, HonourExpired)
+        assert {**new, "may_emit": None, "legal_source": None} == {**old, "may_emit": None, "legal_source": None}
+        assert set(old["may_emit"]) <= set(new["may_emit"]), old["id"]
     assert v2["legal_sources"][:len(v1["legal_sources"])] == v1["legal_sources"]
 
 
 def test_matrix_is_exactly_as_specified(rules: RuleBook) -> None:
     matrix = {dep.id: set(dep.may_emit) for dep in rules.departments.departments.values()}
     assert matrix == EXPECTED_MATRIX
-    assert len(EVENT_TYPES) == 19
+    assert len(EVENT_TYPES) == 21
     assert set().union(*EXPECTED_MATRIX.values()) == EVENT_TYPES
 
 
@@ -346,7 +350,7 @@ def test_loaded_objects_are_frozen(rules: RuleBook) -> None:
 
 @pytest.fixture
 def rules_dir(tmp_path: Path) -> Path:
-    for name in ("publication_periods.v1.json", "departments.v1.json"):
+    for name in (PERIODS, DEPARTMENTS):
         shutil.copy(default_directory() / name, tmp_path / name)
     return tmp_path
 
@@ -359,7 +363,9 @@ def edit(directory: Path, file: str, change: Callable[[dict[str, Any]], None]) -
 
 
 PERIODS = "publication_periods.v1.json"
-DEPARTMENTS = "departments.v1.json"
+DEPARTMENTS = "departments.v2.json"
+# the tax bureau's place in that file: the only department that may emit TaxCreditRated
+TAX = [d["id"] for d in json.loads((default_directory() / DEPARTMENTS).read_text(encoding="utf-8"))["departments"]].index("xc-tax")
 
 
 def _set(path: list[Any], value: Any) -> Callable[[dict[str, Any]], None]:
@@ -416,7 +422,7 @@ def _delete(path: list[Any]) -> Callable[[dict[str, Any]], None]:
         (DEPARTMENTS, _set(["departments", 0, "id"], "XC Court"), "departments[0].id", "lower-case"),
         (DEPARTMENTS, _set(["departments", 0, "kind"], "court"), "departments[0].kind", "'court'"),
         (DEPARTMENTS, _delete(["departments", 0, "legal_source"]), "departments[0]", "legal_source"),
-        (DEPARTMENTS, _set(["departments", 1, "may_emit"], ["AdministrativeLicenceGranted"]),
+        (DEPARTMENTS, _set(["departments", TAX, "may_emit"], ["AdministrativeLicenceGranted"]),
          "departments", "TaxCreditRated"),
     ],
 )
@@ -444,11 +450,11 @@ def test_missing_file_is_refused(tmp_path: Path) -> None:
 
 def test_highest_version_is_loaded(rules_dir: Path) -> None:
     doc = json.loads((rules_dir / DEPARTMENTS).read_text(encoding="utf-8"))
-    doc["version"] = 2
+    doc["version"] = 3
     doc["departments"][0]["may_emit"] = ["DishonestDebtorListed"]
     doc["departments"].append({"id": "xc-court-2", "name": "鄢陵县人民法院", "kind": "emitter",
                                "legal_source": "法释〔2017〕7号", "may_emit": ["DishonestDebtorDelisted"]})
-    (rules_dir / "departments.v2.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    (rules_dir / "departments.v3.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     matrix = load_departments(rules_dir)
-    assert matrix.version == 2
+    assert matrix.version == 3
     assert matrix.departments["xc-court"].may_emit == frozenset({"DishonestDebtorListed"})

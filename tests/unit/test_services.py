@@ -120,7 +120,7 @@ async def test_a_new_sequencer_restores_the_state_and_answers_a_resubmission_dup
 # ---------------------------------------------------------------- the list keeper
 def _listing(seed: int) -> tuple[workload.Subject, list[tuple[str, dict[str, Any]]]]:
     company = workload.subjects(random.Random(seed), 1, persons_share=0.0)[0]
-    return company, [workload.debtor_listed(company, f"（2026）豫10执{seed}号", date(2026, 10, 2))]
+    return company, [workload.debtor_listed(company, f"（2026）豫10执{seed}号", date(2026, 10, 2), ground=1)]
 
 
 async def test_the_list_keeper_writes_a_change_and_the_status_then_restores_them(tmp_path: Path) -> None:
