@@ -36,8 +36,10 @@ PENALTY_DEPARTMENTS = {
 VIOLATIONS = [
     ("销售不符合食品安全标准的食品", "《中华人民共和国食品安全法》第一百二十四条", ["警告", "罚款"], "general"),
     ("超标排放大气污染物", "《中华人民共和国大气污染防治法》第九十九条", ["罚款"], "general"),
-    ("未按规定办理纳税申报", "《中华人民共和国税收征收管理法》第六十二条", ["罚款"], "minor"),
-    ("无证生产经营", "《无证无照经营查处办法》第十三条", ["没收违法所得", "罚款"], "serious"),
+    ("未按规定办理纳税申报", "《中华人民共和国税收征收管理法》第六十二条", ["罚款"], "general"),
+    # severity as the categories give it (docs/domain-notes.md §14.1): a revocation is serious
+    ("生产、销售国家明令淘汰的产品，情节严重", "《中华人民共和国产品质量法》第五十一条", ["没收违法所得", "罚款", "吊销许可证件"],
+     "serious"),
     ("虚假广告宣传", "《中华人民共和国广告法》第五十五条", ["罚款"], "general"),
 ]
 
@@ -359,7 +361,15 @@ def workload_penalty(rng: random.Random, subject: Subject, department: str, deci
                      severity: str) -> tuple[str, dict[str, Any]]:
     rec = penalty(rng, subject, department, 0, decided=decided)
     rec["decision_no"], rec["severity"] = decision_no, severity
+    # categories that give this class (docs/domain-notes.md §14.1; 警告 is minor from Order 36, 2026-04-01)
+    rec["penalty_categories"] = [CATEGORY_OF[severity]]
+    rec["content"] = CATEGORY_OF[severity] + (f"，罚款人民币{rec['fine_fen'] // 100}元" if rec["fine_fen"] else "")
+    if severity != "general":
+        rec["content"], rec["fine_fen"] = CATEGORY_OF[severity], None
     return department, rec
+
+
+CATEGORY_OF = {"minor": "警告", "general": "罚款", "serious": "吊销许可证件"}
 
 
 def honoured_life(subject: Subject) -> Phase:

@@ -20,7 +20,7 @@ from ledger.domain import identity, lists
 from ledger.domain.local_time import CHINA
 from ledger.domain.model import EntityState, Event, evolve
 from ledger.domain.rulebook import RuleBook
-from ledger.records.events import event_of
+from ledger.records.events import event_of, judged_versions
 from projections import grade as grading
 from projections import publicity
 from schemas import registry
@@ -78,7 +78,7 @@ class Folder:
     def __init__(self, rules: RuleBook) -> None:
         self.rules = rules
         self._lateness: dict[tuple[date, date], publicity.Lateness] = {}
-        self._penalty_windows: dict[tuple[date, str], tuple[date, date | None, date | None]] = {}
+        self._penalty_windows: dict[tuple[date, str, int], tuple[date, date | None, date | None]] = {}
         self._public: dict[tuple[str, str, str], dict[str, str]] = {}
 
     def public(self, rec: dict[str, Any]) -> dict[str, str]:
@@ -101,11 +101,13 @@ class Folder:
             late = self._lateness[key] = publicity.lateness(self.rules.calendar, decision_date, ledger_date)
         return late
 
-    def penalty_window(self, decision_date: date, severity: str) -> tuple[date, date | None, date | None]:
-        key = (decision_date, severity)
+    def penalty_window(self, decision_date: date, severity: str,
+                       rules_version: int) -> tuple[date, date | None, date | None]:
+        """The window under the publication rules the penalty was judged under (docs/domain-notes.md §14.3)."""
+        key = (decision_date, severity, rules_version)
         window = self._penalty_windows.get(key)
         if window is None:  # an unknown severity raises, and nothing is kept
-            w = publicity.publication_window(self.rules.publication, decision_date, severity)
+            w = publicity.publication_window(self.rules.publication.at(rules_version), decision_date, severity)
             if len(self._penalty_windows) >= self.MEMO:
                 self._penalty_windows.clear()
             window = self._penalty_windows[key] = (w.start, w.earliest_repair, w.automatic_end)
@@ -208,7 +210,8 @@ class Folder:
             ledger_date = entry["sequenced_at"].astimezone(CHINA).date()
             late = self.lateness(rec["decision_date"], ledger_date)
             if kind == "penalty":
-                window = self.penalty_window(rec["decision_date"], rec["severity"])
+                window = self.penalty_window(rec["decision_date"], rec["severity"],
+                                             judged_versions(entry)["publication_periods"])
                 status = "published"
             else:
                 w = publicity.licence_window(rec["decision_date"], rec.get("valid_to"))
@@ -243,7 +246,8 @@ def _feedback_row(entry: dict[str, Any], rec: dict[str, Any], public: dict[str, 
 
 def ledger_event(entry: dict[str, Any], rec: dict[str, Any]) -> Event:
     """The domain event of a ledger entry's record (the entity id and department the sequencer gave it)."""
-    return event_of(rec, entity_id=entry["entity_id"], department=entry["department"])
+    return event_of(rec, entity_id=entry["entity_id"], department=entry["department"],
+                    rules_versions=judged_versions(entry))
 
 
 def public_subject(rec: dict[str, Any]) -> dict[str, str]:

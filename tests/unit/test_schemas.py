@@ -207,14 +207,22 @@ def test_family_schemas_start_with_the_envelope() -> None:
 
 
 def test_all_schemas_parse_together_with_unique_named_types() -> None:
+    """Every named type is defined once, but for a record's own name, which each version defines
+    again (LedgerEntry.v1, LedgerEntry.v2): each file parses beside the shared named types."""
     seen: dict[str, str] = {}
     for file in _all_files():
+        own = f"credit.{_name_version(file)[0]}"
         for full, _ in _named_types(_raw(file)):
+            if full == own and _name_version(seen.get(full, file))[0] == _name_version(file)[0]:
+                seen[full] = file
+                continue
             assert full not in seen, f"{full} is defined in {seen[full]} and again in {file}"
             seen[full] = file
     named: dict[str, Any] = {}
-    for file in _all_files():  # named_types first, so one parse sees every file
+    for file in _meta()["named_types"]:
         fastavro.parse_schema(_raw(file), named_schemas=named)
+    for file in _all_files():
+        fastavro.parse_schema(_raw(file), named_schemas=dict(named))
 
 
 def test_every_field_has_a_doc() -> None:
