@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from ledger.audit import verify
 from ledger.domain.decide import decide
 from ledger.domain.errors import Rejection, RulesError
 from ledger.domain.lists import legal_end
@@ -125,6 +126,10 @@ def test_the_sequencer_stamps_the_versions_it_judged_under(rules_dir: Path) -> N
     assert verdict.entry["rules_versions"]["publication_periods"] == new
     assert verdict.entry["rules_versions"] == loader.load(rules_dir).stamp
     assert chain.broken_links([verdict.entry]) == []
+    # the offline verifier (standard library only) reads the stamp and the hash of a LedgerEntry v2
+    parsed = verify.parse_ledger_entry(verdict.entry_bytes)
+    assert parsed["rules_versions"] == verdict.entry["rules_versions"]
+    assert verify.chain_hash(verdict.entry_bytes, chain.GENESIS) == verdict.entry["hash"]
     penalty = next(iter(verdict.state.penalties.values()))  # type: ignore[union-attr]
     assert penalty["publication_rules"] == new
 
