@@ -10,6 +10,7 @@ import uuid
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from stdnum.cn import ric as stdnum_ric
@@ -306,12 +307,20 @@ def feedback(subject: Subject, trigger_event_id: str, on: date) -> tuple[str, di
 
 def expired(subject: Subject, list_kind: str, target_ref: str, target_event_id: str,
             on: date) -> tuple[str, dict[str, Any]]:
-    """The expiry exactly as the scheduler submits it (same event id, same bytes), so that whichever
-    of the two reaches the sequencer second is a duplicate."""
+    """The expiry exactly as the scheduler submits it (same event id, same bytes, the newest version of
+    the publication periods as its rule version), so that whichever of the two reaches the sequencer
+    second is a duplicate."""
     from consumers.scheduler import core as scheduler
 
     due = scheduler.Due("", list_kind, target_ref, target_event_id, on, 0, 0)
-    return scheduler.DEPARTMENT, scheduler.expiry_record(due, subject.as_avro(), 1)
+    return scheduler.DEPARTMENT, scheduler.expiry_record(due, subject.as_avro(), _publication_version())
+
+
+@cache
+def _publication_version() -> int:
+    from ledger.rules import loader
+
+    return loader.load_publication_periods().version
 
 
 Phase = list[tuple[str, dict[str, Any]]]

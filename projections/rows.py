@@ -154,7 +154,7 @@ class Folder:
             info = touched.setdefault(eid, {"first_seen": entry["sequenced_at"]})
             info.update(category=entry["category"], id_type=public["id_type"], public_id=public["id"],
                         name=public["name"], last_change=entry["sequenced_at"], last_event_type=entry["event_type"])
-            payload = _dumps(_masked(rec, public["id"]))
+            payload = _dumps(_masked(rec, public["id"], entry.get("rules_versions")))
             # every text of the record is in its JSON, where a NUL is escaped as \u0000: the rows made from
             # this record need the per-value NUL check only if that text occurs
             ops.nul_text = ops.nul_text or "\\u0000" in payload
@@ -256,11 +256,13 @@ def public_subject(rec: dict[str, Any]) -> dict[str, str]:
     return {"id": shown, "id_type": s["id_type"], "name": s["name"]}
 
 
-def _masked(rec: dict[str, Any], public_id: str) -> dict[str, Any]:
+def _masked(rec: dict[str, Any], public_id: str, rules_versions: dict[str, int] | None = None) -> dict[str, Any]:
     """The record with the subject's identifier in its public form `public_id` (`_public`): no clear ID
-    number in PostgreSQL."""
+    number in PostgreSQL. A stamped entry's rules versions go into the copy's envelope
+    (`rules_versions`), so that the auditors' as-of fold judges under them too (docs/domain-notes.md §14.3)."""
     env = rec["envelope"]
-    return {**rec, "envelope": {**env, "subject": {**env["subject"], "id": public_id}}}
+    stamp = {"rules_versions": dict(rules_versions)} if rules_versions else {}
+    return {**rec, "envelope": {**env, "subject": {**env["subject"], "id": public_id}, **stamp}}
 
 
 def _json_default(v: Any) -> Any:

@@ -8,7 +8,7 @@ optimisations (commit 89e2766), and recorded again when the workload and the fee
 (the merge of the scheduler and trigger work): the unoptimised fold of commit 25b4222 and the
 optimised one gave the same digest on the new input. Recorded again when the workload's penalties took
 the severity their categories give (docs/domain-notes.md §14.1): with the old workload the fold with
-rules versions gave the old digest. jsonb columns are compared as values, everything
+rules versions gave the old digest; and again when the ledger copy's envelope took the entry's rules versions. jsonb columns are compared as values, everything
 else as text.
 """
 
@@ -23,7 +23,7 @@ from ledger.domain.model import EntityState
 from ledger.rules import loader
 from projections.rows import Folder, Loaded, state_from_json, state_json
 
-GOLDEN = "8872710397e359528e392c9129c100833b04cb86b6064e39e9b3e12927f9cc87"
+GOLDEN = "bab22346b316c4adb389b9739a8a65ea4da21c080d29035b04fd69551f3e00ef"
 
 
 @pytest.fixture(scope="module")
