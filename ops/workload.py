@@ -10,6 +10,7 @@ import uuid
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from stdnum.cn import ric as stdnum_ric
@@ -61,8 +62,10 @@ SOURCE_DEPARTMENTS: dict[str, tuple[str, str, tuple[str, str, list[str], str]]] 
 VIOLATIONS = [
     ("销售不符合食品安全标准的食品", "《中华人民共和国食品安全法》第一百二十四条", ["警告", "罚款"], "general"),
     ("超标排放大气污染物", "《中华人民共和国大气污染防治法》第九十九条", ["罚款"], "general"),
-    ("未按规定办理纳税申报", "《中华人民共和国税收征收管理法》第六十二条", ["罚款"], "minor"),
-    ("无证生产经营", "《无证无照经营查处办法》第十三条", ["没收违法所得", "罚款"], "serious"),
+    ("未按规定办理纳税申报", "《中华人民共和国税收征收管理法》第六十二条", ["罚款"], "general"),
+    # severity as the categories give it (docs/domain-notes.md §14.1): a revocation is serious
+    ("生产、销售国家明令淘汰的产品，情节严重", "《中华人民共和国产品质量法》第五十一条", ["没收违法所得", "罚款", "吊销许可证件"],
+     "serious"),
     ("虚假广告宣传", "《中华人民共和国广告法》第五十五条", ["罚款"], "general"),
 ]
 
@@ -339,12 +342,21 @@ def feedback(subject: Subject, trigger_event_id: str, on: date) -> tuple[str, di
 
 def expired(subject: Subject, list_kind: str, target_ref: str, target_event_id: str,
             on: date) -> tuple[str, dict[str, Any]]:
-    """The expiry exactly as the scheduler submits it (same event id, same bytes), so that whichever
-    of the two reaches the sequencer second is a duplicate."""
+    """The expiry exactly as the scheduler submits it (same event id, same bytes, the newest version of
+    the publication periods as its rule version), so that whichever of the two reaches the sequencer
+    second is a duplicate."""
     from consumers.scheduler import core as scheduler
 
     due = scheduler.Due("", list_kind, target_ref, target_event_id, on, 0, 0)
-    return scheduler.DEPARTMENT, scheduler.expiry_record(due, subject.as_avro(), 1)
+    return scheduler.DEPARTMENT, scheduler.expiry_record(due, subject.as_avro(), _newest_version("publication_periods"))
+
+
+@cache
+def _newest_version(name: str) -> int:
+    """The newest version of a rules file, as the scheduler names it on the expiries it submits."""
+    from ledger.rules import loader
+
+    return loader.load().stamp[name]
 
 
 Phase = list[tuple[str, dict[str, Any]]]
@@ -394,6 +406,11 @@ def workload_penalty(rng: random.Random, subject: Subject, department: str, deci
                      severity: str) -> tuple[str, dict[str, Any]]:
     rec = penalty(rng, subject, department, 0, decided=decided)
     rec["decision_no"], rec["severity"] = decision_no, severity
+    # categories that give this class (docs/domain-notes.md §14.1; 警告 is minor from Order 36, 2026-04-01)
+    rec["penalty_categories"] = [CATEGORY_OF[severity]]
+    rec["content"] = CATEGORY_OF[severity] + (f"，罚款人民币{rec['fine_fen'] // 100}元" if rec["fine_fen"] else "")
+    if severity != "general":
+        rec["content"], rec["fine_fen"] = CATEGORY_OF[severity], None
     return department, rec
 
 
@@ -411,7 +428,7 @@ def honour_expired(subject: Subject, award: tuple[str, dict[str, Any]], on: date
 
     rec = award[1]
     due = scheduler.Due("", scheduler.RED, rec["document_no"], rec["envelope"]["event_id"], on, 0, 0)
-    return scheduler.DEPARTMENT, scheduler.expiry_record(due, subject.as_avro(), 2)
+    return scheduler.DEPARTMENT, scheduler.expiry_record(due, subject.as_avro(), _newest_version("punishment_catalogue"))
 
 
 def honour_history(subject: Subject) -> list[Phase]:
@@ -427,6 +444,9 @@ def honour_history(subject: Subject) -> list[Phase]:
             date(2025, 1, 10), "valid_until": None, "document_no": "许信办〔2025〕2号"})
     return [[old, model], [honour_expired(subject, old, date(2025, 3, 1)),
                            honour_revoked(subject, "许信办〔2025〕2号", date(2025, 12, 1))]]
+
+
+CATEGORY_OF = {"minor": "警告", "general": "罚款", "serious": "吊销许可证件"}
 
 
 def honoured_life(subject: Subject) -> Phase:

@@ -20,7 +20,7 @@ from ledger.domain import identity, lists
 from ledger.domain.local_time import CHINA
 from ledger.domain.model import EntityState, Event, as_date, evolve
 from ledger.domain.rulebook import RuleBook
-from ledger.records.events import event_of
+from ledger.records.events import event_of, judged_versions
 from projections import grade as grading
 from projections import publicity
 from schemas import registry
@@ -79,7 +79,7 @@ class Folder:
     def __init__(self, rules: RuleBook) -> None:
         self.rules = rules
         self._lateness: dict[tuple[date, date, int], publicity.Lateness] = {}
-        self._penalty_windows: dict[tuple[date, str], tuple[date, date | None, date | None]] = {}
+        self._penalty_windows: dict[tuple[date, str, int], tuple[date, date | None, date | None]] = {}
         self._public: dict[tuple[str, str, str], dict[str, str]] = {}
 
     def public(self, rec: dict[str, Any]) -> dict[str, str]:
@@ -104,11 +104,13 @@ class Folder:
                                                             working_days)
         return late
 
-    def penalty_window(self, decision_date: date, severity: str) -> tuple[date, date | None, date | None]:
-        key = (decision_date, severity)
+    def penalty_window(self, decision_date: date, severity: str,
+                       rules_version: int) -> tuple[date, date | None, date | None]:
+        """The window under the publication rules the penalty was judged under (docs/domain-notes.md §14.3)."""
+        key = (decision_date, severity, rules_version)
         window = self._penalty_windows.get(key)
         if window is None:  # an unknown severity raises, and nothing is kept
-            w = publicity.publication_window(self.rules.publication, decision_date, severity)
+            w = publicity.publication_window(self.rules.publication.at(rules_version), decision_date, severity)
             if len(self._penalty_windows) >= self.MEMO:
                 self._penalty_windows.clear()
             window = self._penalty_windows[key] = (w.start, w.earliest_repair, w.automatic_end)
@@ -155,7 +157,7 @@ class Folder:
             info = touched.setdefault(eid, {"first_seen": entry["sequenced_at"]})
             info.update(category=entry["category"], id_type=public["id_type"], public_id=public["id"],
                         name=public["name"], last_change=entry["sequenced_at"], last_event_type=entry["event_type"])
-            payload = _dumps(_masked(rec, public["id"]))
+            payload = _dumps(_masked(rec, public["id"], entry.get("rules_versions")))
             # every text of the record is in its JSON, where a NUL is escaped as \u0000: the rows made from
             # this record need the per-value NUL check only if that text occurs
             ops.nul_text = ops.nul_text or "\\u0000" in payload
@@ -210,7 +212,8 @@ class Folder:
             ledger_date = entry["sequenced_at"].astimezone(CHINA).date()
             late = self.lateness(rec["decision_date"], ledger_date)
             if kind == "penalty":
-                window = self.penalty_window(rec["decision_date"], rec["severity"])
+                window = self.penalty_window(rec["decision_date"], rec["severity"],
+                                             judged_versions(entry)["publication_periods"])
                 status = "published"
             else:
                 w = publicity.licence_window(rec["decision_date"], rec.get("valid_to"))
@@ -295,7 +298,8 @@ def _feedback_row(entry: dict[str, Any], rec: dict[str, Any], public: dict[str, 
 
 def ledger_event(entry: dict[str, Any], rec: dict[str, Any]) -> Event:
     """The domain event of a ledger entry's record (the entity id and department the sequencer gave it)."""
-    return event_of(rec, entity_id=entry["entity_id"], department=entry["department"])
+    return event_of(rec, entity_id=entry["entity_id"], department=entry["department"],
+                    rules_versions=judged_versions(entry))
 
 
 def public_subject(rec: dict[str, Any]) -> dict[str, str]:
@@ -304,11 +308,13 @@ def public_subject(rec: dict[str, Any]) -> dict[str, str]:
     return {"id": shown, "id_type": s["id_type"], "name": s["name"]}
 
 
-def _masked(rec: dict[str, Any], public_id: str) -> dict[str, Any]:
+def _masked(rec: dict[str, Any], public_id: str, rules_versions: dict[str, int] | None = None) -> dict[str, Any]:
     """The record with the subject's identifier in its public form `public_id` (`_public`): no clear ID
-    number in PostgreSQL."""
+    number in PostgreSQL. A stamped entry's rules versions go into the copy's envelope
+    (`rules_versions`), so that the auditors' as-of fold judges under them too (docs/domain-notes.md §14.3)."""
     env = rec["envelope"]
-    return {**rec, "envelope": {**env, "subject": {**env["subject"], "id": public_id}}}
+    stamp = {"rules_versions": dict(rules_versions)} if rules_versions else {}
+    return {**rec, "envelope": {**env, "subject": {**env["subject"], "id": public_id}, **stamp}}
 
 
 def _json_default(v: Any) -> Any:

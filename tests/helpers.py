@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import random
+import shutil
 import time
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -14,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from ledger.client import LedgerClient
 from ledger.platform import config, signing
 from ledger.platform.kafka_util import caught_up
+from ledger.rules import loader
 from schemas import registry
 
 
@@ -130,3 +133,12 @@ def metric(settings: config.Settings, service: str, name: str, labels: str = "")
             if line.startswith(name + (("{" + labels + "}") if labels else "") + " "):
                 return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+def copy_rules(directory: Path, *names: str) -> Path:
+    """Every version of the named rules files (all files if none is named) copied into ``directory``:
+    the loader reads versions 1..N of a file, so a test that edits the newest must have the others."""
+    for path in loader.default_directory().glob("*.v*.json"):
+        if not names or path.name.split(".v")[0] in names:
+            shutil.copy(path, directory / path.name)
+    return directory

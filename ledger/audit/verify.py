@@ -42,7 +42,7 @@ import base64
 import hashlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 BUNDLE_FORMAT = "credit-ledger-audit-bundle/1"
 LEDGER_TOPIC = "credit.events"
-LEDGER_ENTRY_SCHEMA_ID = 1  # schemas/avro/catalogue.json: LedgerEntry.v1.avsc
+LEDGER_ENTRY_SCHEMA_IDS = {1: 1, 4: 2}  # schemas/avro/catalogue.json: id -> LedgerEntry.v<N>.avsc
 GENESIS = bytes(32)
 
 
@@ -197,31 +197,54 @@ def _bytes(data: bytes, pos: int) -> tuple[bytes, int]:
     return data[pos:pos + n], pos + n
 
 
+def _blocks(data: bytes, pos: int, item: Callable[[int], tuple[Any, int]]) -> tuple[list[Any], int]:
+    """An Avro array or map body: blocks of items, each block led by its count, ended by a zero count."""
+    items: list[Any] = []
+    while True:
+        count, pos = _varint(data, pos)
+        if count == 0:
+            return items, pos
+        if count < 0:
+            count = -count
+            _, pos = _varint(data, pos)  # block size in bytes
+        for _ in range(count):
+            value, pos = item(pos)
+            items.append(value)
+
+
 def parse_ledger_entry(record: bytes) -> dict[str, Any]:
-    """Decode a framed LedgerEntry v1 (magic 0, schema id 1, Avro body; schemas/avro/LedgerEntry.v1.avsc)."""
-    if len(record) < 5 or record[0] != 0 or int.from_bytes(record[1:5], "big") != LEDGER_ENTRY_SCHEMA_ID:
-        raise VerificationFailed("not a LedgerEntry v1 record (magic byte 0, schema id 1)")
-    e: dict[str, Any] = {}
+    """Decode a framed LedgerEntry (magic 0, schema id 1 for version 1 or 4 for version 2, Avro body;
+    schemas/avro/LedgerEntry.v1.avsc, LedgerEntry.v2.avsc: version 2 adds the map ``rules_versions``
+    after ``warnings``)."""
+    sid = int.from_bytes(record[1:5], "big") if len(record) >= 5 else -1
+    if len(record) < 5 or record[0] != 0 or sid not in LEDGER_ENTRY_SCHEMA_IDS:
+        raise VerificationFailed("not a LedgerEntry record (magic byte 0, schema id 1 or 4)")
+    fields = [("entity_id", "s"), ("entity_version", "l"), ("event_id", "s"), ("event_type", "s"),
+              ("category", "s"), ("department", "s"), ("sequenced_at", "l"), ("submission_partition", "l"),
+              ("submission_offset", "l"), ("warnings", "a"), ("submission", "b"), ("signature", "b"),
+              ("prev_hash", "b"), ("hash", "b")]
+    if LEDGER_ENTRY_SCHEMA_IDS[sid] == 2:
+        fields.insert(10, ("rules_versions", "m"))
+
+    def text(at: int) -> tuple[str, int]:
+        raw, at = _bytes(record, at)
+        return raw.decode("utf-8", "replace"), at
+
+    def pair(at: int) -> tuple[tuple[str, int], int]:
+        key, at = text(at)
+        value, at = _varint(record, at)
+        return (key, value), at
+
+    e: dict[str, Any] = {"rules_versions": {}}
     pos = 5
-    for name, kind in (("entity_id", "s"), ("entity_version", "l"), ("event_id", "s"), ("event_type", "s"),
-                       ("category", "s"), ("department", "s"), ("sequenced_at", "l"), ("submission_partition", "l"),
-                       ("submission_offset", "l"), ("warnings", "a"), ("submission", "b"), ("signature", "b"),
-                       ("prev_hash", "b"), ("hash", "b")):
+    for name, kind in fields:
         if kind == "l":
             e[name], pos = _varint(record, pos)
         elif kind == "a":
-            items: list[str] = []
-            while True:
-                count, pos = _varint(record, pos)
-                if count == 0:
-                    break
-                if count < 0:
-                    count = -count
-                    _, pos = _varint(record, pos)  # block size in bytes
-                for _ in range(count):
-                    raw, pos = _bytes(record, pos)
-                    items.append(raw.decode("utf-8", "replace"))
-            e[name] = items
+            e[name], pos = _blocks(record, pos, text)
+        elif kind == "m":
+            pairs, pos = _blocks(record, pos, pair)
+            e[name] = dict(pairs)
         else:
             raw, pos = _bytes(record, pos)
             e[name] = raw.decode("utf-8", "replace") if kind == "s" else raw

@@ -11,7 +11,7 @@ accepted event then does to the state is `evolve` (ledger/domain/model.py).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ledger.domain.errors import Rejection
@@ -131,8 +131,31 @@ def _check_penalty(state: EntityState, e: Event, today: date, rules: Publication
         raise Rejection("decision_no", "penalty.decision_no_exists",
                         f"该主体已有文号为 {b['decision_no']} 的处罚决定 "
                         f"(this entity already has a penalty with this decision number)")
-    rules.penalty_window(b["decision_date"], b["severity"])  # a regime must apply to the decision date
-    return []
+    return _penalty_warnings(b, rules)
+
+
+def _penalty_warnings(b: Mapping[str, Any], rules: PublicationRules) -> list[str]:
+    """What a penalty is accepted with (docs/domain-notes.md §14.1-14.2): no publication period before
+    the first regime; a severity other than its categories imply (the department's explicit one is
+    kept: a sector rule that classifies wins); categories unknown or before the law created them; a
+    公示截止期 other than the computed window's last day."""
+    window = rules.penalty_window(b["decision_date"], b["severity"])
+    if window.regime is None:
+        return ["publication.no_period"]
+    finding = rules.severity_for(b["decision_date"], b["penalty_categories"])
+    warnings = list(finding.warnings)
+    if finding.severity is not None and finding.severity != b["severity"]:
+        warnings.append("penalty.severity_differs_from_categories")
+    given = b.get("publicity_until")
+    if given is not None and given != window.automatic_end - timedelta(days=1):
+        warnings.append("penalty.publicity_until_differs")
+    return warnings
+
+
+def _judged_under(rules: PublicationRules, known: Mapping[str, Any]) -> PublicationRules:
+    """The publication rules a penalty or listing of the state was judged under (version 1 when the
+    state does not say: docs/domain-notes.md §14.3)."""
+    return rules.at(known.get("publication_rules", 1))
 
 
 def _known_penalty(state: EntityState, decision_no: str, field_name: str) -> Mapping[str, str]:
@@ -180,7 +203,7 @@ def _terms(listing: Mapping[str, Any]) -> ListingTerms:
 
 
 def _check_expired(rules: PublicationRules, listing: Mapping[str, Any], on: date, field_name: str) -> date:
-    window = rules.listing_window(listing["list_kind"], as_date(listing["listed_on"]), _terms(listing))
+    window = _judged_under(rules, listing).listing_window(listing["list_kind"], as_date(listing["listed_on"]), _terms(listing))
     if window.automatic_end is None:
         raise Rejection(field_name, "list.no_fixed_period",
                         f"该{LIST_TITLES[listing['list_kind']]}条目没有固定期限，不会期满 (this entry has no fixed period)")
@@ -192,7 +215,7 @@ def _check_expired(rules: PublicationRules, listing: Mapping[str, Any], on: date
 
 def _early_removal(rules: PublicationRules, listing: Mapping[str, Any], on: date, corrected_on: date | None,
                    field_name: str) -> None:
-    rejection = rules.repair_allowed(listing["list_kind"], as_date(listing["listed_on"]), on,
+    rejection = _judged_under(rules, listing).repair_allowed(listing["list_kind"], as_date(listing["listed_on"]), on,
                                      corrected_on=corrected_on, terms=_terms(listing), field=field_name)
     if rejection is not None:
         raise rejection
@@ -337,8 +360,8 @@ def _check_repaired(state: EntityState, e: Event, today: date, rules: Publicatio
             raise Rejection("target_ref", "penalty.not_published",
                             f"该行政处罚信息当前不在公示中（状态：{penalty['status']}），无需修复 "
                             f"(this penalty is not being published any more, status {penalty['status']})")
-        rejection = rules.repair_allowed(penalty["severity"], as_date(penalty["decision_date"]), b["decision_date"],
-                                         field="decision_date")
+        rejection = _judged_under(rules, penalty).repair_allowed(
+            penalty["severity"], as_date(penalty["decision_date"]), b["decision_date"], field="decision_date")
         if rejection is not None:
             raise rejection
         return []
@@ -372,7 +395,8 @@ def _check_expiry(state: EntityState, e: Event, today: date, rules: PublicationR
         if penalty["event_id"] != b["target_event_id"]:
             raise Rejection("target_event_id", "expiry.target_mismatch",
                             "期满事件指向的账本事件与该处罚不符 (the target event is not the one that imposed this penalty)")
-        end = rules.penalty_window(as_date(penalty["decision_date"]), penalty["severity"]).automatic_end
+        end = _judged_under(rules, penalty).penalty_window(as_date(penalty["decision_date"]),
+                                                           penalty["severity"]).automatic_end
         if b["expired_on"] < end:
             raise Rejection("expired_on", "publication.period_not_ended",
                             f"公示期至 {end} 才届满 (the publication period ends on {end})")

@@ -184,7 +184,8 @@ def list_change(event: Event, before: EntityState, after: EntityState,
 
 
 def legal_end(publication: PublicationRules, kind: str, listing: Mapping[str, Any]) -> date | None:
-    """The automatic end of a listing (as held in EntityState.listings) from the publication rules."""
-    return publication.listing_window(kind, date.fromisoformat(str(listing["listed_on"])), ListingTerms(
+    """The automatic end of a listing (as held in EntityState.listings) from the publication rules
+    it was judged under (docs/domain-notes.md §14.3)."""
+    return publication.at(listing.get("publication_rules", 1)).listing_window(kind, date.fromisoformat(str(listing["listed_on"])), ListingTerms(
         ground=listing.get("ground"), period_months=listing.get("period_months"),
         extension_months=listing.get("extension_months") or 0)).automatic_end

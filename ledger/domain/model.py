@@ -75,6 +75,16 @@ class Event:
     recorded_at: datetime
     body: Mapping[str, Any]
     subject_birth_date: date | None = None  # natural persons only, read from the ID number
+    # rules file name -> the version this event was judged under (the ledger entry's stamp; an event
+    # that names none was judged under version 1 of every file; docs/domain-notes.md §14.3)
+    rules_versions: Mapping[str, int] = field(default_factory=dict)
+
+    def judged_under(self, rules_file: str) -> dict[str, int]:
+        """What the state keeps beside a penalty or listing: ``{"publication_rules": n}`` when the event
+        was judged under version ``n`` > 1 of ``rules_file``; nothing for version 1, so that the state
+        of every event judged before versions were stamped stays byte for byte what it was."""
+        version = self.rules_versions.get(rules_file, 1)
+        return {} if version == 1 else {"publication_rules": version}
 
 
 @dataclass(frozen=True)
@@ -84,7 +94,7 @@ class EntityState:
     version: int = 0
     registered_on: str | None = None
     licences: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    penalties: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    penalties: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     listings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     tax_ratings: Mapping[str, str] = field(default_factory=dict)
     # red-list entries by document number (an honour) or TAX_A_PREFIX + year (an A-level tax rating),
@@ -156,7 +166,7 @@ def evolve(state: EntityState, e: Event) -> EntityState:
     if t == "AdministrativePenaltyImposed":
         return replace(s, penalties={**s.penalties, b["decision_no"]: {
             "event_id": e.event_id, "decision_date": str(b["decision_date"]), "severity": b["severity"],
-            "status": "published"}})
+            "status": "published", **e.judged_under("publication_periods")}})
     if t == "AdministrativePenaltyRevoked":
         return _set_penalty(s, b["penalty_decision_no"], "revoked", b["decision_date"])
     if t in BLACK_LISTING_EVENTS:
@@ -209,7 +219,8 @@ def _set_penalty(s: EntityState, decision_no: str, status: str, on: date) -> Ent
 
 def _list(s: EntityState, e: Event, list_kind: str, ref: str, listed_on: date, **terms: Any) -> EntityState:
     entry = {"list_kind": list_kind, "ref": ref, "event_id": e.event_id, "listed_on": str(listed_on),
-             "status": "active", "department": e.department, **{k: v for k, v in terms.items() if v}}
+             "status": "active", "department": e.department, **{k: v for k, v in terms.items() if v},
+             **e.judged_under("publication_periods")}
     return replace(s, listings={**s.listings, _listing_key(list_kind, ref): entry})
 
 

@@ -4,11 +4,18 @@ The one rules loader (``ledger/rules/loader.py``, ``load()``) builds it once per
 so that a bad file stops the process before its first event rather than at the first deadline;
 the pure cores (sequencing, the list book, the fold) and the services take it as a value and never
 read a file themselves.
+
+The named attributes are the newest version of each file; ``history`` holds every version, so that a
+result judged under an older version (the versions a ledger entry names, ``stamp``) is recomputed
+under that version (``at``; docs/domain-notes.md §14.3).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
 from ledger.domain.grade_rules import GradeRules
 from ledger.domain.punishment import Catalogue
@@ -27,3 +34,24 @@ class RuleBook:
     calendar: WorkdayCalendar  # working days, with the 调休 of each year
     catalogue: Catalogue  # the joint-punishment measures and red-list incentives
     grade: GradeRules  # the credit-grade weights
+    # rules file name -> version -> its value (every version 1..N the loader read)
+    history: Mapping[str, Mapping[int, Any]] = field(default_factory=lambda: MappingProxyType({}), repr=False)
+
+    @property
+    def stamp(self) -> dict[str, int]:
+        """The version of each rules file this book judges under (the newest), as a ledger entry names them."""
+        return {"publication_periods": self.publication.version, "departments": self.departments.version,
+                "workdays": self.calendar.version, "punishment_catalogue": self.catalogue.version,
+                "credit_grade": self.grade.version}
+
+    def at(self, name: str, version: int) -> Any:
+        """Version ``version`` of the rules file ``name`` (e.g. ``at("publication_periods", 1)``);
+        ``KeyError`` naming what is loaded when that version is not."""
+        versions = self.history.get(name, {})
+        if version in versions:
+            return versions[version]
+        if version == self.stamp.get(name):
+            return {"publication_periods": self.publication, "departments": self.departments,
+                    "workdays": self.calendar, "punishment_catalogue": self.catalogue,
+                    "credit_grade": self.grade}[name]
+        raise KeyError(f"rules file {name} v{version} is not loaded (loaded: {sorted(versions) or 'newest only'})")

@@ -6,9 +6,11 @@ pure and holds the frozen values and what they decide; ``ledger/domain/rules_par
 document the loader read into them, validating every entry (``RulesError`` names the file, the
 entry and the reason):
 
-  * ``PublicationRules`` — administrative-penalty publication windows per regime: 发改办财金〔2019〕527号
+  * ``PublicationRules`` — administrative-penalty publication windows per regime: from version 2 the
+    safer loading rule for 2017 to 2019-06-30 (docs/domain-notes.md §14.2), 发改办财金〔2019〕527号
     (from 2019-07-01), NDRC Order 58 (from 2023-05-01), NDRC Order 36 (from 2026-04-01), chosen by
-    the decision date (docs/domain-notes.md §4.1); listing periods and early removal of the court, tax,
+    the decision date (docs/domain-notes.md §4.1); before the first regime no publication period;
+    the class of a penalty from its categories (CF_CFLB, §14.1); listing periods and early removal of the court, tax,
     wage-arrears, procurement and market-regulation lists (docs/domain-notes.md §4.3-4.7).
   * ``DepartmentMatrix`` — which department may emit which event type (docs/design-notes.md §2).
 
@@ -22,9 +24,10 @@ month that corresponds to D, or on that month's last day if it has none (民法�
 from __future__ import annotations
 
 import calendar
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, timedelta
+from types import MappingProxyType
 from typing import Literal, get_args
 
 from ledger.domain.errors import Rejection
@@ -32,6 +35,7 @@ from ledger.domain.errors import Rejection
 __all__ = [
     "EVENT_TYPES",
     "LIST_KINDS",
+    "PENALTY_WARNING_MESSAGES",
     "SEVERITIES",
     "DepartmentMatrix",
     "Department",
@@ -39,10 +43,12 @@ __all__ = [
     "ListKindRule",
     "ListingTerms",
     "ListingWindow",
+    "PenaltyCategory",
     "Period",
     "PublicationRules",
     "Regime",
     "Severity",
+    "SeverityFinding",
     "Window",
     "add_months",
 ]
@@ -50,6 +56,8 @@ __all__ = [
 Severity = Literal["minor", "general", "serious"]
 SEVERITIES: tuple[str, ...] = get_args(Severity)
 PeriodRule = Literal["fixed", "by_decision", "by_ground"]
+PeriodStart = Literal["decision_date", "publication_date"]
+EndCondition = Literal["automatic", "automatic_once_corrected"]
 
 # The list kinds the ledger knows; the rules file must define exactly these (docs/domain-notes.md §4.3-4.7).
 LIST_KINDS: frozenset[str] = frozenset({
@@ -67,6 +75,24 @@ EVENT_TYPES: frozenset[str] = frozenset({
     "EntityRegistered", "PunishmentFeedbackReported", "ListingExpired",
     "HonourRevoked", "HonourExpired",  # red-list validity and exit (docs/domain-notes.md §13)
 })
+
+
+# The warnings a penalty may be accepted with (docs/domain-notes.md §14.1-14.2), in the departments' words.
+PENALTY_WARNING_MESSAGES: dict[str, str] = {
+    "publication.no_period": "处罚决定日期早于 2017-01-01，当时没有适用的公示期限规定：已收录，不予公示 "
+    "(the decision predates the first publication-period regime, 2017-01-01: recorded, not published)",
+    "penalty.severity_differs_from_categories": "报送的失信严重程度与按处罚类别（CF_CFLB）得出的不一致，"
+    "按报送部门明确的严重程度处理，请核对 (the severity given differs from the one the penalty categories imply; "
+    "the department's explicit severity is applied: please check)",
+    "penalty.category_unknown": "处罚类别（CF_CFLB）中有不在《行政处罚法》第九条种类中的值，按一般失信计 "
+    "(a penalty category is not one of the types of the Administrative Penalty Law art. 9; counted as general)",
+    "penalty.category_before_law": "通报批评、限制开展生产经营活动、责令关闭、限制从业自 2021-07-15 起才是行政处罚种类，"
+    "早于该日的决定不应使用，请核对 (these penalty types exist only from 2021-07-15; an earlier decision "
+    "cannot carry them: please check)",
+    "penalty.publicity_until_differs": "公示截止期（CF_GSJZQ）与按公示期限规定计算的最长公示期末日不一致，"
+    "以计算结果为准 (the publication end date given differs from the last day of the computed window; "
+    "the computed window is applied)",
+}
 
 
 def add_months(d: date, months: int) -> date:
@@ -98,7 +124,14 @@ class Period:
 @dataclass(frozen=True)
 class Regime:
     """A publication-period regime, in force for decisions taken from ``in_force_from`` to
-    ``in_force_until`` (inclusive; ``None`` = still in force)."""
+    ``in_force_until`` (inclusive; ``None`` = still in force).
+
+    ``period_start`` and ``end_condition`` are kept as the regime states them (docs/domain-notes.md
+    §14.2): 527号 counts from the decision date; the Order 36 draft from the publication date and ends
+    automatically only once the subject has corrected the conduct. ``withdrawn_at_cut_over``: a
+    window whose maximum ended before that date ends on it instead (the safer loading rule for
+    decisions before 527号). ``category_severity`` maps each penalty category (CF_CFLB) to its class
+    under this regime (empty in rules files that predate the mapping)."""
 
     id: str
     title: str
@@ -106,19 +139,48 @@ class Regime:
     in_force_from: date
     in_force_until: date | None
     periods: Mapping[str, Period]
+    period_start: PeriodStart = "decision_date"
+    end_condition: EndCondition = "automatic"
+    withdrawn_at_cut_over: date | None = None
+    category_severity: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def covers(self, d: date) -> bool:
         return self.in_force_from <= d and (self.in_force_until is None or d <= self.in_force_until)
 
 
 @dataclass(frozen=True)
+class PenaltyCategory:
+    """A penalty category (处罚类别, CF_CFLB) as the rules file names it: its legal source, the first
+    decision date it can be given on (``None``: always), and other spellings found in files."""
+
+    name: str
+    legal_source: str
+    since: date | None
+    aliases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SeverityFinding:
+    """The class of a penalty derived from its categories, with the warning codes the derivation
+    raised (``penalty.category_unknown``, ``penalty.category_before_law``). ``severity`` is ``None``
+    when the rules have no category mapping for the decision date (no regime, or an old rules file)."""
+
+    severity: str | None
+    warnings: tuple[str, ...]
+    unknown: tuple[str, ...] = ()
+    too_early: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Window:
     """Publication window of a penalty: shown in ``[start, automatic_end)``; repair may take
-    effect on or after ``earliest_repair``."""
+    effect on or after ``earliest_repair``. ``regime`` is ``None`` for a decision before the first
+    regime: no publication period, an empty window (``start == automatic_end``)."""
 
     start: date
     earliest_repair: date
     automatic_end: date
+    regime: str | None = field(default=None, compare=False)  # the regime's id; None: no publication period
 
 
 @dataclass(frozen=True)
@@ -173,37 +235,96 @@ class ListingWindow:
 
 @dataclass(frozen=True)
 class PublicationRules:
-    """Publication windows and repair eligibility (``publication_periods.vN.json``)."""
+    """Publication windows and repair eligibility (``publication_periods.vN.json``).
+
+    The loader gives every process the newest version, holding the earlier ones in ``earlier``:
+    ``at(n)`` is version ``n``, so a result judged under an older version is recomputed under it
+    (docs/domain-notes.md §14.3)."""
 
     version: int
     legal_sources: tuple[str, ...]
     regimes: tuple[Regime, ...]
     list_kinds: Mapping[str, ListKindRule]
+    categories: Mapping[str, PenaltyCategory] = field(default_factory=lambda: MappingProxyType({}))
+    earlier: Mapping[int, PublicationRules] = field(default_factory=lambda: MappingProxyType({}),
+                                                    compare=False, repr=False)
 
-    def regime_for(self, decision_date: date) -> Regime:
-        """The regime in force on the decision date; ``Rejection`` before the first regime."""
+    def at(self, version: int | None) -> PublicationRules:
+        """The rules of ``version`` (this one for ``None``); ``KeyError`` for a version never loaded."""
+        if version is None or version == self.version:
+            return self
+        found = self.earlier.get(version)
+        if found is None:
+            raise KeyError(f"publication_periods v{version} is not loaded (loaded: "
+                           f"{', '.join(str(v) for v in sorted([*self.earlier, self.version]))})")
+        return found
+
+    def regime_for(self, decision_date: date) -> Regime | None:
+        """The regime in force on the decision date; ``None`` before the first regime (no
+        publication period: the record is accepted with the warning ``publication.no_period``)."""
         for regime in self.regimes:
             if regime.covers(decision_date):
                 return regime
-        first = self.regimes[0].in_force_from
-        raise Rejection(
-            "decision_date", "publication.no_regime",
-            f"决定日期 {decision_date} 早于 {first}，没有适用的公示期限规定 "
-            f"(no publication-period regime applies to decisions before {first})")
+        return None
 
     def penalty_window(self, decision_date: date, severity: str) -> Window:
-        """Publication window of an administrative penalty under the regime of its decision date."""
+        """Publication window of an administrative penalty under the regime of its decision date;
+        an empty window (no publication period) before the first regime."""
         if severity not in SEVERITIES:
             raise Rejection(
                 "severity", "penalty.severity_unknown",
                 f"未知的失信严重程度“{severity}”，应为 minor/general/serious（轻微/一般/严重） "
                 f"(unknown severity '{severity}'; expected minor, general or serious)")
-        period = self.regime_for(decision_date).periods[severity]
+        regime = self.regime_for(decision_date)
+        if regime is None:
+            return Window(decision_date, decision_date, decision_date, None)
+        period = regime.periods[severity]
+        end = _day_after_months(decision_date, period.max_months)
+        if regime.withdrawn_at_cut_over is not None and end < regime.withdrawn_at_cut_over:
+            end = regime.withdrawn_at_cut_over
         return Window(
             start=decision_date,
             earliest_repair=_day_after_months(decision_date, period.min_months),
-            automatic_end=_day_after_months(decision_date, period.max_months),
+            automatic_end=end,
+            regime=regime.id,
         )
+
+    def severity_for(self, decision_date: date, categories: Iterable[str]) -> SeverityFinding:
+        """The class of a penalty from its categories (CF_CFLB) under the regime of its decision date:
+        of several categories the one with the longest maximum period (docs/domain-notes.md §14.1).
+        A category the rules do not know counts as general and is named in ``unknown``; a category
+        given on a decision before the law created it is named in ``too_early``; both are warnings,
+        never refusals (history is loaded as it was decided)."""
+        regime = self.regime_for(decision_date)
+        if regime is None or not regime.category_severity:
+            return SeverityFinding(None, ())
+        classes: list[str] = []
+        unknown: list[str] = []
+        too_early: list[str] = []
+        for given in categories:
+            category = self.category_named(given)
+            if category is None:
+                unknown.append(given)
+                classes.append("general")
+                continue
+            if category.since is not None and decision_date < category.since:
+                too_early.append(given)
+            classes.append(regime.category_severity[category.name])
+        if not classes:
+            return SeverityFinding(None, ())
+        chosen = max(classes, key=lambda c: (regime.periods[c].max_months, regime.periods[c].min_months,
+                                             SEVERITIES.index(c)))
+        warnings = (("penalty.category_unknown",) if unknown else ()) + (
+            ("penalty.category_before_law",) if too_early else ())
+        return SeverityFinding(chosen, warnings, tuple(unknown), tuple(too_early))
+
+    def category_named(self, text: str) -> PenaltyCategory | None:
+        """The category a CF_CFLB value names (its name or an alias, spaces ignored), or ``None``."""
+        wanted = "".join(text.split())
+        for category in self.categories.values():
+            if wanted == category.name or wanted in category.aliases:
+                return category
+        return None
 
     def listing_window(
         self, list_kind: str, listed_on: date, terms: ListingTerms | None = None
@@ -257,8 +378,9 @@ class PublicationRules:
                              f"(unknown severity or list kind '{subject}'; expected one of {known})")
         if subject in SEVERITIES:
             window = self.penalty_window(decision_date, subject)
-            regime = self.regime_for(decision_date).title
-            return _check_window(field, repair_date, window.earliest_repair, window.automatic_end, regime)
+            regime = self.regime_for(decision_date)
+            title = "无公示期限的记录" if regime is None else regime.title
+            return _check_window(field, repair_date, window.earliest_repair, window.automatic_end, title)
         rule = self._list_kind(subject)
         if rule.early_removal is None:
             return Rejection(field, "repair.not_allowed",

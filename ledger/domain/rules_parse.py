@@ -22,9 +22,12 @@ from ledger.domain.rules import (
     Department,
     DepartmentMatrix,
     EarlyRemoval,
+    EndCondition,
     ListKindRule,
+    PenaltyCategory,
     Period,
     PeriodRule,
+    PeriodStart,
     PublicationRules,
     Regime,
 )
@@ -36,9 +39,12 @@ def parse_publication_periods(doc: dict[str, Any], file: str) -> PublicationRule
     """``PublicationRules`` from the parsed ``publication_periods.v<N>.json`` (header already checked
     by the loader); ``RulesError`` names ``file``, the entry and the reason."""
     reader = Reader(file)
-    reader.keys(doc, "file", {"name", "version", "legal_sources", "penalty_regimes", "list_kinds"}, {"notes"})
-    regimes = tuple(_regime(reader, item, f"penalty_regimes[{i}]")
+    reader.keys(doc, "file", {"name", "version", "legal_sources", "penalty_regimes", "list_kinds"},
+                {"notes", "penalty_categories", "ceilings"})
+    categories = _categories(reader, doc.get("penalty_categories", []))
+    regimes = tuple(_regime(reader, item, f"penalty_regimes[{i}]", categories)
                     for i, item in enumerate(reader.array(doc["penalty_regimes"], "penalty_regimes")))
+    _check_ceilings(reader, doc.get("ceilings", []), regimes)
     if not regimes:
         reader.fail("penalty_regimes", "at least one regime is required")
     for i in range(1, len(regimes)):
@@ -58,11 +64,15 @@ def parse_publication_periods(doc: dict[str, Any], file: str) -> PublicationRule
     list_kinds = {kind: _list_kind(reader, kind, value, f"list_kinds.{kind}")
                   for kind, value in kinds.items()}
     return PublicationRules(doc["version"], tuple(doc["legal_sources"]), regimes,
-                            MappingProxyType(list_kinds))
+                            MappingProxyType(list_kinds), MappingProxyType(categories))
 
 
-def parse_departments(doc: dict[str, Any], file: str) -> DepartmentMatrix:
-    """The ``DepartmentMatrix`` from the parsed ``departments.v<N>.json``; ``RulesError`` as above."""
+def parse_departments(doc: dict[str, Any], file: str, *, every_type: bool = True) -> DepartmentMatrix:
+    """The ``DepartmentMatrix`` from the parsed ``departments.v<N>.json``; ``RulesError`` as above.
+
+    ``every_type``: every event type the ledger knows must have a department that may emit it. True
+    for the newest version; an older version predates the event types added since, and is kept only
+    to judge again what was judged under it."""
     reader = Reader(file)
     reader.keys(doc, "file", {"name", "version", "legal_sources", "departments"}, {"notes"})
     departments: dict[str, Department] = {}
@@ -87,14 +97,53 @@ def parse_departments(doc: dict[str, Any], file: str) -> DepartmentMatrix:
                                          reader.text(item["legal_source"], f"{entry}.legal_source"),
                                          frozenset(may_emit))
     orphans = EVENT_TYPES - set().union(*(d.may_emit for d in departments.values()))
-    if orphans:
+    if orphans and every_type:
         reader.fail("departments", f"no department may emit {', '.join(sorted(orphans))}")
     return DepartmentMatrix(doc["version"], tuple(doc["legal_sources"]), MappingProxyType(departments))
 
 
-def _regime(reader: Reader, item: Any, entry: str) -> Regime:
+def _categories(reader: Reader, items: Any) -> dict[str, PenaltyCategory]:
+    """``penalty_categories``: each CF_CFLB value with its legal source, first date and other spellings."""
+    out: dict[str, PenaltyCategory] = {}
+    spellings: set[str] = set()
+    for i, item in enumerate(reader.array(items, "penalty_categories")):
+        entry = f"penalty_categories[{i}]"
+        reader.keys(item, entry, {"name", "legal_source"}, {"since", "aliases", "confidence", "note"})
+        name = reader.text(item["name"], f"{entry}.name")
+        since = None if item.get("since") is None else reader.date(item["since"], f"{entry}.since")
+        aliases = tuple(reader.text(a, f"{entry}.aliases[{j}]")
+                        for j, a in enumerate(reader.array(item.get("aliases", []), f"{entry}.aliases")))
+        for spelling in (name, *aliases):
+            if spelling in spellings:
+                reader.fail(entry, f"'{spelling}' names two categories")
+            spellings.add(spelling)
+        out[name] = PenaltyCategory(name, reader.text(item["legal_source"], f"{entry}.legal_source"), since,
+                                    aliases)
+    return out
+
+
+def _check_ceilings(reader: Reader, items: Any, regimes: tuple[Regime, ...]) -> None:
+    """A ceiling (e.g. Henan art. 19: at most 5 years from 2020-05-01) no regime in force after its
+    start may exceed."""
+    for i, item in enumerate(reader.array(items, "ceilings")):
+        entry = f"ceilings[{i}]"
+        reader.keys(item, entry, {"id", "legal_source", "from", "max_months"}, {"confidence"})
+        reader.text(item["legal_source"], f"{entry}.legal_source")
+        start = reader.date(item["from"], f"{entry}.from")
+        ceiling = reader.months(item["max_months"], f"{entry}.max_months", minimum=1)
+        for regime in regimes:
+            if regime.in_force_until is not None and regime.in_force_until < start:
+                continue
+            for severity, period in regime.periods.items():
+                if period.max_months > ceiling:
+                    reader.fail(entry, f"regime {regime.id} publishes {severity} penalties {period.max_months} "
+                                       f"months, beyond the ceiling of {ceiling} months from {start}")
+
+
+def _regime(reader: Reader, item: Any, entry: str, categories: dict[str, PenaltyCategory]) -> Regime:
     reader.keys(item, entry, {"id", "title", "legal_source", "in_force_from", "in_force_until", "severities"},
-                {"confidence"})
+                {"confidence", "period_start", "end_condition", "withdrawn_at_cut_over", "category_severity",
+                 "notes"})
     start = reader.date(item["in_force_from"], f"{entry}.in_force_from")
     until = item["in_force_until"]
     end = None if until is None else reader.date(until, f"{entry}.in_force_until")
@@ -122,9 +171,41 @@ def _regime(reader: Reader, item: Any, entry: str) -> Regime:
             reader.fail(f"{entry}.severities.{severity}.treat_as",
                         f"'{target}' must name a severity of this regime that has its own periods")
         periods[severity] = periods[target]
+    period_start = item.get("period_start", "decision_date")
+    if period_start not in ("decision_date", "publication_date"):
+        reader.fail(f"{entry}.period_start", f"'{period_start}' is not one of decision_date, publication_date")
+    end_condition = item.get("end_condition", "automatic")
+    if end_condition not in ("automatic", "automatic_once_corrected"):
+        reader.fail(f"{entry}.end_condition",
+                    f"'{end_condition}' is not one of automatic, automatic_once_corrected")
+    cut_over = item.get("withdrawn_at_cut_over")
+    if cut_over is not None:
+        cut_over = reader.date(cut_over, f"{entry}.withdrawn_at_cut_over")
+    mapping = _category_severity(reader, item.get("category_severity"), f"{entry}.category_severity", categories)
     return Regime(reader.text(item["id"], f"{entry}.id"), reader.text(item["title"], f"{entry}.title"),
                   reader.text(item["legal_source"], f"{entry}.legal_source"), start, end,
-                  MappingProxyType(periods))
+                  MappingProxyType(periods), cast(PeriodStart, period_start), cast(EndCondition, end_condition),
+                  cut_over, MappingProxyType(mapping))
+
+
+def _category_severity(reader: Reader, value: Any, entry: str,
+                       categories: dict[str, PenaltyCategory]) -> dict[str, str]:
+    """``category_severity`` of a regime: every category of ``penalty_categories`` to a class, with
+    the source of the mapping (``legal_source``, ``confidence``)."""
+    if value is None:
+        return {}
+    spec = reader.obj(value, entry)
+    reader.keys(spec, entry, {"legal_source", "classes"}, {"confidence", "notes"})
+    reader.text(spec["legal_source"], f"{entry}.legal_source")
+    classes = reader.obj(spec["classes"], f"{entry}.classes")
+    if missing := set(categories) - set(classes):
+        reader.fail(f"{entry}.classes", f"no class for the category(ies) {', '.join(sorted(missing))}")
+    if unknown := set(classes) - set(categories):
+        reader.fail(f"{entry}.classes", f"'{', '.join(sorted(unknown))}' is not in penalty_categories")
+    for name, severity in classes.items():
+        if severity not in SEVERITIES:
+            reader.fail(f"{entry}.classes.{name}", f"'{severity}' is not one of {', '.join(SEVERITIES)}")
+    return dict(classes)
 
 
 def _list_kind(reader: Reader, kind: str, item: Any, entry: str) -> ListKindRule:

@@ -4,6 +4,10 @@
 by the bytes, so the entry with an empty hash ends in the single byte 0x00 and the sealed entry is
 the same bytes with that last byte replaced by 0x40 (length 32) and the hash: one encoding serves
 both the hash and the record.
+
+An entry is encoded with the LedgerEntry version it was written in: version 2 when it names the rules
+versions it was judged under (``rules_versions``), version 1 otherwise (the entries written before
+that field existed, which decode with an empty map), so an old entry's hash still checks.
 """
 
 from __future__ import annotations
@@ -18,14 +22,21 @@ GENESIS = bytes(32)
 _LEN32 = b"\x40"  # zigzag varint of 32
 
 
+def _encode(entry: Mapping[str, Any]) -> bytes:
+    """The framed entry with an empty hash, in the LedgerEntry version it was written in."""
+    if entry.get("rules_versions"):
+        return registry.encode("LedgerEntry", {**entry, "hash": b""}, version=2)
+    return registry.encode("LedgerEntry", {k: v for k, v in entry.items() if k != "rules_versions"} | {"hash": b""},
+                           version=1)
+
+
 def entry_hash(entry: Mapping[str, Any]) -> bytes:
-    body = registry.encode("LedgerEntry", {**entry, "hash": b""})
-    return hashlib.sha256(bytes(entry["prev_hash"]) + body).digest()
+    return hashlib.sha256(bytes(entry["prev_hash"]) + _encode(entry)).digest()
 
 
 def seal(entry: dict[str, Any]) -> bytes:
     """Set entry["hash"] and return the framed LedgerEntry record, encoded once."""
-    unsealed = registry.encode("LedgerEntry", {**entry, "hash": b""})
+    unsealed = _encode(entry)
     digest = hashlib.sha256(bytes(entry["prev_hash"]) + unsealed).digest()
     entry["hash"] = digest
     return unsealed[:-1] + _LEN32 + digest

@@ -29,12 +29,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from holidays.countries.china import China, ChinaStaticHolidays
+
+from ledger.domain.workdays import parse_workdays
 
 _SATURDAY = 5
 VERSION = 2  # the version ``write`` produces; ``add`` writes the next version after the highest
@@ -245,13 +246,9 @@ def add(year: int, directory: Path = DIRECTORY, notice: Path | None = None) -> t
     doc["years"][str(year)] = new
     text = render(doc)
     name = f"workdays.v{version + 1}.json"
-    from ledger.rules.loader import load_workdays  # validate before writing
-
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
-        before = load_workdays(Path(tmp))
-        (Path(tmp) / name).write_text(text, encoding="utf-8")
-        after = load_workdays(Path(tmp))
+    # validated like the loader validates it, before it is written
+    before = parse_workdays(json.loads(path.read_text(encoding="utf-8")), str(path))
+    after = parse_workdays(json.loads(text), str(directory / name))
     out = directory / name
     out.write_text(text, encoding="utf-8")
     changed = [f"{d} {d:%a}: {'working day' if before.is_working_day(d) else 'day off'} -> "
@@ -304,11 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         same = args.output.exists() and args.output.read_text(encoding="utf-8") == text
         print(f"{args.output}: {'matches' if same else 'DIFFERS FROM'} the holidays package")
         return 0 if same else 1
-    from ledger.rules.loader import load_workdays  # validate before writing
-
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / FILE.name).write_text(text, encoding="utf-8")
-        load_workdays(Path(tmp))
+    parse_workdays(json.loads(text), str(args.output))  # validated like the loader validates it
     args.output.write_text(text, encoding="utf-8")
     print(f"wrote {args.output} ({FIRST_YEAR}-{LAST_YEAR} official, {LAST_YEAR + 1}-{PROVISIONAL_UNTIL} provisional)")
     return 0

@@ -8,7 +8,7 @@ so that the in-memory state follows only what Kafka committed. `rollback()` forg
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
@@ -141,7 +141,8 @@ class Sequencing:
                                               self.rules.departments, partition, verified)
         except submissions.Refused as refused:
             return Verdict("REJECTED", refused.event_id, reasons=[refused.reason], content_hash=content_hash)
-        event = sub.event
+        # judged under the newest version of every rules file; the entry names them (rules_versions)
+        event = replace(sub.event, rules_versions=self.rules.stamp)
         seen = self.seen(partition, event.event_id)
         if seen is not None and seen.entity_id != event.entity_id:
             # the id holds an event about another subject: a conflict, answered about this submission's
@@ -173,7 +174,7 @@ class Sequencing:
             "entity_id": event.entity_id, "entity_version": new_state.version, "event_id": event.event_id,
             "event_type": event.event_type, "category": sub.category, "department": event.department,
             "sequenced_at": datetime.now(UTC), "submission_partition": partition, "submission_offset": offset,
-            "warnings": warnings, "submission": value, "signature": headers.get("signature", b""),
+            "warnings": warnings, "rules_versions": event.rules_versions, "submission": value, "signature": headers.get("signature", b""),
             "prev_hash": last_hash, "hash": b"",
         }
         entry_bytes = chain.seal(entry)

@@ -15,7 +15,7 @@ import psycopg
 
 from ledger.audit import merkle, notary
 from ledger.domain.asof import AsOf, Recorded, state_as_of
-from ledger.records.events import event_of
+from ledger.records.events import event_of, judged_versions
 
 HISTORY_SQL = """
 select entity_version, event_id, event_type, department, kafka_partition, kafka_offset, hash, sequenced_at,
@@ -36,8 +36,10 @@ def recorded(entity_id: str, rows: list[dict[str, Any]]) -> list[Recorded]:
     """The ledger copy's rows as the domain's events (the body is the record without its envelope)."""
     out = []
     for r in rows:
+        stamp = {"rules_versions": r["record"]["envelope"].get("rules_versions")}  # the projector's copy of it
         out.append(Recorded(r["version"], r["sequenced_at"],
-                            event_of(r["record"], entity_id=entity_id, department=r["department"])))
+                            event_of(r["record"], entity_id=entity_id, department=r["department"],
+                                     rules_versions=judged_versions(stamp))))
     return out
 
 

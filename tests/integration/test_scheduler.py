@@ -23,6 +23,7 @@ from consumers.scheduler import service
 from ledger.client import LedgerClient, submit_as_departments
 from ledger.platform import config, signing
 from ledger.platform.kafka_util import KafkaClients
+from ledger.rules import loader
 from ops import stack as ops_stack
 from ops import workload
 from tests import helpers
@@ -166,7 +167,8 @@ async def test_a_second_run_and_a_resubmission_append_nothing(settings, services
 
     # the same expiries again, straight to the sequencer (as after a crash before the views caught up)
     subjects = await service.read_subjects(KafkaClients(settings.bootstrap_servers), pending)
-    records = [scheduler.expiry_record(d, subjects[(d.partition, d.offset)], 1) for d in pending]
+    version = loader.load_publication_periods().version  # the scheduler names the newest version
+    records = [scheduler.expiry_record(d, subjects[(d.partition, d.offset)], version) for d in pending]
     async with LedgerClient(settings.bootstrap_servers, scheduler.DEPARTMENT,
                             signing.private_key(settings.keys_dir, scheduler.DEPARTMENT)) as c:
         again = await c.submit_many_and_wait(records)

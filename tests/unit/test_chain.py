@@ -56,5 +56,25 @@ def test_the_sealed_bytes_are_the_entry_encoded_with_its_hash() -> None:
     entry = dict(_entries(1)[0])
     entry["hash"] = b""
     data = chain.seal(entry)
-    assert data == registry.encode("LedgerEntry", entry)
+    assert data == registry.encode("LedgerEntry", entry, version=1)  # no rules versions: written as version 1
     assert registry.decode(data, "LedgerEntry")[1]["hash"] == entry["hash"] == chain.entry_hash(entry)
+
+
+def test_an_entry_naming_its_rules_versions_is_version_2_and_old_entries_still_check() -> None:
+    """docs/domain-notes.md §14.3: the stamp travels in LedgerEntry v2; a v1 entry, read back through v2
+    (empty map), still hashes to its own hash, and a v2 entry's stamp is covered by its hash."""
+    from schemas import registry
+
+    old = _entries(1)[0]
+    old_bytes = chain.seal(dict(old, hash=b""))
+    read = registry.decode(old_bytes, "LedgerEntry")[1]
+    assert read["rules_versions"] == {} and chain.broken_links([read]) == []
+
+    stamped = dict(old, hash=b"", rules_versions={"publication_periods": 2, "departments": 1})
+    data = chain.seal(stamped)
+    assert registry.schema_id_of(data) == registry.encode("LedgerEntry", stamped, version=2)[4]
+    back = registry.decode(data, "LedgerEntry")[1]
+    assert back["rules_versions"] == {"publication_periods": 2, "departments": 1}
+    assert chain.broken_links([back]) == []
+    assert chain.broken_links([dict(back, rules_versions={"publication_periods": 1, "departments": 1})]) == [
+        "version 1: hash does not match the content"]

@@ -208,9 +208,9 @@ def test_penalty_window_refusals_are_the_rules_own() -> None:
     with pytest.raises(Rejection) as info:
         publication_window(PUBLICATION, date(2025, 6, 2), "grave")
     assert info.value.code == "penalty.severity_unknown"
-    with pytest.raises(Rejection) as info:
-        publication_window(PUBLICATION, date(2019, 6, 30), "general")
-    assert info.value.code == "publication.no_regime"
+    # before the first regime (2017-01-01): no publication period, an empty window (docs/domain-notes.md §14.2)
+    w = publication_window(PUBLICATION, date(2016, 6, 30), "general")
+    assert w.start == w.automatic_end == date(2016, 6, 30) and not w.covers(date(2016, 6, 30))
 
 
 def test_a_licence_is_published_while_it_is_valid() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,8 @@ import pytest
 from ledger.domain.errors import RulesError
 from ledger.domain.punishment import Catalogue
 from ledger.domain.rules import LIST_KINDS
-from ledger.rules.loader import default_directory, load_catalogue, load_departments
+from ledger.rules.loader import load_catalogue, load_departments
+from tests.helpers import copy_rules
 
 CATALOGUE = "punishment_catalogue.v2.json"
 
@@ -66,9 +66,7 @@ def test_incentives_only_for_the_red_list(catalogue: Catalogue) -> None:
 
 @pytest.fixture
 def rules_dir(tmp_path: Path) -> Path:
-    for name in ("departments.v2.json", CATALOGUE):
-        shutil.copy(default_directory() / name, tmp_path / name)
-    return tmp_path
+    return copy_rules(tmp_path, "departments", "punishment_catalogue")
 
 
 def _edit(directory: Path, change: Any) -> None:

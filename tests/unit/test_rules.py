@@ -5,7 +5,6 @@ from __future__ import annotations
 import calendar
 import dataclasses
 import json
-import shutil
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -19,6 +18,7 @@ from ledger.domain.errors import Rejection, RulesError
 from ledger.domain.rulebook import RuleBook
 from ledger.domain.rules import EVENT_TYPES, ListingTerms, ListingWindow, Window, add_months
 from ledger.rules.loader import default_directory, load, load_departments, load_publication_periods
+from tests.helpers import copy_rules
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +75,10 @@ def test_regime_is_chosen_by_decision_date(rules: RuleBook, decision: date, regi
     assert rules.publication.regime_for(decision).id == regime
 
 
-def test_no_regime_before_527(rules: RuleBook) -> None:
-    with pytest.raises(Rejection) as info:
-        rules.publication.regime_for(date(2019, 6, 30))
-    assert (info.value.field, info.value.code) == ("decision_date", "publication.no_regime")
+def test_no_regime_before_2017(rules: RuleBook) -> None:
+    # docs/domain-notes.md §14.2: no publication period before the first regime; the record is not refused.
+    assert rules.publication.regime_for(date(2016, 12, 31)) is None
+    assert rules.publication.regime_for(date(2019, 6, 30)).id == "pre-527-2017"
 
 
 @pytest.mark.parametrize(
@@ -131,7 +131,7 @@ def test_repair_on_the_first_allowed_day_only(rules: RuleBook) -> None:
         ("general", date(2024, 1, 31), date(2025, 2, 1), "repair.publication_ended"),
         ("general", date(2024, 1, 31), date(2024, 1, 30), "repair.before_decision"),
         ("grave", date(2024, 1, 31), date(2024, 6, 1), "repair.subject_unknown"),
-        ("general", date(2018, 1, 31), date(2018, 6, 1), "publication.no_regime"),
+        ("general", date(2016, 1, 31), date(2016, 6, 1), "repair.publication_ended"),
     ],
 )
 def test_repair_refusals(rules: RuleBook, severity: str, decided: date, repair: date, code: str) -> None:
@@ -340,7 +340,7 @@ def test_authorize_refusals(rules: RuleBook, department: str, event_type: str, f
 
 
 def test_loaded_objects_are_frozen(rules: RuleBook) -> None:
-    assert rules.publication.version == 1 and rules.departments.version >= 2
+    assert rules.publication.version == 2 and rules.departments.version >= 2
     assert rules.publication.legal_sources and rules.departments.legal_sources
     with pytest.raises(dataclasses.FrozenInstanceError):
         rules.publication.regimes[0].in_force_from = date(2000, 1, 1)  # type: ignore[misc]
@@ -350,9 +350,7 @@ def test_loaded_objects_are_frozen(rules: RuleBook) -> None:
 
 @pytest.fixture
 def rules_dir(tmp_path: Path) -> Path:
-    for name in (PERIODS, DEPARTMENTS):
-        shutil.copy(default_directory() / name, tmp_path / name)
-    return tmp_path
+    return copy_rules(tmp_path, "publication_periods", "departments")
 
 
 def edit(directory: Path, file: str, change: Callable[[dict[str, Any]], None]) -> None:

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from ledger.domain.errors import CalendarCoverageError, DomainError, RulesError
 from ledger.rules import make_workdays
 from ledger.rules.loader import default_directory, load_workdays
+from tests.helpers import copy_rules
 
 FILE = "workdays.v1.json"  # the name the small test files below are written under
 CURRENT = "workdays.v2.json"  # the committed calendar: 2017-2026 official, 2027-2100 provisional
@@ -393,7 +394,7 @@ def test_highest_version_is_loaded(tmp_path: Path) -> None:
 
 
 def test_adding_a_notice_writes_the_next_version_and_lists_the_days_that_change(tmp_path: Path) -> None:
-    (tmp_path / CURRENT).write_text((default_directory() / CURRENT).read_text(encoding="utf-8"), encoding="utf-8")
+    copy_rules(tmp_path, "workdays")
     notice = tmp_path / "notice.json"
     off = sorted(d.isoformat() for d in CAL.holidays if d.year == 2027 and d != date(2027, 10, 5))
     notice.write_text(json.dumps({"legal_source": "国务院办公厅关于2027年部分节假日安排的通知",
@@ -429,6 +430,7 @@ def test_invalid_deadlines_and_provisional_years_are_refused(tmp_path: Path, cha
                                                              entry: str) -> None:
     doc = json.loads((default_directory() / CURRENT).read_text(encoding="utf-8"))
     change(doc)
+    copy_rules(tmp_path, "workdays")
     (tmp_path / CURRENT).write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     with pytest.raises(RulesError) as info:
         load_workdays(tmp_path)

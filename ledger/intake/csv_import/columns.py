@@ -55,10 +55,11 @@ _NOT_KEPT = (
     ("FR_ZJHM", "法定代表人证件号码", ("法定代表人身份证号", "法定代表人身份证号码")),
 )
 # When a cell is empty: the Avro doc of licence_no says the emitter repeats the decision no; the data
-# source is the deciding authority unless stated; 失信程度 defaults to 一般 (general); a licence
-# being reported as granted is 有效 (valid) unless XK_ZT says otherwise.
+# source is the deciding authority unless stated; 失信程度, when not given, is derived from the penalty
+# categories (rows.py, docs/domain-notes.md §14.1); a licence being reported as granted is 有效 (valid)
+# unless XK_ZT says otherwise.
 FALLBACKS = {"licence_no": "decision_no", "data_source": "authority", "data_source_code": "authority_code"}
-DEFAULTS = {"severity": "general", "status": "valid"}
+DEFAULTS = {"status": "valid"}
 SEVERITY_ALIASES = ("severity",)
 
 _DOC_CODE = re.compile(r"^((?:XK|CF)_[A-Z0-9_]+|BZ)\s+([^\s:：,，.。(（]+)")
@@ -121,7 +122,8 @@ def columns(event_type: str) -> tuple[Column, ...]:
             code, header = "", named.group(1)
         values = _enum_values(f["type"], doc) if kind == "enum" else ()
         aliases = SEVERITY_ALIASES if f["name"] == "severity" else ()
-        required = kind in ("text", "date", "list", "enum") and f["name"] not in FALLBACKS | DEFAULTS.keys()
+        required = kind in ("text", "date", "list", "enum") and f["name"] not in FALLBACKS | DEFAULTS.keys() | {
+            "severity"}
         out.append(Column(code, header, f["name"], kind, aliases, values, required))
     out += [Column(f"{prefix}_{suffix}", header, "", "ignored", aliases) for suffix, header, aliases in _NOT_KEPT]
     return tuple(out)

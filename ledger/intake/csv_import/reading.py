@@ -11,13 +11,16 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import cache
 from typing import Any
 
 from ledger.domain.local_time import CHINA
+from ledger.domain.rules import PublicationRules
 from ledger.intake.csv_import.columns import lookup
 from ledger.intake.csv_import.layout import Layout, layout_of
 from ledger.intake.csv_import.problems import FileRefused, Problem, RowResult
 from ledger.intake.csv_import.rows import map_row
+from ledger.rules import loader
 
 
 def decode(data: bytes) -> tuple[str, str]:
@@ -65,6 +68,7 @@ class Reading:
     today: date
     _records: Iterator[list[str]] = field(repr=False)
     _line: Any = field(repr=False)
+    publication: PublicationRules | None = None  # to derive 失信程度 from the categories when not given
     read: int = 0  # data rows read so far
     _memo: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)  # identity checks, per file
 
@@ -89,7 +93,7 @@ class Reading:
             if not any(c.strip() for c in cells):
                 continue
             self.read += 1
-            result = map_row(self.layout, cells, number, self.department, self.today, self._memo)
+            result = map_row(self.layout, cells, number, self.department, self.today, self._memo, self.publication)
             if result.decision_no is not None and result.record is not None:
                 seen = first_row.setdefault(result.decision_no, number)
                 if seen != number:
@@ -102,9 +106,17 @@ class Reading:
             yield result
 
 
-def open_csv(data: bytes, department: str, today: date | None = None) -> Reading:
+@cache
+def _publication() -> PublicationRules:
+    """The rules loader's publication rules, read once per process for the files that are not given them."""
+    return loader.load_publication_periods()
+
+
+def open_csv(data: bytes, department: str, today: date | None = None,
+             publication: PublicationRules | None = None) -> Reading:
     """Decode the bytes, find the header row (the first of the first 10 non-blank rows with at
-    least 3 recognised columns; a title row above it is skipped) and the layout."""
+    least 3 recognised columns; a title row above it is skipped) and the layout. ``publication``:
+    the rules that derive a penalty's 失信程度 from its categories (default: those of the rules loader)."""
     text, encoding = decode(data)
     if "\x00" in text:
         raise FileRefused("file.binary", "文件含有空字符（NUL），不是文本 CSV 文件 (the file contains NUL "
@@ -122,7 +134,8 @@ def open_csv(data: bytes, department: str, today: date | None = None) -> Reading
             if sum(1 for c in cells if lookup(c)) >= 3:
                 layout = layout_of(cells, number)
                 return Reading(encoding, delimiter, layout, department,
-                               today or datetime.now(UTC).astimezone(CHINA).date(), reader, lambda: reader.line_num)
+                               today or datetime.now(UTC).astimezone(CHINA).date(), reader, lambda: reader.line_num,
+                               publication or _publication())
             if seen >= 10:
                 break
     except csv.Error as exc:
@@ -133,6 +146,7 @@ def open_csv(data: bytes, department: str, today: date | None = None) -> Reading
                                           "first 10 rows)")
 
 
-def read_csv(data: bytes, department: str, today: date | None = None) -> tuple[Reading, list[RowResult]]:
-    reading = open_csv(data, department, today)
+def read_csv(data: bytes, department: str, today: date | None = None,
+             publication: PublicationRules | None = None) -> tuple[Reading, list[RowResult]]:
+    reading = open_csv(data, department, today, publication)
     return reading, list(reading.rows())

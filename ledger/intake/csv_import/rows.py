@@ -21,10 +21,12 @@ from typing import Any
 from ledger.domain import identity
 from ledger.domain.errors import Rejection
 from ledger.domain.local_time import CHINA
+from ledger.domain.rules import PublicationRules
 from ledger.intake.csv_import.columns import (
     DEFAULTS,
     FALLBACKS,
     LICENCE,
+    PENALTY,
     Column,
     columns,
     counterparty_types,
@@ -94,7 +96,7 @@ _AS_IS = frozenset({"text", "text?", "subject"})
 
 
 def map_row(layout: Layout, cells: list[str], row: int, department: str, today: date,
-            memo: dict[tuple[str, str], Any] | None = None) -> RowResult:
+            memo: dict[tuple[str, str], Any] | None = None, publication: PublicationRules | None = None) -> RowResult:
     """One data row to a record, or its refusals. Never raises for any cell content. ``memo``
     remembers identity checks across the rows of one file."""
     event_type = layout.event_type
@@ -163,6 +165,8 @@ def map_row(layout: Layout, cells: list[str], row: int, department: str, today: 
             values[target] = default
 
     decided = values.get("decision_date")
+    if event_type == PENALTY and values.get("severity") is None:
+        values["severity"] = _severity(publication, decided, values.get("penalty_categories"))
     if isinstance(decided, date):
         if decided > today:
             refuse(col_of["decision_date"], "time.future",
@@ -187,6 +191,16 @@ def map_row(layout: Layout, cells: list[str], row: int, department: str, today: 
         "recorded_at": datetime(decided.year, decided.month, decided.day, tzinfo=CHINA),
     }
     return RowResult(row, event_id, decision_no, {"envelope": envelope, **body}, (), tuple(warnings))
+
+
+def _severity(publication: PublicationRules | None, decided: Any, categories: Any) -> str:
+    """失信程度 not given: the class the penalty categories give under the regime of the decision date
+    (docs/domain-notes.md §14.1); general when they give none (no regime, no mapping, no date). A class
+    the file does give is kept (the department's explicit classification wins) and the sequencer
+    warns when it differs from the categories."""
+    if publication is None or not isinstance(decided, date) or not categories:
+        return "general"
+    return publication.severity_for(decided, categories).severity or "general"
 
 
 def _convert(col: Column, text: str, layout: Layout) -> Any:

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from ledger.client import LedgerClient, OutcomeTimeout
 from ledger.domain.errors import Rejection
 from ledger.domain.identity import WARNING_MESSAGES
-from ledger.domain.rules import DepartmentMatrix
+from ledger.domain.rules import PENALTY_WARNING_MESSAGES, DepartmentMatrix
 from ledger.intake import csv_import
 from ledger.intake.importer.progress import Progress
 from ledger.intake.importer.report import (
@@ -86,7 +86,7 @@ def _decided(r: csv_import.RowResult, layout: csv_import.Layout, out: dict[str, 
     if status == "ACCEPTED":
         extra = [w for w in out.get("warnings") or [] if w not in {p.code for p in r.warnings}]
         rep.fields += ["(ledger)"] * len(extra)
-        rep.reasons += [WARNING_MESSAGES.get(w, w) for w in extra]
+        rep.reasons += [{**WARNING_MESSAGES, **PENALTY_WARNING_MESSAGES}.get(w, w) for w in extra]
         rep.status = FLAGGED if rep.reasons else ACCEPTED
     elif status == "DUPLICATE":
         rep.status, rep.fields, rep.reasons = DUPLICATE, [], [
