@@ -29,6 +29,7 @@ from ledger.client import LedgerClient, submit_as_departments
 from ledger.platform import config, signing
 from ledger.records import submissions
 from ops import demo_audit, demo_feeds, workload
+from ops.root import CLOCK
 from schemas import registry
 
 
@@ -295,8 +296,8 @@ async def _show_query_api(s: config.Settings, last: dict[str, Any], rng: random.
               + (f"{lists['items'][0]['subject_name']} {lists['items'][0]['status']}" if lists["items"] else "none"))
         # read your writes: a new event, then its entity's profile at that ledger position
         out = (await submit_as_departments(s.bootstrap_servers, s.keys_dir, [workload.tax_rated(
-            workload.Subject(last["entity_id"].split(":", 1)[1], "USCC", "—"), date.today().year - 1, "A",
-            date.today())]))[0]
+            workload.Subject(last["entity_id"].split(":", 1)[1], "USCC", "—"), CLOCK.today().year - 1, "A",
+            CLOCK.today())]))[0]
         if out["status"] == "ACCEPTED":
             status, profile = await get(f"/entities/{out['entity_id']}?after={out['ledger_partition']}:"
                                         f"{out['ledger_offset']}")
@@ -319,7 +320,7 @@ async def _show_expiry_trigger_feedback(s: config.Settings, rng: random.Random) 
     old_firm, firm = workload.subjects(rng, 2, persons_share=0.0)
     tag = rng.randrange(10**5, 10**6)
     old = workload.wage_listed(old_firm, f"许人社欠薪〔2021〕{tag}号", date(2021, 3, 1))
-    listing = workload.debtor_listed(firm, f"（2026）豫10执{tag}号", date.today() - timedelta(days=20))
+    listing = workload.debtor_listed(firm, f"（{CLOCK.today().year}）豫10执{tag}号", CLOCK.today() - timedelta(days=20))
     outs = await submit_as_departments(s.bootstrap_servers, s.keys_dir, [old, listing])
     await _wait_projected(s, outs)
     _line("\n== The expiry scheduler (consumers/scheduler/service.py; the stack's process passes every 60 s)")
@@ -364,7 +365,7 @@ async def _show_expiry_trigger_feedback(s: config.Settings, rng: random.Random) 
         for (dept, rec), out in zip(reports, fb, strict=True):
             _describe(f"{dept} reports {rec['measure_code']} {rec['action']}", out)
         lifted = await submit_as_departments(s.bootstrap_servers, s.keys_dir, [
-            workload.debtor_delisted(firm, listing[1]["case_no"], date.today()),
+            workload.debtor_delisted(firm, listing[1]["case_no"], CLOCK.today()),
             _feedback(firm, "sector-procurement", "bar-government-procurement", trigger_id, "lifted")])
         at = f"{lifted[-1]['ledger_partition']}:{lifted[-1]['ledger_offset']}"
         again = await get("/trigger", entity=f"uscc:{firm.id}", action="bid-government-procurement", after=at)
@@ -379,7 +380,7 @@ async def _show_expiry_trigger_feedback(s: config.Settings, rng: random.Random) 
 
 def _feedback(subject: workload.Subject, department: str, measure: str, trigger: str,
               action: str) -> tuple[str, dict[str, Any]]:
-    _, rec = workload.feedback(subject, trigger, date.today())
+    _, rec = workload.feedback(subject, trigger, CLOCK.today())
     rec["envelope"]["source_department"] = department
     return department, {**rec, "measure_code": measure, "action": action}
 
@@ -387,7 +388,7 @@ def _feedback(subject: workload.Subject, department: str, measure: str, trigger:
 async def _show_portal(s: config.Settings, rng: random.Random) -> None:
     """This month's listings (so the month's publication has them), then the public portal: its
     URL, one listed entity's page, and the month's publication downloaded as CSV."""
-    today = date.today()
+    today = CLOCK.today()
     listed = workload.subjects(rng, 3, persons_share=0.0)
     events = [workload.debtor_listed(x, f"（{today.year}）豫10执{rng.randrange(10**4, 10**5)}号", today, ground=2)
               for x in listed]
@@ -417,7 +418,8 @@ def main() -> None:
     p.add_argument("--subjects", type=int, default=150, help="distinct entities (default 150)")
     p.add_argument("--seed", type=int, default=None, help="workload seed (default: a new one each run)")
     args = p.parse_args()
-    seed = args.seed if args.seed is not None else int(time.time())
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**9)
+    _line(f"demo workload seed {seed} (replay this world with --seed {seed})")
     sys.exit(asyncio.run(run(args.events, args.subjects, seed)))
 
 

@@ -59,3 +59,22 @@ def services(stack):  # type: ignore[no-untyped-def]
     yield {p.name: p for p in procs}
     for p in procs:
         p.stop()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """The run's seed (every random world derives from it) and the clock the run sees."""
+    from tests import helpers
+
+    faked = os.environ.get("FAKETIME")
+    return [f"random worlds: seed {helpers.RUN_SEED} (replay: {helpers.SEED_VARIABLE}={helpers.RUN_SEED})",
+            f"clock: today is {helpers.today()} in China Standard Time, now {helpers.CLOCK.now():%Y-%m-%d %H:%M:%S} "
+            f"UTC, TZ={os.environ.get('TZ', '(unset)')}"
+            + (f", faked by libfaketime from '{faked}'" if faked else "")]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int) -> None:
+    if terminalreporter.stats.get("failed") or terminalreporter.stats.get("error"):
+        from tests import helpers
+
+        terminalreporter.write_line(f"random worlds of this run: seed {helpers.RUN_SEED}; replay them with "
+                                    f"{helpers.SEED_VARIABLE}={helpers.RUN_SEED} ops/test ...", yellow=True)

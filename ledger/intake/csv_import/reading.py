@@ -10,14 +10,14 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
-from ledger.domain.local_time import CHINA
 from ledger.intake.csv_import.columns import lookup
 from ledger.intake.csv_import.layout import Layout, layout_of
 from ledger.intake.csv_import.problems import FileRefused, Problem, RowResult
 from ledger.intake.csv_import.rows import map_row
+from ledger.platform.clock import SYSTEM
 
 
 def decode(data: bytes) -> tuple[str, str]:
@@ -122,7 +122,7 @@ def open_csv(data: bytes, department: str, today: date | None = None) -> Reading
             if sum(1 for c in cells if lookup(c)) >= 3:
                 layout = layout_of(cells, number)
                 return Reading(encoding, delimiter, layout, department,
-                               today or datetime.now(UTC).astimezone(CHINA).date(), reader, lambda: reader.line_num)
+                               today or SYSTEM.today(), reader, lambda: reader.line_num)
             if seen >= 10:
                 break
     except csv.Error as exc:
