@@ -61,6 +61,16 @@ def services(stack):  # type: ignore[no-untyped-def]
         p.stop()
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Hypothesis draws from the run's seed too (unless --hypothesis-seed is given), so that
+    LEDGER_TEST_SEED replays its examples along with the test worlds."""
+    from tests import helpers
+
+    if getattr(config.option, "hypothesis_seed", None) is None:
+        config.option.hypothesis_seed = str(helpers.RUN_SEED)
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     """The run's seed (every random world derives from it) and the clock the run sees."""
     from tests import helpers
