@@ -205,13 +205,15 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=2000, help="entities per read pass (half history, half as-of)")
     p.add_argument("--leaves", type=int, default=10_000_000, help="leaves of the synthetic tree")
     p.add_argument("--proofs", type=int, default=2000, help="proofs of each kind")
-    p.add_argument("--seed", type=int, default=int(time.time()))
+    p.add_argument("--seed", type=int, default=None, help="workload seed (default: a new one, printed)")
     p.add_argument("--skip-reads", action="store_true")
     p.add_argument("--skip-merkle", action="store_true")
     p.add_argument("--keep-tree", action="store_true")
     p.add_argument("--live", type=int, default=0, metavar="N",
                    help="also: history checked against Kafka for N entities of the running stack's live views")
     a = p.parse_args()
+    a.seed = a.seed if a.seed is not None else random.SystemRandom().randrange(10**9)
+    print(f"seed {a.seed} (replay with --seed {a.seed})")
     s = config.load()
     started = datetime.now(UTC)
     load_before = Path("/proc/loadavg").read_text().split()[:3]

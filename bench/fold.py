@@ -32,13 +32,14 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization as ser
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ledger.platform.clock import Clock
 from ledger.rules import loader
 from ops import workload
 from projections.rows import Folder, Incoming, Loaded, Ops, state_from_json
@@ -50,7 +51,7 @@ PARTITIONS = 4
 
 @contextlib.contextmanager
 def frozen_workload(seed: int) -> Iterator[None]:
-    """ops.workload with a fixed clock, a fixed today and event ids from a seeded generator."""
+    """ops.workload with a fixed clock (so a fixed today) and event ids from a seeded generator."""
     rng = random.Random(seed ^ 0x5EED)
 
     class _Uuid:
@@ -58,22 +59,12 @@ def frozen_workload(seed: int) -> Iterator[None]:
         def uuid4() -> uuid.UUID:
             return uuid.UUID(int=rng.getrandbits(128), version=4)
 
-    class _Date(date):
-        @classmethod
-        def today(cls) -> date:
-            return EPOCH.date()
-
-    class _Datetime(datetime):
-        @classmethod
-        def now(cls, tz: Any = None) -> datetime:
-            return EPOCH if tz is not None else EPOCH.replace(tzinfo=None)
-
-    saved = workload.uuid, workload.date, workload.datetime
-    workload.uuid, workload.date, workload.datetime = _Uuid, _Date, _Datetime  # type: ignore[assignment, misc]
+    saved = workload.uuid, workload.CLOCK
+    workload.uuid, workload.CLOCK = _Uuid, Clock.fixed(EPOCH)  # type: ignore[assignment]
     try:
         yield
     finally:
-        workload.uuid, workload.date, workload.datetime = saved  # type: ignore[misc]
+        workload.uuid, workload.CLOCK = saved  # type: ignore[assignment]
 
 
 def fixed_entries(events: int, seed: int, life_share: float = 0.10) -> list[tuple[int, bytes, bytes]]:

@@ -65,7 +65,7 @@ async def main(n: int, queries: int) -> None:
     was_running = svc.pid() is not None
     svc.stop()
     try:
-        sched = root.scheduler_service(s, lambda: date.today(), batch_size=500)
+        sched = root.scheduler_service(s, root.CLOCK.today, batch_size=500)
         t = time.perf_counter()
         result = await sched.run_pass()
         pass_s = time.perf_counter() - t

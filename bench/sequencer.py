@@ -147,7 +147,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=None)
     a = p.parse_args()
     ops_stack.up(config.load(), services=False)
-    asyncio.run(run(a.events, a.entities, a.peer_events, a.seed if a.seed is not None else int(time.time())))
+    asyncio.run(run(a.events, a.entities, a.peer_events, a.seed if a.seed is not None else random.SystemRandom().randrange(10**9)))
 
 
 if __name__ == "__main__":

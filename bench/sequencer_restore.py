@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from ledger.domain.model import EntityState
+from ledger.platform.clock import SYSTEM
 from ledger.rules import loader
 from ledger.sequencer import store as state_snapshot
 from ledger.sequencer.core import PartitionState, Seen, Sequencing, Verdict, entity_record, seen_record
@@ -52,7 +53,7 @@ def main() -> None:
     p.add_argument("--entities", type=int, default=100_000, help="entities in the partition")
     args = p.parse_args()
     ps = synthetic_state(args.events, args.entities)
-    core = Sequencing({}, b"bench", loader.load())
+    core = Sequencing({}, b"bench", loader.load(), today=SYSTEM.today, now=SYSTEM.now)
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         state_snapshot.write(Path(tmp), 0, 0, ps)

@@ -32,6 +32,7 @@ from ledger.platform import config, signing
 from ledger.records import submissions
 from ledger.rules import loader
 from ops import demo_audit, demo_feeds, demo_honours, workload
+from ops.root import CLOCK
 from projections import publicity
 from schemas import registry
 
@@ -298,9 +299,9 @@ async def _show_id_number_in_code_column(s: config.Settings, rng: random.Random)
                   f"{reason['message']}")
         authority, code = workload.ALL_PENALTY_DEPARTMENTS["xc-housing"]
         row = {"CF_XDR_MC": "许昌市建安区宏达五金商行", "CF_XDR_LB": "个体工商户", "CF_XDR_SHXYM": number,
-               "CF_WSH": f"许建罚〔{date.today().year}〕{rng.randrange(10**5, 10**6)}号", "CF_WFXW": "未取得施工许可证擅自施工",
+               "CF_WSH": f"许建罚〔{CLOCK.today().year}〕{rng.randrange(10**5, 10**6)}号", "CF_WFXW": "未取得施工许可证擅自施工",
                "CF_SY": "经查，事实清楚。", "CF_YJ": "《中华人民共和国建筑法》第六十四条", "CF_CFLB": "罚款",
-               "CF_NR": "罚款5000元", "CF_NR_FK": "0.5", "CF_JDRQ": date.today().isoformat(), "CF_CFJG": authority,
+               "CF_NR": "罚款5000元", "CF_NR_FK": "0.5", "CF_JDRQ": CLOCK.today().isoformat(), "CF_CFJG": authority,
                "CF_CFJGDM": code, "CF_SJLY": authority, "CF_SJLYDM": code}
         path = s.stack_dir / "demo-operator-id.csv"
         path.write_text(",".join(row) + "\r\n" + ",".join(row.values()) + "\r\n", encoding="utf-8")
@@ -340,8 +341,8 @@ async def _show_query_api(s: config.Settings, last: dict[str, Any], rng: random.
               + (f"{lists['items'][0]['subject_name']} {lists['items'][0]['status']}" if lists["items"] else "none"))
         # read your writes: a new event, then its entity's profile at that ledger position
         out = (await submit_as_departments(s.bootstrap_servers, s.keys_dir, [workload.tax_rated(
-            workload.Subject(last["entity_id"].split(":", 1)[1], "USCC", "—"), date.today().year - 1, "A",
-            date.today())]))[0]
+            workload.Subject(last["entity_id"].split(":", 1)[1], "USCC", "—"), CLOCK.today().year - 1, "A",
+            CLOCK.today())]))[0]
         if out["status"] == "ACCEPTED":
             status, profile = await get(f"/entities/{out['entity_id']}?after={out['ledger_partition']}:"
                                         f"{out['ledger_offset']}")
@@ -364,7 +365,7 @@ async def _show_expiry_trigger_feedback(s: config.Settings, rng: random.Random) 
     old_firm, firm = workload.subjects(rng, 2, persons_share=0.0)
     tag = rng.randrange(10**5, 10**6)
     old = workload.wage_listed(old_firm, f"许人社欠薪〔2021〕{tag}号", date(2021, 3, 1))
-    listing = workload.debtor_listed(firm, f"（2026）豫10执{tag}号", date.today() - timedelta(days=20), ground=1)
+    listing = workload.debtor_listed(firm, f"（{CLOCK.today().year}）豫10执{tag}号", CLOCK.today() - timedelta(days=20), ground=1)
     outs = await submit_as_departments(s.bootstrap_servers, s.keys_dir, [old, listing])
     await _wait_projected(s, outs)
     _line("\n== The expiry scheduler (consumers/scheduler/service.py; the stack's process passes every 60 s)")
@@ -412,7 +413,7 @@ async def _show_expiry_trigger_feedback(s: config.Settings, rng: random.Random) 
         for (dept, rec), out in zip(reports, fb, strict=True):
             _describe(f"{dept} reports {rec['measure_code']} {rec['action']}", out)
         lifted = await submit_as_departments(s.bootstrap_servers, s.keys_dir, [
-            workload.debtor_delisted(firm, listing[1]["case_no"], date.today()),
+            workload.debtor_delisted(firm, listing[1]["case_no"], CLOCK.today()),
             _feedback(firm, "sector-procurement", "bar-government-procurement", trigger_id, "lifted")])
         at = f"{lifted[-1]['ledger_partition']}:{lifted[-1]['ledger_offset']}"
         again = await get("/trigger", entity=f"uscc:{firm.id}", action="bid-government-procurement", after=at)
@@ -433,7 +434,7 @@ def _show_provisional(s: config.Settings, entry: dict[str, Any], lateness: dict[
     rule = calendar.deadlines["court_deletion"]
     last_day = date.fromisoformat(entry["legal_end"]) - timedelta(days=1)
     due = calendar.add_working_days(last_day, rule.working_days)
-    today = date.today()
+    today = CLOCK.today()
     publish_by = calendar.add_working_days(today, publicity.DEADLINE_WORKING_DAYS)
 
     def mark(start: date, end: date) -> str:
@@ -452,7 +453,7 @@ def _show_provisional(s: config.Settings, entry: dict[str, Any], lateness: dict[
 
 def _feedback(subject: workload.Subject, department: str, measure: str, trigger: str,
               action: str) -> tuple[str, dict[str, Any]]:
-    _, rec = workload.feedback(subject, trigger, date.today())
+    _, rec = workload.feedback(subject, trigger, CLOCK.today())
     rec["envelope"]["source_department"] = department
     return department, {**rec, "measure_code": measure, "action": action}
 
@@ -460,7 +461,7 @@ def _feedback(subject: workload.Subject, department: str, measure: str, trigger:
 async def _show_portal(s: config.Settings, rng: random.Random) -> None:
     """This month's listings (so the month's publication has them), then the public portal: its
     URL, one listed entity's page, and the month's publication downloaded as CSV."""
-    today = date.today()
+    today = CLOCK.today()
     listed = workload.subjects(rng, 3, persons_share=0.0)
     events = [workload.debtor_listed(x, f"（{today.year}）豫10执{rng.randrange(10**4, 10**5)}号", today, ground=2)
               for x in listed]
@@ -490,7 +491,8 @@ def main() -> None:
     p.add_argument("--subjects", type=int, default=150, help="distinct entities (default 150)")
     p.add_argument("--seed", type=int, default=None, help="workload seed (default: a new one each run)")
     args = p.parse_args()
-    seed = args.seed if args.seed is not None else int(time.time())
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**9)
+    _line(f"demo workload seed {seed} (replay this world with --seed {seed})")
     sys.exit(asyncio.run(run(args.events, args.subjects, seed)))
 
 

@@ -17,6 +17,7 @@ import aiohttp
 from ledger.client import submit_as_departments
 from ledger.platform import config
 from ops import workload
+from ops.root import CLOCK
 
 
 def _honour(subject: workload.Subject, on: date, doc: str) -> tuple[str, dict[str, Any]]:
@@ -28,7 +29,7 @@ async def show(s: config.Settings, rng: random.Random, say: Any, wait_for: Any, 
     """`wait_for(outcomes)` waits until the views hold the outcomes' events (the demo's own helper)."""
     lapsed, revoked, listed, rated, wage = workload.subjects(rng, 5, persons_share=0.0)
     tag = rng.randrange(10**4, 10**5)
-    today = date.today()
+    today = CLOCK.today()
     old_award = today.replace(year=today.year - 3)  # 守合同重信用: two years by default, so over a year ago
     first = [_honour(lapsed, old_award, f"许政〔{old_award.year}〕{tag}号"),
              _honour(revoked, today - timedelta(days=90), f"许政〔{today.year}〕{tag}号"),

@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from ledger.platform import config, process
+from ledger.platform.clock import SYSTEM, Clock
 from ledger.platform.kafka_util import KafkaClients
+
+# The process's one clock (ledger/platform/clock.py): every "today" is its China Standard Time date.
+# The workloads (ops/workload.py, ops/demo.py) take theirs from here too.
+CLOCK: Clock = SYSTEM
 
 
 @dataclass(frozen=True)
@@ -65,13 +70,15 @@ def sequencer(argv: list[str]) -> None:
     process.run(args, lambda a: sequencer_service(s, a.instance, rules))
 
 
-def sequencer_service(s: config.Settings, instance: str = "0", rules: Any = None) -> Any:
-    """A SequencerService wired from the settings (also for tests that run one in-process)."""
+def sequencer_service(s: config.Settings, instance: str = "0", rules: Any = None, clock: Clock = CLOCK) -> Any:
+    """A SequencerService wired from the settings (also for tests that run one in-process, with a
+    clock of their own)."""
     from ledger.platform import signing
     from ledger.sequencer import service
     from ledger.sequencer.core import Sequencing
 
-    core = Sequencing(signing.public_keys(s.keys_dir), s.id_pepper, rules if rules is not None else _rulebook())
+    core = Sequencing(signing.public_keys(s.keys_dir), s.id_pepper, rules if rules is not None else _rulebook(),
+                      today=clock.today, now=clock.now)
     return service.SequencerService(KafkaClients(s.bootstrap_servers), core,
                                     s.stack_dir / "sequencer-state" / f"instance-{instance}",
                                     s.sequencer_snapshot_seconds, instance=instance)
@@ -197,8 +204,8 @@ def scheduler(argv: list[str]) -> None:
                    help="one pass, print its summary as JSON on standard output, and exit (1 if the pass failed); "
                         "serves no /metrics unless --metrics-port is given")
     p.add_argument("--today", default=os.environ.get("LEDGER_SCHEDULER_TODAY"),
-                   help="the date the pass takes as today, YYYY-MM-DD (default: the UTC date, or "
-                        "LEDGER_SCHEDULER_TODAY)")
+                   help="the date the pass takes as today, YYYY-MM-DD (default: today's date in China "
+                        "Standard Time, or LEDGER_SCHEDULER_TODAY)")
     p.add_argument("--batch-size", type=int, default=int(os.environ.get("LEDGER_SCHEDULER_BATCH_SIZE", "200")),
                    help="expiries submitted before waiting for their outcomes (default 200, or "
                         "LEDGER_SCHEDULER_BATCH_SIZE)")
@@ -207,7 +214,7 @@ def scheduler(argv: list[str]) -> None:
         p.error("--interval must be positive and --batch-size at least 1")
     if args.once and "--metrics-port" not in argv:
         args.metrics_port = 0  # a one-off pass next to the running service must not take its port
-    today = core.parse_today(args.today)
+    today = core.parse_today(args.today, CLOCK.today)
     rule_version = _rulebook().publication.version
     built: list[service.Scheduler] = []
 
@@ -240,13 +247,13 @@ def scheduler_service(s: config.Settings, today: Callable[[], Any], interval: fl
 
 
 def _web(kind: str, argv: list[str], module: Any, port: int, port_env: str,
-         make_app: Callable[[config.Settings, Any], Any]) -> None:
+         make_app: Callable[[config.Settings, Any, Clock], Any]) -> None:
     s = config.load()
     p = _parser(kind, module.__doc__, s)
     p.add_argument("--port", type=int, default=port, help=f"HTTP port on 127.0.0.1 (default {port}, {port_env})")
     args = p.parse_args(argv)
     rules = _rulebook()
-    process.run(args, lambda a: process.WebService(kind, lambda: make_app(s, rules), a.port, module.log,
+    process.run(args, lambda a: process.WebService(kind, lambda: make_app(s, rules, CLOCK), a.port, module.log,
                                                    [path for path, _ in module.ROUTES]))
 
 

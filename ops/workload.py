@@ -9,12 +9,14 @@ import random
 import uuid
 import zlib
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from functools import cache
 from typing import Any
 
 from stdnum.cn import ric as stdnum_ric
 from stdnum.cn import uscc as stdnum_uscc
+
+from ops.root import CLOCK  # the sequencer's clock: the same China Standard Time today
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 XUCHANG_DIVISIONS = ["411002", "411003", "411024", "411025", "411081", "411082"]
@@ -133,7 +135,7 @@ def envelope(event_type: str, subject: Subject, department: str, valid_from: dat
     return {
         "event_id": event_id or str(uuid.uuid4()), "event_type": event_type, "schema_version": 1,
         "subject": subject.as_avro(), "source_department": department, "valid_from": valid_from,
-        "valid_to": None, "recorded_at": datetime.now(UTC),
+        "valid_to": None, "recorded_at": CLOCK.now(),
     }
 
 
@@ -143,7 +145,7 @@ def penalty(rng: random.Random, subject: Subject, department: str, seq: int, dec
     violation, basis, categories, severity = rng.choice(VIOLATIONS) if department not in SOURCE_DEPARTMENTS else \
         SOURCE_DEPARTMENTS[department][2]
     # most decisions reach the ledger within days (a few late ones fall outside 7 working days)
-    decided = decided or (date.today() - timedelta(days=rng.choice([0, 1, 1, 2, 2, 3, 4, 5, 6, 8, 12, 20])))
+    decided = decided or (CLOCK.today() - timedelta(days=rng.choice([0, 1, 1, 2, 2, 3, 4, 5, 6, 8, 12, 20])))
     fine_fen = rng.choice([200_000, 500_000, 1_000_000, 3_000_000, 10_000_000]) if "罚款" in categories else None
     abbrev = {"xc-samr": "许市监罚", "xc-eco-env": "许环罚", "xc-tax": "许税罚"}.get(department) or \
         SOURCE_DEPARTMENTS[department][1]

@@ -59,3 +59,32 @@ def services(stack):  # type: ignore[no-untyped-def]
     yield {p.name: p for p in procs}
     for p in procs:
         p.stop()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Hypothesis draws from the run's seed too (unless --hypothesis-seed is given), so that
+    LEDGER_TEST_SEED replays its examples along with the test worlds."""
+    from tests import helpers
+
+    if getattr(config.option, "hypothesis_seed", None) is None:
+        config.option.hypothesis_seed = str(helpers.RUN_SEED)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """The run's seed (every random world derives from it) and the clock the run sees."""
+    from tests import helpers
+
+    faked = os.environ.get("FAKETIME")
+    return [f"random worlds: seed {helpers.RUN_SEED} (replay: {helpers.SEED_VARIABLE}={helpers.RUN_SEED})",
+            f"clock: today is {helpers.today()} in China Standard Time, now {helpers.CLOCK.now():%Y-%m-%d %H:%M:%S} "
+            f"UTC, TZ={os.environ.get('TZ', '(unset)')}"
+            + (f", faked by libfaketime from '{faked}'" if faked else "")]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int) -> None:
+    if terminalreporter.stats.get("failed") or terminalreporter.stats.get("error"):
+        from tests import helpers
+
+        terminalreporter.write_line(f"random worlds of this run: seed {helpers.RUN_SEED}; replay them with "
+                                    f"{helpers.SEED_VARIABLE}={helpers.RUN_SEED} ops/test ...", yellow=True)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import shutil
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from ledger.client import LedgerClient
 from ledger.platform import config, signing
 from ledger.platform.kafka_util import caught_up
 from ledger.rules import loader
+from ops.root import CLOCK
 from schemas import registry
 
 
@@ -73,9 +76,41 @@ def pg_rows(settings: config.Settings, sql: str, params: tuple[Any, ...] = ()) -
         return conn.execute(sql, params).fetchall()
 
 
+# The run's seed: every random world of the tests derives from it. A new one each run (new entities
+# every run), printed in pytest's header and after a failure; LEDGER_TEST_SEED=<n> replays a run.
+SEED_VARIABLE = "LEDGER_TEST_SEED"
+
+
+def _run_seed() -> int:
+    given = os.environ.get(SEED_VARIABLE, "").strip()
+    if not given:
+        return random.SystemRandom().randrange(10**9)
+    try:
+        return int(given)
+    except ValueError:
+        raise SystemExit(f"{SEED_VARIABLE}: '{given}' is not a whole number (the seed a run printed)") from None
+
+
+RUN_SEED = _run_seed()
+_drawn: Counter[str] = Counter()
+
+
 def rng(name: str) -> random.Random:
-    """A generator seeded per test and per run: new entities every run, reproducible within one."""
-    return random.Random(f"{name}-{time.time_ns()}")
+    """A generator seeded per name, per call and per run: new entities every run, the same ones when
+    the run is replayed with its seed (LEDGER_TEST_SEED) and the tests run in the same order."""
+    _drawn[name] += 1
+    return random.Random(f"{name}-{RUN_SEED}-{_drawn[name]}")
+
+
+# A decision this many days before today reaches the ledger late (after 7 working days) but is still
+# inside its publication window, whatever today is (the shortest window, a minor penalty's, is 3 months).
+LATE_DECISION_DAYS = 60
+
+
+def today() -> date:
+    """Today as the ledger counts it: the China Standard Time date of the one clock (the machine's,
+    or the one libfaketime fakes), the same as the sequencer's."""
+    return CLOCK.today()
 
 
 async def end_offsets(settings: config.Settings, topic: registry.Topic = registry.EVENTS) -> dict[int, int]:

@@ -6,7 +6,7 @@ sequencer and projected into the views."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, date, datetime
+from datetime import date, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
@@ -33,15 +33,16 @@ async def build(settings: config.Settings, name: str) -> dict[str, Any]:
     person = dataclasses.replace(workload.subjects(rng, 1, persons_share=1.0)[0], name=f"张{marker}")
     life = workload.life(rng, company, tag)
     def displayed_penalty(decided: date) -> dict[str, Any]:
-        """A penalty still inside its publication window today: a minor one (3 months) decided on
-        2026-06-16 ended on 2026-09-17, so the workload's random severity is drawn again until it is not."""
+        """A penalty still inside its publication window today, whatever today is: decided at most
+        LATE_DECISION_DAYS before today, and not minor (the workload's random severity is drawn again
+        until it is not), so at least a year on display."""
         while True:
             record = workload.penalty(rng, person, "xc-eco-env", rng.randrange(10**6, 10**7), decided=decided)
             if record["severity"] != "minor":
                 return record
 
-    late = displayed_penalty(date(2026, 6, 16))
-    on_time = displayed_penalty(datetime.now(UTC).date())
+    late = displayed_penalty(helpers.today() - timedelta(days=helpers.LATE_DECISION_DAYS))
+    on_time = displayed_penalty(helpers.today())
     phases = [life[0] + workload.honoured_life(honoured) + [("xc-eco-env", late), ("xc-eco-env", on_time)],
               life[1]]
     outcomes: list[dict[str, Any]] = []
@@ -51,7 +52,7 @@ async def build(settings: config.Settings, name: str) -> dict[str, Any]:
     await helpers.projected(settings)
     ban = next(r for _, r in life[0] if r["envelope"]["event_type"] == "ProcurementBanImposed")
     return {
-        "tag": tag, "marker": marker, "company": company, "honoured": honoured, "person": person, "ban": ban,
+        "tag": tag, "marker": marker, "late": late, "company": company, "honoured": honoured, "person": person, "ban": ban,
         "company_id": "uscc:" + company.id, "honoured_id": "uscc:" + honoured.id,
         "person_id": identity.entity_key(identity.check_ric(person.id), settings.id_pepper),
     }

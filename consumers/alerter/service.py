@@ -15,7 +15,7 @@ Run: python -m ops.run alerter [--instance 0] [--metrics-port 9106] (wired in op
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import Counter
@@ -26,6 +26,7 @@ from ledger.domain.alerts import alerts_for
 from ledger.domain.lists import LISTED
 from ledger.domain.punishment import Catalogue
 from ledger.domain.rulebook import RuleBook
+from ledger.platform.clock import SYSTEM
 from ledger.platform.kafka_util import KafkaClients
 from ledger.platform.transactional import Out
 from schemas import registry
@@ -62,7 +63,7 @@ class Alerter(ListFollower):
     counter = ALERTS
 
     def __init__(self, kafka: KafkaClients, rules: RuleBook, instance: str = "0",
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = SYSTEM.now) -> None:
         super().__init__(kafka, rules, instance)
         self.catalogue = rules.catalogue
         self.clock = clock  # the alerts' alerted_at

@@ -29,7 +29,6 @@ import logging
 import multiprocessing
 import sys
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -38,6 +37,7 @@ from aiokafka import TopicPartition
 from consumers.projector.service import Projector
 from ledger.domain.rulebook import RuleBook
 from ledger.platform import config, logs
+from ledger.platform.clock import SYSTEM
 from ledger.platform.kafka_util import KafkaClients
 from ledger.rules import loader
 from projections import schema
@@ -139,7 +139,7 @@ async def project_into(s: config.Settings, name: str, end: dict[int, int], worke
 
 async def rebuild(s: config.Settings, keep_old: bool = False, force: bool = False, workers: int = 2) -> int:
     rules = loader.load()  # a bad rules file stops the rebuild before it creates anything
-    name = "views_rebuild_" + datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    name = "views_rebuild_" + SYSTEM.now().strftime("%Y%m%d%H%M%S")
     with psycopg.connect(s.pg_dsn) as conn, conn.transaction():
         schema.create(conn, name)
         deferred = schema.drop_secondary_indexes(conn, name)

@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import psycopg
@@ -25,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import Counter, Gauge
 
 from ledger.platform import logs
+from ledger.platform.clock import SYSTEM
 from ledger.platform.kafka_util import KafkaClients, caught_up
 from projections import schema, views
 from projections.rows import Folder, Incoming, Loaded, Ops, entity_keys
@@ -223,7 +223,7 @@ class Projector:
 
     async def _measure_lag(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition], batch: Any) -> None:
         end = await consumer.end_offsets(tps)
-        now = datetime.now(UTC).timestamp()
+        now = SYSTEM.timestamp()
         for tp in tps:
             behind = end[tp] - await consumer.position(tp)
             LAG_RECORDS.labels(str(tp.partition)).set(behind)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from ledger.domain.local_time import CHINA
@@ -60,10 +60,11 @@ def expiry_record(due: Due, subject: dict[str, Any], rule_version: int) -> dict[
             "target_event_id": due.target_event_id, "expired_on": due.ends, "rule_version": rule_version}
 
 
-def parse_today(value: str | None) -> Callable[[], date]:
-    """The scheduler's clock: a fixed date (YYYY-MM-DD) or the UTC date, like the sequencer's."""
+def parse_today(value: str | None, clock_today: Callable[[], date]) -> Callable[[], date]:
+    """The scheduler's today: a fixed date (YYYY-MM-DD) or the clock's China Standard Time date,
+    the same as the sequencer's (so a period ends on the China-local day the law counts)."""
     if not value:
-        return lambda: datetime.now(UTC).date()
+        return clock_today
     try:
         fixed = date.fromisoformat(value)
     except ValueError:

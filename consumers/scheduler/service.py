@@ -23,9 +23,9 @@ will. The scheduler keeps no state of its own: after a downtime, the first pass 
 that fell due meanwhile. expired_on is always the legal end, however late the pass.
 
 Run: python -m ops.run scheduler [--interval 60] [--once] [--today YYYY-MM-DD] [--batch-size 200]
-Today is the UTC date (the sequencer's clock) unless --today or LEDGER_SCHEDULER_TODAY says otherwise
-(tests use it to make periods end without waiting years; a date after the sequencer's today is
-refused by the sequencer as a future date).
+Today is the China Standard Time date (the process's clock, the same as the sequencer's) unless
+--today or LEDGER_SCHEDULER_TODAY says otherwise (tests use it to make periods end without waiting
+years; a date after the sequencer's today is refused by the sequencer as a future date).
 Metrics: ledger_scheduler_expiries_total{outcome}, ledger_scheduler_refusals_total{code},
 ledger_scheduler_due, ledger_scheduler_passes_total{result}, ledger_scheduler_pass_seconds.
 """

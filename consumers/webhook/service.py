@@ -33,16 +33,16 @@ import asyncio
 import hashlib
 import hmac
 import json
-import time
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from prometheus_client import Counter
 
+from ledger.platform.clock import SYSTEM
 from ledger.platform.kafka_util import KafkaClients
 from ledger.platform.transactional import Out, TransactionalProcessor
 from schemas import registry
@@ -90,7 +90,7 @@ def verify(secret: bytes, headers: dict[str, str], body: bytes, now: float | Non
         ts = int(headers["X-Credit-Timestamp"])
     except (KeyError, ValueError):
         return False
-    if abs((time.time() if now is None else now) - ts) > MAX_AGE_SECONDS:
+    if abs((SYSTEM.timestamp() if now is None else now) - ts) > MAX_AGE_SECONDS:
         return False
     return hmac.compare_digest(sign(secret, ts, body), headers.get("X-Credit-Signature", ""))
 
@@ -141,10 +141,10 @@ class WebhookDeliverer(TransactionalProcessor):
         endpoint = self.endpoints[dept]
         _, alert = registry.decode(m.value, "Alert")
         body = body_of(alert)
-        first = datetime.now(UTC)
+        first = SYSTEM.now()
         error = ""
         for attempt in range(1, self.attempts + 1):
-            ts = int(time.time())
+            ts = int(SYSTEM.timestamp())
             headers = {"Content-Type": "application/json", "X-Credit-Alert-Id": alert["alert_id"],
                        "X-Credit-Timestamp": str(ts), "X-Credit-Signature": sign(endpoint.secret, ts, body)}
             try:
@@ -164,7 +164,7 @@ class WebhookDeliverer(TransactionalProcessor):
                 await asyncio.sleep(min(self.backoff * 2 ** (attempt - 1), 30.0))
         self._failed[(partition, m.offset)] = {
             "alert_id": alert["alert_id"], "department": dept, "endpoint": endpoint.url, "attempts": self.attempts,
-            "last_error": error, "first_attempt_at": first, "failed_at": datetime.now(UTC),
+            "last_error": error, "first_attempt_at": first, "failed_at": SYSTEM.now(),
             "alerts_partition": partition, "alerts_offset": m.offset, "alert": m.value,
         }
 

@@ -16,7 +16,6 @@ since the last head and the tree grew.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 from ledger.audit.merkle import Frontier, leaf_hash, mth
 from ledger.audit.verify import head_message, key_id
 from ledger.platform import signing
+from ledger.platform.clock import SYSTEM
 
 STRIDE = 4
 LEDGER_TOPIC = "credit.events"
@@ -96,7 +96,7 @@ class PartitionTree:
         self.last_head_ms = last_head_ms
 
     def append(self, records: Iterable[tuple[int, bytes]], signer: Signer, every: int, interval_s: float,
-               now_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> Appended:
+               now_ms: Callable[[], int] = SYSTEM.now_ms) -> Appended:
         """Add (offset, record bytes) in offset order; return the rows and heads of this batch."""
         out = Appended()
         for offset, value in records:

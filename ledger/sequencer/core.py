@@ -8,8 +8,9 @@ so that the in-memory state follows only what Kafka committed. `rollback()` forg
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from ledger.domain.decide import decide
@@ -51,11 +52,17 @@ class PartitionState:
 
 
 class Sequencing:
-    def __init__(self, public_keys: dict[str, str], pepper: bytes, rules: RuleBook, today: Any = None) -> None:
+    """``today`` gives the China Standard Time date a decision is judged against (a decision dated
+    after it is refused as future-dated) and ``now`` the aware moment stamped on entries and
+    outcomes; the composition root passes the process's clock (ledger/platform/clock.py)."""
+
+    def __init__(self, public_keys: dict[str, str], pepper: bytes, rules: RuleBook, *,
+                 today: Callable[[], date], now: Callable[[], datetime]) -> None:
         self.public_keys = public_keys
         self.pepper = pepper
         self.rules = rules
-        self._today = today or (lambda: datetime.now(UTC).date())
+        self._today = today
+        self.now = now
         self.partitions: dict[int, PartitionState] = {}
         # tentative changes of the open batch: partition -> entity -> (state, hash); partition -> seen
         self._pending: dict[int, PartitionState] = {}
@@ -173,7 +180,7 @@ class Sequencing:
         entry = {
             "entity_id": event.entity_id, "entity_version": new_state.version, "event_id": event.event_id,
             "event_type": event.event_type, "category": sub.category, "department": event.department,
-            "sequenced_at": datetime.now(UTC), "submission_partition": partition, "submission_offset": offset,
+            "sequenced_at": self.now(), "submission_partition": partition, "submission_offset": offset,
             "warnings": warnings, "rules_versions": event.rules_versions, "submission": value, "signature": headers.get("signature", b""),
             "prev_hash": last_hash, "hash": b"",
         }
@@ -187,13 +194,14 @@ class Sequencing:
                        warnings=warnings, content_hash=content_hash, state=new_state)
 
 
-def outcome_record(v: Verdict, ledger_partition: int | None, ledger_offset: int | None) -> dict[str, Any]:
+def outcome_record(v: Verdict, ledger_partition: int | None, ledger_offset: int | None,
+                   decided_at: datetime) -> dict[str, Any]:
     version = v.entry["entity_version"] if v.entry else (v.seen.entity_version if v.seen else None)
     return {
         "event_id": v.event_id, "status": v.status, "entity_id": v.entity_id, "entity_version": version,
         "ledger_partition": ledger_partition, "ledger_offset": ledger_offset,
         "reasons": [{"field": r.field, "code": r.code, "message": r.message} for r in v.reasons],
-        "warnings": v.warnings, "decided_at": datetime.now(UTC),
+        "warnings": v.warnings, "decided_at": decided_at,
     }
 
 
@@ -224,7 +232,3 @@ def _seen_value(event_id: str, s: Seen) -> dict[str, Any]:
 
 def changelog_records(v: Verdict, seen: Seen) -> list[tuple[str, dict[str, Any]]]:
     return [entity_record(v), seen_record(v, seen)]
-
-
-def today_utc() -> date:
-    return datetime.now(UTC).date()

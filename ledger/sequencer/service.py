@@ -244,13 +244,13 @@ class SequencerService(TransactionalProcessor):
                 seen = self.core.record_position(partition, v, md.offset)
                 state_sent.append((partition, await send(*_state(partition, seen_record(v, seen)))))
                 last_state[v.entity_id or ""] = (partition, v)
-                out = outcome_record(v, partition, md.offset)
+                out = outcome_record(v, partition, md.offset, self.core.now())
             elif v.seen is not None:
                 # the original may be an entry of this very batch, placed a moment ago
                 original = self.core.seen(partition, v.event_id) or v.seen
-                out = outcome_record(v, original.ledger_partition, original.ledger_offset)
+                out = outcome_record(v, original.ledger_partition, original.ledger_offset, self.core.now())
             else:
-                out = outcome_record(v, None, None)
+                out = outcome_record(v, None, None, self.core.now())
             # outcomes are co-partitioned with the submissions they answer (readers read all partitions)
             await send(registry.OUTCOMES, v.event_id.encode(), registry.encode("Outcome", out), partition)
             statuses[v.status] = statuses.get(v.status, 0) + 1

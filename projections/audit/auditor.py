@@ -47,6 +47,7 @@ from ledger.audit.verify import BUNDLE_FORMAT
 from ledger.domain import identity
 from ledger.domain.errors import Rejection
 from ledger.platform import config, logs
+from ledger.platform.clock import SYSTEM
 from projections import schema
 from projections.audit import reads as audit
 
@@ -154,7 +155,7 @@ async def export_bundle(settings: config.Settings, entity_id: str, trusted_head:
                            "record": base64.b64encode(records[r["offset"]]).decode(),
                            "inclusion_proof": [h.hex() for h in proof]})
         bundle: dict[str, Any] = {
-            "format": BUNDLE_FORMAT, "entity_id": entity_id, "exported_at": datetime.now(UTC).isoformat(),
+            "format": BUNDLE_FORMAT, "entity_id": entity_id, "exported_at": SYSTEM.now().isoformat(),
             "partition": partition, "tree_head": head.to_json(), "public_key": public_key(settings),
             "events": events,
         }

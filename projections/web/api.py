@@ -59,7 +59,6 @@ import csv
 import io
 import json
 from collections.abc import AsyncGenerator
-from datetime import UTC, date, datetime
 from typing import Any
 
 import psycopg
@@ -72,6 +71,7 @@ from ledger.domain.punishment import Catalogue
 from ledger.domain.rulebook import RuleBook
 from ledger.domain.rules import LIST_KINDS
 from ledger.platform import config, logs
+from ledger.platform.clock import Clock
 from ledger.platform.web import BadParameter, Handler, json_response, loggable_path, metrics_response, observe
 from projections import queries, trigger
 from projections.audit import http as audit_http
@@ -93,6 +93,7 @@ LIST_KIND_CHOICES = tuple(sorted(LIST_KINDS | {"red"}))
 SETTINGS = web.AppKey("settings", config.Settings)
 DEPARTMENTS = web.AppKey("departments", frozenset)
 CATALOGUE = web.AppKey("catalogue", Catalogue)
+CLOCK = web.AppKey("clock", Clock)  # every "today" of an answer: the China Standard Time date
 
 
 # ============================================================================ responses
@@ -186,7 +187,7 @@ async def get_lists(request: web.Request) -> web.StreamResponse:
     page, size = p.paging()
     fmt = p.choice("format", ("json", "csv")) or "json"
     if fmt == "csv":
-        return await stream_lists_csv(request, f, f"credit-lists-{date.today().isoformat()}.csv")
+        return await stream_lists_csv(request, f, f"credit-lists-{request.app[CLOCK].today().isoformat()}.csv")
     async with request.app[POOL].connection() as conn:
         return ok(await queries.list_entries(conn, f, page, size))
 
@@ -323,7 +324,8 @@ async def get_trigger(request: web.Request) -> web.Response:
     id_type = p.choice("type", ("USCC", "RIC"))
     async with request.app[POOL].connection() as conn:
         entity_id = await _entity_id(request, conn, raw.strip(), id_type)
-        return ok(await trigger.trigger_answer(conn, entity_id, action, catalogue, datetime.now(UTC).date()))
+        return ok(await trigger.trigger_answer(conn, entity_id, action, catalogue,
+                                                 request.app[CLOCK].today()))
 
 
 async def get_measures_report(request: web.Request) -> web.StreamResponse:
@@ -342,7 +344,7 @@ async def get_measures_report(request: web.Request) -> web.StreamResponse:
         for row in trigger.report_csv_rows(report):
             yield row
 
-    return await _stream_csv(request, f"punishment-measures-{date.today().isoformat()}.csv",
+    return await _stream_csv(request, f"punishment-measures-{request.app[CLOCK].today().isoformat()}.csv",
                              [title for _, title in trigger.REPORT_CSV_COLUMNS], rows())
 
 
@@ -406,9 +408,10 @@ def answer(request: web.Request, exc: Exception, route: str) -> web.Response | N
 # ============================================================================ the app and the process
 
 
-def make_app(settings: config.Settings, rules: RuleBook,
+def make_app(settings: config.Settings, rules: RuleBook, clock: Clock,
              pool: psycopg_pool.AsyncConnectionPool | None = None) -> web.Application:
-    """The application, judging by `rules` (the departments and the punishment catalogue). Without
+    """The application, judging by `rules` (the departments and the punishment catalogue), its
+    "today" from `clock` (the trigger's answers, the CSV file names). Without
     `pool`, one is opened on start-up (2..10 connections, search_path views, autocommit) and closed on
     clean-up."""
     # first, the scaffold's middleware (ledger/platform/web.py): JSON errors, one log line and the
@@ -419,6 +422,7 @@ def make_app(settings: config.Settings, rules: RuleBook,
     app[SETTINGS] = settings
     app[DEPARTMENTS] = frozenset(rules.departments.departments)
     app[CATALOGUE] = rules.catalogue
+    app[CLOCK] = clock
     for path, handler in ROUTES:
         app.router.add_get(path, handler)
     audit_http.install(app, POOL, SETTINGS)

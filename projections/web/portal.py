@@ -53,6 +53,7 @@ from ledger.domain import identity
 from ledger.domain import rules as domain_rules
 from ledger.domain.rulebook import RuleBook
 from ledger.platform import config, logs
+from ledger.platform.clock import Clock
 from ledger.platform.web import BadParameter, Handler, metrics, observe
 from projections import queries
 from projections.audit import auditor as ledger_audit
@@ -168,7 +169,7 @@ def _pages(total: int, page: int, size: int) -> dict[str, Any]:
 
 async def index(request: web.Request) -> web.Response:
     Params(request)
-    return render(request, "index.html", month=current_month(datetime.now(UTC).date()))
+    return render(request, "index.html", month=current_month(request.app[api.CLOCK].today()))
 
 
 async def search(request: web.Request) -> web.StreamResponse:
@@ -199,7 +200,7 @@ async def entity(request: web.Request) -> web.Response:
     if profile is None:
         return render(request, "error.html", status=404, title="未找到该信用主体",
                       message="没有这个信用主体的公示信息。请返回首页重新查询。")
-    today = datetime.now(UTC).date()
+    today = request.app[api.CLOCK].today()
     list_rules = request.app[RULES].publication.list_kinds
     lists = [{**x, "legal_basis": list_rules[x["list_kind"]].legal_source if x["list_kind"] in list_rules else None}
              for x in profile["lists"]]
@@ -225,7 +226,7 @@ async def lists(request: web.Request) -> web.Response:
 
 async def publication(request: web.Request) -> web.Response:
     p = Params(form_request(request), frozenset({"period", "page"}))
-    period = p.text("period", 20) or current_month(datetime.now(UTC).date())
+    period = p.text("period", 20) or current_month(request.app[api.CLOCK].today())
     label, start, end = parse_period(period)
     page = p.integer("page", 1, 1, 1_000_000)
     async with request.app[POOL].connection() as conn:
@@ -242,7 +243,7 @@ async def publication_csv(request: web.Request) -> web.StreamResponse:
     """Every entry listed in the period, streamed as the lists CSV of the query API (UTF-8 with a
     byte-order mark, so that Excel opens the Chinese text correctly)."""
     p = Params(form_request(request), frozenset({"period"}))
-    period = p.text("period", 20) or current_month(datetime.now(UTC).date())
+    period = p.text("period", 20) or current_month(request.app[api.CLOCK].today())
     _label, start, end = parse_period(period)
     return await api.stream_lists_csv(request, queries.ListFilter(listed_from=start, listed_to=end),
                                       f"credit-publication-{period.strip().upper()}.csv")
@@ -317,7 +318,7 @@ async def operator_dashboard(request: web.Request) -> web.Response:
         late = await queries.publicity_records(conn, queries.PublicityFilter(late="true"), 1, 20)
         short = await queries.short_deadline_report(conn)
     return render(request, "dashboard.html", f=figures, rates=throughput.as_dict(), lateness=lateness,
-                  coverage=coverage, late=late, short=short, now=datetime.now(UTC).replace(microsecond=0))
+                  coverage=coverage, late=late, short=short, now=request.app[api.CLOCK].now().replace(microsecond=0))
 
 
 async def sample_throughput(app: web.Application):  # type: ignore[no-untyped-def]
@@ -378,11 +379,13 @@ def failed(request: web.Request) -> web.Response:
     return render(request, "error.html", status=500, title="服务暂时不可用", message="请稍后再试。")
 
 
-def make_app(settings: config.Settings, rules: RuleBook, sample: bool = True) -> web.Application:
+def make_app(settings: config.Settings, rules: RuleBook, clock: Clock, sample: bool = True) -> web.Application:
+    """The portal, its "today" (what is on public display, the current month) from `clock`."""
     # the scaffold's middleware (ledger/platform/web.py): error pages, one log line and the duration
     # metric per request (the path only, anything like an ID number masked; never the query string)
     app = web.Application(middlewares=[observe(log, REQUEST_SECONDS, RESPONSES, answer, failed)])
     app[api.SETTINGS] = settings
+    app[api.CLOCK] = clock
     app[RULES] = rules
     app[api.DEPARTMENTS] = frozenset(rules.departments.departments)
     app[JINJA] = _environment(rules)

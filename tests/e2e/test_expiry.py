@@ -7,7 +7,7 @@ listing stays active."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import aiohttp
@@ -25,7 +25,7 @@ def _json(record: dict[str, Any]) -> dict[str, Any]:
 async def test_a_court_listing_expires_by_itself_end_to_end(settings, services) -> None:
     rng = helpers.rng("e2e-expiry")
     old_firm, new_firm = workload.subjects(rng, 2, persons_share=0.0)
-    today = datetime.now(UTC).date()
+    today = helpers.today()
     old = workload.debtor_listed(old_firm, "（2023）豫10执e2e1号", date(2023, 2, 6), ground=4)[1]
     recent = workload.debtor_listed(new_firm, "（2026）豫10执e2e2号", today - timedelta(days=30), ground=4)[1]
     token = (settings.keys_dir / "xc-court.token").read_text().strip()

@@ -10,7 +10,6 @@ import io
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -59,7 +58,7 @@ def _cli(settings: config.Settings, path: Path, report: Path) -> subprocess.Comp
 
 
 async def test_import_real_layout_files_then_reimport_appends_nothing(settings, services, tmp_path) -> None:
-    token = f"T{time.time_ns() % 10**9:09d}"
+    token = f"T{helpers.rng('csv-token').randrange(10**9):09d}"
     penalties = tmp_path / "penalties.csv"
     penalties.write_bytes(_fresh("penalties_gb18030.csv", "gb18030", token))
     licences = tmp_path / "licences.csv"

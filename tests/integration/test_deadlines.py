@@ -18,7 +18,7 @@ import json
 import shutil
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,6 @@ import pytest
 
 from consumers.projector import recompute
 from ledger.client import submit_as_departments
-from ledger.domain.local_time import CHINA
 from ledger.rules import loader, make_workdays
 from ops import workload
 from projections import publicity, schema
@@ -47,7 +46,7 @@ async def world(settings, services) -> dict[str, Any]:  # type: ignore[no-untype
     rng = helpers.rng("deadlines")
     late_firm, timely_firm, late_debtor, timely_debtor = workload.subjects(rng, 4, persons_share=0.0)
     # the day before today in China: never in the future for the sequencer, at most 1 working day ago
-    yesterday = (datetime.now(CHINA) - timedelta(days=1)).date()
+    yesterday = helpers.today() - timedelta(days=1)
     late_penalty = workload.penalty(rng, late_firm, "xc-samr", 1, decided=date(2025, 3, 3))
     timely_penalty = workload.penalty(rng, timely_firm, "xc-samr", 2, decided=date(2025, 3, 3))
     late_revocation = workload.penalty_revoked(late_firm, late_penalty["decision_no"], date(2025, 3, 10))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import uuid
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 
 from ledger.client import submit_as_departments
 from ledger.domain.rules import EVENT_TYPES
@@ -67,6 +67,8 @@ async def test_forbidden_submissions_are_refused_and_append_nothing(settings, se
     assert {o["status"] for o in await _submit(settings, setup)} == {"ACCEPTED"}
     listing_event = setup[0][1]["envelope"]["event_id"]
     minor = workload.Subject("411002201201010012", "RIC", "张小明")  # born 2012: a minor in 2026
+    # the future is the clock's: after today in China Standard Time, whatever the date of the run
+    next_year, in_a_month = helpers.today().year + 1, helpers.today() + timedelta(days=30)
 
     cases = [
         (workload.debtor_delisted(clean, "（2026）豫10执77号", date(2026, 11, 2)), "case_no", "list.not_listed"),
@@ -85,8 +87,8 @@ async def test_forbidden_submissions_are_refused_and_append_nothing(settings, se
         (workload.debtor_listed(listed, "（2026）豫10执77号", date(2026, 11, 2)), "case_no", "list.already_listed"),
         (workload.penalty_revoked(clean, "许市监罚〔2026〕77号", date(2026, 11, 2)), "penalty_decision_no",
          "penalty.unknown"),
-        (workload.tax_rated(clean, 2027, "A", date(2026, 11, 2)), "year", "tax_rating.year"),
-        (workload.debtor_listed(listed, "（2026）豫10执79号", date(2027, 1, 5)), "valid_from", "time.future"),
+        (workload.tax_rated(clean, next_year, "A", date(2026, 11, 2)), "year", "tax_rating.year"),
+        (workload.debtor_listed(listed, "（2026）豫10执79号", in_a_month), "valid_from", "time.future"),
     ]
     entity_ids = {"uscc:" + listed.id, "uscc:" + clean.id}
     before = await helpers.ledger_entries(settings, entity_ids)

@@ -14,7 +14,7 @@ import json
 import random
 import re
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import jsonschema_rs
@@ -66,7 +66,7 @@ def _sane_dates(value: Any, rnd: random.Random) -> Any:
     elif isinstance(value, str) and DATE.fullmatch(value):
         return (date(2020, 1, 1) + timedelta(days=rnd.randrange(6 * 365))).isoformat()
     elif isinstance(value, str) and DATE_TIME.fullmatch(value):
-        return datetime.now(UTC).isoformat()
+        return helpers.CLOCK.now().isoformat()
     return value
 
 

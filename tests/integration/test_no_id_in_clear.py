@@ -18,7 +18,6 @@ import os
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +69,7 @@ def _csv(rows: list[dict[str, str]]) -> bytes:
 
 def _csv_row(n: int, kind: str, code: str, name: str) -> dict[str, str]:
     authority, authority_code = workload.ALL_PENALTY_DEPARTMENTS["xc-housing"]
-    decided = datetime.now(UTC).date().isoformat()
+    decided = helpers.today().isoformat()
     return {"CF_XDR_MC": name, "CF_XDR_LB": kind, "CF_XDR_SHXYM": code, "CF_FRDB": "王伟",
             "CF_WSH": f"许建罚〔2026〕{helpers.rng('csv-tag').randrange(10**5, 10**6)}{n}号",
             "CF_WFXW": "未取得施工许可证擅自施工", "CF_SY": "经查，事实清楚。",
@@ -110,7 +109,7 @@ async def routes(settings, http):  # type: ignore[no-untyped-def]
     async with helpers.client(settings, "xc-court-yuzhou") as court:
         for code in BAD_CODES:
             listed = with_code(workload.debtor_listed(subject, f"（2026）豫1081执{rng.randrange(10**4)}号",
-                                                      datetime.now(UTC).date())[1], code)
+                                                      helpers.today())[1], code)
             listed["envelope"]["source_department"] = "xc-court-yuzhou"
             outcome = await court.submit_and_wait(listed)
             texts.append(json.dumps(outcome, ensure_ascii=False, default=str))

@@ -123,7 +123,7 @@ async def test_person_page_is_masked_and_shows_penalties_in_their_window(portal,
     assert identity.mask_ric(world["person"].id) in body
     publicity = body.split('id="publicity"', 1)[1].split("</section>", 1)[0]
     rows = publicity.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
-    assert rows.count("<td>行政处罚</td>") == 2 and "2026-06-16" in rows
+    assert rows.count("<td>行政处罚</td>") == 2 and world["late"]["decision_date"].isoformat() in rows
     await portal.page("/entity/uscc:000000000000000000", expect=404)
 
 
@@ -185,7 +185,7 @@ async def test_dashboard_from_metrics_and_views(settings, portal, world) -> None
     shown = re.search(r'id="appended-total">([0-9,]+)<', body)
     assert shown and int(shown.group(1).replace(",", "")) == int(appended) > 0
     assert re.search(r'id="lag-seconds">[0-9.,—]+<', body)
-    # the person's penalty decided on 2026-06-16 and ledgered today is late: counted and listed
+    # the person's penalty decided LATE_DECISION_DAYS ago and ledgered today is late: counted and listed
     late = re.search(r'id="late-total">([0-9]+)<', body)
     # the total and the 20 latest late records (other tests' records may be later than this world's)
     assert late and int(late.group(1)) >= 1

@@ -11,7 +11,7 @@ import asyncio
 import csv
 import io
 import time
-from datetime import UTC, date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -68,9 +68,10 @@ async def world(settings, api):  # type: ignore[no-untyped-def]
     person = workload.subjects(rng, 1, persons_share=1.0)[0]
     tag = rng.randrange(10_000, 99_999)
     life = workload.life(rng, company, tag)
-    late = workload.penalty(rng, person, "xc-eco-env", rng.randrange(10**6, 10**7), decided=date(2026, 6, 16))
+    late = workload.penalty(rng, person, "xc-eco-env", rng.randrange(10**6, 10**7),
+                            decided=helpers.today() - timedelta(days=helpers.LATE_DECISION_DAYS))
     on_time = workload.penalty(rng, person, "xc-eco-env", rng.randrange(10**6, 10**7),
-                               decided=datetime.now(UTC).date())
+                               decided=helpers.today())
     phases = [life[0] + workload.honoured_life(honoured) + [("xc-eco-env", late), ("xc-eco-env", on_time)],
               life[1]]
     outcomes: list[dict[str, Any]] = []
@@ -324,12 +325,14 @@ async def test_lateness_report_per_department(api, world) -> None:
         assert (row["records"], row["late"], row["on_time"], row["unknown"]) == (
             len(recs), sum(i["late"] is True for i in recs), sum(i["late"] is False for i in recs),
             sum(i["late"] is None for i in recs))
-        assert row["share_late"] == round(row["late"] / (row["late"] + row["on_time"]), 4)
+        known = row["late"] + row["on_time"]
+        assert row["share_late"] == (round(row["late"] / known, 4) if known else None)
         mine = [i for i in recs if i["entity_id"] == world["person_id"]]
         assert [i["late"] for i in mine] == [ours_late]
         assert row["late" if ours_late else "on_time"] >= 1
-    june = await api.get("/publicity/lateness", kind="penalty", **{"from": "2026-06-16", "to": "2026-06-16"})
-    eco = next(r for r in june["departments"] if r["department"] == "xc-eco-env")
+    late_day = world["late"]["decision_date"].isoformat()
+    that_day = await api.get("/publicity/lateness", kind="penalty", **{"from": late_day, "to": late_day})
+    eco = next(r for r in that_day["departments"] if r["department"] == "xc-eco-env")
     assert eco["share_late"] == 1.0
 
 

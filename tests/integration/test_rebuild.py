@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import date
 
 import psycopg
 
@@ -52,7 +51,7 @@ async def test_a_drifted_view_is_caught_and_nothing_is_switched(settings, servic
     subject = workload.subjects(rng, 1, persons_share=0.0)[0]
     out = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir,
                                       [workload.workload_penalty(rng, subject, "xc-samr", "许市监罚〔2026〕901号",
-                                                                 date.today(), "general")])
+                                                                 helpers.today(), "general")])
     await helpers.projected(settings)
     entity = out[0]["entity_id"]
     helpers.pg_rows(settings, "update views.entities set score = score - 1 where entity_id = %s returning 1",

@@ -12,18 +12,26 @@ import csv
 import io
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 
 from ledger.client import submit_as_departments
+from ledger.domain.rules import add_months
 from ops import workload
 from tests import helpers
 from tests.integration.test_query_api import BODIES, Api
 
 PERSON_IDS: list[str] = []
+# the court's listing of this world, some eleven months before today whatever today is: in force (two
+# years), with its feedback, delisting and the honour elsewhere dated after it and before today
+LISTED_ON = helpers.today() - timedelta(days=330)
+
+
+def day(n: int) -> date:
+    return LISTED_ON + timedelta(days=n)
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +65,9 @@ async def world(settings, services) -> dict[str, Any]:  # type: ignore[no-untype
     person = workload.subjects(rng, 1, persons_share=1.0)[0]
     PERSON_IDS.append(person.id)
     pairs = [
-        workload.debtor_listed(listed, "（2026）豫10执T1号", date(2026, 1, 5), ground=4),
-        workload.debtor_listed(person, "（2026）豫10执T2号", date(2026, 2, 2), ground=4),
-        workload.registered(honoured, date(2019, 3, 1)), workload.honour(honoured, date(2026, 5, 20)),
+        workload.debtor_listed(listed, "（2026）豫10执T1号", LISTED_ON, ground=4),
+        workload.debtor_listed(person, "（2026）豫10执T2号", day(28), ground=4),
+        workload.registered(honoured, date(2019, 3, 1)), workload.honour(honoured, day(135)),
         workload.debtor_listed(lapsed, "（2022）豫10执T3号", date(2022, 3, 7), ground=4),  # over, not yet expired
         workload.registered(clean, date(2020, 1, 2)),
     ]
@@ -81,7 +89,8 @@ async def test_a_listed_entity_is_restricted_with_the_measures_and_what_they_res
     assert "政府采购法" in measure["legal_basis"] and "sector-procurement" in measure["departments"]
     assert measure["because_of"] == ["dishonest_debtor"]
     assert [(x["list_kind"], x["ref"], x["listed_on"], x["legal_end"], x["department"], x["event_id"])
-            for x in got["listings"]] == [("dishonest_debtor", "（2026）豫10执T1号", "2026-01-05", "2028-01-06",
+            for x in got["listings"]] == [("dishonest_debtor", "（2026）豫10执T1号", LISTED_ON.isoformat(),
+                                           (add_months(LISTED_ON, 24) + timedelta(days=1)).isoformat(),
                                            "xc-court", world["listing_event"])]
     assert got["as_of"]["entity_partition"] == outcome["ledger_partition"]
     assert got["as_of"]["entity_version"] == 1
@@ -146,19 +155,19 @@ async def test_feedback_goes_through_the_sequencer_and_the_report_counts_it(sett
                 for d in report["departments"] for m in d["measures"]}
 
     refused = await _submit(settings, [
-        feedback(listed, "sector-transport", "bar-government-procurement", trig, "applied", date(2026, 2, 3)),
-        feedback(listed, "sector-procurement", "no-such-measure", trig, "applied", date(2026, 2, 3)),
+        feedback(listed, "sector-transport", "bar-government-procurement", trig, "applied", day(29)),
+        feedback(listed, "sector-procurement", "no-such-measure", trig, "applied", day(29)),
     ])
     assert [(o["status"], [(r["field"], r["code"]) for r in o["reasons"]]) for o in refused] == [
         ("REJECTED", [("source_department", "feedback.not_implementing_department")]),
         ("REJECTED", [("measure_code", "feedback.unknown_measure")])]
 
     accepted = await _submit(settings, [
-        feedback(listed, "sector-procurement", "bar-government-procurement", trig, "applied", date(2026, 2, 3)),
-        feedback(listed, "sector-transport", "restrict-high-consumption", trig, "applied", date(2026, 2, 4)),
-        feedback(listed, "sector-banking", "restrict-financing", trig, "not_applicable", date(2026, 2, 5)),
-        workload.debtor_delisted(listed, "（2026）豫10执T1号", date(2026, 3, 2), reason="settlement_performed"),
-        feedback(listed, "sector-procurement", "bar-government-procurement", trig, "lifted", date(2026, 3, 3)),
+        feedback(listed, "sector-procurement", "bar-government-procurement", trig, "applied", day(29)),
+        feedback(listed, "sector-transport", "restrict-high-consumption", trig, "applied", day(30)),
+        feedback(listed, "sector-banking", "restrict-financing", trig, "not_applicable", day(31)),
+        workload.debtor_delisted(listed, "（2026）豫10执T1号", day(56), reason="settlement_performed"),
+        feedback(listed, "sector-procurement", "bar-government-procurement", trig, "lifted", day(57)),
     ])
     assert [o["reasons"] for o in accepted if o["status"] != "ACCEPTED"] == []
     after = await api.get("/reports/measures", after=_after(accepted))
@@ -179,9 +188,9 @@ async def test_feedback_goes_through_the_sequencer_and_the_report_counts_it(sett
 
     # filters and CSV
     window = await api.get("/reports/measures", department="sector-procurement", measure="bar-government-procurement",
-                           **{"from": "2026-03-03", "to": "2026-03-03"})
+                           **{"from": day(57).isoformat(), "to": day(57).isoformat()})
     assert [d["department"] for d in window["departments"]] == ["sector-procurement"]
-    assert window["departments"][0]["lifted"] >= 1 and window["filters"]["from"] == "2026-03-03"
+    assert window["departments"][0]["lifted"] >= 1 and window["filters"]["from"] == day(57).isoformat()
     status, body, headers = await api.raw("/reports/measures", format="csv", department="sector-transport")
     assert status == 200 and headers["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))

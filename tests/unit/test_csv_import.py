@@ -549,7 +549,7 @@ def _outcome(record: dict[str, Any], status: str, reasons: list[dict[str, str]] 
              ) -> dict[str, Any]:
     return {"event_id": record["envelope"]["event_id"], "status": status, "entity_id": "x", "entity_version": 1,
             "ledger_partition": 2, "ledger_offset": 77, "reasons": list(reasons), "warnings": list(warnings),
-            "decided_at": datetime.now(UTC)}
+            "decided_at": datetime(2026, 11, 27, 9, 30, tzinfo=UTC)}
 
 
 async def test_importer_submits_only_valid_rows_and_reports_every_row(tmp_path: Path) -> None:

@@ -155,7 +155,7 @@ def test_a_red_list_honour_raises_incentive_alerts() -> None:
     book, e = ListBook(RULES), Entity()
     out = _one(book.apply(*e.entry(workload.honour(e.subject, date(2026, 3, 1)))))
     assert out is not None
-    alerts = alert_records(CATALOGUE, out.change, datetime.now(UTC))
+    alerts = alert_records(CATALOGUE, out.change, datetime(2026, 3, 1, 9, 30, tzinfo=UTC))
     assert alerts and {a["measure_kind"] for a in alerts} == {"incentive"} and {a["action"] for a in alerts} == {"impose"}
 
 

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
 from ledger.domain import identity
 from ledger.platform import config
+from ledger.platform.clock import Clock
 from ledger.platform.web import BadParameter, loggable_path
 from ledger.rules import loader
 from projections import queries
@@ -125,7 +126,8 @@ class _NoPool:
 
 
 async def test_the_app_answers_bad_requests_without_the_database() -> None:
-    app = http.make_app(config.load({"LEDGER_ID_PEPPER": "unit-test-pepper-0123456789"}), loader.load(), pool=_NoPool())  # type: ignore[arg-type]
+    app = http.make_app(config.load({"LEDGER_ID_PEPPER": "unit-test-pepper-0123456789"}), loader.load(), Clock(),
+                        pool=_NoPool())  # type: ignore[arg-type]
     async with TestClient(TestServer(app)) as client:
         r = await client.get("/lists", params={"kind": "greylist"})
         body = await r.json()

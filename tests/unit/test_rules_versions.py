@@ -9,7 +9,7 @@ import hashlib
 import json
 import random
 import shutil
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +116,8 @@ def _penalty(decided: date, severity: str = "general") -> tuple[str, dict[str, A
 def test_the_sequencer_stamps_the_versions_it_judged_under(rules_dir: Path) -> None:
     new = _next_version(rules_dir, "publication_periods", _longer_general)
     priv, pub = signing.new_keypair()
-    core = Sequencing({"xc-samr": pub}, b"pepper-0123456789abcdef", loader.load(rules_dir), today=lambda: TODAY)
+    core = Sequencing({"xc-samr": pub}, b"pepper-0123456789abcdef", loader.load(rules_dir), today=lambda: TODAY,
+                      now=lambda: datetime(2026, 11, 27, 2, tzinfo=UTC))
     for p in range(4):
         core.restore(p, [])
     key, value, headers = submissions.make(_penalty(date(2024, 3, 1))[1], "xc-samr", priv)

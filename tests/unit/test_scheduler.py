@@ -3,11 +3,12 @@ submission is a duplicate at the sequencer), and the record is a valid ListingEx
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
 from consumers.scheduler import core as scheduler
+from ledger.platform.clock import Clock
 from schemas import registry
 
 DUE = scheduler.Due("uscc:91411002MA5FMHPPX6", "wage_arrears", "许人社欠薪〔2021〕1号", "evt-1", date(2024, 3, 2), 1, 7)
@@ -33,7 +34,15 @@ def test_the_record_is_the_same_bytes_every_time_and_dated_on_the_legal_end() ->
 
 
 def test_the_clock_is_fixed_by_a_date_or_refused_with_the_option_named() -> None:
-    assert scheduler.parse_today("2025-06-30")() == date(2025, 6, 30)
-    assert isinstance(scheduler.parse_today(None)(), date)
+    clock = Clock.fixed(datetime(2026, 12, 3, 16, 30, tzinfo=UTC))
+    assert scheduler.parse_today("2025-06-30", clock.today)() == date(2025, 6, 30)
     with pytest.raises(SystemExit, match="--today"):
-        scheduler.parse_today("30/06/2025")
+        scheduler.parse_today("30/06/2025", clock.today)
+
+
+def test_without_a_fixed_date_today_is_the_china_date_of_the_clock() -> None:
+    # 00:30 in Beijing on 4 December is 16:30 UTC on 3 December: a period ending on 4 December is due
+    at_half_past_midnight = scheduler.parse_today(None, Clock.fixed(datetime(2026, 12, 3, 16, 30, tzinfo=UTC)).today)
+    assert at_half_past_midnight() == date(2026, 12, 4)
+    before_midnight = scheduler.parse_today(None, Clock.fixed(datetime(2026, 12, 3, 15, 59, tzinfo=UTC)).today)
+    assert before_midnight() == date(2026, 12, 3)

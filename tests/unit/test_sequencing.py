@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import copy
 import random
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
 from ledger.platform import signing
+from ledger.platform.clock import Clock
 from ledger.records import chain, submissions
 from ledger.rules import loader
 from ledger.sequencer.core import Sequencing, changelog_records, outcome_record
@@ -17,10 +18,14 @@ from ops import workload
 PEPPER = b"unit-test-pepper-0123456789"
 KEYS = {d: signing.new_keypair() for d in ("xc-samr", "xc-tax", "xc-court")}
 PUBLIC = {d: pub for d, (_priv, pub) in KEYS.items()}
+NOW = Clock.on(date(2026, 11, 27)).now()
 
 
-def _core() -> Sequencing:
-    core = Sequencing(PUBLIC, PEPPER, loader.load(), today=lambda: date(2026, 11, 27))
+NOV_27 = Clock.on(date(2026, 11, 27))
+
+
+def _core(clock: Clock = NOV_27) -> Sequencing:
+    core = Sequencing(PUBLIC, PEPPER, loader.load(), today=clock.today, now=clock.now)
     for p in range(4):
         core.restore(p, [])
     return core
@@ -71,7 +76,7 @@ def test_same_id_same_content_is_a_duplicate_and_other_content_a_conflict() -> N
     core.commit()
     dup = core.judge(*_at(1, *_signed(rec)))
     assert dup.status == "DUPLICATE" and dup.seen == seen
-    assert outcome_record(dup, 1, 42)["entity_version"] == 1
+    assert outcome_record(dup, 1, 42, NOW)["entity_version"] == 1
     other = copy.deepcopy(rec)
     other["fine_fen"] = 1
     conflict = core.judge(*_at(2, *_signed(other)))
@@ -153,6 +158,25 @@ def test_a_future_decision_is_refused() -> None:
     assert (v.reasons[0].field, v.reasons[0].code) == ("decision_date", "time.future")
 
 
+def test_a_decision_dated_today_in_beijing_is_accepted_at_half_past_midnight() -> None:
+    # 00:30 China Standard Time on 4 December 2026 is 16:30 UTC on 3 December: the UTC date is still
+    # the 3rd, but the decision, dated the 4th, is dated today where the law counts days
+    half_past_midnight = Clock.fixed(datetime(2026, 12, 3, 16, 30, tzinfo=UTC))
+    rec = workload.penalty(random.Random(21), workload.subjects(random.Random(21), 1, persons_share=0.0)[0],
+                           "xc-samr", 21, decided=date(2026, 12, 4))
+    v = _core(half_past_midnight).judge(*_at(0, *_signed(rec)))
+    assert (v.status, v.reasons) == ("ACCEPTED", [])
+    assert v.entry is not None and v.entry["sequenced_at"] == half_past_midnight.now()
+    assert outcome_record(v, 0, 0, half_past_midnight.now())["decided_at"] == half_past_midnight.now()
+    tomorrow = workload.penalty(random.Random(22), workload.subjects(random.Random(22), 1, persons_share=0.0)[0],
+                                "xc-samr", 22, decided=date(2026, 12, 5))
+    v = _core(half_past_midnight).judge(*_at(0, *_signed(tomorrow)))
+    assert (v.status, v.reasons[0].code) == ("REJECTED", "time.future")
+    # a minute before midnight in Beijing, the 4th is still tomorrow
+    v = _core(Clock.fixed(datetime(2026, 12, 3, 15, 59, tzinfo=UTC))).judge(*_at(0, *_signed(rec)))
+    assert (v.status, v.reasons[0].code) == ("REJECTED", "time.future")
+
+
 def test_a_submission_in_the_wrong_partition_is_refused() -> None:
     partition, offset, key, value, headers = _at(0, *_signed(_penalty(10)))
     v = _core().judge((partition + 1) % 4, offset, key, value, headers)
@@ -177,7 +201,7 @@ def test_the_same_submission_twice_in_one_batch_is_appended_once() -> None:
     assert (first.status, again.status, changed.status) == ("ACCEPTED", "DUPLICATE", "CONFLICT")
     seen = core.record_position(_p(rec), first, 42)
     assert core.seen(_p(rec), rec["envelope"]["event_id"]) == seen
-    assert outcome_record(again, seen.ledger_partition, seen.ledger_offset)["entity_version"] == 1
+    assert outcome_record(again, seen.ledger_partition, seen.ledger_offset, NOW)["entity_version"] == 1
 
 
 def _in_other_partition(rec, seed: int):  # type: ignore[no-untyped-def]
@@ -204,7 +228,7 @@ def test_an_event_id_reused_for_a_subject_of_another_partition_is_a_conflict(com
         "CONFLICT", "event_id.conflict", "event_id")
     # answered about the submission's own subject, naming neither the other subject nor its version
     assert conflict.entity_id == "uscc:" + other["envelope"]["subject"]["id"] != v.entity_id
-    assert conflict.seen is None and outcome_record(conflict, None, None)["entity_version"] is None
+    assert conflict.seen is None and outcome_record(conflict, None, None, NOW)["entity_version"] is None
     assert "another subject" in conflict.reasons[0].message
     where = f"at ledger position {_p(rec)}:42;" if committed else "at ledger position 本批次 / this batch;"
     assert where in conflict.reasons[0].message

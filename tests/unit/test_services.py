@@ -16,6 +16,7 @@ import pytest
 from consumers.list_keeper.service import ListKeeper
 from consumers.projector.service import Projector
 from ledger.platform import signing
+from ledger.platform.clock import Clock
 from ledger.records import submissions
 from ledger.rules import loader
 from ledger.sequencer.core import Sequencing
@@ -32,7 +33,8 @@ TODAY = date(2026, 11, 27)
 
 
 def _sequencer(kafka: FakeKafka, snapshots: Path) -> SequencerService:
-    core = Sequencing({d: pub for d, (_, pub) in KEYS.items()}, PEPPER, RULES, today=lambda: TODAY)
+    clock = Clock.on(TODAY)
+    core = Sequencing({d: pub for d, (_, pub) in KEYS.items()}, PEPPER, RULES, today=clock.today, now=clock.now)
     return SequencerService(kafka, core, snapshots, snapshot_seconds=3600)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from ledger.platform.clock import Clock
 from ledger.records import submissions
 from ledger.rules import loader
 from ledger.sequencer import store as state_snapshot
@@ -23,7 +24,8 @@ RULES = loader.load()
 
 
 def _sequencing() -> Sequencing:
-    core = Sequencing(PUBLIC, PEPPER, RULES, today=lambda: date(2026, 11, 27))
+    clock = Clock.on(date(2026, 11, 27))
+    core = Sequencing(PUBLIC, PEPPER, RULES, today=clock.today, now=clock.now)
     for p in range(4):
         core.restore(p, [])
     return core

@@ -10,16 +10,16 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from functools import cache
 from typing import Any
 
-from ledger.domain.local_time import CHINA
 from ledger.domain.rules import PublicationRules
 from ledger.intake.csv_import.columns import lookup
 from ledger.intake.csv_import.layout import Layout, layout_of
 from ledger.intake.csv_import.problems import FileRefused, Problem, RowResult
 from ledger.intake.csv_import.rows import map_row
+from ledger.platform.clock import SYSTEM
 from ledger.rules import loader
 
 
@@ -134,7 +134,7 @@ def open_csv(data: bytes, department: str, today: date | None = None,
             if sum(1 for c in cells if lookup(c)) >= 3:
                 layout = layout_of(cells, number)
                 return Reading(encoding, delimiter, layout, department,
-                               today or datetime.now(UTC).astimezone(CHINA).date(), reader, lambda: reader.line_num,
+                               today or SYSTEM.today(), reader, lambda: reader.line_num,
                                publication or _publication())
             if seen >= 10:
                 break
