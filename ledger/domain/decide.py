@@ -259,7 +259,8 @@ def _check_debtor_delisted(state: EntityState, e: Event, today: date, rules: Pub
     if b["delisting_reason"] == "period_expired":
         _check_expired(rules, listing, b["delisted_on"], "delisted_on")
     elif b["delisting_reason"] in FIXED_TERM_NOT_SHORTENED_BY:
-        end = rules.listing_window("dishonest_debtor", as_date(listing["listed_on"]), _terms(listing)).automatic_end
+        end = _judged_under(rules, listing).listing_window(
+            "dishonest_debtor", as_date(listing["listed_on"]), _terms(listing)).automatic_end
         if end is not None and b["delisted_on"] < end:
             raise Rejection("delisting_reason", "debtor.fixed_term_not_shortened",
                             f"该名单有纳入期限（至 {end} 届满），履行完毕不能提前删除，期满后三个工作日内删除"
