@@ -98,8 +98,8 @@ def _red_changes(event: Event, before: EntityState, after: EntityState,
     for ref in sorted(after.honours):
         now, was = after.honours[ref], before.honours.get(ref)
         active_now, active_was = now["status"] == "active", was is not None and was["status"] == "active"
-        if active_now == active_was and (not active_now or was == now):
-            continue
+        if active_now == active_was and (was == now if active_now else was is None or was["status"] == now["status"]):
+            continue  # no change, or still off the red list for the same reason (a suspended honour revoked is a change)
         ended_on = None if active_now else date.fromisoformat(now["ended_on"])
         out.append(ListChange(
             event.entity_id, RED, ref, LISTED if active_now else now["status"],

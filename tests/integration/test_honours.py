@@ -29,15 +29,19 @@ async def test_honours_expire_by_the_scheduler_and_every_end_reaches_the_feed_an
                                                                                           services) -> None:
     rng = helpers.rng("honours")
     lapsed, valid, revoked, listed, rated = workload.subjects(rng, 5, persons_share=0.0)
+    [decided] = workload.subjects(rng, 1, persons_share=0.0)  # suspended by a listing, then revoked
     awards = [_honour(lapsed, date(2022, 3, 1), "许政〔2022〕H1号", None),  # default two years: ends 2024-03-02
               _honour(valid, date(2024, 5, 6), "许政〔2024〕H2号", date(2026, 5, 5)),
               _honour(revoked, date(2024, 1, 10), "许政〔2024〕H3号", None),
               _honour(listed, date(2023, 6, 1), "许政〔2023〕H4号", None),
-              workload.tax_rated(rated, 2023, "A", date(2024, 4, 12))]
+              workload.tax_rated(rated, 2023, "A", date(2024, 4, 12)),
+              _honour(decided, date(2023, 6, 1), "许政〔2023〕H6号", None)]
     ends = [workload.honour_revoked(revoked, "许政〔2024〕H3号", date(2024, 9, 2)),
             workload.debtor_listed(listed, "（2024）豫10执H5号", date(2024, 2, 1), ground=1),
-            workload.tax_rated(rated, 2024, "B", date(2025, 4, 10))]
-    outcomes = await submit(settings, awards) + await submit(settings, ends)
+            workload.tax_rated(rated, 2024, "B", date(2025, 4, 10)),
+            workload.debtor_listed(decided, "（2024）豫10执H7号", date(2024, 2, 1), ground=1)]
+    decisions = [workload.honour_revoked(decided, "许政〔2023〕H6号", date(2024, 3, 1))]  # the awarding body decides
+    outcomes = await submit(settings, awards) + await submit(settings, ends) + await submit(settings, decisions)
     entity_ids = {o["entity_id"] for o in outcomes}
     await helpers.projected(settings)
 
@@ -58,10 +62,11 @@ async def test_honours_expire_by_the_scheduler_and_every_end_reaches_the_feed_an
         "许政〔2024〕H2号": ("active", None, date(2026, 5, 6)),
         "许政〔2024〕H3号": ("revoked", date(2024, 9, 2), date(2026, 1, 11)),
         "许政〔2023〕H4号": ("suspended", date(2024, 2, 1), date(2025, 6, 2)),
+        "许政〔2023〕H6号": ("revoked", date(2024, 3, 1), date(2025, 6, 2)),
         "纳税信用A级-2023": ("expired", date(2025, 4, 10), None)}
     red = {e: bool(v) for e, v in helpers.pg_rows(
         settings, "select entity_id, red_listed from views.entities where entity_id = any(%s)", (list(entity_ids),))}
-    assert sorted(red.values()) == [False, False, False, False, True]
+    assert sorted(red.values()) == [False, False, False, False, False, True]
 
     event_ids = {o["event_id"] for o in outcomes} | {expiry_id}
     changes = await feeds.changes(settings, event_ids)
@@ -71,6 +76,8 @@ async def test_honours_expire_by_the_scheduler_and_every_end_reaches_the_feed_an
         ("许政〔2024〕H2号", "listed", "xc-credit-office"),
         ("许政〔2024〕H3号", "listed", "xc-credit-office"), ("许政〔2024〕H3号", "revoked", "xc-credit-office"),
         ("许政〔2023〕H4号", "listed", "xc-credit-office"), ("许政〔2023〕H4号", "suspended", "xc-court"),
+        # the feed shows the red list as it is: a suspended honour is off it already, its revocation changes nothing there
+        ("许政〔2023〕H6号", "listed", "xc-credit-office"), ("许政〔2023〕H6号", "suspended", "xc-court"),
         ("纳税信用A级-2023", "listed", "xc-tax"), ("纳税信用A级-2023", "expired", "xc-tax")])
 
     again = run_once(settings, TODAY)

@@ -138,7 +138,9 @@ def test_a_black_listing_suspends_every_honour_and_the_suspension_outlives_the_l
     s = _apply(workload.debtor_delisted(FIRM, "C1", date(2025, 9, 1), reason="performed"), state=s)
     assert s.active_honours() == [] and {x["status"] for x in s.honours.values()} == {"suspended"}
     s, changes = _changes(s, workload.honour_revoked(FIRM, "H1", date(2025, 10, 1)))  # the awarding body decides
-    assert changes == [] and s.honours["H1"]["status"] == "revoked"  # already off the red list
+    # already off the red list: the change says it is now revoked (the views' row follows), no longer suspended
+    assert [(c.list_kind, c.ref, c.status, c.ended_on) for c in changes] == [("red", "H1", "revoked", date(2025, 10, 1))]
+    assert s.honours["H1"]["status"] == "revoked"
 
 
 def test_the_list_keeper_writes_the_black_listing_and_each_suspension() -> None:
