@@ -365,7 +365,7 @@ async def _show_expiry_trigger_feedback(s: config.Settings, rng: random.Random) 
     old_firm, firm = workload.subjects(rng, 2, persons_share=0.0)
     tag = rng.randrange(10**5, 10**6)
     old = workload.wage_listed(old_firm, f"许人社欠薪〔2021〕{tag}号", date(2021, 3, 1))
-    listing = workload.debtor_listed(firm, f"（{CLOCK.today().year}）豫10执{tag}号", CLOCK.today() - timedelta(days=20), ground=1)
+    listing = workload.debtor_listed(firm, f"（{CLOCK.today().year}）豫10执{tag}号", CLOCK.today() - timedelta(days=20))
     outs = await submit_as_departments(s.bootstrap_servers, s.keys_dir, [old, listing])
     await _wait_projected(s, outs)
     _line("\n== The expiry scheduler (consumers/scheduler/service.py; the stack's process passes every 60 s)")
@@ -413,11 +413,14 @@ async def _show_expiry_trigger_feedback(s: config.Settings, rng: random.Random) 
         for (dept, rec), out in zip(reports, fb, strict=True):
             _describe(f"{dept} reports {rec['measure_code']} {rec['action']}", out)
         lifted = await submit_as_departments(s.bootstrap_servers, s.keys_dir, [
-            workload.debtor_delisted(firm, listing[1]["case_no"], CLOCK.today()),
+            # a fixed-term listing (ground 4) is not shortened by performance; a performed settlement
+            # ends it early (法释〔2017〕7号 art. 10(2))
+            workload.debtor_delisted(firm, listing[1]["case_no"], CLOCK.today(), reason="settlement_performed"),
             _feedback(firm, "sector-procurement", "bar-government-procurement", trigger_id, "lifted")])
         at = f"{lifted[-1]['ledger_partition']}:{lifted[-1]['ledger_offset']}"
         again = await get("/trigger", entity=f"uscc:{firm.id}", action="bid-government-procurement", after=at)
-        _line(f"   after the court delisted it and sector-procurement reported the measure lifted: {again['decision']}")
+        _line(f"   after the court delisted it (settlement performed) and sector-procurement reported the measure "
+              f"lifted: {again['decision']}")
         report = await get("/reports/measures")
         _line("   GET /reports/measures (measures per implementing department; format=csv for a spreadsheet):")
         for d in report["departments"]:
