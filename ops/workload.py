@@ -451,7 +451,14 @@ def honour_history(subject: Subject) -> list[Phase]:
 CATEGORY_OF = {"minor": "警告", "general": "罚款", "serious": "吊销许可证件"}
 
 
-def honoured_life(subject: Subject) -> Phase:
-    """A clean organisation: registered, rated A, honoured (red list), with a commitment."""
-    return [registered(subject, date(2018, 9, 1)), tax_rated(subject, 2025, "A", date(2026, 4, 15)),
-            honour(subject, date(2026, 5, 20)), commitment(subject, date(2026, 6, 1))]
+def honoured_life(subject: Subject, today: date | None = None) -> Phase:
+    """A clean organisation: registered, rated A, honoured (red list), with a commitment. With
+    `today`, the rating, the honour and the commitment are recent (the honour 30 days before today),
+    so the honour is in force whatever the date; without it, fixed dates of 2026."""
+    if today is None:
+        rated, honoured, committed = date(2026, 4, 15), date(2026, 5, 20), date(2026, 6, 1)
+    else:
+        rated, honoured, committed = (today - timedelta(days=45), today - timedelta(days=30),
+                                      today - timedelta(days=10))
+    return [registered(subject, date(2018, 9, 1)), tax_rated(subject, rated.year - 1, "A", rated),
+            honour(subject, honoured), commitment(subject, committed)]

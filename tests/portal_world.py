@@ -5,6 +5,7 @@ sequencer and projected into the views."""
 
 from __future__ import annotations
 
+import calendar
 import dataclasses
 from datetime import date, timedelta
 from html.parser import HTMLParser
@@ -43,15 +44,27 @@ async def build(settings: config.Settings, name: str) -> dict[str, Any]:
 
     late = displayed_penalty(helpers.today() - timedelta(days=helpers.LATE_DECISION_DAYS))
     on_time = displayed_penalty(helpers.today())
-    phases = [life[0] + workload.honoured_life(honoured) + [("xc-eco-env", late), ("xc-eco-env", on_time)],
-              life[1]]
+    # the procurement ban and the honour are counted back from today, so both are in force whatever
+    # the date (the ban 75 days before today, 24 months; the honour 30 days before, two years), and
+    # they fall in different months
+    ban_on = helpers.today() - timedelta(days=75)
+    ban_pair = workload.procurement_ban(company, f"许财采罚〔{ban_on.year}〕{tag}号", ban_on)
+    started = [p for p in life[0] if p[1]["envelope"]["event_type"] != "ProcurementBanImposed"] + [ban_pair]
+    phases = [started + workload.honoured_life(honoured, helpers.today())
+              + [("xc-eco-env", late), ("xc-eco-env", on_time)], life[1]]
     outcomes: list[dict[str, Any]] = []
     for phase in phases:
         outcomes += await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, phase)
     assert [(o["event_id"], o["reasons"]) for o in outcomes if o["status"] != "ACCEPTED"] == []
     await helpers.projected(settings)
-    ban = next(r for _, r in life[0] if r["envelope"]["event_type"] == "ProcurementBanImposed")
+    ban = ban_pair[1]
+    quarter = (ban_on.month - 1) // 3
     return {
+        "ban_on": ban_on, "ban_month": f"{ban_on:%Y-%m}", "ban_month_title": f"{ban_on.year}年{ban_on.month}月",
+        "ban_month_days": (ban_on.replace(day=1), _month_end(ban_on)),
+        "ban_quarter": f"{ban_on.year}-q{quarter + 1}", "ban_quarter_title": f"{ban_on.year}年第{quarter + 1}季度",
+        "ban_quarter_days": (date(ban_on.year, 3 * quarter + 1, 1), _month_end(date(ban_on.year, 3 * quarter + 3, 1))),
+        "honoured_month": f"{helpers.today() - timedelta(days=30):%Y-%m}",
         "tag": tag, "marker": marker, "late": late, "company": company, "honoured": honoured, "person": person, "ban": ban,
         "company_id": "uscc:" + company.id, "honoured_id": "uscc:" + honoured.id,
         "person_id": identity.entity_key(identity.check_ric(person.id), settings.id_pepper),
@@ -83,3 +96,7 @@ class PageFacts(HTMLParser):
 
     def unlabelled(self) -> list[tuple[str, str | None]]:
         return [c for c in self.controls if c[1] is None or c[1] not in self.label_for]
+
+
+def _month_end(d: date) -> date:
+    return date(d.year, d.month, calendar.monthrange(d.year, d.month)[1])

@@ -20,6 +20,8 @@ from playwright.async_api import BrowserContext, Page, async_playwright, expect
 
 from ledger.audit import verify
 from ledger.domain import identity
+from ledger.domain.rules import ListingTerms
+from ledger.rules import loader
 from tests import portal_world
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +77,9 @@ async def test_search_by_part_of_a_name_then_read_why_it_is_listed(page: Page, w
     row = page.locator("#lists tbody tr", has_text=world["ban"]["decision_no"])
     await expect(row).to_have_count(1)
     await expect(row.locator("td.legal-basis")).to_contain_text("中华人民共和国政府采购法 第七十七条")
-    await expect(row.locator("td.legal-end")).to_have_text(re.compile(r"^2028-02-0[1-3]$"))
+    end = loader.load_publication_periods().listing_window(
+        "procurement_ban", world["ban_on"], ListingTerms(period_months=24)).automatic_end
+    await expect(row.locator("td.legal-end")).to_have_text(end.isoformat())
     await expect(row).to_contain_text("有效")
     await expect(page.locator("#grade h2")).to_have_text(re.compile(r"信用等级：[ABCD] 级"))
     await expect(page.locator("#grade tbody tr", has_text=world["ban"]["decision_no"])).to_have_count(1)
@@ -99,34 +103,35 @@ async def test_filter_the_lists_with_the_form(page: Page, world) -> None:
     await page.get_by_label("名单类型").select_option("procurement_ban")
     await page.get_by_label("认定部门").select_option("xc-finance")
     await page.get_by_label("状态").select_option("active")
-    await page.get_by_label("列入日期自").fill("2026-02-01")
-    await page.get_by_label("至", exact=True).fill("2026-02-28")
+    first, last = world["ban_month_days"]
+    await page.get_by_label("列入日期自").fill(first.isoformat())
+    await page.get_by_label("至", exact=True).fill(last.isoformat())
     await page.get_by_role("button", name="筛选").click()
     await expect(page).to_have_url(re.compile(r"kind=procurement_ban.*department=xc-finance"))
     rows = page.locator("table.entries tbody tr")
     await expect(rows.filter(has_text=world["ban"]["decision_no"])).to_have_count(1)
     for text in await rows.all_inner_texts():
-        assert "政府采购禁止参加名单" in text and "2026-02-" in text
+        assert "政府采购禁止参加名单" in text and f"{world['ban_month']}-" in text
     await expect(page.get_by_label("名单类型")).to_have_value("procurement_ban")
     await shot(page, "05-lists-filtered")
 
 
 async def test_download_the_months_publication(page: Page, world) -> None:
-    await page.goto(page.base + "/publication?period=2026-02")  # type: ignore[attr-defined]
-    await expect(page.get_by_role("heading", level=1)).to_have_text("2026年2月红黑榜")
+    await page.goto(page.base + f"/publication?period={world['ban_month']}")  # type: ignore[attr-defined]
+    await expect(page.get_by_role("heading", level=1)).to_have_text(f"{world['ban_month_title']}红黑榜")
     await expect(page.locator("table.entries")).to_contain_text(world["ban"]["decision_no"])
     await shot(page, "06-publication")
     async with page.expect_download() as info:
         await page.locator("#csv").click()
     download = await info.value
-    assert download.suggested_filename == "credit-publication-2026-02.csv"
+    assert download.suggested_filename == f"credit-publication-{world['ban_month']}.csv"
     raw = Path(await download.path()).read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert rows[0][0] == "主体名称" and len(rows) >= 2
     mine = [r for r in rows if r[5] == world["ban"]["decision_no"]]
     assert [r[:5] for r in mine] == [[world["company"].name, world["company"].id, "企业", "政府采购禁止参加名单", "黑名单"]]
-    (ARTIFACTS / "publication-2026-02.csv").write_bytes(raw)
+    (ARTIFACTS / f"publication-{world['ban_month']}.csv").write_bytes(raw)
 
 
 async def test_the_signed_tree_head_from_the_home_page(page: Page, settings, world) -> None:

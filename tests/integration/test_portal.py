@@ -15,7 +15,6 @@ import json
 import re
 import subprocess
 import sys
-from datetime import date
 from typing import Any
 
 import aiohttp
@@ -104,8 +103,8 @@ async def test_entity_page_shows_why_it_is_listed(portal, world) -> None:
     lists = body.split('id="lists"', 1)[1].split("</section>", 1)[0]
     row = next(r for r in lists.split("<tr") if ban["decision_no"] in r)
     end = loader.load_publication_periods().listing_window(
-        "procurement_ban", date(2026, 2, 2), domain_rules.ListingTerms(period_months=24)).automatic_end
-    assert "2026-02-02" in row and f'<td class="legal-end">{end}</td>' in row  # listed on, legal end (24 months)
+        "procurement_ban", world["ban_on"], domain_rules.ListingTerms(period_months=24)).automatic_end
+    assert world["ban_on"].isoformat() in row and f'<td class="legal-end">{end}</td>' in row  # listed on, legal end (24 months)
     assert "中华人民共和国政府采购法 第七十七条" in row and "有效" in row
     assert "失信被执行人名单" in body and "已移出" in body and "已到期" in body
     grade = body.split('id="grade"', 1)[1].split("</section>", 1)[0]
@@ -130,7 +129,8 @@ async def test_person_page_is_masked_and_shows_penalties_in_their_window(portal,
 async def test_lists_with_filters_and_paging(portal, world) -> None:
     ban = world["ban"]
     body = await portal.page("/lists", kind="procurement_ban", department="xc-finance", colour="", status="active",
-                             category="enterprise", **{"from": "2026-02-01", "to": "2026-02-28"})
+                             category="enterprise", **{"from": world["ban_month_days"][0].isoformat(),
+                                                          "to": world["ban_month_days"][1].isoformat()})
     assert ban["decision_no"] in body and world["company"].name in body
     assert '<option value="procurement_ban" selected>' in body and '<option value="xc-finance" selected>' in body
     red = await portal.page("/lists", colour="red", size="200")
@@ -146,21 +146,22 @@ async def test_lists_with_filters_and_paging(portal, world) -> None:
 
 async def test_publication_of_a_month_and_a_quarter(portal, world) -> None:
     ban = world["ban"]
-    month = await portal.page("/publication", period="2026-02")
-    assert "2026年2月红黑榜" in month and ban["decision_no"] in month
-    assert 'href="/publication.csv?period=2026-02"' in month
-    quarter = await portal.page("/publication", period="2026-q1")
-    assert "2026年第1季度红黑榜" in quarter and "2026-01-01 至 2026-03-31" in quarter
-    may = await portal.page("/publication", period="2026-05")
-    assert world["honoured"].name in may and ban["decision_no"] not in may  # honoured on 2026-05-20
+    month = await portal.page("/publication", period=world["ban_month"])
+    assert f"{world['ban_month_title']}红黑榜" in month and ban["decision_no"] in month
+    assert f'href="/publication.csv?period={world["ban_month"]}"' in month
+    quarter = await portal.page("/publication", period=world["ban_quarter"])
+    first, last = world["ban_quarter_days"]
+    assert f"{world['ban_quarter_title']}红黑榜" in quarter and f"{first} 至 {last}" in quarter
+    honoured = await portal.page("/publication", period=world["honoured_month"])
+    assert world["honoured"].name in honoured and ban["decision_no"] not in honoured  # another month
     for bad in ("2026-13", "2026-Q5", "26-1", "2026/11"):
         assert 'data-parameter="period"' in await portal.page("/publication", expect=400, period=bad)
 
 
 async def test_publication_csv_download(portal, world) -> None:
-    async with portal.session.get(portal.base + "/publication.csv", params={"period": "2026-02"}) as r:
+    async with portal.session.get(portal.base + "/publication.csv", params={"period": world["ban_month"]}) as r:
         assert r.status == 200 and r.headers["Content-Type"] == "text/csv; charset=utf-8"
-        assert 'filename="credit-publication-2026-02.csv"' in r.headers["Content-Disposition"]
+        assert f'filename="credit-publication-{world["ban_month"]}.csv"' in r.headers["Content-Disposition"]
         raw = await r.read()
     assert raw.startswith(b"\xef\xbb\xbf")
     text = raw.decode("utf-8-sig")
@@ -170,8 +171,9 @@ async def test_publication_csv_download(portal, world) -> None:
     mine = [r for r in rows[1:] if r[5] == world["ban"]["decision_no"]]
     assert len(mine) == 1
     assert mine[0][:5] == [world["company"].name, world["company"].id, "企业", "政府采购禁止参加名单", "黑名单"]
-    assert mine[0][8] == "2026-02-02" and mine[0][10] == "有效"
-    assert all("2026-02-01" <= r[8] <= "2026-02-28" for r in rows[1:])
+    assert mine[0][8] == world["ban_on"].isoformat() and mine[0][10] == "有效"
+    first, last = (d.isoformat() for d in world["ban_month_days"])
+    assert all(first <= r[8] <= last for r in rows[1:])
     async with portal.session.get(portal.base + "/publication.csv", params={"period": "2026-Q9"}) as r:
         assert r.status == 400
 
