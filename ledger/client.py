@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from ledger.platform import config, signing
@@ -178,7 +179,7 @@ def main() -> None:
     p.add_argument("--department", required=True, help="the emitting department id, e.g. xc-samr; its private "
                    "key is read from LEDGER_KEYS_DIR/<department>.key")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the outcomes")
-    sys.exit(asyncio.run(_cli(p.parse_args())))
+    sys.exit(uvloop.run(_cli(p.parse_args())))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import time
 from typing import Any
 
 import psycopg
+import uvloop
 from aiokafka import TopicPartition
 
 from consumers.projector.service import Projector
@@ -96,7 +97,7 @@ def _worker(s: config.Settings, name: str, partitions: list[int], until: dict[in
     to `applied` (a shared integer); any failure is a non-zero exit status. A fresh interpreter: it
     loads the rules itself."""
     logs.configure(log_level)
-    applied.value = asyncio.run(projector(s, loader.load(), schema_name=name, max_records=max_records, topic=topic,
+    applied.value = uvloop.run(projector(s, loader.load(), schema_name=name, max_records=max_records, topic=topic,
                                           partitions=partitions).run(until=until))
 
 
@@ -213,7 +214,7 @@ def main() -> None:
     logs.configure(args.log_level)
     if args.workers < 1:
         p.error(f"--workers: at least 1, got {args.workers}")
-    sys.exit(asyncio.run(rebuild(config.load(), args.keep_old, args.force, args.workers)))
+    sys.exit(uvloop.run(rebuild(config.load(), args.keep_old, args.force, args.workers)))
 
 
 if __name__ == "__main__":

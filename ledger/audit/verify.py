@@ -21,8 +21,13 @@ be read in one sitting. It checks, and names the first thing that fails:
 4. The entity's hash chain (ledger/records/chain.py): versions 1, 2, 3 ... without a gap, each prev_hash is
    the previous entry's hash (32 zero bytes for version 1), and each hash is
    SHA-256(prev_hash || the record with an empty hash field).
-5. With --department-keys DIR (the departments' public keys, <department>.pub, obtained apart
-   from the bundle): each event's Ed25519 signature by its department over the submission bytes.
+5. With --department-keys DIR (the departments' and intakes' public keys, <name>.pub, obtained apart
+   from the bundle): each event's Ed25519 signature. By its department, or by the intake that
+   attested it for the department (the HTTP gateway, named in the entry's `signer`); over the
+   submission bytes (the first scheme) or over the batch message (signer, department, batch size,
+   Merkle root) when the entry carries a batch proof, whose path must lead from
+   SHA-256(0x00 || submission) to that root. When the entry keeps a client's detached signature
+   over the HTTP body it sent, that signature by the department over that body too.
 
 With --head FILE instead of a bundle (a head downloaded from the public portal's /tree-head page):
 only check 1, its signature and key id; the head can then be kept as the --trusted-head of later
@@ -52,7 +57,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 BUNDLE_FORMAT = "credit-ledger-audit-bundle/1"
 LEDGER_TOPIC = "credit.events"
-LEDGER_ENTRY_SCHEMA_IDS = {1: 1, 4: 2}  # schemas/avro/catalogue.json: id -> LedgerEntry.v<N>.avsc
+LEDGER_ENTRY_SCHEMA_IDS = {1: 1, 4: 2, 5: 3}  # schemas/avro/catalogue.json: id -> LedgerEntry.v<N>.avsc
 GENESIS = bytes(32)
 
 
@@ -213,18 +218,21 @@ def _blocks(data: bytes, pos: int, item: Callable[[int], tuple[Any, int]]) -> tu
 
 
 def parse_ledger_entry(record: bytes) -> dict[str, Any]:
-    """Decode a framed LedgerEntry (magic 0, schema id 1 for version 1 or 4 for version 2, Avro body;
-    schemas/avro/LedgerEntry.v1.avsc, LedgerEntry.v2.avsc: version 2 adds the map ``rules_versions``
-    after ``warnings``)."""
+    """Decode a framed LedgerEntry (magic 0, schema id 1, 4 or 5 for versions 1, 2 and 3, Avro body;
+    schemas/avro/LedgerEntry.v1.avsc to v3: version 2 adds the map ``rules_versions`` after
+    ``warnings``; version 3 adds ``signer`` (string), ``batch_proof``, ``client_signature`` and
+    ``client_body`` (bytes) after ``signature``)."""
     sid = int.from_bytes(record[1:5], "big") if len(record) >= 5 else -1
     if len(record) < 5 or record[0] != 0 or sid not in LEDGER_ENTRY_SCHEMA_IDS:
-        raise VerificationFailed("not a LedgerEntry record (magic byte 0, schema id 1 or 4)")
+        raise VerificationFailed("not a LedgerEntry record (magic byte 0, schema id 1, 4 or 5)")
     fields = [("entity_id", "s"), ("entity_version", "l"), ("event_id", "s"), ("event_type", "s"),
               ("category", "s"), ("department", "s"), ("sequenced_at", "l"), ("submission_partition", "l"),
               ("submission_offset", "l"), ("warnings", "a"), ("submission", "b"), ("signature", "b"),
               ("prev_hash", "b"), ("hash", "b")]
-    if LEDGER_ENTRY_SCHEMA_IDS[sid] == 2:
+    if LEDGER_ENTRY_SCHEMA_IDS[sid] >= 2:
         fields.insert(10, ("rules_versions", "m"))
+    if LEDGER_ENTRY_SCHEMA_IDS[sid] >= 3:
+        fields[13:13] = [("signer", "s"), ("batch_proof", "b"), ("client_signature", "b"), ("client_body", "b")]
 
     def text(at: int) -> tuple[str, int]:
         raw, at = _bytes(record, at)
@@ -235,7 +243,8 @@ def parse_ledger_entry(record: bytes) -> dict[str, Any]:
         value, at = _varint(record, at)
         return (key, value), at
 
-    e: dict[str, Any] = {"rules_versions": {}}
+    e: dict[str, Any] = {"rules_versions": {}, "signer": "", "batch_proof": b"", "client_signature": b"",
+                         "client_body": b""}
     pos = 5
     for name, kind in fields:
         if kind == "l":
@@ -346,15 +355,60 @@ def verify_bundle(bundle: dict[str, Any], public_key_hex: str, trusted_head: dic
     return Verified(entity_id, int(head["partition"]), size, head["root"], out, head)
 
 
-def _check_department_signature(entry: dict[str, Any], keys: dict[str, str], where: str) -> None:
-    key = keys.get(entry["department"])
-    if key is None:
-        raise VerificationFailed(f"{where}: no public key given for department {entry['department']!r}")
+BATCH_MESSAGE_PREFIX = b"credit-ledger/batch-signature/v1\n"  # ledger/records/batch.py, message()
+
+
+def batch_message(signer: str, department: str, size: int, root: bytes) -> bytes:
+    """The bytes a batch signature covers (the same text as ledger/records/batch.py's message())."""
+    return BATCH_MESSAGE_PREFIX + f"signer={signer}\ndepartment={department}\nsize={size}\nroot={root.hex()}\n".encode()
+
+
+def _ed25519_holds(key_hex: str, signature: bytes, data: bytes) -> bool:
     try:
-        Ed25519PublicKey.from_public_bytes(bytes.fromhex(key)).verify(entry["signature"], entry["submission"])
+        Ed25519PublicKey.from_public_bytes(bytes.fromhex(key_hex)).verify(signature, data)
     except (InvalidSignature, ValueError):
-        raise VerificationFailed(f"{where}: the submission is not signed by department {entry['department']!r} "
-                                 "(its signature does not verify under that department's key)") from None
+        return False
+    return True
+
+
+def _check_department_signature(entry: dict[str, Any], keys: dict[str, str], where: str) -> None:
+    """The signature on the submission: by the department itself, or by the intake (``signer``) that
+    attested it for the department; over the submission bytes (the first scheme) or, with a
+    ``batch_proof``, over the root of a signed batch the submission's inclusion proof leads to. With
+    a client's detached signature, that one too, by the department over the body it sent."""
+    department, signer = entry["department"], entry["signer"] or entry["department"]
+    key = keys.get(signer)
+    if key is None:
+        raise VerificationFailed(f"{where}: no public key given for "
+                                 f"{'department' if signer == department else 'intake'} {signer!r}")
+    who = (f"department {department!r}" if signer == department
+           else f"intake {signer!r} attesting for department {department!r}")
+    if not entry["batch_proof"]:
+        signed = entry["submission"]
+    else:
+        proof = entry["batch_proof"]
+        if len(proof) < 40 or (len(proof) - 40) % 32:
+            raise VerificationFailed(f"{where}: the batch proof is malformed ({len(proof)} bytes)")
+        root, size, index = proof[:32], int.from_bytes(proof[32:36], "big"), int.from_bytes(proof[36:40], "big")
+        path = [proof[i:i + 32] for i in range(40, len(proof), 32)]
+        try:
+            proven = root_from_inclusion_proof(index, size, leaf_hash(entry["submission"]), path)
+        except VerificationFailed as e:
+            raise VerificationFailed(f"{where}: the batch proof does not fit its batch ({e})") from None
+        if proven != root:
+            raise VerificationFailed(f"{where}: the submission is not in the batch its signature covers "
+                                     "(its batch proof does not lead to the signed root)")
+        signed = batch_message(signer, department, size, root)
+    if not _ed25519_holds(key, entry["signature"], signed):
+        raise VerificationFailed(f"{where}: the submission is not signed by {who} "
+                                 "(its signature does not verify under that key)")
+    if entry["client_signature"]:
+        dept_key = keys.get(department)
+        if dept_key is None:
+            raise VerificationFailed(f"{where}: no public key given for department {department!r}")
+        if not _ed25519_holds(dept_key, entry["client_signature"], entry["client_body"]):
+            raise VerificationFailed(f"{where}: the client's own signature over the body it sent does not "
+                                     f"verify under department {department!r}'s key")
 
 
 def _check_fresh(bundle: dict[str, Any], head: dict[str, Any], trusted: dict[str, Any], public_key_hex: str) -> None:

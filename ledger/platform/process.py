@@ -1,5 +1,5 @@
 """How every long-running ledger process starts: --help from its docstring, JSON logs, /metrics on
-loopback, and SIGTERM/SIGINT turned into a clean stop."""
+loopback, SIGTERM/SIGINT turned into a clean stop, and the uvloop event loop."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+import uvloop
 from aiohttp import web
 from prometheus_client import start_http_server
 
@@ -74,7 +75,8 @@ def run(args: argparse.Namespace, build: Callable[[argparse.Namespace], Stoppabl
             loop.add_signal_handler(sig, getattr(service, method))
         await service.run()
 
-    asyncio.run(main())
+    # every service runs on uvloop (libuv): cheaper socket I/O and timers than asyncio's selector loop
+    uvloop.run(main())
 
 
 def run_web(prog: str, doc: str | None, name: str, metrics_port: int, port: int, port_env: str,

@@ -5,9 +5,11 @@ by the bytes, so the entry with an empty hash ends in the single byte 0x00 and t
 the same bytes with that last byte replaced by 0x40 (length 32) and the hash: one encoding serves
 both the hash and the record.
 
-An entry is encoded with the LedgerEntry version it was written in: version 2 when it names the rules
-versions it was judged under (``rules_versions``), version 1 otherwise (the entries written before
-that field existed, which decode with an empty map), so an old entry's hash still checks.
+An entry is encoded with the LedgerEntry version it was written in: version 3 when it carries a batch
+proof, a signer or a client's signature (``batch_proof``, ``signer``, ``client_signature``,
+``client_body``), version 2 when it names the rules versions it was judged under
+(``rules_versions``), version 1 otherwise (the entries written before those fields existed, which
+decode with empty values), so an old entry's hash still checks.
 """
 
 from __future__ import annotations
@@ -22,8 +24,14 @@ GENESIS = bytes(32)
 _LEN32 = b"\x40"  # zigzag varint of 32
 
 
+V3_FIELDS = ("signer", "batch_proof", "client_signature", "client_body")
+
+
 def _encode(entry: Mapping[str, Any]) -> bytes:
     """The framed entry with an empty hash, in the LedgerEntry version it was written in."""
+    if any(entry.get(f) for f in V3_FIELDS):
+        return registry.encode("LedgerEntry", {**entry, "hash": b""}, version=3)
+    entry = {k: v for k, v in entry.items() if k not in V3_FIELDS}
     if entry.get("rules_versions"):
         return registry.encode("LedgerEntry", {**entry, "hash": b""}, version=2)
     return registry.encode("LedgerEntry", {k: v for k, v in entry.items() if k != "rules_versions"} | {"hash": b""},

@@ -1,7 +1,12 @@
 """What a submission on credit.submissions is, and how it is made and opened.
 
-A submission is one framed Avro record of an event family (schemas/avro), with two Kafka headers:
-`department` (who speaks) and `signature` (Ed25519 over the exact value bytes). Its Kafka key is
+A submission is one framed Avro record of an event family (schemas/avro), with Kafka headers:
+`department` (who speaks), `event-id`, `signature` and, in the batch scheme (ledger/records/batch.py:
+one Ed25519 signature over the Merkle root of a batch of submissions), `batch` (the submission's
+inclusion proof). Without `batch` the signature covers the value bytes themselves: the first scheme,
+still accepted. `signer` names an intake (the HTTP gateway) when the signature is its attestation
+rather than the department's own; `client-signature` and `client-body` carry a client's detached
+signature over the exact HTTP body it sent. Its Kafka key is
 `submission_key(subject)`: an unkeyed digest of the normalised identifier, so that one entity always
 lands in the same partition and a clear ID number never appears in a key.
 
@@ -24,6 +29,7 @@ from ledger.domain.errors import Rejection
 from ledger.domain.model import Event, check_event_id
 from ledger.domain.rules import DepartmentMatrix
 from ledger.platform import signing
+from ledger.records import batch
 from ledger.records.events import event_of
 from schemas import registry
 
@@ -63,24 +69,64 @@ def partition_of(key: bytes, partitions: int = registry.SUBMISSIONS.partitions) 
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
-def make(record: dict[str, Any], department: str, private_key_hex: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
-    """Encode and sign a family record; returns (key, value, headers) ready for credit.submissions."""
+Headers = list[tuple[str, bytes]]
+
+
+def encode(record: dict[str, Any]) -> tuple[bytes, bytes]:
+    """A family record's (key, value) on credit.submissions, not yet signed."""
     env = record["envelope"]
-    value = registry.encode(env["event_type"], record)
-    key = submission_key(env["subject"]["id_type"], env["subject"]["id"])
-    headers = [("department", department.encode()), ("signature", signing.sign(private_key_hex, value)),
-               ("event-id", env["event_id"].encode())]
-    return key, value, headers
+    return submission_key(env["subject"]["id_type"], env["subject"]["id"]), registry.encode(env["event_type"], record)
+
+
+def sign_batch(records: list[dict[str, Any]], values: list[bytes], department: str, private_key_hex: str,
+               signer: str | None = None) -> list[Headers]:
+    """The headers of each submission of a batch signed at once (ledger/records/batch.py): one
+    signature over the batch's Merkle root, each submission with its proof. `signer` names an
+    intake attesting for the department (None: the department signs)."""
+    signature, proofs = batch.sign(values, signer or department, department, private_key_hex)
+    dept = department.encode()
+    common = [("signer", signer.encode())] if signer else []
+    return [[("department", dept), ("event-id", r["envelope"]["event_id"].encode()), ("signature", signature),
+             ("batch", p.encode()), *common] for r, p in zip(records, proofs, strict=True)]
+
+
+def make_batch(records: list[dict[str, Any]], department: str,
+               private_key_hex: str) -> list[tuple[bytes, bytes, Headers]]:
+    """Encode and sign family records as one batch; (key, value, headers) each, ready for credit.submissions."""
+    encoded = [encode(r) for r in records]
+    headers = sign_batch(records, [v for _, v in encoded], department, private_key_hex)
+    return [(k, v, h) for (k, v), h in zip(encoded, headers, strict=True)]
+
+
+def make(record: dict[str, Any], department: str, private_key_hex: str) -> tuple[bytes, bytes, Headers]:
+    """Encode and sign one family record (a batch of one)."""
+    return make_batch([record], department, private_key_hex)[0]
+
+
+def signer_of(headers: dict[str, bytes]) -> str:
+    """Whose key signed: the `signer` header (an intake attesting for the department), else the department."""
+    return (headers.get("signer") or headers.get("department", b"")).decode(errors="replace")
 
 
 def signature_valid(value: bytes, headers: dict[str, bytes], public_keys: dict[str, str]) -> bool | None:
-    """The signature check alone (None when there is nothing to check), so that a caller can run it
-    for a whole batch in threads: the Ed25519 verification releases the GIL."""
+    """The signature check alone (None when there is nothing to check: no department, signature or
+    known signer), so that a caller can run it for a whole batch in threads: the Ed25519
+    verification releases the GIL. In the batch scheme the value must lead to the signed root by its
+    proof, and the signature must cover that root."""
     department = headers.get("department", b"").decode(errors="replace")
     signature = headers.get("signature", b"")
-    if not department or not signature or department not in public_keys:
+    signer = signer_of(headers)
+    if not department or not signature or signer not in public_keys:
         return None
-    return signing.verify(public_keys[department], value, signature)
+    proof_bytes = headers.get("batch")
+    if proof_bytes is None:
+        return signing.verify(public_keys[signer], value, signature)
+    try:
+        proof = batch.Proof.decode(proof_bytes)
+    except batch.BadProof:
+        return False
+    return batch.included(value, proof) and signing.verify(
+        public_keys[signer], batch.message(signer, department, proof.size, proof.root), signature)
 
 
 def open_submission(key: bytes | None, value: bytes, headers: dict[str, bytes], public_keys: dict[str, str],
@@ -98,12 +144,19 @@ def open_submission(key: bytes | None, value: bytes, headers: dict[str, bytes], 
     if not department or not signature:
         raise refuse("signature", "signature.missing",
                      "提交未签名：缺少部门或签名 (the submission carries no department signature)")
+    signer = signer_of(headers)
     if department not in public_keys:
         raise refuse("source_department", "department.unknown",
                      f"未知的报送部门 {department} (this department is not registered with the ledger)")
-    if not (verified if verified is not None else signing.verify(public_keys[department], value, signature)):
+    if signer not in public_keys:
+        raise refuse("signer", "signer.unknown",
+                     f"未知的签名方 {signer} (no key is registered for the signer {signer})")
+    ok = verified if verified is not None else signature_valid(value, headers, public_keys)
+    if not ok:
+        whose = f"部门 {department}" if signer == department else f"受理方 {signer}"
         raise refuse("signature", "signature.invalid",
-                     f"签名与部门 {department} 的密钥不符 (the signature does not match this department's key)")
+                     f"签名与{whose}的密钥不符，或提交不在所签批次之中 (the signature does not match the key of "
+                     f"{signer}, or the submission is not in the batch it signed)")
     try:
         name, rec = registry.decode(value)
     except registry.SchemaError as exc:

@@ -182,6 +182,9 @@ class Sequencing:
             "event_type": event.event_type, "category": sub.category, "department": event.department,
             "sequenced_at": self.now(), "submission_partition": partition, "submission_offset": offset,
             "warnings": warnings, "rules_versions": event.rules_versions, "submission": value, "signature": headers.get("signature", b""),
+            "signer": headers["signer"].decode() if headers.get("signer") else "",
+            "batch_proof": headers.get("batch", b""), "client_signature": headers.get("client-signature", b""),
+            "client_body": headers.get("client-body", b""),
             "prev_hash": last_hash, "hash": b"",
         }
         entry_bytes = chain.seal(entry)

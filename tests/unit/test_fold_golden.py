@@ -13,7 +13,9 @@ entries one by one (honours with their status, A-level ratings) and the grade to
 during a major tax violation listing; when the workload's penalties took the severity their
 categories give (docs/domain-notes.md §14.1: with the old workload the fold with rules versions gave
 the old digest); and when the ledger copy's envelope took the entry's rules versions. The last
-three were recorded together when those changes were merged. jsonb columns are compared as values,
+three were recorded together when those changes were merged. Recorded again when submissions
+became batch-signed: the entries are LedgerEntry v3 with their batch proofs, so every entry's hash (a
+column of the ledger copy) changed, and nothing else. jsonb columns are compared as values,
 everything else as text.
 """
 
@@ -28,7 +30,7 @@ from ledger.domain.model import EntityState
 from ledger.rules import loader
 from projections.rows import Folder, Loaded, state_from_json, state_json
 
-GOLDEN = "c7396e1718fc6e18fe96f99aaf871431f9ac50aa9e70ac0f4554d23acd32c245"
+GOLDEN = "57f059fa81f439f3b02691fc7844e1a9365e279a8218e5c0a0649fca59a0e965"
 
 
 @pytest.fixture(scope="module")

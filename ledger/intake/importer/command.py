@@ -5,9 +5,10 @@ the statuses and the exit status).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
+
+import uvloop
 
 from ledger.intake import csv_import
 from ledger.intake.importer.progress import Progress
@@ -58,4 +59,4 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--timeout", type=float, default=120.0,
                    help="give up waiting for outcomes after this many seconds without any (default 120)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    sys.exit(asyncio.run(_cli(p.parse_args(argv))))
+    sys.exit(uvloop.run(_cli(p.parse_args(argv))))
