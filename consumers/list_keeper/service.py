@@ -23,12 +23,15 @@ from typing import Any
 from prometheus_client import Counter
 
 from consumers.list_keeper.core import ListBook, Output
+from ledger.domain import lists
 from ledger.domain.rulebook import RuleBook
 from ledger.platform.kafka_util import KafkaClients
 from ledger.platform.transactional import Out, TransactionalProcessor, read_partitions
 from schemas import registry
 
 CHANGES = Counter("ledger_list_changes_total", "List changes written to the feeds", ["list_kind", "status"])
+SKIPPED = Counter("ledger_list_entries_skipped_total",
+                  "Ledger entries passed over by their event-type header (a type that changes no list)", ["processor"])
 INCONSISTENT = Counter("ledger_list_inconsistent_total",
                        "Ledger entries ending a listing the process does not hold (reported, not written)",
                        ["processor"])
@@ -61,6 +64,10 @@ class ListFollower(TransactionalProcessor):
         raise NotImplementedError
 
     def transform(self, partition: int, msg: Any) -> list[Out]:
+        event_type = dict(msg.headers or ()).get("event-type")
+        if event_type is not None and event_type.decode() not in lists.MAY_CHANGE_LISTS:
+            SKIPPED.labels(self.name).inc()
+            return []  # by its header: an entry that changes no list is not even decoded
         _, entry = registry.decode(msg.value, "LedgerEntry")
         _, rec = registry.decode(entry["submission"])
         records: list[Out] = []

@@ -22,7 +22,7 @@ from ledger.domain.rules import ListingTerms, PublicationRules
 if TYPE_CHECKING:
     from ledger.domain.punishment import Catalogue
 
-__all__ = ["RED", "ListChange", "honour_from_entry", "is_list_event", "list_change", "list_changes"]
+__all__ = ["MAY_CHANGE_LISTS", "RED", "ListChange", "honour_from_entry", "is_list_event", "list_change", "list_changes"]
 
 RED = "red"
 LISTED, DELISTED, EXPIRED, REPAIRED = "listed", "delisted", "expired", "repaired"
@@ -69,6 +69,11 @@ class ListChange:
     @property
     def active(self) -> bool:
         return self.status == LISTED
+
+
+# every event type that may change a list, whatever its body: a reader that sees another type (by the
+# ledger entry's `event-type` header) knows without decoding the entry that it changes no list
+MAY_CHANGE_LISTS = frozenset({*LIST_EVENTS, *END_EVENTS, *RED_EVENTS, "CreditRepaired", "ListingExpired"})
 
 
 def is_list_event(event_type: str, body: Mapping[str, Any]) -> bool:
