@@ -34,13 +34,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
 import platform
 import random
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ from typing import Any
 import aiohttp
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from bench import peer
 from ledger.intake import openapi
@@ -162,6 +164,16 @@ def body(record: dict[str, Any]) -> bytes:
     return json.dumps(record, ensure_ascii=False, default=lambda v: v.isoformat()).encode()
 
 
+def build_batches(wl: Workload, count: int, size: int) -> list[tuple[str, bytes, int]]:
+    """`count` JSON bodies for /v1/events:batch of `size` events each, departments in turn."""
+    batches: list[tuple[str, bytes, int]] = []
+    for _ in range(count):
+        dept = DEPARTMENTS[len(batches) % len(DEPARTMENTS)]
+        recs = [r for d, r in wl.make(size * len(DEPARTMENTS)) if d == dept][:size]
+        batches.append((dept, json.dumps([as_json(r) for r in recs], ensure_ascii=False).encode(), len(recs)))
+    return batches
+
+
 # --------------------------------------------------------------------------- the runs
 
 
@@ -222,25 +234,39 @@ async def batch(session: aiohttp.ClientSession, base: str, tokens: dict[str, str
             "batch_latency": hist.summary(), "statuses": statuses}
 
 
-async def drained(s: config.Settings, timeout: float = 600.0) -> float:
-    """Wait until the sequencer's committed offsets reach the end of credit.submissions."""
-    started = time.perf_counter()
+@contextlib.asynccontextmanager
+async def lag_probe(s: config.Settings) -> AsyncIterator[Callable[[], Awaitable[int]]]:
+    """A function that counts the submissions on credit.submissions the sequencer has not committed yet."""
     admin = AIOKafkaAdminClient(bootstrap_servers=s.bootstrap_servers)
     consumer = AIOKafkaConsumer(bootstrap_servers=s.bootstrap_servers, group_id=None)
     await admin.start()
     await consumer.start()
-    try:
-        tps = [TopicPartition(registry.SUBMISSIONS.name, p) for p in range(registry.SUBMISSIONS.partitions)]
-        while time.perf_counter() - started < timeout:
-            end = await consumer.end_offsets(tps)
+    tps = [TopicPartition(registry.SUBMISSIONS.name, p) for p in range(registry.SUBMISSIONS.partitions)]
+
+    async def lag() -> int:
+        end = await consumer.end_offsets(tps)
+        try:
             committed = await admin.list_consumer_group_offsets("credit-sequencer")
-            if all(committed.get(tp) is not None and committed[tp].offset >= end[tp] for tp in tps if end[tp]):
-                return time.perf_counter() - started
-            await asyncio.sleep(0.5)
-        raise SystemExit(f"the sequencer did not catch up within {timeout:.0f} s")
+        except GroupCoordinatorNotAvailableError:  # on a new stack no group has committed yet
+            committed = {}
+        return sum(max(0, end[tp] - (committed[tp].offset if committed.get(tp) is not None else 0)) for tp in tps)
+
+    try:
+        yield lag
     finally:
         await consumer.stop()
         await admin.close()
+
+
+async def drained(s: config.Settings, timeout: float = 600.0) -> float:
+    """Wait until the sequencer's committed offsets reach the end of credit.submissions."""
+    started = time.perf_counter()
+    async with lag_probe(s) as lag:
+        while time.perf_counter() - started < timeout:
+            if await lag() == 0:
+                return time.perf_counter() - started
+            await asyncio.sleep(0.5)
+    raise SystemExit(f"the sequencer did not catch up within {timeout:.0f} s")
 
 
 def stage_costs(records: list[tuple[str, dict[str, Any]]], keys_dir: Path) -> dict[str, float]:
@@ -321,12 +347,7 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
                 results[name] = res
                 print(f"  {res}", flush=True)
             for name, timeout in (("batch_sync", 30.0), ("batch_ack", 0.0)):
-                batches = []
-                for _ in range(max(1, a.batch_events // a.batch_size)):
-                    dept = DEPARTMENTS[len(batches) % len(DEPARTMENTS)]
-                    recs = [r for d, r in wl.make(a.batch_size * len(DEPARTMENTS)) if d == dept][:a.batch_size]
-                    batches.append((dept, json.dumps([as_json(r) for r in recs], ensure_ascii=False).encode(),
-                                    len(recs)))
+                batches = build_batches(wl, max(1, a.batch_events // a.batch_size), a.batch_size)
                 gc.collect()
                 gc.freeze()
                 print(f"{name}: {len(batches)} batches of {a.batch_size}, {a.batch_clients} clients ...", flush=True)
