@@ -202,18 +202,35 @@ def open_submission(key: bytes | None, value: bytes, headers: dict[str, bytes], 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")  # C0 controls except tab, LF, CR
 
 
-def _control_character(value: Any, path: str = "") -> str | None:
-    """The path of the first text field holding a C0 control character other than tab, LF and CR."""
+def _control_character(record: dict[str, Any]) -> str | None:
+    """The path of the first text field holding a C0 control character other than tab, LF and CR.
+    Every text of the record is searched at once; the path is looked for only when one has one."""
+    texts: list[str] = []
+    stack: list[Any] = [record]
+    while stack:
+        v = stack.pop()
+        if type(v) is str:
+            texts.append(v)
+        elif type(v) is dict:
+            stack.extend(v.values())
+        elif type(v) is list:
+            stack.extend(v)
+    if not _CONTROL.search("".join(texts)):
+        return None
+    return _control_path(record, "")
+
+
+def _control_path(value: Any, path: str) -> str | None:
     if isinstance(value, str):
         return path if _CONTROL.search(value) else None
     if isinstance(value, dict):
         for k, v in value.items():
-            found = _control_character(v, f"{path}.{k}" if path else k)
+            found = _control_path(v, f"{path}.{k}" if path else k)
             if found is not None:
                 return found
     if isinstance(value, list):
         for i, v in enumerate(value):
-            found = _control_character(v, f"{path}[{i}]")
+            found = _control_path(v, f"{path}[{i}]")
             if found is not None:
                 return found
     return None
