@@ -71,6 +71,7 @@ def partition_of(key: bytes, partitions: int = registry.SUBMISSIONS.partitions) 
 
 
 Headers = list[tuple[str, bytes]]
+Submission = tuple[bytes, bytes, Headers]  # key, value, headers: ready for credit.submissions
 
 
 def encode(record: dict[str, Any]) -> tuple[bytes, bytes]:
@@ -91,15 +92,14 @@ def sign_batch(records: list[dict[str, Any]], values: list[bytes], department: s
              ("batch", p.encode()), *common] for r, p in zip(records, proofs, strict=True)]
 
 
-def make_batch(records: list[dict[str, Any]], department: str,
-               private_key_hex: str) -> list[tuple[bytes, bytes, Headers]]:
+def make_batch(records: list[dict[str, Any]], department: str, private_key_hex: str) -> list[Submission]:
     """Encode and sign family records as one batch; (key, value, headers) each, ready for credit.submissions."""
     encoded = [encode(r) for r in records]
     headers = sign_batch(records, [v for _, v in encoded], department, private_key_hex)
     return [(k, v, h) for (k, v), h in zip(encoded, headers, strict=True)]
 
 
-def make(record: dict[str, Any], department: str, private_key_hex: str) -> tuple[bytes, bytes, Headers]:
+def make(record: dict[str, Any], department: str, private_key_hex: str) -> Submission:
     """Encode and sign one family record (a batch of one)."""
     return make_batch([record], department, private_key_hex)[0]
 
