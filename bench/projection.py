@@ -243,7 +243,8 @@ def build(events: int, seed: int, life_share: float, pepper: bytes, private_key:
             "event_type": record["envelope"]["event_type"], "category": category, "department": department,
             "sequenced_at": clock(), "submission_partition": partition,
             "submission_offset": sub_offsets[partition], "warnings": warnings, "submission": value,
-            "signature": dict(headers)["signature"], "prev_hash": prev, "hash": b"",
+            "signature": dict(headers)["signature"], "signer": "", "batch_proof": dict(headers)["batch"],
+            "client_signature": b"", "client_body": b"", "prev_hash": prev, "hash": b"",
         }
         sub_offsets[partition] += 1
         sealed = chain.seal(entry)

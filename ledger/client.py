@@ -4,8 +4,18 @@
         outcome = await client.submit_and_wait(record)          # one event
         outcomes = await client.submit_many_and_wait(records)   # many, pipelined
 
-The producer is idempotent with acks=all, so an acknowledged submission is on the broker's log.
-Outcomes are read from credit.outcomes (read_committed) from the moment the client started.
+What is signed (ledger/records/batch.py, ledger/records/submissions.py `make_batch`): records are
+signed in batches of up to `batch_records` (1,000), one Ed25519 signature per batch over
+(signer, department, batch size, Merkle root of the batch's encoded records); each submission
+carries the signature and its own inclusion proof (`batch` header). A single `submit` is a batch of
+one. The sequencer checks each submission's proof up to the root and each batch's signature once;
+an auditor checks the same with `python -m ledger.audit.verify --department-keys`.
+
+A batch goes to Kafka as whole record batches (aiokafka's `create_batch` / `send_batch`: no
+future per record), one per partition and chunk, in order, so the submissions of one entity keep
+their order. The producer is idempotent with acks=all, so an acknowledged submission is on the
+broker's log. Outcomes are read from credit.outcomes (read_committed) from the moment the client
+started.
 
 Command line:  python -m ledger.client --department xc-samr events.jsonl
 """
@@ -17,6 +27,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Iterable
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +38,24 @@ from ledger.platform import config, signing
 from ledger.records import submissions
 from schemas import registry
 
+MAX_BATCH_BYTES = 262144  # the largest Kafka record batch the client builds (the broker allows 1 MiB)
+
 
 class OutcomeTimeout(Exception):
     """No outcome arrived in time; the submission may still be judged later (ask again by event id)."""
 
 
+BATCH_RECORDS = 1000  # submissions signed at once (one signature, one Merkle root)
+
+
 class LedgerClient:
-    def __init__(self, bootstrap: str, department: str, private_key_hex: str, linger_ms: int = 5) -> None:
+    def __init__(self, bootstrap: str, department: str, private_key_hex: str, linger_ms: int = 5,
+                 batch_records: int = BATCH_RECORDS, topic: str = registry.SUBMISSIONS.name) -> None:
+        """`topic` is credit.submissions but for benchmarks, which measure this path on a topic of their own."""
         self.bootstrap = bootstrap
         self.department = department
+        self.batch_records = batch_records
+        self.topic = topic
         self._key = private_key_hex
         self._linger = linger_ms
         self._outcomes: dict[str, dict[str, Any]] = {}
@@ -51,7 +71,7 @@ class LedgerClient:
 
     async def start(self, watch_outcomes: bool = True) -> None:
         self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, enable_idempotence=True, acks="all",
-                                         linger_ms=self._linger, max_batch_size=262144)
+                                         linger_ms=self._linger, max_batch_size=MAX_BATCH_BYTES)
         await self.producer.start()
         self.consumer: AIOKafkaConsumer | None = None
         if watch_outcomes:
@@ -86,15 +106,50 @@ class LedgerClient:
                         w.set_result(out)
 
     # ------------------------------------------------------------------ submitting
-    async def submit(self, record: dict[str, Any]) -> asyncio.Future[Any]:
-        """Sign and send one record; returns the producer's future (resolves when the broker has it)."""
-        key, value, headers = submissions.make(record, self.department, self._key)
-        eid = record["envelope"]["event_id"]
-        if self.consumer is not None:  # a resubmission waits for its own, new outcome
+    def _expect(self, records: list[dict[str, Any]]) -> None:
+        """A resubmission waits for its own, new outcome."""
+        if self.consumer is None:
+            return
+        loop = asyncio.get_running_loop()
+        for r in records:
+            eid = r["envelope"]["event_id"]
             self._outcomes.pop(eid, None)
-            self._waiters.setdefault(eid, asyncio.get_running_loop().create_future())
-        return await self.producer.send(registry.SUBMISSIONS.name, key=key, value=value, headers=headers,
+            if eid not in self._waiters:
+                self._waiters[eid] = loop.create_future()
+
+    async def submit(self, record: dict[str, Any]) -> asyncio.Future[Any]:
+        """Sign (a batch of one) and send one record; returns the producer's future (resolves when the
+        broker has it). Concurrent single submissions share Kafka record batches (linger_ms)."""
+        [(key, value, headers)] = submissions.make_batch([record], self.department, self._key)
+        self._expect([record])
+        return await self.producer.send(self.topic, key=key, value=value, headers=headers,
                                         partition=submissions.partition_of(key))
+
+    async def submit_batch(self, records: list[dict[str, Any]]) -> asyncio.Future[Any]:
+        """Sign `records` as one batch (at most `batch_records`) and send them; returns a future that
+        resolves when the broker has all of them. registry.SchemaError (nothing sent) when a record
+        cannot be encoded."""
+        if not 1 <= len(records) <= self.batch_records:
+            raise ValueError(f"a batch holds 1 to {self.batch_records} records, not {len(records)}")
+        signed = submissions.make_batch(records, self.department, self._key)
+        self._expect(records)
+        by_partition: dict[int, list[submissions.Submission]] = {}
+        for sub in signed:
+            by_partition.setdefault(submissions.partition_of(sub[0]), []).append(sub)
+        acks = []
+        for partition, subs in by_partition.items():
+            builder = self.producer.create_batch()
+            for key, value, headers in subs:
+                if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                    acks.append(await self._send(builder, partition))  # full: the next Kafka batch
+                    builder = self.producer.create_batch()
+                    builder.append(key=key, value=value, timestamp=None, headers=headers)
+            acks.append(await self._send(builder, partition))
+        return asyncio.gather(*acks)
+
+    async def _send(self, builder: Any, partition: int) -> asyncio.Future[Any]:
+        builder.close()  # complete: sent without lingering
+        return await self.producer.send_batch(builder, self.topic, partition=partition)
 
     def decided(self) -> int:
         """How many outcomes this client has seen so far."""
@@ -114,9 +169,18 @@ class LedgerClient:
         return await self.outcome(record["envelope"]["event_id"], timeout)
 
     async def submit_many(self, records: Iterable[dict[str, Any]]) -> int:
-        futures = [await self.submit(r) for r in records]
-        await asyncio.gather(*futures)
-        return len(futures)
+        """Sign and send records in batches of `batch_records`, pipelined: a batch is signed and
+        handed to the producer while the previous one is on its way; returns when the broker has all."""
+        it, sent, unacked = iter(records), 0, None
+        while chunk := list(islice(it, self.batch_records)):
+            acked = await self.submit_batch(chunk)
+            sent += len(chunk)
+            if unacked is not None:
+                await unacked
+            unacked = acked
+        if unacked is not None:
+            await unacked
+        return sent
 
     async def submit_many_and_wait(self, records: list[dict[str, Any]], timeout: float = 60.0) -> list[dict[str, Any]]:
         await self.submit_many(records)
@@ -125,16 +189,17 @@ class LedgerClient:
 
 async def submit_as_departments(bootstrap: str, keys_dir: Path, pairs: list[tuple[str, dict[str, Any]]],
                                 timeout: float = 60.0) -> list[dict[str, Any]]:
-    """Submit (department, record) pairs, each signed by its department; outcomes in input order.
-    One client per department: records of one department keep their order."""
+    """Submit (department, record) pairs, each signed by its department (in batches); outcomes in
+    input order. One client per department: records of one department keep their order."""
+    by_department: dict[str, list[dict[str, Any]]] = {}
+    for dept, rec in pairs:
+        by_department.setdefault(dept, []).append(rec)
     clients: dict[str, LedgerClient] = {}
     try:
-        for dept, _ in pairs:
-            if dept not in clients:
-                clients[dept] = LedgerClient(bootstrap, dept, signing.private_key(keys_dir, dept))
-                await clients[dept].start()
-        for dept, rec in pairs:
-            await clients[dept].submit(rec)
+        for dept in by_department:
+            clients[dept] = LedgerClient(bootstrap, dept, signing.private_key(keys_dir, dept))
+            await clients[dept].start()
+        await asyncio.gather(*(clients[d].submit_many(recs) for d, recs in by_department.items()))
         return [await clients[d].outcome(r["envelope"]["event_id"], timeout) for d, r in pairs]
     finally:
         for c in clients.values():

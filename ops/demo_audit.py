@@ -62,10 +62,12 @@ async def show_audit(s: config.Settings, entity: str, other: str) -> None:
         (out / "old-head.json").write_text(json.dumps(heads[-1]))
         extra = ["--old-head", str(out / "old-head.json")]
     r = await _cmd("ledger.audit.tamper", str(bundle), "--out-dir", str(out / "tampered"), "--other", str(other_bundle),
-                   *extra)
-    _line("\n== Tampered copies (python -m ledger.audit.tamper), each verified the same way")
+                   "--notary-key", str(s.keys_dir / "notary" / "notary.key"), *extra)
+    _line("\n== Tampered copies (python -m ledger.audit.tamper), each verified the same way (a submission swapped "
+          "inside its signed batch, or its batch proof altered, with --department-keys: the operator signed the rest)")
     for path in sorted(Path(out / "tampered").glob("*.json")):
-        r = await _cmd("ledger.audit.verify", str(path), "--public-key", str(pub))
+        keys = ["--department-keys", str(s.keys_dir)] if path.stem in ("swapped-in-batch", "altered-batch-proof") else []
+        r = await _cmd("ledger.audit.verify", str(path), "--public-key", str(pub), *keys)
         _line(f"   {path.stem:<19} exit {r.returncode}: {r.stdout.strip()[:220]}")
     r = await _cmd("ledger.audit.verify", str(bundle), "--public-key", str(pub), "--trusted-head",
                    str(out / "trusted-head.json"), "--quiet")

@@ -81,7 +81,8 @@ def sequencer_service(s: config.Settings, instance: str = "0", rules: Any = None
                       today=clock.today, now=clock.now)
     return service.SequencerService(KafkaClients(s.bootstrap_servers), core,
                                     s.stack_dir / "sequencer-state" / f"instance-{instance}",
-                                    s.sequencer_snapshot_seconds, instance=instance)
+                                    s.sequencer_snapshot_seconds, instance=instance,
+                                    verified_batches=s.sequencer_verified_batches)
 
 
 def projector(argv: list[str]) -> None:

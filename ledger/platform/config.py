@@ -28,6 +28,7 @@ class Settings:
     gateway_port: int = 8081  # the submission gateway (HTTP, loopback)
     portal_port: int = 8082  # the public portal and operator dashboard (HTML, loopback)
     sequencer_snapshot_seconds: float = 60.0  # how often the sequencer snapshots its state locally
+    sequencer_verified_batches: int = 4096  # signed batches whose signature the sequencer remembers as verified
     notary_every: int = 1000  # the notary signs a tree head at every multiple of this many leaves ...
     notary_interval: float = 10.0  # ... and this many seconds after the last one when the tree grew
 
@@ -70,6 +71,7 @@ def load(env: dict[str, str] | None = None) -> Settings:
         gateway_port=int(e.get("LEDGER_GATEWAY_PORT", "8081")),  # the submission gateway (HTTP, loopback)
         portal_port=int(e.get("LEDGER_PORTAL_PORT", "8082")),  # the public portal (HTML, loopback)
         sequencer_snapshot_seconds=float(e.get("LEDGER_SEQUENCER_SNAPSHOT_SECONDS", "60")),
+        sequencer_verified_batches=int(e.get("LEDGER_SEQUENCER_VERIFIED_BATCHES", "4096")),
         notary_every=int(e.get("LEDGER_NOTARY_EVERY", "1000")),
         notary_interval=float(e.get("LEDGER_NOTARY_INTERVAL", "10")),
     )

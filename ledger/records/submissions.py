@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -70,6 +71,7 @@ def partition_of(key: bytes, partitions: int = registry.SUBMISSIONS.partitions) 
 
 
 Headers = list[tuple[str, bytes]]
+Submission = tuple[bytes, bytes, Headers]  # key, value, headers: ready for credit.submissions
 
 
 def encode(record: dict[str, Any]) -> tuple[bytes, bytes]:
@@ -90,15 +92,14 @@ def sign_batch(records: list[dict[str, Any]], values: list[bytes], department: s
              ("batch", p.encode()), *common] for r, p in zip(records, proofs, strict=True)]
 
 
-def make_batch(records: list[dict[str, Any]], department: str,
-               private_key_hex: str) -> list[tuple[bytes, bytes, Headers]]:
+def make_batch(records: list[dict[str, Any]], department: str, private_key_hex: str) -> list[Submission]:
     """Encode and sign family records as one batch; (key, value, headers) each, ready for credit.submissions."""
     encoded = [encode(r) for r in records]
     headers = sign_batch(records, [v for _, v in encoded], department, private_key_hex)
     return [(k, v, h) for (k, v), h in zip(encoded, headers, strict=True)]
 
 
-def make(record: dict[str, Any], department: str, private_key_hex: str) -> tuple[bytes, bytes, Headers]:
+def make(record: dict[str, Any], department: str, private_key_hex: str) -> Submission:
     """Encode and sign one family record (a batch of one)."""
     return make_batch([record], department, private_key_hex)[0]
 
@@ -108,25 +109,113 @@ def signer_of(headers: dict[str, bytes]) -> str:
     return (headers.get("signer") or headers.get("department", b"")).decode(errors="replace")
 
 
-def signature_valid(value: bytes, headers: dict[str, bytes], public_keys: dict[str, str]) -> bool | None:
-    """The signature check alone (None when there is nothing to check: no department, signature or
-    known signer), so that a caller can run it for a whole batch in threads: the Ed25519
-    verification releases the GIL. In the batch scheme the value must lead to the signed root by its
-    proof, and the signature must cover that root."""
+SignedBatch = tuple[str, str, int, bytes, bytes]  # signer, department, batch size, root, signature
+
+
+def batch_claim(value: bytes, headers: dict[str, bytes], public_keys: dict[str, str]) -> SignedBatch | bool | None:
+    """The part of a batch-scheme check that is the submission's own: its proof decoded and its path
+    walked up to the root (a few SHA-256). None when there is nothing to check (no department,
+    signature or known signer); False when the proof is malformed or does not lead to its root; else
+    the signed batch it claims to be in, whose one signature remains to be checked (`batch_signed`),
+    once for every submission of the batch."""
     department = headers.get("department", b"").decode(errors="replace")
     signature = headers.get("signature", b"")
     signer = signer_of(headers)
     if not department or not signature or signer not in public_keys:
         return None
-    proof_bytes = headers.get("batch")
-    if proof_bytes is None:
-        return signing.verify(public_keys[signer], value, signature)
     try:
-        proof = batch.Proof.decode(proof_bytes)
+        proof = batch.Proof.decode(headers.get("batch", b""))
     except batch.BadProof:
         return False
-    return batch.included(value, proof) and signing.verify(
-        public_keys[signer], batch.message(signer, department, proof.size, proof.root), signature)
+    if not batch.included(value, proof):
+        return False
+    return signer, department, proof.size, proof.root, signature
+
+
+def batch_signed(claim: SignedBatch, public_keys: dict[str, str]) -> bool:
+    """The batch's Ed25519 signature over its message (signer, department, size, root)."""
+    signer, department, size, root, signature = claim
+    return signing.verify(public_keys[signer], batch.message(signer, department, size, root), signature)
+
+
+def signature_valid(value: bytes, headers: dict[str, bytes], public_keys: dict[str, str]) -> bool | None:
+    """The signature check of one submission alone (None when there is nothing to check: no
+    department, signature or known signer). In the batch scheme the value must lead to the signed
+    root by its proof, and the signature must cover that root; without a `batch` header the
+    signature covers the value (the first scheme). For many submissions at once, `VerifiedBatches`
+    checks each distinct batch's signature once."""
+    if "batch" in headers:
+        claim = batch_claim(value, headers, public_keys)
+        return batch_signed(claim, public_keys) if isinstance(claim, tuple) else claim
+    signer = signer_of(headers)
+    if not headers.get("department") or not headers.get("signature") or signer not in public_keys:
+        return None
+    return signing.verify(public_keys[signer], value, headers["signature"])
+
+
+@dataclass
+class PendingChecks:
+    """A poll's signature checks, planned by `VerifiedBatches.plan`: the results known already (paths
+    walked, batches verified before), the first-scheme submissions to verify one by one, and each
+    distinct signed batch still to verify once, with the submissions that claim it."""
+
+    results: list[bool | None]
+    singles: list[int]
+    batches: dict[SignedBatch, list[int]]
+    cached: int = 0  # submissions whose batch signature was verified by an earlier poll
+
+
+class VerifiedBatches:
+    """The signed batches whose signature already verified, newest last, at most `capacity` of them:
+    one department batch spans several polls and partitions, and each of its submissions then costs
+    only its inclusion path. Only verified signatures are remembered."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.capacity = capacity
+        self._known: OrderedDict[SignedBatch, None] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def plan(self, items: list[tuple[bytes, dict[str, bytes]]], public_keys: dict[str, str]) -> PendingChecks:
+        """Walk each batch-scheme submission's path; group the rest of the work (see PendingChecks)."""
+        pending = PendingChecks([None] * len(items), [], {})
+        for i, (value, headers) in enumerate(items):
+            if "batch" not in headers:
+                pending.singles.append(i)
+                continue
+            claim = batch_claim(value, headers, public_keys)
+            if not isinstance(claim, tuple):
+                pending.results[i] = claim
+            elif claim in self._known:
+                self._known.move_to_end(claim)
+                pending.results[i] = True
+                pending.cached += 1
+            else:
+                pending.batches.setdefault(claim, []).append(i)
+        return pending
+
+    def settle(self, pending: PendingChecks, singles: list[bool | None], batches: list[bool]) -> list[bool | None]:
+        """The results, given the one-by-one checks (in `pending.singles` order) and each pending
+        batch's signature check (in `pending.batches` order); verified batches are remembered."""
+        results = pending.results
+        for i, ok in zip(pending.singles, singles, strict=True):
+            results[i] = ok
+        for (claim, members), ok in zip(pending.batches.items(), batches, strict=True):
+            for i in members:
+                results[i] = ok
+            if ok:
+                self._known[claim] = None
+                self._known.move_to_end(claim)
+        while len(self._known) > self.capacity:
+            self._known.popitem(last=False)
+        return results
+
+    def check(self, items: list[tuple[bytes, dict[str, bytes]]], public_keys: dict[str, str]) -> list[bool | None]:
+        """plan, verify and settle in this thread."""
+        pending = self.plan(items, public_keys)
+        return self.settle(pending, [signature_valid(*items[i], public_keys) for i in pending.singles],
+                           [batch_signed(c, public_keys) for c in pending.batches])
 
 
 def open_submission(key: bytes | None, value: bytes, headers: dict[str, bytes], public_keys: dict[str, str],

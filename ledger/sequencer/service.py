@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,10 @@ BATCH_SECONDS = Histogram("ledger_sequencer_batch_seconds", "Time to judge and c
 APPENDED = Counter("ledger_events_appended_total", "Ledger entries appended to credit.events")
 RESTORED = Counter("ledger_sequencer_restored_records_total", "State entries (entity states, event ids) restored, by source", ["source"])
 RESTORE_SECONDS = Gauge("ledger_sequencer_restore_seconds", "Duration of the last state restore")
+SIGNATURE_CHECKS = Counter("ledger_sequencer_signature_checks_total",
+                           "Signature work per kind: first_scheme (one Ed25519 per submission), batch_path (an "
+                           "inclusion path walked), batch_signature (one Ed25519 per distinct signed batch), "
+                           "batch_signature_remembered (a submission whose batch an earlier poll verified)", ["kind"])
 SNAPSHOTS = Counter("ledger_sequencer_snapshots_total", "Local state snapshots written")
 
 
@@ -65,10 +70,11 @@ class SequencerService(TransactionalProcessor):
     measure_lag = False
 
     def __init__(self, kafka: KafkaClients, core: Sequencing, snapshot_dir: Path, snapshot_seconds: float = 60.0,
-                 instance: str = "0", max_records: int = 2000) -> None:
+                 instance: str = "0", max_records: int = 2000, verified_batches: int = 4096) -> None:
         super().__init__(kafka, instance, max_records)
         self.core = core
         self._pool = ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="verify")
+        self.verified_batches = submissions.VerifiedBatches(verified_batches)
         self.snapshot_dir = snapshot_dir
         self.snapshot_seconds = snapshot_seconds
         self._snapshot_at = time.monotonic()
@@ -199,14 +205,31 @@ class SequencerService(TransactionalProcessor):
         await self._final_snapshot()
 
     async def _verify(self, records: list[tuple[Any, Any, dict[str, bytes]]]) -> list[bool | None]:
-        """Check the batch's signatures in VERIFY_THREADS threads (Ed25519 verification releases the GIL)."""
+        """Check the poll's signatures. A batch-scheme submission costs its inclusion path; each distinct
+        signed batch (signer, department, size, root, signature) one Ed25519 verification, none when
+        an earlier poll verified it (`verified_batches`). First-scheme submissions are verified one by
+        one. The Ed25519 verifications run in VERIFY_THREADS threads (they release the GIL)."""
         keys = self.core.public_keys
-        chunks = [records[i::VERIFY_THREADS] for i in range(VERIFY_THREADS)]
+        pending = self.verified_batches.plan([(m.value, h) for _tp, m, h in records], keys)
+        singles = [(records[i][1].value, records[i][2]) for i in pending.singles]
+        claims = list(pending.batches)
+        single_results, batch_results = await asyncio.gather(
+            self._in_threads(lambda c: [submissions.signature_valid(v, h, keys) for v, h in c], singles),
+            self._in_threads(lambda c: [submissions.batch_signed(b, keys) for b in c], claims))
+        SIGNATURE_CHECKS.labels("first_scheme").inc(len(singles))
+        SIGNATURE_CHECKS.labels("batch_path").inc(len(records) - len(singles))
+        SIGNATURE_CHECKS.labels("batch_signature").inc(len(claims))
+        SIGNATURE_CHECKS.labels("batch_signature_remembered").inc(pending.cached)
+        return self.verified_batches.settle(pending, single_results, batch_results)
+
+    async def _in_threads(self, check: Callable[[list[Any]], list[Any]], items: list[Any]) -> list[Any]:
+        """check(items) split over VERIFY_THREADS threads, results in the items' order."""
+        if len(items) < 2:
+            return check(items)
+        chunks = [items[i::VERIFY_THREADS] for i in range(VERIFY_THREADS)]
         loop = asyncio.get_running_loop()
-        results = await asyncio.gather(*(loop.run_in_executor(
-            self._pool, lambda c=c: [submissions.signature_valid(m.value, h, keys) for _tp, m, h in c])
-            for c in chunks))
-        out: list[bool | None] = [None] * len(records)
+        results = await asyncio.gather(*(loop.run_in_executor(self._pool, check, c) for c in chunks))
+        out: list[Any] = [None] * len(items)
         for i, chunk_results in enumerate(results):
             out[i::VERIFY_THREADS] = chunk_results
         return out

@@ -13,6 +13,7 @@ and each tampered bundle rejected with its reason."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from typing import Any
 import pytest
 
 from ledger.audit import merkle
-from ledger.audit.verify import check_head, verify_consistency
+from ledger.audit.verify import check_head, parse_ledger_entry, verify_consistency
 from ledger.domain.model import EntityState, evolve
 from ledger.platform import config
 from ops import stack as ops_stack
@@ -261,6 +262,10 @@ async def test_an_auditor_checks_history_as_of_and_a_bundle_and_sees_each_tamper
     assert r.returncode == 0 and f"VERIFIED: {n} events" in r.stdout, r.stdout
     r = run("ledger.audit.verify", str(bundle), "--public-key", str(pub_file), "--department-keys", str(settings.keys_dir))
     assert r.returncode == 0 and "each signed by its department" in r.stdout, r.stdout
+    # the events were submitted in batches: each entry keeps its batch proof, some from batches of several
+    proofs_kept = [parse_ledger_entry(base64.b64decode(e["record"]))["batch_proof"]
+                   for e in json.loads(bundle.read_text())["events"]]
+    assert all(proofs_kept) and max(int.from_bytes(p[32:36], "big") for p in proofs_kept) > 1
     proofs = api(settings, f"/audit/entities/{entity}/proofs")
     assert [e["leaf_index"] for e in proofs["events"]] == [e["leaf_index"] for e in json.loads(bundle.read_text())["events"]]
 
@@ -284,6 +289,17 @@ async def test_an_auditor_checks_history_as_of_and_a_bundle_and_sees_each_tamper
         r = run("ledger.audit.verify", str(tmp_path / "t" / f"{attack}.json"), "--public-key", str(pub_file))
         assert r.returncode == 1 and r.stdout.startswith("REJECTED"), (attack, r.stdout)
         assert any(x in r.stdout for x in reason.split("|")), (attack, r.stdout)
+    # an operator holding the notary's key swaps a submission inside its signed batch (or alters its
+    # proof), seals the chain and signs a head again: only the department keys catch it
+    r = run("ledger.audit.tamper", str(bundle), "--out-dir", str(tmp_path / "n"), "--notary-key",
+            str(settings.keys_dir / "notary" / "notary.key"))
+    assert r.returncode == 0, r.stderr
+    for attack in ("swapped-in-batch", "altered-batch-proof"):
+        forged = str(tmp_path / "n" / f"{attack}.json")
+        r = run("ledger.audit.verify", forged, "--public-key", str(pub_file))
+        assert r.returncode == 0 and "VERIFIED" in r.stdout, (attack, r.stdout)
+        r = run("ledger.audit.verify", forged, "--public-key", str(pub_file), "--department-keys", str(settings.keys_dir))
+        assert r.returncode == 1 and "not in the batch its signature covers" in r.stdout, (attack, r.stdout)
     # the early bundle, honest but old, shown to an auditor who trusts the newer head: replayed
     r = run("ledger.audit.verify", str(early), "--public-key", str(pub_file), "--trusted-head", str(tmp_path / "trusted.json"))
     assert r.returncode == 1 and "old tree head replayed" in r.stdout, r.stdout

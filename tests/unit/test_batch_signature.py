@@ -3,13 +3,17 @@ to the root, the offline verifier's algorithm accepts the same proofs, and anyth
 
 from __future__ import annotations
 
+import random
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger.audit import merkle, verify
 from ledger.platform import signing
-from ledger.records import batch
+from ledger.records import batch, submissions
+from ops import workload
 
 
 def values(n: int) -> list[bytes]:
@@ -73,3 +77,49 @@ def test_a_malformed_proof_is_refused_by_name(data: bytes) -> None:
 def test_the_offline_verifier_signs_off_the_same_message() -> None:
     assert verify.batch_message("ledger-gateway", "xc-samr", 7, bytes(range(32))) == \
         batch.message("ledger-gateway", "xc-samr", 7, bytes(range(32)))
+
+
+def _records(n: int, department: str = "xc-samr") -> list[dict[str, Any]]:
+    rng = random.Random(n)
+    subjects = workload.subjects(rng, 5)
+    return [workload.penalty(rng, rng.choice(subjects), department, seq=i) for i in range(n)]
+
+
+def _items(subs: list[tuple[bytes, bytes, list[tuple[str, bytes]]]]) -> list[tuple[bytes, dict[str, bytes]]]:
+    return [(v, dict(h)) for _, v, h in subs]
+
+
+def test_a_poll_verifies_each_distinct_batch_once_and_remembers_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    priv, pub = signing.new_keypair()
+    keys = {"xc-samr": pub}
+    recs = _records(12)
+    first, second = submissions.make_batch(recs[:7], "xc-samr", priv), submissions.make_batch(recs[7:], "xc-samr", priv)
+    verified: list[submissions.SignedBatch] = []
+    real = submissions.batch_signed
+    monkeypatch.setattr(submissions, "batch_signed", lambda c, k: verified.append(c) or real(c, k))
+    memory = submissions.VerifiedBatches(capacity=1)
+    # a poll holding part of the first batch and all of the second, interleaved
+    poll = _items([first[0], second[0], first[3], second[1], second[2], second[3], second[4]])
+    assert memory.check(poll, keys) == [True] * 7
+    assert len(verified) == 2 and len(memory) == 1  # one check per batch; the oldest forgotten
+    # the rest of the second batch in a later poll: only paths walked
+    assert memory.check(_items(second[:2]), keys) == [True, True] and len(verified) == 2
+    # a first-scheme submission beside them is verified on its own
+    key, value, headers = submissions.make(recs[0], "xc-samr", priv)
+    old = (value, {"department": b"xc-samr", "signature": signing.sign(priv, value)})
+    assert memory.check([old, *_items(first[4:5])], keys) == [True, True] and len(verified) == 3
+
+
+def test_a_poll_refuses_a_swapped_submission_and_a_batch_signed_by_another_key() -> None:
+    priv, pub = signing.new_keypair()
+    other, _ = signing.new_keypair()
+    keys = {"xc-samr": pub}
+    good = _items(submissions.make_batch(_records(4), "xc-samr", priv))
+    forged = _items(submissions.make_batch(_records(3), "xc-samr", other))
+    swapped = (good[2][0], good[1][1])  # another submission's bytes with this one's proof
+    memory = submissions.VerifiedBatches()
+    assert memory.check([good[0], swapped, forged[0], forged[1], good[3]], keys) == [True, False, False, False, True]
+    assert memory.check([(b"", {"department": b"xc-samr", "signature": b"x", "batch": b"short"})], keys) == [False]
+    assert memory.check([(b"v", {"department": b"xc-tax", "signature": b"x", "batch": b""})], keys) == [None]
+    # forged batches are not remembered: the next poll checks them again
+    assert memory.check(forged[2:], keys) == [False]

@@ -523,12 +523,14 @@ class FakeClient:
         self.answer = answer
         self._outcomes: dict[str, dict[str, Any]] = {}
 
-    async def submit(self, record: dict[str, Any]) -> asyncio.Future[None]:
-        registry.encode(record["envelope"]["event_type"], record)
-        self.sent.append(record)
-        out = self.answer(record)
-        if out is not None:
-            self._outcomes[record["envelope"]["event_id"]] = out
+    async def submit_batch(self, records: list[dict[str, Any]]) -> asyncio.Future[None]:
+        for record in records:  # as LedgerClient: nothing sent when a record cannot be encoded
+            registry.encode(record["envelope"]["event_type"], record)
+        for record in records:
+            self.sent.append(record)
+            out = self.answer(record)
+            if out is not None:
+                self._outcomes[record["envelope"]["event_id"]] = out
         fut = asyncio.get_running_loop().create_future()
         fut.set_result(None)
         return fut
@@ -550,6 +552,16 @@ def _outcome(record: dict[str, Any], status: str, reasons: list[dict[str, str]] 
     return {"event_id": record["envelope"]["event_id"], "status": status, "entity_id": "x", "entity_version": 1,
             "ledger_partition": 2, "ledger_offset": 77, "reasons": list(reasons), "warnings": list(warnings),
             "decided_at": datetime(2026, 11, 27, 9, 30, tzinfo=UTC)}
+
+
+async def test_a_record_that_cannot_be_encoded_is_refused_and_its_batch_still_sent() -> None:
+    reading, rows = importer.check(PENALTIES, DEPT, MATRIX)
+    bad = next(r for r in rows if r.record is not None)
+    bad.record["fine_fen"] = "a lot"  # type: ignore[index]  # what no checked row holds
+    client = FakeClient(lambda rec: _outcome(rec, "ACCEPTED"))
+    reports = {r.row: r for r in await importer.submit(client, rows, reading.layout)}
+    assert len(client.sent) == 25 and bad.record not in client.sent
+    assert reports[bad.row].status == importer.REFUSED and "cannot be encoded" in reports[bad.row].reasons[0]
 
 
 async def test_importer_submits_only_valid_rows_and_reports_every_row(tmp_path: Path) -> None:
@@ -612,17 +624,16 @@ async def test_one_silent_row_does_not_stop_the_others() -> None:
     reading, rows = importer.check(LICENCES, DEPT, MATRIX)
     client = FakeClient(lambda rec: None)
     loop = asyncio.get_running_loop()
-    submit = client.submit
+    submit_batch = client.submit_batch
 
-    async def trickle(record: dict[str, Any]) -> asyncio.Future[None]:
-        fut = await submit(record)
-        n = len(client.sent)
-        if n > 1:
+    async def trickle(records: list[dict[str, Any]]) -> asyncio.Future[None]:
+        fut = await submit_batch(records)
+        for n, record in enumerate(records[1:], 2):
             loop.call_later(0.05 * n, client._outcomes.__setitem__, record["envelope"]["event_id"],
                             _outcome(record, "ACCEPTED"))
         return fut
 
-    client.submit = trickle  # type: ignore[method-assign]
+    client.submit_batch = trickle  # type: ignore[method-assign]
     reports = await importer.submit(client, rows, reading.layout, timeout=0.2)
     assert [r.status for r in reports if r.status != importer.REFUSED] == [importer.NO_OUTCOME] + [importer.ACCEPTED] * 10
 

@@ -14,8 +14,9 @@ during a major tax violation listing; when the workload's penalties took the sev
 categories give (docs/domain-notes.md §14.1: with the old workload the fold with rules versions gave
 the old digest); and when the ledger copy's envelope took the entry's rules versions. The last
 three were recorded together when those changes were merged. Recorded again when submissions
-became batch-signed: the entries are LedgerEntry v3 with their batch proofs, so every entry's hash (a
-column of the ledger copy) changed, and nothing else. jsonb columns are compared as values,
+became batch-signed (each signature over a batch of one), and again when the workload's entries
+kept their batch proofs (LedgerEntry v3): both times every entry's hash (a column of the ledger
+copy) changed, and nothing else (the digest of every other table was the same). jsonb columns are compared as values,
 everything else as text.
 """
 
@@ -30,7 +31,7 @@ from ledger.domain.model import EntityState
 from ledger.rules import loader
 from projections.rows import Folder, Loaded, state_from_json, state_json
 
-GOLDEN = "57f059fa81f439f3b02691fc7844e1a9365e279a8218e5c0a0649fca59a0e965"
+GOLDEN = "f10dc7792aa96afaa698b770ebaeee41ec60ab35d815e964d86f0d21bf3d7bc9"
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 from ledger.audit import merkle, notary, tamper
 from ledger.audit.verify import VerificationFailed, key_id, parse_ledger_entry, verify_bundle
 from ledger.platform import signing
-from ledger.records import chain
+from ledger.records import batch, chain
 
 PRIV, PUB = signing.new_keypair()
 DEPT_PRIV, DEPT_PUB = signing.new_keypair()
@@ -204,3 +204,98 @@ def test_a_head_alone_is_checked_from_the_command_line(ledger: Ledger, tmp_path,
     with pytest.raises(SystemExit) as e:  # a bundle and --head at once: usage error
         main([*args, str(tmp_path / "head.json"), str(tmp_path / "head.json")])
     assert e.value.code == 2
+
+
+# ---------------------------------------------------------------------------- batch signatures
+
+GW_PRIV, GW_PUB = signing.new_keypair()
+KEYS = {"xc-samr": DEPT_PUB, "ledger-gateway": GW_PUB}
+
+
+def batch_bundle(signer: str = "", key: str = DEPT_PRIV, signed_for: str = "xc-samr",
+                 tweak: Any = lambda e, i: None) -> dict[str, Any]:
+    """Entity uscc:Z's three events, each from one batch of five submissions (the other two are other
+    entities'), signed by `key` as `signer` (empty: the department) for department `signed_for`;
+    then notarised alone in a tree of three. `tweak(entry, i)` changes an entry before it is sealed."""
+    values = [b"\x00\x00\x00\x00\x65" + f"submission {i}".encode() for i in range(5)]
+    sig, proofs = batch.sign(values, signer or signed_for, signed_for, key)
+    records, prev = [], chain.GENESIS
+    for v, i in enumerate((0, 2, 4), 1):
+        e = {"entity_id": "uscc:Z", "entity_version": v, "event_id": f"z-{v}", "event_type": "AdministrativePenaltyImposed",
+             "category": "enterprise", "department": "xc-samr", "sequenced_at": datetime(2026, 3, 2, 8, 0, v, tzinfo=UTC),
+             "submission_partition": 0, "submission_offset": i, "warnings": [], "rules_versions": {},
+             "submission": values[i], "signature": sig, "signer": signer, "batch_proof": proofs[i].encode(),
+             "client_signature": b"", "client_body": b"", "prev_hash": prev, "hash": b""}
+        tweak(e, i)
+        records.append(chain.seal(e))
+        prev = e["hash"]
+    leaves = [merkle.leaf_hash(r) for r in records]
+    head = SIGNER.head(0, 3, merkle.mth(leaves), 5, 1_795_000_000_000)
+    return {"format": "credit-ledger-audit-bundle/1", "entity_id": "uscc:Z", "partition": 0,
+            "tree_head": head.to_json(), "public_key": PUB, "events": [
+                {"version": n + 1, "kafka_offset": n, "leaf_index": n, "record": base64.b64encode(r).decode(),
+                 "inclusion_proof": [h.hex() for h in merkle.inclusion_path(
+                     n, 3, lambda s, k: merkle.mth(leaves[s:s + k]))]} for n, r in enumerate(records)]}
+
+
+def test_a_batch_signed_history_verifies_by_department_or_by_the_attesting_intake() -> None:
+    assert parse_ledger_entry(base64.b64decode(batch_bundle()["events"][0]["record"]))["batch_proof"]
+    assert len(verify_bundle(batch_bundle(), PUB, department_keys=KEYS).events) == 3
+    attested = batch_bundle(signer="ledger-gateway", key=GW_PRIV)
+    assert len(verify_bundle(attested, PUB, department_keys=KEYS).events) == 3
+    with pytest.raises(VerificationFailed, match="no public key given for intake 'ledger-gateway'"):
+        verify_bundle(attested, PUB, department_keys={"xc-samr": DEPT_PUB})
+
+
+def _flip(field: str, at: int) -> Any:
+    def tweak(e: dict[str, Any], i: int) -> None:
+        if i == 2:
+            raw = bytearray(e[field])
+            raw[at] ^= 1
+            e[field] = bytes(raw)
+    return tweak
+
+
+@pytest.mark.parametrize(("bundle", "reason"), [
+    # a path step changed: the submission's path no longer leads to the signed root
+    (lambda: batch_bundle(tweak=_flip("batch_proof", 40)), "not in the batch its signature covers"),
+    # the root changed: the path leads to the signed root, not to this one
+    (lambda: batch_bundle(tweak=_flip("batch_proof", 0)), "not in the batch its signature covers"),
+    # the index changed: the path is for another leaf
+    (lambda: batch_bundle(tweak=_flip("batch_proof", 39)), "not in the batch its signature covers"),
+    # the batch size changed: the path no longer fits the tree
+    (lambda: batch_bundle(tweak=_flip("batch_proof", 35)), "does not fit its batch|not in the batch"),
+    # signed by another key than the department's
+    (lambda: batch_bundle(key=signing.new_keypair()[0]), "not signed by department 'xc-samr'"),
+    # the department's own key, but the entry says an intake attested it
+    (lambda: batch_bundle(tweak=lambda e, i: e.update(signer="ledger-gateway")),
+     "not signed by intake 'ledger-gateway' attesting for department 'xc-samr'"),
+    # a batch signed for another department
+    (lambda: batch_bundle(signed_for="xc-tax"), "not signed by department 'xc-samr'"),
+])
+def test_a_wrong_path_root_signer_or_department_fails_with_its_reason(bundle: Any, reason: str) -> None:
+    b = bundle()
+    assert verify_bundle(b, PUB).tree_size == 3  # the ledger's own proofs hold: only the signature check sees it
+    with pytest.raises(VerificationFailed, match=reason):
+        verify_bundle(b, PUB, department_keys=KEYS)
+
+
+def test_a_clients_detached_signature_is_checked_under_its_departments_key() -> None:
+    body = b'{"envelope": {"event_id": "z-1"}}'
+
+    def detached(body_sent: bytes) -> Any:
+        return lambda e, i: e.update(client_signature=signing.sign(DEPT_PRIV, body), client_body=body_sent)
+
+    assert len(verify_bundle(batch_bundle("ledger-gateway", GW_PRIV, tweak=detached(body)), PUB,
+                             department_keys=KEYS).events) == 3
+    with pytest.raises(VerificationFailed, match="client's own signature over the body it sent does not verify "
+                                                 "under department 'xc-samr'"):
+        verify_bundle(batch_bundle("ledger-gateway", GW_PRIV, tweak=detached(body + b" ")), PUB, department_keys=KEYS)
+
+
+@pytest.mark.parametrize("attack", sorted(tamper.NOTARY_ATTACKS))
+def test_a_submission_swapped_inside_its_batch_is_caught_by_the_department_keys_only(attack: str) -> None:
+    forged = tamper.NOTARY_ATTACKS[attack](batch_bundle(), PRIV)
+    assert verify_bundle(forged, PUB).tree_size == 3  # chain, tree and head hold: the operator signed them
+    with pytest.raises(VerificationFailed, match="event 3.*not in the batch its signature covers"):
+        verify_bundle(forged, PUB, department_keys=KEYS)
