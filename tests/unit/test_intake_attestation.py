@@ -5,6 +5,7 @@ gateway's own checks (intake/gateway/checks.py) refuse the same before submittin
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import random
@@ -16,13 +17,14 @@ import pytest
 from ledger.domain.errors import Rejection
 from ledger.intake.gateway import checks
 from ledger.intake.gateway.errors import IntakeRefused
+from ledger.intake.gateway.kafka import Ledger
 from ledger.platform import signing
-from ledger.records import submissions
+from ledger.records import batch, submissions
 from ledger.rules.loader import load_departments
 from ops import workload
 
 MATRIX = load_departments()
-PEPPER = b"pepper"
+PEPPER = b"unit-test-pepper-0123456789"
 KEYS = {name: signing.new_keypair() for name in ("ledger-gateway", "xc-samr", "xc-tax", "sector-banking")}
 PUBLIC = {name: pub for name, (_, pub) in KEYS.items()}
 
@@ -122,3 +124,23 @@ def test_the_gateway_checks_x_content_signature_as_the_sequencer_will() -> None:
     with pytest.raises(IntakeRefused) as info:
         checks.client_signature(good, body, "xc-samr", PUBLIC["xc-samr"], "evt-another-one")
     assert info.value.problems[0].code == "client_signature.other_event"
+
+
+async def test_single_events_of_one_event_loop_turn_share_one_attestation(tmp_path) -> None:
+    ledger = Ledger(None, tmp_path)  # type: ignore[arg-type]  # no Kafka: attesting only
+    ledger.intake_key = KEYS["ledger-gateway"][0]
+    recs = [record("xc-samr")] + [workload.penalty(random.Random(i), workload.subjects(random.Random(i), 1)[0],
+                                                   "xc-tax", i) for i in range(3)]
+    values = [submissions.encode(r)[1] for r in recs]
+    futures = [ledger.attest(r["envelope"]["source_department"], r, v) for r, v in zip(recs, values, strict=True)]
+    signed = [dict(h) for h in await asyncio.gather(*futures)]
+    assert len({h["signature"] for h in signed}) == 2  # one per department of the turn
+    assert [batch.Proof.decode(h["batch"]).size for h in signed] == [1, 3, 3, 3]
+    for r, v, h in zip(recs, values, signed, strict=True):
+        assert h["signer"] == b"ledger-gateway"
+        assert submissions.signature_valid(v, h, PUBLIC) is True
+        assert opened(submissions.submission_key(r["envelope"]["subject"]["id_type"], r["envelope"]["subject"]["id"]),
+                      v, h).event.event_id == r["envelope"]["event_id"]
+    # a later turn is a batch of its own
+    later = dict(await ledger.attest("xc-tax", recs[1], values[1]))
+    assert batch.Proof.decode(later["batch"]).size == 1 and later["signature"] != signed[1]["signature"]
