@@ -53,10 +53,14 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from bench import gateway as bench_gateway
 from bench import sequencer as bench_sequencer
@@ -64,6 +68,7 @@ from bench.producer import _say
 from ledger.platform import config
 from ops import stack as ops_stack
 from ops.procs import StackError
+from schemas import registry
 
 TARGETS = ("client", "sequencer", "gateway", "gateway-single", "gateway-batch")
 CLIENT_RATE = 15_000  # submissions/s the client child is sized for (about 12,000 measured: docs/benchmarks.md)
@@ -190,7 +195,7 @@ def services(s: config.Settings, running: tuple[str, ...] = (),
 
 
 def _workload(seed: int | None, entities: int = 10_000) -> bench_gateway.Workload:
-    return bench_gateway.Workload(seed if seed is not None else random.SystemRandom().randrange(10**9), entities, {})
+    return bench_gateway.Workload(seed if seed is not None else random.SystemRandom().randrange(10**9), entities)
 
 
 # --------------------------------------------------------------------------- the targets
@@ -244,8 +249,105 @@ def profile_sequencer(s: config.Settings, a: argparse.Namespace, svg: Path) -> N
     report(svg, raw)
 
 
+# ------------------------------------------------------------------ closed-loop load for the recordings
+
+
+def build_batches(wl: bench_gateway.Workload, count: int, size: int) -> list[tuple[str, bytes, int]]:
+    """`count` JSON bodies for /v1/events:batch of `size` events each, departments in turn."""
+    batches: list[tuple[str, bytes, int]] = []
+    for _ in range(count):
+        dept = bench_gateway.DEPARTMENTS[len(batches) % len(bench_gateway.DEPARTMENTS)]
+        recs = [r for d, r in wl.make(size * len(bench_gateway.DEPARTMENTS)) if d == dept][:size]
+        batches.append((dept, bench_gateway.body(recs), len(recs)))
+    return batches
+
+
+# --------------------------------------------------------------------------- the runs
+
+
+async def single(session: aiohttp.ClientSession, base: str, tokens: dict[str, str],
+                 pool: list[tuple[str, bytes]], clients: int, seconds: float, timeout: float) -> dict[str, Any]:
+    hist = bench_gateway.Histogram()
+    statuses: dict[str, int] = {}
+    cursor = iter(pool)
+    deadline = time.perf_counter() + seconds
+
+    async def client() -> None:
+        for dept, data in cursor:
+            if time.perf_counter() >= deadline:
+                return
+            headers = {"Authorization": f"Bearer {tokens[dept]}", "Content-Type": "application/json"}
+            t0 = time.perf_counter()
+            async with session.post(f"{base}/v1/events", data=data, headers=headers,
+                                    params={"timeout": str(timeout)}) as r:
+                answer = await r.json()
+            hist.add(time.perf_counter() - t0)
+            key = f"{r.status} {answer.get('status', answer.get('error', '')[:40])}"
+            statuses[key] = statuses.get(key, 0) + 1
+        raise RuntimeError("the pre-built pool ran out: raise the pool size")
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    wall = time.perf_counter() - t0
+    return {"requests": hist.n, "seconds": round(wall, 2), "per_second": round(hist.n / wall),
+            "latency": hist.summary(), "statuses": statuses}
+
+
+async def batch(session: aiohttp.ClientSession, base: str, tokens: dict[str, str],
+                batches: list[tuple[str, bytes, int]], clients: int, timeout: float) -> dict[str, Any]:
+    hist = bench_gateway.Histogram()
+    statuses: dict[str, int] = {}
+    cursor = iter(batches)
+    events = 0
+
+    async def client() -> None:
+        nonlocal events
+        for dept, data, n in cursor:
+            headers = {"Authorization": f"Bearer {tokens[dept]}", "Content-Type": "application/json"}
+            t0 = time.perf_counter()
+            async with session.post(f"{base}/v1/events:batch", data=data, headers=headers,
+                                    params={"timeout": str(timeout)}) as r:
+                answer = await r.json()
+            hist.add(time.perf_counter() - t0)
+            if r.status not in (200, 202):
+                raise RuntimeError(f"batch answered {r.status}: {str(answer)[:300]}")
+            for status, count in answer["counts"].items():
+                statuses[status] = statuses.get(status, 0) + count
+            events += n
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    wall = time.perf_counter() - t0
+    return {"batches": hist.n, "events": events, "seconds": round(wall, 2), "per_second": round(events / wall),
+            "batch_latency": hist.summary(), "statuses": statuses}
+
+
+@contextlib.asynccontextmanager
+async def lag_probe(s: config.Settings) -> AsyncIterator[Callable[[], Awaitable[int]]]:
+    """A function that counts the submissions on credit.submissions the sequencer has not committed yet."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=s.bootstrap_servers)
+    consumer = AIOKafkaConsumer(bootstrap_servers=s.bootstrap_servers, group_id=None)
+    await admin.start()
+    await consumer.start()
+    tps = [TopicPartition(registry.SUBMISSIONS.name, p) for p in range(registry.SUBMISSIONS.partitions)]
+
+    async def lag() -> int:
+        end = await consumer.end_offsets(tps)
+        try:
+            committed = await admin.list_consumer_group_offsets("credit-sequencer")
+        except GroupCoordinatorNotAvailableError:  # on a new stack no group has committed yet
+            committed = {}
+        return sum(max(0, end[tp] - (committed[tp].offset if committed.get(tp) is not None else 0)) for tp in tps)
+
+    try:
+        yield lag
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
 async def _lag(s: config.Settings) -> int:
-    async with bench_gateway.lag_probe(s) as lag:
+    async with lag_probe(s) as lag:
         return await lag()
 
 
@@ -258,17 +360,17 @@ async def _gateway_load(s: config.Settings, a: argparse.Namespace, kind: str, pi
     if kind == "single":
         pool = [(d, bench_gateway.body(r)) for d, r in wl.make(run * 3000)]
     else:
-        batches = bench_gateway.build_batches(wl, max(4, run * 2000 // a.batch_size), a.batch_size)
+        batches = build_batches(wl, max(4, run * 2000 // a.batch_size), a.batch_size)
     _say("waiting until the sequencer has judged every earlier submission")
     await bench_gateway.drained(s)
     connector = aiohttp.TCPConnector(limit=max(a.clients, a.batch_clients) + 4)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
         if kind == "single":
             _say(f"{a.clients} clients POSTing single events to /v1/events")
-            load = asyncio.create_task(bench_gateway.single(session, base, tokens, pool, a.clients, run, 30.0))
+            load = asyncio.create_task(single(session, base, tokens, pool, a.clients, run, 30.0))
         else:
             _say(f"{a.batch_clients} clients POSTing batches of {a.batch_size} to /v1/events:batch")
-            load = asyncio.create_task(bench_gateway.batch(session, base, tokens, batches, a.batch_clients, 30.0))
+            load = asyncio.create_task(batch(session, base, tokens, batches, a.batch_clients, 30.0))
         await asyncio.sleep(1.0)
         raw = await asyncio.to_thread(record, pid, a.seconds, svg, a.rate, [])
         if kind == "single" or load.done():  # the single run ends on its own deadline, two seconds on

@@ -203,8 +203,10 @@ def up(s: config.Settings, services: bool = True) -> None:
         created = asyncio.run(ensure_topics(s.bootstrap_servers))
         if created:
             say(f"created topics: {', '.join(created)}")
-        departments = sorted(loader.load_departments().departments)
-        made = signing.ensure_keys(s.keys_dir, departments)
+        matrix = loader.load_departments()
+        departments = sorted(matrix.departments)
+        # the departments' keys and the intakes' (the gateway attests with its own, ledger-gateway.key)
+        made = signing.ensure_keys(s.keys_dir, departments + sorted(matrix.intakes))
         if made:
             say(f"created development signing keys in {s.keys_dir} for: {', '.join(made)}")
         if signing.ensure_keys(notary_keys_dir(s.keys_dir), ["notary"]):

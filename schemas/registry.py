@@ -116,6 +116,9 @@ class Schema:
     name: str  # record name without namespace, e.g. AdministrativePenaltyImposed
     version: int
     parsed: Any
+    # top-level bytes fields with a default: Avro writes a bytes default as a JSON string, and a reader
+    # resolving an older record fills it in as that string, so decode turns it into bytes
+    bytes_defaults: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,8 @@ def catalogue() -> Catalogue:
         own = dict(named)
         parsed = fastavro.parse_schema(raw, named_schemas=own)
         all_named.update({k: v for k, v in own.items() if k not in all_named})
-        s = Schema(entry["id"], entry["file"], name, version, parsed)
+        s = Schema(entry["id"], entry["file"], name, version, parsed, tuple(
+            f["name"] for f in raw.get("fields", ()) if f["type"] == "bytes" and "default" in f))
         if s.id in by_id:
             raise SchemaError(f"schema id {s.id} is used twice in catalogue.json")
         by_id[s.id] = s
@@ -200,6 +204,10 @@ def decode(data: bytes, expect: str | None = None) -> tuple[str, dict[str, Any]]
         )
     except Exception as exc:  # fastavro raises a variety of errors on corrupt input
         raise SchemaError(f"{writer.name} v{writer.version}: undecodable body ({type(exc).__name__})") from None
+    if reader.id != writer.id:
+        for f in reader.bytes_defaults:
+            if isinstance(rec.get(f), str):  # type: ignore[union-attr]
+                rec[f] = rec[f].encode("latin-1")  # type: ignore[index]
     return writer.name, rec  # type: ignore[return-value]
 
 

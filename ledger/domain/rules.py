@@ -481,15 +481,45 @@ class Department:
     kind: Literal["emitter", "system", "sector"]
     legal_source: str
     may_emit: frozenset[str]
+    intakes: frozenset[str] = frozenset()  # the intakes that may attest submissions for it (v3 on)
+
+
+@dataclass(frozen=True)
+class Intake:
+    """A service that receives a department's submissions and signs an attestation of them with its
+    own key (the HTTP gateway: what the department's bearer token sent), from version 3 on."""
+
+    id: str
+    name: str
+    legal_source: str
 
 
 @dataclass(frozen=True)
 class DepartmentMatrix:
-    """Which department may emit which event type (``departments.vN.json``)."""
+    """Which department may emit which event type, and through which intake (``departments.vN.json``)."""
 
     version: int
     legal_sources: tuple[str, ...]
     departments: Mapping[str, Department]
+    intakes: Mapping[str, Intake] = field(default_factory=lambda: MappingProxyType({}))
+
+    def authorize_intake(self, intake: str, department: str) -> None:
+        """Return if ``intake`` may attest submissions for ``department``; raise ``Rejection`` (field
+        ``signer``: ``intake.unknown``, ``intake.not_allowed``; ``department.unknown``) otherwise."""
+        known = self.intakes.get(intake)
+        if known is None:
+            raise Rejection("signer", "intake.unknown",
+                            f"“{intake}”不是登记的受理方，不能代部门签名 (the signer '{intake}' is not an intake "
+                            f"of the department matrix; only a registered intake may attest for a department)")
+        dept = self.departments.get(department)
+        if dept is None:
+            raise Rejection("source_department", "department.unknown",
+                            f"未登记的报送部门“{department}” (unknown source department '{department}')")
+        if intake not in dept.intakes:
+            raise Rejection("signer", "intake.not_allowed",
+                            f"{dept.name}（{department}）不得经{known.name}（{intake}）报送，应以本部门密钥直接签名报送 "
+                            f"(department {department} may not submit through the intake {intake}; it signs its "
+                            f"submissions with its own key)")
 
     def authorize(self, department: str, event_type: str) -> None:
         """Return if ``department`` may emit ``event_type``; raise ``Rejection`` otherwise

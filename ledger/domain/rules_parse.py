@@ -23,6 +23,7 @@ from ledger.domain.rules import (
     DepartmentMatrix,
     EarlyRemoval,
     EndCondition,
+    Intake,
     ListKindRule,
     PenaltyCategory,
     Period,
@@ -74,16 +75,32 @@ def parse_departments(doc: dict[str, Any], file: str, *, every_type: bool = True
     for the newest version; an older version predates the event types added since, and is kept only
     to judge again what was judged under it."""
     reader = Reader(file)
-    reader.keys(doc, "file", {"name", "version", "legal_sources", "departments"}, {"notes"})
+    reader.keys(doc, "file", {"name", "version", "legal_sources", "departments"}, {"notes", "intakes"})
+    intakes: dict[str, Intake] = {}
+    for i, item in enumerate(reader.array(doc.get("intakes", []), "intakes")):
+        entry = f"intakes[{i}]"
+        reader.keys(item, entry, {"id", "name", "legal_source"})
+        intake_id = reader.text(item["id"], f"{entry}.id")
+        if not re.fullmatch(r"[a-z][a-z0-9-]*", intake_id) or intake_id in intakes:
+            reader.fail(f"{entry}.id", f"'{intake_id}' must be unique, lower-case letters, digits and hyphens")
+        intakes[intake_id] = Intake(intake_id, reader.text(item["name"], f"{entry}.name"),
+                                    reader.text(item["legal_source"], f"{entry}.legal_source"))
     departments: dict[str, Department] = {}
     for i, item in enumerate(reader.array(doc["departments"], "departments")):
         entry = f"departments[{i}]"
-        reader.keys(item, entry, {"id", "name", "kind", "legal_source", "may_emit"})
+        reader.keys(item, entry, {"id", "name", "kind", "legal_source", "may_emit"}, {"intakes"})
         dep_id = reader.text(item["id"], f"{entry}.id")
         if not re.fullmatch(r"[a-z][a-z0-9-]*", dep_id):
             reader.fail(f"{entry}.id", f"'{dep_id}' must be lower-case letters, digits and hyphens")
         if dep_id in departments:
             reader.fail(f"{entry}.id", f"duplicate department id '{dep_id}'")
+        if dep_id in intakes:
+            reader.fail(f"{entry}.id", f"'{dep_id}' is an intake: an intake never speaks as a department")
+        via = [reader.text(t, f"{entry}.intakes[{j}]")
+               for j, t in enumerate(reader.array(item.get("intakes", []), f"{entry}.intakes"))]
+        for j, intake in enumerate(via):
+            if intake not in intakes:
+                reader.fail(f"{entry}.intakes[{j}]", f"unknown intake '{intake}' (not under intakes)")
         if item["kind"] not in ("emitter", "system", "sector"):
             reader.fail(f"{entry}.kind", f"'{item['kind']}' is not one of emitter, system, sector")
         emits = reader.array(item["may_emit"], f"{entry}.may_emit")
@@ -95,11 +112,12 @@ def parse_departments(doc: dict[str, Any], file: str, *, every_type: bool = True
             reader.fail(f"{entry}.may_emit", "an event type is listed twice")
         departments[dep_id] = Department(dep_id, reader.text(item["name"], f"{entry}.name"), item["kind"],
                                          reader.text(item["legal_source"], f"{entry}.legal_source"),
-                                         frozenset(may_emit))
+                                         frozenset(may_emit), frozenset(via))
     orphans = EVENT_TYPES - set().union(*(d.may_emit for d in departments.values()))
     if orphans and every_type:
         reader.fail("departments", f"no department may emit {', '.join(sorted(orphans))}")
-    return DepartmentMatrix(doc["version"], tuple(doc["legal_sources"]), MappingProxyType(departments))
+    return DepartmentMatrix(doc["version"], tuple(doc["legal_sources"]), MappingProxyType(departments),
+                            MappingProxyType(intakes))
 
 
 def _categories(reader: Reader, items: Any) -> dict[str, PenaltyCategory]:

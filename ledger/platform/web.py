@@ -73,10 +73,11 @@ async def metrics(request: web.Request) -> web.Response:
 
 def observe(log: Any, seconds: Histogram, responses: Counter, answer: Answer,
             failed: Callable[[web.Request], web.StreamResponse], *, unlogged: Collection[str] = (),
-            fields: Callable[[web.Request], dict[str, Any]] | None = None) -> Middleware:
+            quiet: Collection[str] = (), fields: Callable[[web.Request], dict[str, Any]] | None = None) -> Middleware:
     """The middleware of one service: its logger, its two metrics (labels route; route and status),
     how it answers exceptions (`answer`) and internal errors (`failed`). Requests to the routes in
-    `unlogged` get no log line; `fields` adds the service's own fields to it (before the status)."""
+    `unlogged` get no log line, those to the routes in `quiet` (a hot path: the metrics count them)
+    only when the answer is not a success; `fields` adds the service's own fields to it (before the status)."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -94,7 +95,7 @@ def observe(log: Any, seconds: Histogram, responses: Counter, answer: Answer,
         elapsed = time.monotonic() - started
         seconds.labels(route).observe(elapsed)
         responses.labels(route, str(response.status)).inc()
-        if route not in unlogged:
+        if route not in unlogged and (response.status >= 300 or route not in quiet):
             log.info("request", method=request.method, path=loggable_path(request.path), route=route,
                      **(fields(request) if fields is not None else {}), status=response.status,
                      ms=round(elapsed * 1000, 1))

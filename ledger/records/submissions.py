@@ -17,6 +17,7 @@ in that order; each refusal names the field and the reason.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -240,6 +241,11 @@ def open_submission(key: bytes | None, value: bytes, headers: dict[str, bytes], 
     if signer not in public_keys:
         raise refuse("signer", "signer.unknown",
                      f"未知的签名方 {signer} (no key is registered for the signer {signer})")
+    if signer != department:  # an intake's attestation: only one the matrix lets attest for the department
+        try:
+            matrix.authorize_intake(signer, department)
+        except Rejection as r:
+            raise Refused(event_id, r) from None
     ok = verified if verified is not None else signature_valid(value, headers, public_keys)
     if not ok:
         whose = f"部门 {department}" if signer == department else f"受理方 {signer}"
@@ -261,6 +267,12 @@ def open_submission(key: bytes | None, value: bytes, headers: dict[str, bytes], 
     if env["event_type"] != name:
         raise refuse("event_type", "event_type.mismatch",
                      f"事件类型 {env['event_type']} 与数据格式 {name} 不一致 (the event type does not match its schema)")
+    if "client-signature" in headers or "client-body" in headers:
+        try:
+            check_client_signature(headers.get("client-body", b""), headers.get("client-signature", b""),
+                                   public_keys[department], department, event_id)
+        except Rejection as r:
+            raise Refused(event_id, r) from None
     if env["source_department"] != department:
         raise refuse("source_department", "department.mismatch",
                      f"信封中的部门 {env['source_department']} 与签名部门 {department} 不一致 "
@@ -286,6 +298,31 @@ def open_submission(key: bytes | None, value: bytes, headers: dict[str, bytes], 
     event = event_of(rec, entity_id=identity.entity_key(ident, pepper), department=department,
                      subject_birth_date=identity.birth_date(ident))
     return Opened(event, ident.category, list(ident.warnings), rec)
+
+
+def check_client_signature(body: bytes, signature: bytes, public_key_hex: str, department: str,
+                           event_id: str) -> None:
+    """A client's detached signature (HTTP header X-Content-Signature): Ed25519 by the department's
+    own key over the exact body it sent, a JSON event whose envelope.event_id is `event_id`.
+    Rejection (field ``client_signature``) naming what is wrong."""
+    def refuse(code: str, message: str) -> Rejection:
+        return Rejection("client_signature", code, message)
+
+    if not body or not signature:
+        raise refuse("client_signature.incomplete", "客户端签名不完整：签名与所签报文须同时提供 (a client signature "
+                                                    "needs both the signature and the exact body it covers)")
+    if not signing.verify(public_key_hex, body, signature):
+        raise refuse("client_signature.invalid", f"客户端签名与部门 {department} 的公钥不符，或报文已被改动 (the "
+                                                 f"signature does not verify with the public key of {department} "
+                                                 f"over the exact body sent)")
+    try:
+        signed = json.loads(body)
+        signed_id = signed["envelope"]["event_id"]
+    except (ValueError, TypeError, KeyError):
+        signed_id = None
+    if signed_id != event_id:
+        raise refuse("client_signature.other_event", "客户端所签报文不是该事件 (the signed body is not this event: "
+                                                     "its envelope.event_id differs from the submission's)")
 
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")  # C0 controls except tab, LF, CR

@@ -9,8 +9,11 @@ gateway's log holds no token and no ID number."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import json
+import subprocess
+import sys
 import uuid
 from datetime import date
 from typing import Any
@@ -21,7 +24,9 @@ import pytest
 from ledger.domain import identity
 from ledger.domain.rules import EVENT_TYPES
 from ledger.intake import openapi
+from ledger.platform import config, signing
 from ledger.records import submissions
+from ledger.rules import loader
 from ops import workload
 from schemas import registry
 from tests import helpers
@@ -88,6 +93,7 @@ async def assert_nothing_submitted(settings, *subjects: workload.Subject) -> Non
 
 # ----------------------------------------------------------------------------- accepted, duplicate, rejected
 
+SELF_SIGNING = {d for d, dept in loader.load_departments().departments.items() if "ledger-gateway" not in dept.intakes}
 PERSON_IDS: list[str] = []  # clear ID numbers sent in this module: the gateway's log must hold none
 
 
@@ -104,6 +110,11 @@ async def test_every_family_over_http_is_accepted_at_its_ledger_position(setting
     outcomes = []
     for dept, record in pairs:
         status, body, _ = await gw.submit(dept, record)
+        if dept in SELF_SIGNING:  # the scheduler and the sector systems sign their own submissions
+            assert (status, body["reasons"][0]["code"]) == (403, "intake.not_allowed"), body
+            async with helpers.client(settings, dept) as c:
+                assert (await c.submit_and_wait(record))["status"] == "ACCEPTED"
+            continue
         assert (status, body.get("status")) == (200, "ACCEPTED"), (record["envelope"]["event_type"], body)
         assert body["event_id"] == record["envelope"]["event_id"] and body["reasons"] == []
         outcomes.append(body)
@@ -117,6 +128,8 @@ async def test_every_family_over_http_is_accepted_at_its_ledger_position(setting
         assert (o["entity_version"], o["ledger_partition"], o["ledger_offset"]) == (
             e["entity_version"], e["_partition"], e["_offset"])
         assert e["department"] == next(d for d, r in pairs if r["envelope"]["event_id"] == o["event_id"])
+        assert e["signer"] == "ledger-gateway" and e["client_signature"] == b""  # attested by the gateway's key
+    assert {e["signer"] for e in by_event.values() if e["department"] in SELF_SIGNING} == {""}
     # the signed submission bytes are the Avro encoding of the JSON that was posted
     for dept, record in pairs:
         e = by_event[record["envelope"]["event_id"]]
@@ -392,3 +405,83 @@ async def test_the_gateway_log_holds_no_token_and_no_id_number(settings, gw) -> 
     assert '"event": "request"' in text
     assert PERSON_IDS and [p for p in PERSON_IDS if p in text] == []
     assert [d for d, t in gw.tokens.items() if t in text] == []
+
+
+# ----------------------------------------------------------------------------- who signs
+
+async def test_an_attestation_for_a_department_the_matrix_does_not_allow_is_refused_by_gateway_and_sequencer(
+        settings, gw) -> None:
+    rng = helpers.rng("gateway-intake")
+    company = workload.subjects(rng, 1, persons_share=0.0)[0]
+    _, feedback = workload.feedback(company, "evt-" + str(uuid.uuid4()), helpers.today())
+    feedback["envelope"]["source_department"] = "sector-procurement"
+    # the gateway refuses the sector system's token before submitting anything
+    status, body, _ = await gw.submit("sector-procurement", feedback)
+    assert (status, body["reasons"][0]["field"], body["reasons"][0]["code"]) == (403, "Authorization",
+                                                                                 "intake.not_allowed"), body
+    assert "不得经" in body["error"] and "may not submit through the intake ledger-gateway" in body["error"]
+    await assert_nothing_submitted(settings, company)
+    # whoever holds the gateway's key and writes straight to credit.submissions gets no further
+    key, value = submissions.encode(feedback)
+    [headers] = submissions.sign_batch([feedback], [value], "sector-procurement",
+                                       signing.private_key(settings.keys_dir, "ledger-gateway"), signer="ledger-gateway")
+    async with helpers.client(settings, "xc-samr") as c:
+        await c.producer.send_and_wait(registry.SUBMISSIONS.name, key=key, value=value, headers=headers)
+        outcome = await c.outcome(feedback["envelope"]["event_id"], timeout=30)
+    assert outcome["status"] == "REJECTED"
+    assert [(r["field"], r["code"]) for r in outcome["reasons"]] == [("signer", "intake.not_allowed")]
+    assert await helpers.ledger_entries(settings, {entity_of(settings, company)}) == {}
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=180, cwd=config.ROOT)
+
+
+async def test_a_clients_own_signature_is_kept_and_verifies_offline_and_a_bad_one_is_refused(
+        settings, gw, tmp_path) -> None:
+    rng = helpers.rng("gateway-client-signature")
+    company, other = workload.subjects(rng, 2, persons_share=0.0)
+    body = json.dumps(as_json(workload.penalty(rng, company, "xc-samr", rng.randrange(10**6, 10**7))),
+                      ensure_ascii=False, indent=1).encode()  # any bytes of JSON: the exact body is signed
+    samr_key = signing.private_key(settings.keys_dir, "xc-samr")
+    signature = base64.b64encode(signing.sign(samr_key, body)).decode()
+    # refused, nothing submitted: another department's signature, a malformed header, any batch
+    wrong = base64.b64encode(signing.sign(signing.private_key(settings.keys_dir, "xc-tax"), body)).decode()
+    for header, code in ((wrong, "client_signature.invalid"), ("%%%", "client_signature.malformed"),
+                         (signature[:-8], "client_signature.malformed")):
+        status, answer, _ = await gw.call("POST", "/v1/events", "xc-samr", raw=body,
+                                          headers={"X-Content-Signature": header})
+        assert (status, answer["reasons"][0]["field"], answer["reasons"][0]["code"]) == (
+            400, "X-Content-Signature", code), answer
+        assert "X-Content-Signature" in answer["error"]
+    batch = [as_json(workload.penalty(rng, other, "xc-samr", rng.randrange(10**6, 10**7)))]
+    status, answer, _ = await gw.call("POST", "/v1/events:batch", "xc-samr", batch,
+                                      headers={"X-Content-Signature": signature})
+    assert (status, answer["reasons"][0]["code"]) == (400, "client_signature.batch")
+    assert "direct Avro client" in answer["error"] and "逐条签名" in answer["error"]
+    await assert_nothing_submitted(settings, company, other)
+
+    status, answer, _ = await gw.call("POST", "/v1/events", "xc-samr", raw=body,
+                                      headers={"X-Content-Signature": signature})
+    assert (status, answer["status"]) == (200, "ACCEPTED"), answer
+    entity = answer["entity_id"]
+    [entry] = (await helpers.ledger_entries(settings, {entity}))[entity]
+    assert (entry["signer"], entry["client_body"]) == ("ledger-gateway", body)
+    assert entry["client_signature"] == base64.b64decode(signature)
+
+    # the auditor's offline check, with the gateway's and the department's public keys only
+    await helpers.projected(settings)
+    bundle, pub = tmp_path / "bundle.json", tmp_path / "notary.pub"
+    assert run("projections.audit.auditor", "public-key", "--out", str(pub)).returncode == 0
+    r = run("projections.audit.auditor", "export-bundle", entity, "--out", str(bundle), "--wait", "90")
+    assert r.returncode == 0, r.stderr
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    for name in ("ledger-gateway", "xc-samr"):
+        (keys / f"{name}.pub").write_text((settings.keys_dir / f"{name}.pub").read_text())
+    r = run("ledger.audit.verify", str(bundle), "--public-key", str(pub), "--department-keys", str(keys))
+    assert r.returncode == 0 and "VERIFIED: 1 events" in r.stdout, r.stdout + r.stderr
+    # with another department's key under xc-samr's name, the client's signature no longer holds
+    (keys / "xc-samr.pub").write_text((settings.keys_dir / "xc-tax.pub").read_text())
+    r = run("ledger.audit.verify", str(bundle), "--public-key", str(pub), "--department-keys", str(keys))
+    assert r.returncode == 1 and "client" in r.stdout + r.stderr, r.stdout + r.stderr

@@ -123,3 +123,19 @@ def test_a_poll_refuses_a_swapped_submission_and_a_batch_signed_by_another_key()
     assert memory.check([(b"v", {"department": b"xc-tax", "signature": b"x", "batch": b""})], keys) == [None]
     # forged batches are not remembered: the next poll checks them again
     assert memory.check(forged[2:], keys) == [False]
+
+
+def test_an_older_entry_reads_with_empty_bytes_and_seals_again_unchanged() -> None:
+    """A LedgerEntry v2 resolved to v3 gets b"" (not the JSON default "") for the new bytes fields, so it
+    re-encodes in its own version with the same bytes (the projector's NUL path re-encodes entries)."""
+    from ledger.records import chain
+    from schemas import registry
+    entry = {"entity_id": "uscc:X", "entity_version": 1, "event_id": "e-1", "event_type": "AdministrativePenaltyImposed",
+             "category": "enterprise", "department": "xc-samr", "sequenced_at": 0, "submission_partition": 0,
+             "submission_offset": 0, "warnings": [], "rules_versions": {"departments": 2}, "submission": b"\x00",
+             "signature": b"s" * 64, "prev_hash": bytes(32), "hash": b""}
+    sealed = chain.seal(dict(entry))
+    assert sealed[1:5] == (4).to_bytes(4, "big")  # written as v2
+    _, back = registry.decode(sealed, "LedgerEntry")
+    assert back["batch_proof"] == b"" and back["client_signature"] == b"" and back["client_body"] == b""
+    assert chain.seal({**back, "hash": b""}) == sealed

@@ -287,6 +287,34 @@ def test_every_source_department_of_the_seed_is_an_emitter(rules: RuleBook) -> N
     assert len(emitters) >= 25
 
 
+def test_the_gateway_may_attest_for_every_emitter_and_for_no_system_or_sector(rules: RuleBook) -> None:
+    matrix = rules.departments
+    assert set(matrix.intakes) == {"ledger-gateway"}
+    for dept in matrix.departments.values():
+        if dept.kind == "emitter":
+            matrix.authorize_intake("ledger-gateway", dept.id)
+        else:
+            with pytest.raises(Rejection) as info:
+                matrix.authorize_intake("ledger-gateway", dept.id)
+            assert (info.value.field, info.value.code) == ("signer", "intake.not_allowed")
+            assert "ledger-gateway" in info.value.message and dept.id in info.value.message
+            assert "不得经" in info.value.message
+    for intake, department, field, code in (("xc-tax", "xc-samr", "signer", "intake.unknown"),
+                                            ("xc-samr", "xc-samr", "signer", "intake.unknown"),
+                                            ("ledger-gateway", "xc-nowhere", "source_department", "department.unknown")):
+        with pytest.raises(Rejection) as info:
+            matrix.authorize_intake(intake, department)
+        assert (info.value.field, info.value.code) == (field, code)
+
+
+def test_departments_v3_keeps_v2_and_adds_the_intakes_only() -> None:
+    v2 = json.loads((default_directory() / "departments.v2.json").read_text())
+    v3 = json.loads((default_directory() / "departments.v3.json").read_text())
+    assert [{k: v for k, v in d.items() if k != "intakes"} for d in v3["departments"]] == v2["departments"]
+    assert v3["legal_sources"][:len(v2["legal_sources"])] == v2["legal_sources"]
+    assert load(default_directory()).at("departments", 2).intakes == {}
+
+
 def test_departments_v2_keeps_every_v1_department() -> None:
     v1 = json.loads((default_directory() / "departments.v1.json").read_text())
     v2 = json.loads((default_directory() / "departments.v2.json").read_text())
@@ -361,7 +389,7 @@ def edit(directory: Path, file: str, change: Callable[[dict[str, Any]], None]) -
 
 
 PERIODS = "publication_periods.v1.json"
-DEPARTMENTS = "departments.v2.json"
+DEPARTMENTS = "departments.v3.json"
 # the tax bureau's place in that file: the only department that may emit TaxCreditRated
 TAX = [d["id"] for d in json.loads((default_directory() / DEPARTMENTS).read_text(encoding="utf-8"))["departments"]].index("xc-tax")
 
@@ -422,6 +450,11 @@ def _delete(path: list[Any]) -> Callable[[dict[str, Any]], None]:
         (DEPARTMENTS, _delete(["departments", 0, "legal_source"]), "departments[0]", "legal_source"),
         (DEPARTMENTS, _set(["departments", TAX, "may_emit"], ["AdministrativeLicenceGranted"]),
          "departments", "TaxCreditRated"),
+        (DEPARTMENTS, _set(["departments", 0, "intakes"], ["ledger-gatway"]),
+         "departments[0].intakes[0]", "unknown intake 'ledger-gatway'"),
+        (DEPARTMENTS, _set(["departments", 0, "id"], "ledger-gateway"), "departments[0].id", "is an intake"),
+        (DEPARTMENTS, _delete(["intakes", 0, "legal_source"]), "intakes[0]", "legal_source"),
+        (DEPARTMENTS, _set(["intakes", 0, "id"], "Gateway"), "intakes[0].id", "lower-case"),
     ],
 )
 def test_invalid_rules_files_are_refused(rules_dir: Path, file: str, change: Callable[[dict[str, Any]], None],

@@ -30,13 +30,20 @@ submitted in either case.
 What is submitted: the JSON is checked and converted field by field against the family's Avro
 schema (ledger/intake/openapi.py; 400 naming each field), the subject's identifier is checked as the
 sequencer will (400 with the identity check's field, code and message), then the record is encoded,
-signed with the department's Ed25519 key (LEDGER_KEYS_DIR/<department>.key) and produced to
-credit.submissions by one shared idempotent producer (acks=all), keyed and partitioned as every
-submission. One shared consumer of credit.outcomes (read_committed, from the end at start) hands
+attested with the gateway's own Ed25519 key (LEDGER_KEYS_DIR/ledger-gateway.key; headers `signer:
+ledger-gateway` and `batch`: one signature per batch request, and per department per event-loop turn
+for single events) and produced to credit.submissions by one shared idempotent producer (acks=all),
+keyed and partitioned as every submission. The gateway holds no department's private key; the
+department matrix (intakes) names the departments it may attest for: any other token gets 403
+(system and sector departments sign their own submissions). A single event may carry the
+department's own signature, `X-Content-Signature: <base64 Ed25519 over the exact body>`, checked
+against LEDGER_KEYS_DIR/<department>.pub (400 naming the header when it does not verify) and kept
+with the entry (headers client-signature, client-body); a batch refuses it (400). One shared consumer of credit.outcomes (read_committed, from the end at start) hands
 each outcome to the request waiting for it. The sequencer still judges everything.
 
 Logs hold the method, the path (anything like an ID number masked), the department, the status and
-the duration; never a token, a request body or an ID number.
+the duration, for every request answered with anything but a success (the submission routes'
+successes are counted by the metrics only); never a token, a request body or an ID number.
 
 Run: python -m ops.run gateway [--port 8081] [--metrics-port 9104]
 """
@@ -49,6 +56,7 @@ import time
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 from aiohttp import web
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter, Histogram
@@ -56,7 +64,14 @@ from prometheus_client import Counter, Histogram
 from ledger.domain import rules as domain_rules
 from ledger.intake import openapi
 from ledger.intake.gateway import docs_page
-from ledger.intake.gateway.checks import KnownSubjects, prepare, sign
+from ledger.intake.gateway.checks import (
+    SIGNATURE_HEADER,
+    KnownSubjects,
+    admit,
+    client_signature,
+    encode,
+    prepare,
+)
 from ledger.intake.gateway.errors import IntakeRefused, Unauthorized, Unavailable
 from ledger.intake.gateway.kafka import Ledger, acknowledged
 from ledger.intake.gateway.tokens import Tokens
@@ -75,6 +90,10 @@ OUTCOMES = Counter("ledger_gateway_outcomes_total", "Events answered, by outcome
 REFUSALS = Counter("ledger_gateway_refusals_total", "Events the gateway refused itself (nothing submitted), by "
                    "reason code", ["code"])
 
+BATCH_SIGNATURE = (f"批量报送不接受 {SIGNATURE_HEADER}：批次的请求体不按事件保存，无法逐条核验；请逐条签名报送（POST /v1/events），"
+                   "或使用直连 Avro 客户端，其批次签名具有同等证明力 (a batch takes no X-Content-Signature: the body of a "
+                   "batch is not kept per event, so the signature could not be checked again; sign each event and "
+                   "POST it to /v1/events, or use the direct Avro client, whose batch signatures prove the same)")
 MAX_BODY = 64 * 1024 * 1024  # a batch of 10,000 large events; a single event is far smaller
 
 MATRIX = web.AppKey("matrix", domain_rules.DepartmentMatrix)
@@ -131,12 +150,18 @@ def refusal(exc: IntakeRefused) -> web.Response:
     for p in exc.problems:
         REFUSALS.labels(p.code).inc()
     summary = "; ".join(f"{p.field}: {p.message}" for p in exc.problems[:5])
-    return json_response({"error": summary, "reasons": [p.as_dict() for p in exc.problems]}, exc.status)
+    return respond({"error": summary, "reasons": [p.as_dict() for p in exc.problems]}, exc.status)
+
+
+def respond(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """`data` as UTF-8 JSON, written by orjson (the hot path's answers)."""
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json", charset="utf-8",
+                        headers=headers)
 
 
 def outcome_response(outcome: dict[str, Any]) -> web.Response:
     OUTCOMES.labels(outcome["status"]).inc()
-    return json_response(outcome, 200 if outcome["status"] in ("ACCEPTED", "DUPLICATE") else 422)
+    return respond(outcome, 200 if outcome["status"] in ("ACCEPTED", "DUPLICATE") else 422)
 
 
 # ------------------------------------------------------------------ handlers
@@ -147,23 +172,31 @@ async def post_event(request: web.Request) -> web.Response:
     timeout = timeout_param(request, openapi.DEFAULT_TIMEOUT)
     started = time.monotonic()
     ledger = request.app[LEDGER]
+    signed_header = request.headers.get(SIGNATURE_HEADER)
     try:
-        obj = openapi.parse_json(await request.read())
+        admit(request.app[MATRIX], department)
+        body = await request.read()
+        obj = openapi.parse_json(body)
         _, record, entity_id = prepare(request.app[MATRIX], department, obj, request.app[SETTINGS].id_pepper,
                                        request.app[KNOWN])
-        key, value, headers = sign(department, ledger.private_key(department), record)
+        event_id = record["envelope"]["event_id"]
+        client: list[tuple[str, bytes]] = []
+        if signed_header is not None:
+            signature = client_signature(signed_header, body, department, ledger.public_key(department), event_id)
+            client = [("client-signature", signature), ("client-body", body)]
+        key, value = encode(record, len(body) + 64 if client else 0)
     except Invalid as exc:
         return refusal(IntakeRefused(400, exc.problems))
     except IntakeRefused as exc:
         return refusal(exc)
-    event_id = record["envelope"]["event_id"]
-    delivery, outcome = await ledger.submit(department, entity_id, key, value, headers, event_id)
+    headers = await ledger.attest(department, record, value)
+    delivery, outcome = await ledger.submit(department, entity_id, key, value, headers + client, event_id)
     await acknowledged(delivery)
     try:
         result = await asyncio.wait_for(asyncio.shield(outcome), max(0.0, timeout - (time.monotonic() - started)))
     except TimeoutError:
         OUTCOMES.labels("PENDING").inc()
-        return json_response(pending(event_id), 202, headers={"Location": status_url(event_id)})
+        return respond(pending(event_id), 202, headers={"Location": status_url(event_id)})
     return outcome_response(result)
 
 
@@ -173,9 +206,14 @@ async def post_batch(request: web.Request) -> web.Response:
     started = time.monotonic()
     ledger, matrix = request.app[LEDGER], request.app[MATRIX]
     try:
+        admit(matrix, department)
+        if SIGNATURE_HEADER in request.headers:
+            raise IntakeRefused(400, [Problem(SIGNATURE_HEADER, "client_signature.batch", BATCH_SIGNATURE)])
         items = openapi.parse_json(await request.read())
     except Invalid as exc:
         return refusal(IntakeRefused(400, exc.problems))
+    except IntakeRefused as exc:
+        return refusal(exc)
     if not isinstance(items, list) or not 1 <= len(items) <= openapi.MAX_BATCH:
         what = f"{len(items)} events" if isinstance(items, list) else openapi.json_type(items)
         return refusal(IntakeRefused(400, [Problem("(body)", "batch.size", f"批量报送应为包含 1 至 {openapi.MAX_BATCH} 条事件的 "
@@ -183,40 +221,35 @@ async def post_batch(request: web.Request) -> web.Response:
                                                    f"got {what})")]))
     problems: list[dict[str, Any]] = []
     forbidden = False
-    prepared: list[tuple[str, dict[str, Any], str]] = []
+    prepared: list[tuple[dict[str, Any], str, bytes, bytes]] = []
     seen: dict[str, int] = {}
     pepper, known = request.app[SETTINGS].id_pepper, request.app[KNOWN]
     for i, obj in enumerate(items):
         try:
-            name, record, entity_id = prepare(matrix, department, obj, pepper, known)
+            _, record, entity_id = prepare(matrix, department, obj, pepper, known)
             event_id = record["envelope"]["event_id"]
             if event_id in seen:
                 raise IntakeRefused(400, [Problem("envelope.event_id", "batch.repeated_event_id",
                                                   f"同一批次中事件编号重复（第 {seen[event_id]} 条）"
                                                   f"(the same event id is already at index {seen[event_id]})")])
             seen[event_id] = i
-            prepared.append((name, record, entity_id))
+            if not problems:  # once one is refused, nothing is submitted: the rest are only checked
+                prepared.append((record, entity_id, *encode(record)))
         except IntakeRefused as exc:
             forbidden = forbidden or exc.status == 403
             for p in exc.problems:
                 REFUSALS.labels(p.code).inc()
                 if len(problems) < 1000:
                     problems.append({"index": i, **p.as_dict()})
-    signed: list[tuple[bytes, bytes, list[Any]]] = []
-    if not problems:
-        for i, (_, record, _) in enumerate(prepared):
-            try:
-                signed.append(sign(department, ledger.private_key(department), record))
-            except IntakeRefused as exc:
-                problems += [{"index": i, **p.as_dict()} for p in exc.problems]
     if problems:
         invalid = len({p["index"] for p in problems})
-        return json_response({"error": f"批次被整体退回，未报送任何事件：{invalid} 条事件有误 (the whole batch was refused "
-                                       f"and nothing was submitted: {invalid} of {len(items)} events are "
-                                       f"{'forbidden or invalid' if forbidden else 'invalid'})",
-                              "reasons": problems}, 403 if forbidden else 400)
+        return respond({"error": f"批次被整体退回，未报送任何事件：{invalid} 条事件有误 (the whole batch was refused "
+                                 f"and nothing was submitted: {invalid} of {len(items)} events are "
+                                 f"{'forbidden or invalid' if forbidden else 'invalid'})",
+                        "reasons": problems}, 403 if forbidden else 400)
+    signed = ledger.attest_batch(department, [r for r, *_ in prepared], [v for *_, v in prepared])
     handed = []
-    for (_, record, entity_id), (key, value, headers) in zip(prepared, signed, strict=True):
+    for (record, entity_id, key, value), headers in zip(prepared, signed, strict=True):
         event_id = record["envelope"]["event_id"]
         handed.append((event_id, *await ledger.submit(department, entity_id, key, value, headers, event_id)))
     for _, delivery, _ in handed:
@@ -234,7 +267,7 @@ async def post_batch(request: web.Request) -> web.Response:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
     for status, n in counts.items():
         OUTCOMES.labels(status).inc(n)
-    return json_response({"counts": counts, "outcomes": results}, 202 if "PENDING" in counts else 200)
+    return respond({"counts": counts, "outcomes": results}, 202 if "PENDING" in counts else 200)
 
 
 async def get_outcome(request: web.Request) -> web.Response:
@@ -327,10 +360,12 @@ def make_app(settings: config.Settings, ledger: Ledger, tokens: Tokens,
     """The gateway's application over its collaborators: the settings (the pepper of entity ids),
     the Kafka adapter (started with the app, stopped at its clean-up), the departments' tokens and
     the department matrix."""
-    # first, the scaffold's middleware (ledger/platform/web.py): JSON errors, one log line and the
-    # metrics per request (never a token, a body or an ID number; no line for /metrics and /health)
+    # first, the scaffold's middleware (ledger/platform/web.py): JSON errors, the metrics per request
+    # and a log line (never a token, a body or an ID number): none for /metrics and /health, and on
+    # the submission routes only for an answer that is not a success (the metrics count the rest)
     observed = observe(log, REQUEST_SECONDS, REQUESTS, answer,
                        lambda request: error(500, "internal error", code="internal"), unlogged=("/metrics", "/health"),
+                       quiet=("/v1/events", "/v1/events:batch", "/v1/outcomes/{event_id}"),
                        fields=lambda request: {"department": request.get("department")})
     app = web.Application(middlewares=[observed], client_max_size=MAX_BODY)
     app[SETTINGS] = settings
@@ -346,14 +381,9 @@ def make_app(settings: config.Settings, ledger: Ledger, tokens: Tokens,
     async def kafka(app: web.Application):  # type: ignore[no-untyped-def]
         await ledger.start()
         app[LEDGER] = ledger
-        missing = []
-        for d in tokens.departments():
-            try:
-                ledger.private_key(d)
-            except FileNotFoundError:
-                missing.append(d)
+        missing = [d for d in tokens.departments() if ledger.public_key(d) is None]
         if missing:
-            log.warning("departments with a token but no signing key (their submissions will fail)",
+            log.warning("departments with a token but no public key (their X-Content-Signature cannot be checked)",
                         departments=missing)
         yield
         await ledger.stop()

@@ -3,13 +3,16 @@
 In order: `authorize` (403: the envelope names another department than the token's, or the
 department matrix forbids the event type), the family's Avro schema (ledger/intake/openapi.py; 400
 naming each field), the event id, then `precheck` (the subject's identifier, checked as the sequencer
-will: ledger.records.submissions.check_subject). `sign` encodes and signs the record and refuses
-one too large for Kafka. Each refusal is an IntakeRefused naming the fields; the sequencer still
+will: ledger.records.submissions.check_subject). `encode` encodes the record and refuses one too
+large for Kafka. `admit` (403: the department matrix does not let this gateway attest for the
+department) and `client_signature` (400: a bad X-Content-Signature) judge the request itself. Each refusal is an IntakeRefused naming the fields; the sequencer still
 judges everything.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 from typing import Any
 
@@ -23,6 +26,7 @@ from ledger.intake.openapi import Invalid, Problem
 from ledger.records import submissions
 from schemas import registry
 
+INTAKE = "ledger-gateway"  # the gateway's name in the department matrix and its key's file name
 MAX_RECORD_BYTES = 1_000_000  # the producer's max request size is 1 MiB, headers included
 
 
@@ -102,16 +106,56 @@ def prepare(matrix: domain_rules.DepartmentMatrix, department: str, obj: Any, pe
     return name, record, entity_id
 
 
-def sign(department: str, private_key: str, record: dict[str, Any]) -> tuple[bytes, bytes, list[Any]]:
-    """The submission of a prepared record: (key, value, headers), signed with the department's key;
-    IntakeRefused 400 if Avro cannot write it or it is too large for Kafka."""
+def encode(record: dict[str, Any], extra: int = 0) -> tuple[bytes, bytes]:
+    """The (key, value) of a prepared record on credit.submissions, not yet attested; IntakeRefused
+    400 if Avro cannot write it or it is too large for Kafka (`extra`: bytes of headers it will carry)."""
     try:
-        key, value, headers = submissions.make(record, department, private_key)
+        key, value = submissions.encode(record)
     except registry.SchemaError as exc:  # the decoder let through what Avro cannot write: still a 400
         raise IntakeRefused(400, [Problem("(record)", "schema.invalid",
                                           f"无法按数据格式编码 (cannot be encoded: {exc})")]) from None
-    if len(value) > MAX_RECORD_BYTES:
+    if len(value) + extra > MAX_RECORD_BYTES:
         raise IntakeRefused(400, [Problem("(record)", "record.too_large",
-                                          f"事件过大：{len(value)} 字节，上限 {MAX_RECORD_BYTES} "
-                                          f"(the encoded event has {len(value)} bytes; at most {MAX_RECORD_BYTES})")])
-    return key, value, headers
+                                          f"事件过大：{len(value) + extra} 字节，上限 {MAX_RECORD_BYTES} "
+                                          f"(the encoded event and the signed body it keeps have {len(value) + extra} "
+                                          f"bytes; at most {MAX_RECORD_BYTES})")])
+    return key, value
+
+
+def admit(matrix: domain_rules.DepartmentMatrix, department: str) -> None:
+    """403 before the body is read: the department matrix does not let this gateway attest for the
+    token's department (a system or sector department signs its submissions with its own key)."""
+    try:
+        matrix.authorize_intake(INTAKE, department)
+    except Rejection as r:
+        raise IntakeRefused(403, [Problem("Authorization", r.code, r.message)]) from None
+
+
+SIGNATURE_HEADER = "X-Content-Signature"
+
+
+def client_signature(header: str, body: bytes, department: str, public_key_hex: str | None,
+                     event_id: str) -> bytes:
+    """The raw Ed25519 signature of X-Content-Signature (base64), checked as the sequencer will
+    check it: by the department's public key over the exact body, a body that is this event.
+    IntakeRefused 400 naming the header and why otherwise."""
+    def refuse(code: str, message: str) -> IntakeRefused:
+        return IntakeRefused(400, [Problem(SIGNATURE_HEADER, code, message)])
+
+    try:
+        signature = base64.b64decode(header.strip(), validate=True)
+    except (ValueError, binascii.Error):
+        raise refuse("client_signature.malformed", f"{SIGNATURE_HEADER} 不是 base64 编码的签名 (the header is not "
+                                                   "a base64 Ed25519 signature)") from None
+    if len(signature) != 64:
+        raise refuse("client_signature.malformed", f"{SIGNATURE_HEADER} 应为 64 字节的 Ed25519 签名，实为 "
+                                                   f"{len(signature)} 字节 (an Ed25519 signature has 64 bytes, "
+                                                   f"this one {len(signature)})")
+    if public_key_hex is None:
+        raise refuse("client_signature.no_key", f"未登记部门 {department} 的公钥，无法核验 {SIGNATURE_HEADER} (no public "
+                                                f"key of {department} is registered with this gateway to check the header)")
+    try:
+        submissions.check_client_signature(body, signature, public_key_hex, department, event_id)
+    except Rejection as r:
+        raise refuse(r.code, f"{SIGNATURE_HEADER}: {r.message}") from None
+    return signature

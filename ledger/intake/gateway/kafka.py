@@ -1,5 +1,12 @@
-"""The gateway's side of Kafka: one shared idempotent producer of signed submissions, one shared
+"""The gateway's side of Kafka: one shared idempotent producer of attested submissions, one shared
 watcher of credit.outcomes that hands each outcome to the request waiting for it.
+
+The gateway holds no department's private key: it signs with its own (LEDGER_KEYS_DIR/
+ledger-gateway.key) an attestation of what a department's token sent (ledger/records/batch.py: the
+message names the signer, ledger-gateway, and the department). A batch request is one signature;
+single events handed over in the same event-loop turn are signed together too (`attest`: no timer,
+the batch is whatever the loop already holds), one Merkle root per department per turn. It reads
+the departments' public keys only, to check a client's own detached signature.
 
 The producer (acks=all) writes to credit.submissions, keyed and partitioned as every submission.
 The watcher reads credit.outcomes (read_committed) from the end at start; an outcome of an event
@@ -17,9 +24,10 @@ from typing import Any
 
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 from ledger.intake import openapi
+from ledger.intake.gateway.checks import INTAKE
 from ledger.intake.gateway.errors import Unavailable
 from ledger.platform import logs, signing
 from ledger.platform.kafka_util import KafkaClients
@@ -28,7 +36,10 @@ from schemas import registry
 
 log = logs.get("gateway")
 
-SUBMITTED = Counter("ledger_gateway_events_submitted_total", "Events signed and acknowledged by Kafka")
+SUBMITTED = Counter("ledger_gateway_events_submitted_total", "Events attested and acknowledged by Kafka")
+Headers = submissions.Headers
+ATTESTED = Histogram("ledger_gateway_attested_per_signature", "Single events signed together in one event-loop "
+                     "turn (one Ed25519 signature over their Merkle root)", buckets=(1, 2, 4, 8, 16, 32, 64, 128))
 IN_FLIGHT = Gauge("ledger_gateway_events_waiting", "Submitted events whose outcome has not arrived yet")
 
 DELIVERY_TIMEOUT = 30.0  # seconds Kafka may take to acknowledge a submission before the answer is 503
@@ -47,17 +58,21 @@ class Ledger:
     """The gateway's side of Kafka: submits signed records and matches outcomes to the requests."""
 
     kafka: KafkaClients  # the client factory (ops/root.py builds it)
-    keys_dir: Path  # the departments' signing keys (development: the gateway signs for them)
+    keys_dir: Path  # the gateway's own key (ledger-gateway.key) and the departments' public keys (<dept>.pub)
     cache_size: int = OUTCOME_CACHE
+    coalesce: bool = True  # sign the single events of one event-loop turn together
     # event id -> the requests waiting for its outcome, oldest first: (subject's entity id, outcome, department)
     _waiting: dict[str, deque[tuple[str, asyncio.Future[dict[str, Any]], str]]] = field(default_factory=dict)
     # (department, event id) -> what that department was told: another department sending the same
     # event id neither hides nor sees it
     _tracked: OrderedDict[tuple[str, str], Tracked] = field(default_factory=OrderedDict)
-    _keys: dict[str, str] = field(default_factory=dict)
+    _public: dict[str, str] = field(default_factory=dict)
+    # department -> the single events waiting for this turn's attestation: (record, value, headers' future)
+    _turn: dict[str, list[tuple[dict[str, Any], bytes, asyncio.Future[Headers]]]] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        self.intake_key = signing.private_key(self.keys_dir, INTAKE)  # FileNotFoundError: no key, no gateway
         self.producer = self.kafka.producer(enable_idempotence=True, acks="all", linger_ms=1, max_batch_size=262144,
                                             request_timeout_ms=30000)
         self.consumer = self.kafka.consumer(group_id=None, enable_auto_commit=False, isolation_level="read_committed",
@@ -82,10 +97,48 @@ class Ledger:
         await self.consumer.stop()
         await self.producer.stop()
 
-    def private_key(self, department: str) -> str:
-        if department not in self._keys:
-            self._keys[department] = signing.private_key(self.keys_dir, department)
-        return self._keys[department]
+    # ------------------------------------------------------------------ attesting
+    def public_key(self, department: str) -> str | None:
+        """The department's public key (LEDGER_KEYS_DIR/<department>.pub), or None if there is none."""
+        if department not in self._public:
+            path = self.keys_dir / f"{department}.pub"
+            if not path.exists():
+                return None
+            self._public[department] = path.read_text().strip()
+        return self._public[department]
+
+    def attest_batch(self, department: str, records: list[dict[str, Any]], values: list[bytes]) -> list[Headers]:
+        """The headers of a batch of the department's submissions: one attestation by this gateway."""
+        return submissions.sign_batch(records, values, department, self.intake_key, signer=INTAKE)
+
+    def attest(self, department: str, record: dict[str, Any], value: bytes) -> asyncio.Future[Headers]:
+        """The headers of one submission, signed with the others of the same event-loop turn (the
+        requests whose bodies arrived together): the first one of a turn schedules the signing right
+        after the callbacks already ready, so no request waits for a timer."""
+        loop = asyncio.get_running_loop()
+        headers: asyncio.Future[Headers] = loop.create_future()
+        if not self.coalesce:
+            headers.set_result(self.attest_batch(department, [record], [value])[0])
+            return headers
+        if not self._turn:
+            loop.call_soon(self._attest_turn)
+        self._turn.setdefault(department, []).append((record, value, headers))
+        return headers
+
+    def _attest_turn(self) -> None:
+        turn, self._turn = self._turn, {}
+        for department, items in turn.items():
+            ATTESTED.observe(len(items))
+            try:
+                signed = self.attest_batch(department, [r for r, _, _ in items], [v for _, v, _ in items])
+            except Exception as exc:  # noqa: BLE001 - every request of the turn gets the failure
+                for *_, f in items:
+                    if not f.done():
+                        f.set_exception(exc)
+                continue
+            for (*_, f), h in zip(items, signed, strict=True):
+                if not f.done():
+                    f.set_result(h)
 
     # ------------------------------------------------------------------ outcomes
     async def _watch(self) -> None:
@@ -133,7 +186,7 @@ class Ledger:
     async def submit(self, department: str, entity_id: str, key: bytes, value: bytes,
                      headers: list[tuple[str, bytes]],
                      event_id: str) -> tuple[asyncio.Future[Any], asyncio.Future[dict[str, Any]]]:
-        """Hand one signed record to the producer; returns (Kafka's acknowledgement, the outcome)."""
+        """Hand one attested record to the producer; returns (Kafka's acknowledgement, the outcome)."""
         outcome: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(event_id, deque()).append((entity_id, outcome, department))
         IN_FLIGHT.inc()

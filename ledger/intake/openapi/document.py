@@ -16,6 +16,15 @@ API_VERSION = "1.0.0"
 MAX_BATCH = 10_000
 MAX_TIMEOUT, DEFAULT_TIMEOUT = 30.0, 5.0
 
+CONTENT_SIGNATURE = {
+    "name": "X-Content-Signature", "in": "header", "required": False,
+    "description": "Optional (客户端签名): the base64 of an Ed25519 signature over the exact request body, made "
+                   "with the department's own key (the one whose public key is LEDGER_KEYS_DIR/<department>.pub). "
+                   "The gateway checks it (400 naming this header, with the reason, when it is malformed, does not "
+                   "verify, or the body is not one event) and submits it with the body; the sequencer checks it "
+                   "again, and the ledger entry keeps both, so an auditor can show the department itself sent "
+                   "this event (python -m ledger.audit.verify --department-keys).",
+    "schema": {"type": "string", "contentEncoding": "base64"}}
 
 def _problem_schemas() -> dict[str, Any]:
     problem = {"type": "object", "required": ["field", "code", "message"], "properties": {
@@ -103,9 +112,12 @@ def _document() -> str:
         "/v1/events": {"post": {
             "operationId": "submitEvent", "summary": "Submit one credit event (报送一条信用事件)",
             "description": "Validated against the family's Avro schema, the department authorised against "
-                           "the department matrix, signed with the department's key and submitted to "
-                           "credit.submissions; the answer is the sequencer's outcome.",
-            "parameters": [timeout],
+                           "the department matrix, attested with the gateway's own key (the gateway holds no "
+                           "department's key; the matrix names the departments it may attest for) and "
+                           "submitted to credit.submissions; the answer is the sequencer's outcome. With "
+                           "X-Content-Signature, the department's own signature over the exact body is checked "
+                           "and kept with the ledger entry.",
+            "parameters": [timeout, CONTENT_SIGNATURE],
             "requestBody": {"required": True,
                             "content": {"application/json": {"schema": {"$ref": REF + "Submission"}}}},
             "responses": {
@@ -114,14 +126,19 @@ def _document() -> str:
                         "headers": {"Location": {"schema": {"type": "string"}}}},
                 "400": _json("Refusal", "not JSON, not a valid event of its family, or a malformed identifier "
                                         "(or a bad query parameter)", "ParameterError"),
-                "403": _json("Refusal", "the caller's department may not submit this event"),
+                "403": _json("Refusal", "the caller's department may not submit this event, or may not submit "
+                                        "through the gateway (a system or sector department signs its own)"),
                 "422": _json("Outcome", "REJECTED or CONFLICT by the sequencer, with reasons"),
                 **common}}},
         "/v1/events:batch": {"post": {
             "operationId": "submitBatch", "summary": f"Submit up to {MAX_BATCH:,} events (批量报送)",
             "description": "All or nothing at the gateway: every event is checked first, and if any is invalid "
                            "or forbidden the whole batch is refused and nothing is submitted. Then each event "
-                           "is judged by the sequencer on its own (per-item outcomes).",
+                           "is judged by the sequencer on its own (per-item outcomes). One attestation by the "
+                           "gateway's key covers the whole batch (a Merkle root, each event with its proof). "
+                           "X-Content-Signature is refused here (400): the body of a batch is not kept per "
+                           "event; sign each event and POST it to /v1/events, or use the direct Avro client, "
+                           "whose batch signatures prove the same.",
             "parameters": [timeout],
             "requestBody": {"required": True,
                             "content": {"application/json": {"schema": {"$ref": REF + "SubmissionBatch"}}}},
