@@ -24,7 +24,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
-from ledger.platform import logs
+from ledger.platform import logs, process
 from ledger.platform.kafka_util import KafkaClients, caught_up
 from ledger.platform.transactional import TransactionalProcessor
 from ledger.records import submissions
@@ -54,8 +54,9 @@ RESTORED = Counter("ledger_sequencer_restored_records_total",
                    ["source"])
 RESTORE_SECONDS = Gauge("ledger_sequencer_restore_seconds", "Duration of the last state restore")
 STORE_WIPES = Counter("ledger_sequencer_store_wipes_total", "Local stores wiped (damaged, foreign, out of range)")
-RESTORE_CHUNK = 20_000  # changelog records applied to the store in one write (and checkpointed) during a restore
+RESTORE_CHUNK = 5_000  # changelog records applied to the store in one write (and checkpointed) during a restore
 PROGRESS_SECONDS = 5.0
+TRIM_SECONDS = 10.0  # how often freed C heap is given back to the system between batches
 
 
 class SequencerService(TransactionalProcessor):
@@ -70,8 +71,10 @@ class SequencerService(TransactionalProcessor):
     measure_lag = False
 
     def __init__(self, kafka: KafkaClients, core: Sequencing, store_dir: Path, instance: str = "0",
-                 max_records: int = 2000, cache_mib: int = 48) -> None:
+                 max_records: int = 2000, cache_mib: int = 32) -> None:
         super().__init__(kafka, instance, max_records)
+        process.limit_malloc_arenas()  # (before the threads: signature checks, RocksDB, restores)
+        self._trimmed_at = time.monotonic()
         self.core = core
         self._pool = ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="verify")
         self.store_dir = store_dir
@@ -144,6 +147,7 @@ class SequencerService(TransactionalProcessor):
             RESTORE_SECONDS.set(time.monotonic() - started)
             log.info("state restored", partitions=partitions, in_store=in_store, from_changelog=read,
                      seconds=round(time.monotonic() - started, 3))
+            process.release_free_memory()
         finally:
             for store in stores.values():  # not attached: the restore failed
                 store.close()
@@ -181,6 +185,13 @@ class SequencerService(TransactionalProcessor):
             if chunk:
                 await loop.run_in_executor(None, apply, p, chunk, end[tps[p]])
         return read
+
+    def between_batches(self) -> None:
+        # resident memory stays bounded: a batch's records, entries and sends are freed after it, and
+        # what the C heap keeps of them is given back now and then
+        if time.monotonic() - self._trimmed_at >= TRIM_SECONDS:
+            self._trimmed_at = time.monotonic()
+            process.release_free_memory()
 
     async def finish(self) -> None:
         for p in list(self.core.stores):

@@ -12,7 +12,7 @@ writes its write-ahead log with write(2) before a write returns, so a process ki
 acknowledged; after a machine crash it recovers to an earlier consistent batch (the WAL is not
 fsynced per batch), and the changelog tail covers the difference.
 
-Memory: the databases of one process share one block cache (`cache_mib`, default 48 MiB) that also
+Memory: the databases of one process share one block cache (`cache_mib`, default 32 MiB) that also
 holds the index and bloom-filter blocks and is charged with the memtables (a write buffer manager on
 the same cache), so RocksDB's memory stays near that figure whatever the number of event ids. Absent
 ids (the common case: a new submission) are answered by the bloom filter (10 bits a key) without a
@@ -59,7 +59,7 @@ class StoreUnusable(Exception):
 class Resources:
     """What the stores of one process share: the block cache (charged with the memtables too)."""
 
-    cache_mib: int = 48
+    cache_mib: int = 32
     _cache: Any = field(default=None, repr=False)
     _memtables: Any = field(default=None, repr=False)
 
