@@ -78,10 +78,9 @@ def sequencer_service(s: config.Settings, instance: str = "0", rules: Any = None
     from ledger.sequencer.core import Sequencing
 
     core = Sequencing(signing.public_keys(s.keys_dir), s.id_pepper, rules if rules is not None else _rulebook(),
-                      today=clock.today, now=clock.now)
-    return service.SequencerService(KafkaClients(s.bootstrap_servers), core,
-                                    s.stack_dir / "sequencer-state" / f"instance-{instance}",
-                                    s.sequencer_snapshot_seconds, instance=instance,
+                      today=clock.today, now=clock.now, cache_entities=s.sequencer_cache_entities)
+    return service.SequencerService(KafkaClients(s.bootstrap_servers), core, s.sequencer_store_dir(instance),
+                                    instance=instance, cache_mib=s.sequencer_cache_mib,
                                     verified_batches=s.sequencer_verified_batches)
 
 

@@ -11,15 +11,19 @@ check what a processor does with an aborted batch.
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import zlib
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiokafka import TopicPartition
 
+from ledger.sequencer import store
+from ledger.sequencer.core import Sequencing
 from schemas import registry
 
 PARTITIONS = {t.name: t.partitions for t in vars(registry).values() if isinstance(t, registry.Topic)}
@@ -235,3 +239,16 @@ async def run_until(service: Any, done: Any, timeout: float = 10.0) -> None:
     finally:
         service.stop()
         await asyncio.wait_for(task, 10)
+
+
+_STORES = tempfile.TemporaryDirectory(prefix="sequencer-stores-")  # removed when the test run ends
+_RESOURCES = store.Resources(cache_mib=8)
+
+
+def with_stores(core: Sequencing, directory: Path | None = None, partitions: int = 4) -> Sequencing:
+    """Give a Sequencing an empty local state store (ledger/sequencer/store.py: RocksDB on local disk)
+    for each partition, under `directory` (default: a fresh temporary directory)."""
+    where = directory if directory is not None else Path(tempfile.mkdtemp(dir=_STORES.name))
+    for p in range(partitions):
+        core.attach(p, store.PartitionStore(where, p, _RESOURCES))
+    return core

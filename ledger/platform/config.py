@@ -27,14 +27,19 @@ class Settings:
     api_port: int
     gateway_port: int = 8081  # the submission gateway (HTTP, loopback)
     portal_port: int = 8082  # the public portal and operator dashboard (HTML, loopback)
-    sequencer_snapshot_seconds: float = 60.0  # how often the sequencer snapshots its state locally
     sequencer_verified_batches: int = 4096  # signed batches whose signature the sequencer remembers as verified
+    sequencer_cache_entities: int = 10_000  # parsed entity states the sequencer keeps in memory (an LRU)
+    sequencer_cache_mib: int = 32  # the sequencer's RocksDB block cache, memtables included
     notary_every: int = 1000  # the notary signs a tree head at every multiple of this many leaves ...
     notary_interval: float = 10.0  # ... and this many seconds after the last one when the tree grew
 
     def metrics_port(self, service: str) -> int:
         """Each long-running process serves Prometheus /metrics on 127.0.0.1 at base + its offset."""
         return self.metrics_base_port + SERVICE_PORT_OFFSETS[service]
+
+    def sequencer_store_dir(self, instance: str) -> Path:
+        """Where a sequencer instance keeps its local state stores (one RocksDB per partition)."""
+        return self.stack_dir / "sequencer-state" / f"instance-{instance}"
 
     @property
     def controller_port(self) -> int:
@@ -70,8 +75,9 @@ def load(env: dict[str, str] | None = None) -> Settings:
         api_port=int(e.get("LEDGER_API_PORT", "8080")),  # the query API (HTTP, loopback)
         gateway_port=int(e.get("LEDGER_GATEWAY_PORT", "8081")),  # the submission gateway (HTTP, loopback)
         portal_port=int(e.get("LEDGER_PORTAL_PORT", "8082")),  # the public portal (HTML, loopback)
-        sequencer_snapshot_seconds=float(e.get("LEDGER_SEQUENCER_SNAPSHOT_SECONDS", "60")),
         sequencer_verified_batches=int(e.get("LEDGER_SEQUENCER_VERIFIED_BATCHES", "4096")),
+        sequencer_cache_entities=int(e.get("LEDGER_SEQUENCER_CACHE_ENTITIES", "10000")),
+        sequencer_cache_mib=int(e.get("LEDGER_SEQUENCER_CACHE_MIB", "32")),
         notary_every=int(e.get("LEDGER_NOTARY_EVERY", "1000")),
         notary_interval=float(e.get("LEDGER_NOTARY_INTERVAL", "10")),
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
+import ctypes.util
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -85,3 +87,28 @@ def run_web(prog: str, doc: str | None, name: str, metrics_port: int, port: int,
     p = parser(prog, doc, metrics_port)
     p.add_argument("--port", type=int, default=port, help=f"HTTP port on 127.0.0.1 (default {port}, {port_env})")
     run(p.parse_args(), lambda a: WebService(name, make_app, a.port, log, routes))
+
+
+_M_ARENA_MAX = -8  # glibc's mallopt parameter
+
+
+def _libc() -> Any:
+    name = ctypes.util.find_library("c")
+    return ctypes.CDLL(name) if name else None
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Let glibc's malloc keep at most `arenas` arenas (default: 8 per core), so that memory freed by
+    one thread can serve another instead of staying resident in a per-thread arena. Call before the
+    process starts its threads; a no-op where the C library is not glibc."""
+    libc = _libc()
+    if libc is not None and hasattr(libc, "mallopt"):
+        libc.mallopt(_M_ARENA_MAX, arenas)
+
+
+def release_free_memory() -> None:
+    """Give the C heap's free pages back to the system (glibc's malloc_trim), e.g. after a burst of
+    short-lived allocations such as a state restore."""
+    libc = _libc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)

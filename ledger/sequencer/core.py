@@ -2,16 +2,21 @@
 
 `Sequencing.judge(...)` returns a `Verdict`; the Kafka runner (ledger/sequencer/service.py) writes what the
 verdict says (ledger entry, outcome, changelog records) in one transaction, then calls `commit()`
-so that the in-memory state follows only what Kafka committed. `rollback()` forgets a batch.
+so that the partitions' state stores follow only what Kafka committed. `rollback()` forgets a batch.
+
+The state of each owned partition lives in a `StateStore` (ledger/sequencer/store.py: RocksDB on local
+disk); in memory there are only the open batch's changes (`Changes`, bounded by the batch) and a
+bounded LRU cache of parsed entity states (`cache_entities`). Reads miss to the store.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from ledger.domain.decide import decide
 from ledger.domain.errors import Rejection
@@ -22,7 +27,7 @@ from ledger.records import chain, submissions
 UNPLACED = -1  # the ledger offset of an event accepted in the open batch, until its entry is written
 
 
-class Seen(NamedTuple):  # a tuple: half a million of them are built at each restore
+class Seen(NamedTuple):
     content_hash: bytes
     entity_id: str
     entity_version: int
@@ -45,10 +50,47 @@ class Verdict:
 
 
 @dataclass
-class PartitionState:
-    # id -> (state, last hash); a restored state stays canonical JSON until the entity's next event
+class Changes:
+    """Changes of one partition's state: an open batch's, or a chunk of the changelog being restored.
+    Entity id -> (state, or its canonical JSON, last hash); event id -> Seen."""
+
     entities: dict[str, tuple[EntityState | str, bytes]] = field(default_factory=dict)
     seen: dict[str, Seen] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.entities) + len(self.seen)
+
+
+class StateStore(Protocol):
+    """One partition's committed state (ledger/sequencer/store.py keeps it in RocksDB)."""
+
+    def checkpoint(self) -> int | None:
+        """The first changelog offset the state does NOT cover (None: nothing applied yet)."""
+
+    def get_entity(self, entity_id: str) -> tuple[str, bytes] | None:
+        """The entity's state as canonical JSON and its last hash, or None for a new entity."""
+
+    def get_seen(self, event_id: str) -> Seen | None:
+        """The accepted event that holds this id, or None."""
+
+    def apply_batch(self, changes: Changes, changelog_offset: int) -> None:
+        """Apply the changes and record the changelog offset they bring the state to, atomically."""
+
+    def close(self) -> None: ...
+
+
+def changes_of(records: Iterable[dict[str, Any]]) -> Changes:
+    """The changes that changelog records (SequencerState values, oldest first) make; later ones win."""
+    out = Changes()
+    for r in records:
+        if r["entity"] is not None:
+            e = r["entity"]
+            out.entities[e["entity_id"]] = (e["state_json"], bytes(e["last_hash"]))
+        if r["seen"] is not None:
+            s = r["seen"]
+            out.seen[s["event_id"]] = Seen(bytes(s["content_hash"]), s["entity_id"], s["entity_version"],
+                                           s["ledger_partition"], s["ledger_offset"])
+    return out
 
 
 class Sequencing:
@@ -57,76 +99,84 @@ class Sequencing:
     outcomes; the composition root passes the process's clock (ledger/platform/clock.py)."""
 
     def __init__(self, public_keys: dict[str, str], pepper: bytes, rules: RuleBook, *,
-                 today: Callable[[], date], now: Callable[[], datetime]) -> None:
+                 today: Callable[[], date], now: Callable[[], datetime], cache_entities: int = 10_000) -> None:
         self.public_keys = public_keys
         self.pepper = pepper
         self.rules = rules
         self._today = today
         self.now = now
-        self.partitions: dict[int, PartitionState] = {}
-        # tentative changes of the open batch: partition -> entity -> (state, hash); partition -> seen
-        self._pending: dict[int, PartitionState] = {}
+        self.stores: dict[int, StateStore] = {}  # the committed state of each owned, restored partition
+        # tentative changes of the open batch, per partition (bounded by the batch)
+        self._pending: dict[int, Changes] = {}
+        # committed entity states recently judged, parsed: (partition, entity id) -> (state, last hash)
+        self.cache_entities = cache_entities
+        self._cache: OrderedDict[tuple[int, str], tuple[EntityState, bytes]] = OrderedDict()
 
     # ------------------------------------------------------------------ state
-    def restore(self, partition: int, records: list[dict[str, Any]], base: PartitionState | None = None) -> None:
-        """Rebuild a partition's state from its changelog records, oldest first, applied on top of
-        ``base`` (a snapshot of the state before the first of them) or on nothing."""
-        ps = base if base is not None else PartitionState()
-        for r in records:
-            if r["entity"] is not None:
-                e = r["entity"]
-                ps.entities[e["entity_id"]] = (e["state_json"], bytes(e["last_hash"]))  # parsed when needed
-            if r["seen"] is not None:
-                s = r["seen"]
-                ps.seen[s["event_id"]] = Seen(bytes(s["content_hash"]), s["entity_id"], s["entity_version"],
-                                              s["ledger_partition"], s["ledger_offset"])
-        self.partitions[partition] = ps
-
-    def frozen_state(self, partition: int) -> PartitionState:
-        """A copy of a partition's committed state that later batches do not change (its values are
-        immutable), for writing a snapshot outside the event loop."""
-        ps = self.partitions[partition]
-        return PartitionState(dict(ps.entities), dict(ps.seen))
+    def attach(self, partition: int, store: StateStore) -> None:
+        """The partition's state is restored in `store`: judge it from now on."""
+        self.stores[partition] = store
 
     def ready(self, partition: int) -> bool:
         """True once the partition's state is restored (it is judged only then)."""
-        return partition in self.partitions
+        return partition in self.stores
 
-    def forget(self, partition: int) -> None:
-        self.partitions.pop(partition, None)
+    def forget(self, partition: int) -> StateStore | None:
+        """Stop judging a partition; returns its store (for the caller to close)."""
         self._pending.pop(partition, None)
+        for k in [k for k in self._cache if k[0] == partition]:
+            del self._cache[k]
+        return self.stores.pop(partition, None)
 
     def _entity(self, partition: int, entity_id: str) -> tuple[EntityState, bytes]:
         pending = self._pending.get(partition)
         if pending and entity_id in pending.entities:
-            return pending.entities[entity_id]
-        committed = self.partitions[partition].entities
-        state, last_hash = committed.get(entity_id, (EntityState(), chain.GENESIS))
-        if isinstance(state, str):
-            state = EntityState.from_json(state)
-            committed[entity_id] = (state, last_hash)
-        return state, last_hash
+            state, last_hash = pending.entities[entity_id]
+            assert isinstance(state, EntityState)
+            return state, last_hash
+        cached = self._cache.get((partition, entity_id))
+        if cached is not None:
+            self._cache.move_to_end((partition, entity_id))
+            return cached
+        stored = self.stores[partition].get_entity(entity_id)
+        if stored is None:
+            return EntityState(), chain.GENESIS
+        found = (EntityState.from_json(stored[0]), stored[1])
+        self._remember(partition, entity_id, found)
+        return found
+
+    def _remember(self, partition: int, entity_id: str, value: tuple[EntityState, bytes]) -> None:
+        self._cache[(partition, entity_id)] = value
+        self._cache.move_to_end((partition, entity_id))
+        while len(self._cache) > self.cache_entities:
+            self._cache.popitem(last=False)
 
     def seen(self, partition: int, event_id: str) -> Seen | None:
         """The event that holds this id (its ledger offset UNPLACED until record_position): looked up in the submission's own partition first (every
         resubmission lands there: same content, same subject), then in every other partition this
         process holds, so that an id reused for a subject of another partition is a conflict too."""
-        for p in (partition, *(q for q in self.partitions if q != partition)):
+        for p in (partition, *(q for q in self.stores if q != partition)):
             pending = self._pending.get(p)
             if pending and event_id in pending.seen:
                 return pending.seen[event_id]
-            seen = self.partitions[p].seen.get(event_id)
+            store = self.stores.get(p)
+            seen = store.get_seen(event_id) if store is not None else None
             if seen is not None:
                 return seen
         return None
 
-    def commit(self) -> None:
+    def commit(self, changelog_offsets: dict[int, int]) -> None:
+        """The open batch's Kafka transaction committed: write each partition's changes to its store
+        with the partition's changelog offset after the batch (`changelog_offsets`), one atomic write
+        per partition."""
         for p, pending in self._pending.items():
-            ps = self.partitions.get(p)
-            if ps is None:  # revoked while the batch was in flight: restored from the changelog if it comes back
+            store = self.stores.get(p)
+            if store is None or not pending:  # revoked while the batch was in flight: restored if it comes back
                 continue
-            ps.entities.update(pending.entities)
-            ps.seen.update(pending.seen)
+            store.apply_batch(pending, changelog_offsets[p])
+            for entity_id, (state, last_hash) in pending.entities.items():
+                assert isinstance(state, EntityState)
+                self._remember(p, entity_id, (state, last_hash))
         self._pending.clear()
 
     def rollback(self) -> None:
@@ -136,7 +186,7 @@ class Sequencing:
         """After the ledger entry got its offset: remember the event id with its position."""
         assert verdict.entry is not None and verdict.entity_id is not None
         seen = Seen(verdict.content_hash, verdict.entity_id, verdict.entry["entity_version"], partition, offset)
-        self._pending.setdefault(partition, PartitionState()).seen[verdict.event_id] = seen
+        self._pending.setdefault(partition, Changes()).seen[verdict.event_id] = seen
         return seen
 
     # ------------------------------------------------------------------ judgement
@@ -188,7 +238,7 @@ class Sequencing:
             "prev_hash": last_hash, "hash": b"",
         }
         entry_bytes = chain.seal(entry)
-        pending = self._pending.setdefault(partition, PartitionState())
+        pending = self._pending.setdefault(partition, Changes())
         pending.entities[event.entity_id] = (new_state, entry["hash"])
         # the id is taken from now on, also for the rest of this batch; its ledger offset is known once
         # the entry is written (record_position)

@@ -5,10 +5,10 @@ Reads credit.submissions (read_committed, one consumer group), judges each submi
 ledger/platform/transactional.py): the ledger entries to
 credit.events (same partition number as the submission), the outcomes to credit.outcomes, the
 state changelog to credit.sequencer.state, and the consumed submission offsets. A crash at any point
-leaves either all of a batch or none of it. When a partition is assigned, its state is restored from
-the changelog, starting from a local snapshot when there is a usable one (ledger/sequencer/store.py;
-written every LEDGER_SEQUENCER_SNAPSHOT_SECONDS, default 60, and at a clean stop), so a restart does
-not re-read every event id ever seen.
+leaves either all of a batch or none of it. Each owned partition's state lives in a local RocksDB
+store (ledger/sequencer/store.py), written after each committed batch together with the changelog
+offset it covers; when a partition is assigned, only the changelog from the store's offset on is
+read, so a restart takes seconds whatever the ledger's size, and memory does not grow with it.
 
 Run: python -m ops.run sequencer [--instance 0] [--metrics-port 9101] (wired in ops/root.py)
 """
@@ -22,18 +22,19 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
-from ledger.platform import logs
+from ledger.platform import logs, process
 from ledger.platform.kafka_util import KafkaClients, caught_up
 from ledger.platform.transactional import TransactionalProcessor
 from ledger.records import submissions
-from ledger.sequencer import store as state_snapshot
+from ledger.sequencer import store as state_store
 from ledger.sequencer.core import (
-    PartitionState,
+    Changes,
     Sequencing,
     Verdict,
+    changes_of,
     entity_record,
     outcome_record,
     seen_record,
@@ -49,19 +50,24 @@ REJECTIONS = Counter("ledger_rejections_total", "Refused submissions by reason c
 WARNINGS = Counter("ledger_identity_warnings_total", "Accepted events flagged for review", ["code"])
 BATCH_SECONDS = Histogram("ledger_sequencer_batch_seconds", "Time to judge and commit one batch")
 APPENDED = Counter("ledger_events_appended_total", "Ledger entries appended to credit.events")
-RESTORED = Counter("ledger_sequencer_restored_records_total", "State entries (entity states, event ids) restored, by source", ["source"])
+RESTORED = Counter("ledger_sequencer_restored_records_total",
+                   "State entries found in the local store (estimate) or read from the changelog at a restore",
+                   ["source"])
 RESTORE_SECONDS = Gauge("ledger_sequencer_restore_seconds", "Duration of the last state restore")
 SIGNATURE_CHECKS = Counter("ledger_sequencer_signature_checks_total",
                            "Signature work per kind: first_scheme (one Ed25519 per submission), batch_path (an "
                            "inclusion path walked), batch_signature (one Ed25519 per distinct signed batch), "
                            "batch_signature_remembered (a submission whose batch an earlier poll verified)", ["kind"])
-SNAPSHOTS = Counter("ledger_sequencer_snapshots_total", "Local state snapshots written")
+STORE_WIPES = Counter("ledger_sequencer_store_wipes_total", "Local stores wiped (damaged, foreign, out of range)")
+RESTORE_CHUNK = 5_000  # changelog records applied to the store in one write (and checkpointed) during a restore
+PROGRESS_SECONDS = 5.0
+TRIM_SECONDS = 10.0  # how often freed C heap is given back to the system between batches
 
 
 class SequencerService(TransactionalProcessor):
     """The sequencer's Kafka side on the shared transactional loop (ledger/platform/transactional.py):
-    the judgement is `core` (a Sequencing), the batch's outputs are written by `write`, the state is
-    restored from the changelog (and a local snapshot) when a partition is assigned."""
+    the judgement is `core` (a Sequencing), the batch's outputs are written by `write`, each partition's
+    state is a local store (ledger/sequencer/store.py) brought up to the changelog's end on assignment."""
 
     name = "sequencer"
     source = registry.SUBMISSIONS
@@ -69,18 +75,16 @@ class SequencerService(TransactionalProcessor):
     poll_ms = 200
     measure_lag = False
 
-    def __init__(self, kafka: KafkaClients, core: Sequencing, snapshot_dir: Path, snapshot_seconds: float = 60.0,
-                 instance: str = "0", max_records: int = 2000, verified_batches: int = 4096) -> None:
+    def __init__(self, kafka: KafkaClients, core: Sequencing, store_dir: Path, instance: str = "0",
+                 max_records: int = 2000, cache_mib: int = 32, verified_batches: int = 4096) -> None:
         super().__init__(kafka, instance, max_records)
+        process.limit_malloc_arenas()  # (before the threads: signature checks, RocksDB, restores)
+        self._trimmed_at = time.monotonic()
         self.core = core
         self._pool = ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="verify")
         self.verified_batches = submissions.VerifiedBatches(verified_batches)
-        self.snapshot_dir = snapshot_dir
-        self.snapshot_seconds = snapshot_seconds
-        self._snapshot_at = time.monotonic()
-        self._changed: set[int] = set()  # partitions with commits since their last snapshot
-        self._changelog_next: dict[int, int] = {}  # partition -> offset after its last committed record
-        self._snapshot_task: asyncio.Task[None] | None = None
+        self.store_dir = store_dir
+        self.resources = state_store.Resources(cache_mib)
         # the batch in flight: its signature checks, start, verdicts and changelog sends
         self._verified: list[bool | None] = []
         self._started = 0.0
@@ -102,107 +106,102 @@ class SequencerService(TransactionalProcessor):
         return {"instance": self.instance, "bootstrap": self.kafka.bootstrap_servers}
 
     def forget(self, partition: int) -> None:
-        self.core.forget(partition)
+        store = self.core.forget(partition)
+        if store is not None:
+            store.close()
 
     async def restore(self, partitions: list[int]) -> None:
-        """Rebuild the partitions' state: the local snapshot (if usable), then the changelog from the
-        snapshot's offset on (or from the beginning). Slow parts run in a thread, so the heartbeat
-        of the group membership goes on."""
+        """Bring each partition's local store up to the changelog's end: open it (wiped, with the reason
+        logged, when it is damaged or its offset lies outside the changelog), read the changelog from
+        its checkpoint on (the whole changelog for a new or wiped store) and apply it in checkpointed
+        chunks, so a restore killed half-way goes on from its last chunk. Slow parts run in a thread,
+        so the heartbeat of the group membership goes on."""
         started = time.monotonic()
         loop = asyncio.get_running_loop()
         c = self.kafka.consumer(group_id=None, enable_auto_commit=False, isolation_level="read_committed",
                                 auto_offset_reset="earliest")
         await c.start()
+        stores: dict[int, state_store.PartitionStore] = {}
         try:
             tps = {p: TopicPartition(registry.SEQUENCER_STATE.name, p) for p in partitions}
             c.assign(list(tps.values()))
             begin = await c.beginning_offsets(list(tps.values()))
             end = await c.end_offsets(list(tps.values()))
-            records: dict[int, list[dict[str, Any]]] = {p: [] for p in partitions}
-            bases: dict[int, PartitionState] = {}
+            in_store = 0
             for p, tp in tps.items():
-                snap = await loop.run_in_executor(None, self._usable_snapshot, p, begin[tp], end[tp])
-                if snap is None:
+                store, wiped = await loop.run_in_executor(None, state_store.open_checked, self.store_dir, p,
+                                                          self.resources, begin[tp], end[tp])
+                stores[p] = store
+                if wiped is not None:
+                    STORE_WIPES.inc()
+                    log.warning("state store wiped; restoring it from the whole changelog", partition=p, reason=wiped)
+                offset = store.checkpoint()
+                if offset is None:
                     await c.seek_to_beginning(tp)
                 else:
-                    bases[p] = snap.state
-                    c.seek(tp, snap.changelog_offset)
-            while not await caught_up(c, end):
-                batch = await c.getmany(*tps.values(), timeout_ms=500)
-                for tp, msgs in batch.items():
-                    for m in msgs:
-                        if m.value is not None:
-                            records[tp.partition].append(registry.decode(m.value, "SequencerState")[1])
+                    c.seek(tp, offset)
+                    in_store += await loop.run_in_executor(None, store.estimated_keys)
+                log.info("state store opened", partition=p, checkpoint=offset, changelog_begin=begin[tp],
+                         changelog_end=end[tp])
+            read = await self._read_tail(c, stores, tps, end)
             for p, tp in tps.items():
-                await loop.run_in_executor(None, self.core.restore, p, records[p], bases.get(p))
-                self._changelog_next[p] = end[tp]
-            from_changelog = sum(len(r) for r in records.values())
-            from_snapshot = sum(len(b.entities) + len(b.seen) for b in bases.values())
-            RESTORED.labels("snapshot").inc(from_snapshot)
-            RESTORED.labels("changelog").inc(from_changelog)
+                if stores[p].checkpoint() != end[tp]:  # the tail ends in control records, or there was none
+                    await loop.run_in_executor(None, stores[p].apply_batch, Changes(), end[tp])
+                self.core.attach(p, stores.pop(p))
+            RESTORED.labels("store").inc(in_store)
+            RESTORED.labels("changelog").inc(read)
             RESTORE_SECONDS.set(time.monotonic() - started)
-            log.info("state restored", partitions=partitions, from_snapshot=from_snapshot,
-                     from_changelog=from_changelog, snapshots=sorted(bases),
+            log.info("state restored", partitions=partitions, in_store=in_store, from_changelog=read,
                      seconds=round(time.monotonic() - started, 3))
+            process.release_free_memory()
         finally:
+            for store in stores.values():  # not attached: the restore failed
+                store.close()
             await c.stop()
 
-    def _usable_snapshot(self, partition: int, begin: int, end: int) -> state_snapshot.Snapshot | None:
-        try:
-            snap = state_snapshot.read(self.snapshot_dir, partition)
-        except state_snapshot.SnapshotUnusable as exc:
-            log.warning("state snapshot ignored; reading the whole changelog", partition=partition, reason=str(exc))
-            return None
-        if snap is not None and not begin <= snap.changelog_offset <= end:
-            log.warning("state snapshot ignored; reading the whole changelog", partition=partition,
-                        reason=f"it covers the changelog up to offset {snap.changelog_offset}, but the changelog "
-                               f"now runs from {begin} to {end} (was the topic recreated?)")
-            return None
-        return snap
-
-    def _snapshot(self, force: bool = False) -> None:
-        """Start writing a local snapshot of each owned partition changed since its last one, at most
-        every `snapshot_seconds`, in the background (one writer at a time), so batches do not wait.
-        Called between batches, when every change in memory is committed. The offset recorded is where
-        the partition's changelog ended after the last committed batch: the snapshot covers exactly
-        the records before it. A failure is logged and costs only a slower next restore."""
-        if self._snapshot_task is not None and not self._snapshot_task.done():
-            return
-        if not force and time.monotonic() - self._snapshot_at < self.snapshot_seconds:
-            return
-        self._snapshot_at = time.monotonic()
-        work = [(p, self._changelog_next[p], self.core.frozen_state(p))
-                for p in sorted(self._changed) if self.core.ready(p) and p in self._changelog_next]
-        self._changed.clear()
-        if work:
-            self._snapshot_task = asyncio.create_task(self._write_snapshots(work))
-
-    async def _write_snapshots(self, work: list[tuple[int, int, PartitionState]]) -> None:
+    async def _read_tail(self, c: AIOKafkaConsumer, stores: dict[int, state_store.PartitionStore],
+                         tps: dict[int, TopicPartition], end: dict[TopicPartition, int]) -> int:
+        """Read the changelog from each consumer position to `end`, applying it to the stores in
+        chunks of RESTORE_CHUNK records, each chunk with the offset after its last record. Returns the
+        number of records read; logs progress every PROGRESS_SECONDS."""
         loop = asyncio.get_running_loop()
-        for p, offset, frozen in work:
-            try:
-                await loop.run_in_executor(None, state_snapshot.write, self.snapshot_dir, p, offset, frozen)
-            except Exception:
-                log.exception("state snapshot failed", partition=p)
-                self._changed.add(p)
-                continue
-            SNAPSHOTS.inc()
-            log.info("state snapshot written", partition=p, changelog_offset=offset,
-                     entities=len(frozen.entities), event_ids=len(frozen.seen))
+        chunks: dict[int, list[bytes]] = {p: [] for p in tps}
+        read, started, said = 0, time.monotonic(), time.monotonic()
 
-    async def _final_snapshot(self) -> None:
-        if self._snapshot_task is not None:
-            await self._snapshot_task
-        self._snapshot_task = None
-        self._snapshot(force=True)
-        if self._snapshot_task is not None:
-            await self._snapshot_task
+        def apply(p: int, values: list[bytes], next_offset: int) -> None:
+            stores[p].apply_batch(changes_of(registry.decode(v, "SequencerState")[1] for v in values), next_offset)
+
+        total = 0
+        for tp in tps.values():
+            total += max(0, end[tp] - await c.position(tp))
+        while not await caught_up(c, end):
+            batch = await c.getmany(*tps.values(), timeout_ms=500)
+            for tp, msgs in batch.items():
+                chunk = chunks[tp.partition]
+                chunk.extend(m.value for m in msgs if m.value is not None)
+                read += len(msgs)
+                if len(chunk) >= RESTORE_CHUNK:
+                    await loop.run_in_executor(None, apply, tp.partition, chunk, msgs[-1].offset + 1)
+                    chunks[tp.partition] = []
+            if time.monotonic() - said >= PROGRESS_SECONDS:
+                said = time.monotonic()
+                log.info("state restore in progress", records_read=read, records_to_read=total,
+                         per_second=round(read / (said - started)))
+        for p, chunk in chunks.items():
+            if chunk:
+                await loop.run_in_executor(None, apply, p, chunk, end[tps[p]])
+        return read
 
     def between_batches(self) -> None:
-        self._snapshot()
+        # resident memory stays bounded: a batch's records, entries and sends are freed after it, and
+        # what the C heap keeps of them is given back now and then
+        if time.monotonic() - self._trimmed_at >= TRIM_SECONDS:
+            self._trimmed_at = time.monotonic()
+            process.release_free_memory()
 
     async def finish(self) -> None:
-        await self._final_snapshot()
+        for p in list(self.core.stores):
+            self.forget(p)
 
     async def _verify(self, records: list[tuple[Any, Any, dict[str, bytes]]]) -> list[bool | None]:
         """Check the poll's signatures. A batch-scheme submission costs its inclusion path; each distinct
@@ -287,10 +286,13 @@ class SequencerService(TransactionalProcessor):
         self.core.rollback()
 
     def committed(self) -> None:
-        self.core.commit()
-        for p, fut in self._state_sent:  # committed: where the partition's changelog now ends
-            self._changelog_next[p] = max(self._changelog_next.get(p, 0), fut.result().offset + 1)
-            self._changed.add(p)
+        # committed: the stores take the batch, each with the changelog offset after its records. (If a
+        # store cannot be written the process stops; its restart reads the changelog from the store's
+        # last checkpoint.)
+        changelog_next: dict[int, int] = {}
+        for p, fut in self._state_sent:
+            changelog_next[p] = max(changelog_next.get(p, 0), fut.result().offset + 1)
+        self.core.commit(changelog_next)
         for _, v, _ in self._judged:
             SUBMISSIONS.labels(v.status).inc()
             for r in v.reasons:

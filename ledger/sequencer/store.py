@@ -1,111 +1,183 @@
-"""Local snapshots of the sequencer's per-partition state, so a restart does not re-read the changelog.
+"""The sequencer's local state store: one RocksDB database (rocksdict) per owned partition, holding each
+entity's state (canonical JSON and last hash), every accepted event id (its Seen) and the changelog
+offset the store covers. It implements `core.StateStore`.
 
-The changelog topic (credit.sequencer.state) stays the state's source of truth; a snapshot is a
-local cache of it, as Kafka Streams keeps a local store with a checkpoint file beside its changelog.
-One file per partition, named after the changelog partition, holding the partition's state and the
-changelog offset it covers. A restore loads the file, then reads only the changelog records from that
-offset on; a missing, damaged or foreign file is ignored (with the reason logged) and the whole
-changelog is read instead, so a snapshot can make a restore faster but never different.
+The changelog topic (credit.sequencer.state) stays the state's source of truth; the store is a local,
+bounded-memory copy of it, as Kafka Streams keeps a RocksDB store with a checkpoint beside its
+changelog. It is written only after a batch's Kafka transaction committed: the batch's changes of the
+partition and the partition's changelog offset (the first offset NOT covered) go into ONE RocksDB
+WriteBatch, so after a kill -9 at any moment the store holds the state of some committed batch with
+the exact offset it covers, and a restart reads only the changelog from that offset on. RocksDB
+writes its write-ahead log with write(2) before a write returns, so a process kill loses nothing it
+acknowledged; after a machine crash it recovers to an earlier consistent batch (the WAL is not
+fsynced per batch), and the changelog tail covers the difference.
 
-Format: a first line ``LEDGER-SEQUENCER-SNAPSHOT``, a JSON header line (format, topic, partition,
-changelog offset, Python and marshal versions, SHA-256 and length of the payload), then the payload:
-``marshal`` of plain dicts and tuples (entity id -> (state JSON, last hash); event id -> the Seen
-fields). marshal loads in a fraction of the time of any record-by-record decoder; its format may change
-between Python versions, so a snapshot from another version is simply not used. The checksum catches
-a damaged file before anything of it is used.
+Memory: the databases of one process share one block cache (`cache_mib`, default 32 MiB) that also
+holds the index and bloom-filter blocks and is charged with the memtables (a write buffer manager on
+the same cache), so RocksDB's memory stays near that figure whatever the number of event ids. Absent
+ids (the common case: a new submission) are answered by the bloom filter (10 bits a key) without a
+data block read.
 
-Files are written under a temporary name, flushed to disk and renamed, so a kill at any moment leaves
-either the previous snapshot or the new one.
+Layout (raw bytes keys): ``m:format``, ``m:partition`` (what the store is), ``m:changelog`` (8-byte
+big-endian offset); ``e:<entity id>`` -> last hash (32 bytes) + state JSON; ``i:<event id>`` ->
+content hash (32 bytes) + entity version, ledger offset (8 bytes each), ledger partition (4) + entity id.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import marshal
-import os
-import sys
-from dataclasses import dataclass
+import shutil
+import struct
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from ledger.sequencer.core import PartitionState, Seen
+from rocksdict import (
+    BlockBasedOptions,
+    Cache,
+    DBCompressionType,
+    Options,
+    Rdict,
+    WriteBatch,
+    WriteBufferManager,
+)
+
+from ledger.sequencer.core import Changes, Seen
 from schemas import registry
 
-MAGIC = b"LEDGER-SEQUENCER-SNAPSHOT\n"
-FORMAT = 1
+FORMAT = b"1"
+_SEEN = struct.Struct(">qqi")
+_OFFSET = struct.Struct(">q")
+HASH_BYTES = 32
+K_FORMAT, K_PARTITION, K_CHANGELOG = b"m:format", b"m:partition", b"m:changelog"
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    partition: int
-    changelog_offset: int  # the first changelog offset NOT covered by the state
-    state: PartitionState  # entity states as canonical JSON, parsed when the entity is next judged
+class StoreUnusable(Exception):
+    """The directory cannot serve as this partition's store; the message says why."""
 
 
-class SnapshotUnusable(Exception):
-    """The file cannot serve as this partition's snapshot; the message says why."""
+@dataclass
+class Resources:
+    """What the stores of one process share: the block cache (charged with the memtables too)."""
+
+    cache_mib: int = 32
+    _cache: Any = field(default=None, repr=False)
+    _memtables: Any = field(default=None, repr=False)
+
+    def options(self) -> Options:
+        if self._cache is None:
+            self._cache = Cache(self.cache_mib * 2**20)
+            # memtables are charged to the same cache: one figure bounds RocksDB's memory
+            self._memtables = WriteBufferManager.new_write_buffer_manager_with_cache(
+                max(8, self.cache_mib // 3) * 2**20, False, self._cache)
+        opts = Options(raw_mode=True)
+        opts.create_if_missing(True)
+        opts.set_paranoid_checks(True)
+        table = BlockBasedOptions()
+        table.set_block_cache(self._cache)
+        table.set_block_size(8 * 1024)
+        table.set_bloom_filter(10, False)
+        table.set_cache_index_and_filter_blocks(True)
+        table.set_pin_l0_filter_and_index_blocks_in_cache(True)
+        opts.set_block_based_table_factory(table)
+        opts.set_write_buffer_manager(self._memtables)
+        opts.set_write_buffer_size(4 * 2**20)
+        opts.set_max_write_buffer_number(2)
+        opts.set_compression_type(DBCompressionType.lz4())
+        opts.set_max_background_jobs(2)
+        opts.set_max_open_files(256)
+        opts.set_keep_log_file_num(2)
+        return opts
 
 
 def path_for(directory: Path, partition: int) -> Path:
-    return directory / f"{registry.SEQUENCER_STATE.name}-{partition}.snapshot"
+    return directory / f"{registry.SEQUENCER_STATE.name}-{partition}.rocksdb"
 
 
-def _header(partition: int) -> dict[str, object]:
-    return {"format": FORMAT, "topic": registry.SEQUENCER_STATE.name, "partition": partition,
-            "python": list(sys.version_info[:2]), "marshal": marshal.version}
+def wipe(directory: Path, partition: int) -> None:
+    shutil.rmtree(path_for(directory, partition), ignore_errors=True)
 
 
-def write(directory: Path, partition: int, changelog_offset: int, state: PartitionState) -> Path:
-    entities = {k: (s if isinstance(s, str) else s.to_json(), h) for k, (s, h) in state.entities.items()}
-    seen = {k: tuple(v) for k, v in state.seen.items()}
-    payload = marshal.dumps((entities, seen))
-    header = {**_header(partition), "changelog_offset": changelog_offset, "entities": len(entities),
-              "event_ids": len(seen), "payload_bytes": len(payload),
-              "payload_sha256": hashlib.sha256(payload).hexdigest()}
-    directory.mkdir(parents=True, exist_ok=True)
-    final = path_for(directory, partition)
-    tmp = final.with_suffix(".tmp")
-    with open(tmp, "wb") as out:
-        out.write(MAGIC)
-        out.write(json.dumps(header, sort_keys=True).encode() + b"\n")
-        out.write(payload)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, final)
-    dir_fd = os.open(directory, os.O_RDONLY)
+class PartitionStore:
+    """One partition's state on disk (core.StateStore)."""
+
+    def __init__(self, directory: Path, partition: int, resources: Resources) -> None:
+        self.partition = partition
+        self.path = path_for(directory, partition)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = not self.path.exists()
+        try:
+            self.db = Rdict(str(self.path), resources.options())
+        except Exception as exc:  # noqa: BLE001 - RocksDB reports a damaged store as a plain exception
+            raise StoreUnusable(f"{self.path} cannot be opened: {exc}") from None
+        if fresh:
+            wb = WriteBatch(raw_mode=True)
+            wb.put(K_FORMAT, FORMAT)
+            wb.put(K_PARTITION, str(partition).encode())
+            self.db.write(wb)
+            return
+        found = (self.db.get(K_FORMAT), self.db.get(K_PARTITION))
+        if found != (FORMAT, str(partition).encode()):
+            self.db.close()
+            raise StoreUnusable(f"{self.path} is not the store of partition {partition} in format {FORMAT.decode()} "
+                                f"(found format={found[0]!r}, partition={found[1]!r})")
+
+    # ---------------------------------------------------------------- core.StateStore
+    def checkpoint(self) -> int | None:
+        raw = self.db.get(K_CHANGELOG)
+        return None if raw is None else _OFFSET.unpack(raw)[0]
+
+    def get_entity(self, entity_id: str) -> tuple[str, bytes] | None:
+        raw = self.db.get(b"e:" + entity_id.encode())
+        if raw is None:
+            return None
+        return raw[HASH_BYTES:].decode(), raw[:HASH_BYTES]
+
+    def get_seen(self, event_id: str) -> Seen | None:
+        raw = self.db.get(b"i:" + event_id.encode())
+        if raw is None:
+            return None
+        version, offset, ledger_partition = _SEEN.unpack_from(raw, HASH_BYTES)
+        return Seen(raw[:HASH_BYTES], raw[HASH_BYTES + _SEEN.size:].decode(), version, ledger_partition, offset)
+
+    def apply_batch(self, changes: Changes, changelog_offset: int) -> None:
+        """Every change of one committed batch (or one restored chunk of the changelog) and the changelog
+        offset they bring the store to, in one atomic write."""
+        wb = WriteBatch(raw_mode=True)
+        for entity_id, (state, last_hash) in changes.entities.items():
+            assert len(last_hash) == HASH_BYTES
+            text = state if isinstance(state, str) else state.to_json()
+            wb.put(b"e:" + entity_id.encode(), last_hash + text.encode())
+        for event_id, s in changes.seen.items():
+            assert len(s.content_hash) == HASH_BYTES
+            wb.put(b"i:" + event_id.encode(), s.content_hash + _SEEN.pack(s.entity_version, s.ledger_offset,
+                                                                            s.ledger_partition)
+                   + s.entity_id.encode())
+        wb.put(K_CHANGELOG, _OFFSET.pack(changelog_offset))
+        self.db.write(wb)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def estimated_keys(self) -> int:
+        return self.db.property_int_value("rocksdb.estimate-num-keys") or 0
+
+
+def open_checked(directory: Path, partition: int, resources: Resources, begin: int,
+                 end: int) -> tuple[PartitionStore, str | None]:
+    """The partition's store, ready for its changelog tail, and why it was wiped (None: it was usable or
+    new). A store that cannot be opened, is another partition's or format, or covers a changelog
+    offset outside the topic's present [begin, end] (the topic was recreated) is wiped and started
+    empty, to be filled from the whole changelog."""
     try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return final
-
-
-def read(directory: Path, partition: int) -> Snapshot | None:
-    """The partition's snapshot, or None when there is none. Raises SnapshotUnusable for a file that
-    exists but is damaged, written by another Python version, or of another topic or partition."""
-    path = path_for(directory, partition)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    if not data.startswith(MAGIC):
-        raise SnapshotUnusable(f"{path} is not a sequencer snapshot (its first line is wrong)")
-    end = data.find(b"\n", len(MAGIC))
-    try:
-        header = json.loads(data[len(MAGIC):end])
-        offset = int(header["changelog_offset"])
-        expected_sha, expected_len = header["payload_sha256"], int(header["payload_bytes"])
-    except (ValueError, KeyError, TypeError):
-        raise SnapshotUnusable(f"{path} has an unreadable header") from None
-    want = _header(partition)
-    wrong = [k for k, v in want.items() if header.get(k) != v]
-    if wrong:
-        raise SnapshotUnusable(f"{path} does not match this process in {', '.join(wrong)} "
-                               f"(file: {', '.join(f'{k}={header.get(k)}' for k in wrong)})")
-    payload = data[end + 1:]
-    if len(payload) != expected_len or hashlib.sha256(payload).hexdigest() != expected_sha:
-        raise SnapshotUnusable(f"{path} is damaged (its payload does not match the checksum in its header)")
-    entities, seen = marshal.loads(payload)
-    state = PartitionState(entities, {k: Seen(*v) for k, v in seen.items()})
-    return Snapshot(partition, offset, state)
-
+        store = PartitionStore(directory, partition, resources)
+    except StoreUnusable as exc:
+        wipe(directory, partition)
+        return PartitionStore(directory, partition, resources), str(exc)
+    offset = store.checkpoint()
+    if offset is not None and not begin <= offset <= end:
+        store.close()
+        wipe(directory, partition)
+        return PartitionStore(directory, partition, resources), (
+            f"{store.path} covers the changelog up to offset {offset}, but the changelog now runs from "
+            f"{begin} to {end} (was the topic recreated?)")
+    return store, None

@@ -27,6 +27,7 @@ from ledger.rules import doc, loader
 from ledger.sequencer.core import Sequencing
 from ops import workload
 from projections.rows import Folder, ledger_event
+from tests.fakes import with_stores
 
 RULES_DIR = loader.default_directory()
 PUBLISHED = RULES_DIR / "published.sha256"
@@ -116,10 +117,8 @@ def _penalty(decided: date, severity: str = "general") -> tuple[str, dict[str, A
 def test_the_sequencer_stamps_the_versions_it_judged_under(rules_dir: Path) -> None:
     new = _next_version(rules_dir, "publication_periods", _longer_general)
     priv, pub = signing.new_keypair()
-    core = Sequencing({"xc-samr": pub}, b"pepper-0123456789abcdef", loader.load(rules_dir), today=lambda: TODAY,
-                      now=lambda: datetime(2026, 11, 27, 2, tzinfo=UTC))
-    for p in range(4):
-        core.restore(p, [])
+    core = with_stores(Sequencing({"xc-samr": pub}, b"pepper-0123456789abcdef", loader.load(rules_dir),
+                                  today=lambda: TODAY, now=lambda: datetime(2026, 11, 27, 2, tzinfo=UTC)))
     key, value, headers = submissions.make(_penalty(date(2024, 3, 1))[1], "xc-samr", priv)
     verdict = core.judge(submissions.partition_of(key), 0, key, value, dict(headers))
     assert verdict.status == "ACCEPTED", verdict.reasons

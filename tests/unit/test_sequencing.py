@@ -12,8 +12,9 @@ from ledger.platform import signing
 from ledger.platform.clock import Clock
 from ledger.records import chain, submissions
 from ledger.rules import loader
-from ledger.sequencer.core import Sequencing, changelog_records, outcome_record
+from ledger.sequencer.core import Sequencing, changelog_records, changes_of, outcome_record
 from ops import workload
+from tests.fakes import with_stores
 
 PEPPER = b"unit-test-pepper-0123456789"
 KEYS = {d: signing.new_keypair() for d in ("xc-samr", "xc-tax", "xc-court")}
@@ -25,10 +26,7 @@ NOV_27 = Clock.on(date(2026, 11, 27))
 
 
 def _core(clock: Clock = NOV_27) -> Sequencing:
-    core = Sequencing(PUBLIC, PEPPER, loader.load(), today=clock.today, now=clock.now)
-    for p in range(4):
-        core.restore(p, [])
-    return core
+    return with_stores(Sequencing(PUBLIC, PEPPER, loader.load(), today=clock.today, now=clock.now))
 
 
 def _at(offset, key, value, headers):  # type: ignore[no-untyped-def]
@@ -73,7 +71,7 @@ def test_same_id_same_content_is_a_duplicate_and_other_content_a_conflict() -> N
     rec = _penalty(2)
     v = core.judge(*_at(0, *_signed(rec)))
     seen = core.record_position(_p(rec), v, 42)
-    core.commit()
+    core.commit({_p(rec): 2})
     dup = core.judge(*_at(1, *_signed(rec)))
     assert dup.status == "DUPLICATE" and dup.seen == seen
     assert outcome_record(dup, 1, 42, NOW)["entity_version"] == 1
@@ -146,7 +144,7 @@ def test_rollback_forgets_a_batch_and_restore_rebuilds_from_the_changelog() -> N
     seen = core.record_position(_p(rec), again, 7)
     changelog = [r for _k, r in changelog_records(again, seen)]
     fresh = _core()
-    fresh.restore(_p(rec), changelog)
+    fresh.stores[_p(rec)].apply_batch(changes_of(changelog), len(changelog))
     assert fresh.judge(*_at(1, *_signed(rec))).status == "DUPLICATE"
     assert v.status == "ACCEPTED"
 
@@ -221,7 +219,7 @@ def test_an_event_id_reused_for_a_subject_of_another_partition_is_a_conflict(com
     v = core.judge(*_at(0, *_signed(rec)))
     if committed:
         core.record_position(_p(rec), v, 42)
-        core.commit()
+        core.commit({_p(rec): 2})
     other = _in_other_partition(rec, 31)
     conflict = core.judge(*_at(0, *_signed(other)))
     assert (conflict.status, conflict.reasons[0].code, conflict.reasons[0].field) == (

@@ -32,10 +32,10 @@ KEYS = {d: signing.new_keypair() for d in ("xc-samr", "xc-court")}
 TODAY = date(2026, 11, 27)
 
 
-def _sequencer(kafka: FakeKafka, snapshots: Path) -> SequencerService:
+def _sequencer(kafka: FakeKafka, stores: Path) -> SequencerService:
     clock = Clock.on(TODAY)
     core = Sequencing({d: pub for d, (_, pub) in KEYS.items()}, PEPPER, RULES, today=clock.today, now=clock.now)
-    return SequencerService(kafka, core, snapshots, snapshot_seconds=3600)
+    return SequencerService(kafka, core, stores, cache_mib=8)
 
 
 def _submit(kafka: FakeKafka, dept_recs: list[tuple[str, dict[str, Any]]]) -> None:
@@ -83,7 +83,7 @@ async def test_the_sequencer_writes_entries_outcomes_state_and_offsets_in_one_tr
     assert {(tp.topic, tp.partition): o for tp, o in kafka.broker.group_offsets["credit-sequencer"].items()} == ends
     [producer] = [p for p in kafka.producers if p.options.get("transactional_id")]
     assert producer.options["transactional_id"] == "credit-sequencer-0" and producer.aborts == 0
-    assert list(tmp_path.iterdir()), "a clean stop writes a state snapshot"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"credit.sequencer.state-{p}.rocksdb" for p in range(4)]
 
 
 async def test_an_aborted_batch_leaves_nothing_and_is_judged_again_once(tmp_path: Path) -> None:
@@ -99,16 +99,16 @@ async def test_an_aborted_batch_leaves_nothing_and_is_judged_again_once(tmp_path
     assert sorted(versions) == [1, 1, 1, 2, 2]  # the rolled-back batch did not count versions twice
 
 
-@pytest.mark.parametrize("snapshot", [True, False], ids=["from-snapshot", "from-changelog"])
+@pytest.mark.parametrize("local", [True, False], ids=["from-its-store", "from-the-changelog"])
 async def test_a_new_sequencer_restores_the_state_and_answers_a_resubmission_duplicate(
-        tmp_path: Path, snapshot: bool) -> None:
+        tmp_path: Path, local: bool) -> None:
     kafka = FakeKafka()
     recs = _penalties(4, seed=3)
     await _sequence(kafka, tmp_path / "first", recs)
     first = _outcomes(kafka)
     _submit(kafka, recs[:2])
     before = len(kafka.broker.records(registry.OUTCOMES.name))
-    again = _sequencer(kafka, tmp_path / ("first" if snapshot else "second"))
+    again = _sequencer(kafka, tmp_path / ("first" if local else "second"))
     await run_until(again, lambda: len(kafka.broker.records(registry.OUTCOMES.name)) >= before + 2)
     answers = [registry.decode(r.value, "Outcome")[1] for r in kafka.broker.records(registry.OUTCOMES.name)]
     dups = [a for a in answers if a["status"] == "DUPLICATE"]
