@@ -61,7 +61,8 @@ SIGNATURE_CHECKS = Counter("ledger_sequencer_signature_checks_total",
 STORE_WIPES = Counter("ledger_sequencer_store_wipes_total", "Local stores wiped (damaged, foreign, out of range)")
 RESTORE_CHUNK = 5_000  # changelog records applied to the store in one write (and checkpointed) during a restore
 PROGRESS_SECONDS = 5.0
-TRIM_SECONDS = 10.0  # how often freed C heap is given back to the system between batches
+TRIM_SECONDS = 10.0
+SUMMARY_SECONDS = 10.0  # one info line of what was judged, at most this often (no line per batch or event)  # how often freed C heap is given back to the system between batches
 
 
 class SequencerService(TransactionalProcessor):
@@ -83,6 +84,7 @@ class SequencerService(TransactionalProcessor):
         self.core = core
         self._pool = ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="verify")
         self.verified_batches = submissions.VerifiedBatches(verified_batches)
+        self._since = Tally(SUMMARY_SECONDS)  # what the periodic "sequenced" line reports
         self.store_dir = store_dir
         self.resources = state_store.Resources(cache_mib)
         # the batch in flight: its signature checks, start, verdicts and changelog sends
@@ -303,9 +305,35 @@ class SequencerService(TransactionalProcessor):
             if v.status == "ACCEPTED":
                 APPENDED.inc()
         BATCH_SECONDS.observe(time.monotonic() - self._started)
-        self.log.info("batch committed", submissions=len(self._judged),
-                      **{k.lower(): n for k, n in self._statuses.items()},
-                      seconds=round(time.monotonic() - self._started, 4))
+        self.log.debug("batch committed", submissions=len(self._judged),
+                       **{k.lower(): n for k, n in self._statuses.items()},
+                       seconds=round(time.monotonic() - self._started, 4))
+        self._since.add(self._statuses)
+        if self._since.due():
+            self.log.info("sequenced", **self._since.take())
+
+
+class Tally:
+    """Counts by status since the last summary line, and whether the next one is due."""
+
+    def __init__(self, every: float) -> None:
+        self.every, self.at, self.batches = every, time.monotonic(), 0
+        self.counts: dict[str, int] = {}
+
+    def add(self, statuses: dict[str, int]) -> None:
+        self.batches += 1
+        for k, n in statuses.items():
+            self.counts[k] = self.counts.get(k, 0) + n
+
+    def due(self) -> bool:
+        return time.monotonic() - self.at >= self.every
+
+    def take(self) -> dict[str, Any]:
+        seconds = time.monotonic() - self.at
+        out = {"batches": self.batches, "submissions": sum(self.counts.values()),
+               **{k.lower(): n for k, n in sorted(self.counts.items())}, "seconds": round(seconds, 1)}
+        self.at, self.batches, self.counts = time.monotonic(), 0, {}
+        return out
 
 
 def entry_headers(v: Verdict) -> list[tuple[str, bytes]]:
