@@ -224,9 +224,15 @@ class TransactionalProcessor:
         try:
             await self.prepare(batch)
             async with producer.transaction():
-                produced = await self.write(producer, batch)
-                await producer.send_offsets_to_transaction(
-                    {tp: msgs[-1].offset + 1 for tp, msgs in batch.items() if msgs}, self.group)
+                # the input offsets join the transaction while its records are written (the producer
+                # adds the group to the transaction and commits its offsets between the produce
+                # requests, instead of two round trips after the last one); all commit together
+                offsets = asyncio.ensure_future(producer.send_offsets_to_transaction(
+                    {tp: msgs[-1].offset + 1 for tp, msgs in batch.items() if msgs}, self.group))
+                try:
+                    produced = await self.write(producer, batch)
+                finally:
+                    await offsets
         except Exception:
             self.aborted()
             ABORTED.labels(self.name).inc()

@@ -43,6 +43,7 @@ from schemas import registry
 
 GROUP = "credit-sequencer"
 VERIFY_THREADS = 2
+INLINE_CHECKS = 16  # fewer signature checks than this in a poll run in the event loop itself
 log = logs.get("sequencer")
 
 SUBMISSIONS = Counter("ledger_submissions_total", "Submissions judged by the sequencer", ["status"])
@@ -98,11 +99,11 @@ class SequencerService(TransactionalProcessor):
         return {}
 
     def producer_options(self) -> dict[str, Any]:
-        return {"linger_ms": 2, "max_batch_size": 262144, "request_timeout_ms": 30000,
+        return {"linger_ms": 0, "max_batch_size": 262144, "request_timeout_ms": 30000,
                 # retriable answers inside a transaction (CONCURRENT_TRANSACTIONS while the previous
                 # transaction's markers are written, NOT_ENOUGH_REPLICAS on a busy single broker) are
                 # retried after this; aiokafka's default of 100 ms stalled whole batches
-                "retry_backoff_ms": 10}
+                "retry_backoff_ms": 2}
 
     def running_fields(self) -> dict[str, Any]:
         return {"instance": self.instance, "bootstrap": self.kafka.bootstrap_servers}
@@ -225,7 +226,7 @@ class SequencerService(TransactionalProcessor):
 
     async def _in_threads(self, check: Callable[[list[Any]], list[Any]], items: list[Any]) -> list[Any]:
         """check(items) split over VERIFY_THREADS threads, results in the items' order."""
-        if len(items) < 2:
+        if len(items) < INLINE_CHECKS:  # a handful: handing them to threads costs more than it saves
             return check(items)
         chunks = [items[i::VERIFY_THREADS] for i in range(VERIFY_THREADS)]
         loop = asyncio.get_running_loop()
