@@ -6,8 +6,8 @@
 
 Against the stack of the environment's settings (the demo stack by default: `ops/stack up`). It
 starts the infrastructure, the sequencer and the gateway if they are not running (it never restarts a
-running sequencer) and stops the projector during the measurements (restarting it afterwards if it
-ran), so that the figures are the write path's. Every request carries realistic penalty submissions
+running sequencer) and stops every other service of the stack during the measurements (bench/quiet.py:
+starting them again afterwards), so that the figures are the write path's alone. Every request carries realistic penalty submissions
 (ops.workload.penalty: `--entities` entities, three departments, each with its bearer token), built
 before the clock starts; every event id is new.
 
@@ -63,7 +63,7 @@ import aiohttp
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench import peer
+from bench import peer, quiet
 from ledger.intake import openapi
 from ledger.intake.gateway import checks
 from ledger.platform import config, signing
@@ -450,22 +450,15 @@ class Run:
 
 def run(a: argparse.Namespace) -> dict[str, Any]:
     s = config.load()
-    services = {n: ops_stack.Service(s, n) for n in ("sequencer", "projector", "gateway")}
-    projector_ran = services["projector"].pid() is not None
-    if projector_ran:
-        services["projector"].stop()
-    for name in ("sequencer", "gateway"):
-        if services[name].pid() is None:
-            services[name].start()
-    tokens = {p.stem: p.read_text().strip() for p in s.keys_dir.glob("*.token")}
-    pids = {"gateway": services["gateway"].pid(), "sequencer": services["sequencer"].pid(),
-            "broker": ops_stack.Kafka(s).pid()}
-    r = Run(a, s, pids, tokens)
-    results: dict[str, Any] = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{_cpu_model()}, nproc {os.cpu_count()}, Python {platform.python_version()}",
-        "load_average_at_start": load_average(), "args": {k: v for k, v in vars(a).items()}}
-    try:
+    with quiet.only(s, ("sequencer", "gateway")) as services:
+        tokens = {p.stem: p.read_text().strip() for p in s.keys_dir.glob("*.token")}
+        pids = {"gateway": services["gateway"].pid(), "sequencer": services["sequencer"].pid(),
+                "broker": ops_stack.Kafka(s).pid()}
+        r = Run(a, s, pids, tokens)
+        results: dict[str, Any] = {
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": f"{_cpu_model()}, nproc {os.cpu_count()}, Python {platform.python_version()}",
+            "load_average_at_start": load_average(), "args": {k: v for k, v in vars(a).items()}}
         print("stage costs (this process, 2,048 events) ...", flush=True)
         results["stages_us"] = stage_costs(r.wl.make(2048), s.keys_dir)
         print(f"  {results['stages_us']}", flush=True)
@@ -474,9 +467,6 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
         results["open_loop"] = r.sweep()
         print(f"batches of {a.batch_size:,} with every outcome, {a.batch_clients} clients ...", flush=True)
         results["batch"] = r.batched()
-    finally:
-        if projector_ran:
-            services["projector"].start()
     print(f"peer: {len(r.peer_records):,} of the same events through eventsourcing + PostgreSQL ...", flush=True)
     results["peer"] = r.peers()
     return results
@@ -538,18 +528,19 @@ def main() -> None:
     p.add_argument("--peer-events", type=int, default=5_000)
     p.add_argument("--peer-writers", type=ints, default=[1, 4, 8, 16])
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--json", metavar="FILE", help="where to write the figures as JSON (default /tmp/bench-gateway-<seed>.json)")
     p.add_argument("--append-docs", action="store_true", help="append the results to docs/benchmarks.md")
     a = p.parse_args()
     a.seed = a.seed if a.seed is not None else random.SystemRandom().randrange(10**9)
     print(f"workload seed {a.seed} (replay with --seed {a.seed}); load average {load_average()}", flush=True)
     ops_stack.up(config.load(), services=False)
     r = run(a)
+    Path(a.json or f"/tmp/bench-gateway-{a.seed}.json").write_text(json.dumps(r, indent=1, default=str))
     text = report(r)
     print(f"\ndate     {r['date']}\nmachine  {r['machine']}\nload at start {r['load_average_at_start']}\n\n{text}")
-    Path(f"/tmp/bench-gateway-{a.seed}.json").write_text(json.dumps(r, indent=1, default=str))
     if a.append_docs:
         args = " ".join(f"--{k.replace('_', '-')} {','.join(map(str, v)) if isinstance(v, list) else v}"
-                        for k, v in vars(a).items() if k not in ("append_docs", "seed"))
+                        for k, v in vars(a).items() if k not in ("append_docs", "seed", "json"))
         with open(config.ROOT / "docs" / "benchmarks.md", "a", encoding="utf-8") as f:
             f.write(f"\n### Run of {r['date']}\n\nCommand: `PYTHONPATH=. .venv/bin/python -m bench.gateway {args}`. "
                     f"Machine: {r['machine']}; load average at start {r['load_average_at_start']}.\n\n{text}\n")

@@ -293,35 +293,6 @@ async def single(session: aiohttp.ClientSession, base: str, tokens: dict[str, st
             "latency": hist.summary(), "statuses": statuses}
 
 
-async def batch(session: aiohttp.ClientSession, base: str, tokens: dict[str, str],
-                batches: list[tuple[str, bytes, int]], clients: int, timeout: float) -> dict[str, Any]:
-    hist = bench_gateway.Histogram()
-    statuses: dict[str, int] = {}
-    cursor = iter(batches)
-    events = 0
-
-    async def client() -> None:
-        nonlocal events
-        for dept, data, n in cursor:
-            headers = {"Authorization": f"Bearer {tokens[dept]}", "Content-Type": "application/json"}
-            t0 = time.perf_counter()
-            async with session.post(f"{base}/v1/events:batch", data=data, headers=headers,
-                                    params={"timeout": str(timeout)}) as r:
-                answer = await r.json()
-            hist.add(time.perf_counter() - t0)
-            if r.status not in (200, 202):
-                raise RuntimeError(f"batch answered {r.status}: {str(answer)[:300]}")
-            for status, count in answer["counts"].items():
-                statuses[status] = statuses.get(status, 0) + count
-            events += n
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
-    wall = time.perf_counter() - t0
-    return {"batches": hist.n, "events": events, "seconds": round(wall, 2), "per_second": round(events / wall),
-            "batch_latency": hist.summary(), "statuses": statuses}
-
-
 @contextlib.asynccontextmanager
 async def lag_probe(s: config.Settings) -> AsyncIterator[Callable[[], Awaitable[int]]]:
     """A function that counts the submissions on credit.submissions the sequencer has not committed yet."""
@@ -370,7 +341,7 @@ async def _gateway_load(s: config.Settings, a: argparse.Namespace, kind: str, pi
             load = asyncio.create_task(single(session, base, tokens, pool, a.clients, run, 30.0))
         else:
             _say(f"{a.batch_clients} clients POSTing batches of {a.batch_size} to /v1/events:batch")
-            load = asyncio.create_task(batch(session, base, tokens, batches, a.batch_clients, 30.0))
+            load = asyncio.create_task(bench_gateway.batches(base, tokens, batches, a.batch_clients))
         await asyncio.sleep(1.0)
         raw = await asyncio.to_thread(record, pid, a.seconds, svg, a.rate, [])
         if kind == "single" or load.done():  # the single run ends on its own deadline, two seconds on

@@ -76,7 +76,8 @@ class LedgerClient:
         self.consumer: AIOKafkaConsumer | None = None
         if watch_outcomes:
             self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
-                                             enable_auto_commit=False, isolation_level="read_committed")
+                                             enable_auto_commit=False, isolation_level="read_committed",
+                                             fetch_max_wait_ms=100)
             await self.consumer.start()
             tps = [TopicPartition(registry.OUTCOMES.name, p) for p in range(registry.OUTCOMES.partitions)]
             self.consumer.assign(tps)

@@ -96,7 +96,11 @@ class SequencerService(TransactionalProcessor):
         self._state_sent: list[tuple[int, asyncio.Future[Any]]] = []
 
     def consumer_options(self) -> dict[str, Any]:
-        return {}
+        # a fetch long-polls the broker, which answers as soon as a submission arrives; the wait only
+        # bounds an idle poll. The session and rebalance timeouts are the client's defaults: the
+        # restore runs outside the group join (ledger/platform/transactional.py), so a restarted
+        # sequencer need not wait two minutes for an old member to be expelled.
+        return {"fetch_max_wait_ms": 500}
 
     def producer_options(self) -> dict[str, Any]:
         return {"linger_ms": 0, "max_batch_size": 262144, "request_timeout_ms": 30000,
