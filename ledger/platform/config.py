@@ -28,7 +28,7 @@ class Settings:
     gateway_port: int = 8081  # the submission gateway (HTTP, loopback)
     portal_port: int = 8082  # the public portal and operator dashboard (HTML, loopback)
     sequencer_verified_batches: int = 4096  # signed batches whose signature the sequencer remembers as verified
-    sequencer_cache_entities: int = 10_000  # parsed entity states the sequencer keeps in memory (an LRU)
+    sequencer_cache_entities: int = 2_000  # parsed entity states the sequencer keeps in memory (an LRU)
     sequencer_cache_mib: int = 32  # the sequencer's RocksDB block cache, memtables included
     notary_every: int = 1000  # the notary signs a tree head at every multiple of this many leaves ...
     notary_interval: float = 10.0  # ... and this many seconds after the last one when the tree grew
@@ -76,7 +76,7 @@ def load(env: dict[str, str] | None = None) -> Settings:
         gateway_port=int(e.get("LEDGER_GATEWAY_PORT", "8081")),  # the submission gateway (HTTP, loopback)
         portal_port=int(e.get("LEDGER_PORTAL_PORT", "8082")),  # the public portal (HTML, loopback)
         sequencer_verified_batches=int(e.get("LEDGER_SEQUENCER_VERIFIED_BATCHES", "4096")),
-        sequencer_cache_entities=int(e.get("LEDGER_SEQUENCER_CACHE_ENTITIES", "10000")),
+        sequencer_cache_entities=int(e.get("LEDGER_SEQUENCER_CACHE_ENTITIES", "2000")),
         sequencer_cache_mib=int(e.get("LEDGER_SEQUENCER_CACHE_MIB", "32")),
         notary_every=int(e.get("LEDGER_NOTARY_EVERY", "1000")),
         notary_interval=float(e.get("LEDGER_NOTARY_INTERVAL", "10")),

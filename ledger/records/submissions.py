@@ -221,8 +221,9 @@ class VerifiedBatches:
 
 def open_submission(key: bytes | None, value: bytes, headers: dict[str, bytes], public_keys: dict[str, str],
                     pepper: bytes, matrix: DepartmentMatrix, partition: int | None = None,
-                    verified: bool | None = None) -> Opened:
-    """Open a submission; `verified` is the result of signature_valid when the caller already ran it."""
+                    verified: bool | None = None, rules_versions: dict[str, int] | None = None) -> Opened:
+    """Open a submission; `verified` is the result of signature_valid when the caller already ran it;
+    `rules_versions`, the versions of the rules files it will be judged under, goes on its Event."""
     event_id = headers.get("event-id", b"").decode(errors="replace") or \
         "unidentified-" + hashlib.sha256(value).hexdigest()[:16]
 
@@ -296,7 +297,7 @@ def open_submission(key: bytes | None, value: bytes, headers: dict[str, bytes], 
         raise refuse(control, "text.control_character",
                      f"字段 {control} 含有不可见的控制字符（如 NUL） (the field contains a control character such as NUL)")
     event = event_of(rec, entity_id=identity.entity_key(ident, pepper), department=department,
-                     subject_birth_date=identity.birth_date(ident))
+                     subject_birth_date=identity.birth_date(ident), rules_versions=rules_versions)
     return Opened(event, ident.category, list(ident.warnings), rec)
 
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, NamedTuple, Protocol
+
+import orjson
 
 from ledger.domain.decide import decide
 from ledger.domain.errors import Rejection
@@ -99,7 +101,7 @@ class Sequencing:
     outcomes; the composition root passes the process's clock (ledger/platform/clock.py)."""
 
     def __init__(self, public_keys: dict[str, str], pepper: bytes, rules: RuleBook, *,
-                 today: Callable[[], date], now: Callable[[], datetime], cache_entities: int = 10_000) -> None:
+                 today: Callable[[], date], now: Callable[[], datetime], cache_entities: int = 2_000) -> None:
         self.public_keys = public_keys
         self.pepper = pepper
         self.rules = rules
@@ -194,12 +196,13 @@ class Sequencing:
               headers: dict[str, bytes], verified: bool | None = None) -> Verdict:
         content_hash = hashlib.sha256(value).digest()
         try:
+            # judged under the newest version of every rules file; the entry names them (rules_versions)
             sub = submissions.open_submission(key, value, headers, self.public_keys, self.pepper,
-                                              self.rules.departments, partition, verified)
+                                              self.rules.departments, partition, verified,
+                                              rules_versions=self.rules.stamp)
         except submissions.Refused as refused:
             return Verdict("REJECTED", refused.event_id, reasons=[refused.reason], content_hash=content_hash)
-        # judged under the newest version of every rules file; the entry names them (rules_versions)
-        event = replace(sub.event, rules_versions=self.rules.stamp)
+        event = sub.event
         seen = self.seen(partition, event.event_id)
         if seen is not None and seen.entity_id != event.entity_id:
             # the id holds an event about another subject: a conflict, answered about this submission's
@@ -273,7 +276,13 @@ def seen_record(v: Verdict, seen: Seen) -> tuple[str, dict[str, Any]]:
 
 def _entity_value(entity_id: str, state: EntityState, last_hash: bytes) -> dict[str, Any]:
     return {"entity": {"entity_id": entity_id, "version": state.version, "last_hash": last_hash,
-                       "state_json": state.to_json()}, "seen": None}
+                       "state_json": state_text(state)}, "seen": None}
+
+
+def state_text(state: EntityState) -> str:
+    """The state's canonical JSON (the same text as EntityState.to_json), written by orjson: the
+    sequencer writes it twice per entity and batch (changelog and store)."""
+    return orjson.dumps(state.as_plain(), option=orjson.OPT_SORT_KEYS).decode()
 
 
 def _seen_value(event_id: str, s: Seen) -> dict[str, Any]:

@@ -100,7 +100,7 @@ class SequencerService(TransactionalProcessor):
         # bounds an idle poll. The session and rebalance timeouts are the client's defaults: the
         # restore runs outside the group join (ledger/platform/transactional.py), so a restarted
         # sequencer need not wait two minutes for an old member to be expelled.
-        return {"fetch_max_wait_ms": 500}
+        return {"fetch_max_wait_ms": 500, "max_partition_fetch_bytes": 262144}
 
     def producer_options(self) -> dict[str, Any]:
         return {"linger_ms": 0, "max_batch_size": 262144, "request_timeout_ms": 30000,

@@ -41,7 +41,7 @@ from rocksdict import (
     WriteBufferManager,
 )
 
-from ledger.sequencer.core import Changes, Seen
+from ledger.sequencer.core import Changes, Seen, state_text
 from schemas import registry
 
 FORMAT = b"1"
@@ -145,7 +145,7 @@ class PartitionStore:
         wb = WriteBatch(raw_mode=True)
         for entity_id, (state, last_hash) in changes.entities.items():
             assert len(last_hash) == HASH_BYTES
-            text = state if isinstance(state, str) else state.to_json()
+            text = state if isinstance(state, str) else state_text(state)
             wb.put(b"e:" + entity_id.encode(), last_hash + text.encode())
         for event_id, s in changes.seen.items():
             assert len(s.content_hash) == HASH_BYTES

@@ -84,7 +84,7 @@ def test_store_plus_tail_equals_the_whole_changelog_and_the_live_state(tmp_path:
 
 
 class _Unwritable(EntityState):
-    def to_json(self) -> str:
+    def as_plain(self) -> dict[str, Any]:  # what the store serialises: fails half-way through the batch
         raise OSError("the disk is gone")
 
 
@@ -169,3 +169,21 @@ def test_the_entity_cache_stays_bounded_and_a_state_evicted_is_read_back_from_th
             if q == p:
                 stored = s.get_entity(entity_id)
                 assert stored is not None and EntityState.from_json(stored[0]).version == state.version == 3
+
+
+def test_the_sequencers_state_text_is_the_domains_json() -> None:
+    """The sequencer writes states with orjson (state_text); the text must be EntityState.to_json's."""
+    import random
+    from datetime import date
+
+    from ledger.domain.model import EntityState, evolve
+    from ledger.records.events import event_of
+    from ledger.sequencer.core import state_text
+    from ops import workload
+    rng = random.Random(5)
+    subjects = workload.subjects(rng, 20, persons_share=0.3)
+    states: dict[int, EntityState] = {}
+    for i in range(400):
+        rec = workload.penalty(rng, subjects[i % 20], "xc-samr", i, decided=date(2026, 11, 1))
+        states[i % 20] = evolve(states.get(i % 20, EntityState()), event_of(rec, entity_id=f"e{i % 20}"))
+        assert state_text(states[i % 20]) == states[i % 20].to_json()
