@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import copy
 import json
 import os
@@ -268,6 +269,23 @@ async def _show_gateway_and_csv(s: config.Settings, rng: random.Random) -> list[
         async with http.post(f"{base}/v1/events", data=body.encode(),
                              headers={"Authorization": "Bearer not-a-token", "Content-Type": "application/json"}) as r:
             _line(f"   the same with an unknown token: {r.status} {(await r.json()).get('error')}")
+        # the gateway attests with its own key; a department may add its own signature over the body
+        signed = workload.penalty(rng, subject, "xc-eco-env", seq=rng.randrange(10**6))
+        signed_body = json.dumps(signed, ensure_ascii=False, default=lambda o: o.isoformat()).encode()
+        key = signing.private_key(s.keys_dir, "xc-eco-env")
+        own, other = (base64.b64encode(signing.sign(key, b)).decode() for b in (signed_body, signed_body + b" "))
+        for label, signature in (("with its own signature over the body", own),
+                                 ("with a signature over another body", other)):
+            async with http.post(f"{base}/v1/events?timeout=10", data=signed_body,
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                                          "X-Content-Signature": signature}) as r:
+                answer = await r.json()
+                what = answer.get("status") if r.status == 200 else (answer.get("reasons") or [{}])[0].get("code")
+                _line(f"   POST /v1/events as xc-eco-env {label}: {r.status} {what}")
+                if r.status == 200:
+                    got.append(answer)
+        _line("   (the ledger entry keeps the gateway's attestation and the department's own signature with the "
+              "body; python -m ledger.audit.verify --department-keys checks both)")
     csv_file = config.ROOT / "tests" / "fixtures" / "penalties_gb18030.csv"
     _line(f"\n== A national double-publicity file (GB18030, Chinese headers): {csv_file.name}")
     run = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "ledger.intake.importer", "--department",
