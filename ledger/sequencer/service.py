@@ -62,8 +62,8 @@ SIGNATURE_CHECKS = Counter("ledger_sequencer_signature_checks_total",
 STORE_WIPES = Counter("ledger_sequencer_store_wipes_total", "Local stores wiped (damaged, foreign, out of range)")
 RESTORE_CHUNK = 5_000  # changelog records applied to the store in one write (and checkpointed) during a restore
 PROGRESS_SECONDS = 5.0
-TRIM_SECONDS = 10.0
-SUMMARY_SECONDS = 10.0  # one info line of what was judged, at most this often (no line per batch or event)  # how often freed C heap is given back to the system between batches
+TRIM_SECONDS = 10.0  # how often freed C heap is given back to the system between batches
+SUMMARY_SECONDS = 10.0  # one info line of what was judged, at most this often (no line per batch or event)
 
 
 class SequencerService(TransactionalProcessor):
