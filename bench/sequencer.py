@@ -36,6 +36,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench import peer, quiet
+from bench.procfs import rss_mib
 from ledger.client import LedgerClient
 from ledger.platform import config, signing
 from ops import stack as ops_stack
@@ -118,7 +119,7 @@ async def run(events: int, entities: int, peer_events: int, seed: int, peer_writ
         statuses, first = await _wait_outcomes(watcher, ids, timeout=max(120.0, events / 500))
         ended = time.perf_counter()
         seq_seconds, steady_seconds = ended - started, ended - first
-        rss_mib = _rss_mib(sequencer.pid())
+        rss = rss_mib(sequencer.pid())
         await watcher.stop()
         sequencer.stop()
 
@@ -139,25 +140,16 @@ async def run(events: int, entities: int, peer_events: int, seed: int, peer_writ
     print(f"sequencer       {seq_rate:>10,.0f} events/s  (judge + append + outcome + changelog, transactional; "
           f"outcomes {statuses}; from process start, state restore included)")
     print(f"  steady        {steady_rate:>10,.0f} events/s  (first to last outcome; start-up and restore "
-          f"took {seq_seconds - steady_seconds:.1f} s; target >= 30,000); resident {rss_mib:.0f} MiB at the end")
+          f"took {seq_seconds - steady_seconds:.1f} s; target >= 30,000); resident {rss:.0f} MiB at the end")
     print(f"eventsourcing   {peer_rate:>10,.0f} events/s  (PostgreSQL recorder, best of {peer_writers} writers: "
           f"{best_writers}; {peer_events} events)")
     print(f"ratio           sequencer / peer = {steady_rate / peer_rate:.1f}x, "
           f"client ingest / peer = {ingest_rate / peer_rate:.1f}x")
     return {"client_ingest_per_s": round(ingest_rate), "sequencer_per_s": round(seq_rate),
-            "sequencer_steady_per_s": round(steady_rate), "sequencer_rss_mib": round(rss_mib),
+            "sequencer_steady_per_s": round(steady_rate), "sequencer_rss_mib": round(rss),
             "statuses": statuses, "peer_per_s": {str(w): round(r) for w, r in peers.items()},
             "peer_best_per_s": round(peer_rate), "peer_best_writers": best_writers,
             "load_average": " ".join(f"{x:.2f}" for x in os.getloadavg())}
-
-
-def _rss_mib(pid: int | None) -> float:
-    if not pid:
-        return 0.0
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def main() -> None:

@@ -24,19 +24,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from bench.procfs import rss_mib
 from bench.sequencer_store import BUILD_CHUNK, _changes
 from ledger.client import LedgerClient
 from ledger.platform import config, signing
 from ledger.sequencer import store
 from ops import stack as ops_stack
 from ops import workload
-
-
-def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def inflate(directory: Path, ids: int) -> int:
@@ -71,12 +65,12 @@ async def main() -> None:
     while b"state restored" not in sequencer.log.read_bytes()[log_start:]:
         await asyncio.sleep(0.01)
     ready_s = time.perf_counter() - started
-    samples: list[float] = [_rss_mib(pid)]
+    samples: list[float] = [rss_mib(pid)]
     rss_ready = samples[0]
 
     async def sample() -> None:
         while True:
-            samples.append(_rss_mib(pid))
+            samples.append(rss_mib(pid))
             await asyncio.sleep(0.2)
 
     sampler = asyncio.create_task(sample())

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.store_choice import rss_mib
+from bench.procfs import rss_mib
 
 BUILD_CHUNK = 50_000
 LOOKUPS = 100_000

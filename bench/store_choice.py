@@ -25,18 +25,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.procfs import rss_mib
+
 BUILD_BATCH = 10_000
 LOOKUPS = 200_000
 WRITE_BATCH = 2_000
 WRITES = 200_000
-
-
-def rss_mib() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def key(i: int) -> bytes:

@@ -65,6 +65,12 @@ def public_keys(keys_dir: Path) -> dict[str, str]:
     return {p.stem: p.read_text().strip() for p in sorted(keys_dir.glob("*.pub"))}
 
 
+def public_key(keys_dir: Path, name: str) -> str | None:
+    """The public key `<name>.pub` (a department's or an intake's), or None when there is none."""
+    path = keys_dir / f"{name}.pub"
+    return path.read_text().strip() if path.exists() else None
+
+
 def private_key(keys_dir: Path, department: str) -> str:
     path = keys_dir / f"{department}.key"
     if not path.exists():

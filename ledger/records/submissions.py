@@ -110,6 +110,17 @@ def signer_of(headers: dict[str, bytes]) -> str:
     return (headers.get("signer") or headers.get("department", b"")).decode(errors="replace")
 
 
+def _checkable(headers: dict[str, bytes], public_keys: dict[str, str]) -> tuple[str, str, bytes] | None:
+    """(signer, department, signature) of a submission that has something to check: a department, a
+    signature and a signer whose key is known; None otherwise (open_submission then says which)."""
+    department = headers.get("department", b"").decode(errors="replace")
+    signature = headers.get("signature", b"")
+    signer = signer_of(headers)
+    if not department or not signature or signer not in public_keys:
+        return None
+    return signer, department, signature
+
+
 SignedBatch = tuple[str, str, int, bytes, bytes]  # signer, department, batch size, root, signature
 
 
@@ -119,11 +130,10 @@ def batch_claim(value: bytes, headers: dict[str, bytes], public_keys: dict[str, 
     signature or known signer); False when the proof is malformed or does not lead to its root; else
     the signed batch it claims to be in, whose one signature remains to be checked (`batch_signed`),
     once for every submission of the batch."""
-    department = headers.get("department", b"").decode(errors="replace")
-    signature = headers.get("signature", b"")
-    signer = signer_of(headers)
-    if not department or not signature or signer not in public_keys:
+    checkable = _checkable(headers, public_keys)
+    if checkable is None:
         return None
+    signer, department, signature = checkable
     try:
         proof = batch.Proof.decode(headers.get("batch", b""))
     except batch.BadProof:
@@ -148,10 +158,11 @@ def signature_valid(value: bytes, headers: dict[str, bytes], public_keys: dict[s
     if "batch" in headers:
         claim = batch_claim(value, headers, public_keys)
         return batch_signed(claim, public_keys) if isinstance(claim, tuple) else claim
-    signer = signer_of(headers)
-    if not headers.get("department") or not headers.get("signature") or signer not in public_keys:
+    checkable = _checkable(headers, public_keys)
+    if checkable is None:
         return None
-    return signing.verify(public_keys[signer], value, headers["signature"])
+    signer, _department, signature = checkable
+    return signing.verify(public_keys[signer], value, signature)
 
 
 @dataclass

@@ -101,10 +101,10 @@ class Ledger:
     def public_key(self, department: str) -> str | None:
         """The department's public key (LEDGER_KEYS_DIR/<department>.pub), or None if there is none."""
         if department not in self._public:
-            path = self.keys_dir / f"{department}.pub"
-            if not path.exists():
+            key = signing.public_key(self.keys_dir, department)
+            if key is None:
                 return None
-            self._public[department] = path.read_text().strip()
+            self._public[department] = key
         return self._public[department]
 
     def attest_batch(self, department: str, records: list[dict[str, Any]], values: list[bytes]) -> list[Headers]:
