@@ -25,7 +25,7 @@ async def show(s: config.Settings, outcomes: list[dict[str, Any]], say: Any, tim
     ids = {o["event_id"] for o in outcomes if o["status"] == "ACCEPTED"}
     say("\n== Subscriber feeds: list changes (credit.lists.changes), joint-punishment alerts (credit.alerts)")
     deadline = time.monotonic() + timeout
-    while True:  # the list keeper and the alerter follow the ledger; wait until both have these events
+    while True:  # the list keeper follows the ledger; wait until it has these events
         changes = [c for c in await _decoded(s, registry.LISTS_CHANGES, "ListChange") if c["event_id"] in ids]
         alerts = [a for a in await _decoded(s, registry.ALERTS, "Alert") if a["trigger_event_id"] in ids]
         alerted = {a["trigger_event_id"] for a in alerts}

@@ -142,25 +142,6 @@ def list_keeper_service(s: config.Settings, instance: str = "0", rules: Any = No
                               instance=instance)
 
 
-def alerter(argv: list[str]) -> None:
-    from consumers.alerter import service
-
-    s = config.load()
-    p = _parser("alerter", service.__doc__, s)
-    _instance(p, service.Alerter.group)
-    args = p.parse_args(argv)
-    rules = _rulebook()
-    process.run(args, lambda a: alerter_service(s, a.instance, rules))
-
-
-def alerter_service(s: config.Settings, instance: str = "0", rules: Any = None) -> Any:
-    """An Alerter wired from the settings (tests run one in-process)."""
-    from consumers.alerter import service
-
-    rules = rules if rules is not None else _rulebook()
-    return service.Alerter(KafkaClients(s.bootstrap_servers), rules, instance=instance)
-
-
 def webhook(argv: list[str]) -> None:
     from consumers.webhook import service
 
@@ -170,11 +151,14 @@ def webhook(argv: list[str]) -> None:
     p.add_argument("--attempts", type=int, default=5, help="attempts per alert before the dead letter (default 5)")
     p.add_argument("--backoff", type=float, default=0.5,
                    help="first retry delay in seconds, doubled each time, at most 30 (default 0.5)")
-    p.add_argument("--instance", default="0", help="stable id of this process (transactional id credit-webhook-<id>)")
+    p.add_argument("--instance", default="0", help="stable id of this process (transactional id <group>-<id>)")
+    p.add_argument("--group", default=service.WebhookDeliverer.group,
+                   help="consumer group (default credit-webhook); a second deliverer with its own endpoints file "
+                        "needs its own group, or the two share the alerts between them")
     args = p.parse_args(argv)
     endpoints = service.load_endpoints(args.config or s.keys_dir / "webhooks.json")
     process.run(args, lambda a: service.WebhookDeliverer(KafkaClients(s.bootstrap_servers), endpoints, a.instance,
-                                                         a.attempts, a.backoff))
+                                                         a.attempts, a.backoff, group=a.group))
 
 
 def notary(argv: list[str]) -> None:
@@ -296,9 +280,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("sequencer", "the single writer of credit.events: judges credit.submissions, writes entries, "
                       "outcomes and its state changelog in one Kafka transaction per batch", sequencer),
     Kind("projector", "credit.events -> the PostgreSQL views (schema views)", projector),
-    Kind("list-keeper", "credit.events -> the red and black list feeds (credit.lists.changes / .current)",
-         list_keeper),
-    Kind("alerter", "credit.events -> credit.alerts, the joint-punishment catalogue applied", alerter),
+    Kind("list-keeper", "credit.events -> the red and black list feeds (credit.lists.changes / .current) and "
+                        "the joint-punishment alerts (credit.alerts), in one Kafka transaction per batch", list_keeper),
     Kind("webhook", "credit.alerts -> each department's HTTP endpoint, signed, with retries and dead letters",
          webhook),
     Kind("notary", "Merkle trees of credit.events, signed tree heads on credit.checkpoints", notary),

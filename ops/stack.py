@@ -48,8 +48,8 @@ class Service:
     """A long-running ledger process (sequencer, projector) started from the project's .venv."""
 
     # every kind is started as `python -m ops.run <kind>` (ops/root.py wires it)
-    KINDS = ("sequencer", "projector", "query-api", "gateway", "list-keeper", "alerter", "webhook", "scheduler",
-             "notary", "portal")
+    KINDS = ("sequencer", "projector", "query-api", "gateway", "list-keeper", "webhook", "scheduler", "notary",
+             "portal")
 
     def __init__(self, s: config.Settings, name: str) -> None:
         if name not in self.KINDS:
@@ -138,8 +138,8 @@ class Service:
             self.pidfile.unlink(missing_ok=True)
 
 
-SERVICES = ("sequencer", "projector", "query-api", "gateway", "list-keeper", "alerter", "webhook",
-            "scheduler", "notary", "portal")
+SERVICES = ("sequencer", "projector", "query-api", "gateway", "list-keeper", "webhook", "scheduler",
+            "notary", "portal")
 # Started by `ops/stack up` but not by the tests' `services` fixture: a scheduler running through
 # the whole test session would end other tests' old listings under them (its tests start their own).
 ON_DEMAND_IN_TESTS = frozenset({"scheduler"})

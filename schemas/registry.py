@@ -81,10 +81,6 @@ LISTS_CURRENT = Topic(
 )
 ALERTS = Topic("credit.alerts", LEDGER_PARTITIONS, FOREVER, key="department id", value="Alert",
                doc="Joint-punishment alerts, one per (list change, measure, department).")
-ALERTER_STATE = Topic(
-    "credit.alerter.state", LEDGER_PARTITIONS, COMPACTED, key="'<entity id>|<list kind>'", value="ListStatus",
-    doc="The alerter's own list state (its changelog), written in the same transaction as its alerts.",
-)
 ALERTS_DEADLETTER = Topic("credit.alerts.deadletter", 1, FOREVER, key="department id", value="AlertDeadLetter",
                           doc="Alerts the webhook deliverer gave up on, with the reason.")
 CHECKPOINTS = Topic("credit.checkpoints", 1, FOREVER, key="partition", value="TreeHead",
@@ -95,7 +91,7 @@ BENCH_EVENTS = Topic("bench.events", LEDGER_PARTITIONS, FOREVER, value="LedgerEn
 
 TOPICS: tuple[Topic, ...] = (
     SUBMISSIONS, EVENTS, OUTCOMES, SEQUENCER_STATE, LISTS_CHANGES, LISTS_CURRENT, ALERTS, CHECKPOINTS,
-    ALERTER_STATE, ALERTS_DEADLETTER,
+    ALERTS_DEADLETTER,
 )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from ledger.domain import lists
 from ledger.domain.model import EntityState, evolve
 from ledger.domain.rulebook import RuleBook
+from ledger.records.events import judged_versions
 from projections.rows import ledger_event, public_subject
 
 TERMS = ("ground", "period_months", "extension_months")
@@ -53,6 +54,8 @@ class Output:
     status_key: str  # '<entity id>|<list kind>'
     status: dict[str, Any]  # ListStatus
     inconsistent: bool = False
+    catalogue_version: int = 1  # the catalogue the ledger entry was judged under (its alerts apply it)
+    imposed_under: int | None = None  # an ending: the catalogue its listing was imposed under, if another
 
 
 class ListBook:
@@ -105,7 +108,8 @@ class ListBook:
             return []
         ent = ent.copy()
         ent.version = entry["entity_version"]
-        before = ent.state
+        before, red_before = ent.state, dict(ent.red)
+        version = judged_versions(entry).get("punishment_catalogue", 1)
         if event.event_type in ("HonourRevoked", "HonourExpired") and before.honour(event.body["document_no"]) is None:
             self._staged[eid] = ent  # an honour already off the red list (suspended): no list change
             return []
@@ -121,20 +125,22 @@ class ListBook:
                 ent.red[change.ref] = {"ref": change.ref, "reason": change.reason, "department": change.department,
                                        "listed_on": change.listed_on, "legal_end": change.legal_end,
                                        "event_id": change.listing_event_id, "ground": None, "period_months": None,
-                                       "extension_months": None}
+                                       "extension_months": None, "catalogue_version": version}
             elif change.list_kind == lists.RED:
                 ent.red.pop(change.ref, None)
             elif change.active:  # keep what the feed shows with the listing (evolve ignores extra keys)
                 key = f"{change.list_kind}|{change.ref}"
-                active[key] = {**active[key], "reason": change.reason,
+                active[key] = {**active[key], "reason": change.reason, "catalogue_version": version,
                                "legal_end": None if change.legal_end is None else str(change.legal_end)}
         ent.state = EntityState(listings=active, honours={k: v for k, v in after.honours.items()
                                                           if v["status"] == "active"})
         self._staged[eid] = ent
-        return [self._output(ent, partition, offset, entry, rec, event.event_type, c) for c in changes]
+        return [self._output(ent, partition, offset, entry, rec, event.event_type, c, version,
+                             None if c.active else _imposed_under(before, red_before, c, version))
+                for c in changes]
 
     def _output(self, ent: _Entity, partition: int, offset: int, entry: dict[str, Any], rec: dict[str, Any],
-                event_type: str, change: lists.ListChange) -> Output:
+                event_type: str, change: lists.ListChange, version: int, imposed_under: int | None) -> Output:
         eid = entry["entity_id"]
         public = public_subject(rec)
         common = {"entity_id": eid, "entity_version": entry["entity_version"], "public_id": public["id"],
@@ -150,7 +156,19 @@ class ListBook:
         entries = ent.entries(change.list_kind)
         status = {**common, "listed": bool(entries), "entries": entries, "last_change": change.status,
                   "last_ref": change.ref, "last_event_id": change.event_id}
-        return Output(eid, out_change, f"{eid}|{change.list_kind}", status)
+        return Output(eid, out_change, f"{eid}|{change.list_kind}", status, catalogue_version=version,
+                      imposed_under=imposed_under)
+
+
+def _imposed_under(before: EntityState, red: dict[str, dict[str, Any]], change: lists.ListChange,
+                   version: int) -> int | None:
+    """The catalogue version an ended entry was imposed under, when it is known and not `version`."""
+    if change.list_kind == lists.RED:
+        held = red.get(change.ref) or {}
+    else:
+        held = before.listings.get(f"{change.list_kind}|{change.ref}") or {}
+    imposed = held.get("catalogue_version")
+    return None if imposed in (None, version) else int(imposed)
 
 
 def _status_entry(listing: dict[str, Any] | Any) -> dict[str, Any]:
@@ -158,7 +176,8 @@ def _status_entry(listing: dict[str, Any] | Any) -> dict[str, Any]:
     return {"ref": listing["ref"], "reason": listing.get("reason", ""), "department": listing["department"],
             "listed_on": date.fromisoformat(listing["listed_on"]),
             "legal_end": None if legal_end is None else date.fromisoformat(legal_end),
-            "event_id": listing["event_id"], **{t: listing.get(t) for t in TERMS}}
+            "event_id": listing["event_id"], "catalogue_version": listing.get("catalogue_version"),
+            **{t: listing.get(t) for t in TERMS}}
 
 
 def _listing(kind: str, e: dict[str, Any]) -> dict[str, Any]:
@@ -168,4 +187,5 @@ def _listing(kind: str, e: dict[str, Any]) -> dict[str, Any]:
 
     return {"list_kind": kind, "ref": e["ref"], "event_id": e["event_id"], "listed_on": iso(e["listed_on"]),
             "status": "active", "department": e["department"], "reason": e["reason"],
-            "legal_end": iso(e["legal_end"]), **{t: e[t] for t in TERMS if e.get(t)}}
+            "legal_end": iso(e["legal_end"]), "catalogue_version": e.get("catalogue_version"),
+            **{t: e[t] for t in TERMS if e.get(t)}}

@@ -1,4 +1,4 @@
-"""The list keeper: credit.events -> the two list feeds for sector systems.
+"""The list keeper: credit.events -> the list feeds and the joint-punishment alerts, in one hop.
 
 For every ledger entry that changes a red or black list (a listing, a delisting, an expiry, a
 repair of a listing, a red-list honour) it writes, in ONE Kafka transaction with its input offsets
@@ -6,30 +6,41 @@ repair of a listing, a red-list honour) it writes, in ONE Kafka transaction with
 
 * credit.lists.changes: a ListChange (key: entity id), every change, kept forever;
 * credit.lists.current: the entity's ListStatus on that list (key '<entity id>|<list kind>',
-  compacted), with `listed = false` for a delisting instead of a null tombstone.
+  compacted), with `listed = false` for a delisting instead of a null tombstone;
+* credit.alerts: one Alert per (change, measure, implementing department), keyed by the department,
+  the catalogue applied being the version the sequencer judged the entry under
+  (ledger/domain/alerts.py: impose, lift, or maintain when another listing keeps the measure in
+  force); header `alert-id`, so a receiver can deduplicate without decoding.
 
-Both go to the partition of the ledger entry, so the keeper that owns ledger partition p restores
-its state from credit.lists.current partition p on assignment (consumers/list_keeper/core.py). The list
-change itself comes from ledger/domain/lists.py, as for the projector's list_entries.
-`ListFollower` is the part it shares with the alerter, which follows the ledger the same way.
+Each entry is read once: an entry whose `event-type` header names a type that changes no list is
+passed over without being decoded. The feeds and the state go to the partition of the ledger entry,
+so the keeper that owns ledger partition p restores its state from credit.lists.current partition p
+on assignment (consumers/list_keeper/core.py); the list change itself comes from
+ledger/domain/lists.py, as for the projector's list_entries. Exactly once under kill -9: an entry
+delivered again is skipped by its entity version; the alert id is deterministic besides.
 
 Run: python -m ops.run list-keeper [--instance 0] [--metrics-port 9105] (wired in ops/root.py)
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import Counter
 
 from consumers.list_keeper.core import ListBook, Output
-from ledger.domain import lists
+from ledger.domain import alerts, lists
 from ledger.domain.rulebook import RuleBook
+from ledger.platform.clock import SYSTEM
 from ledger.platform.kafka_util import KafkaClients
 from ledger.platform.transactional import Out, TransactionalProcessor, read_partitions
 from schemas import registry
 
 CHANGES = Counter("ledger_list_changes_total", "List changes written to the feeds", ["list_kind", "status"])
+ALERTS = Counter("ledger_alerts_total", "Alerts written, by implementing department and action",
+                 ["department", "action"])
 SKIPPED = Counter("ledger_list_entries_skipped_total",
                   "Ledger entries passed over by their event-type header (a type that changes no list)", ["processor"])
 INCONSISTENT = Counter("ledger_list_inconsistent_total",
@@ -37,18 +48,26 @@ INCONSISTENT = Counter("ledger_list_inconsistent_total",
                        ["processor"])
 
 
-class ListFollower(TransactionalProcessor):
-    """Follows credit.events with a ListBook whose state is a compacted topic written in the same
-    transaction (key '<entity id>|<list kind>', the ledger's partition), restored on assignment."""
+def alert_out(alert: dict[str, Any]) -> Out:
+    """The credit.alerts record of one Alert (key: the department; header: its id)."""
+    return Out(registry.ALERTS, alert["department"].encode(), registry.encode("Alert", alert),
+               headers=(("alert-id", alert["alert_id"].encode()),))
 
+
+class ListKeeper(TransactionalProcessor):
+    name = "list-keeper"
+    group = "credit-list-keeper"
     source = registry.EVENTS
-    state_topic: registry.Topic
-    counter: Counter  # counted per output once its transaction commits, labelled as in self.counts
+    state_topic = registry.LISTS_CURRENT
 
-    def __init__(self, kafka: KafkaClients, rules: RuleBook, instance: str = "0") -> None:
+    def __init__(self, kafka: KafkaClients, rules: RuleBook, instance: str = "0",
+                 clock: Callable[[], datetime] = SYSTEM.now) -> None:
         super().__init__(kafka, instance)
+        self.rules = rules
         self.book = ListBook(rules)
-        self.counts: list[tuple[str, str]] = []
+        self.clock = clock  # the alerts' alerted_at
+        self.changes: list[tuple[str, str]] = []  # counted once the transaction commits
+        self.alerted: list[tuple[str, str]] = []
 
     async def restore(self, partitions: list[int]) -> None:
         records = await read_partitions(self.kafka, self.state_topic, partitions)
@@ -58,10 +77,6 @@ class ListFollower(TransactionalProcessor):
 
     def forget(self, partition: int) -> None:
         self.book.forget(partition)
-
-    def emit(self, partition: int, out: Output) -> list[Out]:
-        """The records of one list change besides the state."""
-        raise NotImplementedError
 
     def transform(self, partition: int, msg: Any) -> list[Out]:
         event_type = dict(msg.headers or ()).get("event-type")
@@ -77,30 +92,41 @@ class ListFollower(TransactionalProcessor):
                 self.log.error("an ending of a listing this process does not hold", event_id=entry["event_id"],
                                entity=entry["entity_id"], partition=partition, offset=msg.offset)
                 return []
-            records += [*self.emit(partition, out), Out(self.state_topic, out.status_key.encode(),
-                                                        registry.encode("ListStatus", out.status), partition)]
+            records += self.emit(partition, out)
         return records
+
+    def emit(self, partition: int, out: Output) -> list[Out]:
+        """The records of one list change: the change, the entity's status on that list, its alerts."""
+        c = out.change
+        found = self.alerts(out)
+        self.changes.append((c["list_kind"], c["status"]))
+        self.alerted += [(a["department"], a["action"]) for a in found]
+        self.log.info("list change", event_id=c["event_id"], entity=out.change_key, list_kind=c["list_kind"],
+                      status=c["status"], ref=c["ref"], catalogue_version=out.catalogue_version,
+                      alerts=[f"{a['department']}:{a['action']}:{a['measure_id']}" for a in found])
+        return [Out(registry.LISTS_CHANGES, out.change_key.encode(), registry.encode("ListChange", c), partition),
+                Out(self.state_topic, out.status_key.encode(), registry.encode("ListStatus", out.status), partition),
+                *(alert_out(a) for a in found)]
+
+    def alerts(self, out: Output) -> list[dict[str, Any]]:
+        """The Alert records of one list change, under the catalogue its ledger entry was judged under."""
+        c = out.change
+        imposed = None if out.imposed_under is None else self.rules.at("punishment_catalogue", out.imposed_under)
+        decisions = alerts.alerts_for(self.rules.at("punishment_catalogue", out.catalogue_version), c["change_id"],
+                                      c["list_kind"], c["category"], alerts.listed(c), c["active_list_kinds"],
+                                      imposed_under=imposed)
+        return alerts.alert_records(decisions, c, self.clock())
 
     def committed(self) -> None:
         self.book.commit()
-        for labels in self.counts:
-            self.counter.labels(*labels).inc()
-        self.counts.clear()
+        for labels in self.changes:
+            CHANGES.labels(*labels).inc()
+        for labels in self.alerted:
+            ALERTS.labels(*labels).inc()
+        self.changes.clear()
+        self.alerted.clear()
 
     def aborted(self) -> None:
         self.book.rollback()
-        self.counts.clear()
-
-
-class ListKeeper(ListFollower):
-    name = "list-keeper"
-    group = "credit-list-keeper"
-    state_topic = registry.LISTS_CURRENT
-    counter = CHANGES
-
-    def emit(self, partition: int, out: Output) -> list[Out]:
-        c = out.change
-        self.counts.append((c["list_kind"], c["status"]))
-        self.log.info("list change", event_id=c["event_id"], entity=out.change_key, list_kind=c["list_kind"],
-                      status=c["status"], ref=c["ref"])
-        return [Out(registry.LISTS_CHANGES, out.change_key.encode(), registry.encode("ListChange", c), partition)]
+        self.changes.clear()
+        self.alerted.clear()

@@ -49,6 +49,7 @@ class Out:
     key: bytes
     value: bytes
     partition: int | None = None  # None: Kafka's default partitioner on the key
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -120,7 +121,7 @@ class TransactionalProcessor:
             for m in msgs:
                 for out in self._transform(tp.partition, m):
                     futures.append(await producer.send(out.topic.name, key=out.key, value=out.value,
-                                                       partition=out.partition))
+                                                       partition=out.partition, headers=list(out.headers) or None))
                     produced[out.topic.name] = produced.get(out.topic.name, 0) + 1
         if futures:
             await asyncio.gather(*futures)

@@ -7,7 +7,7 @@ with prometheus_client.parser); `summarise` (pure) turns one scrape into the das
 minute. The figures from the views (late double-publicity records, coverage) come from
 projections/queries.py, not from here.
 
-Alerts by department come from the alerter's `ledger_alerts_total{department,action}` and the
+Alerts by department come from the list keeper's `ledger_alerts_total{department,action}` and the
 webhook deliveries from `ledger_webhook_deliveries_total{department,result}`: counters since each
 process started (the alert topic itself is the durable record).
 """
@@ -116,7 +116,7 @@ def summarise(scraped: dict[str, Samples | None]) -> Figures:
         lag_seconds=_by_label(proj, "ledger_projection_lag_seconds", "partition"),
         lag_records=_by_label(proj, "ledger_projection_lag_records", "partition"),
         quarantined=_total(proj, "ledger_projection_quarantined_total"),
-        alerts=_by_two_labels(scraped.get("alerter"), "ledger_alerts_total", "department", "action"),
+        alerts=_by_two_labels(scraped.get("list-keeper"), "ledger_alerts_total", "department", "action"),
         deliveries=_by_two_labels(scraped.get("webhook"), "ledger_webhook_deliveries_total", "department", "result"),
     )
 

@@ -116,7 +116,7 @@ async def test_the_scheduler_expires_a_listing_by_itself_lifting_every_measure_a
     await sector.sync()
     assert sector.lists_of(entity) == []
     # ... and the penalty's expiry raised nothing: a later listing of the same entity (same partition,
-    # read in order) has its alerts, so the alerter has read past both expiries
+    # read in order) has its alerts, so the list keeper has read past both expiries
     relisting = workload.debtor_listed(company, case + "之二", date(2026, 11, 2), ground=1)
     await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, [relisting])
     await feeds.wait_for_alerts(settings, {relisting[1]["envelope"]["event_id"]}, len(measures))

@@ -255,15 +255,15 @@ async def test_tree_head_page_and_the_downloaded_verifier(settings, portal, worl
 
 
 async def test_dashboard_alerts_by_department(settings, portal, world) -> None:
-    # the world's procurement ban is imposed by the alerter on every implementing department
+    # the world's procurement ban is imposed by the list keeper on every implementing department
     def alerts() -> dict[tuple[str, str], float]:
         import urllib.request
-        with urllib.request.urlopen(f"http://127.0.0.1:{settings.metrics_port('alerter')}/metrics", timeout=5) as r:
+        with urllib.request.urlopen(f"http://127.0.0.1:{settings.metrics_port('list-keeper')}/metrics", timeout=5) as r:
             samples = dashboard.parse(r.read().decode())  # prometheus_client's own text parser
         return {(lb["department"], lb["action"]): v for lb, v in samples.get("ledger_alerts_total", [])}
 
     await helpers.wait_until(lambda: any(a == "impose" and n > 0 for (_, a), n in alerts().items()), timeout=60,
-                             what="the alerter to raise alerts")
+                             what="the list keeper to raise alerts")
     before = alerts()
     body = await portal.page("/dashboard")
     after = alerts()

@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from consumers.alerter.service import alert_records
 from consumers.list_keeper.core import ListBook, Output
 from consumers.webhook.service import sign, verify
-from ledger.domain.alerts import alerts_for
+from ledger.domain.alerts import alert_records, alerts_for, catalogue_change
 from ledger.rules import loader
 from ops import workload
 
@@ -30,7 +29,10 @@ class Entity:
         self.version = 0
         self.offset = 100
 
-    def entry(self, dept_rec: tuple[str, dict[str, Any]]) -> tuple[int, int, dict[str, Any], dict[str, Any]]:
+    def entry(self, dept_rec: tuple[str, dict[str, Any]],
+              catalogue: int | None = None) -> tuple[int, int, dict[str, Any], dict[str, Any]]:
+        """A ledger entry of the record, judged under catalogue version `catalogue` (None: an entry
+        without a rules stamp, judged under version 1 of every file)."""
         dept, rec = dept_rec
         self.version += 1
         self.offset += 1
@@ -39,6 +41,8 @@ class Entity:
                  "event_type": env["event_type"], "department": dept,
                  "category": "individual" if self.subject.id_type == "RIC" else "enterprise",
                  "sequenced_at": datetime(2026, 11, 27, tzinfo=UTC)}
+        if catalogue is not None:
+            entry["rules_versions"] = {**RULES.stamp, "punishment_catalogue": catalogue}
         return 2, self.offset, entry, rec
 
 
@@ -155,8 +159,78 @@ def test_a_red_list_honour_raises_incentive_alerts() -> None:
     book, e = ListBook(RULES), Entity()
     out = _one(book.apply(*e.entry(workload.honour(e.subject, date(2026, 3, 1)))))
     assert out is not None
-    alerts = alert_records(CATALOGUE, out.change, datetime(2026, 3, 1, 9, 30, tzinfo=UTC))
+    c = out.change
+    decisions = alerts_for(CATALOGUE, c["change_id"], c["list_kind"], c["category"], True, c["active_list_kinds"])
+    alerts = alert_records(decisions, c, datetime(2026, 3, 1, 9, 30, tzinfo=UTC))
     assert alerts and {a["measure_kind"] for a in alerts} == {"incentive"} and {a["action"] for a in alerts} == {"impose"}
+
+
+def _pairs(decisions: Any) -> set[tuple[str, str, str]]:
+    return {(x.measure.id, x.department, x.action) for x in decisions}
+
+
+V1, V2 = RULES.at("punishment_catalogue", 1), RULES.at("punishment_catalogue", 2)
+# version 2 ties more measures to the wage-arrears list than version 1 (and adds restrict-market-access)
+WAGE_ADDED = {(m.id, d) for m in V2.for_list("wage_arrears", "enterprise") for d in m.departments} - {
+    (m.id, d) for m in V1.for_list("wage_arrears", "enterprise") for d in m.departments}
+
+
+def test_the_catalogue_applied_is_the_one_the_entry_was_judged_under() -> None:
+    assert WAGE_ADDED, "version 2 of the catalogue adds wage-arrears measures"
+    book, e = ListBook(RULES), Entity()
+    out = _one(book.apply(*e.entry(workload.wage_listed(e.subject, "许人社欠1号", date(2025, 2, 10)), catalogue=1)))
+    assert out is not None and out.catalogue_version == 1
+    assert out.status["entries"][0]["catalogue_version"] == 1
+    book.commit()
+    # ended under version 2: what version 1 imposed is lifted, and what version 2 ties to the list too
+    ended = _one(book.apply(*e.entry(workload.wage_delisted(e.subject, "许人社欠1号", date(2025, 9, 1),
+                                                              date(2025, 8, 30)), catalogue=2)))
+    assert ended is not None and ended.catalogue_version == 2 and ended.imposed_under == 1
+    c = ended.change
+    decisions = alerts_for(V2, c["change_id"], c["list_kind"], c["category"], False, c["active_list_kinds"],
+                           imposed_under=V1)
+    v1 = {(m.id, d) for m in V1.for_list("wage_arrears", "enterprise") for d in m.departments}
+    assert {(x.measure.id, x.department) for x in decisions} == v1 | WAGE_ADDED
+    assert {x.action for x in decisions} == {"lift"}
+    assert {x.catalogue_version for x in decisions} == {2}, "a measure both versions tie is lifted under the newer"
+
+
+def test_an_entry_without_a_rules_stamp_is_judged_under_catalogue_version_1() -> None:
+    book, e = ListBook(RULES), Entity()
+    out = _one(book.apply(*e.entry(workload.wage_listed(e.subject, "许人社欠2号", date(2025, 2, 10)))))
+    assert out is not None and out.catalogue_version == 1 and out.imposed_under is None
+
+
+def test_a_restored_listing_keeps_the_catalogue_it_was_imposed_under() -> None:
+    book, e = ListBook(RULES), Entity()
+    out = _one(book.apply(*e.entry(workload.wage_listed(e.subject, "许人社欠3号", date(2025, 2, 10)), catalogue=1)))
+    assert out is not None
+    fresh = ListBook(RULES)
+    fresh.restore(2, [out.status])
+    ended = _one(fresh.apply(*e.entry(workload.wage_delisted(e.subject, "许人社欠3号", date(2025, 9, 1),
+                                                               date(2025, 8, 30)), catalogue=2)))
+    assert ended is not None and ended.imposed_under == 1
+
+
+def test_a_new_catalogue_imposes_what_it_adds_to_a_listing_in_force_and_nothing_else() -> None:
+    decisions = catalogue_change(V1, V2, "ev|wage_arrears|1", "wage_arrears", "enterprise", ["wage_arrears"])
+    assert {(x.measure.id, x.department) for x in decisions} == WAGE_ADDED
+    assert {x.action for x in decisions} == {"impose"} and {x.catalogue_version for x in decisions} == {2}
+    again = catalogue_change(V1, V2, "ev|wage_arrears|1", "wage_arrears", "enterprise", ["wage_arrears"])
+    assert [x.alert_id for x in again] == [x.alert_id for x in decisions], "ids are deterministic"
+    live = alerts_for(V2, "ev|wage_arrears|1", "wage_arrears", "enterprise", True, ["wage_arrears"])
+    assert not {x.alert_id for x in decisions} & {x.alert_id for x in live}, "not the ids of the listing's own alerts"
+    assert catalogue_change(V2, V2, "x", "dishonest_debtor", "enterprise", ["dishonest_debtor"]) == []
+
+
+def test_going_back_a_catalogue_version_lifts_what_it_drops_unless_another_list_keeps_it() -> None:
+    decisions = catalogue_change(V2, V1, "x", "wage_arrears", "enterprise", ["wage_arrears", "dishonest_debtor"])
+    assert {(x.measure.id, x.department) for x in decisions} == WAGE_ADDED
+    for x in decisions:
+        keeps = x.measure.id in V1.measures and "dishonest_debtor" in V1.measures[x.measure.id].list_kinds \
+            and x.department in V1.measures[x.measure.id].departments
+        assert (x.action, x.still_in_force_by) == (("maintain", ("dishonest_debtor",)) if keeps else ("lift", ()))
+    assert {x.action for x in decisions} >= {"lift"}
 
 
 @pytest.mark.parametrize("tamper", ["body", "timestamp", "secret", "stale"])

@@ -85,7 +85,7 @@ def test_summary_when_nothing_answers() -> None:
 
 
 def test_alerts_and_deliveries_by_department() -> None:
-    f = dashboard.summarise({"alerter": dashboard.parse(ALERTER), "webhook": dashboard.parse(WEBHOOK)})
+    f = dashboard.summarise({"list-keeper": dashboard.parse(ALERTER), "webhook": dashboard.parse(WEBHOOK)})
     assert f.alerts == {"sector-banking": {"impose": 2.0}, "xc-finance": {"impose": 4.0, "lift": 1.0}}
     assert list(f.alerts) == ["sector-banking", "xc-finance"]
     assert f.deliveries == {"xc-finance": {"delivered": 5.0, "retried": 2.0}}
