@@ -38,7 +38,7 @@ from datetime import date
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench import floor
+from bench import floor, quiet
 from ledger.client import LedgerClient
 from ledger.platform import config, signing
 from ledger.platform.kafka_util import assign_at_end
@@ -47,6 +47,7 @@ from ops import workload
 from schemas import registry
 
 TARGET_P50_MS, TARGET_P99_MS = 10.0, 50.0
+PATH = ("sequencer", "list-keeper")  # the processes between a submission and its alerts
 TARGET_FLOOR_RATIO = 3.0  # at most 3x the two-hop transactional floor of the same run
 
 
@@ -275,12 +276,17 @@ def main() -> None:
     p.add_argument("--with-rebuild", action="store_true", help="then 1,000/s again during a full view rebuild")
     p.add_argument("--no-floor", action="store_true", help="skip the floor measurement (bench/floor.py)")
     p.add_argument("--floor-records", type=int, default=1000, help="records per floor measurement (default 1000)")
+    p.add_argument("--full-stack", action="store_true",
+                   help="leave every service of the stack running (default: only the sequencer and the list keeper "
+                        "run during the measurement, the others are stopped and started again afterwards)")
     args = p.parse_args()
     s = config.load()
-    missing = [n for n in ("sequencer", "list-keeper") if not ops_stack.Service(s, n).pid()]
-    if missing:
-        sys.exit(f"not running: {', '.join(missing)} (start the stack: python -m ops.stack up)")
-    sys.exit(asyncio.run(main_async(s, args)))
+    if not ops_stack.Kafka(s).pid():
+        sys.exit("the broker is not running (start the stack: python -m ops.stack up)")
+    keep = ops_stack.SERVICES if args.full_stack else PATH
+    with quiet.only(s, tuple(n for n in keep if args.full_stack is False or ops_stack.Service(s, n).pid())):
+        code = asyncio.run(main_async(s, args))
+    sys.exit(code)
 
 
 if __name__ == "__main__":

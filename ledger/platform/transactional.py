@@ -150,8 +150,13 @@ class TransactionalProcessor:
         }
 
     def producer_options(self) -> dict[str, Any]:
-        """The transactional producer's options besides its transactional id."""
-        return {"linger_ms": 0, "max_batch_size": 262144, "request_timeout_ms": 30000}
+        """The transactional producer's options besides its transactional id (docs/architecture.md, "Every
+        wait on the write path" and "on the alert path")."""
+        return {"linger_ms": 0, "max_batch_size": 262144, "request_timeout_ms": 30000,
+                # retriable answers inside a transaction (CONCURRENT_TRANSACTIONS while the previous
+                # transaction's markers are written, NOT_ENOUGH_REPLICAS on a busy single broker) are
+                # retried after this; aiokafka's default of 100 ms stalled whole batches
+                "retry_backoff_ms": 2}
 
     def running_fields(self) -> dict[str, Any]:
         """What the "<name> running" log line says besides the marker."""

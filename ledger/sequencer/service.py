@@ -102,13 +102,6 @@ class SequencerService(TransactionalProcessor):
         # sequencer need not wait two minutes for an old member to be expelled.
         return {"fetch_max_wait_ms": 500, "max_partition_fetch_bytes": 262144}
 
-    def producer_options(self) -> dict[str, Any]:
-        return {"linger_ms": 0, "max_batch_size": 262144, "request_timeout_ms": 30000,
-                # retriable answers inside a transaction (CONCURRENT_TRANSACTIONS while the previous
-                # transaction's markers are written, NOT_ENOUGH_REPLICAS on a busy single broker) are
-                # retried after this; aiokafka's default of 100 ms stalled whole batches
-                "retry_backoff_ms": 2}
-
     def running_fields(self) -> dict[str, Any]:
         return {"instance": self.instance, "bootstrap": self.kafka.bootstrap_servers}
 
