@@ -1,10 +1,13 @@
 """The demo's part for the subscriber feeds (called from ops/demo.py): the list changes the demo's
 events made, the alerts they raised by department and action, and the example sector subscriber's
-local blacklist kept from credit.lists.current."""
+local blacklist kept from credit.lists.current, and the catalogue-change command."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from collections import Counter
 from typing import Any
@@ -43,7 +46,8 @@ async def show(s: config.Settings, outcomes: list[dict[str, Any]], say: Any, tim
     if alerts:
         a = next((x for x in alerts if x["action"] == "maintain"), alerts[0])
         say(f"   e.g. {a['department']} {a['action']} {a['measure_id']} for {a['public_id']} {a['name']} "
-            f"({a['list_kind']} {a['ref']}); legal basis: {a['legal_basis'][:60]}...")
+            f"({a['list_kind']} {a['ref']}; catalogue v{a['catalogue_version']}); legal basis: "
+            f"{a['legal_basis'][:60]}...")
     db = s.stack_dir / "demo-sector-subscriber.sqlite"
     sub = SectorSubscriber(s.bootstrap_servers, db)
     try:
@@ -56,3 +60,20 @@ async def show(s: config.Settings, outcomes: list[dict[str, Any]], say: Any, tim
         say(f"   (python -m examples.sector_subscriber --db {db} --show)")
     finally:
         sub.close()
+    await recatalogue(s, say)
+
+
+async def recatalogue(s: config.Settings, say: Any) -> None:
+    """The catalogue-change command: the listings in force brought to the newest catalogue (nothing to
+    write when every listing was judged under it, as here; tests/integration/test_recatalogue.py shows
+    a change)."""
+    say("\n== A new punishment catalogue for the listings in force (python -m consumers.list_keeper.recatalogue): "
+        "replays the list state from the ledger, writes only what the newest version adds or lifts, once")
+    run = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "consumers.list_keeper.recatalogue"],
+                                  env={**os.environ, "PYTHONPATH": str(config.ROOT)}, capture_output=True,
+                                  text=True, timeout=900)
+    for text in run.stderr.splitlines():
+        if not text.startswith("{"):  # the progress and the summary (the JSON log lines go to the log)
+            say(f"   {text.strip()}")
+    if run.returncode != 0:
+        raise RuntimeError(f"the catalogue-change command exited with status {run.returncode}")
