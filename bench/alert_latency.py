@@ -148,11 +148,11 @@ async def run(s: config.Settings, rate: float, seconds: float, warmup: float, re
             for msgs in (await consumer.getmany(timeout_ms=50)).values():
                 now = time.time()
                 for m in msgs:
-                    _, a = registry.decode(m.value, "Alert")
-                    eid = a["trigger_event_id"]
-                    if eid in seen or eid not in due:
+                    eid = dict(m.headers or ()).get("event-id", b"").decode()  # the first alert of each event
+                    if eid in seen or eid not in due:                           # only is decoded
                         continue
                     seen.add(eid)
+                    _, a = registry.decode(m.value, "Alert")
                     if due[eid] < measure_from:
                         continue
                     hist.record((now - due[eid]) * 1000)

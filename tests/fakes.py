@@ -154,7 +154,7 @@ class FakeProducer:
         self.fail_commits = 0  # the next n commits fail (the transaction is aborted)
         self.commits = 0
         self.aborts = 0
-        self._pending: list[tuple[str, int, bytes | None, bytes | None]] | None = None
+        self._pending: list[tuple[str, int, bytes | None, bytes | None, Any]] | None = None
         self._offsets: dict[str, dict[TopicPartition, int]] = {}
 
     async def start(self) -> None:
@@ -175,8 +175,8 @@ class FakeProducer:
             self.aborts += 1
             self._pending = None
             raise
-        for topic, partition, key, value in self._pending:
-            self.broker.append(topic, partition, key, value)
+        for topic, partition, key, value, headers in self._pending:
+            self.broker.append(topic, partition, key, value, headers)
         for group, offsets in self._offsets.items():
             self.broker.group_offsets[group].update(offsets)
         self._pending = None
@@ -188,10 +188,10 @@ class FakeProducer:
             partition = zlib.crc32(key or b"") % PARTITIONS[topic]
         fut: asyncio.Future[Metadata] = asyncio.get_running_loop().create_future()
         if self._pending is None:  # not transactional: written at once
-            fut.set_result(Metadata(topic, partition, self.broker.append(topic, partition, key, value).offset))
+            fut.set_result(Metadata(topic, partition, self.broker.append(topic, partition, key, value, headers).offset))
             return fut
-        before = sum(1 for t, p, _, _ in self._pending if (t, p) == (topic, partition))
-        self._pending.append((topic, partition, key, value))
+        before = sum(1 for t, p, *_ in self._pending if (t, p) == (topic, partition))
+        self._pending.append((topic, partition, key, value, headers))
         fut.set_result(Metadata(topic, partition, self.broker.end(TopicPartition(topic, partition)) + before))
         return fut
 

@@ -10,7 +10,7 @@ repair of a listing, a red-list honour) it writes, in ONE Kafka transaction with
 * credit.alerts: one Alert per (change, measure, implementing department), keyed by the department,
   the catalogue applied being the version the sequencer judged the entry under
   (ledger/domain/alerts.py: impose, lift, or maintain when another listing keeps the measure in
-  force); header `alert-id`, so a receiver can deduplicate without decoding.
+  force); headers `alert-id` and `event-id`, so a receiver can deduplicate without decoding.
 
 Each entry is read once: an entry whose `event-type` header names a type that changes no list is
 passed over without being decoded. The feeds and the state go to the partition of the ledger entry,
@@ -49,9 +49,10 @@ INCONSISTENT = Counter("ledger_list_inconsistent_total",
 
 
 def alert_out(alert: dict[str, Any]) -> Out:
-    """The credit.alerts record of one Alert (key: the department; header: its id)."""
+    """The credit.alerts record of one Alert (key: the department; headers: its id and the ledger
+    event that raised it, so a receiver can deduplicate or pick out an event's alerts undecoded)."""
     return Out(registry.ALERTS, alert["department"].encode(), registry.encode("Alert", alert),
-               headers=(("alert-id", alert["alert_id"].encode()),))
+               headers=(("alert-id", alert["alert_id"].encode()), ("event-id", alert["trigger_event_id"].encode())))
 
 
 class ListKeeper(TransactionalProcessor):
@@ -102,8 +103,7 @@ class ListKeeper(TransactionalProcessor):
         self.changes.append((c["list_kind"], c["status"]))
         self.alerted += [(a["department"], a["action"]) for a in found]
         self.log.info("list change", event_id=c["event_id"], entity=out.change_key, list_kind=c["list_kind"],
-                      status=c["status"], ref=c["ref"], catalogue_version=out.catalogue_version,
-                      alerts=[f"{a['department']}:{a['action']}:{a['measure_id']}" for a in found])
+                      status=c["status"], ref=c["ref"], catalogue_version=out.catalogue_version, alerts=len(found))
         return [Out(registry.LISTS_CHANGES, out.change_key.encode(), registry.encode("ListChange", c), partition),
                 Out(self.state_topic, out.status_key.encode(), registry.encode("ListStatus", out.status), partition),
                 *(alert_out(a) for a in found)]

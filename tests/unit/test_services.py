@@ -138,6 +138,17 @@ async def test_the_list_keeper_writes_a_change_and_the_status_then_restores_them
     assert registry.decode(current.value, "ListStatus")[1]["listed"] is True
     event = kafka.broker.records(registry.EVENTS.name)[0]
     assert (current.partition, change["ledger_offset"]) == (event.partition, event.offset)
+    # the alerts in the same transaction, under the catalogue the sequencer judged the entry under
+    alerts = kafka.broker.records(registry.ALERTS.name)
+    decoded = [registry.decode(r.value, "Alert")[1] for r in alerts]
+    measures = RULES.catalogue.for_list("dishonest_debtor", "enterprise")
+    assert len(decoded) == sum(len(m.departments) for m in measures) > 0
+    assert {a["catalogue_version"] for a in decoded} == {RULES.catalogue.version}
+    assert {a["action"] for a in decoded} == {"impose"} and {a["trigger_event_id"] for a in decoded} == {
+        change["event_id"]}
+    for r, a in zip(alerts, decoded, strict=True):
+        assert r.key == a["department"].encode()
+        assert dict(r.headers) == {"alert-id": a["alert_id"].encode(), "event-id": change["event_id"].encode()}
 
     # a new keeper (restarted) restores the listing from credit.lists.current and ends it
     await _sequence(kafka, tmp_path, [workload.debtor_delisted(company, "（2026）豫10执11号", date(2026, 11, 2))])
@@ -157,6 +168,8 @@ async def test_an_aborted_list_keeper_batch_is_written_once(tmp_path: Path) -> N
     await run_until(keeper, lambda: kafka.broker.records(registry.LISTS_CHANGES.name), timeout=15)
     assert len(kafka.broker.records(registry.LISTS_CHANGES.name)) == 1
     assert len(kafka.broker.records(registry.LISTS_CURRENT.name)) == 1
+    alerts = [registry.decode(r.value, "Alert")[1]["alert_id"] for r in kafka.broker.records(registry.ALERTS.name)]
+    assert alerts and len(alerts) == len(set(alerts)), "each alert once"
     assert kafka.producers[-1].aborts == 1
 
 
