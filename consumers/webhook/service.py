@@ -119,6 +119,9 @@ class WebhookDeliverer(TransactionalProcessor):
         if group:
             self.group = group
         self._failed: dict[tuple[int, int], dict[str, Any]] = {}  # (partition, offset) -> dead letter
+        # one session for the process: its connections to each endpoint are kept open between
+        # batches (a new session per batch opened a new TCP connection for every batch)
+        self._session: aiohttp.ClientSession | None = None
 
     async def prepare(self, batch: Any) -> None:
         self._failed.clear()
@@ -130,8 +133,14 @@ class WebhookDeliverer(TransactionalProcessor):
                     per_dept[dept].append((tp.partition, m))
         if not per_dept:
             return
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as session:
-            await asyncio.gather(*(self._deliver_all(session, dept, items) for dept, items in per_dept.items()))
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+        session = self._session
+        await asyncio.gather(*(self._deliver_all(session, dept, items) for dept, items in per_dept.items()))
+
+    async def finish(self) -> None:
+        if self._session is not None:
+            await self._session.close()
 
     async def _deliver_all(self, session: aiohttp.ClientSession, dept: str, items: list[tuple[int, Any]]) -> None:
         for partition, m in items:  # in order within a department
