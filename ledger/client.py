@@ -34,7 +34,7 @@ from typing import Any
 import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from ledger.platform import config, signing
+from ledger.platform import config, kafka_util, signing
 from ledger.records import submissions
 from schemas import registry
 
@@ -61,6 +61,8 @@ class LedgerClient:
         self._outcomes: dict[str, dict[str, Any]] = {}
         self._waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._task: asyncio.Task[None] | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.consumer: AIOKafkaConsumer | None = None
 
     async def __aenter__(self) -> LedgerClient:
         await self.start()
@@ -73,7 +75,6 @@ class LedgerClient:
         self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, enable_idempotence=True, acks="all",
                                          linger_ms=self._linger, max_batch_size=MAX_BATCH_BYTES)
         await self.producer.start()
-        self.consumer: AIOKafkaConsumer | None = None
         if watch_outcomes:
             self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
                                              enable_auto_commit=False, isolation_level="read_committed",
@@ -92,7 +93,8 @@ class LedgerClient:
             await asyncio.gather(self._task, return_exceptions=True)
         if self.consumer:
             await self.consumer.stop()
-        await self.producer.stop()
+        if self.producer is not None:  # (None: start() failed before the producer was made)
+            await self.producer.stop()
 
     async def _watch(self) -> None:
         assert self.consumer is not None
@@ -134,23 +136,9 @@ class LedgerClient:
             raise ValueError(f"a batch holds 1 to {self.batch_records} records, not {len(records)}")
         signed = submissions.make_batch(records, self.department, self._key)
         self._expect(records)
-        by_partition: dict[int, list[submissions.Submission]] = {}
-        for sub in signed:
-            by_partition.setdefault(submissions.partition_of(sub[0]), []).append(sub)
-        acks = []
-        for partition, subs in by_partition.items():
-            builder = self.producer.create_batch()
-            for key, value, headers in subs:
-                if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
-                    acks.append(await self._send(builder, partition))  # full: the next Kafka batch
-                    builder = self.producer.create_batch()
-                    builder.append(key=key, value=value, timestamp=None, headers=headers)
-            acks.append(await self._send(builder, partition))
+        acks = await kafka_util.send_grouped(self.producer, [
+            (self.topic, submissions.partition_of(key), key, value, headers) for key, value, headers in signed])
         return asyncio.gather(*acks)
-
-    async def _send(self, builder: Any, partition: int) -> asyncio.Future[Any]:
-        builder.close()  # complete: sent without lingering
-        return await self.producer.send_batch(builder, self.topic, partition=partition)
 
     def decided(self) -> int:
         """How many outcomes this client has seen so far."""

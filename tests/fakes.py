@@ -147,6 +147,23 @@ class FakeConsumer:
         return out
 
 
+class FakeBatch:
+    """aiokafka's BatchBuilder in memory: records appended until closed (never full)."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[bytes | None, bytes | None, Any]] = []
+        self.closed = False
+
+    def append(self, *, key: bytes | None, value: bytes | None, timestamp: Any, headers: Any = ()) -> object | None:
+        if self.closed:
+            return None
+        self.records.append((key, value, headers))
+        return object()
+
+    def close(self) -> None:
+        self.closed = True
+
+
 class FakeProducer:
     def __init__(self, broker: FakeBroker, **options: Any) -> None:
         self.broker = broker
@@ -194,6 +211,16 @@ class FakeProducer:
         self._pending.append((topic, partition, key, value, headers))
         fut.set_result(Metadata(topic, partition, self.broker.end(TopicPartition(topic, partition)) + before))
         return fut
+
+    def create_batch(self) -> FakeBatch:
+        return FakeBatch()
+
+    async def send_batch(self, batch: FakeBatch, topic: str, *, partition: int) -> asyncio.Future[Metadata]:
+        last = None
+        for key, value, headers in batch.records:
+            last = await self.send(topic, value=value, key=key, partition=partition, headers=headers)
+        assert last is not None, "an empty batch"
+        return last
 
     async def send_and_wait(self, topic: str, value: bytes | None = None, key: bytes | None = None,
                             partition: int | None = None) -> Metadata:

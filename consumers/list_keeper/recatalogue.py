@@ -67,6 +67,7 @@ class Replay:
     active: dict[tuple[str, str, str], tuple[dict[str, Any], int]] = field(default_factory=dict)
     ended: set[tuple[str, str, str]] = field(default_factory=set)  # endings seen (the settling pass)
     entries: int = 0
+    undecodable: int = 0  # records no schema reads (skipped, as the list keeper skips them)
 
     def __post_init__(self) -> None:
         self.book = ListBook(self.rules)
@@ -76,8 +77,14 @@ class Replay:
         event_type = dict(msg.headers or ()).get("event-type")
         if event_type is not None and event_type.decode() not in lists.MAY_CHANGE_LISTS:
             return
-        _, entry = registry.decode(msg.value, "LedgerEntry")
-        _, rec = registry.decode(entry["submission"])
+        try:
+            _, entry = registry.decode(msg.value, "LedgerEntry")
+            _, rec = registry.decode(entry["submission"])
+        except registry.SchemaError as exc:
+            self.undecodable += 1
+            log.error("undecodable record skipped", topic=registry.EVENTS.name, partition=partition,
+                      offset=msg.offset, reason=str(exc))
+            return
         for out in self.book.apply(partition, msg.offset, entry, rec):
             if out.inconsistent:
                 continue
@@ -212,6 +219,8 @@ async def run(s: config.Settings, rules: RuleBook, version: int | None, dry_run:
     by_action: dict[str, int] = {}
     for _, a in found:
         by_action[a["action"]] = by_action.get(a["action"], 0) + 1
+    if replay.undecodable:
+        _say(f"{replay.undecodable} ledger records no schema reads were skipped (see the log)")
     _say(f"{len(replay.active):,} listings in force; {listings:,} need version {target.version}: "
          f"{len(found):,} alerts ({', '.join(f'{k} {n}' for k, n in sorted(by_action.items())) or 'none'})")
     log.info("catalogue change planned", version=target.version, listings=listings, alerts=len(found),

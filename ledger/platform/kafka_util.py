@@ -4,9 +4,41 @@ composition root, ops/root.py; the unit tests hand the services an in-memory fak
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.partitioner import murmur2
+
+# (topic, partition, key, value, headers): a record ready for `send_grouped`
+Record = tuple[str, int, bytes | None, bytes, list[tuple[str, bytes]]]
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2) gives a key, so that any client agrees."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+async def send_grouped(producer: AIOKafkaProducer, records: Iterable[Record]) -> list[asyncio.Future[Any]]:
+    """Send records as whole Kafka record batches, one (or more when full) per topic and partition,
+    in order within each (aiokafka's `create_batch` / `send_batch`: no per-record `send`, no linger;
+    inside a transaction the partitions join it as with `send`). Returns the batches' futures."""
+    grouped: dict[tuple[str, int], list[Record]] = {}
+    for r in records:
+        grouped.setdefault((r[0], r[1]), []).append(r)
+    acks = []
+    for (topic, partition), rs in grouped.items():
+        builder = producer.create_batch()
+        for _, _, key, value, headers in rs:
+            if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                builder.close()  # full: the next Kafka batch
+                acks.append(await producer.send_batch(builder, topic, partition=partition))
+                builder = producer.create_batch()
+                builder.append(key=key, value=value, timestamp=None, headers=headers)
+        builder.close()  # complete: sent without lingering
+        acks.append(await producer.send_batch(builder, topic, partition=partition))
+    return acks
 
 
 class KafkaClients:

@@ -31,7 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from prometheus_client import Counter, Gauge, Histogram
 
 from ledger.platform import logs
-from ledger.platform.kafka_util import KafkaClients, caught_up
+from ledger.platform.kafka_util import KafkaClients, Record, caught_up, partition_of, send_grouped
 from schemas import registry
 
 LAG = Gauge("ledger_stream_lag_records", "Input records not yet processed", ["processor", "partition"])
@@ -48,7 +48,7 @@ class Out:
     topic: registry.Topic
     key: bytes
     value: bytes
-    partition: int | None = None  # None: Kafka's default partitioner on the key
+    partition: int | None = None  # None: Kafka's default partitioner (murmur2) on the key
     headers: tuple[tuple[str, bytes], ...] = ()
 
 
@@ -116,15 +116,15 @@ class TransactionalProcessor:
         """Inside the batch's transaction: send its output records (by default those of `transform`,
         record by record) and wait until they are acknowledged. Returns the count per topic."""
         produced: dict[str, int] = {}
-        futures = []
+        records: list[Record] = []
         for tp, msgs in batch.items():
             for m in msgs:
                 for out in self._transform(tp.partition, m):
-                    futures.append(await producer.send(out.topic.name, key=out.key, value=out.value,
-                                                       partition=out.partition, headers=list(out.headers) or None))
+                    partition = out.partition if out.partition is not None else partition_of(out.key, out.topic.partitions)
+                    records.append((out.topic.name, partition, out.key, out.value, list(out.headers)))
                     produced[out.topic.name] = produced.get(out.topic.name, 0) + 1
-        if futures:
-            await asyncio.gather(*futures)
+        if records:  # whole record batches per partition: a per-record send cost more than the transform
+            await asyncio.gather(*await send_grouped(producer, records))
         return produced
 
     def committed(self) -> None:

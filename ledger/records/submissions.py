@@ -24,13 +24,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from aiokafka.partitioner import murmur2
-
 from ledger.domain import identity
 from ledger.domain.errors import Rejection
 from ledger.domain.model import Event, check_event_id
 from ledger.domain.rules import DepartmentMatrix
-from ledger.platform import signing
+from ledger.platform import kafka_util, signing
 from ledger.records import batch
 from ledger.records.events import event_of
 from schemas import registry
@@ -67,8 +65,8 @@ def submission_key(id_type: str, raw_id: str) -> bytes:
 @lru_cache(maxsize=65536)
 def partition_of(key: bytes, partitions: int = registry.SUBMISSIONS.partitions) -> int:
     """The credit.submissions partition of a key: Kafka's default partitioner (murmur2), so that any
-    Kafka client agrees; computed once per entity and remembered."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    Kafka client agrees."""
+    return kafka_util.partition_of(key, partitions)
 
 
 Headers = list[tuple[str, bytes]]

@@ -12,6 +12,7 @@ from datetime import date
 
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from consumers.list_keeper.service import ListKeeper
 from ledger.client import submit_as_departments
@@ -29,8 +30,18 @@ PAUSE = 0.25  # seconds between chunks
 
 async def _stream(settings, pairs) -> None:  # type: ignore[no-untyped-def]
     for i in range(0, len(pairs), CHUNK):
-        outcomes = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, pairs[i:i + CHUNK])
-        assert {o["status"] for o in outcomes} == {"ACCEPTED"}, [o["reasons"] for o in outcomes][:3]
+        for attempt in range(1, 61):
+            try:
+                outcomes = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir,
+                                                       pairs[i:i + CHUNK])
+                break
+            except (KafkaError, TimeoutError) as exc:  # the broker is being restarted: as a department
+                if attempt == 60:                      # would, send the chunk again (same event ids)
+                    raise
+                print(f"chunk {i // CHUNK} not acknowledged ({type(exc).__name__}); sending it again", flush=True)
+                await asyncio.sleep(1)
+        # a chunk sent again may find part of it recorded already: those are answered DUPLICATE
+        assert {o["status"] for o in outcomes} <= {"ACCEPTED", "DUPLICATE"}, [o["reasons"] for o in outcomes][:3]
         await asyncio.sleep(PAUSE)  # a stream that lasts: the kills can come in the middle of it
 
 
