@@ -276,6 +276,13 @@ def portal(argv: list[str]) -> None:
     _web("portal", argv, web_portal, s.portal_port, "LEDGER_PORTAL_PORT", web_portal.make_app)
 
 
+def schema_registry(argv: list[str]) -> None:
+    from projections.web import schema_registry as web_registry
+
+    s = config.load()
+    _web("schema-registry", argv, web_registry, s.registry_port, "LEDGER_REGISTRY_PORT", web_registry.make_app)
+
+
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("sequencer", "the single writer of credit.events: judges credit.submissions, writes entries, "
                       "outcomes and its state changelog in one Kafka transaction per batch", sequencer),
@@ -290,4 +297,6 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("gateway", "HTTP/JSON submissions of the departments, with bearer tokens, on 127.0.0.1", gateway),
     Kind("query-api", "read-only HTTP/JSON over the views, on 127.0.0.1", query_api),
     Kind("portal", "the public credit portal and the operator dashboard (HTML), on 127.0.0.1", portal),
+    Kind("schema-registry", "the Avro schemas by id and subject, read-only, as a Confluent Schema Registry "
+                            "answers, on 127.0.0.1", schema_registry),
 )}

@@ -1,7 +1,7 @@
 """Run the stack: one Kafka 4.x broker (KRaft, jars from Maven Central) and one PostgreSQL, on loopback.
 
     ops/stack up       start what is not running (Kafka, PostgreSQL, the sequencer, the projector,
-                       the query API, the gateway, the expiry scheduler),
+                       the query API, the gateway, the expiry scheduler, the schema registry API ...),
                        create the topics, apply the migrations, create development signing keys
     ops/stack down     stop what runs (Kafka by its pid, PostgreSQL with pg_ctl)
     ops/stack status   what runs, on which ports, with which data directory
@@ -49,7 +49,7 @@ class Service:
 
     # every kind is started as `python -m ops.run <kind>` (ops/root.py wires it)
     KINDS = ("sequencer", "projector", "query-api", "gateway", "list-keeper", "webhook", "scheduler", "notary",
-             "portal")
+             "portal", "schema-registry")
 
     def __init__(self, s: config.Settings, name: str) -> None:
         if name not in self.KINDS:
@@ -92,13 +92,16 @@ class Service:
         if self.name == "portal" and not port_free(self.s.portal_port, wait=PORT_RELEASE_SECONDS):
             raise StackError(f"port {self.s.portal_port} on 127.0.0.1 (the public portal) is already taken; "
                              f"choose another with LEDGER_PORTAL_PORT")
+        if self.name == "schema-registry" and not port_free(self.s.registry_port, wait=PORT_RELEASE_SECONDS):
+            raise StackError(f"port {self.s.registry_port} on 127.0.0.1 (the schema registry API) is already taken; "
+                             f"choose another with LEDGER_REGISTRY_PORT")
         self.log.parent.mkdir(parents=True, exist_ok=True)
         log_start = self.log.stat().st_size if self.log.exists() else 0  # only this start's lines count
         env = {**os.environ, "PYTHONPATH": str(config.ROOT), "LEDGER_STACK_DIR": str(self.s.stack_dir),
                "LEDGER_KAFKA_PORT": str(self.s.kafka_port), "LEDGER_PG_PORT": str(self.s.pg_port),
                "LEDGER_KEYS_DIR": str(self.s.keys_dir), "LEDGER_API_PORT": str(self.s.api_port),
                "LEDGER_GATEWAY_PORT": str(self.s.gateway_port), "LEDGER_PORTAL_PORT": str(self.s.portal_port),
-               **(extra_env or {})}
+               "LEDGER_REGISTRY_PORT": str(self.s.registry_port), **(extra_env or {})}
         with open(self.log, "ab") as out:
             proc = subprocess.Popen([sys.executable, *self.command, "--metrics-port", str(port)],
                                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
@@ -139,7 +142,7 @@ class Service:
 
 
 SERVICES = ("sequencer", "projector", "query-api", "gateway", "list-keeper", "webhook", "scheduler",
-            "notary", "portal")
+            "notary", "portal", "schema-registry")
 # Started by `ops/stack up` but not by the tests' `services` fixture: a scheduler running through
 # the whole test session would end other tests' old listings under them (its tests start their own).
 ON_DEMAND_IN_TESTS = frozenset({"scheduler"})
@@ -239,11 +242,11 @@ def down(s: config.Settings) -> None:
 def status(s: config.Settings) -> int:
     kafka, pg = Kafka(s), Postgres(s)
     kp, pp = kafka.pid(), pg.pid()
-    print(f"kafka       {'running pid ' + str(kp) if kp else 'stopped'}  127.0.0.1:{s.kafka_port}  {kafka.data}")
-    print(f"postgresql  {'running pid ' + str(pp) if pp else 'stopped'}  127.0.0.1:{s.pg_port}  {pg.data}")
+    print(f"kafka           {'running pid ' + str(kp) if kp else 'stopped'}  127.0.0.1:{s.kafka_port}  {kafka.data}")
+    print(f"postgresql      {'running pid ' + str(pp) if pp else 'stopped'}  127.0.0.1:{s.pg_port}  {pg.data}")
     pids = {name: Service(s, name).pid() for name in SERVICES}
     for name, pid in pids.items():
-        print(f"{name:<11} {'running pid ' + str(pid) if pid else 'stopped'}  "
+        print(f"{name:<15} {'running pid ' + str(pid) if pid else 'stopped'}  "
               f"http://127.0.0.1:{s.metrics_port(name)}/metrics")
     return 0 if kp and pp and all(pids.values()) else 3
 

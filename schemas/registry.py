@@ -121,7 +121,7 @@ class Schema:
 class Catalogue:
     by_id: dict[int, Schema]
     latest: dict[str, Schema]  # record name -> newest version
-    named: dict[str, Any]  # full name -> parsed named type, for walking references
+    named: dict[str, Any]  # full name -> parsed named type (the newest version's), for walking references
 
 
 def _load_json(file: str) -> dict[str, Any]:
@@ -142,7 +142,6 @@ def catalogue() -> Catalogue:
         name, version = entry["file"].split(".v")[0], int(entry["file"].split(".v")[1].split(".")[0])
         own = dict(named)
         parsed = fastavro.parse_schema(raw, named_schemas=own)
-        all_named.update({k: v for k, v in own.items() if k not in all_named})
         s = Schema(entry["id"], entry["file"], name, version, parsed, tuple(
             f["name"] for f in raw.get("fields", ()) if f["type"] == "bytes" and "default" in f))
         if s.id in by_id:
@@ -150,6 +149,10 @@ def catalogue() -> Catalogue:
         by_id[s.id] = s
         if name not in latest or latest[name].version < version:
             latest[name] = s
+            # the newest version's own named types (its record, its enums) are the ones `named` holds
+            all_named.update({k: v for k, v in own.items() if k not in named})
+        else:
+            all_named.update({k: v for k, v in own.items() if k not in all_named})
     return Catalogue(by_id, latest, all_named)
 
 

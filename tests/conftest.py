@@ -22,6 +22,7 @@ TEST_ENV = {
     "LEDGER_API_PORT": "28080",
     "LEDGER_GATEWAY_PORT": "28081",
     "LEDGER_PORTAL_PORT": "28082",
+    "LEDGER_REGISTRY_PORT": "28083",
 }
 for _k, _v in TEST_ENV.items():
     os.environ.setdefault(_k, _v)

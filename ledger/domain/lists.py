@@ -2,8 +2,8 @@
 
 Which events touch a list, and what the change is (listed, delisted, expired, repaired; with the
 list kind, the case or decision number, the reason, the listing department, the listing date and the
-legal end from the publication rules). The projector (list_entries), the list keeper (the list
-feeds) and through it the alerter all read list changes from here, so they agree with one another
+legal end from the publication rules). The projector (list_entries) and the list keeper (the list
+feeds and alerts) read list changes from here, so they agree with one another
 and with the state the sequencer judged with (`evolve`).
 
 A ListingExpired or CreditRepaired of an administrative penalty's publication is not a list change.

@@ -4,7 +4,7 @@
 departments that implement it (ids of the department matrix) and to the actions a sector system may
 ask about ("may entity X do Y"), with its legal basis (docs/domain-notes.md §5). Pure: the one rules loader
 (``ledger/rules/loader.py``) reads the file and ``parse_catalogue`` turns it into a ``Catalogue``;
-the alerter, the trigger query and the portal all read the same ``Catalogue``.
+the list keeper (alerts), the trigger query and the portal all read the same ``Catalogue``.
 
 A measure applies to an entity when one of its list kinds is active for the entity and the entity's
 credit database is among its categories (none listed = every database).

@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_PORT_OFFSETS = {"sequencer": 1, "projector": 2, "query-api": 3, "gateway": 4, "list-keeper": 5,
-                        "scheduler": 7, "notary": 8, "webhook": 9, "portal": 13}
+                        "scheduler": 7, "notary": 8, "webhook": 9, "portal": 13, "schema-registry": 14}
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Settings:
     api_port: int
     gateway_port: int = 8081  # the submission gateway (HTTP, loopback)
     portal_port: int = 8082  # the public portal and operator dashboard (HTML, loopback)
+    registry_port: int = 8083  # the read-only schema registry API (HTTP, loopback)
     sequencer_verified_batches: int = 4096  # signed batches whose signature the sequencer remembers as verified
     sequencer_cache_entities: int = 2_000  # parsed entity states the sequencer keeps in memory (an LRU)
     sequencer_cache_mib: int = 32  # the sequencer's RocksDB block cache, memtables included
@@ -75,6 +76,7 @@ def load(env: dict[str, str] | None = None) -> Settings:
         api_port=int(e.get("LEDGER_API_PORT", "8080")),  # the query API (HTTP, loopback)
         gateway_port=int(e.get("LEDGER_GATEWAY_PORT", "8081")),  # the submission gateway (HTTP, loopback)
         portal_port=int(e.get("LEDGER_PORTAL_PORT", "8082")),  # the public portal (HTML, loopback)
+        registry_port=int(e.get("LEDGER_REGISTRY_PORT", "8083")),  # the schema registry API (HTTP, loopback)
         sequencer_verified_batches=int(e.get("LEDGER_SEQUENCER_VERIFIED_BATCHES", "4096")),
         sequencer_cache_entities=int(e.get("LEDGER_SEQUENCER_CACHE_ENTITIES", "2000")),
         sequencer_cache_mib=int(e.get("LEDGER_SEQUENCER_CACHE_MIB", "32")),

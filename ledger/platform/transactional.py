@@ -1,6 +1,6 @@
 """Exactly-once stream processing over aiokafka: read, transform, write and commit the input offsets
-in ONE Kafka transaction per batch: the loop of the sequencer, the list keeper, the alerter and the
-webhook deliverer.
+in ONE Kafka transaction per batch: the loop of the sequencer, the list keeper and the webhook
+deliverer.
 
 A subclass names its input topic, group and transactional id and implements `transform` (a thin
 step that calls plain functions), or `write` when a batch's outputs depend on each other (the

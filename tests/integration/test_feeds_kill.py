@@ -84,7 +84,7 @@ async def _grown(settings, topic, n: int) -> bool:  # type: ignore[no-untyped-de
     return await _count(settings, topic) >= n
 
 
-async def test_sigkill_of_list_keeper_and_alerter_loses_and_duplicates_nothing(settings, services) -> None:
+async def test_sigkill_of_every_process_on_the_path_and_a_broker_restart_lose_and_duplicate_nothing(settings, services) -> None:
     rng = helpers.rng("feeds-kill")
     subjects = workload.subjects(rng, ENTITIES, persons_share=0.2)
     cases = [f"（2026）豫10执K{i}{rng.randrange(10**6)}号" for i in range(ENTITIES)]

@@ -16,7 +16,10 @@ the old digest); and when the ledger copy's envelope took the entry's rules vers
 three were recorded together when those changes were merged. Recorded again when submissions
 became batch-signed (each signature over a batch of one), and again when the workload's entries
 kept their batch proofs (LedgerEntry v3): both times every entry's hash (a column of the ledger
-copy) changed, and nothing else (the digest of every other table was the same). jsonb columns are compared as values,
+copy) changed, and nothing else (the digest of every other table was the same). Recorded again when
+HonourAwarded v2 (schema id 122, the optional document_url) became the newest: the workload's honours
+are written with it, so their ledger copy rows (bytes, hash, the record with document_url null) changed,
+and nothing else (every other table's digest was the same). jsonb columns are compared as values,
 everything else as text.
 """
 
@@ -31,7 +34,7 @@ from ledger.domain.model import EntityState
 from ledger.rules import loader
 from projections.rows import Folder, Loaded, state_from_json, state_json
 
-GOLDEN = "f10dc7792aa96afaa698b770ebaeee41ec60ab35d815e964d86f0d21bf3d7bc9"
+GOLDEN = "6f1830042baa74b864b91443576da3aabca9592f49353638226d821dfc460816"
 
 
 @pytest.fixture(scope="module")
