@@ -16,6 +16,7 @@ from examples.sector_subscriber import SectorSubscriber
 from ledger.platform import config
 from ledger.platform.kafka_util import KafkaClients
 from ledger.platform.transactional import read_partitions
+from ops import demo_registry
 from schemas import registry
 
 
@@ -60,6 +61,7 @@ async def show(s: config.Settings, outcomes: list[dict[str, Any]], say: Any, tim
         say(f"   (python -m examples.sector_subscriber --db {db} --show)")
     finally:
         sub.close()
+    await demo_registry.show(s, sorted({c["entity_id"] for c in changes}), say)
     await recatalogue(s, say)
 
 
