@@ -81,7 +81,7 @@ async def transactions(bootstrap: str, n: int, hops: int) -> dict[str, float]:
     first = _producer(bootstrap, f"bench-floor-{time.time_ns()}")
     relay_out = _producer(bootstrap, f"bench-floor-relay-{time.time_ns()}")
     group = f"bench-floor-relay-{time.time_ns()}"
-    relay_in = _consumer(bootstrap, group_id=group, auto_offset_reset="latest")
+    relay_in = _consumer(bootstrap, group_id=group, auto_offset_reset="latest") if hops == 2 else None
     reader = _consumer(bootstrap, group_id=None)
     out_topic = HOP1 if hops == 1 else HOP2
     for c in (first, relay_out, reader):
@@ -91,7 +91,7 @@ async def transactions(bootstrap: str, n: int, hops: int) -> dict[str, float]:
     await reader.seek_to_end(tp_out)
     await reader.position(tp_out)
     relay_task = None
-    if hops == 2:
+    if relay_in is not None:
         await relay_in.start()
         tp_in = TopicPartition(HOP1, 0)
         relay_in.assign([tp_in])
@@ -122,6 +122,7 @@ async def transactions(bootstrap: str, n: int, hops: int) -> dict[str, float]:
         if relay_task is not None:
             relay_task.cancel()
             await asyncio.gather(relay_task, return_exceptions=True)
+        if relay_in is not None:
             await relay_in.stop()
         for c in (first, relay_out, reader):
             await c.stop()

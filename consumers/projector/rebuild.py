@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import logging
 import multiprocessing
+import signal
 import sys
 import time
 from typing import Any
@@ -214,7 +215,22 @@ def main() -> None:
     logs.configure(args.log_level)
     if args.workers < 1:
         p.error(f"--workers: at least 1, got {args.workers}")
-    sys.exit(uvloop.run(rebuild(config.load(), args.keep_old, args.force, args.workers)))
+    sys.exit(uvloop.run(stoppable(rebuild(config.load(), args.keep_old, args.force, args.workers))))
+
+
+async def stoppable(work: Any) -> int:
+    """Run the rebuild so that SIGTERM or SIGINT cancels it: the worker processes are stopped with it
+    (the default SIGTERM would end this process alone and leave them projecting) and nothing is
+    switched; exit status 143."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        _say("stopped by a signal: the workers were stopped, nothing was switched")
+        return 143
 
 
 if __name__ == "__main__":

@@ -133,3 +133,28 @@ def test_a_bulk_load_keeps_the_index_the_projectors_status_updates_use(settings,
         conn.execute("set local enable_seqscan = off")  # an index is used if there is one
         plan = "\n".join(r[0] for r in conn.execute("explain " + update.format(s="views_index_check")).fetchall())
         assert "publicity_entity" in plan, plan
+
+
+async def test_a_rebuild_stopped_with_sigterm_stops_its_workers_and_switches_nothing(settings, services) -> None:
+    before = helpers.pg_rows(settings, "select count(*) from view_generations")
+    env = {**os.environ, "PYTHONPATH": str(config.ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "consumers.projector.rebuild", "--workers", "2"], env=env,
+                            stderr=subprocess.PIPE, text=True)
+
+    def workers() -> list[int]:
+        return [c for c in _children(proc.pid)
+                if "multiprocessing" in _cmdline(c) and "resource_tracker" not in _cmdline(c)]
+
+    running = await helpers.wait_until(lambda: workers() if len(workers()) == 2 else None, timeout=60, interval=0.01,
+                                       what="two rebuild workers")
+    proc.send_signal(signal.SIGTERM)
+    _, err = await asyncio.to_thread(proc.communicate, timeout=120)
+    assert proc.returncode == 143, err
+    assert "stopped by a signal" in err
+    for pid in running:  # no worker left projecting on its own
+        assert not os.path.exists(f"/proc/{pid}") or "multiprocessing" not in _cmdline(pid), pid
+    assert helpers.pg_rows(settings, "select count(*) from view_generations") == before
+    leftovers = helpers.pg_rows(settings, "select nspname from pg_namespace where nspname like %s", ('views_rebuild_%',))
+    with psycopg.connect(settings.pg_dsn) as conn:
+        for (name,) in leftovers:
+            schema.drop(conn, name)
