@@ -39,7 +39,7 @@ from datetime import date
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench import floor, quiet
+from bench import floor, procfs, quiet
 from ledger.client import LedgerClient
 from ledger.platform import config, signing
 from ledger.platform.kafka_util import assign_at_end
@@ -133,6 +133,15 @@ async def wait_idle(s: config.Settings, timeout: float = 600) -> None:
         await admin.close()
 
 
+def cpu_now(s: config.Settings) -> dict[str, float]:
+    """CPU seconds so far of the path's processes, the broker, this load generator and the machine."""
+    out = {n: procfs.cpu_s(ops_stack.Service(s, n).pid()) for n in PATH}
+    out["broker"] = procfs.cpu_s(ops_stack.Kafka(s).pid())
+    out["load generator"] = procfs.cpu_s("self")
+    out["machine"] = procfs.machine_busy_s()
+    return out
+
+
 async def run(s: config.Settings, rate: float, seconds: float, warmup: float, rebuild: bool) -> dict:  # type: ignore[type-arg]
     """One open-loop run at `rate`; its figures."""
     await wait_idle(s)
@@ -181,6 +190,7 @@ async def run(s: config.Settings, rate: float, seconds: float, warmup: float, re
             proc = subprocess.Popen([sys.executable, "-m", "consumers.projector.rebuild"], stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(config.ROOT)})
         t0 = time.time() + 0.2
+        cpu_from = cpu_now(s)
         for i, (rec, (key, value, headers)) in enumerate(zip(records, signed, strict=True)):
             at = t0 + i / rate
             wait = at - time.time()
@@ -194,6 +204,7 @@ async def run(s: config.Settings, rate: float, seconds: float, warmup: float, re
             if i % int(rate * 5) == 0 and i:
                 print(f"  {i}/{total} submitted, {len(seen)} alerted", flush=True)
         sent_in = time.time() - t0
+        cores = {k: round((v - cpu_from[k]) / sent_in, 2) for k, v in cpu_now(s).items()}
         deadline = time.time() + 30
         while len(seen) < len(due) and time.time() < deadline:
             await asyncio.sleep(0.2)
@@ -219,19 +230,23 @@ async def run(s: config.Settings, rate: float, seconds: float, warmup: float, re
         print(f"  {name:<22} p50 {h.percentile(50):8.1f} ms   p90 {h.percentile(90):8.1f} ms   "
               f"p99 {h.percentile(99):8.1f} ms   p99.9 {h.percentile(99.9):8.1f} ms   max {h.max_ms:8.1f} ms")
     load_avg = open('/proc/loadavg').read().split()[:3]
+    print("  cores busy while sending: " + ", ".join(f"{k} {v:.2f}" for k, v in cores.items()))
     print(f"  load average: {load_avg}", flush=True)
     counted = hist.count > 0
     p50, p99 = (hist.percentile(50), hist.percentile(99)) if counted else (float("inf"), float("inf"))
     return {"rate": rate, "rebuild": rebuild_state if rebuild else None, "submitted": len(due),
             "sent_rate": len(due) / sent_in, "late": late, "missing": missing, "p50_ms": p50, "p99_ms": p99,
             "stages_p50_ms": [h.percentile(50) for h in (stage_seq, stage_alert, stage_read)] if counted else [],
-            "sustained": counted and missing == 0 and late <= 0.01 * len(due) and p99 < 1000, "load": load_avg}
+            "sustained": counted and missing == 0 and late <= 0.01 * len(due) and p99 < 1000, "load": load_avg,
+            "cores": cores}
 
 
 def table(fl: dict | None, runs: list[dict]) -> None:  # type: ignore[type-arg]
     two = fl["two_transactions"] if fl else None
-    print("\n| run | sent/s | p50 | p99 | stages p50 (due->sequenced, ->alerted, ->read) | target | floor (two hops p50 / p99) | ratio p50 / p99 | load |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("\n| run | sent/s | p50 | p99 | stages p50 (due->sequenced, ->alerted, ->read) | target | floor (two hops "
+          "p50 / p99) | ratio p50 / p99 | cores busy (sequencer / keeper / broker / load generator / machine of 2) "
+          "| load |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in runs:
         name = f"{r['rate']:,.0f}/s" + (" + rebuild" if r["rebuild"] is not None else "")
         verdict = ""
@@ -246,7 +261,8 @@ def table(fl: dict | None, runs: list[dict]) -> None:  # type: ignore[type-arg]
             ratio = f"{rp50:.1f}x / {rp99:.1f}x ({'met' if met else 'MISSED'} <= {TARGET_FLOOR_RATIO:.0f}x)"
         stages = " / ".join(f"{x:.1f}" for x in r["stages_p50_ms"])
         print(f"| {name} | {r['sent_rate']:,.0f} | {r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms | {stages} ms | "
-              f"{verdict or '-'} | {floor_text} | {ratio} | {' '.join(r['load'])} |")
+              f"{verdict or '-'} | {floor_text} | {ratio} | {' / '.join(f'{v:.2f}' for v in r['cores'].values())} | "
+              f"{' '.join(r['load'])} |")
 
 
 async def main_async(s: config.Settings, args: argparse.Namespace) -> int:

@@ -53,6 +53,7 @@ from typing import Any
 
 import uvloop
 
+from bench import procfs
 from ledger.client import BATCH_RECORDS, LedgerClient
 from ledger.platform import config, signing
 from ledger.records import submissions
@@ -74,7 +75,6 @@ SUMMARY = re.compile(
     r"(?P<avg>[\d.]+) ms avg latency, (?P<max>[\d.]+) ms max latency, (?P<p50>\d+) ms 50th, "
     r"(?P<p95>\d+) ms 95th, (?P<p99>\d+) ms 99th, (?P<p999>\d+) ms 99\.9th")
 MB = 1024 * 1024  # ProducerPerformance's "MB" is MiB (bytes / 1024 / 1024)
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _say(msg: str) -> None:
@@ -117,22 +117,6 @@ def machine_facts() -> dict[str, Any]:
     }
 
 
-def _machine_busy_s() -> float:
-    """CPU seconds spent by all CPUs outside idle and iowait since boot."""
-    f = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    return (sum(f[:8]) - f[3] - f[4]) / TICK  # user nice system idle iowait irq softirq steal
-
-
-def _pid_cpu_s(pid: int | None) -> float:
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
-
-
 def _own_cpu_s() -> float:
     t = os.times()  # this process and its waited-for children (the JVM of ProducerPerformance)
     return t.user + t.system + t.children_user + t.children_system
@@ -146,13 +130,13 @@ class Meter:
 
     def start(self) -> None:
         self._t, self._own, self._broker, self._busy = (time.perf_counter(), _own_cpu_s(),
-                                                        _pid_cpu_s(self.broker_pid), _machine_busy_s())
+                                                        procfs.cpu_s(self.broker_pid), procfs.machine_busy_s())
 
     def stop(self) -> dict[str, float]:
         wall = time.perf_counter() - self._t
         own = _own_cpu_s() - self._own
-        broker = _pid_cpu_s(self.broker_pid) - self._broker
-        other = max(0.0, _machine_busy_s() - self._busy - own - broker)
+        broker = procfs.cpu_s(self.broker_pid) - self._broker
+        other = max(0.0, procfs.machine_busy_s() - self._busy - own - broker)
         return {"wall_s": round(wall, 3), "producer_cores": round(own / wall, 2),
                 "broker_cores": round(broker / wall, 2), "other_cores": round(other / wall, 2)}
 
