@@ -44,7 +44,7 @@ from ledger.domain.punishment import Catalogue
 from ledger.domain.rulebook import RuleBook
 from ledger.platform import config, logs
 from ledger.platform.clock import SYSTEM
-from ledger.platform.kafka_util import KafkaClients, caught_up
+from ledger.platform.kafka_util import KafkaClients, caught_up, topic_ends
 from ledger.rules import loader
 from schemas import registry
 
@@ -136,13 +136,7 @@ async def read_ledger(kafka: KafkaClients, replay: Replay, start: dict[int, int]
 
 
 async def end_offsets(kafka: KafkaClients) -> dict[int, int]:
-    c = kafka.consumer(group_id=None, isolation_level="read_committed")
-    await c.start()
-    try:
-        tps = [TopicPartition(registry.EVENTS.name, p) for p in range(registry.EVENTS.partitions)]
-        return {tp.partition: o for tp, o in (await c.end_offsets(tps)).items()}
-    finally:
-        await c.stop()
+    return await topic_ends(kafka, registry.EVENTS.name, registry.EVENTS.partitions)
 
 
 async def written_before(kafka: KafkaClients) -> tuple[set[str], dict[tuple[str, str, str], int]]:

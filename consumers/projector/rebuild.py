@@ -34,13 +34,12 @@ from typing import Any
 
 import psycopg
 import uvloop
-from aiokafka import TopicPartition
 
 from consumers.projector.service import Projector
 from ledger.domain.rulebook import RuleBook
 from ledger.platform import config, logs
 from ledger.platform.clock import SYSTEM
-from ledger.platform.kafka_util import KafkaClients
+from ledger.platform.kafka_util import KafkaClients, topic_ends
 from ledger.rules import loader
 from projections import schema
 from projections.rows import Folder
@@ -59,13 +58,7 @@ def _say(text: str) -> None:
 
 
 async def end_offsets(s: config.Settings) -> dict[int, int]:
-    c = KafkaClients(s.bootstrap_servers).consumer(group_id=None, isolation_level="read_committed")
-    await c.start()
-    try:
-        tps = [TopicPartition(registry.EVENTS.name, p) for p in range(registry.EVENTS.partitions)]
-        return {tp.partition: o for tp, o in (await c.end_offsets(tps)).items()}
-    finally:
-        await c.stop()
+    return await topic_ends(KafkaClients(s.bootstrap_servers), registry.EVENTS.name, registry.EVENTS.partitions)
 
 
 def _read_so_far(s: config.Settings, name: str) -> int:

@@ -73,3 +73,14 @@ async def assign_at_end(consumer: AIOKafkaConsumer, topic: str, partitions: int)
     for tp in tps:
         await consumer.position(tp)
     return tps
+
+
+async def topic_ends(kafka: KafkaClients, topic: str, partitions: int) -> dict[int, int]:
+    """The read_committed end offset of each partition of a topic (where a reader that starts now stops)."""
+    c = kafka.consumer(group_id=None, isolation_level="read_committed")
+    await c.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        return {tp.partition: o for tp, o in (await c.end_offsets(tps)).items()}
+    finally:
+        await c.stop()
