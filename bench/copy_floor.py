@@ -66,7 +66,7 @@ def final_rows(entries: list[tuple[int, bytes, bytes]], folder: Folder, partitio
                 for row in keyed[table].get((eid, kind, ref), ()):
                     row[at_status], row[at_status + 1] = status, ended_on
     rows = {**appended, "entity_state": [(k, v, s) for k, (v, s) in state_rows.items()],
-            "entities": list(entities.values())}
+            "entities": list(views.entity_rows(entities.values()))}
     for table, by_key in keyed.items():
         rows[table] = [tuple(r) for rs in by_key.values() for r in rs]
     return rows, nul

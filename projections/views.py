@@ -8,7 +8,7 @@ per table; nothing is written row by row.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -126,10 +126,10 @@ async def _insert_new(cur: psycopg.AsyncCursor[Any], table: str, columns: str, r
     await cur.execute(f"insert into {table} ({columns}) select {columns} from _in_{table} on conflict do nothing")
 
 
-def entity_rows(ops: Ops) -> Iterator[tuple[Any, ...]]:
+def entity_rows(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
     """The entities rows with registered_on (column 12) as a date: the binary COPY takes no text for a date
     column, and the state keeps the date as ISO text (the fold's rows keep it so: bench/fold.py's digest)."""
-    for r in ops.entities.values():
+    for r in rows:
         yield r if r[12] is None or isinstance(r[12], date) else (*r[:12], date.fromisoformat(r[12]), *r[13:])
 
 
@@ -149,7 +149,7 @@ async def write(conn: psycopg.AsyncConnection[Any], ops: Ops, topic: str = regis
                               "update set version = excluded.version, state = excluded.state "
                               "where entity_state.version < excluded.version")
         if ops.entities:
-            await copy_rows(cur, "_in_entities", ENTITY_COLS, entity_rows(ops), ops.nul_text)
+            await copy_rows(cur, "_in_entities", ENTITY_COLS, entity_rows(ops.entities.values()), ops.nul_text)
             await cur.execute(f"insert into entities ({ENTITY_COLS}) select {ENTITY_COLS} from _in_entities "
                               f"on conflict (entity_id) do update set {_excluded(ENTITY_COLS, ('entity_id', 'first_seen'))} "
                               "where entities.version < excluded.version")
