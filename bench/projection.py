@@ -66,6 +66,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bench import copy_floor
 from consumers.projector import rebuild
 from ledger.domain import identity
 from ledger.domain.model import EntityState
@@ -544,6 +545,9 @@ def main() -> None:
                    help="also profile one run over the first M records (cProfile)")
     p.add_argument("--top", type=int, default=25, help="functions listed by the profile")
     p.add_argument("--no-fold-only", action="store_true", help="skip the in-memory fold measurement")
+    p.add_argument("--no-floor", action="store_true",
+                   help="skip the floor: a plain binary COPY of the same final rows into the same tables "
+                        "(bench/copy_floor.py)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--wait-quiet", type=float, default=600, metavar="S",
                    help="before each run, wait up to S seconds for the rest of the machine to be idle (0: no)")
@@ -570,6 +574,10 @@ def main() -> None:
         gc.collect()
         gc.freeze()  # the built entries out of the collector's reach, as in the projector's runs below
         fold_s = fold_only(built.entries, 5000)
+    floor_rows = None
+    if not a.no_floor:
+        _say("folding the entries in memory for the floor's rows (untimed) ...")
+        floor_rows = copy_floor.final_rows(built.entries, Folder(loader.load()), TOPIC.partitions)
     _say(f"recreating topic {TOPIC.name} and writing the entries ...")
     asyncio.run(recreate_topic(s.bootstrap_servers))
     t0 = time.perf_counter()
@@ -594,6 +602,18 @@ def main() -> None:
             runs.append(asyncio.run(project(s, name, mr, end, meter, workers, indexes)))
             runs[-1]["quiet"] = quiet
             runs[-1]["counts"] = _counts(s, name)
+            if not a.keep:
+                _drop_schema(s, name)
+        floor = None
+        if floor_rows is not None:
+            name = f"bench_projection_{stamp}_floor"
+            schemas_made.append(name)
+            quiet = wait_quiet(a.wait_quiet, a.quiet_cores) if a.wait_quiet > 0 else "did not wait for a quiet machine"
+            _say(f"the floor: a plain binary COPY of the same rows into the fresh schema {name} ({quiet}) ...")
+            _fresh_schema(s, name)
+            floor = asyncio.run(copy_floor.copy_floor(s, name, *floor_rows, meter.start, meter.stop))
+            floor["quiet"], floor["counts"] = quiet, _counts(s, name)
+            del floor_rows
             if not a.keep:
                 _drop_schema(s, name)
         profile = None
@@ -649,6 +669,21 @@ def main() -> None:
               f"{default['rate']:,.0f} = {TEN_MILLION / default['rate'] / 60:,.0f} min; at the best measured rate "
               f"{TEN_MILLION / best['rate'] / 60:,.0f} min (target <= 5 min). Linear extrapolation from "
               f"{n:,} events: it ignores the growth of the tables and their indexes beyond memory.")
+    if floor is not None:
+        c, wall = floor["cpu"], floor["wall_s"]
+        per = 1e6 * wall / n
+        print("floor       a plain COPY (FORMAT BINARY, psycopg write_row) of the same final rows into the same "
+              "tables and indexes, one transaction (bench/copy_floor.py): "
+              + ", ".join(f"{t} {v:,}" for t, v in floor["rows"].items()))
+        print(f"    {n:,} events' rows in {wall:.2f} s = {n / wall:,.0f} events/s; CPU per event: client "
+              f"{c['projector_cores'] * per:.0f} us, PostgreSQL {c['postgres_cores'] * per:.0f} us; "
+              f"other work {c['other_cores']:.2f} cores; {floor['quiet']}")
+        for r in runs:
+            print(f"    projector (max_records {r['max_records']:,}, {r.get('workers', 1)} process(es), "
+                  f"{r.get('indexes')} indexes) / floor = {r['rate']:,.0f} / {n / wall:,.0f} = "
+                  f"{r['rate'] * wall / n:.2f}x (target >= 0.5x)")
+        if runs and any(floor["counts"][t] != runs[0]["counts"][t] for t in floor["counts"] if t != "positions"):
+            print(f"    WARNING: the floor's tables hold other counts than the projector's: {floor['counts']}")
     if profile:
         print()
         print(profile)

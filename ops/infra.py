@@ -164,6 +164,30 @@ def _pg_bin() -> Path:
     return found[-1].parent
 
 
+# The server's settings, set for this machine (2 cores, 24 GiB, one virtual disk shared with other
+# stacks): docs/architecture.md, "PostgreSQL's settings", gives the reason for each one, and
+# tests/unit/test_pg_settings.py checks that the table there and this mapping agree. The test stacks
+# run with the same settings: shared memory is only taken as it is used, so an idle stack stays small.
+PG_SETTINGS: dict[str, str] = {
+    "max_connections": "200",
+    "shared_buffers": "4GB",
+    "effective_cache_size": "12GB",
+    "work_mem": "16MB",
+    "maintenance_work_mem": "1GB",
+    "max_parallel_maintenance_workers": "2",
+    "max_parallel_workers": "2",
+    "max_parallel_workers_per_gather": "1",
+    "synchronous_commit": "off",
+    "wal_buffers": "64MB",
+    "wal_compression": "lz4",
+    "min_wal_size": "1GB",
+    "max_wal_size": "8GB",
+    "checkpoint_timeout": "15min",
+    "checkpoint_completion_target": "0.9",
+    "jit": "off",
+}
+
+
 class Postgres:
     def __init__(self, s: config.Settings) -> None:
         self.s = s
@@ -224,7 +248,7 @@ class Postgres:
             self._run(pg / "initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "-E", "UTF8",
                       "--locale=C.UTF-8", "--no-instructions")
         opts = (f"-p {self.s.pg_port} -k {self.dir} -c listen_addresses=127.0.0.1 "
-                f"-c max_connections=200 -c shared_buffers=512MB -c synchronous_commit=off -c max_wal_size=4GB")
+                + " ".join(f"-c {k}={v}" for k, v in PG_SETTINGS.items()))
         say(f"PostgreSQL starting on 127.0.0.1:{self.s.pg_port}")
         r = self._run(pg / "pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "60", "-o", opts, "start",
                       check=False)
