@@ -177,3 +177,13 @@ def copy_rules(directory: Path, *names: str) -> Path:
         if not names or path.name.split(".v")[0] in names:
             shutil.copy(path, directory / path.name)
     return directory
+
+
+def real_clock_env(**extra: str) -> dict[str, str]:
+    """The environment without libfaketime (LD_PRELOAD, FAKETIME*): for a child process that runs
+    librdkafka, whose timed waits never return under a faked clock (measured: a consumer's poll(1.0)
+    hangs with FAKETIME set, with or without FAKETIME_DONT_FAKE_MONOTONIC=1). Such a child (a subscriber
+    reading a topic) does no date arithmetic, so the machine's own clock changes nothing it checks."""
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "FAKETIME")}
+    preload = " ".join(x for x in os.environ.get("LD_PRELOAD", "").split() if "faketime" not in x)
+    return {**env, **({"LD_PRELOAD": preload} if preload else {}), **extra}

@@ -5,7 +5,6 @@ blocks can find, read and verify."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from datetime import date
@@ -41,7 +40,9 @@ async def listed(settings, services) -> str:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
 def test_a_guide_block_runs_as_written(block: str, listed: str, settings) -> None:  # type: ignore[no-untyped-def]
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # as a fresh shell in a clone has it
+    # as a fresh shell in a clone has it: no PYTHONPATH, and the machine's own clock (a faked-clock pass of
+    # the suite preloads libfaketime, under which librdkafka's timed waits never return)
+    env = {k: v for k, v in helpers.real_clock_env().items() if k != "PYTHONPATH"}
     run = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", block], capture_output=True, text=True,
                          cwd=config.ROOT, env=env, timeout=180)
     assert run.returncode == 0, f"{block}\n--- stdout\n{run.stdout[-2000:]}\n--- stderr\n{run.stderr[-3000:]}"

@@ -1,7 +1,8 @@
 """The schema registry API (projections/web/schema_registry.py, a process of the stack) as clients
 nobody here wrote see it: every route and error body over plain HTTP; confluent-kafka (librdkafka) with
 its SchemaRegistryClient and AvroDeserializer reading credit.lists.current, credit.lists.changes and
-credit.alerts (read_committed) and decoding every record as the project's own decode does; and the
+credit.alerts (read_committed; in a child process on the real clock, tests/librdkafka_read.py) and
+decoding every record as the project's own decode does; and the
 evolution of HonourAwarded: a v2 submission through the client, judged by the sequencer, on
 credit.events and in the views, read by an old consumer that holds the v1 schema only."""
 
@@ -9,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from datetime import date
 from typing import Any
 
 import aiohttp
-from confluent_kafka import Consumer, KafkaError, TopicPartition
-from confluent_kafka.schema_registry import SchemaRegistryClient, topic_record_subject_name_strategy
+from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
-from confluent_kafka.serialization import MessageField, SerializationContext
 
 from ledger.client import submit_as_departments
 from ledger.platform import config
@@ -82,29 +83,22 @@ async def test_every_route_answers_as_a_confluent_registry(settings, services) -
                           'route="/schemas/ids/{id}",status="404"') >= 2
 
 
-def _consume_all(settings: config.Settings, topic: registry.Topic, deserialize: AvroDeserializer) -> dict[
-        tuple[int, int], Any]:
-    """Every committed record of a topic through librdkafka, decoded by the deserializer: (partition, offset) -> value."""
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": "test-standard-clients",
-                         "enable.auto.commit": False, "isolation.level": "read_committed",
-                         "enable.partition.eof": True, "auto.offset.reset": "earliest"})
-    try:
-        consumer.assign([TopicPartition(topic.name, p, -2) for p in range(topic.partitions)])  # -2: the beginning
-        out: dict[tuple[int, int], Any] = {}
-        at_end: set[int] = set()
-        while len(at_end) < topic.partitions:
-            msg = consumer.poll(5.0)
-            assert msg is not None, f"{topic.name}: no record and no end of partition within 5 s"
-            if msg.error():
-                assert msg.error().code() == KafkaError._PARTITION_EOF, msg.error()
-                at_end.add(msg.partition())
-                continue
-            at_end.discard(msg.partition())
-            out[(msg.partition(), msg.offset())] = deserialize(
-                msg.value(), SerializationContext(topic.name, MessageField.VALUE))
-        return out
-    finally:
-        consumer.close()
+def _consume_all(settings: config.Settings, topic: registry.Topic) -> dict[tuple[int, int], Any]:
+    """Every committed record of a topic through librdkafka, decoded by confluent's deserializer with the
+    registry (tests/librdkafka_read.py, a child process on the real clock): (partition, offset) -> value
+    as JSON text."""
+    run = subprocess.run([sys.executable, "-m", "tests.librdkafka_read", settings.bootstrap_servers, _url(settings),
+                          topic.name, str(topic.partitions)], capture_output=True, text=True, timeout=120,
+                         env=helpers.real_clock_env(PYTHONPATH=str(config.ROOT)))
+    assert run.returncode == 0, run.stderr[-3000:]
+    rows = [json.loads(line) for line in run.stdout.splitlines()]
+    return {(r["p"], r["o"]): _canonical(r["v"]) for r in rows}
+
+
+def _canonical(value: Any) -> str:
+    """A decoded value as the reader prints it (dates and times as str())."""
+    return json.dumps(json.loads(json.dumps(value, default=str, ensure_ascii=False)), sort_keys=True,
+                      ensure_ascii=False)
 
 
 async def test_confluent_kafka_decodes_the_list_feeds_and_the_alerts_with_the_registry(settings, services) -> None:
@@ -117,22 +111,18 @@ async def test_confluent_kafka_decodes_the_list_feeds_and_the_alerts_with_the_re
     assert {o["status"] for o in outcomes} == {"ACCEPTED"}, outcomes
     await feeds.wait_for_alerts(settings, {delisting[1]["envelope"]["event_id"]}, 1)
 
-    client = SchemaRegistryClient({"url": _url(settings)})
-    # the newest version of each record's subject is the reader (as the project's decode resolves), the
-    # subject named by the TopicRecordNameStrategy; the writer's schema comes by the id in each record
-    deserialize = AvroDeserializer(client, conf={"use.latest.version": True,
-                                                 "subject.name.strategy": topic_record_subject_name_strategy})
     for topic, record in ((registry.LISTS_CURRENT, "ListStatus"), (registry.LISTS_CHANGES, "ListChange"),
                           (registry.ALERTS, "Alert")):
-        ours = {(p, o): registry.decode(v, record)[1] for p, o, _, v in await helpers.read_topic(settings, topic)}
-        theirs = await asyncio.to_thread(_consume_all, settings, topic, deserialize)
+        ours = {(p, o): _canonical(registry.decode(v, record)[1])
+                for p, o, _, v in await helpers.read_topic(settings, topic)}
+        theirs = await asyncio.to_thread(_consume_all, settings, topic)
         assert ours, f"{topic.name} is empty: the test would prove nothing"
         assert theirs.keys() == ours.keys(), topic.name
         for position, value in ours.items():
             assert theirs[position] == value, (topic.name, position)
     entity = f"uscc:{company.id}"
-    current = [v for v in theirs.values() if v["entity_id"] == entity]  # the alerts: impose, then lift
-    assert {a["action"] for a in current} == {"impose", "lift"}
+    current = [json.loads(v) for v in theirs.values() if json.loads(v)["entity_id"] == entity]
+    assert {a["action"] for a in current} == {"impose", "lift"}  # the alerts: impose, then lift
 
 
 async def test_a_v2_honour_is_judged_stored_and_read_by_old_and_new_readers(settings, services) -> None:
