@@ -173,6 +173,26 @@ async def test_an_aborted_list_keeper_batch_is_written_once(tmp_path: Path) -> N
     assert kafka.producers[-1].aborts == 1
 
 
+async def test_an_entry_judged_under_a_catalogue_the_keeper_has_not_loaded_aborts_its_batch(tmp_path: Path) -> None:
+    sequenced = FakeKafka()
+    _, listed = _listing(13)
+    await _sequence(sequenced, tmp_path, listed)
+    [event] = sequenced.broker.records(registry.EVENTS.name)
+    _, entry = registry.decode(event.value, "LedgerEntry")
+    # the same listing, as a sequencer with a newer catalogue (version 99) would have stamped it
+    kafka = FakeKafka()
+    kafka.broker.append(registry.EVENTS.name, event.partition, event.key, registry.encode("LedgerEntry", {
+        **entry, "rules_versions": {**entry["rules_versions"], "punishment_catalogue": 99}}), event.headers)
+    keeper = ListKeeper(kafka, RULES)
+    with pytest.raises(KeyError, match="punishment_catalogue v99 is not loaded"):
+        keeper.transform(event.partition, kafka.broker.records(registry.EVENTS.name)[0])
+    keeper.aborted()
+    # run: the batch is aborted and read again, nothing is written under a guessed catalogue
+    await run_until(keeper, lambda: any(p.aborts for p in kafka.producers if p.options.get("transactional_id")),
+                    timeout=15)
+    assert not kafka.broker.records(registry.LISTS_CHANGES.name) and not kafka.broker.records(registry.ALERTS.name)
+
+
 # ---------------------------------------------------------------- the projector
 class FakeViews:
     """The projector's sink in memory: entity states and positions, as views.write stores them."""
