@@ -33,6 +33,14 @@ class Settings:
     sequencer_cache_mib: int = 32  # the sequencer's RocksDB block cache, memtables included
     notary_every: int = 1000  # the notary signs a tree head at every multiple of this many leaves ...
     notary_interval: float = 10.0  # ... and this many seconds after the last one when the tree grew
+    # the gateway's limits per department (0: none; LEDGER_KEYS_DIR/gateway-limits.json may set them
+    # per department, read again without a restart): events per second (a token bucket of `burst`
+    # events), requests handled at once; and the largest body of a single event and of a batch
+    gateway_events_per_second: float = 1000.0
+    gateway_burst: int = 10_000
+    gateway_concurrent_requests: int = 32
+    gateway_max_event_bytes: int = 256 * 1024
+    gateway_max_batch_bytes: int = 64 * 1024 * 1024
 
     def metrics_port(self, service: str) -> int:
         """Each long-running process serves Prometheus /metrics on 127.0.0.1 at base + its offset."""
@@ -82,4 +90,9 @@ def load(env: dict[str, str] | None = None) -> Settings:
         sequencer_cache_mib=int(e.get("LEDGER_SEQUENCER_CACHE_MIB", "32")),
         notary_every=int(e.get("LEDGER_NOTARY_EVERY", "1000")),
         notary_interval=float(e.get("LEDGER_NOTARY_INTERVAL", "10")),
+        gateway_events_per_second=float(e.get("LEDGER_GATEWAY_EVENTS_PER_SECOND", "1000")),
+        gateway_burst=int(e.get("LEDGER_GATEWAY_BURST", "10000")),
+        gateway_concurrent_requests=int(e.get("LEDGER_GATEWAY_CONCURRENT_REQUESTS", "32")),
+        gateway_max_event_bytes=int(e.get("LEDGER_GATEWAY_MAX_EVENT_BYTES", str(256 * 1024))),
+        gateway_max_batch_bytes=int(e.get("LEDGER_GATEWAY_MAX_BATCH_BYTES", str(64 * 1024 * 1024))),
     )

@@ -41,6 +41,13 @@ against LEDGER_KEYS_DIR/<department>.pub (400 naming the header when it does not
 with the entry (headers client-signature, client-body); a batch refuses it (400). One shared consumer of credit.outcomes (read_committed, from the end at start) hands
 each outcome to the request waiting for it. The sequencer still judges everything.
 
+Fair shares (limits.py, fairness.py): per department, a token bucket of events per second (a batch
+takes as many as it carries) and a cap on the submission requests handled at once; over either, 429
+with Retry-After and the limit named, nothing submitted. The defaults are the settings'
+(LEDGER_GATEWAY_EVENTS_PER_SECOND, _BURST, _CONCURRENT_REQUESTS); LEDGER_KEYS_DIR/gateway-limits.json
+may set them per department, read again within seconds of a change, like the tokens. A body over
+LEDGER_GATEWAY_MAX_EVENT_BYTES (a single event) or LEDGER_GATEWAY_MAX_BATCH_BYTES (a batch): 413.
+
 Logs hold the method, the path (anything like an ID number masked), the department, the status and
 the duration, for every request answered with anything but a success (the submission routes'
 successes are counted by the metrics only); never a token, a request body or an ID number.
@@ -72,8 +79,10 @@ from ledger.intake.gateway.checks import (
     encode,
     prepare,
 )
-from ledger.intake.gateway.errors import IntakeRefused, Unauthorized, Unavailable
+from ledger.intake.gateway.errors import IntakeRefused, Limited, TooLarge, Unauthorized, Unavailable
+from ledger.intake.gateway.fairness import RATE
 from ledger.intake.gateway.kafka import Ledger, acknowledged
+from ledger.intake.gateway.limits import Limiter
 from ledger.intake.gateway.tokens import Tokens
 from ledger.intake.openapi import Invalid, Problem
 from ledger.platform import config, logs
@@ -87,6 +96,8 @@ REQUEST_SECONDS = Histogram("ledger_gateway_request_seconds", "Gateway request d
                                      0.25, 0.5, 1, 2.5, 5, 10, 30))
 OUTCOMES = Counter("ledger_gateway_outcomes_total", "Events answered, by outcome status (PENDING: answered "
                    "202 before the sequencer's outcome)", ["status"])
+LIMITED = Counter("ledger_gateway_limited_total", "Requests refused to keep the gateway fair (nothing submitted), by "
+                  "reason (rate, concurrency: 429; size: 413) and department", ["reason", "department"])
 REFUSALS = Counter("ledger_gateway_refusals_total", "Events the gateway refused itself (nothing submitted), by "
                    "reason code", ["code"])
 
@@ -94,11 +105,11 @@ BATCH_SIGNATURE = (f"批量报送不接受 {SIGNATURE_HEADER}：批次的请求�
                    "或使用直连 Avro 客户端，其批次签名具有同等证明力 (a batch takes no X-Content-Signature: the body of a "
                    "batch is not kept per event, so the signature could not be checked again; sign each event and "
                    "POST it to /v1/events, or use the direct Avro client, whose batch signatures prove the same)")
-MAX_BODY = 64 * 1024 * 1024  # a batch of 10,000 large events; a single event is far smaller
 
 MATRIX = web.AppKey("matrix", domain_rules.DepartmentMatrix)
 LEDGER = web.AppKey("ledger", Ledger)
 TOKENS = web.AppKey("tokens", Tokens)
+LIMITER = web.AppKey("limiter", Limiter)
 SETTINGS = web.AppKey("settings", config.Settings)
 KNOWN = web.AppKey("known_subjects", KnownSubjects)
 DOCS = web.AppKey("docs_page", str)
@@ -167,15 +178,33 @@ def outcome_response(outcome: dict[str, Any]) -> web.Response:
 # ------------------------------------------------------------------ handlers
 
 
+async def read_body(request: web.Request, limit: int, what: str) -> bytes:
+    """The body, or TooLarge (413) when it is over `limit` bytes: refused before reading when its
+    Content-Length says so (aiohttp's client_max_size bounds a body sent without one)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge(limit, what)
+    body = await request.read()
+    if len(body) > limit:
+        raise TooLarge(limit, what)
+    return body
+
+
 async def post_event(request: web.Request) -> web.Response:
     department = authenticate(request)
+    limiter = request.app[LIMITER]
+    with limiter.request(department):
+        limiter.charge(department, 1)
+        return await submit_event(request, department)
+
+
+async def submit_event(request: web.Request, department: str) -> web.Response:
     timeout = timeout_param(request, openapi.DEFAULT_TIMEOUT)
     started = time.monotonic()
     ledger = request.app[LEDGER]
     signed_header = request.headers.get(SIGNATURE_HEADER)
     try:
         admit(request.app[MATRIX], department)
-        body = await request.read()
+        body = await read_body(request, request.app[SETTINGS].gateway_max_event_bytes, "event")
         obj = openapi.parse_json(body)
         _, record, entity_id = prepare(request.app[MATRIX], department, obj, request.app[SETTINGS].id_pepper,
                                        request.app[KNOWN])
@@ -202,6 +231,11 @@ async def post_event(request: web.Request) -> web.Response:
 
 async def post_batch(request: web.Request) -> web.Response:
     department = authenticate(request)
+    with request.app[LIMITER].request(department):
+        return await submit_batch(request, department)
+
+
+async def submit_batch(request: web.Request, department: str) -> web.Response:
     timeout = timeout_param(request, openapi.DEFAULT_TIMEOUT)
     started = time.monotonic()
     ledger, matrix = request.app[LEDGER], request.app[MATRIX]
@@ -209,7 +243,7 @@ async def post_batch(request: web.Request) -> web.Response:
         admit(matrix, department)
         if SIGNATURE_HEADER in request.headers:
             raise IntakeRefused(400, [Problem(SIGNATURE_HEADER, "client_signature.batch", BATCH_SIGNATURE)])
-        items = openapi.parse_json(await request.read())
+        items = openapi.parse_json(await read_body(request, request.app[SETTINGS].gateway_max_batch_bytes, "batch"))
     except Invalid as exc:
         return refusal(IntakeRefused(400, exc.problems))
     except IntakeRefused as exc:
@@ -219,6 +253,7 @@ async def post_batch(request: web.Request) -> web.Response:
         return refusal(IntakeRefused(400, [Problem("(body)", "batch.size", f"批量报送应为包含 1 至 {openapi.MAX_BATCH} 条事件的 "
                                                    f"JSON 数组 (a batch is a JSON array of 1 to {openapi.MAX_BATCH} events; "
                                                    f"got {what})")]))
+    request.app[LIMITER].charge(department, len(items))  # before the events are checked: a flood costs little
     problems: list[dict[str, Any]] = []
     forbidden = False
     prepared: list[tuple[dict[str, Any], str, bytes, bytes]] = []
@@ -341,8 +376,16 @@ def answer(request: web.Request, exc: Exception, route: str) -> web.Response | N
         return error(503, "Kafka 暂不可用：提交未确认，请以同一事件编号重新报送 (Kafka did not acknowledge the "
                           "submission in time; resubmit with the same event id: a resubmission is answered "
                           "DUPLICATE if the first one was recorded)", code="kafka.unavailable", detail=str(exc))
-    if isinstance(exc, web.HTTPRequestEntityTooLarge):
-        return error(413, f"请求体过大 (the body is larger than {MAX_BODY} bytes)", code="body.too_large")
+    if isinstance(exc, Limited):
+        return limited(request, exc)
+    if isinstance(exc, TooLarge | web.HTTPRequestEntityTooLarge):
+        limit = exc.limit if isinstance(exc, TooLarge) else request.app[SETTINGS].gateway_max_batch_bytes
+        zh, en = (("单条事件", "a single event") if isinstance(exc, TooLarge) and exc.what == "event"
+                  else ("批量报送", "a batch"))
+        LIMITED.labels("size", request.get("department") or "(unknown)").inc()
+        return error(413, f"请求体过大：{zh}的请求体至多 {limit} 字节，未报送任何事件；请拆分后重新报送 (the body is "
+                          f"larger than the {limit} bytes allowed for {en}; nothing was submitted: split it and "
+                          "send it again)", code="body.too_large", limit_bytes=limit)
     if isinstance(exc, web.HTTPNotFound):
         return error(404, "no such route", code="route.unknown", routes=[f"{m} {p}" for m, p, _ in ROUTES])
     if isinstance(exc, web.HTTPMethodNotAllowed):
@@ -355,11 +398,32 @@ def answer(request: web.Request, exc: Exception, route: str) -> web.Response | N
     return None
 
 
+def limited(request: web.Request, exc: Limited) -> web.Response:
+    """429: which of its department's limits the request is over, and when to retry (Retry-After)."""
+    r, limits = exc.refusal, exc.refusal.limits
+    LIMITED.labels(r.reason, request.get("department") or "(unknown)").inc()
+    if r.reason == RATE:
+        message = (f"本部门报送速率超出限额（每秒 {limits.events_per_second:g} 条事件，最多可一次报送 {limits.burst} 条），"
+                   f"本次请求未报送任何事件；请于 {r.retry_after} 秒后重新报送 (your department is over its rate "
+                   f"limit of {limits.events_per_second:g} events per second, in bursts of up to {limits.burst}; "
+                   f"nothing of this request was submitted: send it again in {r.retry_after} s)")
+    else:
+        message = (f"本部门同时处理中的请求已达上限（{limits.concurrent_requests} 个），本次请求未报送任何事件；"
+                   f"请等待已发出的请求得到答复，于 {r.retry_after} 秒后重新报送 (your department already has "
+                   f"{limits.concurrent_requests} requests being handled, its limit; nothing of this request was "
+                   f"submitted: wait for their answers and send it again in {r.retry_after} s)")
+    response = error(429, message, code=f"limit.{r.reason}", retry_after=r.retry_after,
+                     limit={"events_per_second": limits.events_per_second, "burst": limits.burst,
+                            "concurrent_requests": limits.concurrent_requests})
+    response.headers["Retry-After"] = str(r.retry_after)
+    return response
+
+
 def make_app(settings: config.Settings, ledger: Ledger, tokens: Tokens,
-             matrix: domain_rules.DepartmentMatrix) -> web.Application:
+             matrix: domain_rules.DepartmentMatrix, limiter: Limiter | None = None) -> web.Application:
     """The gateway's application over its collaborators: the settings (the pepper of entity ids),
-    the Kafka adapter (started with the app, stopped at its clean-up), the departments' tokens and
-    the department matrix."""
+    the Kafka adapter (started with the app, stopped at its clean-up), the departments' tokens,
+    the department matrix and the limits per department (by default the settings' and the keys dir's)."""
     # first, the scaffold's middleware (ledger/platform/web.py): JSON errors, the metrics per request
     # and a log line (never a token, a body or an ID number): none for /metrics and /health, and on
     # the submission routes only for an answer that is not a success (the metrics count the rest)
@@ -367,8 +431,10 @@ def make_app(settings: config.Settings, ledger: Ledger, tokens: Tokens,
                        lambda request: error(500, "internal error", code="internal"), unlogged=("/metrics", "/health"),
                        quiet=("/v1/events", "/v1/events:batch", "/v1/outcomes/{event_id}"),
                        fields=lambda request: {"department": request.get("department")})
-    app = web.Application(middlewares=[observed], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[observed],
+                          client_max_size=max(settings.gateway_max_batch_bytes, settings.gateway_max_event_bytes))
     app[SETTINGS] = settings
+    app[LIMITER] = limiter or Limiter(settings, tokens.path.parent)
     app[MATRIX] = matrix
     app[TOKENS] = tokens
     app[KNOWN] = KnownSubjects()

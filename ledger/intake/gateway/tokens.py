@@ -1,7 +1,7 @@
 """Who may submit: one bearer token per department, known to the gateway by its SHA-256 digest only.
 
 The digests are read from LEDGER_KEYS_DIR/api-tokens.json ({department: sha256-hex}), outside the
-repository, and read again when the file changes. `ensure_tokens` gives development stacks their
+repository, and read again when the file changes (watched.py). `ensure_tokens` gives development stacks their
 tokens (ops/stack up); production provides its own file.
 """
 
@@ -13,12 +13,9 @@ import json
 import os
 import re
 import secrets
-import time
 from pathlib import Path
 
-from ledger.platform import logs
-
-log = logs.get("gateway")
+from ledger.intake.gateway.watched import Watched
 
 TOKENS_FILE = "api-tokens.json"
 
@@ -52,45 +49,22 @@ def ensure_tokens(keys_dir: Path, departments: list[str]) -> list[str]:
 
 
 class Tokens:
-    """The departments' token digests, from <keys_dir>/api-tokens.json, read again when it changes."""
+    """The departments' token digests, from <keys_dir>/api-tokens.json, read again when it changes
+    (looked at every `recheck_seconds`): a token added is accepted, and one removed refused, within
+    that time, without a restart."""
 
     def __init__(self, keys_dir: Path, recheck_seconds: float = 5.0) -> None:
-        self.path = keys_dir / TOKENS_FILE
-        self.recheck = recheck_seconds
-        self._digests: list[tuple[bytes, str]] = []
-        self._stamp: tuple[int, int] | None = None
-        self._checked = 0.0
-        self._load()
-
-    def _load(self) -> None:
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
-            raise FileNotFoundError(f"no API tokens at {self.path}: run ops/stack up (development) or provide "
-                                    "the file ({department: sha256 hex of its token})") from None
-        stamp = (st.st_mtime_ns, st.st_size)
-        if stamp == self._stamp:
-            return
-        data = json.loads(self.path.read_text())
-        if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) and
-                                                 re.fullmatch(r"[0-9a-f]{64}", v) for k, v in data.items()):
-            raise ValueError(f"{self.path}: expected {{department: sha256 hex}}")
-        self._digests = [(bytes.fromhex(v), k) for k, v in sorted(data.items())]
-        self._stamp = stamp
-        log.info("api tokens loaded", departments=len(self._digests))
+        self.file = Watched(keys_dir / TOKENS_FILE, parse_digests, "api tokens", recheck_seconds,
+                            absent="run ops/stack up (development) or provide the file ({department: sha256 hex "
+                                   "of its token})")
+        self.path = self.file.path
 
     def departments(self) -> list[str]:
-        return [d for _, d in self._digests]
+        return [d for _, d in self.file.value]
 
     def department(self, authorization: str | None) -> str | None:
         """The department a bearer token belongs to, or None."""
-        now = time.monotonic()
-        if now - self._checked > self.recheck:
-            self._checked = now
-            try:
-                self._load()
-            except (OSError, ValueError) as exc:  # keep the tokens loaded before
-                log.error("api tokens not reloaded", error=str(exc))
+        digests = self.file.current()
         if not authorization:
             return None
         scheme, _, token = authorization.strip().partition(" ")
@@ -99,8 +73,15 @@ class Tokens:
             return None
         digest = hashlib.sha256(token.encode("utf-8", errors="surrogatepass")).digest()
         found = None
-        for known, dept in self._digests:  # every entry compared, in constant time
+        for known, dept in digests:  # every entry compared, in constant time
             if hmac.compare_digest(known, digest):
                 found = dept
         return found
 
+
+def parse_digests(text: bytes) -> list[tuple[bytes, str]]:
+    data = json.loads(text)
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) and
+                                             re.fullmatch(r"[0-9a-f]{64}", v) for k, v in data.items()):
+        raise ValueError("expected {department: sha256 hex}")
+    return [(bytes.fromhex(v), k) for k, v in sorted(data.items())]

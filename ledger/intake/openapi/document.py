@@ -105,7 +105,10 @@ def _document() -> str:
                "schema": {"type": "number", "minimum": 0, "maximum": MAX_TIMEOUT, "default": DEFAULT_TIMEOUT}}
     unauthorized = _json("Error", "no or unknown bearer token (nothing submitted)")
     unauthorized["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
-    common = {"401": unauthorized, "413": _json("Error", "body too large"),
+    limited = _json("Error", "the department is over its rate or its requests at once (limit.rate, "
+                             "limit.concurrency); nothing submitted: retry after Retry-After seconds")
+    limited["headers"] = {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}}
+    common = {"401": unauthorized, "413": _json("Error", "body too large (nothing submitted)"), "429": limited,
               "503": _json("Error", "Kafka unavailable: nothing or not surely submitted; resubmit with the same "
                                     "event id (a resubmission is answered DUPLICATE)")}
     paths = {
