@@ -125,7 +125,10 @@ class Notary:
                 if end is None:
                     continue
                 for tp in tps:
-                    LAG.labels(str(tp.partition)).set(max(0, end[tp] - trees[tp.partition].next_offset))
+                    # from the consumer's position, which also passes the transaction markers that the
+                    # end offset counts (the tree's next offset stops before the last one: a lag of 1
+                    # for ever)
+                    LAG.labels(str(tp.partition)).set(max(0, end[tp] - await consumer.position(tp)))
                     TREE_SIZE.labels(str(tp.partition)).set(trees[tp.partition].frontier.size)
         finally:
             await consumer.stop()

@@ -58,7 +58,7 @@ def note(log: Any, process: str, operation: str, exc: BaseException, next_in: fl
     """Count and log one retriable failure; `next_in`: seconds until the next attempt (None: skipped)."""
     RETRIES.labels(process, operation).inc()
     log.warning("kafka call failed on a retriable error; " + ("trying again" if next_in is not None else "skipped"),
-                operation=operation, error=f"{type(exc).__name__}: {exc}"[:300],
+                process=process, operation=operation, error=f"{type(exc).__name__}: {exc}"[:300],
                 **({"next_attempt_in_s": round(next_in, 2)} if next_in is not None else {}))
 
 
