@@ -62,7 +62,10 @@ async def _lags_zero(settings) -> bool:  # type: ignore[no-untyped-def]
     return all(v and sum(v) == 0 for v in lags.values())
 
 
-async def _through_a_fault(settings, services, name: str, fault) -> None:  # type: ignore[no-untyped-def]
+async def _through_a_fault(settings, services, name: str, fault,  # type: ignore[no-untyped-def]
+                           timeouts_expected: bool) -> None:
+    """`fault()` in the middle of a stream, then the oracle. `timeouts_expected`: the fault outlasts the
+    clients' 40 s request timeouts, so the processes must have met (and counted) retriable errors."""
     records = penalties(name, CHUNKS * CHUNK, subjects=200)
     pids = {n: svc.pid() for n, svc in services.items()}
     assert all(pids.values()), pids
@@ -87,8 +90,8 @@ async def _through_a_fault(settings, services, name: str, fault) -> None:  # typ
     # the views complete, every lag back to zero, by themselves
     await helpers.projected(settings, timeout=240)
     await helpers.wait_until(lambda: _lags_zero(settings), timeout=120, interval=1, what="every lag at zero")
-    # the fault was felt: some process met retriable errors, waited and went on (logged and counted)
-    assert sum(sum(_samples(settings, s, "ledger_kafka_retries_total")) for s in LAGS) > retries_before
+    if timeouts_expected:  # the fault was felt: processes met retriable errors, waited and went on
+        assert sum(sum(_samples(settings, s, "ledger_kafka_retries_total")) for s in LAGS) > retries_before
 
 
 async def _at_least(items: list[int], n: int) -> bool:
@@ -108,7 +111,7 @@ async def test_a_broker_paused_longer_than_the_client_timeouts_stops_no_process(
             os.kill(pid, signal.SIGCONT)
         assert kafka.pid() == pid
 
-    await _through_a_fault(settings, services, "broker-pause", pause)
+    await _through_a_fault(settings, services, "broker-pause", pause, timeouts_expected=True)
 
 
 async def test_a_broker_killed_and_restarted_stops_no_process(settings, services) -> None:
@@ -121,4 +124,6 @@ async def test_a_broker_killed_and_restarted_stops_no_process(settings, services
         await asyncio.to_thread(kafka.start)
         assert kafka.pid() not in (None, old)
 
-    await _through_a_fault(settings, services, "broker-kill", restart)
+    # (a broker back within seconds: aiokafka reconnects inside its timeouts, and the clients of the
+    # stream see the refused connections)
+    await _through_a_fault(settings, services, "broker-kill", restart, timeouts_expected=False)
