@@ -12,7 +12,9 @@ Per batch (getmany): begin a transaction, send every output record, `send_offset
 with the batch's next offsets, commit. A crash (kill -9) at
 any point leaves either the whole batch (outputs and offsets) or nothing of it: readers with
 isolation_level=read_committed never see an aborted output, and the restarted process reads the
-batch again. A failed batch is aborted and read again after a pause. The consumer group uses
+batch again. A failed batch is aborted and read again after a pause (on a Kafka error, by a new
+producer with the same transactional id); a broker away never stops the loop (retriable errors:
+ledger/platform/retry.py). The consumer group uses
 static membership, so a restarted process takes its partitions back at once; a new producer with
 the same transactional id fences the old one.
 
@@ -189,9 +191,9 @@ class TransactionalProcessor:
                     await asyncio.sleep(1)
                     continue
                 if batch and not await self._process(consumer, producer, batch):
-                    # the transaction failed on a Kafka error: its producer may be left in the middle of it (a commit
-                    # that timed out), so a new one with the same transactional id takes over (it
-                    # fences the old one and aborts whatever it left open)
+                    # the transaction failed on a Kafka error: its producer may be left in the middle
+                    # of it (a commit that timed out), so a new one with the same transactional id
+                    # takes over (it fences the old one and aborts whatever it left open)
                     await self._close_quietly(producer)
                     producer = await self._new_producer()
                 self.between_batches()
