@@ -8,7 +8,7 @@ and is started again, after a pause that doubles from 1 s to at most 60 s for a 
 exiting, and is back to 1 s once the service has run for 60 s. A service stopped on purpose (by
 `ops/stack down` or its `Service.stop()`, which remove its pid file before stopping it) is left alone.
 
-It counts the restarts per service (`ledger_service_restarts_total{service}`, which the operator
+It counts the restarts per service (`ledger_service_restarts_total{kind}`, which the operator
 dashboard shows, and <stack dir>/restarts.json, which `ops/stack status` shows).
 
 Under systemd the units of ops/systemd/ do this instead (the same policy: Restart=on-failure,
@@ -39,7 +39,7 @@ HEALTHY_AFTER = 60.0  # a service that ran this long starts again from FIRST_DEL
 CHECK_EVERY = 1.0
 
 RESTARTS = Counter("ledger_service_restarts_total", "Services started again by the supervisor after they exited",
-                   ["service"])
+                   ["kind"])  # not "service": Prometheus gives every target of the stack that label
 
 
 def next_delay(previous: float | None, ran_for: float) -> float:

@@ -119,7 +119,7 @@ def summarise(scraped: dict[str, Samples | None]) -> Figures:
         quarantined=_total(proj, "ledger_projection_quarantined_total"),
         alerts=_by_two_labels(scraped.get("list-keeper"), "ledger_alerts_total", "department", "action"),
         deliveries=_by_two_labels(scraped.get("webhook"), "ledger_webhook_deliveries_total", "department", "result"),
-        restarts=_by_label(scraped.get("supervisor"), "ledger_service_restarts_total", "service"),
+        restarts=_by_label(scraped.get("supervisor"), "ledger_service_restarts_total", "kind"),
     )
 
 

@@ -31,13 +31,13 @@ async def test_a_killed_service_is_started_again_and_counted_and_a_stopped_one_i
         lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
         assert f"running pid {new}" in lines["notary"] and lines["notary"].endswith("restarts 1")
         assert lines["webhook"].endswith("restarts 0")
-        assert helpers.metric(settings, "supervisor", "ledger_service_restarts_total", 'service="notary"') == 1
+        assert helpers.metric(settings, "supervisor", "ledger_service_restarts_total", 'kind="notary"') == 1
 
         # stopped on purpose: not started again
         webhook.stop()
         await asyncio.sleep(4)  # the supervisor looks once a second and would wait 1 s before a restart
         assert webhook.pid() is None
-        assert helpers.metric(settings, "supervisor", "ledger_service_restarts_total", 'service="webhook"') == 0
+        assert helpers.metric(settings, "supervisor", "ledger_service_restarts_total", 'kind="webhook"') == 0
     finally:
         sup.stop()
         if webhook.pid() is None:

@@ -32,8 +32,8 @@ def test_the_restart_counts_are_read_back_and_a_missing_file_counts_none(tmp_pat
 
 def test_the_dashboard_shows_the_restarts_per_service() -> None:
     text = ('# TYPE ledger_service_restarts_total counter\n'
-            'ledger_service_restarts_total{service="notary"} 1.0\n'
-            'ledger_service_restarts_total{service="projector"} 3.0\n')
+            'ledger_service_restarts_total{kind="notary"} 1.0\n'
+            'ledger_service_restarts_total{kind="projector"} 3.0\n')
     f = dashboard.summarise({"supervisor": dashboard.parse(text), "notary": None})
     assert f.restarts == {"notary": 1.0, "projector": 3.0}
     assert f.up == {"notary": False, "supervisor": True}
