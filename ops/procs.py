@@ -4,6 +4,7 @@ and log tails (used by ops/infra.py and ops/stack.py)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -96,3 +97,16 @@ def tail(path: Path, n: int = 25) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
 
 
+
+
+def restarts_file(s: config.Settings) -> Path:
+    """Where the stack's supervisor (ops/supervisor.py) keeps its restart count per service."""
+    return s.stack_dir / "restarts.json"
+
+
+def read_restarts(s: config.Settings) -> dict[str, int]:
+    """The restarts per service counted by the supervisor of this stack directory (empty if none)."""
+    try:
+        return {k: int(v) for k, v in json.loads(restarts_file(s).read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}

@@ -4,7 +4,8 @@
                        the query API, the gateway, the expiry scheduler, the schema registry API ...),
                        create the topics, apply the migrations, create development signing keys
     ops/stack down     stop what runs (Kafka by its pid, PostgreSQL with pg_ctl)
-    ops/stack status   what runs, on which ports, with which data directory
+    ops/stack status   what runs, on which ports, with which data directory, and how often the
+                       supervisor started each service again
     ops/stack logs     the last lines of the broker's and the database's logs
     ops/stack purge    down, then delete the stack directory (all data)
 
@@ -32,6 +33,7 @@ from ops.procs import (
     cmdline,
     code_fingerprint,
     port_free,
+    read_restarts,
     say,
     tail,
     terminate,
@@ -52,12 +54,13 @@ class Service:
              "portal", "schema-registry")
 
     def __init__(self, s: config.Settings, name: str) -> None:
-        if name not in self.KINDS:
+        if name not in self.KINDS and name != SUPERVISOR:
             raise KeyError(name)
         self.s = s
         self.name = name
         # the command line after the interpreter; the pid check looks for it in /proc/<pid>/cmdline
-        self.command = ["-m", "ops.run", name]
+        # (the stack's supervisor, ops/supervisor.py, is started and stopped the same way)
+        self.command = ["-m", "ops.supervisor"] if name == SUPERVISOR else ["-m", "ops.run", name]
         self.pidfile = s.stack_dir / f"{name}.pid"
         self.codefile = s.stack_dir / f"{name}.code"  # fingerprint of the code it runs
         self.log = s.stack_dir / "logs" / f"{name}.log"
@@ -126,19 +129,20 @@ class Service:
 
     def stop(self, timeout: float = 30.0) -> None:
         pid = self.pid()
+        # the pid file goes first: the supervisor restarts a service whose pid file outlives its
+        # process, and this one is stopped on purpose
+        self.pidfile.unlink(missing_ok=True)
         if pid is None:
-            self.pidfile.unlink(missing_ok=True)
             return
         terminate(pid, timeout, f"the {self.name}")
-        self.pidfile.unlink(missing_ok=True)
         say(f"{self.name} stopped")
 
     def kill(self) -> None:
         """SIGKILL the process (fault tests)."""
         pid = self.pid()
         if pid is not None:
+            self.pidfile.unlink(missing_ok=True)  # the test starts it again itself, not the supervisor
             terminate(pid, 0, f"the {self.name}", sig=signal.SIGKILL)
-            self.pidfile.unlink(missing_ok=True)
 
 
 SERVICES = ("sequencer", "projector", "query-api", "gateway", "list-keeper", "webhook", "scheduler",
@@ -146,6 +150,10 @@ SERVICES = ("sequencer", "projector", "query-api", "gateway", "list-keeper", "we
 # Started by `ops/stack up` but not by the tests' `services` fixture: a scheduler running through
 # the whole test session would end other tests' old listings under them (its tests start their own).
 ON_DEMAND_IN_TESTS = frozenset({"scheduler"})
+# Started by `ops/stack up` after the services (ops/supervisor.py: restarts a service that exited),
+# stopped first by `ops/stack down`. Not started by the tests' fixtures: the fault tests kill services
+# and start them again themselves; tests/integration/test_supervisor.py starts its own.
+SUPERVISOR = "supervisor"
 
 
 # =========================================================================== topics
@@ -219,7 +227,7 @@ def up(s: config.Settings, services: bool = True) -> None:
         made = ensure_tokens(s.keys_dir, departments)
         if made:
             say(f"created development API tokens in {s.keys_dir} (<department>.token) for: {', '.join(made)}")
-        for name in SERVICES if services else ():
+        for name in (*SERVICES, SUPERVISOR) if services else ():
             svc = Service(s, name)
             if svc.start():
                 started.append(svc)
@@ -232,7 +240,7 @@ def up(s: config.Settings, services: bool = True) -> None:
 
 
 def down(s: config.Settings) -> None:
-    for name in SERVICES:
+    for name in (SUPERVISOR, *SERVICES):  # the supervisor first: it must not start what is stopped
         Service(s, name).stop()
     Kafka(s).stop()
     Postgres(s).stop()
@@ -245,9 +253,13 @@ def status(s: config.Settings) -> int:
     print(f"kafka           {'running pid ' + str(kp) if kp else 'stopped'}  127.0.0.1:{s.kafka_port}  {kafka.data}")
     print(f"postgresql      {'running pid ' + str(pp) if pp else 'stopped'}  127.0.0.1:{s.pg_port}  {pg.data}")
     pids = {name: Service(s, name).pid() for name in SERVICES}
+    restarts = read_restarts(s)
     for name, pid in pids.items():
         print(f"{name:<15} {'running pid ' + str(pid) if pid else 'stopped'}  "
-              f"http://127.0.0.1:{s.metrics_port(name)}/metrics")
+              f"http://127.0.0.1:{s.metrics_port(name)}/metrics  restarts {restarts.get(name, 0)}")
+    sp = Service(s, SUPERVISOR).pid()
+    print(f"{SUPERVISOR:<15} {'running pid ' + str(sp) if sp else 'stopped'}  "
+          f"http://127.0.0.1:{s.metrics_port(SUPERVISOR)}/metrics")
     return 0 if kp and pp and all(pids.values()) else 3
 
 

@@ -169,6 +169,7 @@ class FakeProducer:
         self.broker = broker
         self.options = options
         self.fail_commits = 0  # the next n commits fail (the transaction is aborted)
+        self.fail_with: type[Exception] = RuntimeError  # with this error (e.g. a KafkaTimeoutError)
         self.commits = 0
         self.aborts = 0
         self._pending: list[tuple[str, int, bytes | None, bytes | None, Any]] | None = None
@@ -187,7 +188,7 @@ class FakeProducer:
             yield
             if self.fail_commits:
                 self.fail_commits -= 1
-                raise RuntimeError("the commit failed (fake)")
+                raise self.fail_with("the commit failed (fake)")
         except BaseException:
             self.aborts += 1
             self._pending = None
@@ -239,6 +240,7 @@ class FakeKafka:
         self.broker = broker or FakeBroker()
         self.producers: list[FakeProducer] = []
         self.fail_commits = 0  # handed to the next transactional producer
+        self.fail_with: type[Exception] = RuntimeError  # and the error its commits fail with
 
     def consumer(self, **options: Any) -> FakeConsumer:
         return FakeConsumer(self.broker, **options)
@@ -247,6 +249,7 @@ class FakeKafka:
         p = FakeProducer(self.broker, **options)
         if options.get("transactional_id"):
             p.fail_commits, self.fail_commits = self.fail_commits, 0
+            p.fail_with = self.fail_with
         self.producers.append(p)
         return p
 

@@ -28,7 +28,7 @@ from prometheus_client import Counter, Gauge
 
 from ledger.audit.merkle import Frontier
 from ledger.audit.notary import Appended, Head, PartitionTree, Signer, notary_keys_dir
-from ledger.platform import config, logs, signing
+from ledger.platform import config, logs, retry, signing
 from ledger.platform.kafka_util import KafkaClients
 from schemas import registry
 
@@ -82,20 +82,25 @@ class Notary:
         consumer = self.kafka.consumer(group_id=None, enable_auto_commit=False, isolation_level="read_committed",
                                        auto_offset_reset="earliest", max_poll_records=self.max_records)
         producer = self.kafka.producer(enable_idempotence=True)
-        await consumer.start()
-        await producer.start()
+        await retry.until_done(log, "notary", "consumer start", consumer.start, stopping=self._stop.is_set)
+        await retry.until_done(log, "notary", "producer start", producer.start, stopping=self._stop.is_set)
         try:
             trees = await self._load(conn)
             tps = [TopicPartition(topic, p) for p in trees]
             consumer.assign(tps)
             for tp in tps:
                 consumer.seek(tp, trees[tp.partition].next_offset)
-            await self._publish(conn, producer)
+            await retry.until_done(log, "notary", "publish", lambda: self._publish(conn, producer),
+                                   stopping=self._stop.is_set)
             log.info("notary running", key_id=self.signer.key_id, every=self.every, interval_s=self.interval_s,
                      positions={p: t.next_offset for p, t in trees.items()},
                      sizes={p: t.frontier.size for p, t in trees.items()})
+            unpublished = False  # a publication failed on a retriable error: try it again first
             while not self._stop.is_set():
                 try:
+                    if unpublished:
+                        await self._publish(conn, producer)
+                        unpublished = False
                     batch = await consumer.getmany(timeout_ms=500)
                     work = {p: t.append(((m.offset, m.value) for m in batch.get(TopicPartition(topic, p), [])),
                                         self.signer, self.every, self.interval_s) for p, t in trees.items()}
@@ -105,9 +110,25 @@ class Notary:
                 except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                     conn, trees = await self._recover(conn, consumer, producer, tps, exc)
                     continue
-                end = await consumer.end_offsets(tps)
+                except Exception as exc:
+                    if not retry.retriable(exc):
+                        raise
+                    # the broker is away (a fetch or a head's publication timed out): what is stored
+                    # is stored; the heads not yet published are published at the next batch or later
+                    retry.note(log, "notary", "batch", exc, 1.0)
+                    unpublished = True
+                    await asyncio.sleep(1)
+                    continue
+                # a lag probe that fails on a retriable error is skipped (logged, counted): it never
+                # stops the notary
+                end = await retry.probe(log, "notary", "lag probe", lambda: consumer.end_offsets(tps))
+                if end is None:
+                    continue
                 for tp in tps:
-                    LAG.labels(str(tp.partition)).set(max(0, end[tp] - trees[tp.partition].next_offset))
+                    # from the consumer's position, which also passes the transaction markers that the
+                    # end offset counts (the tree's next offset stops before the last one: a lag of 1
+                    # for ever)
+                    LAG.labels(str(tp.partition)).set(max(0, end[tp] - await consumer.position(tp)))
                     TREE_SIZE.labels(str(tp.partition)).set(trees[tp.partition].frontier.size)
         finally:
             await consumer.stop()

@@ -23,7 +23,7 @@ import psycopg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import Counter, Gauge
 
-from ledger.platform import logs
+from ledger.platform import logs, retry
 from ledger.platform.clock import SYSTEM
 from ledger.platform.kafka_util import KafkaClients, caught_up
 from projections import schema, views
@@ -143,7 +143,7 @@ class Projector:
                                     max_poll_records=self.max_records, fetch_max_bytes=64 * 1024 * 1024,
                                     # 1 MiB (the default) is about 1,300 entries: full batches need more
                                     max_partition_fetch_bytes=8 * 1024 * 1024)
-        await consumer.start()
+        await retry.until_done(log, "projector", "consumer start", consumer.start, stopping=self._stop.is_set)
         tps = [TopicPartition(topic, p) for p in self.partitions]
         consumer.assign(tps)
         if until is not None:  # only the partitions of this projector
@@ -163,7 +163,10 @@ class Projector:
                 if until is not None and await caught_up(consumer, {TopicPartition(topic, p): o
                                                                     for p, o in until.items()}):
                     break
-                batch = await consumer.getmany(timeout_ms=200)
+                batch = await retry.probe(log, "projector", "getmany", lambda: consumer.getmany(timeout_ms=200))
+                if batch is None:  # the broker is away: read on from the same positions in a moment
+                    await asyncio.sleep(1)
+                    continue
                 if batch:
                     if until is not None:  # never past the requested offsets
                         batch = {tp: [m for m in msgs if m.offset < until.get(tp.partition, 0)]
@@ -222,7 +225,11 @@ class Projector:
         return ops.applied
 
     async def _measure_lag(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition], batch: Any) -> None:
-        end = await consumer.end_offsets(tps)
+        # a probe that fails on a retriable error (a broker away) is skipped, logged and counted: it
+        # never stops the projector
+        end = await retry.probe(log, "projector", "lag probe", lambda: consumer.end_offsets(tps))
+        if end is None:
+            return
         now = SYSTEM.timestamp()
         for tp in tps:
             behind = end[tp] - await consumer.position(tp)

@@ -46,7 +46,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from consumers.scheduler.core import PENALTY_PUBLICATION, RED, Due, expiry_record
 from ledger.client import LedgerClient
-from ledger.platform import logs
+from ledger.platform import logs, retry
 from ledger.platform.kafka_util import KafkaClients
 from projections import schema
 from schemas import registry
@@ -160,10 +160,13 @@ class Scheduler:
             try:
                 self.last = await self.run_pass()
                 PASSES.labels("ok").inc()
-            except Exception:  # PostgreSQL or Kafka away: nothing half-done matters, the next pass redoes it
+            except Exception as exc:  # PostgreSQL or Kafka away: nothing half-done matters, the next pass redoes it
                 PASSES.labels("error").inc()
                 self.failed = True
-                log.exception("scheduler pass failed; retrying at the next pass")
+                if retry.retriable(exc):  # the broker away: counted as a Kafka retry, no stack trace
+                    retry.note(log, "scheduler", "pass", exc, None if self.once else self.interval)
+                else:
+                    log.exception("scheduler pass failed; retrying at the next pass")
             PASS_SECONDS.observe(time.monotonic() - started)
             if self.once:
                 break

@@ -12,7 +12,9 @@ Per batch (getmany): begin a transaction, send every output record, `send_offset
 with the batch's next offsets, commit. A crash (kill -9) at
 any point leaves either the whole batch (outputs and offsets) or nothing of it: readers with
 isolation_level=read_committed never see an aborted output, and the restarted process reads the
-batch again. A failed batch is aborted and read again after a pause. The consumer group uses
+batch again. A failed batch is aborted and read again after a pause (on a Kafka error, by a new
+producer with the same transactional id); a broker away never stops the loop (retriable errors:
+ledger/platform/retry.py). The consumer group uses
 static membership, so a restarted process takes its partitions back at once; a new producer with
 the same transactional id fences the old one.
 
@@ -28,9 +30,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
 from prometheus_client import Counter, Gauge, Histogram
 
-from ledger.platform import logs
+from ledger.platform import logs, retry
 from ledger.platform.kafka_util import KafkaClients, Record, caught_up, partition_of, send_grouped
 from schemas import registry
 
@@ -95,6 +98,7 @@ class TransactionalProcessor:
         # assigned and paused, state not yet restored: partition -> the assignment it came with
         self.to_restore: dict[int, int] = {}
         self.assignments = 0
+        self._restore_backoff = retry.Backoff(1.0, 30.0)
 
     def stop(self) -> None:
         self._stop.set()
@@ -170,11 +174,10 @@ class TransactionalProcessor:
             # static membership: a restarted process with the same instance id takes its partitions
             # back at once instead of waiting for the old member's session to time out
             group_instance_id=f"{self.group}-{self.instance}", **self.consumer_options())
-        producer = self.kafka.producer(transactional_id=f"{self.group}-{self.instance}", **self.producer_options())
-        await producer.start()
+        producer = await self._new_producer()
         self.consumer = consumer
         consumer.subscribe([self.source.name], listener=_Rebalance(self))
-        await consumer.start()
+        await retry.until_done(self.log, self.name, "consumer start", consumer.start, stopping=self._stop.is_set)
         self.log.info(f"{self.name} running", **self.running_fields())
         last_lag = 0.0
         try:
@@ -182,9 +185,17 @@ class TransactionalProcessor:
                 if self.to_restore:
                     await self._restore_pending(consumer)
                     continue
-                batch = await consumer.getmany(timeout_ms=self.poll_ms)
-                if batch:
-                    await self._process(consumer, producer, batch)
+                batch = await retry.probe(self.log, self.name, "getmany",
+                                          lambda: consumer.getmany(timeout_ms=self.poll_ms))
+                if batch is None:  # the broker is away: wait a moment, then read on from the same positions
+                    await asyncio.sleep(1)
+                    continue
+                if batch and not await self._process(consumer, producer, batch):
+                    # the transaction failed on a Kafka error: its producer may be left in the middle
+                    # of it (a commit that timed out), so a new one with the same transactional id
+                    # takes over (it fences the old one and aborts whatever it left open)
+                    await self._close_quietly(producer)
+                    producer = await self._new_producer()
                 self.between_batches()
                 if self.measure_lag and time.monotonic() - last_lag > 1.0:
                     last_lag = time.monotonic()
@@ -198,6 +209,18 @@ class TransactionalProcessor:
         if self.fatal is not None:
             raise RuntimeError(f"the {self.name} stopped because it could not restore its state") from self.fatal
 
+    async def _new_producer(self) -> AIOKafkaProducer:
+        producer = self.kafka.producer(transactional_id=f"{self.group}-{self.instance}", **self.producer_options())
+        # a broker away: wait for it (retry.py)
+        await retry.until_done(self.log, self.name, "producer start", producer.start, stopping=self._stop.is_set)
+        return producer
+
+    async def _close_quietly(self, producer: AIOKafkaProducer) -> None:
+        try:
+            await asyncio.wait_for(producer.stop(), 30)
+        except Exception as exc:  # a broker away: the next producer fences this one anyway
+            self.log.warning("producer stop failed", error=f"{type(exc).__name__}: {exc}"[:200])
+
     async def _restore_pending(self, consumer: AIOKafkaConsumer) -> None:
         """Restore the paused, newly assigned partitions, then resume them; a partition revoked during
         its restore (and maybe assigned again) is forgotten and restored again."""
@@ -205,10 +228,15 @@ class TransactionalProcessor:
         try:
             await self.restore(sorted(started_with))
         except Exception as exc:  # without its state the processor must not write anything: stop
+            if retry.retriable(exc):  # unless the broker is only away: the partitions stay paused
+                retry.note(self.log, self.name, "state restore", exc, self._restore_backoff.next)
+                await asyncio.sleep(self._restore_backoff.take())
+                return
             self.log.exception("state restore failed; stopping")
             self.fatal = exc
             self.stop()
             return
+        self._restore_backoff.reset()
         for p, assignment in started_with.items():
             if self.to_restore.get(p) == assignment:
                 del self.to_restore[p]
@@ -217,14 +245,16 @@ class TransactionalProcessor:
                 self.forget(p)
         consumer.resume(*[tp for tp in consumer.assignment() if tp.partition in self.ready])
 
-    async def _process(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, batch: Any) -> None:
+    async def _process(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, batch: Any) -> bool:
+        """One batch in one transaction. False when it was aborted on a Kafka error: the producer
+        must then be replaced. (An aborted batch is read again either way.)"""
         unready = [tp for tp in batch if tp.partition not in self.ready]
         for tp in unready:  # fetched while the partition's state was being restored: read them later
             consumer.seek(tp, batch[tp][0].offset)
         batch = {tp: msgs for tp, msgs in batch.items() if tp not in unready}
         if not batch:
             await asyncio.sleep(0.05)
-            return
+            return True
         started = time.monotonic()
         produced: dict[str, int] = {}
         try:
@@ -239,19 +269,25 @@ class TransactionalProcessor:
                     produced = await self.write(producer, batch)
                 finally:
                     await offsets
-        except Exception:
+        except Exception as exc:
             self.aborted()
             ABORTED.labels(self.name).inc()
             for tp, msgs in batch.items():
                 consumer.seek(tp, msgs[0].offset)
-            self.log.exception("batch aborted; it will be read again", records=sum(len(m) for m in batch.values()))
+            records = sum(len(m) for m in batch.values())
+            if retry.retriable(exc):  # a broker away or slow: no stack trace, the batch waits for it
+                retry.note(self.log, self.name, "transaction", exc, 1.0)
+                self.log.warning("batch aborted; it will be read again", records=records)
+            else:
+                self.log.exception("batch aborted; it will be read again", records=records)
             await asyncio.sleep(1)
-            return
+            return not (retry.retriable(exc) or isinstance(exc, KafkaError))
         self.committed()
         for topic, n in produced.items():
             PRODUCED.labels(self.name, topic).inc(n)
         BATCH_SECONDS.labels(self.name).observe(time.monotonic() - started)
         self.log.debug("batch committed", records=sum(len(m) for m in batch.values()), produced=produced)
+        return True
 
     def _transform(self, partition: int, msg: Any) -> list[Out]:
         """`transform`, except that a record no schema can read (which the single writer never writes,
@@ -266,10 +302,14 @@ class TransactionalProcessor:
             return []
 
     async def _measure_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """ledger_stream_lag_records; a probe that fails on a retriable error (a broker away) is skipped,
+        logged and counted: it never stops the processor."""
         tps = list(consumer.assignment())
         if not tps:
             return
-        end = await consumer.end_offsets(tps)
+        end = await retry.probe(self.log, self.name, "lag probe", lambda: consumer.end_offsets(tps))
+        if end is None:
+            return
         for tp in tps:
             LAG.labels(self.name, str(tp.partition)).set(max(0, end[tp] - await consumer.position(tp)))
 

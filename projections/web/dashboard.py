@@ -94,6 +94,7 @@ class Figures:
     quarantined: float | None
     alerts: dict[str, dict[str, float]] = field(default_factory=dict)  # department -> action -> count
     deliveries: dict[str, dict[str, float]] = field(default_factory=dict)  # department -> result -> count
+    restarts: dict[str, float] = field(default_factory=dict)  # service -> times the supervisor started it again
 
     @property
     def max_lag_seconds(self) -> float | None:
@@ -118,6 +119,7 @@ def summarise(scraped: dict[str, Samples | None]) -> Figures:
         quarantined=_total(proj, "ledger_projection_quarantined_total"),
         alerts=_by_two_labels(scraped.get("list-keeper"), "ledger_alerts_total", "department", "action"),
         deliveries=_by_two_labels(scraped.get("webhook"), "ledger_webhook_deliveries_total", "department", "result"),
+        restarts=_by_label(scraped.get("supervisor"), "ledger_service_restarts_total", "kind"),
     )
 
 

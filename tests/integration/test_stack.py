@@ -87,7 +87,7 @@ def test_down_leaves_no_process_behind(stack, tmp_path) -> None:
     other = _other_stack(stack, tmp_path, 0)
     ops_stack.up(other, services=True)
     pids = [ops_stack.Kafka(other).pid(), ops_stack.Postgres(other).pid(),
-            *(ops_stack.Service(other, n).pid() for n in ops_stack.SERVICES)]
+            *(ops_stack.Service(other, n).pid() for n in (*ops_stack.SERVICES, ops_stack.SUPERVISOR))]
     assert all(pids)
     ops_stack.purge(other)
     assert [p for p in pids if ops_stack.alive(p)] == []

@@ -50,7 +50,7 @@ def test_every_metric_in_the_rules_is_exported_by_the_code() -> None:
     rules = (DIR / "rules.yml").read_text()
     used = set(re.findall(r"\b(ledger_[a-z_]+)", rules))
     root = Path(__file__).resolve().parents[2]
-    source = "\n".join(p.read_text(encoding="utf-8") for d in ("ledger", "consumers", "projections")
+    source = "\n".join(p.read_text(encoding="utf-8") for d in ("ledger", "consumers", "projections", "ops")
                        for p in (root / d).rglob("*.py"))
     exported = set(re.findall(r'(?:Counter|Gauge|Histogram)\(\s*"(ledger_[a-z_]+)"', source))
     exported |= {n + "_total" for n in exported if not n.endswith("_total")}

@@ -1,0 +1,111 @@
+"""Retriable Kafka errors (ledger/platform/retry.py; issue 18): a lag probe that fails is skipped and
+counted, a call at start-up is tried again with growing pauses, and a batch whose commit times out is
+aborted, read again by a new producer with the same transactional id, and written once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NotCoordinatorError
+from prometheus_client import REGISTRY
+
+from consumers.projector.service import Projector
+from ledger.platform import logs, retry
+from ledger.platform.transactional import TransactionalProcessor
+from projections.rows import Folder
+from schemas import registry
+from tests.fakes import FakeKafka
+from tests.unit.test_services import RULES, _outcomes, _penalties, _sequence
+
+log = logs.get("test")
+
+
+def _retries(process: str, operation: str) -> float:
+    return REGISTRY.get_sample_value("ledger_kafka_retries_total",
+                                     {"process": process, "operation": operation}) or 0.0
+
+
+def test_which_errors_are_retriable() -> None:
+    assert retry.retriable(KafkaTimeoutError())  # not marked retriable by aiokafka, but it is one
+    assert retry.retriable(KafkaConnectionError()) and retry.retriable(NotCoordinatorError())
+    assert retry.retriable(TimeoutError())
+    assert not retry.retriable(ValueError("a bug")) and not retry.retriable(registry.SchemaError("bad"))
+
+
+async def test_a_probe_that_times_out_is_skipped_and_counted_and_a_bug_is_raised() -> None:
+    before = _retries("unit", "probe")
+
+    async def times_out() -> int:
+        raise KafkaTimeoutError("Failed to get offsets by times in 40000 ms")
+
+    async def bug() -> int:
+        raise ValueError("a bug")
+
+    assert await retry.probe(log, "unit", "probe", times_out) is None
+    assert _retries("unit", "probe") == before + 1
+    with pytest.raises(ValueError):
+        await retry.probe(log, "unit", "probe", bug)
+
+
+async def test_a_call_is_tried_again_with_doubling_pauses_until_it_answers(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    pauses: list[float] = []
+
+    async def no_wait(seconds: float) -> None:
+        pauses.append(seconds)
+
+    monkeypatch.setattr(retry.asyncio, "sleep", no_wait)
+    calls = 0
+
+    async def broker_back_at_the_fifth() -> str:
+        nonlocal calls
+        calls += 1
+        if calls < 5:
+            raise KafkaConnectionError("refused")
+        return "answered"
+
+    assert await retry.until_done(log, "unit", "start", broker_back_at_the_fifth, retry.Backoff(0.5, 3)) == "answered"
+    assert pauses == [0.5, 1, 2, 3]
+    calls = -100
+    with pytest.raises(KafkaConnectionError):  # a stop in the meantime: the error comes through
+        await retry.until_done(log, "unit", "start", broker_back_at_the_fifth, stopping=lambda: True)
+
+
+class _ProbeFails:
+    """A consumer whose end_offsets times out (a paused broker)."""
+
+    def __init__(self, tps: list[TopicPartition]) -> None:
+        self.tps = tps
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.tps)
+
+    async def end_offsets(self, tps: Any) -> dict[TopicPartition, int]:
+        raise KafkaTimeoutError("Failed to get offsets by times in 40000 ms")
+
+    async def position(self, tp: TopicPartition) -> int:
+        return 0
+
+
+async def test_a_lag_probe_that_times_out_stops_neither_a_processor_nor_the_projector() -> None:
+    tps = [TopicPartition(registry.EVENTS.name, p) for p in range(4)]
+    before = (_retries("processor", "lag probe"), _retries("projector", "lag probe"))
+    await TransactionalProcessor(FakeKafka())._measure_lag(_ProbeFails(tps))  # type: ignore[arg-type]
+    projector = Projector(FakeKafka(), Folder(RULES), "unused")  # type: ignore[arg-type]
+    await projector._measure_lag(_ProbeFails(tps), tps, {})  # type: ignore[arg-type]
+    assert (_retries("processor", "lag probe"), _retries("projector", "lag probe")) == (before[0] + 1, before[1] + 1)
+
+
+async def test_a_commit_that_times_out_is_read_again_by_a_new_producer_and_written_once(tmp_path: Path) -> None:
+    kafka = FakeKafka()
+    kafka.fail_commits, kafka.fail_with = 1, KafkaTimeoutError
+    before = _retries("sequencer", "transaction")
+    await _sequence(kafka, tmp_path, _penalties(5, seed=4))
+    first, second = [p for p in kafka.producers if p.options.get("transactional_id")]
+    assert first.options["transactional_id"] == second.options["transactional_id"] == "credit-sequencer-0"
+    assert (first.aborts, first.commits) == (1, 0) and second.commits >= 1 and second.aborts == 0
+    assert len(kafka.broker.records(registry.EVENTS.name)) == 5
+    assert [o["status"] for o in _outcomes(kafka).values()] == ["ACCEPTED"] * 5
+    assert _retries("sequencer", "transaction") == before + 1
