@@ -38,8 +38,8 @@ import uvloop
 from aiokafka import TopicPartition
 
 from consumers.list_keeper.core import ListBook
-from consumers.list_keeper.service import alert_out
-from ledger.domain import alerts, lists
+from consumers.list_keeper.service import alert_out, list_entry
+from ledger.domain import alerts
 from ledger.domain.punishment import Catalogue
 from ledger.domain.rulebook import RuleBook
 from ledger.platform import config, logs
@@ -74,17 +74,16 @@ class Replay:
 
     def apply(self, partition: int, msg: Any) -> None:
         self.entries += 1
-        event_type = dict(msg.headers or ()).get("event-type")
-        if event_type is not None and event_type.decode() not in lists.MAY_CHANGE_LISTS:
-            return
         try:
-            _, entry = registry.decode(msg.value, "LedgerEntry")
-            _, rec = registry.decode(entry["submission"])
+            found = list_entry(msg)
         except registry.SchemaError as exc:
             self.undecodable += 1
             log.error("undecodable record skipped", topic=registry.EVENTS.name, partition=partition,
                       offset=msg.offset, reason=str(exc))
             return
+        if found is None:
+            return
+        entry, rec = found
         for out in self.book.apply(partition, msg.offset, entry, rec):
             if out.inconsistent:
                 continue

@@ -48,6 +48,16 @@ INCONSISTENT = Counter("ledger_list_inconsistent_total",
                        ["processor"])
 
 
+def list_entry(msg: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """A ledger record's entry and its submission, decoded once; None, undecoded, when its
+    `event-type` header names a type that changes no list (registry.SchemaError: no schema reads it)."""
+    event_type = dict(msg.headers or ()).get("event-type")
+    if event_type is not None and event_type.decode() not in lists.MAY_CHANGE_LISTS:
+        return None
+    _, entry = registry.decode(msg.value, "LedgerEntry")
+    return entry, registry.decode(entry["submission"])[1]
+
+
 def alert_out(alert: dict[str, Any]) -> Out:
     """The credit.alerts record of one Alert (key: the department; headers: its id and the ledger
     event that raised it, so a receiver can deduplicate or pick out an event's alerts undecoded)."""
@@ -80,12 +90,11 @@ class ListKeeper(TransactionalProcessor):
         self.book.forget(partition)
 
     def transform(self, partition: int, msg: Any) -> list[Out]:
-        event_type = dict(msg.headers or ()).get("event-type")
-        if event_type is not None and event_type.decode() not in lists.MAY_CHANGE_LISTS:
+        found = list_entry(msg)
+        if found is None:
             SKIPPED.labels(self.name).inc()
             return []  # by its header: an entry that changes no list is not even decoded
-        _, entry = registry.decode(msg.value, "LedgerEntry")
-        _, rec = registry.decode(entry["submission"])
+        entry, rec = found
         records: list[Out] = []
         for out in self.book.apply(partition, msg.offset, entry, rec):
             if out.inconsistent:
