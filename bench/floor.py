@@ -33,7 +33,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from bench import producer as perf
 from ledger.platform import config
 from ops import infra
-from ops import stack as ops_stack
 
 E2E_CLASS = "org.apache.kafka.tools.EndToEndLatency"
 E2E_TOPIC, HOP1, HOP2 = "bench.floor.e2e", "bench.floor.hop1", "bench.floor.hop2"
@@ -53,9 +52,8 @@ def summary(ms: list[float]) -> dict[str, float]:
 
 
 def kafka_end_to_end(bootstrap: str, n: int) -> dict[str, Any]:
-    k = ops_stack.Kafka(config.load())
-    cmd = [k._java(), *perf.JVM_FLAGS, f"-Dlog4j2.configurationFile={infra.KAFKA_HOME / 'tools-log4j2.yaml'}",
-           "-cp", k._classpath(), E2E_CLASS, bootstrap, E2E_TOPIC, str(n), "all", "500"]
+    cmd = [infra.java_binary(), *perf.JVM_FLAGS, f"-Dlog4j2.configurationFile={infra.KAFKA_HOME / 'tools-log4j2.yaml'}",
+           "-cp", infra.kafka_classpath(), E2E_CLASS, bootstrap, E2E_TOPIC, str(n), "all", "500"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if r.returncode != 0:
         raise RuntimeError(f"{E2E_CLASS} failed (exit {r.returncode}):\n{(r.stderr or r.stdout)[-2000:]}")

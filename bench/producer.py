@@ -64,7 +64,7 @@ TOPIC = "bench.producer"
 PERF_CLASS = "org.apache.kafka.tools.ProducerPerformance"
 PRODUCER_PROPS = {"acks": "all", "enable.idempotence": "true", "linger.ms": "5", "batch.size": "262144"}
 # The JVM flags of Kafka's bin/kafka-run-class.sh (KAFKA_JVM_PERFORMANCE_OPTS) with the heap of
-# bin/kafka-producer-perf-test.sh. Deliberately not ops.stack's _tool flags: those cap the JIT at C1
+# bin/kafka-producer-perf-test.sh. Deliberately not ops.infra.kafka_tool's flags: those cap the JIT at C1
 # (-XX:TieredStopAtLevel=1), right for one-shot admin tools, wrong for a throughput measurement.
 JVM_FLAGS = ["-Xmx512m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",
              "-XX:+ExplicitGCInvokesConcurrent", "-Djava.awt.headless=true"]
@@ -238,10 +238,9 @@ def freeze(on: bool) -> None:
 
 
 def java_command(bootstrap: str, n: int, size: int) -> list[str]:
-    k = stack.Kafka(config.load())
     props = [f"{a}={b}" for a, b in PRODUCER_PROPS.items()]
-    return [k._java(), *JVM_FLAGS, f"-Dlog4j2.configurationFile={infra.KAFKA_HOME / 'tools-log4j2.yaml'}",
-            "-cp", k._classpath(), PERF_CLASS, "--topic", TOPIC, "--num-records", str(n), "--record-size",
+    return [infra.java_binary(), *JVM_FLAGS, f"-Dlog4j2.configurationFile={infra.KAFKA_HOME / 'tools-log4j2.yaml'}",
+            "-cp", infra.kafka_classpath(), PERF_CLASS, "--topic", TOPIC, "--num-records", str(n), "--record-size",
             str(size), "--throughput", "-1", "--bootstrap-server", bootstrap, "--command-property", *props]
 
 

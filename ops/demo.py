@@ -32,8 +32,9 @@ from ledger.domain import identity
 from ledger.platform import config, signing
 from ledger.records import submissions
 from ledger.rules import loader
-from ops import demo_audit, demo_feeds, demo_honours, workload
+from ops import demo_audit, demo_cluster, demo_feeds, demo_honours, workload
 from ops.root import CLOCK
+from ops.stack import with_brokers
 from projections import publicity
 from schemas import registry
 
@@ -43,7 +44,7 @@ def _line(text: str = "") -> None:
 
 
 async def run(n_events: int, n_subjects: int, seed: int) -> int:
-    s = config.load()
+    s = with_brokers(config.load(), None)  # the cluster's size as the stack directory recorded it
     rng = random.Random(seed)
     subjects = workload.subjects(rng, n_subjects)
     departments = list(workload.ALL_PENALTY_DEPARTMENTS)
@@ -173,6 +174,7 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
     await _show_portal(s, rng)
     await demo_feeds.show(s, family_outcomes, _line)
     await demo_audit.show_audit(s, family_outcomes[0]["entity_id"], family_outcomes[len(family_outcomes) // 3]["entity_id"])
+    await demo_cluster.show(s, rng, _line)
     return await _show_rebuild(s)
 
 
@@ -511,6 +513,9 @@ def main() -> None:
     p.add_argument("--events", type=int, default=600, help="penalties to submit (default 600)")
     p.add_argument("--subjects", type=int, default=150, help="distinct entities (default 150)")
     p.add_argument("--seed", type=int, default=None, help="workload seed (default: a new one each run)")
+    p.add_argument("--brokers", type=int, choices=(1, 3), default=None,
+                   help="Kafka nodes of a new stack (ops/demo passes it to `ops/stack up`); on three, the demo "
+                        "kills one in the middle of submissions")
     args = p.parse_args()
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**9)
     _line(f"demo workload seed {seed} (replay this world with --seed {seed})")

@@ -1,8 +1,14 @@
-"""Run the stack: one Kafka 4.x broker (KRaft, jars from Maven Central) and one PostgreSQL, on loopback.
+"""Run the stack: Kafka 4.x (KRaft, jars from Maven Central) and one PostgreSQL, on loopback.
 
     ops/stack up       start what is not running (Kafka, PostgreSQL, the sequencer, the projector,
                        the query API, the gateway, the expiry scheduler, the schema registry API ...),
                        create the topics, apply the migrations, create development signing keys
+    ops/stack up --brokers 3
+                       the same on a Kafka cluster of three KRaft nodes (ports LEDGER_KAFKA_PORT,
+                       +2 and +4, their controllers on the port after each): every partition on
+                       all three (replication factor 3), an acknowledged write on at least two
+                       (min.insync.replicas 2), unclean leader election off. The stack directory
+                       remembers the size: later commands need no flag
     ops/stack down     stop what runs (Kafka by its pid, PostgreSQL with pg_ctl)
     ops/stack status   what runs, on which ports, with which data directory, and how often the
                        supervisor started each service again
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import shutil
 import signal
@@ -44,6 +51,16 @@ from schemas import registry
 
 
 PORT_RELEASE_SECONDS = 10.0
+
+
+def environment(s: config.Settings) -> dict[str, str]:
+    """The environment a process of this stack runs with: where the stack is and its ports."""
+    return {"PYTHONPATH": str(config.ROOT), "LEDGER_STACK_DIR": str(s.stack_dir),
+            "LEDGER_KAFKA_PORT": str(s.kafka_port), "LEDGER_KAFKA_BROKERS": str(s.kafka_brokers),
+            "LEDGER_PG_PORT": str(s.pg_port), "LEDGER_PG_DATABASE": s.pg_database, "LEDGER_KEYS_DIR": str(s.keys_dir),
+            "LEDGER_METRICS_PORT_BASE": str(s.metrics_base_port), "LEDGER_API_PORT": str(s.api_port),
+            "LEDGER_GATEWAY_PORT": str(s.gateway_port), "LEDGER_PORTAL_PORT": str(s.portal_port),
+            "LEDGER_REGISTRY_PORT": str(s.registry_port)}
 
 
 class Service:
@@ -100,11 +117,7 @@ class Service:
                              f"choose another with LEDGER_REGISTRY_PORT")
         self.log.parent.mkdir(parents=True, exist_ok=True)
         log_start = self.log.stat().st_size if self.log.exists() else 0  # only this start's lines count
-        env = {**os.environ, "PYTHONPATH": str(config.ROOT), "LEDGER_STACK_DIR": str(self.s.stack_dir),
-               "LEDGER_KAFKA_PORT": str(self.s.kafka_port), "LEDGER_PG_PORT": str(self.s.pg_port),
-               "LEDGER_KEYS_DIR": str(self.s.keys_dir), "LEDGER_API_PORT": str(self.s.api_port),
-               "LEDGER_GATEWAY_PORT": str(self.s.gateway_port), "LEDGER_PORTAL_PORT": str(self.s.portal_port),
-               "LEDGER_REGISTRY_PORT": str(self.s.registry_port), **(extra_env or {})}
+        env = {**os.environ, **environment(self.s), **(extra_env or {})}
         with open(self.log, "ab") as out:
             proc = subprocess.Popen([sys.executable, *self.command, "--metrics-port", str(port)],
                                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
@@ -159,17 +172,22 @@ SUPERVISOR = "supervisor"
 # =========================================================================== topics
 
 
-async def ensure_topics(bootstrap: str) -> list[str]:
-    """Create the registry's missing topics; refuse when an existing one has another partition count."""
+async def ensure_topics(s: config.Settings) -> list[str]:
+    """Create the registry's missing topics (on every node of a cluster of three: replication factor
+    3); refuse when an existing one has another partition count."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=s.bootstrap_servers)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         wanted = [t for t in registry.TOPICS if t.name not in existing]
         if wanted:
-            await admin.create_topics([NewTopic(t.name, t.partitions, 1, topic_configs=t.configs) for t in wanted])
+            # the copies an acknowledged write must reach are the deployment's (1 of 1, 2 of 3), set on
+            # each topic so that `kafka-topics --describe` shows them
+            isr = {"min.insync.replicas": str(s.min_insync_replicas)}
+            await admin.create_topics([NewTopic(t.name, t.partitions, s.replication_factor,
+                                                topic_configs={**t.configs, **isr}) for t in wanted])
         counts: dict[str, int] = {}
         deadline = time.monotonic() + 30
         while True:  # a topic created a moment ago may not show its partitions yet
@@ -192,6 +210,16 @@ async def ensure_topics(bootstrap: str) -> list[str]:
 # =========================================================================== commands
 
 
+def with_brokers(s: config.Settings, asked: int | None) -> config.Settings:
+    """The settings with the cluster size the stack directory was made with (or `asked`, for a new one)."""
+    recorded = Kafka(s).recorded_size()
+    if asked is not None and recorded is not None and asked != recorded:
+        raise StackError(f"{s.stack_dir} holds a Kafka cluster of {recorded} node(s): `ops/stack up --brokers "
+                         f"{recorded}`, or `ops/stack purge` first to make one of {asked} (all data is lost)")
+    return dataclasses.replace(s, kafka_brokers=asked or recorded or s.kafka_brokers)
+
+
+
 def up(s: config.Settings, services: bool = True) -> None:
     from ledger.audit.notary import notary_keys_dir
     from ledger.platform import signing
@@ -211,7 +239,7 @@ def up(s: config.Settings, services: bool = True) -> None:
             say(f"applied migrations: {', '.join(applied)}")
         if schema.ensure_live(s.pg_dsn):
             say(f"created the view tables in schema {schema.LIVE}")
-        created = asyncio.run(ensure_topics(s.bootstrap_servers))
+        created = asyncio.run(ensure_topics(s))
         if created:
             say(f"created topics: {', '.join(created)}")
         matrix = loader.load_departments()
@@ -235,7 +263,7 @@ def up(s: config.Settings, services: bool = True) -> None:
         for svc in reversed(started):
             svc.stop()
         raise
-    say(f"stack up: Kafka 127.0.0.1:{s.kafka_port}, PostgreSQL 127.0.0.1:{s.pg_port}/{s.pg_database}, "
+    say(f"stack up: Kafka {s.bootstrap_servers}, PostgreSQL 127.0.0.1:{s.pg_port}/{s.pg_database}, "
          f"state in {s.stack_dir}")
 
 
@@ -249,8 +277,11 @@ def down(s: config.Settings) -> None:
 
 def status(s: config.Settings) -> int:
     kafka, pg = Kafka(s), Postgres(s)
-    kp, pp = kafka.pid(), pg.pid()
-    print(f"kafka           {'running pid ' + str(kp) if kp else 'stopped'}  127.0.0.1:{s.kafka_port}  {kafka.data}")
+    kps, pp = kafka.pids(), pg.pid()
+    for node in kafka.nodes:
+        kp = kps[node.node]
+        name = "kafka" if len(kafka.nodes) == 1 else f"kafka node {node.node}"
+        print(f"{name:<15} {'running pid ' + str(kp) if kp else 'stopped'}  127.0.0.1:{node.port}  {node.data}")
     print(f"postgresql      {'running pid ' + str(pp) if pp else 'stopped'}  127.0.0.1:{s.pg_port}  {pg.data}")
     pids = {name: Service(s, name).pid() for name in SERVICES}
     restarts = read_restarts(s)
@@ -260,12 +291,13 @@ def status(s: config.Settings) -> int:
     sp = Service(s, SUPERVISOR).pid()
     print(f"{SUPERVISOR:<15} {'running pid ' + str(sp) if sp else 'stopped'}  "
           f"http://127.0.0.1:{s.metrics_port(SUPERVISOR)}/metrics")
-    return 0 if kp and pp and all(pids.values()) else 3
+    return 0 if all(kps.values()) and pp and all(pids.values()) else 3
 
 
 def logs(s: config.Settings) -> None:
     kafka, pg = Kafka(s), Postgres(s)
-    print(f"== {kafka.logs / 'server.log'}\n{tail(kafka.logs / 'server.log', 40)}")
+    for node in kafka.nodes:
+        print(f"== {node.logs / 'server.log'}\n{tail(node.logs / 'server.log', 40)}")
     print(f"== {pg.log}\n{tail(pg.log, 20)}")
     for name in SERVICES:
         svc = Service(s, name)
@@ -286,9 +318,12 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command", choices=["up", "down", "status", "logs", "purge"])
     p.add_argument("--infra-only", action="store_true", help="with up: start Kafka and PostgreSQL only")
+    p.add_argument("--brokers", type=int, choices=(1, 3),
+                   help="with up: Kafka nodes, 1 (the default) or 3; a stack directory keeps the size it was made "
+                        "with, so the other commands, and up again, need no flag")
     args = p.parse_args(argv)
-    s = config.load()
     try:
+        s = with_brokers(config.load(), args.brokers)
         if args.command == "up":
             up(s, services=not args.infra_only)
         elif args.command == "down":

@@ -14,8 +14,9 @@ from typing import Any
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
-from ledger.client import LedgerClient
+from ledger.client import LedgerClient, submit_as_departments
 from ledger.platform import config, signing
 from ledger.platform.kafka_util import caught_up
 from ledger.rules import loader
@@ -25,6 +26,30 @@ from schemas import registry
 
 def client(settings: config.Settings, department: str = "xc-samr") -> LedgerClient:
     return LedgerClient(settings.bootstrap_servers, department, signing.private_key(settings.keys_dir, department))
+
+
+async def stream_until_acknowledged(settings: config.Settings, chunks: list[list[tuple[str, dict[str, Any]]]],
+                                    acknowledged: list[int], pause: float = 0.2) -> list[dict[str, Any]]:
+    """Submit chunk after chunk of (department, record) pairs; a chunk not acknowledged (the broker away,
+    leaders moving) is sent again with the same event ids, as a department would. Each chunk's index
+    goes to `acknowledged` once answered. Returns every outcome."""
+    outcomes = []
+    for i, pairs in enumerate(chunks):
+        for attempt in range(1, 31):
+            try:
+                got = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, pairs, timeout=60)
+                break
+            except (KafkaError, TimeoutError) as exc:
+                if attempt == 30:
+                    raise
+                print(f"chunk {i} not acknowledged ({type(exc).__name__}); sending it again", flush=True)
+                await asyncio.sleep(1)
+        # a chunk sent again may find part of it recorded already: those are answered DUPLICATE
+        assert {o["status"] for o in got} <= {"ACCEPTED", "DUPLICATE"}, [o["reasons"] for o in got][:3]
+        outcomes.extend(got)
+        acknowledged.append(i)
+        await asyncio.sleep(pause)
+    return outcomes
 
 
 async def read_topic(settings: config.Settings, topic: registry.Topic) -> list[tuple[int, int, bytes | None, bytes]]:

@@ -42,7 +42,7 @@ async def test_a_changed_partition_count_refuses_to_start(stack, monkeypatch) ->
         await admin.close()
     monkeypatch.setattr(registry, "TOPICS", (*registry.TOPICS, registry.Topic(name, 3)))
     with pytest.raises(ops_stack.StackError, match="test.partition-guard has 2 partitions, the registry says 3"):
-        await ops_stack.ensure_topics(stack.bootstrap_servers)
+        await ops_stack.ensure_topics(stack)
 
 
 async def test_the_ledger_topic_keeps_everything_forever(stack) -> None:
@@ -103,8 +103,9 @@ def test_a_missing_java_is_named(stack, tmp_path, monkeypatch) -> None:
 def test_a_broker_that_does_not_come_up_is_reported_and_stopped(stack, tmp_path) -> None:
     other = _other_stack(stack, tmp_path, 4)
     kafka = ops_stack.Kafka(other)
-    kafka._configure()
-    kafka._format()
+    node = kafka.node(1)
+    node.configure(f"1@127.0.0.1:{other.controller_port}")
+    node.format("q1Sh-9_ISia_zwGINzRvyQ")
     # storage formatted for another node id: the broker refuses to start
     meta = kafka.data / "meta.properties"
     meta.write_text(meta.read_text().replace("node.id=1", "node.id=7"))

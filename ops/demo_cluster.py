@@ -1,0 +1,87 @@
+"""The demo's look at the log itself: where each partition of the ledger lives, and on a cluster of
+three nodes (`ops/demo --brokers 3`) the node leading most of the ledger's partitions killed with
+SIGKILL in the middle of submissions: the two others take over, every submission is acknowledged, and
+the node, started again, catches up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka.errors import KafkaError
+
+from ledger.client import submit_as_departments
+from ledger.platform import config
+from ops import workload
+from ops.infra import Kafka
+from schemas import registry
+
+SUBMISSIONS = 200
+
+
+async def _layout(kafka: Kafka, line: Callable[[str], None]) -> dict[int, int]:
+    """Print where each partition of the ledger lives; returns the leader of each."""
+    leaders = {}
+    for p in await kafka.partitions(registry.EVENTS.name):
+        leaders[p["partition"]] = p["leader"]
+        line(f"   {registry.EVENTS.name} partition {p['partition']}: leader node {p['leader']}, copies on nodes "
+             f"{sorted(p['replicas'])}, in sync {sorted(p['isr'])}")
+    return leaders
+
+
+async def _submit(s: config.Settings, pairs: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Submitted and answered; sent again with the same event ids while leaders move (a DUPLICATE then
+    says the first one was recorded)."""
+    for attempt in range(1, 11):
+        try:
+            return await submit_as_departments(s.bootstrap_servers, s.keys_dir, pairs, timeout=60)
+        except (KafkaError, TimeoutError):
+            if attempt == 10:
+                raise
+            await asyncio.sleep(1)
+    raise AssertionError("unreachable")
+
+
+async def show(s: config.Settings, rng: random.Random, line: Callable[[str], None]) -> None:
+    kafka = Kafka(s)
+    line(f"\n== The log: {s.kafka_brokers} Kafka node(s), every partition on {s.replication_factor}, an acknowledged "
+         f"write on at least {s.min_insync_replicas} (min.insync.replicas), unclean leader election off")
+    leaders = await _layout(kafka, line)
+    if s.kafka_brokers < 3:
+        line("   (`ops/stack purge && ops/demo --brokers 3` runs the demo on a cluster of three, which loses a node "
+             "here)")
+        return
+    victim = Counter(leaders.values()).most_common(1)[0][0]
+    quiet = logging.getLogger("aiokafka")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # the clients' refused connections to the killed node are expected
+    try:
+        await _lose_and_restart(s, kafka, rng, line, leaders, victim)
+    finally:
+        quiet.setLevel(level)
+
+
+async def _lose_and_restart(s: config.Settings, kafka: Kafka, rng: random.Random, line: Callable[[str], None],
+                            leaders: dict[int, int], victim: int) -> None:
+    kafka.node(victim).kill()
+    line(f"   node {victim} killed with SIGKILL: it led partitions "
+         f"{sorted(p for p, n in leaders.items() if n == victim)} of the ledger")
+    who = workload.subjects(rng, 40)
+    pairs = [("xc-samr", workload.penalty(rng, who[i % len(who)], "xc-samr", rng.randrange(10**9)))
+             for i in range(SUBMISSIONS)]
+    outcomes = await _submit(s, pairs)
+    line(f"   {SUBMISSIONS} penalties submitted with node {victim} down: "
+         f"{dict(Counter(o['status'] for o in outcomes))}")
+    await _layout(kafka, line)
+    await asyncio.to_thread(kafka.start)
+    for _ in range(120):
+        if all(sorted(p["isr"]) == list(range(1, s.kafka_brokers + 1))
+               for p in await kafka.partitions(registry.EVENTS.name)):
+            break
+        await asyncio.sleep(1)
+    line(f"   node {victim} started again and caught up:")
+    await _layout(kafka, line)
