@@ -38,7 +38,7 @@ async def _submit(s: config.Settings, pairs: list[tuple[str, dict[str, Any]]]) -
     says the first one was recorded)."""
     for attempt in range(1, 11):
         try:
-            return await submit_as_departments(s.bootstrap_servers, s.keys_dir, pairs, timeout=60)
+            return await submit_as_departments(s, pairs, timeout=60)
         except (KafkaError, TimeoutError):
             if attempt == 10:
                 raise

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.platform import config
+from ledger.platform.kafka_access import ADMIN, MECHANISM, KafkaAccess, access, ensure_passwords
 from ops.procs import StackError, alive, cmdline, port_free, say, tail, terminate
 
 HERE = Path(__file__).resolve().parent
@@ -53,6 +54,17 @@ def kafka_tool(*args: str) -> str:
     return r.stdout
 
 
+def client_properties(kafka: KafkaAccess, directory: Path) -> Path:
+    """A client properties file for Kafka's Java tools (`--command-config`, EndToEndLatency's sixth
+    argument): the principal's SASL login, readable by this user only."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{kafka.username}.client.properties"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(kafka.java_properties())
+    return path
+
+
 class KafkaNode:
     """One node of the stack's KRaft cluster: broker and controller in one JVM, its own directory
     (<stack>/kafka for the first node, <stack>/kafka-2 and kafka-3 for the others), ports from
@@ -79,15 +91,20 @@ class KafkaNode:
             return pid
         return None
 
-    def configure(self, voters: str) -> None:
+    def configure(self, voters: str, admin: KafkaAccess) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(exist_ok=True)
         text = (KAFKA_HOME / "server.properties.in").read_text()
         for k, v in {"@NODE_ID@": self.node, "@VOTERS@": voters, "@KAFKA_PORT@": self.port,
                      "@CONTROLLER_PORT@": self.controller_port, "@DATA_DIR@": self.data,
-                     "@REPLICATION@": self.s.replication_factor, "@MIN_ISR@": self.s.min_insync_replicas}.items():
+                     "@REPLICATION@": self.s.replication_factor, "@MIN_ISR@": self.s.min_insync_replicas,
+                     "@ADMIN@": admin.username, "@ADMIN_PASSWORD@": admin.password}.items():
             text = text.replace(k, str(v))
-        self.props.write_text(text)
+        # it holds the admin's password: readable by this user only
+        fd = os.open(self.props, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        self.props.chmod(0o600)
 
     def formatted(self) -> str | None:
         """The cluster id this node's storage was formatted with (None: not formatted)."""
@@ -99,11 +116,14 @@ class KafkaNode:
             return None
         return None
 
-    def format(self, cluster_id: str) -> None:
+    def format(self, cluster_id: str, admin: KafkaAccess) -> None:
+        """Format the storage with the cluster id and the admin's SCRAM credentials (the brokers
+        authenticate to each other as the admin before any other user can be created)."""
         if self.formatted():
             return
         say(f"formatting Kafka storage of node {self.node} in {self.data} (cluster id {cluster_id})")
-        kafka_tool("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.props))
+        kafka_tool("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.props),
+                   "--add-scram", f"{admin.mechanism}=[name={admin.username},password={admin.password}]")
 
     def launch(self) -> subprocess.Popen[bytes]:
         cmd = [java_binary(), "-Xms512m", "-Xmx1g", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
@@ -147,13 +167,25 @@ class Kafka:
         first = self.nodes[0]
         self.dir, self.data, self.logs, self.pidfile = first.dir, first.data, first.logs, first.pidfile
 
+    def recorded(self) -> dict[str, Any]:
+        try:
+            found = json.loads(self.record.read_text())
+        except (OSError, ValueError):
+            # a stack made before clusters were recorded holds one formatted node
+            return {"brokers": 1} if KafkaNode(self.s, 1).formatted() else {}
+        return found if isinstance(found, dict) else {}
+
     def recorded_size(self) -> int | None:
         """How many nodes this stack directory's cluster was made with (None: no cluster yet)."""
         try:
-            return int(json.loads(self.record.read_text())["brokers"])
-        except (OSError, ValueError, KeyError, TypeError):
-            # a stack made before clusters were recorded holds one formatted node
-            return 1 if KafkaNode(self.s, 1).formatted() else None
+            return int(self.recorded()["brokers"])
+        except (KeyError, ValueError, TypeError):
+            return None
+
+    def admin(self) -> KafkaAccess:
+        """The operator's access (a super user), its password made on first use."""
+        ensure_passwords(self.s.keys_dir, [ADMIN])
+        return access(self.s, ADMIN)
 
     def pid(self) -> int | None:
         """The first node's pid (the broker of a single-broker stack), if it runs."""
@@ -182,6 +214,10 @@ class Kafka:
         """Start every node that does not run, and wait until the cluster has all of them. Returns
         True if this call started one."""
         recorded = self.recorded_size()
+        if recorded is not None and self.recorded().get("authentication") != MECHANISM:
+            raise StackError(f"{self.s.stack_dir} holds a Kafka cluster made before the brokers required "
+                             f"authentication (SASL/SCRAM): `ops/stack purge` and up again (the development "
+                             f"data go; a real cluster is migrated as docs/operations.md says)")
         if recorded is not None and recorded != self.s.kafka_brokers:
             raise StackError(f"{self.s.stack_dir} holds a Kafka cluster of {recorded} node(s), not "
                              f"{self.s.kafka_brokers}: start it with `ops/stack up --brokers {recorded}`, or "
@@ -196,11 +232,7 @@ class Kafka:
                     raise StackError(f"port {port} on 127.0.0.1 is already taken by another program; stop it or "
                                      f"choose other ports with LEDGER_KAFKA_PORT (node N uses it + 2(N-1) and "
                                      f"the port after)")
-        cid = self._cluster_id()
-        for n in down:
-            n.configure(self._voters())
-            n.format(cid)
-        self.record.write_text(json.dumps({"brokers": self.s.kafka_brokers, "cluster_id": cid}) + "\n")
+        self.prepare(down)
         procs = {n.node: n.launch() for n in down}
         try:
             asyncio.run(self._wait_ready(procs, timeout))
@@ -210,6 +242,16 @@ class Kafka:
             raise
         say(f"Kafka ready: {self._describe()} (the cluster answered a describe-cluster request with every node)")
         return True
+
+    def prepare(self, nodes: list[KafkaNode] | None = None) -> None:
+        """Write the nodes' configuration, format the storage of those not formatted yet (one cluster id,
+        the admin's SCRAM user) and record the cluster in the stack directory."""
+        cid, admin = self._cluster_id(), self.admin()
+        for n in self.nodes if nodes is None else nodes:
+            n.configure(self._voters(), admin)
+            n.format(cid, admin)
+        self.record.write_text(json.dumps({"brokers": self.s.kafka_brokers, "cluster_id": cid,
+                                           "authentication": MECHANISM}) + "\n")
 
     def _describe(self) -> str:
         if self.s.kafka_brokers == 1:
@@ -223,6 +265,7 @@ class Kafka:
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # refusals are expected while it starts
         deadline = time.monotonic() + timeout
         want = {n.node for n in self.nodes}
+        admin = self.admin().options()
         last = "no answer yet"
         while time.monotonic() < deadline:
             for node_id, proc in procs.items():
@@ -231,17 +274,17 @@ class Kafka:
                     raise StackError(f"the Kafka broker (node {node_id}) exited with code {proc.returncode} during "
                                      f"start-up; its log ends with:\n{tail(node.logs / 'server.log')}\n"
                                      f"{tail(node.logs / 'stdout.log', 10)}")
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.s.bootstrap_servers, request_timeout_ms=3000)
+            client = AIOKafkaAdminClient(**admin, request_timeout_ms=3000)
             try:
-                await admin.start()
-                brokers = {b["node_id"] for b in (await admin.describe_cluster())["brokers"]}
+                await client.start()
+                brokers = {b["node_id"] for b in (await client.describe_cluster())["brokers"]}
                 if brokers >= want:
                     return
                 last = f"nodes {sorted(brokers)} of {sorted(want)} registered"
             except Exception as exc:  # not up yet: connection refused, not ready ...
                 last = f"{type(exc).__name__}: {exc}"
             finally:
-                await admin.close()
+                await client.close()
             await asyncio.sleep(0.5)
         raise StackError(f"the Kafka cluster did not answer with every node within {timeout:.0f} s ({last}); "
                          f"the first node's log ends with:\n{tail(self.logs / 'server.log')}")
@@ -253,7 +296,7 @@ class Kafka:
         from aiokafka.errors import KafkaError
 
         for attempt in range(1, attempts + 1):
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.s.bootstrap_servers, request_timeout_ms=5000)
+            admin = AIOKafkaAdminClient(**self.admin().options(), request_timeout_ms=5000)
             try:
                 await admin.start()
                 [described] = await admin.describe_topics([topic])

@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 
-from ledger.platform import config
+from ledger.platform import config, kafka_access
 from ops.infra import Kafka, Postgres
 from ops.procs import (
     StackError,
@@ -41,6 +41,7 @@ from ops.procs import (
     code_fingerprint,
     port_free,
     read_restarts,
+    real_clock_env,
     say,
     tail,
     terminate,
@@ -177,7 +178,7 @@ async def ensure_topics(s: config.Settings) -> list[str]:
     3); refuse when an existing one has another partition count."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=s.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**Kafka(s).admin().options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -207,6 +208,46 @@ async def ensure_topics(s: config.Settings) -> list[str]:
         await admin.close()
 
 
+# =========================================================================== who may touch the log
+
+
+def grant_access(s: config.Settings, timeout: float = 30.0) -> None:
+    """Make the cluster's users and ACLs the plan's (ops/access.py, in a child process on the real
+    clock: it runs librdkafka), then wait until the brokers enforce them."""
+    r = subprocess.run([sys.executable, "-m", "ops.access", "apply"], env=real_clock_env(**environment(s)),
+                       cwd=config.ROOT, capture_output=True, text=True, timeout=180)
+    if r.returncode != 0:
+        raise StackError(f"the Kafka users and ACLs could not be applied (python -m ops.access apply, exit "
+                         f"{r.returncode}):\n{(r.stderr or r.stdout).strip()[-1500:]}")
+    for line in r.stdout.splitlines():
+        say(f"Kafka {line}")
+    asyncio.run(_enforced(s, timeout))
+
+
+async def _enforced(s: config.Settings, timeout: float) -> None:
+    """The ledger's own writer may see the ledger: the ACLs reached the broker that answers (users and
+    ACLs travel in the cluster's metadata log, a moment after the controller accepted them)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError
+
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        admin = AIOKafkaAdminClient(**kafka_access.access(s, kafka_access.SEQUENCER).options())
+        try:
+            await admin.start()
+            [topic] = await admin.describe_topics([registry.EVENTS.name])
+            if topic["error_code"] == 0:
+                return
+            last = f"error code {topic['error_code']} for {registry.EVENTS.name}"
+        except KafkaError as exc:  # the new user not known yet to the broker asked
+            last = f"{type(exc).__name__}: {exc}"
+        finally:
+            await admin.close()
+        await asyncio.sleep(0.2)
+    raise StackError(f"the brokers did not enforce the ACLs within {timeout:.0f} s ({last})")
+
+
 # =========================================================================== commands
 
 
@@ -224,10 +265,17 @@ def up(s: config.Settings, services: bool = True) -> None:
     from ledger.audit.notary import notary_keys_dir
     from ledger.platform import signing
     from ledger.rules import loader
+    from ops import access as access_plan
     from projections import migrate, schema
 
     kafka, pg = Kafka(s), Postgres(s)
     started: list[Kafka | Postgres | Service] = []
+    matrix = loader.load_departments()
+    # every principal's Kafka password (the admin's goes into the brokers' own configuration)
+    made = kafka_access.ensure_passwords(s.keys_dir, access_plan.principals(access_plan.plan(matrix)))
+    if made:
+        say(f"created development Kafka passwords in {kafka_access.passwords_dir(s.keys_dir)} "
+            f"(<principal>.password) for: {', '.join(made)}")
     try:
         if kafka.start():
             started.append(kafka)
@@ -242,7 +290,7 @@ def up(s: config.Settings, services: bool = True) -> None:
         created = asyncio.run(ensure_topics(s))
         if created:
             say(f"created topics: {', '.join(created)}")
-        matrix = loader.load_departments()
+        grant_access(s)
         departments = sorted(matrix.departments)
         # the departments' keys and the intakes' (the gateway attests with its own, ledger-gateway.key)
         made = signing.ensure_keys(s.keys_dir, departments + sorted(matrix.intakes))

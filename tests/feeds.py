@@ -10,14 +10,18 @@ from typing import Any
 from examples.sector_subscriber import SectorSubscriber
 from ledger.domain.alerts import alerts_for
 from ledger.platform import config
+from ledger.platform.kafka_access import access
 from ledger.rules import loader
 from schemas import registry
 from tests import helpers
 
+# the sector system the tests subscribe as (a sector of the department matrix: it may read the feeds)
+SECTOR = "sector-banking"
+
 
 def subscriber(settings: config.Settings, directory: Path, name: str = "sector") -> SectorSubscriber:
     """An example sector subscriber with its own SQLite file in `directory`."""
-    return SectorSubscriber(settings.bootstrap_servers, directory / f"{name}.sqlite")
+    return SectorSubscriber(access(settings, SECTOR), directory / f"{name}.sqlite")
 
 
 async def records(settings: config.Settings, topic: registry.Topic, schema: str) -> list[dict[str, Any]]:

@@ -46,6 +46,9 @@ class Settings:
     # the brokers of a cluster on other machines (host:port,host:port,...); empty: the stack's own
     # nodes on loopback, from LEDGER_KAFKA_PORT (docs/operations.md)
     kafka_bootstrap: str = ""
+    # a cluster whose listeners speak TLS: the CA that signed the brokers' certificates (SASL_SSL);
+    # none: SASL over plain TCP, as the stack's loopback listeners
+    kafka_ca_file: Path | None = None
 
     def metrics_port(self, service: str) -> int:
         """Each long-running process serves Prometheus /metrics on 127.0.0.1 at base + its offset."""
@@ -125,4 +128,5 @@ def load(env: dict[str, str] | None = None) -> Settings:
         gateway_max_batch_bytes=int(e.get("LEDGER_GATEWAY_MAX_BATCH_BYTES", str(64 * 1024 * 1024))),
         kafka_brokers=int(e.get("LEDGER_KAFKA_BROKERS", "1")),
         kafka_bootstrap=e.get("LEDGER_KAFKA_BOOTSTRAP", "").strip(),
+        kafka_ca_file=Path(e["LEDGER_KAFKA_CA_FILE"]).resolve() if e.get("LEDGER_KAFKA_CA_FILE") else None,
     )

@@ -9,7 +9,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import murmur2
+
+from ledger.platform.kafka_access import KafkaAccess
 
 # (topic, partition, key, value, headers): a record ready for `send_grouped`
 Record = tuple[str, int, bytes | None, bytes, list[tuple[str, bytes]]]
@@ -42,18 +45,22 @@ async def send_grouped(producer: AIOKafkaProducer, records: Iterable[Record]) ->
 
 
 class KafkaClients:
-    """Makes the Kafka clients of one process, all on the same bootstrap servers. A service asks for
-    a client with the options it needs (isolation level, group, transactional id, ...) and owns it:
-    it starts and stops it."""
+    """Makes the Kafka clients of one process, all on the same cluster as the same principal
+    (ledger/platform/kafka_access.py). A service asks for a client with the options it needs
+    (isolation level, group, transactional id, ...) and owns it: it starts and stops it."""
 
-    def __init__(self, bootstrap_servers: str) -> None:
-        self.bootstrap_servers = bootstrap_servers
+    def __init__(self, access: KafkaAccess) -> None:
+        self.access = access
+        self.bootstrap_servers = access.bootstrap_servers
 
-    def consumer(self, **options: Any) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, **options)
+    def consumer(self, *topics: str, **options: Any) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(*topics, **self.access.options(), **options)
 
     def producer(self, **options: Any) -> AIOKafkaProducer:
-        return AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, **options)
+        return AIOKafkaProducer(**self.access.options(), **options)
+
+    def admin(self, **options: Any) -> AIOKafkaAdminClient:
+        return AIOKafkaAdminClient(**self.access.options(), **options)
 
 
 async def caught_up(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) -> bool:

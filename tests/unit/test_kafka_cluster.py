@@ -49,10 +49,10 @@ def test_each_node_of_three_is_a_voter_with_three_copies_and_two_in_sync(tmp_pat
     assert [n.dir.name for n in kafka.nodes] == ["kafka", "kafka-2", "kafka-3"]
     voters = "1@127.0.0.1:35093,2@127.0.0.1:35095,3@127.0.0.1:35097"
     for node in kafka.nodes:
-        node.configure(voters)
+        node.configure(voters, kafka.admin())
         p = _properties(node.props)
         assert p["node.id"] == str(node.node) and p["controller.quorum.voters"] == voters
-        assert p["listeners"] == f"PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}"
+        assert p["listeners"] == f"CLIENT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}"
         assert p["log.dirs"] == str(node.data)
         for key in ("default.replication.factor", "offsets.topic.replication.factor",
                     "transaction.state.log.replication.factor", "share.coordinator.state.topic.replication.factor"):
@@ -69,10 +69,20 @@ def test_a_stack_directory_keeps_its_size(tmp_path: Path) -> None:
     assert ops_stack.with_brokers(s, 3).kafka_brokers == 3  # a new stack: as asked
     record = s.stack_dir / "kafka" / "cluster.json"
     record.parent.mkdir(parents=True)
-    record.write_text(json.dumps({"brokers": 3, "cluster_id": "q1Sh-9_ISia_zwGINzRvyQ"}))
+    record.write_text(json.dumps({"brokers": 3, "cluster_id": "q1Sh-9_ISia_zwGINzRvyQ",
+                                  "authentication": "SCRAM-SHA-512"}))
     assert ops_stack.with_brokers(s, None).kafka_brokers == 3  # later commands need no flag
     assert len(infra.Kafka(s).nodes) == 3  # stop and status see every node, whatever the caller assumed
     with pytest.raises(ops_stack.StackError, match=r"cluster of 3 node\(s\).*--brokers 3.*purge"):
         ops_stack.with_brokers(s, 1)
     with pytest.raises(ops_stack.StackError, match="holds a Kafka cluster of 3 node"):
         infra.Kafka(dataclasses.replace(s, kafka_brokers=1)).start()
+
+
+def test_a_cluster_made_before_authentication_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    s = _settings(tmp_path)
+    data = s.stack_dir / "kafka" / "data"
+    data.mkdir(parents=True)
+    (data / "meta.properties").write_text("cluster.id=q1Sh-9_ISia_zwGINzRvyQ\nnode.id=1\n")  # no record of SASL
+    with pytest.raises(ops_stack.StackError, match=r"before the brokers required authentication.*ops/stack purge"):
+        infra.Kafka(s).start()
