@@ -6,10 +6,11 @@ the node, started again, catches up."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from aiokafka.errors import KafkaError
@@ -56,13 +57,20 @@ async def show(s: config.Settings, rng: random.Random, line: Callable[[str], Non
              "here)")
         return
     victim = Counter(leaders.values()).most_common(1)[0][0]
-    quiet = logging.getLogger("aiokafka")
-    level = quiet.level
-    quiet.setLevel(logging.CRITICAL)  # the clients' refused connections to the killed node are expected
-    try:
+    with quiet_clients():  # the clients' refused connections to the killed node are expected
         await _lose_and_restart(s, kafka, rng, line, leaders, victim)
+
+
+@contextlib.contextmanager
+def quiet_clients() -> Iterator[None]:
+    """The Kafka clients' own log lines held back while the demo provokes what they complain about."""
+    logger = logging.getLogger("aiokafka")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
     finally:
-        quiet.setLevel(level)
+        logger.setLevel(level)
 
 
 async def _lose_and_restart(s: config.Settings, kafka: Kafka, rng: random.Random, line: Callable[[str], None],
