@@ -2,7 +2,10 @@
 
     ops/stack up       start what is not running (Kafka, PostgreSQL, the sequencer, the projector,
                        the query API, the gateway, the expiry scheduler, the schema registry API ...),
-                       create the topics, apply the migrations, create development signing keys
+                       create the topics, apply the migrations, create development signing keys,
+                       API tokens and Kafka passwords (every party logs in to the brokers as its own
+                       principal: LEDGER_KEYS_DIR/kafka/<principal>.password), and give the brokers
+                       their users and ACLs (python -m ops.access apply: who may touch the log)
     ops/stack up --brokers 3
                        the same on a Kafka cluster of three KRaft nodes (ports LEDGER_KAFKA_PORT,
                        +2 and +4, their controllers on the port after each): every partition on
