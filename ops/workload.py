@@ -462,3 +462,12 @@ def honoured_life(subject: Subject, today: date | None = None) -> Phase:
                                       today - timedelta(days=10))
     return [registered(subject, date(2018, 9, 1)), tax_rated(subject, rated.year - 1, "A", rated),
             honour(subject, honoured), commitment(subject, committed)]
+
+
+def every_family(rng: random.Random, subject: Subject, n: int) -> list[Phase]:
+    """One organisation with an event of every family (life() and honour_history()), in an order the
+    rules accept: its honours awarded, the older one expired, then its life (whose black listings
+    suspend the other honour), then the endings and the suspended honour's revocation."""
+    events, endings = life(rng, subject, n)
+    awards, (expiry, revocation) = honour_history(subject)
+    return [awards, [expiry], events, endings + [revocation]]
