@@ -767,12 +767,13 @@ def _verify_report(path: str, public_key: str, issuer_key_path: str | None) -> i
         print(f"REJECTED: {e}")
         return 1
     full = v.records - v.withheld
+    how = ([f"{full} byte for byte (the values its {v.rows} rows mark as proven recomputed from them)"] if full else []) + (
+        [f"{v.withheld} by their leaf hash only (a natural person's ledger entry holds the clear ID number, which a "
+         "report never carries)"] if v.withheld else [])
     print(f"VERIFIED: credit report {v.number} of {v.subject.get('name')} ({v.subject['entity_id']}), issued "
           f"{v.issued_on}: unchanged since its issue and signed by its issuer; its {v.records} records are in the "
-          f"signed tree of {v.head['topic']} partition {v.head['partition']} (size {v.head['tree_size']}), {full} of "
-          f"them byte for byte with the {v.rows} rows' proven values recomputed from them"
-          + (f", {v.withheld} by their leaf hash only (a natural person's ledger entry holds the clear ID number, "
-             "which a report never carries)" if v.withheld else ""))
+          f"signed tree of {v.head['topic']} partition {v.head['partition']} (size {v.head['tree_size']}): "
+          + ", ".join(how or ["none to show"]))
     return 0
 
 

@@ -48,8 +48,8 @@ EVENT_TITLES = {
 
 
 # relative column widths by column key (a section's other columns: 10)
-COLUMN_WEIGHTS = {"basis": 19, "reason": 14, "content": 24, "address": 18, "title": 16, "department": 13,
-                  "authority": 16, "list": 12, "ref": 13, "target_ref": 13, "repair_no": 13, "status": 11,
+COLUMN_WEIGHTS = {"basis": 24, "reason": 12, "content": 24, "address": 18, "title": 16, "department": 13,
+                  "authority": 16, "list": 11, "ref": 12, "target_ref": 13, "repair_no": 13, "status": 11,
                   "kind": 8, "points": 6, "until": 12, "listed_on": 12, "legal_end": 12, "decision_date": 12,
                   "registered_on": 12, "made_on": 12}
 
