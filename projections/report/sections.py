@@ -209,7 +209,8 @@ async def evaluation(conn: psycopg.AsyncConnection[Any], ctx: Context) -> Sectio
     return Section("evaluation", f"公共信用评价：{GRADES.get(entity['grade'], entity['grade'])}，{entity['score']} 分",
                    (("reason", "评价依据"), ("ref", "文号/年度"), ("points", "分值")), tuple(rows),
                    "无加分或扣分事项。",
-                   "评价规则见 ledger/rules/credit_grade 规则文件（信用许昌平台自定的评价方法，非法定评价）。")
+                   f"评价方法：信用许昌公共信用评价规则第 {ctx.rules.stamp.get('credit_grade', 1)} 版"
+                   "（平台自定的评价方法，非法定评价；起评分加减各项分值）。")
 
 
 def _reason_events(ctx: Context, reason: dict[str, Any], entries: list[dict[str, Any]],

@@ -1,4 +1,5 @@
-"""The query API: read-only HTTP/JSON over the PostgreSQL views (schema "views"), on 127.0.0.1.
+"""The query API: read-only HTTP/JSON over the PostgreSQL views (schema "views"), on 127.0.0.1. The
+one thing it writes is each credit report it issues, kept as issued (schema "reports").
 
 Routes (all GET; JSON unless said otherwise; paged routes take page (1-based, default 1) and size
 (default 50, at most 500) and answer {"items": [...], "page", "size", "total"}):
