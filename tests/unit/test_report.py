@@ -198,7 +198,8 @@ def test_the_first_failure_is_named(issued: document.Issued) -> None:
     raw = issued.document
     cases = {
         "reformatted": (json.dumps(json.loads(raw), ensure_ascii=False, indent=1).encode(), "canonical form at byte 1"),
-        "renumbered": (raw.replace(issued.number.encode(), issued.number[:-1].encode() + b"0"),
+        "renumbered": (raw.replace(issued.number.encode(),
+                                   (issued.number[:-1] + ("1" if issued.number.endswith("0") else "0")).encode()),
                        "does not match the report's content"),
         "other issuer": (raw, "made with key"),
         "other notary": (raw, "signed with key"),
