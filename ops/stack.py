@@ -197,6 +197,7 @@ def up(s: config.Settings, services: bool = True) -> None:
     from ledger.platform import signing
     from ledger.rules import loader
     from projections import migrate, schema
+    from projections.report import issue
 
     kafka, pg = Kafka(s), Postgres(s)
     started: list[Kafka | Postgres | Service] = []
@@ -222,6 +223,9 @@ def up(s: config.Settings, services: bool = True) -> None:
             say(f"created development signing keys in {s.keys_dir} for: {', '.join(made)}")
         if signing.ensure_keys(notary_keys_dir(s.keys_dir), ["notary"]):
             say(f"created the development notary key in {notary_keys_dir(s.keys_dir)} (public key: notary.pub)")
+        if signing.ensure_keys(issue.issuer_keys_dir(s.keys_dir), [issue.ISSUER]):
+            say(f"created the development credit report issuer key in {issue.issuer_keys_dir(s.keys_dir)} "
+                f"(public key: {issue.ISSUER}.pub)")
         from ledger.intake.gateway.tokens import ensure_tokens
 
         made = ensure_tokens(s.keys_dir, departments)

@@ -462,3 +462,22 @@ def honoured_life(subject: Subject, today: date | None = None) -> Phase:
                                       today - timedelta(days=10))
     return [registered(subject, date(2018, 9, 1)), tax_rated(subject, rated.year - 1, "A", rated),
             honour(subject, honoured), commitment(subject, committed)]
+
+
+def every_family(rng: random.Random, subject: Subject, n: int) -> list[Phase]:
+    """One organisation with an event of every family (life() and honour_history()), in an order the
+    rules accept: its honours awarded, the older one expired, then its life (whose black listings
+    suspend the other honour), then the endings and the suspended honour's revocation."""
+    events, endings = life(rng, subject, n)
+    awards, (expiry, revocation) = honour_history(subject)
+    return [awards, [expiry], events, endings + [revocation]]
+
+
+def every_family_on_display(rng: random.Random, subject: Subject, n: int, today: date) -> list[Phase]:
+    """every_family(), then a penalty and a licence still on public display on `today` (the licence
+    changed since): what a credit report of the organisation shows in every section."""
+    recent = workload_penalty(rng, subject, "xc-samr", f"许市监罚〔{today.year}〕R{n:05d}号", today - timedelta(days=3),
+                              "general")
+    licence_no = f"JY2411{n:06d}"
+    return every_family(rng, subject, n) + [[recent, licence_granted(subject, licence_no, today - timedelta(days=20))],
+                                             [licence_changed(subject, licence_no, today - timedelta(days=6))]]

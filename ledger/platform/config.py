@@ -29,6 +29,8 @@ class Settings:
     gateway_port: int = 8081  # the submission gateway (HTTP, loopback)
     portal_port: int = 8082  # the public portal and operator dashboard (HTML, loopback)
     registry_port: int = 8083  # the read-only schema registry API (HTTP, loopback)
+    # where readers reach the query API (the portal links each entity's credit report there); "" = loopback
+    api_public_url: str = ""
     sequencer_verified_batches: int = 4096  # signed batches whose signature the sequencer remembers as verified
     sequencer_cache_entities: int = 2_000  # parsed entity states the sequencer keeps in memory (an LRU)
     sequencer_cache_mib: int = 32  # the sequencer's RocksDB block cache, memtables included
@@ -42,6 +44,11 @@ class Settings:
     gateway_concurrent_requests: int = 32
     gateway_max_event_bytes: int = 256 * 1024
     gateway_max_batch_bytes: int = 64 * 1024 * 1024
+
+    @property
+    def query_api_url(self) -> str:
+        """The query API's base URL as readers reach it (LEDGER_API_PUBLIC_URL, else http://127.0.0.1:<api_port>)."""
+        return (self.api_public_url or f"http://127.0.0.1:{self.api_port}").rstrip("/")
 
     def metrics_port(self, service: str) -> int:
         """Each long-running process serves Prometheus /metrics on 127.0.0.1 at base + its offset."""
@@ -86,6 +93,7 @@ def load(env: dict[str, str] | None = None) -> Settings:
         gateway_port=int(e.get("LEDGER_GATEWAY_PORT", "8081")),  # the submission gateway (HTTP, loopback)
         portal_port=int(e.get("LEDGER_PORTAL_PORT", "8082")),  # the public portal (HTML, loopback)
         registry_port=int(e.get("LEDGER_REGISTRY_PORT", "8083")),  # the schema registry API (HTTP, loopback)
+        api_public_url=e.get("LEDGER_API_PUBLIC_URL", ""),
         sequencer_verified_batches=int(e.get("LEDGER_SEQUENCER_VERIFIED_BATCHES", "4096")),
         sequencer_cache_entities=int(e.get("LEDGER_SEQUENCER_CACHE_ENTITIES", "2000")),
         sequencer_cache_mib=int(e.get("LEDGER_SEQUENCER_CACHE_MIB", "32")),

@@ -1,4 +1,5 @@
-"""The query API: read-only HTTP/JSON over the PostgreSQL views (schema "views"), on 127.0.0.1.
+"""The query API: read-only HTTP/JSON over the PostgreSQL views (schema "views"), on 127.0.0.1. The
+one thing it writes is each credit report it issues, kept as issued (schema "reports").
 
 Routes (all GET; JSON unless said otherwise; paged routes take page (1-based, default 1) and size
 (default 50, at most 500) and answer {"items": [...], "page", "size", "total"}):
@@ -44,6 +45,8 @@ Routes (all GET; JSON unless said otherwise; paged routes take page (1-based, de
   /metrics                         Prometheus metrics of this process
   /audit/...                       auditors: history checked against the log, as-of state, Merkle
                                    proofs, signed tree heads (projections/audit/http.py)
+  /entities/{entity_id}/report.json|pdf, /reports/{number}.json|pdf, /reports/issuer-key
+                                   credit reports that verify offline (projections/report/http.py)
 
 Read-your-writes, on every route: after=<partition>:<offset> (the ledger position of a
 submission's outcome) makes the request wait until the views have applied that record, at most
@@ -75,6 +78,7 @@ from ledger.platform.clock import Clock
 from ledger.platform.web import BadParameter, Handler, json_response, loggable_path, metrics_response, observe
 from projections import queries, trigger
 from projections.audit import http as audit_http
+from projections.report import http as report_http
 from projections.web.params import PAGE_PARAMS, Params, identify, parse_after, parse_wait, primary_rejection
 from projections.web.pool import POOL, database, wait_for_position
 from schemas import registry
@@ -393,7 +397,7 @@ def answer(request: web.Request, exc: Exception, route: str) -> web.Response | N
     if isinstance(exc, BadParameter):
         return error(400, f"bad parameter '{exc.name}': {exc.why}", parameter=exc.name, reason=exc.why, **exc.extra)
     if isinstance(exc, web.HTTPNotFound):
-        return error(404, "no such route", routes=[path for path, _ in ROUTES])
+        return error(404, "no such route", routes=[path for path, _ in ROUTES] + list(report_http.PATHS))
     if isinstance(exc, web.HTTPMethodNotAllowed):
         return error(405, f"method {request.method} not allowed; this API is read-only (GET)",
                      allowed=sorted(exc.allowed_methods))
@@ -426,6 +430,7 @@ def make_app(settings: config.Settings, rules: RuleBook, clock: Clock,
     for path, handler in ROUTES:
         app.router.add_get(path, handler)
     audit_http.install(app, POOL, SETTINGS)
+    report_http.install(app, POOL, SETTINGS, CLOCK, rules)
 
     app.cleanup_ctx.append(database(settings, "query-api", pool))
     return app

@@ -19,6 +19,8 @@ Pages (all GET):
                                  notary's public key and how to verify both (the signed text shown)
   /tree-head.json?partition=P    that head as a file (the form `python -m ledger.audit.verify` takes)
   /notary.pub                    the notary's Ed25519 public key (hex), as a file
+  /report-issuer.pub             the credit report issuer's Ed25519 public key (hex), as a file (an
+                                 entity page links its credit report, PDF and JSON, on the query API)
   /verify.py                     the offline verifier (ledger/audit/verify.py: standard library and
                                  `cryptography` only), as a file
   /dashboard                     operators: services up, throughput, lag in seconds, rejections by
@@ -58,6 +60,8 @@ from ledger.platform.web import BadParameter, Handler, metrics, observe
 from projections import queries
 from projections.audit import auditor as ledger_audit
 from projections.audit import reads as audit
+from projections.publicity import on_display
+from projections.report import issue as report_issue
 from projections.web import api, dashboard
 from projections.web.params import Params, identify
 from projections.web.pool import POOL, database
@@ -112,15 +116,6 @@ def current_month(today: date) -> str:
 def public_text(text: str) -> str:
     """User input as it may be shown or logged: anything that could be an ID number masked."""
     return identity.mask_id_numbers(text)
-
-
-def in_window(record: dict[str, Any], today: date) -> bool:
-    """A double-publicity record still on public display: published (penalty) or valid (licence),
-    its window started and not ended."""
-    if record["status"] not in ("published", "valid"):
-        return False
-    start, end = record.get("window_start"), record.get("automatic_end")
-    return (start is None or date.fromisoformat(start) <= today) and (end is None or date.fromisoformat(end) > today)
 
 
 def form_request(request: web.Request) -> web.Request:
@@ -204,9 +199,10 @@ async def entity(request: web.Request) -> web.Response:
     list_rules = request.app[RULES].publication.list_kinds
     lists = [{**x, "legal_basis": list_rules[x["list_kind"]].legal_source if x["list_kind"] in list_rules else None}
              for x in profile["lists"]]
-    publicity = [r for r in profile["publicity"] if in_window(r, today)]
+    publicity = [r for r in profile["publicity"] if on_display(r, today)]
     return render(request, "entity.html", e=profile, lists=lists, publicity=publicity, today=today,
-                  hidden_publicity=len(profile["publicity"]) - len(publicity))
+                  hidden_publicity=len(profile["publicity"]) - len(publicity),
+                  report_url=f"{request.app[api.SETTINGS].query_api_url}/entities/{profile['entity_id']}/report")
 
 
 LIST_PARAMS = frozenset({"kind", "colour", "department", "category", "status", "from", "to", "page", "size"})
@@ -296,6 +292,16 @@ async def notary_key(request: web.Request) -> web.Response:
                         headers={"Content-Disposition": 'attachment; filename="notary.pub"'})
 
 
+async def issuer_key(request: web.Request) -> web.Response:
+    """The credit report issuer's public key (hex), as a file: a report's JSON verifies with it."""
+    Params(request)
+    key = report_issue.issuer_public_key(request.app[api.SETTINGS].keys_dir)
+    if key is None:
+        return render(request, "error.html", status=404, title="公钥尚未生成", message="信用报告出具方的公钥尚未生成。")
+    return web.Response(text=key + "\n", content_type="text/plain", charset="utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="report-issuer.pub"'})
+
+
 async def verifier(request: web.Request) -> web.Response:
     """ledger/audit/verify.py itself: it runs on its own (standard library and `cryptography`)."""
     Params(request)
@@ -354,6 +360,7 @@ ROUTES: tuple[tuple[str, Handler], ...] = (
     (TREE_HEAD_PAGE, tree_head),
     (TREE_HEAD_PAGE + ".json", tree_head_json),
     ("/notary.pub", notary_key),
+    ("/report-issuer.pub", issuer_key),
     ("/verify.py", verifier),
     ("/dashboard", operator_dashboard),
     ("/health", health),

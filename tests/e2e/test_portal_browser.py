@@ -2,7 +2,8 @@
 running stack: a visitor searches by part of a Chinese name, opens the entity and reads why it is
 listed (list status, legal basis, end date, grade reasons); filters the black list with the form;
 downloads the month's publication as CSV; follows the home page to the signed tree heads and
-downloads one; and the display pages work with JavaScript turned off.
+downloads one; downloads an entity's credit report (PDF and JSON) from its page and verifies it;
+and the display pages work with JavaScript turned off.
 Screenshots of every step are kept in artifacts/portal/ (git-ignored; CI keeps them)."""
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import pypdfium2
 import pytest
 from playwright.async_api import BrowserContext, Page, async_playwright, expect
 
@@ -22,7 +25,7 @@ from ledger.audit import verify
 from ledger.domain import identity
 from ledger.domain.rules import ListingTerms
 from ledger.rules import loader
-from tests import portal_world
+from tests import helpers, portal_world
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "portal"
@@ -170,3 +173,38 @@ async def test_display_pages_work_without_javascript(tmp_path: Path, settings, w
         await shot(page, "07-dashboard-no-javascript")
         await page.goto(f"{base}/tree-head")
         await expect(page.locator("#how-to-verify")).to_contain_text("verify.py --head")
+
+
+async def test_download_the_credit_report_from_the_entity_page(page: Page, settings, world) -> None:
+    """The entity page links its credit report on the query API: the PDF downloads, says who and how to
+    verify it; the JSON and the two public keys from the portal verify with the portal's verifier."""
+    api = f"http://127.0.0.1:{settings.api_port}/entities/{world['company_id']}/report.json"
+    async with aiohttp.ClientSession() as http:  # once the notary's head covers the company's records
+
+        async def ready() -> bool:
+            async with http.get(api) as r:
+                return r.status == 200
+
+        await helpers.wait_until(ready, timeout=90, interval=2, what="the company's credit report")
+    await page.goto(page.base + f"/entity/{world['company_id']}")  # type: ignore[attr-defined]
+    await expect(page.locator("#report")).to_contain_text("离线核验")
+    async with page.expect_download() as info:
+        await page.get_by_role("link", name="下载信用报告（PDF）").click()
+    download = await info.value
+    number = download.suggested_filename.removesuffix(".pdf")
+    assert verify.REPORT_NUMBER.fullmatch(number), download.suggested_filename
+    pdf = pypdfium2.PdfDocument(Path(await download.path()).read_bytes())
+    text = pdf[0].get_textpage().get_text_range()
+    assert number in text and world["company"].name in text and "核验方法" in text
+    (ROOT / "artifacts" / "reports").mkdir(parents=True, exist_ok=True)
+    pdf[0].render(scale=1.6).to_pil().save(ROOT / "artifacts" / "reports" / "portal-report-p1.png")
+    await shot(page, "09-entity-report-link")
+
+    files = {}
+    for name in ("可离线核验的 JSON 版", "report-issuer.pub", "notary.pub"):
+        async with page.expect_download() as info:
+            await page.locator("#report").get_by_role("link", name=name, exact=True).click()
+        files[name] = Path(await (await info.value).path()).read_bytes()
+    v = verify.verify_report(files["可离线核验的 JSON 版"], files["notary.pub"].decode().strip(),
+                             files["report-issuer.pub"].decode().strip())
+    assert v.number == number and v.subject["entity_id"] == world["company_id"]

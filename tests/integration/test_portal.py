@@ -94,7 +94,7 @@ async def test_search_by_credit_code_or_id_number_opens_the_entity(settings, por
     assert other not in body and identity.mask_ric(other) in body and "共 0 个信用主体" in body
 
 
-async def test_entity_page_shows_why_it_is_listed(portal, world) -> None:
+async def test_entity_page_shows_why_it_is_listed(settings, portal, world) -> None:
     body = await portal.page(f"/entity/{world['company_id']}")
     ban = world["ban"]
     assert world["company"].name in body and world["company"].id in body
@@ -114,6 +114,15 @@ async def test_entity_page_shows_why_it_is_listed(portal, world) -> None:
 
     honoured = await portal.page(f"/entity/{world['honoured_id']}")
     assert "守信激励（红名单）" in honoured and "A 级" in honoured
+    # the credit report, on the query API, and what verifies it, on the portal
+    report = body.split('id="report"', 1)[1].split("</section>", 1)[0]
+    base = f"http://127.0.0.1:{settings.api_port}/entities/{world['company_id']}/report"
+    assert f'href="{base}.pdf"' in report and f'href="{base}.json"' in report
+    assert all(f'href="/{f}"' in report for f in ("verify.py", "notary.pub", "report-issuer.pub"))
+    async with portal.session.get(portal.base + "/report-issuer.pub") as r:
+        assert r.status == 200 and r.headers["Content-Disposition"] == 'attachment; filename="report-issuer.pub"'
+        key = (await r.text()).strip()
+    assert key == (settings.keys_dir / "report-issuer" / "report-issuer.pub").read_text().strip()
 
 
 async def test_person_page_is_masked_and_shows_penalties_in_their_window(portal, world) -> None:
