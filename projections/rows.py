@@ -347,7 +347,8 @@ def state_json(state: EntityState) -> str:
     digest), with orjson: its compact, key-sorted, unescaped-UTF-8 output is the same text for the state's
     plain values (str, int, None, dicts; tests/unit/test_fold_golden.py checks it on arbitrary ones).
     Anything else falls back to to_json()."""
+    plain = state.__dict__ if state.requests else {k: v for k, v in state.__dict__.items() if k != "requests"}
     try:
-        return orjson.dumps(state.__dict__, option=orjson.OPT_SORT_KEYS).decode()
+        return orjson.dumps(plain, option=orjson.OPT_SORT_KEYS).decode()
     except TypeError:
         return state.to_json()
