@@ -262,6 +262,25 @@ def gateway(argv: list[str]) -> None:
         docs=f"http://127.0.0.1:{a.port}/docs"))
 
 
+def public_intake(argv: list[str]) -> None:
+    from ledger.intake.gateway.kafka import Ledger
+    from ledger.intake.public import app
+
+    s = config.load()
+    p = _parser("public-intake", app.__doc__, s)
+    p.add_argument("--port", type=int, default=s.public_intake_port,
+                   help=f"HTTP port on 127.0.0.1 (default {s.public_intake_port}, LEDGER_PUBLIC_INTAKE_PORT)")
+    args = p.parse_args(argv)
+    matrix = _rulebook().departments
+
+    def build() -> Any:
+        return app.make_app(s, Ledger(KafkaClients(s.bootstrap_servers), s.keys_dir, intake=app.INTAKE), matrix,
+                            CLOCK)
+
+    process.run(args, lambda a: process.WebService("public-intake", build, a.port, app.log,
+                                                   [f"{m} {path}" for m, path, _ in app.ROUTES]))
+
+
 def query_api(argv: list[str]) -> None:
     from projections.web import api
 
@@ -295,6 +314,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("scheduler", "ends listings and penalty publications whose period is over, through the ledger",
          scheduler),
     Kind("gateway", "HTTP/JSON submissions of the departments, with bearer tokens, on 127.0.0.1", gateway),
+    Kind("public-intake", "the public's forms (objections, credit repair applications), attested and "
+                          "submitted to the ledger, on 127.0.0.1", public_intake),
     Kind("query-api", "read-only HTTP/JSON over the views, on 127.0.0.1", query_api),
     Kind("portal", "the public credit portal and the operator dashboard (HTML), on 127.0.0.1", portal),
     Kind("schema-registry", "the Avro schemas by id and subject, read-only, as a Confluent Schema Registry "

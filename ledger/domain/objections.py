@@ -84,10 +84,12 @@ def evolve_request(s: EntityState, e: Event) -> EntityState:
     b, t = e.body, e.event_type
     if t in FILINGS:
         record = record_of(s, b["target_event_id"])
-        assert record is not None  # decide refused it otherwise
+        if record is None:  # decide refused it; an as-of fold of a part of the history may lack the record
+            raise KeyError(b["target_event_id"])
         matter = {"kind": FILINGS[t], "target_event_id": b["target_event_id"], "record_kind": record["record_kind"],
                   "record_ref": record["record_ref"], "record_department": record["department"],
                   "status": OPEN[FILINGS[t]][0], "filed_by": e.department, "received_on": str(b["received_on"]),
+                  **({"grounds": b["grounds"]} if t == "ObjectionFiled" else {}),
                   "rules": e.rules_versions.get("objections", 1),
                   "since" if t == "ObjectionFiled" else "repaired_by": []}
         return replace(s, requests={**s.requests, e.event_id: matter})

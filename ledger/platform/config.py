@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_PORT_OFFSETS = {"sequencer": 1, "projector": 2, "query-api": 3, "gateway": 4, "list-keeper": 5,
                         "scheduler": 7, "notary": 8, "webhook": 9, "portal": 13, "schema-registry": 14,
-                        "supervisor": 15}
+                        "supervisor": 15, "public-intake": 16}
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class Settings:
     gateway_port: int = 8081  # the submission gateway (HTTP, loopback)
     portal_port: int = 8082  # the public portal and operator dashboard (HTML, loopback)
     registry_port: int = 8083  # the read-only schema registry API (HTTP, loopback)
+    public_intake_port: int = 8084  # the public's objection and repair forms (HTML, loopback)
     sequencer_verified_batches: int = 4096  # signed batches whose signature the sequencer remembers as verified
     sequencer_cache_entities: int = 2_000  # parsed entity states the sequencer keeps in memory (an LRU)
     sequencer_cache_mib: int = 32  # the sequencer's RocksDB block cache, memtables included
@@ -42,6 +43,10 @@ class Settings:
     gateway_concurrent_requests: int = 32
     gateway_max_event_bytes: int = 256 * 1024
     gateway_max_batch_bytes: int = 64 * 1024 * 1024
+    # the public intake's limit per client address on the forms it takes (a token bucket): forms at
+    # once (`burst`), then one more every 60 / per_minute seconds; 0 per minute: no limit
+    public_intake_burst: int = 10
+    public_intake_per_minute: float = 1.0
 
     def metrics_port(self, service: str) -> int:
         """Each long-running process serves Prometheus /metrics on 127.0.0.1 at base + its offset."""
@@ -86,6 +91,8 @@ def load(env: dict[str, str] | None = None) -> Settings:
         gateway_port=int(e.get("LEDGER_GATEWAY_PORT", "8081")),  # the submission gateway (HTTP, loopback)
         portal_port=int(e.get("LEDGER_PORTAL_PORT", "8082")),  # the public portal (HTML, loopback)
         registry_port=int(e.get("LEDGER_REGISTRY_PORT", "8083")),  # the schema registry API (HTTP, loopback)
+        # the public intake (HTML forms, loopback): by default the port after the schema registry's
+        public_intake_port=int(e.get("LEDGER_PUBLIC_INTAKE_PORT", str(int(e.get("LEDGER_REGISTRY_PORT", "8083")) + 1))),
         sequencer_verified_batches=int(e.get("LEDGER_SEQUENCER_VERIFIED_BATCHES", "4096")),
         sequencer_cache_entities=int(e.get("LEDGER_SEQUENCER_CACHE_ENTITIES", "2000")),
         sequencer_cache_mib=int(e.get("LEDGER_SEQUENCER_CACHE_MIB", "32")),
@@ -96,4 +103,6 @@ def load(env: dict[str, str] | None = None) -> Settings:
         gateway_concurrent_requests=int(e.get("LEDGER_GATEWAY_CONCURRENT_REQUESTS", "32")),
         gateway_max_event_bytes=int(e.get("LEDGER_GATEWAY_MAX_EVENT_BYTES", str(256 * 1024))),
         gateway_max_batch_bytes=int(e.get("LEDGER_GATEWAY_MAX_BATCH_BYTES", str(64 * 1024 * 1024))),
+        public_intake_burst=int(e.get("LEDGER_PUBLIC_INTAKE_BURST", "10")),
+        public_intake_per_minute=float(e.get("LEDGER_PUBLIC_INTAKE_PER_MINUTE", "1")),
     )
