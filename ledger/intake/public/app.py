@@ -85,7 +85,7 @@ def _prefill(request: web.Request) -> dict[str, str]:
     q = request.query
     values = {"record": q.get("record", "")[:128], "subject_name": q.get("name", "")[:100], "id_type": "USCC"}
     code = q.get("id", "")[:18]
-    if code and identity.mask_id_numbers(code) == code:
+    if code and not forms.holds_id_number(code):
         values["subject_id"] = code
     return values
 
@@ -96,8 +96,7 @@ def _form_page(request: web.Request, form: forms.Form, values: dict[str, str], p
     beside its field, and a fresh CSRF token for the browser's nonce."""
     nonce, token = request.app[TOKENS].issue(request.app[CLOCK].now().timestamp(), request.cookies.get(csrf.COOKIE))
     shown = dict(values)
-    if shown.get("id_type") == "RIC" or identity.mask_id_numbers(shown.get("subject_id", "")) != shown.get(
-            "subject_id", ""):
+    if shown.get("id_type") == "RIC" or forms.holds_id_number(shown.get("subject_id", "")):
         shown["subject_id"] = ""
     response = render(request, f"{form.kind}.html", status, form=form, values=shown, token=token,
                       problems={p.field: p.message for p in problems}, problem_list=problems,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -76,6 +77,11 @@ def new_receipt(prefix: str, today: date) -> str:
     return f"{prefix}{today:%Y%m%d}-" + "".join(secrets.choice(alphabet) for _ in range(8))
 
 
+def holds_id_number(text: str) -> bool:
+    """Whether free text holds something that could be a resident ID number (full-width digits too)."""
+    return identity.ID_NUMBER_RUN.search(unicodedata.normalize("NFKC", text)) is not None
+
+
 def is_receipt(text: str) -> bool:
     return RECEIPT.fullmatch(text) is not None
 
@@ -91,7 +97,7 @@ def _text(values: Mapping[str, str], name: str, label: str, longest: int, requir
         problems.append(Problem(name, "too_long", f"{label}最多 {longest} 个字，现有 {len(value)} 个字"))
     elif _CONTROL.search(value):
         problems.append(Problem(name, "control_character", f"{label}含有不可见的控制字符，请删除后重新填写"))
-    elif identity.mask_id_numbers(value) != value:
+    elif holds_id_number(value):
         problems.append(Problem(name, "id_number", f"请勿在{label}中填写身份证号码：该内容将长期保存并公开处理结果"))
     return value
 
