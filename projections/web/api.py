@@ -135,12 +135,18 @@ async def get_entity(request: web.Request) -> web.Response:
     Params(request)
     entity_id = request.match_info["entity_id"]
     async with request.app[POOL].connection() as conn:
-        profile = await queries.entity_profile(conn, entity_id)
-        if profile is not None:
-            profile.update(await objection_queries.entity_matters(conn, entity_id))
+        profile = await _profile(conn, entity_id)
     if profile is None:
         return error(404, "unknown entity", entity_id=_known_entity_id(entity_id))
     return ok(profile)
+
+
+async def _profile(conn: Any, entity_id: str) -> dict[str, Any] | None:
+    """The entity's profile with its objections and repair applications (None if unknown)."""
+    profile = await queries.entity_profile(conn, entity_id)
+    if profile is not None:
+        profile.update(await objection_queries.entity_matters(conn, entity_id))
+    return profile
 
 
 def _get_matter(kind: str) -> Handler:
@@ -181,7 +187,7 @@ async def get_lookup(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     async with request.app[POOL].connection() as conn:
         for _kind, ident in found:
-            profile = await queries.entity_profile(conn, identity.entity_key(ident, settings.id_pepper))
+            profile = await _profile(conn, identity.entity_key(ident, settings.id_pepper))
             if profile is not None:
                 return ok(profile)
     return error(404, "no entity with this identifier in the views", checked_as=[k for k, _ in found],
