@@ -238,7 +238,7 @@ def _web(kind: str, argv: list[str], module: Any, port: int, port_env: str,
     args = p.parse_args(argv)
     rules = _rulebook()
     process.run(args, lambda a: process.WebService(kind, lambda: make_app(s, rules, CLOCK), a.port, module.log,
-                                                   [path for path, _ in module.ROUTES]))
+                                                   [" ".join(route[:-1]) for route in module.ROUTES]))
 
 
 def gateway(argv: list[str]) -> None:
@@ -267,18 +267,8 @@ def public_intake(argv: list[str]) -> None:
     from ledger.intake.public import app
 
     s = config.load()
-    p = _parser("public-intake", app.__doc__, s)
-    p.add_argument("--port", type=int, default=s.public_intake_port,
-                   help=f"HTTP port on 127.0.0.1 (default {s.public_intake_port}, LEDGER_PUBLIC_INTAKE_PORT)")
-    args = p.parse_args(argv)
-    matrix = _rulebook().departments
-
-    def build() -> Any:
-        return app.make_app(s, Ledger(KafkaClients(s.bootstrap_servers), s.keys_dir, intake=app.INTAKE), matrix,
-                            CLOCK)
-
-    process.run(args, lambda a: process.WebService("public-intake", build, a.port, app.log,
-                                                   [f"{m} {path}" for m, path, _ in app.ROUTES]))
+    _web("public-intake", argv, app, s.public_intake_port, "LEDGER_PUBLIC_INTAKE_PORT", lambda s, rules, clock: app.make_app(
+        s, Ledger(KafkaClients(s.bootstrap_servers), s.keys_dir, intake=app.INTAKE), rules.departments, clock))
 
 
 def query_api(argv: list[str]) -> None:
