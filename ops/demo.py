@@ -32,7 +32,7 @@ from ledger.domain import identity
 from ledger.platform import config, signing
 from ledger.records import submissions
 from ledger.rules import loader
-from ops import demo_audit, demo_feeds, demo_honours, demo_report, workload
+from ops import demo_audit, demo_feeds, demo_honours, demo_objections, demo_report, workload
 from ops.root import CLOCK
 from projections import publicity
 from schemas import registry
@@ -169,6 +169,7 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
     _show_views(s)
     await _show_expiry_trigger_feedback(s, rng)
     await demo_honours.show(s, rng, _line, lambda outs: _wait_projected(s, outs))
+    await demo_objections.show(s, rng, _line, lambda outs: _wait_projected(s, outs))
     await _show_query_api(s, family_outcomes[-1], rng)
     await _show_portal(s, rng)
     await demo_feeds.show(s, family_outcomes, _line)

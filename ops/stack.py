@@ -51,7 +51,7 @@ class Service:
 
     # every kind is started as `python -m ops.run <kind>` (ops/root.py wires it)
     KINDS = ("sequencer", "projector", "query-api", "gateway", "list-keeper", "webhook", "scheduler", "notary",
-             "portal", "schema-registry")
+             "portal", "schema-registry", "public-intake")
 
     def __init__(self, s: config.Settings, name: str) -> None:
         if name not in self.KINDS and name != SUPERVISOR:
@@ -98,13 +98,17 @@ class Service:
         if self.name == "schema-registry" and not port_free(self.s.registry_port, wait=PORT_RELEASE_SECONDS):
             raise StackError(f"port {self.s.registry_port} on 127.0.0.1 (the schema registry API) is already taken; "
                              f"choose another with LEDGER_REGISTRY_PORT")
+        if self.name == "public-intake" and not port_free(self.s.public_intake_port, wait=PORT_RELEASE_SECONDS):
+            raise StackError(f"port {self.s.public_intake_port} on 127.0.0.1 (the public intake) is already taken; "
+                             f"choose another with LEDGER_PUBLIC_INTAKE_PORT")
         self.log.parent.mkdir(parents=True, exist_ok=True)
         log_start = self.log.stat().st_size if self.log.exists() else 0  # only this start's lines count
         env = {**os.environ, "PYTHONPATH": str(config.ROOT), "LEDGER_STACK_DIR": str(self.s.stack_dir),
                "LEDGER_KAFKA_PORT": str(self.s.kafka_port), "LEDGER_PG_PORT": str(self.s.pg_port),
                "LEDGER_KEYS_DIR": str(self.s.keys_dir), "LEDGER_API_PORT": str(self.s.api_port),
                "LEDGER_GATEWAY_PORT": str(self.s.gateway_port), "LEDGER_PORTAL_PORT": str(self.s.portal_port),
-               "LEDGER_REGISTRY_PORT": str(self.s.registry_port), **(extra_env or {})}
+               "LEDGER_REGISTRY_PORT": str(self.s.registry_port),
+               "LEDGER_PUBLIC_INTAKE_PORT": str(self.s.public_intake_port), **(extra_env or {})}
         with open(self.log, "ab") as out:
             proc = subprocess.Popen([sys.executable, *self.command, "--metrics-port", str(port)],
                                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
@@ -146,7 +150,7 @@ class Service:
 
 
 SERVICES = ("sequencer", "projector", "query-api", "gateway", "list-keeper", "webhook", "scheduler",
-            "notary", "portal", "schema-registry")
+            "notary", "portal", "schema-registry", "public-intake")
 # Started by `ops/stack up` but not by the tests' `services` fixture: a scheduler running through
 # the whole test session would end other tests' old listings under them (its tests start their own).
 ON_DEMAND_IN_TESTS = frozenset({"scheduler"})

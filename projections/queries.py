@@ -149,14 +149,28 @@ async def entity_profile(conn: psycopg.AsyncConnection[Any], entity_id: str) -> 
     profile = await _one(conn, _ENTITY_SQL, (entity_id,))
     if profile is None:
         return None
-    profile["lists"] = await _all(
-        conn, "select list_kind, colour, ref, reason, department, listed_on, legal_end, status, ended_on, event_id "
-        "from list_entries where entity_id = %s order by listed_on desc, list_kind, ref", (entity_id,))
-    profile["publicity"] = await _all(
+    profile["lists"] = _marked(await _all(
+        conn, "select list_kind, colour, ref, reason, department, listed_on, legal_end, status, ended_on, event_id, "
+        f"{UNDER_OBJECTION} from list_entries r where entity_id = %s order by listed_on desc, list_kind, ref",
+        (entity_id,)))
+    profile["publicity"] = _marked(await _all(
         conn, "select event_id, kind, ref, department, decision_date, ledger_date, deadline, working_days, late, "
-        "provisional, window_start, earliest_repair, automatic_end, status, ended_on from publicity where entity_id = %s "
-        "order by decision_date desc, event_id", (entity_id,))
+        "provisional, window_start, earliest_repair, automatic_end, status, ended_on, "
+        f"{UNDER_OBJECTION} from publicity r where entity_id = %s order by decision_date desc, event_id", (entity_id,)))
     return profile
+
+
+# Whether the record of a row `r` (list_entries or publicity: its event_id made it) has an open objection:
+# it is then shown marked 异议处理中 wherever it is shown (河南省社会信用条例 art. 41(2); docs/domain-notes.md §9)
+OBJECTION_MARK = "异议处理中"
+UNDER_OBJECTION = ("exists (select 1 from objections o where o.target_event_id = r.event_id and o.entity_id = "
+                   "r.entity_id and o.status <> 'answered') as under_objection")
+
+
+def _marked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for r in rows:
+        r["objection_mark"] = OBJECTION_MARK if r["under_objection"] else None
+    return rows
 
 
 async def entity_history(conn: psycopg.AsyncConnection[Any], entity_id: str, page: int = 1,
@@ -220,9 +234,9 @@ async def list_entries(conn: psycopg.AsyncConnection[Any], f: ListFilter, page: 
     limit, offset = _limits(page, size)
     where, params = f.where()
     total = await _count(conn, "select count(*) from list_entries" + where, params)
-    items = await _all(conn, f"select {_LIST_COLS} from list_entries{where}{_LIST_ORDER} limit %s offset %s",
-                       [*params, limit, offset])
-    return _page(items, page, size, total)
+    items = await _all(conn, f"select {_LIST_COLS}, {UNDER_OBJECTION} from list_entries r{where}{_LIST_ORDER} "
+                       "limit %s offset %s", [*params, limit, offset])
+    return _page(_marked(items), page, size, total)
 
 
 async def list_entries_csv_rows(conn: psycopg.AsyncConnection[Any], f: ListFilter,
@@ -292,9 +306,9 @@ async def publicity_records(conn: psycopg.AsyncConnection[Any], f: PublicityFilt
     items = await _all(
         conn, "select event_id, entity_id, kind, ref, subject_name, public_id, category, department, decision_date, "
         "ledger_date, deadline, working_days, late, provisional, window_start, earliest_repair, automatic_end, status, "
-        f"ended_on, national from publicity{where} order by decision_date desc, event_id limit %s offset %s",
-        [*params, limit, offset])
-    return _page(items, page, size, total)
+        f"ended_on, national, {UNDER_OBJECTION} from publicity r{where} order by decision_date desc, event_id "
+        "limit %s offset %s", [*params, limit, offset])
+    return _page(_marked(items), page, size, total)
 
 
 async def lateness_report(conn: psycopg.AsyncConnection[Any], kind: str | None = None,

@@ -19,10 +19,11 @@ import orjson
 from ledger.domain import identity, lists
 from ledger.domain.local_time import CHINA
 from ledger.domain.model import EntityState, Event, as_date, evolve
+from ledger.domain.objections import REQUEST_EVENTS
 from ledger.domain.rulebook import RuleBook
 from ledger.records.events import event_of, judged_versions
 from projections import grade as grading
-from projections import publicity
+from projections import objection_rows, publicity
 from schemas import registry
 
 
@@ -53,6 +54,9 @@ class Ops:
     publicity_inserts: list[tuple[Any, ...]] = field(default_factory=list)
     publicity_updates: list[tuple[Any, ...]] = field(default_factory=list)  # (status, ended_on, entity, kind, ref)
     deadlines: list[tuple[Any, ...]] = field(default_factory=list)  # short_deadlines rows
+    # objections and repair_applications rows by receipt number (the last of a batch wins: each is whole)
+    objections: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    repairs: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     feedback: list[tuple[Any, ...]] = field(default_factory=list)  # punishment_feedback rows
     quarantine: list[tuple[Any, ...]] = field(default_factory=list)
     held: list[tuple[Any, ...]] = field(default_factory=list)
@@ -171,6 +175,8 @@ class Folder:
             self._short_deadline(ops, entry, rec, public, state)
             if entry["event_type"] == "PunishmentFeedbackReported":
                 ops.feedback.append(_feedback_row(entry, rec, public, state))
+            elif entry["event_type"] in REQUEST_EVENTS:
+                self._matter(ops, entry, rec, public, new_state)
             ops.applied += 1
         for partition, m in last.items():
             ops.positions[partition] = (m.offset + 1, datetime.fromtimestamp(m.timestamp_ms / 1000, UTC))
@@ -236,6 +242,15 @@ class Folder:
         elif t == "ListingExpired" and rec["list_kind"] == "administrative_penalty_publication":
             ops.publicity_updates.append(("expired", rec["expired_on"], eid, "penalty", rec["target_ref"]))
 
+
+    # ---------------------------------------------------------------- objections and repair applications
+    def _matter(self, ops: Ops, entry: dict[str, Any], rec: dict[str, Any], public: dict[str, str],
+                after: EntityState) -> None:
+        table, row, deadline = objection_rows.matter_rows(
+            entry, rec, after, lambda version: self.rules.at("objections", version), self.lateness, public)
+        (ops.objections if table == "objections" else ops.repairs)[row[0]] = row
+        if deadline is not None:
+            ops.deadlines.append(deadline)
 
     # ---------------------------------------------------------------- short deadlines
     def _short_deadline(self, ops: Ops, entry: dict[str, Any], rec: dict[str, Any], public: dict[str, str],
@@ -314,7 +329,14 @@ def _masked(rec: dict[str, Any], public_id: str, rules_versions: dict[str, int] 
     (`rules_versions`), so that the auditors' as-of fold judges under them too (docs/domain-notes.md §14.3)."""
     env = rec["envelope"]
     stamp = {"rules_versions": dict(rules_versions)} if rules_versions else {}
-    return {**rec, "envelope": {**env, "subject": {**env["subject"], "id": public_id}, **stamp}}
+    # an objection's or a repair application's telephone number is for the office that answers, not for a view
+    phone = {"contact_phone": mask_phone(rec["contact_phone"])} if "contact_phone" in rec else {}
+    return {**rec, **phone, "envelope": {**env, "subject": {**env["subject"], "id": public_id}, **stamp}}
+
+
+def mask_phone(phone: str) -> str:
+    """A telephone number as the views keep it: its first three and last two characters."""
+    return phone[:3] + "*" * max(0, len(phone) - 5) + phone[-2:] if len(phone) > 5 else "*" * len(phone)
 
 
 def _json_default(v: Any) -> Any:
@@ -347,7 +369,8 @@ def state_json(state: EntityState) -> str:
     digest), with orjson: its compact, key-sorted, unescaped-UTF-8 output is the same text for the state's
     plain values (str, int, None, dicts; tests/unit/test_fold_golden.py checks it on arbitrary ones).
     Anything else falls back to to_json()."""
+    plain = state.__dict__ if state.requests else {k: v for k, v in state.__dict__.items() if k != "requests"}
     try:
-        return orjson.dumps(state.__dict__, option=orjson.OPT_SORT_KEYS).decode()
+        return orjson.dumps(plain, option=orjson.OPT_SORT_KEYS).decode()
     except TypeError:
         return state.to_json()

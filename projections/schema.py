@@ -33,6 +33,14 @@ DIGEST: dict[str, tuple[str, str]] = {
                         "working_days, late, provisional, subject_name, public_id, category", "event_id"),
     "punishment_feedback": ("event_id, entity_id, department, measure_code, action, trigger_event_id, trigger_kind, "
                             "business_ref, acted_on, note, subject_name, public_id, category", "event_id"),
+    "objections": ("receipt_no, entity_id, target_event_id, record_kind, record_ref, grounds, status, result, "
+                   "correcting_event_id, filed_by, filed_event_id, received_on, forward_due, forwarded_on, "
+                   "forwarded_to, forward_late, source_due, answer_due, answered_on, answered_by, answer_late, "
+                   "source_late, explanation, provisional, subject_name, public_id, category", "receipt_no"),
+    "repair_applications": ("receipt_no, entity_id, target_event_id, record_kind, record_ref, status, result, "
+                            "repair_event_id, filed_by, filed_event_id, received_on, regime, accept_due, accepted_on, "
+                            "refused_on, refusal_reason, accept_late, decide_due, decided_on, decide_late, "
+                            "explanation, provisional, subject_name, public_id, category", "receipt_no"),
     "quarantine": ("kafka_partition, kafka_offset, entity_key, reason, detail, raw", "kafka_partition, kafka_offset"),
     "held_entities": ("entity_key, kafka_partition, kafka_offset", "entity_key"),
 }

@@ -33,8 +33,16 @@ DEADLINE_COLS = ("event_id, entity_id, rule, ref, department, trigger_date, done
                  "working_days, late, provisional, subject_name, public_id, category")
 FEEDBACK_COLS = ("event_id, entity_id, department, measure_code, action, trigger_event_id, trigger_kind, business_ref, "
                  "acted_on, note, subject_name, public_id, category")
+OBJECTION_COLS = ("receipt_no, entity_id, target_event_id, record_kind, record_ref, grounds, status, result, "
+                  "correcting_event_id, filed_by, filed_event_id, received_on, forward_due, forwarded_on, forwarded_to, "
+                  "forward_late, source_due, answer_due, answered_on, answered_by, answer_late, source_late, explanation, "
+                  "provisional, subject_name, public_id, category")
+REPAIR_COLS = ("receipt_no, entity_id, target_event_id, record_kind, record_ref, status, result, repair_event_id, "
+               "filed_by, filed_event_id, received_on, regime, accept_due, accepted_on, refused_on, refusal_reason, "
+               "accept_late, decide_due, decided_on, decide_late, explanation, provisional, subject_name, public_id, "
+               "category")
 _TEMPS = ("ledger_copy", "entities", "list_entries", "publicity", "entity_state", "punishment_feedback",
-          "short_deadlines")
+          "short_deadlines", "objections", "repair_applications")
 
 
 # The type of every column of views.sql (and of the staging table of status updates), by OID: the rows
@@ -161,6 +169,12 @@ async def write(conn: psycopg.AsyncConnection[Any], ops: Ops, topic: str = regis
             await _insert_new(cur, "punishment_feedback", FEEDBACK_COLS, ops.feedback, ops.nul_text)
         if ops.deadlines:
             await _insert_new(cur, "short_deadlines", DEADLINE_COLS, ops.deadlines, ops.nul_text)
+        for table, columns, rows in (("objections", OBJECTION_COLS, ops.objections),
+                                     ("repair_applications", REPAIR_COLS, ops.repairs)):
+            if rows:  # each row is the matter's whole row after the batch: it replaces the one before
+                await copy_rows(cur, f"_in_{table}", columns, rows.values(), ops.nul_text)
+                await cur.execute(f"insert into {table} ({columns}) select {columns} from _in_{table} "
+                                  f"on conflict (receipt_no) do update set {_excluded(columns, ('receipt_no',))}")
         for target, updates, key in (("list_entries", ops.list_updates, "list_kind"),
                                      ("publicity", ops.publicity_updates, "kind")):
             if updates:

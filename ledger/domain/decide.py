@@ -14,11 +14,19 @@ from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ledger.domain import objections
 from ledger.domain.errors import Rejection
 from ledger.domain.model import HONOUR, LIST_TITLES, EntityState, Event, as_date
-from ledger.domain.rules import ListingTerms, PublicationRules, add_months
+from ledger.domain.rules import (
+    COURT_ONLY_LISTS,
+    ListingTerms,
+    PublicationRules,
+    add_months,
+    court_only_refusal,
+)
 
 if TYPE_CHECKING:
+    from ledger.domain.objection_rules import ObjectionRules
     from ledger.domain.punishment import Catalogue
 
 
@@ -26,16 +34,22 @@ if TYPE_CHECKING:
 
 
 def decide(state: EntityState, event: Event, today: date, rules: PublicationRules,
-           catalogue: Catalogue | None = None) -> list[str]:
+           catalogue: Catalogue | None = None, requests: ObjectionRules | None = None) -> list[str]:
     """Judge an event against the entity's state. Returns warning codes, or raises Rejection.
     Feedback on a joint-punishment measure (PunishmentFeedbackReported) is judged against the
-    punishment catalogue too, which must then be given (the sequencer loads it with the rules)."""
+    punishment catalogue too, which must then be given (the sequencer loads it with the rules); an
+    objection or a repair application (ledger/domain/objections.py) against the objection rules
+    (`requests`: who the credit office is)."""
     if event.valid_from > today:
         raise Rejection("valid_from", "time.future",
                         f"生效日期 {event.valid_from} 晚于今天 {today} (the decision cannot take effect in the future)")
     if event.valid_to is not None and event.valid_to < event.valid_from:
         raise Rejection("valid_to", "time.order",
                         f"有效期至 {event.valid_to} 早于生效日期 {event.valid_from} (valid_to is before valid_from)")
+    if event.event_type in objections.CHECKS:
+        if requests is None:
+            raise TypeError(f"judging {event.event_type} needs the objection rules")
+        return objections.CHECKS[event.event_type](state, event, today, requests.credit_office)
     check = _CHECKS.get(event.event_type)
     if check is None:
         raise Rejection("event_type", "event_type.unknown",
@@ -227,9 +241,6 @@ def _early_removal(rules: PublicationRules, listing: Mapping[str, Any], on: date
 # retrial or bankruptcy, a non-enforcement ruling, termination of execution) and an art. 12 correction
 # still end it early. docs/domain-notes.md §4.3.
 FIXED_TERM_NOT_SHORTENED_BY = frozenset({"performed"})
-# Only the court deletes a dishonest-debtor listing (法释〔2017〕7号 arts. 6, 10): no credit-repair decision
-# of the credit office ends it. docs/domain-notes.md §4.3.
-COURT_ONLY_LISTS = frozenset({"dishonest_debtor"})
 
 
 def _check_debtor_listed(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
@@ -367,10 +378,7 @@ def _check_repaired(state: EntityState, e: Event, today: date, rules: Publicatio
             raise rejection
         return []
     if b["target_kind"] in COURT_ONLY_LISTS:
-        raise Rejection("target_kind", "repair.court_only",
-                        f"{LIST_TITLES[b['target_kind']]}只能由执行法院删除（法释〔2017〕7号第十条），不能通过信用修复移出 "
-                        f"(only the enforcing court deletes a dishonest judgment debtor listing, SPC provisions 2017 "
-                        f"art. 10; a credit repair cannot end it)")
+        raise court_only_refusal(b["target_kind"], "target_kind")
     listing = _active_listing(state, b["target_kind"], "target_ref", b["target_ref"])
     _early_removal(rules, listing, b["decision_date"], b.get("corrected_on"), "decision_date")
     return []

@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ledger.domain.grade_rules import GradeRules
+from ledger.domain.objection_rules import ObjectionRules
 from ledger.domain.punishment import Catalogue
 from ledger.domain.rules import DepartmentMatrix, PublicationRules
 from ledger.domain.workdays import WorkdayCalendar
@@ -34,6 +35,7 @@ class RuleBook:
     calendar: WorkdayCalendar  # working days, with the 调休 of each year
     catalogue: Catalogue  # the joint-punishment measures and red-list incentives
     grade: GradeRules  # the credit-grade weights
+    objections: ObjectionRules  # the credit office, the deadlines of objections and repair applications
     # rules file name -> version -> its value (every version 1..N the loader read)
     history: Mapping[str, Mapping[int, Any]] = field(default_factory=lambda: MappingProxyType({}), repr=False)
 
@@ -42,7 +44,7 @@ class RuleBook:
         """The version of each rules file this book judges under (the newest), as a ledger entry names them."""
         return {"publication_periods": self.publication.version, "departments": self.departments.version,
                 "workdays": self.calendar.version, "punishment_catalogue": self.catalogue.version,
-                "credit_grade": self.grade.version}
+                "credit_grade": self.grade.version, "objections": self.objections.version}
 
     def at(self, name: str, version: int) -> Any:
         """Version ``version`` of the rules file ``name`` (e.g. ``at("publication_periods", 1)``);
@@ -53,5 +55,5 @@ class RuleBook:
         if version == self.stamp.get(name):
             return {"publication_periods": self.publication, "departments": self.departments,
                     "workdays": self.calendar, "punishment_catalogue": self.catalogue,
-                    "credit_grade": self.grade}[name]
+                    "credit_grade": self.grade, "objections": self.objections}[name]
         raise KeyError(f"rules file {name} v{version} is not loaded (loaded: {sorted(versions) or 'newest only'})")

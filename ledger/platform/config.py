@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_PORT_OFFSETS = {"sequencer": 1, "projector": 2, "query-api": 3, "gateway": 4, "list-keeper": 5,
                         "scheduler": 7, "notary": 8, "webhook": 9, "portal": 13, "schema-registry": 14,
-                        "supervisor": 15}
+                        "supervisor": 15, "public-intake": 16}
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class Settings:
     registry_port: int = 8083  # the read-only schema registry API (HTTP, loopback)
     # where readers reach the query API (the portal links each entity's credit report there); "" = loopback
     api_public_url: str = ""
+    public_intake_port: int = 8084  # the public's objection and repair forms (HTML, loopback)
     sequencer_verified_batches: int = 4096  # signed batches whose signature the sequencer remembers as verified
     sequencer_cache_entities: int = 2_000  # parsed entity states the sequencer keeps in memory (an LRU)
     sequencer_cache_mib: int = 32  # the sequencer's RocksDB block cache, memtables included
@@ -44,6 +45,10 @@ class Settings:
     gateway_concurrent_requests: int = 32
     gateway_max_event_bytes: int = 256 * 1024
     gateway_max_batch_bytes: int = 64 * 1024 * 1024
+    # the public intake's limit per client address on the forms it takes (a token bucket): forms at
+    # once (`burst`), then one more every 60 / per_minute seconds; 0 per minute: no limit
+    public_intake_burst: int = 10
+    public_intake_per_minute: float = 1.0
 
     @property
     def query_api_url(self) -> str:
@@ -94,6 +99,8 @@ def load(env: dict[str, str] | None = None) -> Settings:
         portal_port=int(e.get("LEDGER_PORTAL_PORT", "8082")),  # the public portal (HTML, loopback)
         registry_port=int(e.get("LEDGER_REGISTRY_PORT", "8083")),  # the schema registry API (HTTP, loopback)
         api_public_url=e.get("LEDGER_API_PUBLIC_URL", ""),
+        # the public intake (HTML forms, loopback): by default the port after the schema registry's
+        public_intake_port=int(e.get("LEDGER_PUBLIC_INTAKE_PORT", str(int(e.get("LEDGER_REGISTRY_PORT", "8083")) + 1))),
         sequencer_verified_batches=int(e.get("LEDGER_SEQUENCER_VERIFIED_BATCHES", "4096")),
         sequencer_cache_entities=int(e.get("LEDGER_SEQUENCER_CACHE_ENTITIES", "2000")),
         sequencer_cache_mib=int(e.get("LEDGER_SEQUENCER_CACHE_MIB", "32")),
@@ -104,4 +111,6 @@ def load(env: dict[str, str] | None = None) -> Settings:
         gateway_concurrent_requests=int(e.get("LEDGER_GATEWAY_CONCURRENT_REQUESTS", "32")),
         gateway_max_event_bytes=int(e.get("LEDGER_GATEWAY_MAX_EVENT_BYTES", str(256 * 1024))),
         gateway_max_batch_bytes=int(e.get("LEDGER_GATEWAY_MAX_BATCH_BYTES", str(64 * 1024 * 1024))),
+        public_intake_burst=int(e.get("LEDGER_PUBLIC_INTAKE_BURST", "10")),
+        public_intake_per_minute=float(e.get("LEDGER_PUBLIC_INTAKE_PER_MINUTE", "1")),
     )

@@ -13,6 +13,8 @@ event judged under version ``n`` is recomputed under version ``n`` (``RuleBook.a
   * ``punishment_catalogue``-> ``Catalogue`` (joint-punishment measures, red-list incentives)
   * ``workdays``            -> ``WorkdayCalendar`` (working days, 调休)
   * ``credit_grade``        -> ``GradeRules`` (the credit-grade weights)
+  * ``objections``          -> ``ObjectionRules`` (the credit office; deadlines of objections and repair
+                               applications)
 
 ``load()`` reads them all into one ``RuleBook`` (the newest version of each as ``publication``,
 ``departments``, ... and every version through ``RuleBook.at(name, n)``); a process calls it once, in
@@ -35,6 +37,7 @@ from typing import Any, TypeVar
 
 from ledger.domain.errors import RulesError
 from ledger.domain.grade_rules import GradeRules, parse_grade_rules
+from ledger.domain.objection_rules import ObjectionRules, parse_objection_rules
 from ledger.domain.punishment import Catalogue, parse_catalogue
 from ledger.domain.rulebook import RuleBook
 from ledger.domain.ruledoc import Reader
@@ -50,12 +53,13 @@ __all__ = [
     "load_catalogue",
     "load_departments",
     "load_grade",
+    "load_objections",
     "load_publication_periods",
     "load_workdays",
 ]
 
 
-RULE_FILES = ("publication_periods", "departments", "workdays", "punishment_catalogue", "credit_grade")
+RULE_FILES = ("publication_periods", "departments", "workdays", "punishment_catalogue", "credit_grade", "objections")
 T = TypeVar("T")
 
 
@@ -75,10 +79,11 @@ def load(directory: Path | None = None) -> RuleBook:
         "workdays": _versions(directory, "workdays", parse_workdays),
         "punishment_catalogue": _catalogues(directory, departments),
         "credit_grade": _versions(directory, "credit_grade", parse_grade_rules),
+        "objections": _versions(directory, "objections", parse_objection_rules),
     }
     newest = {name: versions[max(versions)] for name, versions in history.items()}
     return RuleBook(newest["publication_periods"], newest["departments"], newest["workdays"],
-                    newest["punishment_catalogue"], newest["credit_grade"],
+                    newest["punishment_catalogue"], newest["credit_grade"], newest["objections"],
                     MappingProxyType({name: MappingProxyType(v) for name, v in history.items()}))
 
 
@@ -117,6 +122,11 @@ def load_workdays(directory: Path | None = None) -> WorkdayCalendar:
 def load_grade(directory: Path | None = None) -> GradeRules:
     """The credit-grade weights (``credit_grade.v<N>.json``)."""
     return _newest(_versions(directory, "credit_grade", parse_grade_rules))
+
+
+def load_objections(directory: Path | None = None) -> ObjectionRules:
+    """The credit office and the deadlines of objections and repair applications (``objections.v<N>.json``)."""
+    return _newest(_versions(directory, "objections", parse_objection_rules))
 
 
 def _newest(versions: dict[int, T]) -> T:

@@ -26,9 +26,13 @@ Routes (all GET; JSON unless said otherwise; paged routes take page (1-based, de
                                    calendar yet), share_late (among records whose lateness is known);
                                    filters kind, from, to
   /publicity/short-deadlines       the short working-day deadlines (withdrawal of a revoked penalty
-                                   3, court deletion 3, wage-list removal 10, repair 1) per department
-                                   and rule, the totals per rule and the late acts; filters rule,
+                                   3, court deletion 3, wage-list removal 10, repair 1, the steps of
+                                   objections and repair applications) per department and rule, the
+                                   totals per rule, the late acts, and the steps overdue today (open
+                                   objections and applications past a deadline); filters rule,
                                    department
+  /objections/{receipt_no}         an objection by its receipt number: the record, the status, each step's
+  /repair-applications/{receipt_no} date and deadline, the result (no telephone number, no reason text)
   /coverage                        per credit database: registered entities, those with credit
                                    records, share, target (legal persons 90 %, natural persons 80 %)
   /positions                       how far the views are in credit.events (partition -> next offset)
@@ -76,7 +80,7 @@ from ledger.domain.rules import LIST_KINDS
 from ledger.platform import config, logs
 from ledger.platform.clock import Clock
 from ledger.platform.web import BadParameter, Handler, json_response, loggable_path, metrics_response, observe
-from projections import queries, trigger
+from projections import objection_queries, queries, trigger
 from projections.audit import http as audit_http
 from projections.report import http as report_http
 from projections.web.params import PAGE_PARAMS, Params, identify, parse_after, parse_wait, primary_rejection
@@ -98,6 +102,7 @@ SETTINGS = web.AppKey("settings", config.Settings)
 DEPARTMENTS = web.AppKey("departments", frozenset)
 CATALOGUE = web.AppKey("catalogue", Catalogue)
 CLOCK = web.AppKey("clock", Clock)  # every "today" of an answer: the China Standard Time date
+OFFICE = web.AppKey("office", str)  # the credit office's department id (objections.v<N>.json)
 
 
 # ============================================================================ responses
@@ -134,10 +139,30 @@ async def get_entity(request: web.Request) -> web.Response:
     Params(request)
     entity_id = request.match_info["entity_id"]
     async with request.app[POOL].connection() as conn:
-        profile = await queries.entity_profile(conn, entity_id)
+        profile = await _profile(conn, entity_id)
     if profile is None:
         return error(404, "unknown entity", entity_id=_known_entity_id(entity_id))
     return ok(profile)
+
+
+async def _profile(conn: Any, entity_id: str) -> dict[str, Any] | None:
+    """The entity's profile with its objections and repair applications (None if unknown)."""
+    profile = await queries.entity_profile(conn, entity_id)
+    if profile is not None:
+        profile.update(await objection_queries.entity_matters(conn, entity_id))
+    return profile
+
+
+def _get_matter(kind: str) -> Handler:
+    async def get_matter(request: web.Request) -> web.Response:
+        Params(request)
+        receipt = request.match_info["receipt_no"]
+        async with request.app[POOL].connection() as conn:
+            found = await objection_queries.matter(conn, receipt)
+        if found is None or found["kind"] != kind:
+            return error(404, f"no {kind} with this receipt number")
+        return ok(found)
+    return get_matter
 
 
 async def get_history(request: web.Request) -> web.Response:
@@ -166,7 +191,7 @@ async def get_lookup(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     async with request.app[POOL].connection() as conn:
         for _kind, ident in found:
-            profile = await queries.entity_profile(conn, identity.entity_key(ident, settings.id_pepper))
+            profile = await _profile(conn, identity.entity_key(ident, settings.id_pepper))
             if profile is not None:
                 return ok(profile)
     return error(404, "no entity with this identifier in the views", checked_as=[k for k, _ in found],
@@ -259,11 +284,19 @@ async def get_short_deadlines(request: web.Request) -> web.Response:
     department = _department(request, p)
     rule = p.choice("rule", SHORT_DEADLINE_RULES)
     async with request.app[POOL].connection() as conn:
-        return ok(await queries.short_deadline_report(conn, rule, department))
+        report = await queries.short_deadline_report(conn, rule, department)
+        overdue = await objection_queries.overdue(conn, request.app[CLOCK].today(), request.app[OFFICE], department)
+    if rule is not None:
+        overdue["items"] = [x for x in overdue["items"] if x["rule"] == rule]
+        overdue["departments"] = [x for x in overdue["departments"] if x["rule"] == rule]
+    return ok({**report, "overdue": overdue})
 
 
-# the measured rules of ledger/rules/workdays.v<N>.json "deadlines" (docs/domain-notes.md §15.2)
-SHORT_DEADLINE_RULES = ("penalty_withdrawal", "court_deletion", "wage_removal", "repair_decision")
+# the measured rules of ledger/rules/workdays.v<N>.json "deadlines" (docs/domain-notes.md §15.2) and the steps of
+# objections and repair applications (ledger/rules/objections.v<N>.json)
+SHORT_DEADLINE_RULES = ("penalty_withdrawal", "court_deletion", "wage_removal", "repair_decision",
+                        "objection_forward", "objection_answer_own", "objection_source_answer", "objection_answer",
+                        "repair_accept", "repair_decide")
 
 
 async def get_coverage(request: web.Request) -> web.Response:
@@ -365,6 +398,8 @@ ROUTES: tuple[tuple[str, Handler], ...] = (
     ("/publicity", get_publicity),
     ("/publicity/lateness", get_lateness),
     ("/publicity/short-deadlines", get_short_deadlines),
+    ("/objections/{receipt_no}", _get_matter("objection")),
+    ("/repair-applications/{receipt_no}", _get_matter("repair")),
     ("/coverage", get_coverage),
     ("/positions", get_positions),
     ("/trigger", get_trigger),
@@ -427,6 +462,7 @@ def make_app(settings: config.Settings, rules: RuleBook, clock: Clock,
     app[DEPARTMENTS] = frozenset(rules.departments.departments)
     app[CATALOGUE] = rules.catalogue
     app[CLOCK] = clock
+    app[OFFICE] = rules.objections.credit_office
     for path, handler in ROUTES:
         app.router.add_get(path, handler)
     audit_http.install(app, POOL, SETTINGS)

@@ -23,6 +23,10 @@ Pages (all GET):
                                  entity page links its credit report, PDF and JSON, on the query API)
   /verify.py                     the offline verifier (ledger/audit/verify.py: standard library and
                                  `cryptography` only), as a file
+  /follow?receipt=               an objection or a repair application by its receipt number: the record,
+                                 the status, each step's date and deadline, the result (filed through
+                                 the public intake, ledger/intake/public, whose forms the record pages
+                                 link to)
   /dashboard                     operators: services up, throughput, lag in seconds, rejections by
                                  reason, alerts and webhook deliveries by department (from every
                                  service's /metrics), late double-publicity records and coverage
@@ -57,7 +61,7 @@ from ledger.domain.rulebook import RuleBook
 from ledger.platform import config, logs
 from ledger.platform.clock import Clock
 from ledger.platform.web import BadParameter, Handler, metrics, observe
-from projections import queries
+from projections import objection_queries, queries
 from projections.audit import auditor as ledger_audit
 from projections.audit import reads as audit
 from projections.publicity import on_display
@@ -133,7 +137,7 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
     return web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
 
 
-def _environment(rules: RuleBook) -> jinja2.Environment:
+def _environment(rules: RuleBook, settings: config.Settings) -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     departments = rules.departments.departments
@@ -142,7 +146,9 @@ def _environment(rules: RuleBook) -> jinja2.Environment:
         STATUS=queries.STATUS_TITLES, DEPARTMENT={d: dep.name for d, dep in departments.items()},
         PUBLICITY_KIND={"licence": "行政许可", "penalty": "行政处罚"},
         SHORT_RULE={key: f"{rule.title}（{rule.working_days} 个工作日）"
-                    for key, rule in rules.calendar.deadlines.items()},
+                    for key, rule in {**rules.calendar.deadlines, **rules.objections.titles()}.items()},
+        # the public intake's forms (objections, repair applications), linked from the record pages
+        intake=f"http://127.0.0.1:{settings.public_intake_port}",
         PUBLICITY_STATUS={"published": "公示中", "valid": "有效", "repaired": "已信用修复", "expired": "已到期",
                           "revoked": "已撤销"},
         GRADE={"A": "A 级（守信）", "B": "B 级（基本守信）", "C": "C 级（失信风险）", "D": "D 级（严重失信）"},
@@ -203,6 +209,18 @@ async def entity(request: web.Request) -> web.Response:
     return render(request, "entity.html", e=profile, lists=lists, publicity=publicity, today=today,
                   hidden_publicity=len(profile["publicity"]) - len(publicity),
                   report_url=f"{request.app[api.SETTINGS].query_api_url}/entities/{profile['entity_id']}/report")
+
+
+async def follow(request: web.Request) -> web.Response:
+    """An objection or a repair application by its receipt number (a blank form without one)."""
+    p = Params(form_request(request), frozenset({"receipt"}))
+    receipt = (p.text("receipt", 40) or "").strip().upper()
+    found = None
+    if receipt:
+        async with request.app[POOL].connection() as conn:
+            found = await objection_queries.matter(conn, receipt)
+    return render(request, "follow.html", receipt=public_text(receipt), m=found,
+                  today=request.app[api.CLOCK].today().isoformat())
 
 
 LIST_PARAMS = frozenset({"kind", "colour", "department", "category", "status", "from", "to", "page", "size"})
@@ -323,8 +341,10 @@ async def operator_dashboard(request: web.Request) -> web.Response:
         coverage = await queries.coverage(conn)
         late = await queries.publicity_records(conn, queries.PublicityFilter(late="true"), 1, 20)
         short = await queries.short_deadline_report(conn)
+        overdue = await objection_queries.overdue(conn, request.app[api.CLOCK].today(), request.app[RULES].objections.credit_office)
     return render(request, "dashboard.html", f=figures, rates=throughput.as_dict(), lateness=lateness,
-                  coverage=coverage, late=late, short=short, now=request.app[api.CLOCK].now().replace(microsecond=0))
+                  coverage=coverage, late=late, short=short, overdue=overdue,
+                  now=request.app[api.CLOCK].now().replace(microsecond=0))
 
 
 async def sample_throughput(app: web.Application):  # type: ignore[no-untyped-def]
@@ -357,6 +377,7 @@ ROUTES: tuple[tuple[str, Handler], ...] = (
     ("/lists", lists),
     ("/publication", publication),
     ("/publication.csv", publication_csv),
+    ("/follow", follow),
     (TREE_HEAD_PAGE, tree_head),
     (TREE_HEAD_PAGE + ".json", tree_head_json),
     ("/notary.pub", notary_key),
@@ -395,7 +416,7 @@ def make_app(settings: config.Settings, rules: RuleBook, clock: Clock, sample: b
     app[api.CLOCK] = clock
     app[RULES] = rules
     app[api.DEPARTMENTS] = frozenset(rules.departments.departments)
-    app[JINJA] = _environment(rules)
+    app[JINJA] = _environment(rules, settings)
     app[THROUGHPUT] = dashboard.Throughput()
     for path, handler in ROUTES:
         app.router.add_get(path, handler)

@@ -13,7 +13,7 @@ from ledger.client import submit_as_departments
 from ledger.domain.rules import EVENT_TYPES
 from ledger.platform import signing
 from ledger.records import chain
-from ops import workload
+from ops import workload, workload_objections
 from tests import helpers
 
 
@@ -23,11 +23,12 @@ async def _submit(settings, phase):  # type: ignore[no-untyped-def]
 
 async def test_every_event_family_lands_with_version_and_hash(settings, services) -> None:
     rng = helpers.rng("families")
-    subjects = workload.subjects(rng, 3, persons_share=0.0)
+    subjects = workload.subjects(rng, 4, persons_share=0.0)
     lives = [workload.life(rng, s, i) for i, s in enumerate(subjects[:2])]
     honours = workload.honour_history(subjects[2])
-    phases = [[e for life in lives for e in life[0]] + workload.honoured_life(subjects[2]) + honours[0],
-              [e for life in lives for e in life[1]] + honours[1]]
+    requests = workload_objections.request_history(subjects[3], str(rng.randrange(10**5)), helpers.today())
+    phases = [[e for life in lives for e in life[0]] + workload.honoured_life(subjects[2]) + honours[0] + requests[0],
+              [e for life in lives for e in life[1]] + honours[1] + requests[1], requests[2]]
     outcomes = []
     for phase in phases:
         outcomes += await _submit(settings, phase)

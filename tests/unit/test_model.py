@@ -12,7 +12,7 @@ from ledger.domain.decide import decide
 from ledger.domain.errors import Rejection
 from ledger.domain.model import EVENT_ID_MAX, EntityState, Event, check_event_id, evolve
 from ledger.rules import loader
-from ops import workload
+from ops import workload, workload_objections
 
 LOADED = loader.load()
 RULES, CATALOGUE = LOADED.publication, LOADED.catalogue
@@ -31,7 +31,7 @@ def _apply(*dept_recs, state: EntityState | None = None) -> EntityState:  # type
     s = state or EntityState()
     for dr in dept_recs:
         e = _event(dr)
-        assert decide(s, e, TODAY, RULES, CATALOGUE) == []
+        assert decide(s, e, TODAY, RULES, CATALOGUE, LOADED.objections) == []
         s = evolve(s, e)
     return s
 
@@ -163,7 +163,9 @@ def test_every_family_is_covered_by_a_whole_life() -> None:
     s = _apply(*phases[0], *phases[1])
     red = workload.Subject("91411002MA00000001", "USCC", "x")
     honoured = _apply(*workload.honoured_life(red), *[e for phase in workload.honour_history(red) for e in phase])
-    types = set(s.counts) | set(honoured.counts)
+    objected = workload.Subject("91411002MA00000002", "USCC", "y")
+    requests = _apply(*[e for phase in workload_objections.request_history(objected, "1", TODAY) for e in phase])
+    types = set(s.counts) | set(honoured.counts) | set(requests.counts)
     assert types == rules.EVENT_TYPES
 
 

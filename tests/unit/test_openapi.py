@@ -22,7 +22,7 @@ from ledger.intake import openapi
 from ledger.intake.gateway import checks, docs_page
 from ledger.intake.gateway.errors import IntakeRefused
 from ledger.rules import loader
-from ops import workload
+from ops import workload, workload_objections
 from schemas import registry
 
 DOC = openapi.document()
@@ -169,6 +169,7 @@ def _every_family() -> list[tuple[str, dict[str, Any]]]:
     pairs = [p for phase in workload.life(rng, company, 3) for p in phase] + workload.honoured_life(honoured)
     pairs += [p for phase in workload.honour_history(honoured) for p in phase]
     pairs.append(("xc-eco-env", workload.penalty(rng, person, "xc-eco-env", 9, decided=date(2026, 6, 1))))
+    pairs += [p for phase in workload_objections.request_history(company, "3", date(2026, 11, 27)) for p in phase]
     return pairs
 
 

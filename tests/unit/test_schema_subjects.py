@@ -34,7 +34,7 @@ def test_subjects_are_topic_and_record_names_for_every_topic() -> None:
     assert {i for ids in subs.values() for i in ids} == set(registry.catalogue().by_id)
     assert list(subs) == sorted(subs)
     families = {s.split("-credit.")[1] for s in subs if s.startswith("credit.submissions-")}
-    assert families == set(subjects.families()) and "LedgerEntry" not in families and len(families) == 21
+    assert families == set(subjects.families()) and "LedgerEntry" not in families and len(families) == 28
 
 
 def test_versions_and_the_latest() -> None:
