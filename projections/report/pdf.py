@@ -54,8 +54,8 @@ EVENT_TITLES = {
 COLUMN_WEIGHTS = {"basis": 24, "reason": 12, "content": 24, "address": 18, "title": 16, "department": 13,
                   "authority": 16, "list": 11, "ref": 12, "target_ref": 13, "repair_no": 13, "status": 11,
                   "kind": 8, "points": 6, "until": 12, "listed_on": 12, "legal_end": 12, "decision_date": 12,
-                  "registered_on": 12, "made_on": 12, "receipt": 19, "matter": 19, "step": 11, "done_on": 11,
-                  "due": 13, "result": 8, "explanation": 17}
+                  "registered_on": 12, "made_on": 12, "receipt": 21, "matter": 18, "step": 11, "done_on": 11,
+                  "due": 13, "result": 8, "explanation": 16}
 
 
 class FontMissing(RuntimeError):

@@ -310,8 +310,9 @@ def matter_rows(ctx: Context, kind: str, m: dict[str, Any]) -> list[Row]:
             cells["result"] = ("不予受理" if step["event"] == "RepairRefused" else
                                objection_queries.RESULT_TITLES.get(m.get("result") or "", ""))
             repair = m.get("repair_event_id")
-            if repair and ctx.event(repair) is not None:  # the CreditRepaired that carried a GRANTED decision out
-                events += (repair,)
+            carried = ctx.event(repair) if repair else None  # the CreditRepaired that carried a GRANTED decision out
+            if carried is not None:
+                events = (repair, *events) if carried["version"] < h["version"] else (*events, repair)
         rows.append(Row(cells, events, proven))
     return rows
 
