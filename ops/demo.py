@@ -169,13 +169,13 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
     _show_views(s)
     await _show_expiry_trigger_feedback(s, rng)
     await demo_honours.show(s, rng, _line, lambda outs: _wait_projected(s, outs))
-    await demo_objections.show(s, rng, _line, lambda outs: _wait_projected(s, outs))
+    objector = await demo_objections.show(s, rng, _line, lambda outs: _wait_projected(s, outs))
     await _show_query_api(s, family_outcomes[-1], rng)
     await _show_portal(s, rng)
     await demo_feeds.show(s, family_outcomes, _line)
     await demo_audit.show_audit(s, family_outcomes[0]["entity_id"], family_outcomes[len(family_outcomes) // 3]["entity_id"])
     person = next((o["entity_id"] for o in outcomes if o["status"] == "ACCEPTED" and o["entity_id"].startswith("ric:")), None)
-    await demo_report.show(s, rng, person, _line)
+    await demo_report.show(s, rng, objector, person, _line)
     return await _show_rebuild(s)
 
 

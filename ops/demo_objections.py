@@ -3,7 +3,8 @@
 forms (as a browser does: the form page, its CSRF token and cookie, the POST), the credit office and
 the market regulator answer them through the gateway (the objection forwarded, the penalty withdrawn,
 the objection answered CORRECTED; one application accepted, repaired and granted, the other refused),
-and the views show each step's date, the 异议处理中 mark while it was open, and no step overdue.
+and the views show each step's date, the 异议处理中 mark while it was open, and no step overdue. The
+organisation's credit report (ops/demo_report.py) then shows these matters step by step.
 
 `file_form` is the browser's part, used by the tests too."""
 
@@ -62,8 +63,9 @@ async def _gateway(http: aiohttp.ClientSession, s: config.Settings, pair: wo.Pai
         return dict(await r.json())
 
 
-async def show(s: config.Settings, rng: random.Random, say: Any, wait_for: Any) -> None:
-    """`wait_for(outcomes)` waits until the views hold the outcomes' events (the demo's own helper)."""
+async def show(s: config.Settings, rng: random.Random, say: Any, wait_for: Any) -> workload.Subject:
+    """`wait_for(outcomes)` waits until the views hold the outcomes' events (the demo's own helper).
+    Returns the organisation whose matters these are: the demo's credit report is of it."""
     from ledger.client import submit_as_departments
 
     today = CLOCK.today()
@@ -125,6 +127,7 @@ async def show(s: config.Settings, rng: random.Random, say: Any, wait_for: Any) 
         overdue = (await get("/publicity/short-deadlines"))["overdue"]
         say(f"   steps overdue today (/publicity/short-deadlines \"overdue\", the dashboard): {len(overdue['items'])}")
         say(f"   follow them on the portal: {portal}/follow?receipt={objection}")
+    return subject
 
 
 async def _wait_mark(get: Any, subject: workload.Subject, event_id: str, timeout: float = 30) -> str | None:

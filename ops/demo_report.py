@@ -1,17 +1,22 @@
-"""The demo's credit report part (called by ops/demo.py): an organisation lives through every event
-family (ops/workload.py every_family_on_display); a reader downloads its credit report (JSON and PDF) from the query API and the public keys and the verifier from the portal,
-verifies it offline, sees one changed byte rejected, and looks at the PDF's first page (rendered to
-PNG in artifacts/reports/); then a natural person's report, which verifies by leaf hashes."""
+"""The demo's credit report part (called by ops/demo.py): the organisation whose objection and repair
+applications the demo filed and answered (ops/demo_objections.py) also lives through every event
+family (ops/workload.py every_family_on_display); a reader downloads its credit report (JSON and PDF)
+from the query API and the public keys and the verifier from the portal, verifies it offline, sees
+one changed byte rejected, reads the objections and repair applications step by step, and looks at
+the PDF's first page and the page of that section (rendered to PNG in artifacts/reports/); then a
+natural person's report, which verifies by leaf hashes."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pypdfium2
@@ -44,19 +49,34 @@ async def _verify(directory: Path, report: str) -> subprocess.CompletedProcess[s
         "--issuer-key", "report-issuer.pub"], cwd=directory, capture_output=True, text=True, timeout=120)
 
 
-async def show(s: config.Settings, rng: random.Random, person: str | None, line: Callable[[str], None]) -> None:
+def _matters(report: dict[str, Any]) -> list[str]:
+    """The report's objections and repair applications as a reader reads them: one line per matter."""
+    section = next(x for x in report["body"]["sections"] if x["key"] == "objections")
+    out: dict[str, list[str]] = {}
+    for row in section["rows"]:
+        c = row["cells"]
+        steps = out.setdefault(c["receipt"], [c["matter"].replace("\n", "，")])
+        steps.append(f"{c['step']} {c['done_on']}" + (f"，期限 {c['due']}" if c["due"] != "—" else "")
+                     + (f" {c['result']}" if c["result"] else "") + f" [{len(row['event_ids'])} 条记录]")
+    return [f"{receipt}: " + "；".join(steps) for receipt, steps in out.items()]
+
+
+async def show(s: config.Settings, rng: random.Random, subject: workload.Subject, person: str | None,
+               line: Callable[[str], None]) -> None:
+    """The credit report of `subject`, the organisation of the demo's objection and repair applications."""
     api, portal = s.query_api_url, f"http://127.0.0.1:{s.portal_port}"
     reader = s.stack_dir / "report-demo"
     reader.mkdir(parents=True, exist_ok=True)
-    subject = workload.subjects(rng, 1, persons_share=0.0)[0]
-    phases = workload.every_family_on_display(rng, subject, rng.randrange(10**5), CLOCK.today())
+    # its life's numbers (n < 10**4, "R0nnnn") never meet the penalties the objection part gave it ("R1nnnn")
+    phases = workload.every_family_on_display(rng, subject, rng.randrange(10**4), CLOCK.today())
     outcomes = []
     for phase in phases:
         outcomes += await submit_as_departments(s.bootstrap_servers, s.keys_dir, phase)
     company = outcomes[0]["entity_id"]
     last = max(outcomes, key=lambda o: o["ledger_offset"])
-    line(f"\n== A credit report of {subject.name} ({company}: {len(outcomes)} events of every family, "
-         f"{dict(Counter(o['status'] for o in outcomes))}), as a bidder would download it and a bidding agency check it")
+    line(f"\n== A credit report of {subject.name} ({company}: the objection and the repair applications answered "
+         f"above, and {len(outcomes)} events of every other family, {dict(Counter(o['status'] for o in outcomes))}), "
+         "as a bidder would download it and a bidding agency check it")
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
         # read your writes: the report waits until the views have the company's last event
         await _get(http, f"{api}/entities/{company}?after={last['ledger_partition']}:{last['ledger_offset']}&wait=30")
@@ -76,12 +96,18 @@ async def show(s: config.Settings, rng: random.Random, person: str | None, line:
     (reader / "changed.json").write_bytes(raw[:at] + bytes([raw[at] ^ 0x01]) + raw[at + 1:])
     run = await _verify(reader, "changed.json")
     line(f"   the same file with one byte changed (byte {at}) (exit {run.returncode}):\n     {run.stdout.strip()[:300]}")
+    line("   its objections and repair applications (异议与信用修复申请), each step on its own ledger record:")
+    for text in _matters(json.loads(raw)):
+        line(f"     {text}")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    png = ARTIFACTS / f"{number}-p1.png"
     document = pypdfium2.PdfDocument(pdf)
-    await asyncio.to_thread(lambda: document[0].render(scale=1.6).to_pil().save(png))
-    line(f"   the PDF ({len(document)} pages, the font embedded, a QR code of the number and the signed tree head): "
-         f"its first page as a reader sees it: {png}")
+    pages = [ARTIFACTS / f"{number}-p{i + 1}.png" for i in range(len(document))]
+    for i, png in enumerate(pages):
+        await asyncio.to_thread(lambda i=i, png=png: document[i].render(scale=1.6).to_pil().save(png))
+    at = next((i for i in range(len(document)) if "异议与信用修复申请" in document[i].get_textpage().get_text_range()), 0)
+    line(f"   the PDF ({len(document)} pages, the font embedded, a QR code of the number and the signed tree head), "
+         f"every page as a reader sees it in {ARTIFACTS}: the first {pages[0].name}; the objections and repair "
+         f"applications from page {at + 1} ({pages[at].name})")
     if person is None:
         return
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:

@@ -17,7 +17,7 @@ import psycopg
 from ledger.domain.objections import RECORD_TITLES, STATUS_TITLES
 from projections.queries import _all, _one
 
-__all__ = ["OVERDUE_RULES", "entity_matters", "matter", "overdue", "steps"]
+__all__ = ["OVERDUE_RULES", "RESULT_TITLES", "entity_matters", "matter", "overdue", "steps", "timeliness"]
 
 _OBJECTION = ("receipt_no, target_event_id, record_kind, record_ref, grounds, status, result, correcting_event_id, "
               "filed_by, received_on, forward_due, forwarded_on, forwarded_to, forward_late, source_due, answer_due, "
@@ -56,24 +56,35 @@ async def matter(conn: psycopg.AsyncConnection[Any], receipt: str) -> dict[str, 
 
 
 def steps(kind: str, row: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each step of a matter in order: its name, the date it was done (None: not yet), its deadline and
-    whether it was late (None: not done, or no deadline)."""
-    def step(name: str, done: Any, due: Any = None, late: Any = None) -> dict[str, Any]:
-        return {"step": name, "done_on": done, "due": due, "late": late}
+    """Each step of a matter in order: its name, the date it was done (None: not yet), its deadline,
+    whether it was late (None: not done, or no deadline) and the event family that does it."""
+    def step(name: str, event: str, done: Any, due: Any = None, late: Any = None) -> dict[str, Any]:
+        return {"step": name, "done_on": done, "due": due, "late": late, "event": event}
 
     if kind == "objection":
-        out = [step("受理（异议标注）", row["received_on"])]
+        out = [step("受理（异议标注）", "ObjectionFiled", row["received_on"])]
         if row["forwarded_on"] or row["status"] == "filed":
-            out.append(step("转办信息提供单位", row["forwarded_on"], row["forward_due"], row["forward_late"]))
+            out.append(step("转办信息提供单位", "ObjectionForwarded", row["forwarded_on"], row["forward_due"],
+                            row["forward_late"]))
         if row["forwarded_on"]:
-            out.append(step("信息提供单位核实反馈", row["answered_on"], row["source_due"], row["source_late"]))
-        out.append(step("答复申请人", row["answered_on"], row["answer_due"], row["answer_late"]))
+            out.append(step("信息提供单位核实反馈", "ObjectionAnswered", row["answered_on"], row["source_due"],
+                            row["source_late"]))
+        out.append(step("答复申请人", "ObjectionAnswered", row["answered_on"], row["answer_due"], row["answer_late"]))
         return out
-    out = [step("提交申请", row["received_on"])]
+    out = [step("提交申请", "RepairApplied", row["received_on"])]
     if row["refused_on"]:
-        return [*out, step("不予受理", row["refused_on"], row["accept_due"], row["accept_late"])]
-    return [*out, step("受理", row["accepted_on"], row["accept_due"], row["accept_late"]),
-            step("作出修复决定", row["decided_on"], row["decide_due"], row["decide_late"])]
+        return [*out, step("不予受理", "RepairRefused", row["refused_on"], row["accept_due"], row["accept_late"])]
+    return [*out, step("受理", "RepairAccepted", row["accepted_on"], row["accept_due"], row["accept_late"]),
+            step("作出修复决定", "RepairDecided", row["decided_on"], row["decide_due"], row["decide_late"])]
+
+
+def timeliness(step: dict[str, Any], today: str) -> str:
+    """A step against its deadline, as the follow page and the credit report say it (`today` ISO)."""
+    if step["late"] is not None:
+        return "超期" if step["late"] else "按期"
+    if step["due"] and not step["done_on"]:
+        return "超期未办" if step["due"] < today else "未到期"
+    return "—"
 
 
 async def entity_matters(conn: psycopg.AsyncConnection[Any], entity_id: str) -> dict[str, list[dict[str, Any]]]:

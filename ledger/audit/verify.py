@@ -768,8 +768,8 @@ def _verify_report(path: str, public_key: str, issuer_key_path: str | None) -> i
         return 1
     full = v.records - v.withheld
     how = ([f"{full} byte for byte (the values its {v.rows} rows mark as proven recomputed from them)"] if full else []) + (
-        [f"{v.withheld} by their leaf hash only (a natural person's ledger entry holds the clear ID number, which a "
-         "report never carries)"] if v.withheld else [])
+        [f"{v.withheld} by their leaf hash only (entries holding what a report never carries: a natural person's "
+         "clear ID number, a telephone number, an objection's reasons; each record says which)"] if v.withheld else [])
     print(f"VERIFIED: credit report {v.number} of {v.subject.get('name')} ({v.subject['entity_id']}), issued "
           f"{v.issued_on}: unchanged since its issue and signed by its issuer; its {v.records} records are in the "
           f"signed tree of {v.head['topic']} partition {v.head['partition']} (size {v.head['tree_size']}): "

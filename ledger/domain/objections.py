@@ -41,8 +41,8 @@ from ledger.domain.rules import (
 if TYPE_CHECKING:
     from ledger.domain.model import EntityState, Event
 
-__all__ = ["CHECKS", "OBJECTION", "OPEN", "RECORD_TITLES", "REPAIR", "REQUEST_EVENTS", "STATUS_TITLES", "evolve_request", "follow",
-           "record_of"]
+__all__ = ["CHECKS", "GROUNDS_TITLES", "OBJECTION", "OPEN", "RECORD_TITLES", "REPAIR", "REQUEST_EVENTS", "STATUS_TITLES",
+           "evolve_request", "follow", "record_of"]
 
 OBJECTION, REPAIR = "objection", "repair"
 FILINGS = {"ObjectionFiled": OBJECTION, "RepairApplied": REPAIR}
@@ -51,6 +51,9 @@ OPEN = {OBJECTION: ("filed", "forwarded"), REPAIR: ("applied", "accepted")}
 PENALTY, LICENCE, RED = "administrative_penalty", "administrative_licence", "red"
 RECORD_TITLES = {PENALTY: "行政处罚", LICENCE: "行政许可", RED: "守信激励（红名单）", **LIST_TITLES}
 CORRECTING = ("CORRECTED", "PARTLY_CORRECTED")
+# an objection's grounds (ObjectionFiled.grounds) as the form and the credit report name them
+GROUNDS_TITLES = {"error": "信息有误", "omission": "信息遗漏", "past_period": "超过公示期限仍在公示",
+                  "infringement": "侵犯合法权益"}
 
 
 # =========================================================================== the record a matter is about

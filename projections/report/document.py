@@ -18,7 +18,10 @@ record) is the verifier's own (ledger/audit/verify.py), so issuer and verifier c
 A natural person's ledger entry holds the clear ID number inside the signed submission, and the
 masked form leaves only the birth date unknown (a few thousand guesses against the leaf hash), so
 such a record goes without its bytes: its leaf hash is proven, its facts are the masked ones. The
-same holds for any entry whose bytes hold something shaped like an ID number (docs/domain-notes.md §10.3).
+same holds for any entry whose bytes hold something shaped like an ID number (docs/domain-notes.md §10.3),
+and for any step of an objection or a repair application whose bytes hold what the public views leave
+out (`NOT_PUBLIC`: the contact and the telephone number, the objection's reason, the application's
+statement, the credit office's notes): its facts go without those fields.
 """
 
 from __future__ import annotations
@@ -41,12 +44,22 @@ WITHHELD_PERSON = ("自然人的账本记录内含身份证号码原文，报告
                    "(a natural person's entry holds the clear ID number: proven by its leaf hash)")
 WITHHELD_ID_SHAPED = ("记录内含形似身份证号码的内容，报告不附记录字节，以叶哈希证明其在账本中 "
                       "(the entry holds something shaped like an ID number: proven by its leaf hash)")
+WITHHELD_NOT_PUBLIC = ("记录内含联系人、联系电话、异议理由、申请说明或办理说明等不公开的内容，报告不附记录字节，以叶哈希证明其在"
+                       "账本中 (the entry holds a contact, a telephone number or text the public views leave out: "
+                       "proven by its leaf hash)")
+# the fields of the objection and repair families that no public view holds (views.objections and
+# views.repair_applications keep the rest): an entry with any of them filled is withheld, its facts without them
+NOT_PUBLIC = {"ObjectionFiled": ("reason", "evidence", "contact_name", "contact_phone"),
+              "ObjectionForwarded": ("note",),
+              "RepairApplied": ("statement", "contact_name", "contact_phone"),
+              "RepairAccepted": ("note",)}
 SCOPE = ("本报告载明出具日在信用许昌公示的该主体信息：登记信息、公示期内的行政许可和行政处罚、红黑名单记录"
-         "（含已移出）、信用承诺、公共信用评价及其依据、信用修复记录。已过公示期、已修复或已撤销的行政处罚等"
-         "依规不再公示的记录，本报告不载。")
+         "（含已移出）、信用承诺、公共信用评价及其依据、信用修复记录、信用信息异议和信用修复申请的办理情况。"
+         "已过公示期、已修复或已撤销的行政处罚等依规不再公示的记录，本报告不载。")
 PROVES = ("每条记录附其在账本（credit.events）签名树中的包含证明：企业等组织的记录附账本原始字节，可据以重算"
-          "各行所标注的取值；自然人的记录仅附叶哈希。树头由公证服务签名；报告编号含报告正文摘要，出具方对编号"
-          "与摘要签名。不能证明的：账本中该主体在所签树头之后的记录。")
+          "各行所标注的取值；自然人的记录，以及含联系电话、异议理由等不公开内容的记录，仅附叶哈希。"
+          "树头由公证服务签名；报告编号含报告正文摘要，出具方对编号与摘要签名。"
+          "不能证明的：账本中该主体在所签树头之后的记录。")
 
 
 @dataclass(frozen=True)
@@ -113,11 +126,11 @@ def id_shaped(data: bytes) -> bool:
     return identity.ID_NUMBER_RUN.search(unicodedata.normalize("NFKC", data.decode("utf-8", "replace"))) is not None
 
 
-def _masked(value: Any) -> Any:
+def masked(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _masked(v) for k, v in value.items()}
+        return {k: masked(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_masked(v) for v in value]
+        return [masked(v) for v in value]
     if isinstance(value, str) and identity.ID_NUMBER_RUN.search(value):  # the rest of the text as it is
         return identity.ID_NUMBER_RUN.sub(lambda m: identity.mask_ric(identity.normalise(m.group())), value)
     if isinstance(value, str) and identity.ID_NUMBER_RUN.search(unicodedata.normalize("NFKC", value)):
@@ -128,15 +141,19 @@ def _masked(value: Any) -> Any:
 def proven_record(raw: bytes, *, offset: int, leaf_index: int, proof: list[bytes], schemas: dict[str, str],
                   person: bool, public_id: str) -> Record:
     """A record of the report from its LedgerEntry bytes: its facts are its submission decoded as the
-    verifier decodes it; a natural person's (or an ID-shaped) entry is withheld and its facts masked."""
+    verifier decodes it; a natural person's (or an ID-shaped) entry is withheld and its facts masked, and
+    so is an entry holding what no public view shows (`NOT_PUBLIC`), its facts without those fields."""
     entry = verify.parse_ledger_entry(raw)
     sid, facts = verify.decode_submission(entry["submission"], schemas)
-    withheld = WITHHELD_PERSON if person else WITHHELD_ID_SHAPED if id_shaped(raw) else None
+    private = NOT_PUBLIC.get(entry["event_type"], ())
+    withheld = (WITHHELD_PERSON if person else WITHHELD_ID_SHAPED if id_shaped(raw) else
+                WITHHELD_NOT_PUBLIC if any(facts.get(f) not in (None, "") for f in private) else None)
     if withheld is not None:
+        facts = {k: v for k, v in facts.items() if k not in private}
         subject = facts.get("envelope", {}).get("subject")
         if isinstance(subject, dict):
             subject["id"] = public_id
-        facts = _masked(facts)
+        facts = masked(facts)
     return Record(entry["event_id"], entry["entity_version"], entry["event_type"], entry["department"],
                   _iso_ms(entry["sequenced_at"]), offset, leaf_index, tuple(proof), leaf_hash(raw),
                   None if withheld else raw, withheld, sid, facts)

@@ -44,6 +44,9 @@ EVENT_TITLES = {
     "ProcurementBanImposed": "政府采购禁止参加", "CreditRepaired": "信用修复", "HonourAwarded": "红名单、荣誉",
     "HonourRevoked": "荣誉撤销", "HonourExpired": "荣誉期满", "CreditCommitmentMade": "信用承诺",
     "EntityRegistered": "主体登记", "PunishmentFeedbackReported": "联合惩戒反馈", "ListingExpired": "公示、名单期满",
+    "ObjectionFiled": "异议受理", "ObjectionForwarded": "异议转办", "ObjectionAnswered": "异议答复",
+    "RepairApplied": "信用修复申请", "RepairAccepted": "修复申请受理", "RepairRefused": "修复申请不予受理",
+    "RepairDecided": "信用修复决定",
 }
 
 
@@ -51,7 +54,8 @@ EVENT_TITLES = {
 COLUMN_WEIGHTS = {"basis": 24, "reason": 12, "content": 24, "address": 18, "title": 16, "department": 13,
                   "authority": 16, "list": 11, "ref": 12, "target_ref": 13, "repair_no": 13, "status": 11,
                   "kind": 8, "points": 6, "until": 12, "listed_on": 12, "legal_end": 12, "decision_date": 12,
-                  "registered_on": 12, "made_on": 12}
+                  "registered_on": 12, "made_on": 12, "receipt": 21, "matter": 18, "step": 11, "done_on": 11,
+                  "due": 13, "result": 8, "explanation": 16}
 
 
 class FontMissing(RuntimeError):
@@ -88,7 +92,8 @@ def _styles() -> dict[str, ParagraphStyle]:
 
 
 def _p(text: Any, style: str = "cell") -> Paragraph:
-    escaped = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """A paragraph of plain text: markup characters escaped, each line break kept."""
+    escaped = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\n", "<br/>")
     return Paragraph(escaped, _styles()[style])
 
 

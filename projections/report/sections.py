@@ -5,11 +5,13 @@ a `document.Section`: Chinese titles and cells as the reader sees them, each row
 events it rests on (the records the report then proves) and the cells that a record's own fields
 give. `SECTIONS` is their order in the report, that of the national report standard
 (docs/domain-notes.md §10.1): registration, double publicity, black lists, red lists, commitments,
-the credit evaluation, repairs. A new section is one more function here and one more entry there;
+the credit evaluation, repairs, objections and repair applications. A new section is one more function here and one more entry there;
 the PDF and the verifier take any section.
 
 What is shown is what the public portal shows (docs/domain-notes.md §10.2): penalties and licences
-inside their publication window only; list entries of every status.
+inside their publication window only; list entries of every status; objections and repair
+applications with their steps, results and explanations, never what the views leave out (the
+contact, the telephone number, the objection's reason, the application's statement).
 """
 
 from __future__ import annotations
@@ -24,11 +26,19 @@ from psycopg.rows import dict_row
 
 from ledger.domain import lists
 from ledger.domain.model import EntityState, evolve
+from ledger.domain.objections import (
+    GROUNDS_TITLES,
+    OBJECTION,
+    RECORD_TITLES,
+    REPAIR,
+    REQUEST_EVENTS,
+    STATUS_TITLES,
+)
 from ledger.domain.rulebook import RuleBook
-from projections import publicity, queries
+from projections import objection_queries, publicity, queries
 from projections.audit import reads
 from projections.grade import SEVERITY_TITLES
-from projections.report.document import Row, Section
+from projections.report.document import Row, Section, masked
 
 
 @dataclass
@@ -253,6 +263,70 @@ async def repairs(conn: psycopg.AsyncConnection[Any], ctx: Context) -> Section:
                    tuple(rows), "无信用修复记录。", "信用修复后，相关记录依规停止公示；修复决定本身在此列明。")
 
 
+MATTER_TITLES = {OBJECTION: "信用信息异议", REPAIR: "信用修复申请"}
+# the field of each step's event that gives the step's date
+STEP_DATES = {"ObjectionFiled": "received_on", "ObjectionForwarded": "forwarded_on", "ObjectionAnswered": "answered_on",
+              "RepairApplied": "received_on", "RepairAccepted": "accepted_on", "RepairRefused": "refused_on",
+              "RepairDecided": "decided_on"}
+FILINGS = ("ObjectionFiled", "RepairApplied")
+MATTER_COLUMNS = (("receipt", "受理编号"), ("matter", "事项"), ("step", "办理环节"), ("done_on", "办理日期"),
+                  ("due", "办理期限"), ("result", "结果"), ("explanation", "说明"))
+
+
+def matter_rows(ctx: Context, kind: str, m: dict[str, Any]) -> list[Row]:
+    """The rows of one objection or repair application (`m`: its row of views.objections or
+    views.repair_applications, as objection_queries.entity_matters reads it): one per step
+    (objection_queries.steps), each resting on the ledger event that did it, whose own fields give the
+    receipt number and the step's date; a step not yet done rests on none. The result and its
+    explanation (or the reason for refusing) are the views' own; never the contact, the telephone
+    number, the objection's reason or the application's statement (the views do not hold them)."""
+    receipt = m["receipt_no"]
+    done = {h["event_type"]: h for h in ctx.history if h["event_type"] in REQUEST_EVENTS
+            and (h["event_id"] == receipt or h["record"].get("receipt_no") == receipt)}
+    about = [MATTER_TITLES[kind], f"所涉记录：{RECORD_TITLES.get(m['record_kind'], m['record_kind'])} {m['record_ref']}"]
+    if kind == OBJECTION:
+        about.append(f"异议类型：{GROUNDS_TITLES.get(m['grounds'], m['grounds'])}")
+    about.append(f"当前状态：{STATUS_TITLES[kind][m['status']]}")
+    steps = objection_queries.steps(kind, m)
+    rows = []
+    for i, step in enumerate(steps):
+        h = done.get(step["event"]) if step["done_on"] else None
+        cells = {"receipt": receipt, "matter": "\n".join(about) if i == 0 else "", "step": step["step"],
+                 "done_on": _text(step["done_on"]) or "待办", "result": "", "explanation": "",
+                 "due": f"{step['due']}（{objection_queries.timeliness(step, ctx.today.isoformat())}）"
+                 if step["due"] else "—"}
+        events: tuple[str, ...] = ()
+        proven: dict[str, tuple[str, str]] = {}
+        if h is not None:
+            events = (h["event_id"],)
+            proven = {"receipt": (h["event_id"], "envelope.event_id" if step["event"] in FILINGS else "receipt_no"),
+                      "done_on": (h["event_id"], STEP_DATES[step["event"]])}
+        if h is not None and i == len(steps) - 1:
+            said = "reason" if step["event"] == "RepairRefused" else "explanation"
+            text = m.get("refusal_reason") if said == "reason" else m.get("explanation")
+            if text:
+                cells["explanation"] = masked(text)
+                proven["explanation"] = (h["event_id"], said)
+            cells["result"] = ("不予受理" if step["event"] == "RepairRefused" else
+                               objection_queries.RESULT_TITLES.get(m.get("result") or "", ""))
+            repair = m.get("repair_event_id")
+            carried = ctx.event(repair) if repair else None  # the CreditRepaired that carried a GRANTED decision out
+            if carried is not None:
+                events = (repair, *events) if carried["version"] < h["version"] else (*events, repair)
+        rows.append(Row(cells, events, proven))
+    return rows
+
+
+async def objections(conn: psycopg.AsyncConnection[Any], ctx: Context) -> Section:
+    matters = await objection_queries.entity_matters(conn, ctx.entity_id)
+    rows = [row for kind, key in ((OBJECTION, "objections"), (REPAIR, "repair_applications"))
+            for m in matters[key] for row in matter_rows(ctx, kind, m)]
+    return Section("objections", "异议与信用修复申请", MATTER_COLUMNS, tuple(rows), "无信用信息异议或信用修复申请。",
+                   "受理编号即异议或修复申请提交时的账本事件编号，可在信用许昌“办理进度查询”页面查询办理进度；各环节期限按"
+                   "工作日计算，依据受理日适用的异议处理和信用修复规定。申请人的联系人、联系电话、异议理由、申请说明及内部"
+                   "转办、受理说明不予公开：这些账本记录仅附叶哈希。")
+
+
 SectionFunction = Callable[[psycopg.AsyncConnection[Any], Context], Awaitable[Section]]
 SECTIONS: tuple[SectionFunction, ...] = (registration, double_publicity, black_lists, red_lists, commitments,
-                                         evaluation, repairs)
+                                         evaluation, repairs, objections)

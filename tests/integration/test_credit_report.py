@@ -3,9 +3,12 @@ projector folds, the notary signs heads, the query API issues the report from th
 
 Given an organisation with an event of every family, when its report is asked for, then the JSON
 verifies offline with the verifier alone (standard library and cryptography, in an empty
-directory), every record byte for byte; each section shows what the portal shows (penalties and
-licences inside their window, lists of every status, the grade's reasons, commitments, repairs), the
-families the rules keep off public display are left out; the same day and state give the same
+directory), every record byte for byte but the steps of objections and repair applications that hold
+a telephone number or the subject's reasons (by their leaf hash); each section shows what the portal
+shows (penalties and licences inside their window, lists of every status, the grade's reasons,
+commitments, repairs, and each objection and repair application step by step: an open objection, an
+answered one, a refused and a granted repair application), the families the rules keep off public
+display are left out, and no telephone number, contact or reason is in the JSON or the PDF; the same day and state give the same
 number, which returns the file as issued, and the PDF says the same. One byte changed anywhere is
 rejected with what failed. A natural person's report holds no clear ID number, in the JSON or the
 PDF, and verifies by leaf hashes."""
@@ -30,6 +33,7 @@ from ledger.audit import verify
 from ledger.client import submit_as_departments
 from ledger.domain.rules import EVENT_TYPES
 from ops import workload
+from ops import workload_objections as wo
 from projections.report import document, issue
 from tests import helpers
 
@@ -76,20 +80,31 @@ def _after(outcomes: list[dict[str, Any]]) -> str:
     return f"{last['ledger_partition']}:{last['ledger_offset']}"
 
 
+# what the filings hold that no public view shows (ops/workload_objections.py): never in a report
+NOT_PUBLIC = ("0374-5551234", "13900000000", "王伟", "李强", "处罚决定书载明的罚款金额与公示金额不一致", "公示期已满仍在公示",
+              "已缴清罚款并完成整改", "请核实后三个工作日内反馈", "材料齐全，予以受理")
+
+
 @pytest.fixture(scope="module")
 async def company(settings, api):  # type: ignore[no-untyped-def]
-    """An organisation with every event family, and a penalty and a licence still on display."""
+    """An organisation with every event family, and a penalty and a licence still on display; its
+    objections and repair applications (wo.request_history: one answered CORRECTED after a forward,
+    one UPHELD, a repair granted and one refused) and an objection still open against the penalty on
+    display."""
     rng = helpers.rng("credit-report")
     subject = workload.subjects(rng, 1, persons_share=0.0)[0]
-    phases = workload.every_family_on_display(rng, subject, rng.randrange(10**5), helpers.today())
+    n, today = rng.randrange(10**5), helpers.today()
+    phases = workload.every_family_on_display(rng, subject, n, today)
     recent, licence_no = phases[-2][0][1], phases[-1][0][1]["licence_no"]
+    open_objection = wo.objection_filed(subject, wo.event_id(phases[-2][0]), today)
+    phases += wo.request_history(subject, str(n), today) + [[open_objection]]
     outcomes = await _submit(settings, phases)
     assert {r["envelope"]["event_type"] for phase in phases for _, r in phase} == EVENT_TYPES
     entity = outcomes[0]["entity_id"]
     status, raw, headers = await api.get(f"/entities/{entity}/report.json", after=_after(outcomes), wait="30")
     assert status == 200, raw[:400]
     return {"entity": entity, "subject": subject, "raw": raw, "headers": headers, "outcomes": outcomes,
-            "recent": recent, "licence_no": licence_no}
+            "recent": recent, "licence_no": licence_no, "open": wo.event_id(open_objection)}
 
 
 def _keys(settings, directory: Path) -> None:  # type: ignore[no-untyped-def]
@@ -116,12 +131,15 @@ async def test_a_report_for_an_entity_with_every_event_family(settings, api, com
     assert run.returncode == 0, run.stdout + run.stderr
     records = body["records"]
     assert run.stdout.startswith(f"VERIFIED: credit report {number} of {company['subject'].name}")
-    assert f"{len(records)} byte for byte" in run.stdout and "leaf hash only" not in run.stdout
+    # the filings, and the forward and the acceptance with their notes, by their leaf hash; the rest in full
+    withheld = [r["event_type"] for r in records if "entry" not in r]
+    assert sorted(withheld) == ["ObjectionFiled"] * 3 + ["ObjectionForwarded", "RepairAccepted"] + ["RepairApplied"] * 2
+    assert all(r["withheld"] == document.WITHHELD_NOT_PUBLIC for r in records if "entry" not in r)
+    assert f"{len(records) - 7} byte for byte" in run.stdout and "7 by their leaf hash only" in run.stdout
 
     # every family on display is proven by its own ledger entry; the others are left out by rule
     in_report = {r["event_type"] for r in records}
     assert in_report == EVENT_TYPES - OFF_DISPLAY
-    assert all("entry" in r for r in records)
     by_event = {o["event_id"]: o for o in company["outcomes"]}
     for r in records:
         o = by_event[r["event_id"]]
@@ -131,25 +149,27 @@ async def test_a_report_for_an_entity_with_every_event_family(settings, api, com
 
     sections = {s["key"]: s for s in body["sections"]}
     assert list(sections) == ["registration", "publicity", "black_lists", "red_lists", "commitments", "evaluation",
-                              "repairs"]
+                              "repairs", "objections"]
     publicity = sections["publicity"]
     assert sorted(r["cells"]["ref"] for r in publicity["rows"]) == sorted([company["recent"]["decision_no"],
                                                                            company["licence_no"]])
     licence_row = next(r for r in publicity["rows"] if r["cells"]["ref"] == company["licence_no"])
     assert len(licence_row["event_ids"]) == 2  # the grant and its change
-    assert "另有 4 条记录已过公示期、已修复或已撤销" in publicity["note"]  # the older penalties and licence
+    # the older penalties and licence, and the penalties of the objection corrected and of the repair granted
+    assert "另有 6 条记录已过公示期、已修复或已撤销" in publicity["note"]
     statuses = sorted(r["cells"]["status"].split("（")[0] for r in sections["black_lists"]["rows"])
     assert statuses == ["已到期", "已移出", "已移出", "已移出", "有效"]
     red = {r["cells"]["ref"]: r for r in sections["red_lists"]["rows"]}
     assert red["许政〔2023〕7号"]["cells"]["status"].startswith("已到期")
     assert red["许信办〔2025〕2号"]["cells"]["status"].startswith("已撤销")
     assert len(red["许信办〔2025〕2号"]["event_ids"]) == 3  # awarded, suspended by a black listing, revoked
-    assert [r["cells"]["target"] for r in sections["repairs"]["rows"]] == ["行政处罚信息"]
+    assert [r["cells"]["target"] for r in sections["repairs"]["rows"]] == ["行政处罚信息"] * 2
     assert len(sections["commitments"]["rows"]) == len(sections["registration"]["rows"]) == 1
     reasons = [r["cells"]["reason"] for r in sections["evaluation"]["rows"]]
     assert any("政府采购禁止参加名单" in x for x in reasons) and any("行政处罚信息公示期内" in x for x in reasons)
     assert all(r["proven"] for s in ("registration", "publicity", "black_lists", "commitments", "repairs")
                for r in sections[s]["rows"])
+    _check_matters(sections["objections"], company, {r["event_id"]: r for r in records})
 
     # the same day and state: the same report; its number returns the file as issued
     status, again, _ = await api.get(f"/entities/{company['entity']}/report.json")
@@ -164,10 +184,38 @@ async def test_a_report_for_an_entity_with_every_event_family(settings, api, com
     pdf = pypdfium2.PdfDocument(pdf_bytes)
     text = "".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf))).replace("\r\n", "")
     for expected in (number, "核验方法", "verify.py --report", company["subject"].name, company["recent"]["decision_no"],
-                     "失信名单记录", "信用修复", "附：账本记录与包含证明"):
+                     "失信名单记录", "信用修复", "附：账本记录与包含证明", "异议与信用修复申请", company["open"],
+                     "异议处理中", "已更正", "予以修复"):
         assert expected in text, expected
+    assert [x for x in NOT_PUBLIC if x in text or x in company["raw"].decode()] == []
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     pdf[0].render(scale=1.6).to_pil().save(ARTIFACTS / "test-every-family-p1.png")
+
+
+def _check_matters(section: dict[str, Any], company: dict[str, Any], records: dict[str, Any]) -> None:
+    """The objections and repair applications: each matter's steps in order, each done step on its own
+    record, the open objection's steps pending."""
+    matters: dict[str, list[dict[str, Any]]] = {}
+    for row in section["rows"]:
+        matters.setdefault(row["cells"]["receipt"], []).append(row)
+    assert len(matters) == 5 and sum(1 for r in matters if r.startswith("YY")) == 3
+    summary = {receipt: (rows[0]["cells"]["matter"].rsplit("当前状态：", 1)[1], rows[-1]["cells"]["result"],
+                         [r["cells"]["step"] for r in rows]) for receipt, rows in matters.items()}
+    assert summary[company["open"]] == ("已受理，异议处理中", "", ["受理（异议标注）", "转办信息提供单位", "答复申请人"])
+    assert sorted(summary.values()) == sorted([
+        ("已受理，异议处理中", "", ["受理（异议标注）", "转办信息提供单位", "答复申请人"]),
+        ("已答复", "已更正", ["受理（异议标注）", "转办信息提供单位", "信息提供单位核实反馈", "答复申请人"]),
+        ("已答复", "维持原记录", ["受理（异议标注）", "答复申请人"]),
+        ("已作出决定", "予以修复", ["提交申请", "受理", "作出修复决定"]),
+        ("不予受理", "不予受理", ["提交申请", "不予受理"])])
+    for rows in matters.values():
+        for row in rows:
+            done = row["cells"]["done_on"] != "待办"
+            assert len(row["event_ids"]) >= 1 if done else row["event_ids"] == [], row
+            assert all(records[e]["event_type"] in EVENT_TYPES for e in row["event_ids"])
+            assert set(row["proven"]) >= ({"receipt", "done_on"} if done else set()), row
+    granted = next(rows[-1] for rows in matters.values() if rows[-1]["cells"]["result"] == "予以修复")
+    assert [records[e]["event_type"] for e in granted["event_ids"]] == ["CreditRepaired", "RepairDecided"]  # by version
 
 
 def _flip(raw: bytes, at: int) -> bytes:
@@ -187,8 +235,14 @@ async def test_one_byte_changed_is_rejected_by_the_verifier(settings, company, t
 
     record = body["records"][1]
     reason = body["sections"][2]["rows"][0]["cells"]["reason"]
+    objections = next(s for s in body["sections"] if s["key"] == "objections")
+    step = next(r for r in objections["rows"] if r["cells"]["step"] == "答复申请人" and r["event_ids"])
+    answer = next(r for r in body["records"] if r["event_id"] == step["event_ids"][0])
     places = {
         "a cell's text": (at(json.dumps(reason, ensure_ascii=False)) + 1, "does not match the report's content"),
+        "a step's date": (at(f'"done_on":"{step["cells"]["done_on"]}"', at('"key":"objections"')) + 14,
+                          "does not match the report's content"),
+        "an objection's answer": (at(answer["entry"]) + 60, "does not match the report's content"),
         "a record's bytes": (at(record["entry"]) + 40, "does not match the report's content"),
         "an inclusion proof": (at(record["inclusion_proof"][0]) + 1, "does not match the report's content"),
         "the report number": (at(report["report_number"]) + 20, "does not match the report's content"),

@@ -280,7 +280,10 @@ def test_an_open_step_past_its_deadline_is_overdue() -> None:
            "status": "filed", "answered_on": None, "answer_due": "2026-11-05", "answer_late": None}
     steps = objection_queries.steps("objection", row)
     assert [s["step"] for s in steps] == ["受理（异议标注）", "转办信息提供单位", "答复申请人"]
-    assert steps[1] == {"step": "转办信息提供单位", "done_on": None, "due": "2026-11-06", "late": None}
+    assert steps[1] == {"step": "转办信息提供单位", "done_on": None, "due": "2026-11-06", "late": None,
+                        "event": "ObjectionForwarded"}
+    assert [objection_queries.timeliness(x, "2026-11-09") for x in steps] == ["—", "超期未办", "超期未办"]
+    assert objection_queries.timeliness(steps[1], "2026-11-06") == "未到期"
     assert objection_queries.OVERDUE_RULES[0] == "objection_forward"
 
 

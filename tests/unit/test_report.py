@@ -25,8 +25,10 @@ from ledger.audit import merkle, notary, verify
 from ledger.audit.verify import VerificationFailed, verify_report
 from ledger.platform import signing
 from ledger.records import chain
+from ledger.rules import loader
 from ops import workload
-from projections.report import document, pdf
+from ops import workload_objections as wo
+from projections.report import document, pdf, sections
 from projections.report.document import Row, Section
 from schemas import registry, subjects
 
@@ -286,3 +288,139 @@ def test_the_pdf_embeds_its_font_and_says_how_to_verify(issued: document.Issued,
         assert expected in text.replace("\r\n", "").replace("\n", ""), expected
     payload = document.qr_payload(report)
     assert payload.startswith(issued.number + "\n") and report["body"]["tree_head"]["root"] in payload
+
+
+# ----------------------------------------------------------------------------- objections and repair applications
+
+PENALTY = workload.workload_penalty(random.Random(21), COMPANY, "xc-samr", "许市监罚〔2026〕C00021号", date(2026, 9, 1),
+                                    "general")
+FILED = wo.objection_filed(COMPANY, wo.event_id(PENALTY), date(2026, 11, 2))
+FORWARDED = wo.objection_forwarded(COMPANY, wo.event_id(FILED), "xc-samr", date(2026, 11, 3))
+ANSWERED = wo.objection_answered(COMPANY, wo.event_id(FILED), "xc-samr", "UPHELD", date(2026, 11, 5))
+APPLIED = wo.repair_applied(COMPANY, wo.event_id(PENALTY), date(2026, 11, 10))
+REFUSED = wo.repair_refused(COMPANY, wo.event_id(APPLIED), date(2026, 11, 16))
+# their rows as views.objections and views.repair_applications hold them (objection_queries.entity_matters)
+OBJECTION_ROW = {
+    "receipt_no": wo.event_id(FILED), "target_event_id": wo.event_id(PENALTY), "record_kind": "administrative_penalty",
+    "record_ref": "许市监罚〔2026〕C00021号", "grounds": "error", "status": "answered", "result": "UPHELD",
+    "correcting_event_id": None, "received_on": "2026-11-02", "forward_due": "2026-11-06", "forwarded_on": "2026-11-03",
+    "forwarded_to": "xc-samr", "forward_late": False, "source_due": "2026-11-06", "answer_due": "2026-11-11",
+    "answered_on": "2026-11-05", "answered_by": "xc-samr", "answer_late": False, "source_late": False,
+    "explanation": ANSWERED[1]["explanation"]}
+REPAIR_ROW = {
+    "receipt_no": wo.event_id(APPLIED), "target_event_id": wo.event_id(PENALTY), "record_kind": "administrative_penalty",
+    "record_ref": "许市监罚〔2026〕C00021号", "status": "refused", "result": None, "repair_event_id": None,
+    "received_on": "2026-11-10", "accept_due": "2026-11-13", "accepted_on": None, "refused_on": "2026-11-16",
+    "refusal_reason": REFUSED[1]["reason"], "accept_late": True, "decide_due": "2026-11-24", "decided_on": None,
+    "decide_late": None, "explanation": None}
+PRIVATE = ("0374-5551234", "13900000000", "王伟", "李强", FILED[1]["reason"], APPLIED[1]["statement"],
+           FORWARDED[1]["note"], FILED[1]["evidence"])
+
+
+def matters_report(change: Any = None) -> document.Issued:
+    events = [PENALTY, FILED, FORWARDED, ANSWERED, APPLIED, REFUSED]
+    history = [{"event_id": wo.event_id(p), "event_type": p[1]["envelope"]["event_type"], "record": p[1]}
+               for p in events]
+    ctx = sections.Context("uscc:" + COMPANY.id, date(2026, 12, 4), loader.load(), history, {})
+    rows = sections.matter_rows(ctx, "objection", OBJECTION_ROW) + sections.matter_rows(ctx, "repair", REPAIR_ROW)
+    section = Section("objections", "异议与信用修复申请", sections.MATTER_COLUMNS, tuple(rows), "无")
+    return World(events, []).report("uscc:" + COMPANY.id, lambda records: [section])
+
+
+@pytest.fixture(scope="module")
+def matters() -> document.Issued:
+    return matters_report()
+
+
+def test_objections_and_repair_applications_each_step_on_its_own_entry(matters: document.Issued) -> None:
+    v = verify_report(matters.document, NOTARY_PUB, ISSUER.public_key)
+    body = json.loads(matters.document)["body"]
+    # (the world proves every record of the entity; a real report only those its rows name) the filings and
+    # the forward (its note) hold what no view shows, so they go by their leaf hash; the answer and the refusal
+    # in full, their cells recomputed from their bytes
+    assert [(r["event_type"], r.get("withheld")) for r in body["records"]] == [
+        ("AdministrativePenaltyImposed", None), ("ObjectionFiled", document.WITHHELD_NOT_PUBLIC), ("ObjectionForwarded", document.WITHHELD_NOT_PUBLIC),
+        ("ObjectionAnswered", None), ("RepairApplied", document.WITHHELD_NOT_PUBLIC), ("RepairRefused", None)]
+    assert (v.records, v.withheld, v.rows) == (6, 3, 6)
+    rows = body["sections"][0]["rows"]
+    assert [(r["cells"]["step"], r["cells"]["done_on"], r["cells"]["due"]) for r in rows] == [
+        ("受理（异议标注）", "2026-11-02", "—"), ("转办信息提供单位", "2026-11-03", "2026-11-06（按期）"),
+        ("信息提供单位核实反馈", "2026-11-05", "2026-11-06（按期）"), ("答复申请人", "2026-11-05", "2026-11-11（按期）"),
+        ("提交申请", "2026-11-10", "—"), ("不予受理", "2026-11-16", "2026-11-13（超期）")]
+    assert rows[0]["cells"]["matter"] == ("信用信息异议\n所涉记录：行政处罚 许市监罚〔2026〕C00021号\n异议类型：信息有误\n"
+                                          "当前状态：已答复")
+    assert (rows[3]["cells"]["result"], rows[3]["cells"]["explanation"]) == ("维持原记录", "经核实，原记录无误，予以维持。")
+    assert (rows[5]["cells"]["result"], rows[5]["cells"]["explanation"]) == ("不予受理", REFUSED[1]["reason"])
+    assert rows[3]["proven"] == {"receipt": [wo.event_id(ANSWERED), "receipt_no"],
+                                 "done_on": [wo.event_id(ANSWERED), "answered_on"],
+                                 "explanation": [wo.event_id(ANSWERED), "explanation"]}
+    text = matters.document.decode()
+    assert [p for p in PRIVATE if p in text] == []
+    filed = body["records"][1]
+    assert "contact_phone" not in filed["facts"] and filed["facts"]["grounds"] == "error"
+
+
+def test_an_open_step_rests_on_no_event_and_says_whether_it_is_overdue() -> None:
+    history = [{"event_id": wo.event_id(p), "event_type": p[1]["envelope"]["event_type"], "record": p[1]}
+               for p in (PENALTY, FILED)]
+    ctx = sections.Context("uscc:" + COMPANY.id, date(2026, 11, 9), loader.load(), history, {})
+    row = {**OBJECTION_ROW, "status": "filed", "result": None, "forwarded_on": None, "forwarded_to": None,
+           "forward_late": None, "source_due": None, "answered_on": None, "answered_by": None, "answer_late": None,
+           "source_late": None, "explanation": None, "answer_due": "2026-11-05"}
+    rows = sections.matter_rows(ctx, "objection", row)
+    assert [(r.cells["step"], r.cells["done_on"], r.cells["due"], r.event_ids) for r in rows] == [
+        ("受理（异议标注）", "2026-11-02", "—", (wo.event_id(FILED),)),
+        ("转办信息提供单位", "待办", "2026-11-06（超期未办）", ()), ("答复申请人", "待办", "2026-11-05（超期未办）", ())]
+    assert rows[0].cells["matter"].endswith("当前状态：已受理，异议处理中")
+
+
+@pytest.mark.parametrize(("what", "change", "reason"), [
+    ("a step's date", lambda rows: rows[3]["cells"].__setitem__("done_on", "2026-11-04"),
+     "its done_on '2026-11-04' is not what event"),
+    ("a receipt number", lambda rows: rows[5]["cells"].__setitem__("receipt", "XF20261110-00000000"),
+     "its receipt 'XF20261110-00000000' is not what event"),
+    ("a refusal's reason", lambda rows: rows[5]["cells"].__setitem__("explanation", "材料齐全。"),
+     "its explanation '材料齐全。' is not what event"),
+])
+def test_a_changed_step_is_rejected_by_its_own_entry(matters: document.Issued, what: str, change: Any,
+                                                     reason: str) -> None:
+    resigned = _resigned(matters, lambda b: change(b["sections"][0]["rows"]))
+    with pytest.raises(VerificationFailed, match=re.escape(reason)):
+        verify_report(resigned, NOTARY_PUB, ISSUER.public_key)
+
+
+def test_one_byte_changed_in_the_section_is_rejected(matters: document.Issued) -> None:
+    raw = matters.document
+    start, end = raw.index(b'"sections":[{'), raw.index(b'}],"subject":')  # the report's one section
+    assert b'"key":"objections"' in raw[start:end]
+    for offset in range(start, end, 7):
+        with pytest.raises(VerificationFailed):
+            verify_report(raw[:offset] + bytes([raw[offset] ^ 0x01]) + raw[offset + 1:], NOTARY_PUB, ISSUER.public_key)
+
+
+def test_the_pdf_shows_the_section_in_chinese(matters: document.Issued) -> None:
+    data = pdf.render(json.loads(matters.document))
+    doc = pypdfium2.PdfDocument(data)
+    text = "".join(doc[i].get_textpage().get_text_range() for i in range(len(doc))).replace("\r\n", "")
+    for expected in ("异议与信用修复申请", wo.event_id(FILED), "信息提供单位核实反馈", "2026-11-13（超期）", "维持原记录",
+                     "异议答复", "修复申请不予受理"):
+        assert expected in text, expected
+    assert [p for p in PRIVATE if p in text] == []
+
+
+def test_what_a_report_withholds_is_what_the_views_leave_out() -> None:
+    """Every field of the seven families (but the envelope) is either a column of views.objections or
+    views.repair_applications (under its own name, or the name given there), or one a report withholds,
+    or one of the two an application's facts keep (a date and a yes, no one's words)."""
+    from ledger.domain.objections import REQUEST_EVENTS
+    from projections import views
+
+    columns = {c.strip() for c in (views.OBJECTION_COLS + "," + views.REPAIR_COLS).split(",")}
+    named_there = {"to_department": "forwarded_to", "reason": "refusal_reason"}  # RepairRefused's reason
+    kept = {("RepairApplied", "corrected_on"), ("RepairApplied", "commitment")}
+    for family in sorted(REQUEST_EVENTS):
+        for f in registry.catalogue().latest[family].parsed["fields"]:
+            name = f["name"]
+            if name == "envelope" or name in document.NOT_PUBLIC.get(family, ()) or (family, name) in kept:
+                continue
+            assert name in columns or named_there.get(name) in columns, (family, name)

@@ -26,6 +26,7 @@ from typing import Any
 from ledger.domain import identity
 from ledger.domain.errors import Rejection
 from ledger.domain.model import check_event_id
+from ledger.domain.objections import GROUNDS_TITLES
 from ledger.records import submissions
 
 __all__ = ["FORMS", "GROUNDS", "ID_TYPES", "PUBLIC", "Form", "Invalid", "Problem", "is_receipt", "new_receipt",
@@ -34,7 +35,7 @@ __all__ = ["FORMS", "GROUNDS", "ID_TYPES", "PUBLIC", "Form", "Invalid", "Problem
 PUBLIC = "public"  # the department of the matrix the public file as (departments.v4.json)
 RECEIPT = re.compile(r"(YY|XF)[0-9]{8}-[0-9A-Z]{8}")
 PHONE = re.compile(r"1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8}")  # a mobile or a landline with its area code
-GROUNDS = {"error": "信息有误", "omission": "信息遗漏", "past_period": "超过公示期限仍在公示", "infringement": "侵犯合法权益"}
+GROUNDS = GROUNDS_TITLES
 ID_TYPES = {"USCC": "统一社会信用代码", "RIC": "居民身份证号码"}
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
