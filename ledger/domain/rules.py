@@ -74,6 +74,7 @@ EVENT_TYPES: frozenset[str] = frozenset({
     "ProcurementBanImposed", "CreditRepaired", "HonourAwarded", "CreditCommitmentMade",
     "EntityRegistered", "PunishmentFeedbackReported", "ListingExpired",
     "HonourRevoked", "HonourExpired",  # red-list validity and exit (docs/domain-notes.md §13)
+    "ListReleaseApproved",  # the credit office's numbered 红黑榜 release (docs/domain-notes.md §11)
 })
 
 
