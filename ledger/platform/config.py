@@ -42,6 +42,8 @@ class Settings:
     gateway_concurrent_requests: int = 32
     gateway_max_event_bytes: int = 256 * 1024
     gateway_max_batch_bytes: int = 64 * 1024 * 1024
+    # the font the 红黑榜 PDFs embed (Debian package fonts-wqy-microhei; ops/bootstrap installs it)
+    pdf_font: str = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
 
     def metrics_port(self, service: str) -> int:
         """Each long-running process serves Prometheus /metrics on 127.0.0.1 at base + its offset."""
@@ -96,4 +98,5 @@ def load(env: dict[str, str] | None = None) -> Settings:
         gateway_concurrent_requests=int(e.get("LEDGER_GATEWAY_CONCURRENT_REQUESTS", "32")),
         gateway_max_event_bytes=int(e.get("LEDGER_GATEWAY_MAX_EVENT_BYTES", str(256 * 1024))),
         gateway_max_batch_bytes=int(e.get("LEDGER_GATEWAY_MAX_BATCH_BYTES", str(64 * 1024 * 1024))),
+        pdf_font=e.get("LEDGER_PDF_FONT", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
     )

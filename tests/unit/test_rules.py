@@ -272,6 +272,14 @@ EXPECTED_MATRIX = {
     **dict.fromkeys(("xc-medical-insurance", "xc-statistics", "xc-pbc"),
                     {"AdministrativePenaltyImposed", "AdministrativePenaltyRevoked"}),
 }
+# departments.v4 (issue 20): the credit office approves the 红黑榜 releases; the keepers of a key-person
+# register (ledger/rules/key_persons.v1.json) report its members, six of them new to the matrix
+EXPECTED_MATRIX["xc-credit-office"] |= {"ListReleaseApproved"}
+for _register in ("xc-justice", "xc-finance", "xc-statistics", "xc-tax", "xc-health", "xc-education", "xc-housing",
+                  "xc-culture-tourism", "xc-agriculture"):
+    EXPECTED_MATRIX[_register] = EXPECTED_MATRIX[_register] | {"EntityRegistered"}
+EXPECTED_MATRIX.update(dict.fromkeys(("xc-organisation", "xc-audit", "xc-science", "xc-nfra", "xc-csrc",
+                                      "xc-publicity"), {"EntityRegistered"}))
 
 # The source departments the city programme names (issue item 9), each by the name it has in Xuchang.
 SEED_SOURCES = ["人民法院", "税务局", "市场监督管理局", "人力资源和社会保障局", "财政局", "生态环境局",
@@ -315,6 +323,17 @@ def test_departments_v3_keeps_v2_and_adds_the_intakes_only() -> None:
     assert load(default_directory()).at("departments", 2).intakes == {}
 
 
+def test_departments_v4_keeps_v3_and_only_adds() -> None:
+    v3 = json.loads((default_directory() / "departments.v3.json").read_text())
+    v4 = json.loads((default_directory() / "departments.v4.json").read_text())
+    kept = {d["id"]: d for d in v4["departments"]}
+    for old in v3["departments"]:
+        assert {**kept[old["id"]], "may_emit": None} == {**old, "may_emit": None}, old["id"]
+        assert set(old["may_emit"]) <= set(kept[old["id"]]["may_emit"]), old["id"]
+    assert v4["legal_sources"][:len(v3["legal_sources"])] == v3["legal_sources"]
+    assert v4["intakes"] == v3["intakes"]
+
+
 def test_departments_v2_keeps_every_v1_department() -> None:
     v1 = json.loads((default_directory() / "departments.v1.json").read_text())
     v2 = json.loads((default_directory() / "departments.v2.json").read_text())
@@ -330,7 +349,7 @@ def test_departments_v2_keeps_every_v1_department() -> None:
 def test_matrix_is_exactly_as_specified(rules: RuleBook) -> None:
     matrix = {dep.id: set(dep.may_emit) for dep in rules.departments.departments.values()}
     assert matrix == EXPECTED_MATRIX
-    assert len(EVENT_TYPES) == 21
+    assert len(EVENT_TYPES) == 22
     assert set().union(*EXPECTED_MATRIX.values()) == EVENT_TYPES
 
 
@@ -389,7 +408,7 @@ def edit(directory: Path, file: str, change: Callable[[dict[str, Any]], None]) -
 
 
 PERIODS = "publication_periods.v1.json"
-DEPARTMENTS = "departments.v3.json"
+DEPARTMENTS = "departments.v4.json"
 # the tax bureau's place in that file: the only department that may emit TaxCreditRated
 TAX = [d["id"] for d in json.loads((default_directory() / DEPARTMENTS).read_text(encoding="utf-8"))["departments"]].index("xc-tax")
 
@@ -481,11 +500,11 @@ def test_missing_file_is_refused(tmp_path: Path) -> None:
 
 def test_highest_version_is_loaded(rules_dir: Path) -> None:
     doc = json.loads((rules_dir / DEPARTMENTS).read_text(encoding="utf-8"))
-    doc["version"] = 3
+    doc["version"] = 5
     doc["departments"][0]["may_emit"] = ["DishonestDebtorListed"]
     doc["departments"].append({"id": "xc-court-2", "name": "鄢陵县人民法院", "kind": "emitter",
                                "legal_source": "法释〔2017〕7号", "may_emit": ["DishonestDebtorDelisted"]})
-    (rules_dir / "departments.v3.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    (rules_dir / "departments.v5.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     matrix = load_departments(rules_dir)
-    assert matrix.version == 3
+    assert matrix.version == 5
     assert matrix.departments["xc-court"].may_emit == frozenset({"DishonestDebtorListed"})
