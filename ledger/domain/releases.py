@@ -305,9 +305,12 @@ def parse_release_rules(doc: dict[str, Any], file: str, matrix: DepartmentMatrix
         reader.fail("publisher.department", f"{department} may not emit {APPROVAL_EVENT} (departments "
                     f"v{matrix.version})")
     try:
-        code = identity.check_uscc(reader.text(p["id"], "publisher.id")).display
+        checked = identity.check_uscc(reader.text(p["id"], "publisher.id"))
     except Rejection as r:
         reader.fail("publisher.id", f"not a valid unified social credit code: {r.message}")
+    if checked.warnings:
+        reader.fail("publisher.id", f"the publisher's own code must pass every check ({', '.join(checked.warnings)})")
+    code = checked.display
     cadences: dict[str, str] = {}
     for kind, spec in reader.obj(doc["cadences"], "cadences").items():
         if kind not in ("month", "quarter"):
