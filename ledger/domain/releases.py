@@ -172,7 +172,7 @@ def _date(value: Any) -> date:
 def check_approval(state: EntityState, e: Event, today: date, rules: ReleaseRules) -> None:
     """A release approval, judged against the publisher's releases so far. Raises Rejection naming
     the field: the publisher, the number (the next one), the period (over when the content was
-    drawn), the correction (of a release not yet corrected, same period, with a note), four eyes
+    drawn, released once), the correction (of a release not yet corrected, same period, with a note), four eyes
     (drafted, reviewed and approved by different people), the dates, the size, each entry (in the
     period, listed once, no clear ID number) and the digest of the content."""
     b = e.body
@@ -241,6 +241,11 @@ def _check_correction(state: EntityState, b: Mapping[str, Any], period: Period) 
             raise Rejection("correction_note", "release.not_a_correction",
                             "只有更正的一期才写更正说明，请同时写明所更正的期号 corrects "
                             "(a correction note belongs to a correction: give corrects too)")
+        released = sorted(int(n) for n, r in state.releases.items() if r["period"] == period.text)
+        if released:
+            raise Rejection("period", "release.period_released",
+                            f"{period.label}已发布为第{released[0]}期；如需更改，请发布更正 "
+                            f"(the period was released as number {released[0]}; publish a correction instead)")
         return
     corrected = state.releases.get(str(corrects))
     if corrected is None:

@@ -78,6 +78,11 @@ async def draw(conn: psycopg.AsyncConnection[Any], rules: RuleBook, period_text:
         raise DraftError(f"发布周期应为月（2026-11）或季度（2026-Q4） (--period: {exc})") from None
     if period.kind not in rules.releases.cadences:
         raise DraftError(f"不按{period.kind}发布 (releases are made per {' or '.join(rules.releases.cadences)})")
+    if corrects is None:
+        done = await _one(conn, "select min(release_no) as n from views.releases where period = %s", (period.text,))
+        if done is not None and done["n"] is not None:
+            raise DraftError(f"{period.label}已发布为第{done['n']}期；如需更改请起草更正（--corrects {done['n']}） "
+                             f"(the period was released as number {done['n']}: draft a correction instead)")
     if now.astimezone(CHINA).date() <= period.end:
         raise DraftError(f"{period.label}到 {period.end} 才结束，周期结束后才能起草 "
                          f"(the period ends on {period.end}: draw the release once it is over)")

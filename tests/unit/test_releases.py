@@ -64,6 +64,7 @@ def test_releases_are_numbered_one_after_the_other_by_the_publisher() -> None:
     first = _judge(EntityState(), _approval(1))
     assert releases.last_number(first) == 1 and first.releases["1"]["period"] == "2026-10"
     assert _refused(first, _approval(1)) == ("release_no", "release.number")
+    assert _refused(first, _approval(2)) == ("period", "release.period_released")  # a period is released once
     assert _refused(first, _approval(3, period="2026-Q3", entries=[_entry(5, listed_on="2026-08-01")])) == \
         ("release_no", "release.number")
     second = _judge(first, _approval(2, period="2026-Q3", entries=[_entry(5, listed_on="2026-08-01")]))
