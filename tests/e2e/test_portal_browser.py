@@ -118,7 +118,7 @@ async def test_filter_the_lists_with_the_form(page: Page, world) -> None:
 
 async def test_download_the_months_publication(page: Page, world) -> None:
     await page.goto(page.base + f"/publication?period={world['ban_month']}")  # type: ignore[attr-defined]
-    await expect(page.get_by_role("heading", level=1)).to_have_text(f"{world['ban_month_title']}红黑榜")
+    await expect(page.get_by_role("heading", level=1)).to_have_text(f"{world['ban_month_title']}列入名单（实时查询）")
     await expect(page.locator("table.entries")).to_contain_text(world["ban"]["decision_no"])
     await shot(page, "06-publication")
     async with page.expect_download() as info:

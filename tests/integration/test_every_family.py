@@ -17,6 +17,18 @@ from ops import workload
 from tests import helpers
 
 
+def _release(settings, subject):  # type: ignore[no-untyped-def]
+    """The credit office's next release, of a month no other test releases (32 months back)."""
+    (last,) = helpers.pg_rows(settings, "select coalesce(max(release_no), 0) from views.releases")[0]
+    month = (helpers.today().replace(day=1) - timedelta(days=32 * 30)).replace(day=10)
+    entry = {"colour": "black", "list_kind": "dishonest_debtor", "entity_id": f"uscc:{subject.id}",
+             "public_id": subject.id, "subject_name": subject.name, "category": "enterprise", "county": "411002",
+             "county_name": "魏都区", "ref": "（2024）豫10执1号", "reason": "违反财产报告制度", "department": "xc-court",
+             "department_name": "许昌市中级人民法院", "listed_on": month.isoformat(), "legal_end": None,
+             "listing_event_id": "e", "entity_version": 1}
+    return workload.release_approved(last + 1, f"{month:%Y-%m}", [entry], helpers.today())
+
+
 async def _submit(settings, phase):  # type: ignore[no-untyped-def]
     return await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, phase)
 
@@ -26,11 +38,14 @@ async def test_every_event_family_lands_with_version_and_hash(settings, services
     subjects = workload.subjects(rng, 3, persons_share=0.0)
     lives = [workload.life(rng, s, i) for i, s in enumerate(subjects[:2])]
     honours = workload.honour_history(subjects[2])
-    phases = [[e for life in lives for e in life[0]] + workload.honoured_life(subjects[2]) + honours[0],
+    person = workload.subjects(rng, 1, persons_share=1.0)[0]
+    phases = [[e for life in lives for e in life[0]] + workload.honoured_life(subjects[2]) + honours[0]
+              + [workload.key_person_registered(person, "teacher", date(2020, 9, 1))],
               [e for life in lives for e in life[1]] + honours[1]]
-    outcomes = []
-    for phase in phases:
-        outcomes += await _submit(settings, phase)
+    outcomes = await _submit(settings, phases[0])
+    await helpers.projected(settings)  # the views know every release already approved: this one is the next
+    phases[1].append(_release(settings, subjects[0]))
+    outcomes += await _submit(settings, phases[1])
 
     refused = [(o["event_id"], o["reasons"]) for o in outcomes if o["status"] != "ACCEPTED"]
     assert refused == []

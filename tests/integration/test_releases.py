@@ -31,34 +31,10 @@ from tests.release_world import draft_id, release_command
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "releases"
-BODIES: list[str] = []
-
-
-class Portal:
-    def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
-        self.session, self.base = session, base
-
-    async def get(self, path: str, expect: int = 200, **params: Any) -> tuple[bytes, str]:
-        async with self.session.get(self.base + path, params=params or None) as r:
-            raw = await r.read()
-            assert r.status == expect, (path, params, r.status, raw[:600])
-            if r.headers["Content-Type"].startswith(("text/", "application/json")):
-                BODIES.append(raw.decode("utf-8"))
-            return raw, r.headers["Content-Type"]
-
-    async def page(self, path: str, expect: int = 200, **params: Any) -> str:
-        raw, kind = await self.get(path, expect, **params)
-        body = raw.decode("utf-8")
-        assert kind.startswith("text/html")
-        facts = portal_world.PageFacts(body)
-        assert facts.lang == "zh-CN" and facts.unlabelled() == [] and facts.scripts == 0, path
-        return body
-
-
 @pytest.fixture(scope="module")
 async def portal(settings, services):  # type: ignore[no-untyped-def]
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
-        yield Portal(session, f"http://127.0.0.1:{settings.portal_port}")
+        yield portal_world.Portal(session, f"http://127.0.0.1:{settings.portal_port}")
 
 
 @pytest.fixture(scope="module")
@@ -229,6 +205,6 @@ async def test_bad_requests_and_no_clear_id_number_anywhere(settings, portal, wo
     await portal.page("/dashboard")
     for key in ("changge", "old_county"):
         clear = world["subjects"][key].id
-        assert BODIES and all(clear not in b for b in BODIES)
+        assert portal.bodies and all(clear not in b for b in portal.bodies)
     log = (settings.stack_dir / "logs" / "portal.log").read_text(encoding="utf-8")
     assert all(world["subjects"][k].id not in log for k in ("changge", "old_county"))
