@@ -29,7 +29,7 @@ import psycopg
 from ledger.client import LedgerClient, OutcomeTimeout
 from ledger.domain.local_time import CHINA
 from ledger.domain.rulebook import RuleBook
-from ledger.platform import config, signing
+from ledger.platform import config, logs, signing
 from ledger.platform.clock import SYSTEM, Clock
 from ledger.rules import loader
 from projections import queries, schema
@@ -37,10 +37,13 @@ from projections.releases import content as release_content
 from projections.releases import drafts
 from projections.releases.drafts import DraftError
 
-__all__ = ["approve", "main"]
+__all__ = ["approve", "connect", "main"]
+
+log = logs.get("releases")
 
 
-def _connect(settings: config.Settings) -> Any:
+def connect(settings: config.Settings) -> Any:
+    """An autocommit connection to the stack's database, the views first on the search path."""
     return psycopg.AsyncConnection.connect(settings.pg_dsn, autocommit=True,
                                            options=f"-c search_path={schema.LIVE}")
 
@@ -50,7 +53,7 @@ async def approve(settings: config.Settings, rules: RuleBook, draft_id: int, app
     """Approve a reviewed draft: the next number, the approval signed by the publisher and judged by the
     sequencer, the draft marked approved; then wait until the views have the release. Returns what
     happened (number, ledger position, digest); DraftError when the draft or the ledger refuses."""
-    async with await _connect(settings) as conn:
+    async with await connect(settings) as conn:
         draft = await drafts.get(conn, draft_id)
         if draft["status"] == "approved":
             raise DraftError(f"草稿 {draft_id} 已批准为第{draft['release_no']}期 (already approved as release "
@@ -80,11 +83,15 @@ async def approve(settings: config.Settings, rules: RuleBook, draft_id: int, app
                                  f"(no answer from the ledger within {wait:g} s; approve again later: the same "
                                  "content is never released twice)") from None
         if outcome["status"] not in ("ACCEPTED", "DUPLICATE"):
+            log.warning("release refused by the ledger", event_id=record["envelope"]["event_id"], draft=draft_id,
+                        release_no=number, codes=[r["code"] for r in outcome["reasons"]])
             reasons = "; ".join(f"{r['field']}: {r['message']}" for r in outcome["reasons"])
             hint = ("（视图可能尚未同步上一期，请稍候再试）(the views may not have the last release yet: try again in a "
                     "moment)") if any(r["code"] == "release.number" for r in outcome["reasons"]) else ""
             raise DraftError(f"账本拒绝了第{number}期：{reasons}{hint}")
         partition, offset = outcome["ledger_partition"], outcome["ledger_offset"]
+        log.info("release approved", event_id=record["envelope"]["event_id"], draft=draft_id, release_no=number,
+                 status=outcome["status"], partition=partition, offset=offset, content_sha256=record["content_sha256"])
         await drafts.mark_approved(conn, draft_id, number, approved_by.strip(), clock.now(),
                                    record["correction_note"], record["envelope"]["event_id"], partition, offset)
         projected = await _wait_projected(conn, partition, offset, wait)
@@ -121,7 +128,7 @@ async def _run(args: argparse.Namespace, settings: config.Settings, rules: RuleB
         print(f"  published at http://127.0.0.1:{settings.portal_port}/releases/{done['release_no']}"
               + ("" if done["projected"] else " once the views have it (they had not yet)"))
         return 0
-    async with await _connect(settings) as conn:
+    async with await connect(settings) as conn:
         if args.action == "draft":
             d = await drafts.draw(conn, rules, args.period or "", args.by, SYSTEM.now(), args.corrects)
             _print_draft(d)
