@@ -10,7 +10,7 @@ SHA-256 of its canonical bytes; the approval record carries both (``approval_rec
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from ledger.domain import releases
@@ -18,7 +18,13 @@ from ledger.domain.rulebook import RuleBook
 from projections import queries
 from schemas import registry
 
-__all__ = ["CSV_COLUMNS", "approval_event_id", "approval_record", "csv_rows", "entry_of", "title_of"]
+__all__ = ["CSV_COLUMNS", "MAX_RECORD_BYTES", "approval_event_id", "approval_record", "csv_rows", "encoded_size",
+           "entry_of", "title_of"]
+
+# The largest approval record the office sends: a ledger entry carries it whole, and a Kafka record is at
+# most 1 MiB (message.max.bytes); the rest is room for the entry's own fields. 2,000 entries with long
+# names and reasons encode to about 0.7 MB (tests/integration/test_releases.py sends one).
+MAX_RECORD_BYTES = 900_000
 
 # The published CSV: column -> Chinese header (the portal's wording)
 CSV_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -93,6 +99,15 @@ def approval_record(rules: RuleBook, content: Mapping[str, Any], *, release_no: 
         "content_sha256": digest, "entries": [dict(e) for e in content["entries"]],
     }
     return p.publisher_department, registry.from_json(releases.APPROVAL_EVENT, record)
+
+
+def encoded_size(rules: RuleBook, content: Mapping[str, Any]) -> int:
+    """How many bytes the approval of this content takes on the wire (Avro, schema id framed)."""
+    _, record = approval_record(rules, content, release_no=1, drawn_at=datetime(2000, 1, 1, tzinfo=UTC),
+                                drawn_positions={}, drafted_by="-", reviewed_by="-", reviewed_on=date(2000, 1, 1),
+                                approved_by="-", approved_on=date(2000, 1, 1), recorded_at=datetime(2000, 1, 1, tzinfo=UTC),
+                                correction_note="-" * 2000)
+    return len(registry.encode(releases.APPROVAL_EVENT, record))
 
 
 def csv_rows(entries: Iterable[Mapping[str, Any]]) -> Iterable[list[str]]:

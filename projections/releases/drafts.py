@@ -101,6 +101,11 @@ async def draw(conn: psycopg.AsyncConnection[Any], rules: RuleBook, period_text:
     body = {"period": period.text, "title": release_content.title_of(rules, period, corrects), "corrects": corrects,
             "entries": entries}
     content = releases.content_of(body)
+    size = release_content.encoded_size(rules, content)
+    if size > release_content.MAX_RECORD_BYTES:
+        raise DraftError(f"{period.label}的内容有 {size:,} 字节，超过一条账本记录可容纳的 "
+                         f"{release_content.MAX_RECORD_BYTES:,} 字节：请按月发布 (the release would take {size:,} bytes; "
+                         f"a ledger record holds at most {release_content.MAX_RECORD_BYTES:,}: release by month)")
     positions = await queries.positions(conn)
     row = await _one(
         conn, "insert into office.release_drafts (period, title, corrects, content, content_sha256, entries, black, "

@@ -208,3 +208,29 @@ async def test_bad_requests_and_no_clear_id_number_anywhere(settings, portal, wo
         assert portal.bodies and all(clear not in b for b in portal.bodies)
     log = (settings.stack_dir / "logs" / "portal.log").read_text(encoding="utf-8")
     assert all(world["subjects"][k].id not in log for k in ("changge", "old_county"))
+
+
+async def test_a_release_of_the_largest_size_passes_the_whole_path(settings, portal, world, approved) -> None:
+    """2,000 entries with long names and reasons (the rules' limit): about 0.7 MB through the client, the
+    sequencer (which fetches 256 KiB per partition), the ledger, the projector and the portal."""
+    limit = loader.load().releases.max_entries
+    month = (world["first"] - timedelta(days=28 * 30)).replace(day=1)
+    entries = [{"colour": "black", "list_kind": "wage_arrears", "entity_id": f"uscc:91411002MA{i:07d}X",
+                "public_id": f"91411002MA{i:07d}X", "subject_name": f"许昌市魏都区第{i}建筑劳务分包有限公司",
+                "category": "enterprise", "county": "411002", "county_name": "魏都区",
+                "ref": f"许人社欠薪〔{month.year}〕{i:06d}号", "reason": "拖欠农民工工资 865,000.00 元，经责令限期支付仍未支付",
+                "department": "xc-hrss", "department_name": "许昌市人力资源和社会保障局", "listed_on": month.isoformat(),
+                "legal_end": None, "listing_event_id": f"e{i}", "entity_version": 3} for i in range(limit)]
+    await helpers.projected(settings)
+    (last,) = helpers.pg_rows(settings, "select max(release_no) from views.releases")[0]
+    big = workload.release_approved(last + 1, f"{month:%Y-%m}", entries, helpers.today())
+    size = len(registry.encode("ListReleaseApproved", big[1]))
+    assert 600_000 < size <= release_content.MAX_RECORD_BYTES
+    [outcome] = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, [big], timeout=120)
+    assert outcome["status"] == "ACCEPTED", outcome["reasons"]
+    await helpers.projected(settings)
+    assert helpers.pg_rows(settings, "select entries from views.releases where release_no = %s", (last + 1,)) == [(limit,)]
+    raw, _ = await portal.get(f"/releases/{last + 1}.json")
+    assert hashlib.sha256(raw).hexdigest() == big[1]["content_sha256"]
+    pdf, kind = await portal.get(f"/releases/{last + 1}.pdf")
+    assert kind == "application/pdf" and len(pdfium.PdfDocument(pdf)) > 50
