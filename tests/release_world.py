@@ -97,3 +97,21 @@ def approve_first_release(world: dict[str, Any]) -> int:
     assert m, out
     world["draft"] = drafted
     return int(m.group(1))
+
+
+def entry_about(subject: workload.Subject, listed_on: date, **fields: Any) -> dict[str, Any]:
+    """A release entry about an organisation (as a draft holds it), for releases built by hand."""
+    return {"colour": "black", "list_kind": "dishonest_debtor", "entity_id": f"uscc:{subject.id}",
+            "public_id": subject.id, "subject_name": subject.name, "category": "enterprise", "county": "411002",
+            "county_name": "魏都区", "ref": f"（{listed_on.year}）豫10执1号", "reason": "违反财产报告制度",
+            "department": "xc-court", "department_name": "许昌市中级人民法院", "listed_on": listed_on.isoformat(),
+            "legal_end": None, "listing_event_id": "e", "entity_version": 1, **fields}
+
+
+async def next_release(settings: config.Settings, subject: workload.Subject, months_back: int) -> tuple[str, dict[str, Any]]:
+    """The credit office's next release (the views' last number + 1, once they have every record), of
+    the month ``months_back`` before today's: each test that releases takes a month of its own."""
+    await helpers.projected(settings)
+    (last,) = helpers.pg_rows(settings, "select coalesce(max(release_no), 0) from views.releases")[0]
+    month = add_months(helpers.today().replace(day=1), -months_back)
+    return workload.release_approved(last + 1, f"{month:%Y-%m}", [entry_about(subject, month)], helpers.today())

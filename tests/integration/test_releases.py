@@ -22,6 +22,7 @@ import pytest
 
 from ledger.client import submit_as_departments
 from ledger.domain import identity, releases
+from ledger.domain.rules import add_months
 from ledger.rules import loader
 from ops import workload
 from projections.releases import content as release_content
@@ -175,12 +176,8 @@ async def test_a_correction_is_a_new_release_naming_the_one_it_corrects(settings
 async def test_the_ledger_refuses_what_the_rules_forbid(settings, world, approved) -> None:
     await helpers.projected(settings)
     (last,) = helpers.pg_rows(settings, "select max(release_no) from views.releases")[0]
-    month = world["first"] - timedelta(days=40)
-    entry = {"colour": "black", "list_kind": "dishonest_debtor", "entity_id": world["entity"]["weidu"],
-             "public_id": world["subjects"]["weidu"].id, "subject_name": world["subjects"]["weidu"].name,
-             "category": "enterprise", "county": "411002", "county_name": "魏都区", "ref": "x", "reason": "y",
-             "department": "xc-court", "department_name": "许昌市中级人民法院", "listed_on": month.isoformat(),
-             "legal_end": None, "listing_event_id": "e", "entity_version": 1}
+    month = add_months(world["first"], -37)  # a month no other test releases (50 months back)
+    entry = release_world.entry_about(world["subjects"]["weidu"], month)
     period = f"{month:%Y-%m}"
     taken = workload.release_approved(approved, period, [entry], helpers.today())  # a number already given
     tampered = workload.release_approved(last + 1, period, [entry], helpers.today())
@@ -214,7 +211,7 @@ async def test_a_release_of_the_largest_size_passes_the_whole_path(settings, por
     """2,000 entries with long names and reasons (the rules' limit): about 0.7 MB through the client, the
     sequencer (which fetches 256 KiB per partition), the ledger, the projector and the portal."""
     limit = loader.load().releases.max_entries
-    month = (world["first"] - timedelta(days=28 * 30)).replace(day=1)
+    month = add_months(world["first"], -27)  # 40 months back: a month no other test releases
     entries = [{"colour": "black", "list_kind": "wage_arrears", "entity_id": f"uscc:91411002MA{i:07d}X",
                 "public_id": f"91411002MA{i:07d}X", "subject_name": f"许昌市魏都区第{i}建筑劳务分包有限公司",
                 "category": "enterprise", "county": "411002", "county_name": "魏都区",
