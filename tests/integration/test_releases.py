@@ -231,3 +231,22 @@ async def test_a_release_of_the_largest_size_passes_the_whole_path(settings, por
     assert hashlib.sha256(raw).hexdigest() == big[1]["content_sha256"]
     pdf, kind = await portal.get(f"/releases/{last + 1}.pdf")
     assert kind == "application/pdf" and len(pdfium.PdfDocument(pdf)) > 50
+
+
+async def test_stored_rows_that_are_not_the_approved_content_are_not_published(settings, portal, world,
+                                                                               approved) -> None:
+    """Someone with the database edits a published entry: the portal no longer finds the approved digest
+    in the stored rows and publishes nothing of that release (page and files) until they are right again."""
+    where = "release_no = %s and seq = 0"
+    [(reason,)] = helpers.pg_rows(settings, f"select reason from views.release_entries where {where}", (approved,))
+    helpers.pg_rows(settings, f"update views.release_entries set reason = '改过的事由' where {where} returning seq",
+                    (approved,))
+    try:
+        assert "发布内容校验失败" in await portal.page(f"/releases/{approved}", expect=500)
+        for ext in (".pdf", ".csv", ".json"):
+            raw, _ = await portal.get(f"/releases/{approved}{ext}", expect=500)
+            assert "改过的事由" not in raw.decode("utf-8")
+    finally:
+        helpers.pg_rows(settings, f"update views.release_entries set reason = %s where {where} returning seq",
+                        (reason, approved))
+    assert "改过的事由" not in await portal.page(f"/releases/{approved}")
