@@ -16,7 +16,8 @@ from typing import Any
 
 import orjson
 
-from ledger.domain import identity, lists
+from ledger.domain import identity, lists, releases
+from ledger.domain.divisions import county_of
 from ledger.domain.local_time import CHINA
 from ledger.domain.model import EntityState, Event, as_date, evolve
 from ledger.domain.objections import REQUEST_EVENTS
@@ -58,6 +59,8 @@ class Ops:
     objections: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     repairs: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     feedback: list[tuple[Any, ...]] = field(default_factory=list)  # punishment_feedback rows
+    releases: list[tuple[Any, ...]] = field(default_factory=list)  # 红黑榜 releases
+    release_entries: list[tuple[Any, ...]] = field(default_factory=list)  # their entries
     quarantine: list[tuple[Any, ...]] = field(default_factory=list)
     held: list[tuple[Any, ...]] = field(default_factory=list)
     positions: dict[int, tuple[int, datetime]] = field(default_factory=dict)
@@ -87,14 +90,16 @@ class Folder:
         self._public: dict[tuple[str, str, str], dict[str, str]] = {}
 
     def public(self, rec: dict[str, Any]) -> dict[str, str]:
-        """The subject as the views show it (`_public`), computed once per subject."""
+        """The subject as the views show it (`_public`) and its county (from its code: the newest
+        ledger/rules/divisions, docs/domain-notes.md §2.3), computed once per subject."""
         s = rec["envelope"]["subject"]
         key = (s["id"], s["id_type"], s["name"])
         shown = self._public.get(key)
         if shown is None:
             if len(self._public) >= self.MEMO:
                 self._public.clear()
-            shown = self._public[key] = public_subject(rec)
+            county = county_of(s["id_type"], identity.normalise(s["id"]), self.rules.divisions)
+            shown = self._public[key] = {**public_subject(rec), "county": county}
         return shown
 
     def lateness(self, decision_date: date, ledger_date: date,
@@ -160,7 +165,8 @@ class Folder:
             public = self.public(rec)
             info = touched.setdefault(eid, {"first_seen": entry["sequenced_at"]})
             info.update(category=entry["category"], id_type=public["id_type"], public_id=public["id"],
-                        name=public["name"], last_change=entry["sequenced_at"], last_event_type=entry["event_type"])
+                        name=public["name"], last_change=entry["sequenced_at"], last_event_type=entry["event_type"],
+                        county=public["county"])
             payload = _dumps(_masked(rec, public["id"], entry.get("rules_versions")))
             # every text of the record is in its JSON, where a NUL is escaped as \u0000: the rows made from
             # this record need the per-value NUL check only if that text occurs
@@ -177,6 +183,8 @@ class Folder:
                 ops.feedback.append(_feedback_row(entry, rec, public, state))
             elif entry["event_type"] in REQUEST_EVENTS:
                 self._matter(ops, entry, rec, public, new_state)
+            elif entry["event_type"] == releases.APPROVAL_EVENT:
+                _release_rows(ops, entry, rec, m)
             ops.applied += 1
         for partition, m in last.items():
             ops.positions[partition] = (m.offset + 1, datetime.fromtimestamp(m.timestamp_ms / 1000, UTC))
@@ -194,6 +202,7 @@ class Folder:
                 sorted({x["list_kind"] for x in state.active_listings()}),
                 bool(state.active_honours()), state.registered_on, g.score, g.grade,
                 _dumps([{"code": r.code, "text": r.text_zh, "points": r.points, "ref": r.ref} for r in g.reasons]),
+                info["county"], sorted(state.key_persons),
             )
         return ops
 
@@ -205,7 +214,8 @@ class Folder:
             if change.active:
                 ops.list_inserts.append((eid, change.list_kind, change.ref, change.colour, change.reason,
                                          change.department, change.listed_on, change.legal_end, "active", None,
-                                         change.listing_event_id, public["name"], public["id"], entry["category"]))
+                                         change.listing_event_id, public["name"], public["id"], entry["category"],
+                                         public["county"]))
             else:
                 ops.list_updates.append((change.status, change.ended_on, eid, change.list_kind, change.ref))
 
@@ -231,7 +241,7 @@ class Folder:
                 entry["event_id"], eid, kind, ref, _dumps(national),
                 entry["department"], rec["decision_date"], ledger_date, late.deadline, late.working_days_taken,
                 late.late, *window, status, None, public["name"], public["id"], entry["category"],
-                late.provisional,
+                late.provisional, public["county"],
             ))
         elif t == "AdministrativePenaltyRevoked":
             ops.publicity_updates.append(("revoked", rec["decision_date"], eid, "penalty", rec["penalty_decision_no"]))
@@ -311,6 +321,21 @@ def _feedback_row(entry: dict[str, Any], rec: dict[str, Any], public: dict[str, 
             public["name"], public["id"], entry["category"])
 
 
+def _release_rows(ops: Ops, entry: dict[str, Any], rec: dict[str, Any], m: Incoming) -> None:
+    """A release's row and its entries, exactly as the approval carries them (docs/domain-notes.md §11.2)."""
+    period = releases.period_of(rec["period"])
+    entries = rec["entries"]
+    ops.releases.append((
+        rec["release_no"], period.text, rec["title"], period.start, period.end, rec.get("corrects"),
+        rec.get("correction_note"), rec["drawn_at"], _dumps(dict(rec["drawn_positions"])), rec["drafted_by"],
+        rec["reviewed_by"], rec["reviewed_on"], rec["approved_by"], rec["approved_on"], rec["content_sha256"],
+        len(entries), sum(e["colour"] == "black" for e in entries), sum(e["colour"] == "red" for e in entries),
+        entry["event_id"], entry["entity_id"], m.partition, m.offset, entry["sequenced_at"],
+    ))
+    ops.release_entries.extend((rec["release_no"], seq, *(e[k] for k in releases.ENTRY_FIELDS))
+                               for seq, e in enumerate(entries))
+
+
 def ledger_event(entry: dict[str, Any], rec: dict[str, Any]) -> Event:
     """The domain event of a ledger entry's record (the entity id and department the sequencer gave it)."""
     return event_of(rec, entity_id=entry["entity_id"], department=entry["department"],
@@ -369,8 +394,7 @@ def state_json(state: EntityState) -> str:
     digest), with orjson: its compact, key-sorted, unescaped-UTF-8 output is the same text for the state's
     plain values (str, int, None, dicts; tests/unit/test_fold_golden.py checks it on arbitrary ones).
     Anything else falls back to to_json()."""
-    plain = state.__dict__ if state.requests else {k: v for k, v in state.__dict__.items() if k != "requests"}
     try:
-        return orjson.dumps(plain, option=orjson.OPT_SORT_KEYS).decode()
+        return orjson.dumps(state.as_plain(), option=orjson.OPT_SORT_KEYS).decode()
     except TypeError:
         return state.to_json()

@@ -54,9 +54,12 @@ create table entities (
     registered_on  date,
     score          int    not null,
     grade          text   not null,
-    grade_reasons  jsonb  not null
+    grade_reasons  jsonb  not null,
+    county         text   not null,      -- from the code (ledger/rules/divisions): 411002 ..., 411000 市本级, outside 市外
+    key_persons    text[] not null       -- a natural person's key-person groups (ledger/rules/key_persons)
 );
 create index entities_category on entities (category);
+create index entities_county on entities (county, category);
 create index entities_name on entities (name text_pattern_ops);
 -- the portal's search by part of a name (pg_trgm, migration 002; C.UTF-8 counts CJK as letters)
 create index entities_name_trgm on entities using gin (name public.gin_trgm_ops);
@@ -77,9 +80,11 @@ create table list_entries (
     subject_name text not null,
     public_id   text not null,
     category    text not null,
+    county      text not null,           -- the entity's county (as entities.county)
     primary key (entity_id, list_kind, ref)
 );
 create index list_entries_kind on list_entries (list_kind, status, listed_on);
+create index list_entries_county on list_entries (county, listed_on);
 create index list_entries_department on list_entries (department);
 -- what the expiry scheduler looks for: in force, with a legal end
 create index list_entries_due on list_entries (legal_end) where status = 'active';
@@ -106,8 +111,10 @@ create table publicity (
     subject_name    text not null,
     public_id       text not null,
     category        text not null,
-    provisional     boolean not null default false  -- deadline or count over a year without its holiday notice
+    provisional     boolean not null default false, -- deadline or count over a year without its holiday notice
+    county          text not null        -- the entity's county (as entities.county)
 );
+create index publicity_county on publicity (county);
 create index publicity_entity on publicity (entity_id);
 create index publicity_provisional on publicity (event_id) where provisional;
 
@@ -221,6 +228,56 @@ create table repair_applications (
     category            text not null
 );
 create index repair_applications_entity on repair_applications (entity_id);
+
+-- 红黑榜 releases (ListReleaseApproved, docs/domain-notes.md §11.2): one row per approved release, its
+-- entries in release_entries exactly as the approval carries them (never drawn from the lists again).
+create table releases (
+    release_no      int primary key,     -- 第N期
+    period          text not null,       -- 2026-11 | 2026-Q4
+    title           text not null,
+    period_start    date not null,
+    period_end      date not null,
+    corrects        int,                 -- the release this one corrects
+    correction_note text,
+    drawn_at        timestamptz not null,
+    drawn_positions jsonb not null,      -- the views' position per partition when the content was drawn
+    drafted_by      text not null,
+    reviewed_by     text not null,
+    reviewed_on     date not null,
+    approved_by     text not null,
+    approved_on     date not null,
+    content_sha256  text not null,       -- of the canonical content (ledger/domain/releases.py)
+    entries         int not null,
+    black           int not null,
+    red             int not null,
+    event_id        text not null,
+    entity_id       text not null,       -- the publisher
+    kafka_partition int not null,
+    kafka_offset    bigint not null,
+    sequenced_at    timestamptz not null
+);
+create table release_entries (
+    release_no       int not null,
+    seq              int not null,       -- the entry's place in the release (0-based)
+    colour           text not null,
+    list_kind        text not null,
+    entity_id        text not null,
+    public_id        text not null,
+    subject_name     text not null,
+    category         text not null,
+    county           text not null,
+    county_name      text not null,
+    ref              text not null,
+    reason           text not null,
+    department       text not null,
+    department_name  text not null,
+    listed_on        date not null,
+    legal_end        date,
+    listing_event_id text not null,
+    entity_version   bigint not null,
+    primary key (release_no, seq)
+);
+create index release_entries_county on release_entries (county, release_no);
 
 -- Records that could not be applied, with their provenance; nothing is skipped silently.
 create table quarantine (

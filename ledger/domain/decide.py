@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from ledger.domain import objections
 from ledger.domain.errors import Rejection
+from ledger.domain.key_persons import check_categories
 from ledger.domain.model import HONOUR, LIST_TITLES, EntityState, Event, as_date
+from ledger.domain.releases import APPROVAL_EVENT, check_approval
 from ledger.domain.rules import (
     COURT_ONLY_LISTS,
     ListingTerms,
@@ -26,20 +28,24 @@ from ledger.domain.rules import (
 )
 
 if TYPE_CHECKING:
+    from ledger.domain.key_persons import KeyPersonRules
     from ledger.domain.objection_rules import ObjectionRules
     from ledger.domain.punishment import Catalogue
+    from ledger.domain.releases import ReleaseRules
 
 
 # =========================================================================== decide
 
 
 def decide(state: EntityState, event: Event, today: date, rules: PublicationRules,
-           catalogue: Catalogue | None = None, requests: ObjectionRules | None = None) -> list[str]:
+           catalogue: Catalogue | None = None, *, requests: ObjectionRules | None = None,
+           key_persons: KeyPersonRules | None = None, releases: ReleaseRules | None = None) -> list[str]:
     """Judge an event against the entity's state. Returns warning codes, or raises Rejection.
     Feedback on a joint-punishment measure (PunishmentFeedbackReported) is judged against the
     punishment catalogue too, which must then be given (the sequencer loads it with the rules); an
     objection or a repair application (ledger/domain/objections.py) against the objection rules
-    (`requests`: who the credit office is)."""
+    (`requests`: who the credit office is); a registration naming key-person categories against the
+    key-person rules, a 红黑榜 release approval against the release rules (docs/domain-notes.md §11-12)."""
     if event.valid_from > today:
         raise Rejection("valid_from", "time.future",
                         f"生效日期 {event.valid_from} 晚于今天 {today} (the decision cannot take effect in the future)")
@@ -60,6 +66,16 @@ def decide(state: EntityState, event: Event, today: date, rules: PublicationRule
         if catalogue is None:
             raise TypeError(f"judging {event.event_type} needs the punishment catalogue")
         with_catalogue(state, event, catalogue)
+    if event.event_type == "EntityRegistered" and event.body.get("key_person_categories"):
+        if key_persons is None:
+            raise TypeError("judging a key-person registration needs the key-person rules")
+        check_categories(list(event.body["key_person_categories"]), event.department,
+                         event.entity_id.startswith("ric:"), event.body["entity_kind"],
+                         frozenset(state.key_persons), key_persons)
+    if event.event_type == APPROVAL_EVENT:
+        if releases is None:
+            raise TypeError(f"judging {APPROVAL_EVENT} needs the release rules")
+        check_approval(state, event, today, releases)
     return warnings
 
 
@@ -520,11 +536,18 @@ def _check_commitment(state: EntityState, e: Event, today: date, rules: Publicat
 
 
 def _check_registered(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
+    """A registration; a second one only from another register naming the person in a key-person group
+    (its categories are then judged with the key-person rules, in ``decide``)."""
     _required(e.body, "registration_authority")
     _not_future(e.body, "registered_on", today, "登记日期")
-    if state.registered_on is not None:
+    if state.registered_on is not None and not e.body.get("key_person_categories"):
         raise Rejection("registered_on", "entity.already_registered",
                         f"该主体已于 {state.registered_on} 登记 (this entity is already registered)")
+    return []
+
+
+def _check_release(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
+    """A 红黑榜 release approval: judged in ``decide`` with the release rules (ledger/domain/releases.py)."""
     return []
 
 
@@ -590,4 +613,5 @@ _CHECKS: dict[str, _Check] = {
     "EntityRegistered": _check_registered,
     "PunishmentFeedbackReported": _check_feedback,
     "ListingExpired": _check_expiry,
+    APPROVAL_EVENT: _check_release,
 }

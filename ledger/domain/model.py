@@ -108,14 +108,29 @@ class EntityState:
     # that never had one is written byte for byte as before
     requests: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
+    # a natural person's key-person groups (国办发〔2016〕98号) by category id, each with the register
+    # that reported it: department, registration date, event (docs/domain-notes.md §12.2)
+    key_persons: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # the publisher's 红黑榜 releases by number (text): period, digest, the one it corrects and the one
+    # that corrected it (docs/domain-notes.md §11.2)
+    releases: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
     def as_plain(self) -> dict[str, Any]:
-        """The state as plain data (what to_json writes), for a faster JSON writer outside the domain."""
+        """The state as plain data (what to_json writes), for a faster JSON writer outside the domain.
+        The key persons and the releases only when there are some: the state of every other entity stays
+        byte for byte what it was before they were kept."""
         plain = {
             "version": self.version, "registered_on": self.registered_on, "licences": self.licences,
             "penalties": self.penalties, "listings": self.listings, "tax_ratings": self.tax_ratings,
             "honours": self.honours, "counts": self.counts,
         }
-        return {**plain, "requests": self.requests} if self.requests else plain
+        if self.requests:
+            plain["requests"] = self.requests
+        if self.key_persons:
+            plain["key_persons"] = self.key_persons
+        if self.releases:
+            plain["releases"] = self.releases
+        return plain
 
     def to_json(self) -> str:
         return json.dumps(self.as_plain(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -126,7 +141,8 @@ class EntityState:
         return cls(version=d["version"], registered_on=d.get("registered_on"), licences=d.get("licences", {}),
                    penalties=d.get("penalties", {}), listings=d.get("listings", {}),
                    tax_ratings=d.get("tax_ratings", {}), honours=_honours(d.get("honours")), counts=d.get("counts", {}),
-                   requests=d.get("requests", {}))
+                   requests=d.get("requests", {}),
+                   key_persons=d.get("key_persons", {}), releases=d.get("releases", {}))
 
     def active_honours(self, kind: str | None = None) -> list[Mapping[str, Any]]:
         return [x for x in self.honours.values() if x["status"] == "active" and (kind is None or x["kind"] == kind)]
@@ -222,10 +238,37 @@ def evolve(state: EntityState, e: Event) -> EntityState:
     if t == "HonourExpired":
         return _end_honour(s, b["document_no"], "expired", b["expired_on"])
     if t == "EntityRegistered":
-        return replace(s, registered_on=str(b["registered_on"]))
+        return _register(s, e)
+    if t == "ListReleaseApproved":
+        return _release(s, e)
     if t in ("CreditCommitmentMade", "PunishmentFeedbackReported"):
         return s
     raise ValueError(f"evolve does not know {t}")
+
+
+def _register(s: EntityState, e: Event) -> EntityState:
+    """The first registration dates the entity; each later one (another register naming the person in
+    another key-person group) adds its categories."""
+    b = e.body
+    s = s if s.registered_on is not None else replace(s, registered_on=str(b["registered_on"]))
+    categories = b.get("key_person_categories") or ()
+    if not categories:
+        return s
+    entry = {"department": e.department, "registered_on": str(b["registered_on"]), "event_id": e.event_id}
+    return replace(s, key_persons={**s.key_persons, **dict.fromkeys(categories, entry)})
+
+
+def _release(s: EntityState, e: Event) -> EntityState:
+    """A 红黑榜 release approved: its number with what later checks need (a correction marks the one it
+    corrects)."""
+    b = e.body
+    number, corrects = str(b["release_no"]), b.get("corrects")
+    releases = {**s.releases, number: {"period": str(b["period"]).upper(), "content_sha256": b["content_sha256"],
+                                       "corrects": corrects, "event_id": e.event_id,
+                                       "approved_on": str(b["approved_on"])[:10]}}
+    if corrects is not None:
+        releases[str(corrects)] = {**releases[str(corrects)], "corrected_by": b["release_no"]}
+    return replace(s, releases=releases)
 
 
 def _set_penalty(s: EntityState, decision_no: str, status: str, on: date) -> EntityState:

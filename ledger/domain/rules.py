@@ -100,6 +100,7 @@ EVENT_TYPES: frozenset[str] = frozenset({
     # repair applications, each step an event
     "ObjectionFiled", "ObjectionForwarded", "ObjectionAnswered",
     "RepairApplied", "RepairAccepted", "RepairRefused", "RepairDecided",
+    "ListReleaseApproved",  # the credit office's numbered 红黑榜 release (docs/domain-notes.md §11)
 })
 OBJECTION_EVENTS: frozenset[str] = frozenset({"ObjectionFiled", "ObjectionForwarded", "ObjectionAnswered"})
 REPAIR_APPLICATION_EVENTS: frozenset[str] = frozenset({"RepairApplied", "RepairAccepted", "RepairRefused",

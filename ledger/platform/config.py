@@ -54,6 +54,8 @@ class Settings:
     def query_api_url(self) -> str:
         """The query API's base URL as readers reach it (LEDGER_API_PUBLIC_URL, else http://127.0.0.1:<api_port>)."""
         return (self.api_public_url or f"http://127.0.0.1:{self.api_port}").rstrip("/")
+    # the font the 红黑榜 PDFs embed (Debian package fonts-wqy-microhei; ops/bootstrap installs it)
+    pdf_font: str = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
 
     def metrics_port(self, service: str) -> int:
         """Each long-running process serves Prometheus /metrics on 127.0.0.1 at base + its offset."""
@@ -113,4 +115,5 @@ def load(env: dict[str, str] | None = None) -> Settings:
         gateway_max_batch_bytes=int(e.get("LEDGER_GATEWAY_MAX_BATCH_BYTES", str(64 * 1024 * 1024))),
         public_intake_burst=int(e.get("LEDGER_PUBLIC_INTAKE_BURST", "10")),
         public_intake_per_minute=float(e.get("LEDGER_PUBLIC_INTAKE_PER_MINUTE", "1")),
+        pdf_font=e.get("LEDGER_PDF_FONT", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
     )

@@ -15,7 +15,7 @@ Routes (all GET; JSON unless said otherwise; paged routes take page (1-based, de
                                    id and never logged); optional type=USCC|RIC; 400 with the
                                    identity check's message when malformed
   /lists                           red and black list entries; filters kind, colour, department,
-                                   category, status, entity, from, to (listed_on, inclusive);
+                                   category, status, entity, county, from, to (listed_on, inclusive);
                                    paged; format=csv: every matching row as CSV (UTF-8 with BOM,
                                    Chinese header row)
   /publicity                       double-publicity records (national XK_/CF_ fields, window,
@@ -34,7 +34,8 @@ Routes (all GET; JSON unless said otherwise; paged routes take page (1-based, de
   /objections/{receipt_no}         an objection by its receipt number: the record, the status, each step's
   /repair-applications/{receipt_no} date and deadline, the result (no telephone number, no reason text)
   /coverage                        per credit database: registered entities, those with credit
-                                   records, share, target (legal persons 90 %, natural persons 80 %)
+                                   records, share, target (legal persons 90 %); the key natural
+                                   persons in all and per group (target 80 %); filter county
   /positions                       how far the views are in credit.events (partition -> next offset)
   /trigger?entity=&action=         may the entity do this now? allowed / restricted, the joint-
                                    punishment measures with legal basis and implementing
@@ -74,13 +75,14 @@ from aiohttp import web
 from prometheus_client import Counter, Histogram
 
 from ledger.domain import identity
+from ledger.domain.key_persons import KeyPersonRules
 from ledger.domain.punishment import Catalogue
 from ledger.domain.rulebook import RuleBook
 from ledger.domain.rules import LIST_KINDS
 from ledger.platform import config, logs
 from ledger.platform.clock import Clock
 from ledger.platform.web import BadParameter, Handler, json_response, loggable_path, metrics_response, observe
-from projections import objection_queries, queries, trigger
+from projections import coverage, objection_queries, queries, trigger
 from projections.audit import http as audit_http
 from projections.report import http as report_http
 from projections.web.params import PAGE_PARAMS, Params, identify, parse_after, parse_wait, primary_rejection
@@ -103,6 +105,9 @@ DEPARTMENTS = web.AppKey("departments", frozenset)
 CATALOGUE = web.AppKey("catalogue", Catalogue)
 CLOCK = web.AppKey("clock", Clock)  # every "today" of an answer: the China Standard Time date
 OFFICE = web.AppKey("office", str)  # the credit office's department id (objections.v<N>.json)
+COUNTIES = web.AppKey("counties", dict)  # county id -> name (ledger/rules/divisions), in the file's order
+KEY_PERSONS = web.AppKey("key_persons", KeyPersonRules)  # the key-person groups and the coverage target
+PUBLISHER = web.AppKey("publisher", str)  # who publishes the 红黑榜 releases (ledger/rules/releases)
 
 
 # ============================================================================ responses
@@ -206,12 +211,12 @@ def _list_filter(request: web.Request, p: Params) -> queries.ListFilter:
         kind=p.choice("kind", LIST_KIND_CHOICES), colour=p.choice("colour", ("black", "red")),
         department=department, category=p.choice("category", queries.CATEGORIES),
         status=p.choice("status", queries.LIST_STATUSES), entity=p.text("entity", 64),
-        listed_from=start, listed_to=end)
+        listed_from=start, listed_to=end, county=p.choice("county", tuple(request.app[COUNTIES])))
 
 
 async def get_lists(request: web.Request) -> web.StreamResponse:
-    p = Params(request, PAGE_PARAMS | {"kind", "colour", "department", "category", "status", "entity", "from",
-                                       "to", "format"})
+    p = Params(request, PAGE_PARAMS | {"kind", "colour", "department", "category", "status", "entity", "county",
+                                       "from", "to", "format"})
     f = _list_filter(request, p)
     page, size = p.paging()
     fmt = p.choice("format", ("json", "csv")) or "json"
@@ -225,7 +230,7 @@ async def stream_lists_csv(request: web.Request, f: queries.ListFilter, filename
     """Every matching list entry, streamed as the CSV download `filename` (the query API, the portal)."""
     async with request.app[POOL].connection() as conn:
         return await _stream_csv(request, filename, [title for _, title in queries.LIST_CSV_COLUMNS],
-                                 queries.list_entries_csv_rows(conn, f))
+                                 queries.list_entries_csv_rows(conn, f, request.app[COUNTIES]))
 
 
 async def _stream_csv(request: web.Request, filename: str, header: list[str],
@@ -300,9 +305,17 @@ SHORT_DEADLINE_RULES = ("penalty_withdrawal", "court_deletion", "wage_removal", 
 
 
 async def get_coverage(request: web.Request) -> web.Response:
-    Params(request)
+    p = Params(request, frozenset({"county"}))
+    county = p.choice("county", tuple(request.app[COUNTIES]))
     async with request.app[POOL].connection() as conn:
-        return ok(await queries.coverage(conn))
+        return ok(await coverage_of(request, conn, county))
+
+
+async def coverage_of(request: web.Request, conn: Any, county: str | None = None) -> dict[str, Any]:
+    """The coverage (projections/coverage.py) with the key-person groups of the app's rules."""
+    rules = request.app[KEY_PERSONS]
+    groups = {c.id: c.name for c in rules.categories.values()}
+    return await coverage.coverage(conn, county, groups, rules.target)
 
 
 async def get_positions(request: web.Request) -> web.Response:
@@ -409,6 +422,16 @@ ROUTES: tuple[tuple[str, Handler], ...] = (
 )
 
 
+def install_rules(app: web.Application, rules: RuleBook) -> None:
+    """What the query API and the portal read of the rules: departments, counties, key-person groups,
+    the releases' publisher, the credit office (objections)."""
+    app[DEPARTMENTS] = frozenset(rules.departments.departments)
+    app[COUNTIES] = {c.id: c.name for c in rules.divisions.counties}
+    app[KEY_PERSONS] = rules.key_persons
+    app[PUBLISHER] = rules.releases.publisher_name
+    app[OFFICE] = rules.objections.credit_office
+
+
 # ============================================================================ middlewares
 
 
@@ -459,10 +482,9 @@ def make_app(settings: config.Settings, rules: RuleBook, clock: Clock,
     observed = observe(log, REQUEST_SECONDS, RESPONSES, answer, lambda request: error(500, "internal error"))
     app = web.Application(middlewares=[observed, read_your_writes])
     app[SETTINGS] = settings
-    app[DEPARTMENTS] = frozenset(rules.departments.departments)
     app[CATALOGUE] = rules.catalogue
     app[CLOCK] = clock
-    app[OFFICE] = rules.objections.credit_office
+    install_rules(app, rules)
     for path, handler in ROUTES:
         app.router.add_get(path, handler)
     audit_http.install(app, POOL, SETTINGS)

@@ -11,10 +11,14 @@ Pages (all GET):
                                  its reasons, list entries with the legal basis and the end date,
                                  double-publicity records inside their publication window
   /lists                         red and black lists; filters kind, colour, department, category,
-                                 status, from, to (listed on); paged (page, size)
-  /publication?period=2026-11    the periodic publication (红黑榜) of a month or quarter (2026-Q4):
-                                 entries listed in the period, red and black; paged
+                                 county, status, from, to (listed on); paged (page, size)
+  /publication?period=2026-11    the live query of a month or quarter (2026-Q4): entries listed in
+                                 the period, red and black, as the lists stand now (not a release);
+                                 paged; links to the period's approved releases
   /publication.csv?period=...    the same as a CSV download (UTF-8 with BOM, Chinese header row)
+  /releases, /releases/{n}       the approved, numbered 红黑榜 releases exactly as approved, with
+  /releases/{n}.pdf|.csv|.json   their PDF, CSV and canonical content (release_pages.py)
+  /counties, /county/{county}    each county, district and zone with its own figures (county_pages.py)
   /tree-head                     the latest signed tree head of each partition of the ledger, the
                                  notary's public key and how to verify both (the signed text shown)
   /tree-head.json?partition=P    that head as a file (the form `python -m ledger.audit.verify` takes)
@@ -29,8 +33,9 @@ Pages (all GET):
                                  link to)
   /dashboard                     operators: services up, throughput, lag in seconds, rejections by
                                  reason, alerts and webhook deliveries by department (from every
-                                 service's /metrics), late double-publicity records and coverage
-                                 against the seed's targets (from the views)
+                                 service's /metrics), late double-publicity records, coverage of legal
+                                 persons and key natural persons against the seed's targets, and the
+                                 credit office's release drafts and approved releases (from the views)
   /static/portal.css, /health, /metrics
 
 Reads go through projections/queries.py (the same functions as the JSON query API) and the query
@@ -44,10 +49,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
-from datetime import UTC, date, datetime, timedelta
+from collections import OrderedDict
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 import jinja2
@@ -55,8 +59,7 @@ from aiohttp import web
 from prometheus_client import Counter, Histogram
 
 from ledger.audit import verify
-from ledger.domain import identity
-from ledger.domain import rules as domain_rules
+from ledger.domain import identity, releases
 from ledger.domain.rulebook import RuleBook
 from ledger.platform import config, logs
 from ledger.platform.clock import Clock
@@ -65,8 +68,12 @@ from projections import objection_queries, queries
 from projections.audit import auditor as ledger_audit
 from projections.audit import reads as audit
 from projections.publicity import on_display
+from projections.releases import drafts
+from projections.releases import reads as release_reads
 from projections.report import issue as report_issue
-from projections.web import api, dashboard
+from projections.web import api, county_pages, dashboard, release_pages
+from projections.web.pages import JINJA, RULES, form_request, render
+from projections.web.pages import pages as _pages
 from projections.web.params import Params, identify
 from projections.web.pool import POOL, database
 from schemas import registry
@@ -85,9 +92,7 @@ REQUEST_SECONDS = Histogram("ledger_portal_request_seconds", "Portal request dur
                             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 RESPONSES = Counter("ledger_portal_responses_total", "Portal responses, by route and status", ["route", "status"])
 
-JINJA = web.AppKey("jinja", jinja2.Environment)
 THROUGHPUT = web.AppKey("throughput", dashboard.Throughput)
-RULES = web.AppKey("rules", RuleBook)
 
 
 # ============================================================================ pure helpers
@@ -95,22 +100,14 @@ RULES = web.AppKey("rules", RuleBook)
 
 def parse_period(value: str | None) -> tuple[str, date, date]:
     """`2026-11` (a month) or `2026-Q4` (a quarter) -> (label, first day, last day); BadParameter
-    naming `period` otherwise."""
+    naming `period` otherwise (the periods of the releases: ledger/domain/releases.py)."""
     if value is None or not value.strip():
         raise BadParameter("period", "missing: give a month (2026-11) or a quarter (2026-Q4)")
-    text = value.strip().upper()
-    m = re.fullmatch(r"([0-9]{4})-(?:([0-9]{2})|Q([1-4]))", text)
-    if not m or not 2000 <= int(m.group(1)) <= 2100 or (m.group(2) and not 1 <= int(m.group(2)) <= 12):
-        raise BadParameter("period", f"'{value[:20]}' is not a month (2026-11) or a quarter (2026-Q4)")
-    year = int(m.group(1))
-    if m.group(2):
-        first_month, months, label = int(m.group(2)), 1, f"{year}年{int(m.group(2))}月"
-    else:
-        q = int(m.group(3))
-        first_month, months, label = 3 * q - 2, 3, f"{year}年第{q}季度"
-    start = date(year, first_month, 1)
-    end = domain_rules.add_months(start, months) - timedelta(days=1)
-    return label, start, end
+    try:
+        period = releases.period_of(value)
+    except ValueError as exc:
+        raise BadParameter("period", str(exc)) from None
+    return period.label, period.start, period.end
 
 
 def current_month(today: date) -> str:
@@ -122,19 +119,9 @@ def public_text(text: str) -> str:
     return identity.mask_id_numbers(text)
 
 
-def form_request(request: web.Request) -> web.Request:
-    """The request without empty query parameters (an HTML form sends every field, filled or not)."""
-    empty = [k for k, v in request.query.items() if not v.strip()]
-    return request.clone(rel_url=request.rel_url.without_query_params(*empty)) if empty else request
 
 
 # ============================================================================ rendering
-
-
-def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
-    env = request.app[JINJA]
-    body = env.get_template(template).render(request_path=request.path, **context)
-    return web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
 
 
 def _environment(rules: RuleBook, settings: config.Settings) -> jinja2.Environment:
@@ -152,17 +139,12 @@ def _environment(rules: RuleBook, settings: config.Settings) -> jinja2.Environme
         PUBLICITY_STATUS={"published": "公示中", "valid": "有效", "repaired": "已信用修复", "expired": "已到期",
                           "revoked": "已撤销"},
         GRADE={"A": "A 级（守信）", "B": "B 级（基本守信）", "C": "C 级（失信风险）", "D": "D 级（严重失信）"},
+        COUNTY={c.id: c.name for c in rules.divisions.counties}, DRAFT_STATUS=drafts.STATUS_TITLES,
     )
     env.filters["qs"] = lambda params: urlencode({k: v for k, v in params.items() if v not in (None, "")})
     env.filters["number"] = lambda v, digits=0: "—" if v is None else f"{v:,.{digits}f}"
     env.filters["percent"] = lambda v: "—" if v is None else f"{v * 100:.1f}%"
     return env
-
-
-def _pages(total: int, page: int, size: int) -> dict[str, Any]:
-    last = max(1, -(-total // size))
-    return {"page": page, "size": size, "total": total, "last": last,
-            "prev": page - 1 if page > 1 else None, "next": page + 1 if page < last else None}
 
 
 # ============================================================================ public pages
@@ -223,7 +205,8 @@ async def follow(request: web.Request) -> web.Response:
                   today=request.app[api.CLOCK].today().isoformat())
 
 
-LIST_PARAMS = frozenset({"kind", "colour", "department", "category", "status", "from", "to", "page", "size"})
+LIST_PARAMS = frozenset({"kind", "colour", "department", "category", "county", "status", "from", "to", "page",
+                         "size"})
 
 
 async def lists(request: web.Request) -> web.Response:
@@ -249,8 +232,9 @@ async def publication(request: web.Request) -> web.Response:
         totals = {colour: (await queries.list_entries(
             conn, queries.ListFilter(colour=colour, listed_from=start, listed_to=end), 1, 1))["total"]
             for colour in ("black", "red")}
+        released = [r for r in await release_reads.listing(conn) if r["period"] == releases.period_of(period).text]
     return render(request, "publication.html", period=period, label=label, start=start, end=end, result=result,
-                  totals=totals, pages=_pages(result["total"], page, PAGE_SIZE))
+                  totals=totals, released=released, pages=_pages(result["total"], page, PAGE_SIZE))
 
 
 async def publication_csv(request: web.Request) -> web.StreamResponse:
@@ -338,12 +322,13 @@ async def operator_dashboard(request: web.Request) -> web.Response:
     throughput.add(figures)
     async with request.app[POOL].connection() as conn:
         lateness = await queries.lateness_report(conn)
-        coverage = await queries.coverage(conn)
+        coverage = await api.coverage_of(request, conn)
         late = await queries.publicity_records(conn, queries.PublicityFilter(late="true"), 1, 20)
         short = await queries.short_deadline_report(conn)
         overdue = await objection_queries.overdue(conn, request.app[api.CLOCK].today(), request.app[RULES].objections.credit_office)
+        office = {"drafts": await drafts.recent(conn, 10), "releases": (await release_reads.listing(conn))[:10]}
     return render(request, "dashboard.html", f=figures, rates=throughput.as_dict(), lateness=lateness,
-                  coverage=coverage, late=late, short=short, overdue=overdue,
+                  coverage=coverage, late=late, short=short, overdue=overdue, office=office,
                   now=request.app[api.CLOCK].now().replace(microsecond=0))
 
 
@@ -386,6 +371,8 @@ ROUTES: tuple[tuple[str, Handler], ...] = (
     ("/dashboard", operator_dashboard),
     ("/health", health),
     ("/metrics", metrics),
+    *release_pages.ROUTES,
+    *county_pages.ROUTES,
 )
 
 
@@ -415,9 +402,10 @@ def make_app(settings: config.Settings, rules: RuleBook, clock: Clock, sample: b
     app[api.SETTINGS] = settings
     app[api.CLOCK] = clock
     app[RULES] = rules
-    app[api.DEPARTMENTS] = frozenset(rules.departments.departments)
+    api.install_rules(app, rules)
     app[JINJA] = _environment(rules, settings)
     app[THROUGHPUT] = dashboard.Throughput()
+    app[release_pages.PDF_CACHE] = OrderedDict()
     for path, handler in ROUTES:
         app.router.add_get(path, handler)
     app.router.add_static("/static", STATIC)

@@ -14,24 +14,19 @@ import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pypdfium2
 import pytest
-from playwright.async_api import BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from ledger.audit import verify
 from ledger.domain import identity
 from ledger.domain.rules import ListingTerms
 from ledger.rules import loader
-from tests import helpers, portal_world
+from tests import browser, helpers, portal_world
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "artifacts" / "portal"
-CHROMIUM = "/usr/bin/chromium"  # Debian package chromium (ops/bootstrap); never `playwright install`
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = browser.ARTIFACTS / "portal"
 
 
 @pytest.fixture(scope="module")
@@ -39,29 +34,14 @@ async def world(settings, services):  # type: ignore[no-untyped-def]
     return await portal_world.build(settings, "portal-browser")
 
 
-async def _context(tmp: Path, **options: Any) -> AsyncIterator[BrowserContext]:
-    async with async_playwright() as p:
-        ctx = await p.chromium.launch_persistent_context(
-            str(tmp), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, accept_downloads=True,
-            locale="zh-CN", viewport={"width": 1280, "height": 900}, **options)
-        try:
-            yield ctx
-        finally:
-            await ctx.close()
-
-
 @pytest.fixture
 async def page(tmp_path: Path, settings) -> AsyncIterator[Page]:  # type: ignore[no-untyped-def]
-    async for ctx in _context(tmp_path / "profile"):  # a fresh user-data directory per test
-        pg = await ctx.new_page()
-        pg.set_default_timeout(20_000)
-        pg.base = f"http://127.0.0.1:{settings.portal_port}"  # type: ignore[attr-defined]
+    async for pg in browser.page(tmp_path, settings):
         yield pg
 
 
 async def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    await browser.shot(page, ARTIFACTS, name)
 
 
 async def test_search_by_part_of_a_name_then_read_why_it_is_listed(page: Page, world) -> None:
@@ -121,7 +101,7 @@ async def test_filter_the_lists_with_the_form(page: Page, world) -> None:
 
 async def test_download_the_months_publication(page: Page, world) -> None:
     await page.goto(page.base + f"/publication?period={world['ban_month']}")  # type: ignore[attr-defined]
-    await expect(page.get_by_role("heading", level=1)).to_have_text(f"{world['ban_month_title']}红黑榜")
+    await expect(page.get_by_role("heading", level=1)).to_have_text(f"{world['ban_month_title']}列入名单（实时查询）")
     await expect(page.locator("table.entries")).to_contain_text(world["ban"]["decision_no"])
     await shot(page, "06-publication")
     async with page.expect_download() as info:
@@ -132,8 +112,10 @@ async def test_download_the_months_publication(page: Page, world) -> None:
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert rows[0][0] == "主体名称" and len(rows) >= 2
-    mine = [r for r in rows if r[5] == world["ban"]["decision_no"]]
-    assert [r[:5] for r in mine] == [[world["company"].name, world["company"].id, "企业", "政府采购禁止参加名单", "黑名单"]]
+    mine = [r for r in rows if r[6] == world["ban"]["decision_no"]]
+    county = loader.load().divisions.county(world["company"].id[2:8]).name
+    assert [r[:6] for r in mine] == [[world["company"].name, world["company"].id, "企业", county, "政府采购禁止参加名单",
+                                      "黑名单"]]
     (ARTIFACTS / f"publication-{world['ban_month']}.csv").write_bytes(raw)
 
 
@@ -160,7 +142,7 @@ async def test_the_signed_tree_head_from_the_home_page(page: Page, settings, wor
 
 async def test_display_pages_work_without_javascript(tmp_path: Path, settings, world) -> None:
     base = f"http://127.0.0.1:{settings.portal_port}"
-    async for ctx in _context(tmp_path / "nojs", java_script_enabled=False):
+    async for ctx in browser.context(tmp_path / "nojs", java_script_enabled=False):
         page = await ctx.new_page()
         await page.goto(f"{base}/search?q={world['marker']}")
         await expect(page.locator("p.count")).to_contain_text("共 3 个信用主体")
@@ -196,8 +178,8 @@ async def test_download_the_credit_report_from_the_entity_page(page: Page, setti
     pdf = pypdfium2.PdfDocument(Path(await download.path()).read_bytes())
     text = pdf[0].get_textpage().get_text_range()
     assert number in text and world["company"].name in text and "核验方法" in text
-    (ROOT / "artifacts" / "reports").mkdir(parents=True, exist_ok=True)
-    pdf[0].render(scale=1.6).to_pil().save(ROOT / "artifacts" / "reports" / "portal-report-p1.png")
+    (browser.ARTIFACTS / "reports").mkdir(parents=True, exist_ok=True)
+    pdf[0].render(scale=1.6).to_pil().save(browser.ARTIFACTS / "reports" / "portal-report-p1.png")
     await shot(page, "09-entity-report-link")
 
     files = {}

@@ -42,14 +42,14 @@ def _apply(*pairs: wo.Pair, state: EntityState | None = None) -> EntityState:
     s = state or EntityState()
     for pair in pairs:
         e = _event(pair)
-        assert decide(s, e, TODAY, BOOK.publication, BOOK.catalogue, BOOK.objections) == []
+        assert decide(s, e, TODAY, BOOK.publication, BOOK.catalogue, requests=BOOK.objections) == []
         s = evolve(s, e)
     return s
 
 
 def _refused(state: EntityState, pair: wo.Pair) -> tuple[str, str]:
     with pytest.raises(Rejection) as info:
-        decide(state, _event(pair), TODAY, BOOK.publication, BOOK.catalogue, BOOK.objections)
+        decide(state, _event(pair), TODAY, BOOK.publication, BOOK.catalogue, requests=BOOK.objections)
     assert info.value.message and "(" in info.value.message  # Chinese, then English in brackets
     return info.value.field, info.value.code
 
@@ -163,7 +163,7 @@ def test_a_penalty_inside_its_minimum_period_cannot_be_repaired_so_its_applicati
     state = _apply(recent, applied, wo.repair_accepted(SUBJECT, wo.event_id(applied), TODAY))
     repair = workload.repaired(SUBJECT, "administrative_penalty", recent[1]["decision_no"], TODAY)
     with pytest.raises(Rejection) as info:  # the existing repair check: the CreditRepaired itself is refused
-        decide(state, _event(repair), TODAY, BOOK.publication, BOOK.catalogue, BOOK.objections)
+        decide(state, _event(repair), TODAY, BOOK.publication, BOOK.catalogue, requests=BOOK.objections)
     assert info.value.code == "repair.before_minimum_period"
     done = _apply(wo.repair_decided(SUBJECT, wo.event_id(applied), "NOT_GRANTED", TODAY), state=state)
     assert done.requests[wo.event_id(applied)]["result"] == "NOT_GRANTED"

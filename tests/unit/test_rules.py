@@ -280,6 +280,14 @@ EXPECTED_MATRIX = {
     **dict.fromkeys(("xc-medical-insurance", "xc-statistics", "xc-pbc"),
                     {"AdministrativePenaltyImposed", "AdministrativePenaltyRevoked"}),
 }
+# departments.v5 (issue 20): the credit office approves the 红黑榜 releases; the keepers of a key-person
+# register (ledger/rules/key_persons.v1.json) report its members, six of them new to the matrix
+EXPECTED_MATRIX["xc-credit-office"] |= {"ListReleaseApproved"}
+for _register in ("xc-justice", "xc-finance", "xc-statistics", "xc-tax", "xc-health", "xc-education", "xc-housing",
+                  "xc-culture-tourism", "xc-agriculture"):
+    EXPECTED_MATRIX[_register] = EXPECTED_MATRIX[_register] | {"EntityRegistered"}
+EXPECTED_MATRIX.update(dict.fromkeys(("xc-organisation", "xc-audit", "xc-science", "xc-nfra", "xc-csrc",
+                                      "xc-publicity"), {"EntityRegistered"}))
 # departments.v4 (issue 19): every emitter files objections and repair applications received at its window
 # and answers objections forwarded to it; the credit office runs them; the public file through their intake
 for _dept, _types in EXPECTED_MATRIX.items():
@@ -359,6 +367,17 @@ def test_departments_v3_keeps_v2_and_adds_the_intakes_only() -> None:
     assert load(default_directory()).at("departments", 2).intakes == {}
 
 
+def test_departments_v5_keeps_v4_and_only_adds() -> None:
+    v4 = json.loads((default_directory() / "departments.v4.json").read_text())
+    v5 = json.loads((default_directory() / "departments.v5.json").read_text())
+    kept = {d["id"]: d for d in v5["departments"]}
+    for old in v4["departments"]:
+        assert {**kept[old["id"]], "may_emit": None} == {**old, "may_emit": None}, old["id"]
+        assert set(old["may_emit"]) <= set(kept[old["id"]]["may_emit"]), old["id"]
+    assert v5["legal_sources"][:len(v4["legal_sources"])] == v4["legal_sources"]
+    assert v5["intakes"] == v4["intakes"]
+
+
 def test_departments_v2_keeps_every_v1_department() -> None:
     v1 = json.loads((default_directory() / "departments.v1.json").read_text())
     v2 = json.loads((default_directory() / "departments.v2.json").read_text())
@@ -374,7 +393,7 @@ def test_departments_v2_keeps_every_v1_department() -> None:
 def test_matrix_is_exactly_as_specified(rules: RuleBook) -> None:
     matrix = {dep.id: set(dep.may_emit) for dep in rules.departments.departments.values()}
     assert matrix == EXPECTED_MATRIX
-    assert len(EVENT_TYPES) == 28
+    assert len(EVENT_TYPES) == 29
     assert set().union(*EXPECTED_MATRIX.values()) == EVENT_TYPES
 
 
@@ -433,7 +452,7 @@ def edit(directory: Path, file: str, change: Callable[[dict[str, Any]], None]) -
 
 
 PERIODS = "publication_periods.v1.json"
-DEPARTMENTS = "departments.v4.json"
+DEPARTMENTS = "departments.v5.json"
 # the tax bureau's place in that file: the only department that may emit TaxCreditRated
 TAX = [d["id"] for d in json.loads((default_directory() / DEPARTMENTS).read_text(encoding="utf-8"))["departments"]].index("xc-tax")
 
@@ -525,11 +544,11 @@ def test_missing_file_is_refused(tmp_path: Path) -> None:
 
 def test_highest_version_is_loaded(rules_dir: Path) -> None:
     doc = json.loads((rules_dir / DEPARTMENTS).read_text(encoding="utf-8"))
-    doc["version"] = 5
+    doc["version"] = 6
     doc["departments"][0]["may_emit"] = ["DishonestDebtorListed"]
     doc["departments"].append({"id": "xc-court-2", "name": "鄢陵县人民法院", "kind": "emitter",
                                "legal_source": "法释〔2017〕7号", "may_emit": ["DishonestDebtorDelisted"]})
-    (rules_dir / "departments.v5.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    (rules_dir / "departments.v6.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     matrix = load_departments(rules_dir)
-    assert matrix.version == 5
+    assert matrix.version == 6
     assert matrix.departments["xc-court"].may_emit == frozenset({"DishonestDebtorListed"})
