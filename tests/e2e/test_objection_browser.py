@@ -18,16 +18,13 @@ from playwright.async_api import Page, expect
 from ledger.client import submit_as_departments
 from ops import workload
 from ops import workload_objections as wo
-from tests import helpers
-from tests.e2e.test_portal_browser import _context
+from tests import browser, helpers
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "artifacts" / "objections"
+ARTIFACTS = browser.ARTIFACTS / "objections"
 
 
 async def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    await browser.shot(page, ARTIFACTS, name)
 
 
 async def _accepted(settings, *pairs: wo.Pair) -> None:  # type: ignore[no-untyped-def]
@@ -45,7 +42,7 @@ async def test_file_an_objection_follow_it_see_it_marked_then_corrected(tmp_path
                                         today - timedelta(days=40), "general")
     await _accepted(settings, penalty)
     portal = f"http://127.0.0.1:{settings.portal_port}"
-    async for ctx in _context(tmp_path / "profile", java_script_enabled=False):
+    async for ctx in browser.context(tmp_path / "profile", java_script_enabled=False):
         page = await ctx.new_page()
         page.set_default_timeout(20_000)
         await page.goto(f"{portal}/entity/uscc:{subject.id}")
