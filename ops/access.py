@@ -7,7 +7,7 @@
 
 | principal | may |
 |---|---|
-| every department of the matrix (its id) | write credit.submissions; read credit.outcomes |
+| every department of the matrix (its id), the credit office's releases (`python -m projections.releases approve`) as xc-credit-office | write credit.submissions; read credit.outcomes |
 | every sector system of the matrix (kind "sector") | also read credit.lists.* and credit.alerts, in consumer groups whose names start with its id |
 | auditor | read credit.events and credit.checkpoints, in groups starting with "auditor" |
 | ledger-sequencer | read credit.submissions and credit.sequencer.state; write credit.events, credit.outcomes and credit.sequencer.state; its group and transactional ids (credit-sequencer) |
@@ -17,7 +17,9 @@
 | ledger-notary | read credit.events; write credit.checkpoints |
 | ledger-scheduler | a department (it submits expiries), and read credit.events (the subjects of what expires) |
 | ledger-gateway | write credit.submissions; read credit.outcomes (it submits for the departments) |
-| ledger-query-api | read credit.events (the auditors' routes check the copy against the log) |
+| ledger-query-api | read credit.events (the auditors' routes check the copy against the log; the credit reports prove their records with it) |
+| ledger-public-intake | write credit.submissions; read credit.outcomes (it submits the public's objections and repair applications) |
+| the public (department "public") | nothing: only its intake reaches Kafka |
 | ledger-admin | everything: a super user of the brokers (their own principal); ops/stack only |
 
 Reading or writing a topic includes describing it; an idempotent producer needs no more than its
@@ -95,8 +97,9 @@ class _Plan:
 def plan(matrix: DepartmentMatrix) -> list[Grant]:
     """Every ACL of the cluster, from the department matrix and the ledger's own processes."""
     p = _Plan()
-    # departments submit and read the outcomes; the gateway submits for them
-    for party in [*matrix.departments, *matrix.intakes]:
+    # departments submit and read the outcomes; the intakes (the gateway, the public intake) submit for
+    # them; the public itself never reaches Kafka (only its intake's attestation counts)
+    for party in [*(d.id for d in matrix.departments.values() if d.kind != "public"), *matrix.intakes]:
         p.topics(party, WRITE, registry.SUBMISSIONS)
         p.topics(party, READ, registry.OUTCOMES)
     # sector systems follow the list feeds and the alerts

@@ -3,7 +3,10 @@
 Some twenty source departments (departments.v2) submit administrative penalties for Xuchang
 enterprises, individual businesses and natural persons; a few submissions are wrong on purpose (a malformed credit code, a department
 emitting an event type it may not, a forged signature, an unsigned one, a resubmission, an event id
-reused with other content). It prints every outcome class, then what the PostgreSQL view shows.
+reused with other content). It prints every outcome class, then what the PostgreSQL view shows, and
+goes through every part that is built: the red list, the query API, the portal, the credit office's
+numbered 红黑榜 of last month (drafted, reviewed, approved on the ledger; ops/demo_releases.py) with
+key natural persons, coverage and a county's page, the feeds, the audit and a rebuild.
 """
 
 from __future__ import annotations
@@ -32,7 +35,17 @@ from ledger.domain import identity
 from ledger.platform import config, signing
 from ledger.records import submissions
 from ledger.rules import loader
-from ops import demo_access, demo_audit, demo_cluster, demo_feeds, demo_honours, workload
+from ops import (
+    demo_access,
+    demo_audit,
+    demo_cluster,
+    demo_feeds,
+    demo_honours,
+    demo_objections,
+    demo_releases,
+    demo_report,
+    workload,
+)
 from ops.root import CLOCK
 from ops.stack import with_brokers
 from projections import publicity
@@ -170,10 +183,14 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
     _show_views(s)
     await _show_expiry_trigger_feedback(s, rng)
     await demo_honours.show(s, rng, _line, lambda outs: _wait_projected(s, outs))
+    objector = await demo_objections.show(s, rng, _line, lambda outs: _wait_projected(s, outs))
+    await demo_releases.show(s, rng, _line, lambda outs: _wait_projected(s, outs))
     await _show_query_api(s, family_outcomes[-1], rng)
     await _show_portal(s, rng)
     await demo_feeds.show(s, family_outcomes, _line)
     await demo_audit.show_audit(s, family_outcomes[0]["entity_id"], family_outcomes[len(family_outcomes) // 3]["entity_id"])
+    person = next((o["entity_id"] for o in outcomes if o["status"] == "ACCEPTED" and o["entity_id"].startswith("ric:")), None)
+    await demo_report.show(s, rng, objector, person, _line)
     await demo_access.show(s, _line)
     await demo_cluster.show(s, rng, _line)
     return await _show_rebuild(s)

@@ -29,6 +29,7 @@ from ledger.platform.kafka_access import (
     LIST_KEEPER,
     NOTARY,
     PROJECTOR,
+    PUBLIC_INTAKE,
     SCHEDULER,
     SEQUENCER,
     WEBHOOK,
@@ -247,7 +248,7 @@ def _web(kind: str, argv: list[str], module: Any, port: int, port_env: str,
     args = p.parse_args(argv)
     rules = _rulebook()
     process.run(args, lambda a: process.WebService(kind, lambda: make_app(s, rules, CLOCK), a.port, module.log,
-                                                   [path for path, _ in module.ROUTES]))
+                                                   [" ".join(route[:-1]) for route in module.ROUTES]))
 
 
 def gateway(argv: list[str]) -> None:
@@ -269,6 +270,15 @@ def gateway(argv: list[str]) -> None:
     process.run(args, lambda a: process.WebService(
         "gateway", build, a.port, app.log, [f"{m} {path}" for m, path, _ in app.ROUTES], backlog=1024,
         docs=f"http://127.0.0.1:{a.port}/docs"))
+
+
+def public_intake(argv: list[str]) -> None:
+    from ledger.intake.gateway.kafka import Ledger
+    from ledger.intake.public import app
+
+    s = config.load()
+    _web("public-intake", argv, app, s.public_intake_port, "LEDGER_PUBLIC_INTAKE_PORT", lambda s, rules, clock: app.make_app(
+        s, Ledger(KafkaClients(access(s, PUBLIC_INTAKE)), s.keys_dir, intake=app.INTAKE), rules.departments, clock))
 
 
 def query_api(argv: list[str]) -> None:
@@ -304,6 +314,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("scheduler", "ends listings and penalty publications whose period is over, through the ledger",
          scheduler),
     Kind("gateway", "HTTP/JSON submissions of the departments, with bearer tokens, on 127.0.0.1", gateway),
+    Kind("public-intake", "the public's forms (objections, credit repair applications), attested and "
+                          "submitted to the ledger, on 127.0.0.1", public_intake),
     Kind("query-api", "read-only HTTP/JSON over the views, on 127.0.0.1", query_api),
     Kind("portal", "the public credit portal and the operator dashboard (HTML), on 127.0.0.1", portal),
     Kind("schema-registry", "the Avro schemas by id and subject, read-only, as a Confluent Schema Registry "

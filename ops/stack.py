@@ -64,7 +64,7 @@ def environment(s: config.Settings) -> dict[str, str]:
             "LEDGER_PG_PORT": str(s.pg_port), "LEDGER_PG_DATABASE": s.pg_database, "LEDGER_KEYS_DIR": str(s.keys_dir),
             "LEDGER_METRICS_PORT_BASE": str(s.metrics_base_port), "LEDGER_API_PORT": str(s.api_port),
             "LEDGER_GATEWAY_PORT": str(s.gateway_port), "LEDGER_PORTAL_PORT": str(s.portal_port),
-            "LEDGER_REGISTRY_PORT": str(s.registry_port)}
+            "LEDGER_REGISTRY_PORT": str(s.registry_port), "LEDGER_PUBLIC_INTAKE_PORT": str(s.public_intake_port)}
 
 
 class Service:
@@ -72,7 +72,7 @@ class Service:
 
     # every kind is started as `python -m ops.run <kind>` (ops/root.py wires it)
     KINDS = ("sequencer", "projector", "query-api", "gateway", "list-keeper", "webhook", "scheduler", "notary",
-             "portal", "schema-registry")
+             "portal", "schema-registry", "public-intake")
 
     def __init__(self, s: config.Settings, name: str) -> None:
         if name not in self.KINDS and name != SUPERVISOR:
@@ -119,6 +119,9 @@ class Service:
         if self.name == "schema-registry" and not port_free(self.s.registry_port, wait=PORT_RELEASE_SECONDS):
             raise StackError(f"port {self.s.registry_port} on 127.0.0.1 (the schema registry API) is already taken; "
                              f"choose another with LEDGER_REGISTRY_PORT")
+        if self.name == "public-intake" and not port_free(self.s.public_intake_port, wait=PORT_RELEASE_SECONDS):
+            raise StackError(f"port {self.s.public_intake_port} on 127.0.0.1 (the public intake) is already taken; "
+                             f"choose another with LEDGER_PUBLIC_INTAKE_PORT")
         self.log.parent.mkdir(parents=True, exist_ok=True)
         log_start = self.log.stat().st_size if self.log.exists() else 0  # only this start's lines count
         env = {**os.environ, **environment(self.s), **(extra_env or {})}
@@ -163,7 +166,7 @@ class Service:
 
 
 SERVICES = ("sequencer", "projector", "query-api", "gateway", "list-keeper", "webhook", "scheduler",
-            "notary", "portal", "schema-registry")
+            "notary", "portal", "schema-registry", "public-intake")
 # Started by `ops/stack up` but not by the tests' `services` fixture: a scheduler running through
 # the whole test session would end other tests' old listings under them (its tests start their own).
 ON_DEMAND_IN_TESTS = frozenset({"scheduler"})
@@ -270,6 +273,7 @@ def up(s: config.Settings, services: bool = True) -> None:
     from ledger.rules import loader
     from ops import access as access_plan
     from projections import migrate, schema
+    from projections.report import issue
 
     kafka, pg = Kafka(s), Postgres(s)
     started: list[Kafka | Postgres | Service] = []
@@ -301,6 +305,9 @@ def up(s: config.Settings, services: bool = True) -> None:
             say(f"created development signing keys in {s.keys_dir} for: {', '.join(made)}")
         if signing.ensure_keys(notary_keys_dir(s.keys_dir), ["notary"]):
             say(f"created the development notary key in {notary_keys_dir(s.keys_dir)} (public key: notary.pub)")
+        if signing.ensure_keys(issue.issuer_keys_dir(s.keys_dir), [issue.ISSUER]):
+            say(f"created the development credit report issuer key in {issue.issuer_keys_dir(s.keys_dir)} "
+                f"(public key: {issue.ISSUER}.pub)")
         from ledger.intake.gateway.tokens import ensure_tokens
 
         made = ensure_tokens(s.keys_dir, departments)

@@ -9,7 +9,7 @@ import random
 import uuid
 import zlib
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from typing import Any
 
@@ -354,11 +354,43 @@ def expired(subject: Subject, list_kind: str, target_ref: str, target_event_id: 
 
 
 @cache
-def _newest_version(name: str) -> int:
-    """The newest version of a rules file, as the scheduler names it on the expiries it submits."""
+def _book() -> Any:
     from ledger.rules import loader
 
-    return loader.load().stamp[name]
+    return loader.load()
+
+
+def _newest_version(name: str) -> int:
+    """The newest version of a rules file, as the scheduler names it on the expiries it submits."""
+    return _book().stamp[name]
+
+
+def key_person_registered(subject: Subject, category: str, on: date) -> tuple[str, dict[str, Any]]:
+    """A natural person reported by the register of a key-person group (docs/domain-notes.md §12.2)."""
+    department = sorted(_book().key_persons.categories[category].registers)[0]
+    return department, {
+        "envelope": _env("EntityRegistered", subject, department, on),
+        "registration_authority": _book().departments.departments[department].name, "registered_on": on,
+        "entity_kind": "natural_person", "legal_representative": None, "registered_capital_fen": None,
+        "address": None, "key_person_categories": [category],
+    }
+
+
+def release_approved(number: int, period: str, entries: list[dict[str, Any]], approved_on: date,
+                     corrects: int | None = None, note: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The credit office's approval of release ``number`` with these entries (as drafted: ISO dates),
+    drawn the day after the period, reviewed and approved on ``approved_on``."""
+    from ledger.domain import releases
+    from projections.releases import content
+
+    p = releases.period_of(period)
+    body = {"period": p.text, "title": content.title_of(_book(), p, corrects), "corrects": corrects,
+            "entries": entries}
+    drawn = datetime.combine(p.end + timedelta(days=1), time(2), tzinfo=UTC)
+    return content.approval_record(
+        _book(), releases.content_of(body), release_no=number, drawn_at=drawn, drawn_positions={0: 0},
+        drafted_by="李明", reviewed_by="王芳", reviewed_on=approved_on, approved_by="张强", approved_on=approved_on,
+        recorded_at=CLOCK.now(), correction_note=note)
 
 
 Phase = list[tuple[str, dict[str, Any]]]
@@ -462,3 +494,22 @@ def honoured_life(subject: Subject, today: date | None = None) -> Phase:
                                       today - timedelta(days=10))
     return [registered(subject, date(2018, 9, 1)), tax_rated(subject, rated.year - 1, "A", rated),
             honour(subject, honoured), commitment(subject, committed)]
+
+
+def every_family(rng: random.Random, subject: Subject, n: int) -> list[Phase]:
+    """One organisation with an event of every family (life() and honour_history()), in an order the
+    rules accept: its honours awarded, the older one expired, then its life (whose black listings
+    suspend the other honour), then the endings and the suspended honour's revocation."""
+    events, endings = life(rng, subject, n)
+    awards, (expiry, revocation) = honour_history(subject)
+    return [awards, [expiry], events, endings + [revocation]]
+
+
+def every_family_on_display(rng: random.Random, subject: Subject, n: int, today: date) -> list[Phase]:
+    """every_family(), then a penalty and a licence still on public display on `today` (the licence
+    changed since): what a credit report of the organisation shows in every section."""
+    recent = workload_penalty(rng, subject, "xc-samr", f"许市监罚〔{today.year}〕R{n:05d}号", today - timedelta(days=3),
+                              "general")
+    licence_no = f"JY2411{n:06d}"
+    return every_family(rng, subject, n) + [[recent, licence_granted(subject, licence_no, today - timedelta(days=20))],
+                                             [licence_changed(subject, licence_no, today - timedelta(days=6))]]

@@ -281,3 +281,13 @@ def _as_date(value: date | str) -> date:
     if isinstance(value, datetime):
         raise TypeError(f"expected a date, got the datetime {value!r}; convert it with china_date()")
     return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def on_display(record: Mapping[str, Any], today: date) -> bool:
+    """A double-publicity row (ISO dates, as the queries give them) still on public display on
+    `today`: published (penalty) or valid (licence), its window started and not ended. The portal's
+    entity page and the credit report show these and no others."""
+    if record["status"] not in ("published", "valid"):
+        return False
+    start, end = record.get("window_start"), record.get("automatic_end")
+    return (start is None or date.fromisoformat(start) <= today) and (end is None or date.fromisoformat(end) > today)

@@ -13,7 +13,7 @@ from elsewhere.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -26,13 +26,10 @@ from schemas import registry
 EVENTS_TOPIC = registry.EVENTS.name
 DEFAULT_SIZE, MAX_SIZE = 50, 500
 
-# The five credit databases, in the order reports list them, with the seed's coverage targets:
-# legal persons (the four organisation databases) at least 90 %, key natural persons at least 80 %.
+# The five credit databases, in the order reports list them (coverage: projections/coverage.py).
 CATEGORIES: tuple[str, ...] = ("government", "public_institution", "social_organisation", "enterprise",
                                "individual")
 LEGAL_PERSON_CATEGORIES: tuple[str, ...] = CATEGORIES[:4]
-COVERAGE_TARGETS: dict[str, float] = {**dict.fromkeys(LEGAL_PERSON_CATEGORIES, 0.90), "individual": 0.80}
-REGISTERED_EVENT = "EntityRegistered"
 
 LIST_STATUSES = ("active", "delisted", "repaired", "expired", "suspended", "revoked")  # the last two: red list
 PUBLICITY_KINDS = ("licence", "penalty")
@@ -43,6 +40,7 @@ LIST_CSV_COLUMNS: tuple[tuple[str, str], ...] = (
     ("subject_name", "主体名称"),
     ("public_id", "统一社会信用代码/身份证号码（脱敏）"),
     ("category", "信用主体类别"),
+    ("county", "县（市、区）"),
     ("list_kind", "名单类型"),
     ("colour", "红黑名单"),
     ("ref", "案号/文号"),
@@ -91,6 +89,10 @@ async def _one(conn: psycopg.AsyncConnection[Any], sql: str, params: Sequence[An
     return rows[0] if rows else None
 
 
+# for the other read models of projections (coverage, counties, releases): the same plain rows
+fetch_all, fetch_one = _all, _one
+
+
 async def _count(conn: psycopg.AsyncConnection[Any], sql: str, params: Sequence[Any]) -> int:
     cur = await conn.execute(sql, params)  # type: ignore[arg-type]
     row = await cur.fetchone()
@@ -133,8 +135,8 @@ async def positions_detail(conn: psycopg.AsyncConnection[Any]) -> dict[str, Any]
 # ----------------------------------------------------------------------------- entities
 
 _ENTITY_SQL = ("select entity_id, category, id_type, public_id, name, version, first_seen, last_change, "
-               "last_event_type, counts, black_lists, red_listed, registered_on, score, grade, grade_reasons "
-               "from entities where entity_id = %s")
+               "last_event_type, counts, black_lists, red_listed, registered_on, score, grade, grade_reasons, county, "
+               "key_persons from entities where entity_id = %s")
 
 
 async def entity_exists(conn: psycopg.AsyncConnection[Any], entity_id: str) -> bool:
@@ -149,14 +151,28 @@ async def entity_profile(conn: psycopg.AsyncConnection[Any], entity_id: str) -> 
     profile = await _one(conn, _ENTITY_SQL, (entity_id,))
     if profile is None:
         return None
-    profile["lists"] = await _all(
-        conn, "select list_kind, colour, ref, reason, department, listed_on, legal_end, status, ended_on, event_id "
-        "from list_entries where entity_id = %s order by listed_on desc, list_kind, ref", (entity_id,))
-    profile["publicity"] = await _all(
+    profile["lists"] = _marked(await _all(
+        conn, "select list_kind, colour, ref, reason, department, listed_on, legal_end, status, ended_on, event_id, "
+        f"{UNDER_OBJECTION} from list_entries r where entity_id = %s order by listed_on desc, list_kind, ref",
+        (entity_id,)))
+    profile["publicity"] = _marked(await _all(
         conn, "select event_id, kind, ref, department, decision_date, ledger_date, deadline, working_days, late, "
-        "provisional, window_start, earliest_repair, automatic_end, status, ended_on from publicity where entity_id = %s "
-        "order by decision_date desc, event_id", (entity_id,))
+        "provisional, window_start, earliest_repair, automatic_end, status, ended_on, "
+        f"{UNDER_OBJECTION} from publicity r where entity_id = %s order by decision_date desc, event_id", (entity_id,)))
     return profile
+
+
+# Whether the record of a row `r` (list_entries or publicity: its event_id made it) has an open objection:
+# it is then shown marked 异议处理中 wherever it is shown (河南省社会信用条例 art. 41(2); docs/domain-notes.md §9)
+OBJECTION_MARK = "异议处理中"
+UNDER_OBJECTION = ("exists (select 1 from objections o where o.target_event_id = r.event_id and o.entity_id = "
+                   "r.entity_id and o.status <> 'answered') as under_objection")
+
+
+def _marked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for r in rows:
+        r["objection_mark"] = OBJECTION_MARK if r["under_objection"] else None
+    return rows
 
 
 async def entity_history(conn: psycopg.AsyncConnection[Any], entity_id: str, page: int = 1,
@@ -192,11 +208,13 @@ class ListFilter:
     entity: str | None = None
     listed_from: date | None = None  # listed_on >= listed_from
     listed_to: date | None = None  # listed_on <= listed_to (inclusive)
+    county: str | None = None  # the entity's county (ledger/rules/divisions)
 
     def where(self) -> tuple[str, list[Any]]:
         clauses, params = [], []
         for column, value in (("list_kind", self.kind), ("colour", self.colour), ("department", self.department),
-                              ("category", self.category), ("status", self.status), ("entity_id", self.entity)):
+                              ("category", self.category), ("status", self.status), ("entity_id", self.entity),
+                              ("county", self.county)):
             if value is not None:
                 clauses.append(f"{column} = %s")
                 params.append(value)
@@ -209,8 +227,8 @@ class ListFilter:
         return (" where " + " and ".join(clauses)) if clauses else "", params
 
 
-_LIST_COLS = ("entity_id, subject_name, public_id, category, list_kind, colour, ref, reason, department, listed_on, "
-              "legal_end, status, ended_on, event_id")
+_LIST_COLS = ("entity_id, subject_name, public_id, category, county, list_kind, colour, ref, reason, department, "
+              "listed_on, legal_end, status, ended_on, event_id")
 _LIST_ORDER = " order by listed_on desc, entity_id, list_kind, ref"
 
 
@@ -220,20 +238,21 @@ async def list_entries(conn: psycopg.AsyncConnection[Any], f: ListFilter, page: 
     limit, offset = _limits(page, size)
     where, params = f.where()
     total = await _count(conn, "select count(*) from list_entries" + where, params)
-    items = await _all(conn, f"select {_LIST_COLS} from list_entries{where}{_LIST_ORDER} limit %s offset %s",
-                       [*params, limit, offset])
-    return _page(items, page, size, total)
+    items = await _all(conn, f"select {_LIST_COLS}, {UNDER_OBJECTION} from list_entries r{where}{_LIST_ORDER} "
+                       "limit %s offset %s", [*params, limit, offset])
+    return _page(_marked(items), page, size, total)
 
 
 async def list_entries_csv_rows(conn: psycopg.AsyncConnection[Any], f: ListFilter,
+                                counties: Mapping[str, str] | None = None,
                                 batch: int = 2000) -> AsyncIterator[list[str]]:
     """Every entry matching the filter (no paging), as CSV rows in LIST_CSV_COLUMNS order with
-    Chinese labels for the coded columns, streamed through a server-side cursor (the caller's
-    connection must not be in another transaction)."""
+    Chinese labels for the coded columns (``counties``: county id -> name), streamed through a
+    server-side cursor (the caller's connection must not be in another transaction)."""
     where, params = f.where()
     columns = ", ".join(c for c, _ in LIST_CSV_COLUMNS)
     labels = {"category": CATEGORY_TITLES, "list_kind": LIST_KIND_TITLES, "colour": COLOUR_TITLES,
-              "status": STATUS_TITLES}
+              "status": STATUS_TITLES, "county": counties or {}}
     async with conn.transaction():
         async with conn.cursor(name="list_entries_csv", row_factory=dict_row) as cur:
             cur.itersize = batch
@@ -292,9 +311,9 @@ async def publicity_records(conn: psycopg.AsyncConnection[Any], f: PublicityFilt
     items = await _all(
         conn, "select event_id, entity_id, kind, ref, subject_name, public_id, category, department, decision_date, "
         "ledger_date, deadline, working_days, late, provisional, window_start, earliest_repair, automatic_end, status, "
-        f"ended_on, national from publicity{where} order by decision_date desc, event_id limit %s offset %s",
-        [*params, limit, offset])
-    return _page(items, page, size, total)
+        f"ended_on, national, {UNDER_OBJECTION} from publicity r{where} order by decision_date desc, event_id "
+        "limit %s offset %s", [*params, limit, offset])
+    return _page(_marked(items), page, size, total)
 
 
 async def lateness_report(conn: psycopg.AsyncConnection[Any], kind: str | None = None,
@@ -314,8 +333,8 @@ async def lateness_report(conn: psycopg.AsyncConnection[Any], kind: str | None =
     for r in rows:
         for k in totals:
             totals[k] += r[k]
-        r["share_late"] = _share(r["late"], r["late"] + r["on_time"])
-    return {"departments": rows, "total": {**totals, "share_late": _share(totals["late"],
+        r["share_late"] = share(r["late"], r["late"] + r["on_time"])
+    return {"departments": rows, "total": {**totals, "share_late": share(totals["late"],
                                                                           totals["late"] + totals["on_time"])},
             "deadline_working_days": 7}
 
@@ -338,13 +357,13 @@ async def short_deadline_report(conn: psycopg.AsyncConnection[Any], rule: str | 
         f"from short_deadlines{where} group by department, rule order by department, rule", params)
     totals: dict[str, dict[str, Any]] = {}
     for r in rows:
-        r["share_late"] = _share(r["late"], r["late"] + r["on_time"])
+        r["share_late"] = share(r["late"], r["late"] + r["on_time"])
         t = totals.setdefault(r["rule"], {"rule": r["rule"], "records": 0, "on_time": 0, "late": 0, "unknown": 0,
                                           "provisional": 0})
         for k in ("records", "on_time", "late", "unknown", "provisional"):
             t[k] += r[k]
     for t in totals.values():
-        t["share_late"] = _share(t["late"], t["late"] + t["on_time"])
+        t["share_late"] = share(t["late"], t["late"] + t["on_time"])
     late = await _all(
         conn, "select event_id, entity_id, subject_name, public_id, department, rule, ref, trigger_date, deadline, "
         f"done_date, working_days, allowed, provisional from short_deadlines{where}{' and' if where else ' where'} late "
@@ -352,55 +371,13 @@ async def short_deadline_report(conn: psycopg.AsyncConnection[Any], rule: str | 
     return {"departments": rows, "rules": sorted(totals.values(), key=lambda t: t["rule"]), "late": late}
 
 
-def _share(part: int, whole: int) -> float | None:
+def share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
-
-
-# ----------------------------------------------------------------------------- coverage
-
-
-async def coverage(conn: psycopg.AsyncConnection[Any]) -> dict[str, Any]:
-    """Per credit database: registered entities (from the register feed: ``registered_on`` set),
-    how many of them have a credit record (an event of any type other than EntityRegistered), the
-    share and the seed's target; and the organisations (legal persons) together.
-    ``unregistered_with_records``: entities with records that the register feed does not know."""
-    rows = await _all(
-        conn, "select category, "
-        "count(*) filter (where registered_on is not null) as registered, "
-        "count(*) filter (where registered_on is not null and has_records) as with_records, "
-        "count(*) filter (where registered_on is null and has_records) as unregistered_with_records "
-        "from (select category, registered_on, exists (select 1 from jsonb_each_text(counts) c "
-        "      where c.key <> %s and c.value::bigint > 0) as has_records from entities) e "
-        "group by category", (REGISTERED_EVENT,))
-    by_category = {r["category"]: r for r in rows}
-    databases = []
-    for category in sorted(set(CATEGORIES) | set(by_category), key=_category_order):
-        r = by_category.get(category, {"registered": 0, "with_records": 0, "unregistered_with_records": 0})
-        databases.append(_coverage_row(category, r["registered"], r["with_records"], r["unregistered_with_records"],
-                                       COVERAGE_TARGETS.get(category)))
-    legal = [d for d in databases if d["category"] in LEGAL_PERSON_CATEGORIES]
-    legal_persons = _coverage_row("legal_persons", sum(d["registered"] for d in legal),
-                                  sum(d["with_records"] for d in legal),
-                                  sum(d["unregistered_with_records"] for d in legal), 0.90)
-    return {"databases": databases, "legal_persons": legal_persons,
-            "targets": {"legal_persons": 0.90, "key_natural_persons": 0.80}}
-
-
-def _category_order(category: str) -> tuple[int, str]:
-    return (CATEGORIES.index(category) if category in CATEGORIES else len(CATEGORIES), category)
-
-
-def _coverage_row(category: str, registered: int, with_records: int, unregistered: int,
-                  target: float | None) -> dict[str, Any]:
-    share = _share(with_records, registered)
-    return {"category": category, "registered": registered, "with_records": with_records, "share": share,
-            "target": target, "meets_target": None if share is None or target is None else share >= target,
-            "unregistered_with_records": unregistered}
 
 
 # ----------------------------------------------------------------------------- search (the public portal)
 
-_SEARCH_COLS = "entity_id, category, public_id, name, black_lists, red_listed, grade"
+_SEARCH_COLS = "entity_id, category, county, public_id, name, black_lists, red_listed, grade"
 
 
 def _like_pattern(text: str) -> str:

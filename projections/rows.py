@@ -16,13 +16,15 @@ from typing import Any
 
 import orjson
 
-from ledger.domain import identity, lists
+from ledger.domain import identity, lists, releases
+from ledger.domain.divisions import county_of
 from ledger.domain.local_time import CHINA
 from ledger.domain.model import EntityState, Event, as_date, evolve
+from ledger.domain.objections import REQUEST_EVENTS
 from ledger.domain.rulebook import RuleBook
 from ledger.records.events import event_of, judged_versions
 from projections import grade as grading
-from projections import publicity
+from projections import objection_rows, publicity
 from schemas import registry
 
 
@@ -53,7 +55,12 @@ class Ops:
     publicity_inserts: list[tuple[Any, ...]] = field(default_factory=list)
     publicity_updates: list[tuple[Any, ...]] = field(default_factory=list)  # (status, ended_on, entity, kind, ref)
     deadlines: list[tuple[Any, ...]] = field(default_factory=list)  # short_deadlines rows
+    # objections and repair_applications rows by receipt number (the last of a batch wins: each is whole)
+    objections: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    repairs: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     feedback: list[tuple[Any, ...]] = field(default_factory=list)  # punishment_feedback rows
+    releases: list[tuple[Any, ...]] = field(default_factory=list)  # 红黑榜 releases
+    release_entries: list[tuple[Any, ...]] = field(default_factory=list)  # their entries
     quarantine: list[tuple[Any, ...]] = field(default_factory=list)
     held: list[tuple[Any, ...]] = field(default_factory=list)
     positions: dict[int, tuple[int, datetime]] = field(default_factory=dict)
@@ -83,14 +90,16 @@ class Folder:
         self._public: dict[tuple[str, str, str], dict[str, str]] = {}
 
     def public(self, rec: dict[str, Any]) -> dict[str, str]:
-        """The subject as the views show it (`_public`), computed once per subject."""
+        """The subject as the views show it (`_public`) and its county (from its code: the newest
+        ledger/rules/divisions, docs/domain-notes.md §2.3), computed once per subject."""
         s = rec["envelope"]["subject"]
         key = (s["id"], s["id_type"], s["name"])
         shown = self._public.get(key)
         if shown is None:
             if len(self._public) >= self.MEMO:
                 self._public.clear()
-            shown = self._public[key] = public_subject(rec)
+            county = county_of(s["id_type"], identity.normalise(s["id"]), self.rules.divisions)
+            shown = self._public[key] = {**public_subject(rec), "county": county}
         return shown
 
     def lateness(self, decision_date: date, ledger_date: date,
@@ -156,7 +165,8 @@ class Folder:
             public = self.public(rec)
             info = touched.setdefault(eid, {"first_seen": entry["sequenced_at"]})
             info.update(category=entry["category"], id_type=public["id_type"], public_id=public["id"],
-                        name=public["name"], last_change=entry["sequenced_at"], last_event_type=entry["event_type"])
+                        name=public["name"], last_change=entry["sequenced_at"], last_event_type=entry["event_type"],
+                        county=public["county"])
             payload = _dumps(_masked(rec, public["id"], entry.get("rules_versions")))
             # every text of the record is in its JSON, where a NUL is escaped as \u0000: the rows made from
             # this record need the per-value NUL check only if that text occurs
@@ -171,6 +181,10 @@ class Folder:
             self._short_deadline(ops, entry, rec, public, state)
             if entry["event_type"] == "PunishmentFeedbackReported":
                 ops.feedback.append(_feedback_row(entry, rec, public, state))
+            elif entry["event_type"] in REQUEST_EVENTS:
+                self._matter(ops, entry, rec, public, new_state)
+            elif entry["event_type"] == releases.APPROVAL_EVENT:
+                _release_rows(ops, entry, rec, m)
             ops.applied += 1
         for partition, m in last.items():
             ops.positions[partition] = (m.offset + 1, datetime.fromtimestamp(m.timestamp_ms / 1000, UTC))
@@ -188,6 +202,7 @@ class Folder:
                 sorted({x["list_kind"] for x in state.active_listings()}),
                 bool(state.active_honours()), state.registered_on, g.score, g.grade,
                 _dumps([{"code": r.code, "text": r.text_zh, "points": r.points, "ref": r.ref} for r in g.reasons]),
+                info["county"], sorted(state.key_persons),
             )
         return ops
 
@@ -199,7 +214,8 @@ class Folder:
             if change.active:
                 ops.list_inserts.append((eid, change.list_kind, change.ref, change.colour, change.reason,
                                          change.department, change.listed_on, change.legal_end, "active", None,
-                                         change.listing_event_id, public["name"], public["id"], entry["category"]))
+                                         change.listing_event_id, public["name"], public["id"], entry["category"],
+                                         public["county"]))
             else:
                 ops.list_updates.append((change.status, change.ended_on, eid, change.list_kind, change.ref))
 
@@ -225,7 +241,7 @@ class Folder:
                 entry["event_id"], eid, kind, ref, _dumps(national),
                 entry["department"], rec["decision_date"], ledger_date, late.deadline, late.working_days_taken,
                 late.late, *window, status, None, public["name"], public["id"], entry["category"],
-                late.provisional,
+                late.provisional, public["county"],
             ))
         elif t == "AdministrativePenaltyRevoked":
             ops.publicity_updates.append(("revoked", rec["decision_date"], eid, "penalty", rec["penalty_decision_no"]))
@@ -236,6 +252,15 @@ class Folder:
         elif t == "ListingExpired" and rec["list_kind"] == "administrative_penalty_publication":
             ops.publicity_updates.append(("expired", rec["expired_on"], eid, "penalty", rec["target_ref"]))
 
+
+    # ---------------------------------------------------------------- objections and repair applications
+    def _matter(self, ops: Ops, entry: dict[str, Any], rec: dict[str, Any], public: dict[str, str],
+                after: EntityState) -> None:
+        table, row, deadline = objection_rows.matter_rows(
+            entry, rec, after, lambda version: self.rules.at("objections", version), self.lateness, public)
+        (ops.objections if table == "objections" else ops.repairs)[row[0]] = row
+        if deadline is not None:
+            ops.deadlines.append(deadline)
 
     # ---------------------------------------------------------------- short deadlines
     def _short_deadline(self, ops: Ops, entry: dict[str, Any], rec: dict[str, Any], public: dict[str, str],
@@ -296,6 +321,21 @@ def _feedback_row(entry: dict[str, Any], rec: dict[str, Any], public: dict[str, 
             public["name"], public["id"], entry["category"])
 
 
+def _release_rows(ops: Ops, entry: dict[str, Any], rec: dict[str, Any], m: Incoming) -> None:
+    """A release's row and its entries, exactly as the approval carries them (docs/domain-notes.md §11.2)."""
+    period = releases.period_of(rec["period"])
+    entries = rec["entries"]
+    ops.releases.append((
+        rec["release_no"], period.text, rec["title"], period.start, period.end, rec.get("corrects"),
+        rec.get("correction_note"), rec["drawn_at"], _dumps(dict(rec["drawn_positions"])), rec["drafted_by"],
+        rec["reviewed_by"], rec["reviewed_on"], rec["approved_by"], rec["approved_on"], rec["content_sha256"],
+        len(entries), sum(e["colour"] == "black" for e in entries), sum(e["colour"] == "red" for e in entries),
+        entry["event_id"], entry["entity_id"], m.partition, m.offset, entry["sequenced_at"],
+    ))
+    ops.release_entries.extend((rec["release_no"], seq, *(e[k] for k in releases.ENTRY_FIELDS))
+                               for seq, e in enumerate(entries))
+
+
 def ledger_event(entry: dict[str, Any], rec: dict[str, Any]) -> Event:
     """The domain event of a ledger entry's record (the entity id and department the sequencer gave it)."""
     return event_of(rec, entity_id=entry["entity_id"], department=entry["department"],
@@ -314,7 +354,14 @@ def _masked(rec: dict[str, Any], public_id: str, rules_versions: dict[str, int] 
     (`rules_versions`), so that the auditors' as-of fold judges under them too (docs/domain-notes.md §14.3)."""
     env = rec["envelope"]
     stamp = {"rules_versions": dict(rules_versions)} if rules_versions else {}
-    return {**rec, "envelope": {**env, "subject": {**env["subject"], "id": public_id}, **stamp}}
+    # an objection's or a repair application's telephone number is for the office that answers, not for a view
+    phone = {"contact_phone": mask_phone(rec["contact_phone"])} if "contact_phone" in rec else {}
+    return {**rec, **phone, "envelope": {**env, "subject": {**env["subject"], "id": public_id}, **stamp}}
+
+
+def mask_phone(phone: str) -> str:
+    """A telephone number as the views keep it: its first three and last two characters."""
+    return phone[:3] + "*" * max(0, len(phone) - 5) + phone[-2:] if len(phone) > 5 else "*" * len(phone)
 
 
 def _json_default(v: Any) -> Any:
@@ -348,6 +395,6 @@ def state_json(state: EntityState) -> str:
     plain values (str, int, None, dicts; tests/unit/test_fold_golden.py checks it on arbitrary ones).
     Anything else falls back to to_json()."""
     try:
-        return orjson.dumps(state.__dict__, option=orjson.OPT_SORT_KEYS).decode()
+        return orjson.dumps(state.as_plain(), option=orjson.OPT_SORT_KEYS).decode()
     except TypeError:
         return state.to_json()

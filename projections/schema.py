@@ -22,17 +22,31 @@ DIGEST: dict[str, tuple[str, str]] = {
     "ledger_copy": ("entity_id, entity_version, event_id, event_type, category, department, kafka_partition, "
                     "kafka_offset, hash, sequenced_at, valid_from, payload", "entity_id, entity_version"),
     "entities": ("entity_id, category, id_type, public_id, name, version, first_seen, last_change, "
-                 "last_event_type, counts, black_lists, red_listed, registered_on, score, grade, grade_reasons",
-                 "entity_id"),
+                 "last_event_type, counts, black_lists, red_listed, registered_on, score, grade, grade_reasons, "
+                 "county, key_persons", "entity_id"),
     "list_entries": ("entity_id, list_kind, ref, colour, reason, department, listed_on, legal_end, status, "
-                     "ended_on, event_id, subject_name, public_id, category", "entity_id, list_kind, ref"),
+                     "ended_on, event_id, subject_name, public_id, category, county", "entity_id, list_kind, ref"),
     "publicity": ("event_id, entity_id, kind, ref, national, department, decision_date, ledger_date, deadline, "
                   "working_days, late, window_start, earliest_repair, automatic_end, status, ended_on, "
-                  "subject_name, public_id, category, provisional", "event_id"),
+                  "subject_name, public_id, category, provisional, county", "event_id"),
     "short_deadlines": ("event_id, entity_id, rule, ref, department, trigger_date, done_date, allowed, deadline, "
                         "working_days, late, provisional, subject_name, public_id, category", "event_id"),
     "punishment_feedback": ("event_id, entity_id, department, measure_code, action, trigger_event_id, trigger_kind, "
                             "business_ref, acted_on, note, subject_name, public_id, category", "event_id"),
+    "objections": ("receipt_no, entity_id, target_event_id, record_kind, record_ref, grounds, status, result, "
+                   "correcting_event_id, filed_by, filed_event_id, received_on, forward_due, forwarded_on, "
+                   "forwarded_to, forward_late, source_due, answer_due, answered_on, answered_by, answer_late, "
+                   "source_late, explanation, provisional, subject_name, public_id, category", "receipt_no"),
+    "repair_applications": ("receipt_no, entity_id, target_event_id, record_kind, record_ref, status, result, "
+                            "repair_event_id, filed_by, filed_event_id, received_on, regime, accept_due, accepted_on, "
+                            "refused_on, refusal_reason, accept_late, decide_due, decided_on, decide_late, "
+                            "explanation, provisional, subject_name, public_id, category", "receipt_no"),
+    "releases": ("release_no, period, title, period_start, period_end, corrects, correction_note, drawn_at, "
+                 "drawn_positions, drafted_by, reviewed_by, reviewed_on, approved_by, approved_on, content_sha256, "
+                 "entries, black, red, event_id, entity_id, kafka_partition, kafka_offset, sequenced_at", "release_no"),
+    "release_entries": ("release_no, seq, colour, list_kind, entity_id, public_id, subject_name, category, county, "
+                        "county_name, ref, reason, department, department_name, listed_on, legal_end, "
+                        "listing_event_id, entity_version", "release_no, seq"),
     "quarantine": ("kafka_partition, kafka_offset, entity_key, reason, detail, raw", "kafka_partition, kafka_offset"),
     "held_entities": ("entity_key, kafka_partition, kafka_offset", "entity_key"),
 }
@@ -52,9 +66,20 @@ def create(conn: psycopg.Connection[Any], schema: str) -> None:
 
 
 def missing_tables(conn: psycopg.Connection[Any], schema: str) -> list[str]:
-    """The view tables of views.sql that `schema` lacks (it was made by older code)."""
-    rows = conn.execute("select table_name from information_schema.tables where table_schema = %s", (schema,))
-    return sorted(set(DIGEST) - {r[0] for r in rows})
+    """The view tables of views.sql that `schema` lacks, or holds without a column views.sql now gives
+    them (`table.column`): it was made by older code."""
+    rows = conn.execute("select table_name, column_name from information_schema.columns where table_schema = %s",
+                        (schema,)).fetchall()
+    present: dict[str, set[str]] = {}
+    for table, column in rows:
+        present.setdefault(table, set()).add(column)
+    missing = []
+    for table, (columns, _key) in DIGEST.items():
+        if table not in present:
+            missing.append(table)
+            continue
+        missing += [f"{table}.{c}" for c in (x.strip() for x in columns.split(",")) if c not in present[table]]
+    return sorted(missing)
 
 
 # Secondary indexes the projector's own writes look rows up by: kept during a bulk load. Without
@@ -87,9 +112,9 @@ def create_indexes(conn: psycopg.Connection[Any], definitions: list[str]) -> Non
 
 
 def ensure_live(dsn: str) -> bool:
-    """Create the live schema if it is missing, or re-create it empty when it lacks a table that
-    views.sql now defines (the projector then projects the ledger again from offset 0: the views are
-    only a projection). Returns True if it was (re)created."""
+    """Create the live schema if it is missing, or re-create it empty when it lacks a table or a column
+    that views.sql now defines (the projector then projects the ledger again from offset 0: the views
+    are only a projection). Returns True if it was (re)created."""
     with psycopg.connect(dsn) as conn:
         if exists(conn, LIVE):
             if not missing_tables(conn, LIVE):

@@ -23,18 +23,32 @@ from schemas import registry
 LEDGER_COPY_COLS = ("entity_id, entity_version, event_id, event_type, category, department, kafka_partition, "
                     "kafka_offset, hash, sequenced_at, valid_from, payload")
 ENTITY_COLS = ("entity_id, category, id_type, public_id, name, version, first_seen, last_change, last_event_type, "
-               "counts, black_lists, red_listed, registered_on, score, grade, grade_reasons")
+               "counts, black_lists, red_listed, registered_on, score, grade, grade_reasons, county, key_persons")
 LIST_COLS = ("entity_id, list_kind, ref, colour, reason, department, listed_on, legal_end, status, ended_on, "
-             "event_id, subject_name, public_id, category")
+             "event_id, subject_name, public_id, category, county")
 PUBLICITY_COLS = ("event_id, entity_id, kind, ref, national, department, decision_date, ledger_date, deadline, "
                   "working_days, late, window_start, earliest_repair, automatic_end, status, ended_on, "
-                  "subject_name, public_id, category, provisional")
+                  "subject_name, public_id, category, provisional, county")
+RELEASE_COLS = ("release_no, period, title, period_start, period_end, corrects, correction_note, drawn_at, "
+                "drawn_positions, drafted_by, reviewed_by, reviewed_on, approved_by, approved_on, content_sha256, "
+                "entries, black, red, event_id, entity_id, kafka_partition, kafka_offset, sequenced_at")
+RELEASE_ENTRY_COLS = ("release_no, seq, colour, list_kind, entity_id, public_id, subject_name, category, county, "
+                      "county_name, ref, reason, department, department_name, listed_on, legal_end, listing_event_id, "
+                      "entity_version")
 DEADLINE_COLS = ("event_id, entity_id, rule, ref, department, trigger_date, done_date, allowed, deadline, "
                  "working_days, late, provisional, subject_name, public_id, category")
 FEEDBACK_COLS = ("event_id, entity_id, department, measure_code, action, trigger_event_id, trigger_kind, business_ref, "
                  "acted_on, note, subject_name, public_id, category")
+OBJECTION_COLS = ("receipt_no, entity_id, target_event_id, record_kind, record_ref, grounds, status, result, "
+                  "correcting_event_id, filed_by, filed_event_id, received_on, forward_due, forwarded_on, forwarded_to, "
+                  "forward_late, source_due, answer_due, answered_on, answered_by, answer_late, source_late, explanation, "
+                  "provisional, subject_name, public_id, category")
+REPAIR_COLS = ("receipt_no, entity_id, target_event_id, record_kind, record_ref, status, result, repair_event_id, "
+               "filed_by, filed_event_id, received_on, regime, accept_due, accepted_on, refused_on, refusal_reason, "
+               "accept_late, decide_due, decided_on, decide_late, explanation, provisional, subject_name, public_id, "
+               "category")
 _TEMPS = ("ledger_copy", "entities", "list_entries", "publicity", "entity_state", "punishment_feedback",
-          "short_deadlines")
+          "short_deadlines", "objections", "repair_applications", "releases", "release_entries")
 
 
 # The type of every column of views.sql (and of the staging table of status updates), by OID: the rows
@@ -161,6 +175,15 @@ async def write(conn: psycopg.AsyncConnection[Any], ops: Ops, topic: str = regis
             await _insert_new(cur, "punishment_feedback", FEEDBACK_COLS, ops.feedback, ops.nul_text)
         if ops.deadlines:
             await _insert_new(cur, "short_deadlines", DEADLINE_COLS, ops.deadlines, ops.nul_text)
+        for table, columns, rows in (("objections", OBJECTION_COLS, ops.objections),
+                                     ("repair_applications", REPAIR_COLS, ops.repairs)):
+            if rows:  # each row is the matter's whole row after the batch: it replaces the one before
+                await copy_rows(cur, f"_in_{table}", columns, rows.values(), ops.nul_text)
+                await cur.execute(f"insert into {table} ({columns}) select {columns} from _in_{table} "
+                                  f"on conflict (receipt_no) do update set {_excluded(columns, ('receipt_no',))}")
+        if ops.releases:
+            await _insert_new(cur, "releases", RELEASE_COLS, ops.releases, ops.nul_text)
+            await _insert_new(cur, "release_entries", RELEASE_ENTRY_COLS, ops.release_entries, ops.nul_text)
         for target, updates, key in (("list_entries", ops.list_updates, "list_kind"),
                                      ("publicity", ops.publicity_updates, "kind")):
             if updates:

@@ -11,6 +11,8 @@ from datetime import date, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
+import aiohttp
+
 from ledger.client import submit_as_departments
 from ledger.domain import identity
 from ledger.platform import config
@@ -100,3 +102,36 @@ class PageFacts(HTMLParser):
 
 def _month_end(d: date) -> date:
     return date(d.year, d.month, calendar.monthrange(d.year, d.month)[1])
+
+
+class Portal:
+    """The portal over plain HTTP: every page checked for the accessibility rules (lang zh-CN, every
+    form control labelled, no script), every text answer kept in ``bodies`` (the tests scan them for
+    clear ID numbers)."""
+
+    def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
+        self.session, self.base = session, base
+        self.bodies: list[str] = []
+        self.last_url = ""
+
+    async def get(self, path: str, expect: int = 200, **params: Any) -> tuple[bytes, str]:
+        """The raw answer of a download (its bytes and content type), the text ones kept."""
+        async with self.session.get(self.base + path, params=params or None) as r:
+            raw = await r.read()
+            assert r.status == expect, (path, params, r.status, raw[:600])
+            if r.headers["Content-Type"].startswith(("text/", "application/json")):
+                self.bodies.append(raw.decode("utf-8"))
+            return raw, r.headers["Content-Type"]
+
+    async def page(self, path: str, expect: int = 200, **params: Any) -> str:
+        async with self.session.get(self.base + path, params=params or None, allow_redirects=True) as r:
+            body = await r.text(encoding="utf-8")
+            self.bodies.append(body)
+            assert r.status == expect, (path, params, r.status, body[:800])
+            assert r.headers["Content-Type"].startswith("text/html")
+            facts = PageFacts(body)
+            assert facts.lang == "zh-CN", path
+            assert facts.unlabelled() == [], (path, facts.unlabelled())
+            assert facts.scripts == 0, path
+            self.last_url = str(r.url)
+            return body

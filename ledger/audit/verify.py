@@ -1,5 +1,6 @@
 """Offline verifier of an audit bundle: python -m ledger.audit.verify BUNDLE --public-key FILE
-(or of one signed tree head alone: python -m ledger.audit.verify --head FILE --public-key FILE)
+(or of one signed tree head alone: python -m ledger.audit.verify --head FILE --public-key FILE;
+or of a credit report: python -m ledger.audit.verify --report FILE --public-key FILE --issuer-key FILE)
 
 An auditor runs this with nothing but the bundle (one JSON file exported by
 `python -m projections.audit export-bundle`) and the notary's public key, obtained separately from the
@@ -33,6 +34,21 @@ With --head FILE instead of a bundle (a head downloaded from the public portal's
 only check 1, its signature and key id; the head can then be kept as the --trusted-head of later
 bundles.
 
+With --report FILE (a credit report's JSON, from the query API's /entities/{id}/report.json or
+/reports/{number}.json) and --issuer-key FILE (the report issuer's Ed25519 public key, obtained
+apart from the report): the report as issued (docs/architecture.md, "Credit reports"):
+6. The file is byte for byte its canonical form (`canonical_json`: compact, keys sorted, UTF-8);
+   its report number is XCCR-<issue date>-<the first 16 hex digits of SHA-256 of the body's
+   canonical form>, so a changed body no longer matches its number; the issuer's Ed25519 signature
+   covers the number and the body's whole digest (`report_message`).
+7. The signed tree head (check 1), and every record: its inclusion proof to the signed root, from
+   SHA-256(0x00 || the LedgerEntry bytes) when the report carries them, else from its leaf hash
+   (a natural person's entry holds the clear ID number, which a report never carries). With the
+   bytes: the entry is the report subject's, of the stated version, event, type and department, its
+   own hash holds, and its submission decodes (with the Avro schema the report names by id) to the
+   record's `facts`, from which every cell a row marks as `proven` is recomputed.
+8. Every event a row of a section names is one of the report's proven records.
+
 Exit status 0 when everything holds, 1 with the reason when something does not, 2 on bad usage.
 
 What this does not show: that no event of the entity came AFTER the last one in the bundle (a
@@ -46,9 +62,12 @@ import argparse
 import base64
 import hashlib
 import json
+import re
+import struct
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -428,6 +447,288 @@ def _check_fresh(bundle: dict[str, Any], head: dict[str, Any], trusted: dict[str
                        _hexes(proof.get("proof", []), "consistency proof") if new > old else [])
 
 
+# --------------------------------------------------------------------------- Avro bodies (submissions)
+
+
+def _avro_names(schema: Any, ns: str, names: dict[str, Any]) -> None:
+    """Every named type of a schema, by full and by short name (defined anywhere, even in a branch)."""
+    if isinstance(schema, list):
+        for branch in schema:
+            _avro_names(branch, ns, names)
+    elif isinstance(schema, dict):
+        t = schema.get("type")
+        if t in ("record", "enum", "fixed"):
+            name = schema["name"]
+            full = name if "." in name else f"{schema.get('namespace', ns)}.{name}".lstrip(".")
+            names[full] = names[full.rsplit(".", 1)[-1]] = schema
+            ns = full.rsplit(".", 1)[0] if "." in full else ""
+            for f in schema.get("fields", []):
+                _avro_names(f["type"], ns, names)
+        elif t == "array":
+            _avro_names(schema["items"], ns, names)
+        elif t == "map":
+            _avro_names(schema["values"], ns, names)
+        elif isinstance(t, (dict, list)):
+            _avro_names(t, ns, names)
+
+
+def _avro(schema: Any, data: bytes, pos: int, names: dict[str, Any]) -> tuple[Any, int]:
+    """One Avro value in its JSON form: bytes and fixed as hex, `date` as YYYY-MM-DD, the rest as is."""
+    if isinstance(schema, list):
+        branch, pos = _varint(data, pos)
+        if not 0 <= branch < len(schema):
+            raise VerificationFailed("submission: a union branch outside its schema")
+        return _avro(schema[branch], data, pos, names)
+    t = schema.get("type") if isinstance(schema, dict) else schema
+    if isinstance(t, (dict, list)):
+        return _avro(t, data, pos, names)
+    if t == "null":
+        return None, pos
+    if t == "boolean":
+        if pos >= len(data):
+            raise VerificationFailed("submission ends inside a boolean")
+        return data[pos] != 0, pos + 1
+    if t in ("int", "long"):
+        n, pos = _varint(data, pos)
+        if isinstance(schema, dict) and schema.get("logicalType") == "date":
+            return (date(1970, 1, 1) + timedelta(days=n)).isoformat(), pos
+        return n, pos
+    if t in ("float", "double"):
+        size = 4 if t == "float" else 8
+        if pos + size > len(data):
+            raise VerificationFailed("submission ends inside a number")
+        return struct.unpack("<f" if t == "float" else "<d", data[pos:pos + size])[0], pos + size
+    if t in ("bytes", "string"):
+        raw, pos = _bytes(data, pos)
+        if t == "bytes":
+            return raw.hex(), pos
+        try:
+            return raw.decode("utf-8"), pos
+        except UnicodeDecodeError:
+            raise VerificationFailed("submission holds a string that is not UTF-8") from None
+    if t == "record":
+        out = {}
+        for f in schema["fields"]:
+            out[f["name"]], pos = _avro(f["type"], data, pos, names)
+        return out, pos
+    if t == "enum":
+        i, pos = _varint(data, pos)
+        if not 0 <= i < len(schema["symbols"]):
+            raise VerificationFailed("submission: an enum symbol outside its schema")
+        return schema["symbols"][i], pos
+    if t == "fixed":
+        end = pos + int(schema["size"])
+        if end > len(data):
+            raise VerificationFailed("submission ends inside a fixed value")
+        return data[pos:end].hex(), end
+    if t == "array":
+        return _blocks(data, pos, lambda at: _avro(schema["items"], data, at, names))
+    if t == "map":
+        def pair(at: int) -> tuple[tuple[str, Any], int]:
+            key, at = _avro("string", data, at, names)
+            value, at = _avro(schema["values"], data, at, names)
+            return (key, value), at
+        pairs, pos = _blocks(data, pos, pair)
+        return dict(pairs), pos
+    if isinstance(t, str) and t in names:
+        return _avro(names[t], data, pos, names)
+    raise VerificationFailed(f"submission: the schema names a type {t!r} it does not define")
+
+
+def decode_submission(submission: bytes, schemas: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """A framed event record (magic 0, 4-byte schema id, Avro body) decoded with the schema of its
+    id from `schemas` (id as text -> the full schema text, as the schema registry API serves it):
+    (schema id, the record in its JSON form)."""
+    if len(submission) < 5 or submission[0] != 0:
+        raise VerificationFailed("submission: not a framed Avro record (magic byte 0, schema id)")
+    sid = int.from_bytes(submission[1:5], "big")
+    text = schemas.get(str(sid))
+    if not isinstance(text, str):
+        raise VerificationFailed(f"submission: written with schema id {sid}, which the report does not give")
+    try:
+        schema = json.loads(text)
+    except ValueError:
+        raise VerificationFailed(f"schema {sid}: not JSON") from None
+    names: dict[str, Any] = {}
+    _avro_names(schema, "", names)
+    value, pos = _avro(schema, submission, 5, names)
+    if pos != len(submission):
+        raise VerificationFailed(f"submission: bytes after its last field (schema {sid})")
+    return sid, value
+
+
+# --------------------------------------------------------------------------- credit reports
+
+REPORT_FORMAT = "credit-ledger-credit-report/1"
+REPORT_NUMBER = re.compile(r"XCCR-([0-9]{8})-([0-9A-F]{16})")
+REPORT_KEYS = {"format", "report_number", "body", "issuer_signature"}
+
+
+def canonical_json(value: Any) -> bytes:
+    """The one byte form of a report file and of its body: compact JSON (no spaces), keys sorted,
+    non-ASCII characters as they are, UTF-8, one final newline (for these values, of ASCII keys, strings
+    and whole numbers, the JSON Canonicalization Scheme of RFC 8785 and a newline). Any other bytes
+    are not the report as issued; `python -m json.tool` shows it indented."""
+    return (json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def body_digest(body: Any) -> bytes:
+    return hashlib.sha256(canonical_json(body)).digest()
+
+
+def report_number(issued_on: str, digest: bytes) -> str:
+    """XCCR-<issue date YYYYMMDD>-<the first 16 hex digits of the body's SHA-256, upper case>."""
+    return f"XCCR-{issued_on.replace('-', '')}-{digest.hex()[:16].upper()}"
+
+
+def report_message(number: str, digest: bytes, issuer_key_id: str) -> bytes:
+    """The exact bytes the report issuer signs."""
+    return (f"credit-ledger credit report v1\nreport_number {number}\nbody_sha256 {digest.hex()}\n"
+            f"key_id {issuer_key_id}\n").encode()
+
+
+@dataclass
+class VerifiedReport:
+    number: str
+    subject: dict[str, Any]
+    issued_on: str
+    head: dict[str, Any]
+    records: int
+    withheld: int
+    rows: int
+
+
+def _first_difference(a: bytes, b: bytes) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+
+
+def _facts_at(facts: Any, path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(facts, dict) or part not in facts:
+            return None
+        facts = facts[part]
+    return facts
+
+
+def _check_report_record(n: int, rec: Any, body: dict[str, Any], size: int, root: bytes) -> tuple[str, Any]:
+    """One record of a report: its proof to the signed root and, with its bytes, what they say.
+    Returns (event id, the facts proven by the bytes or None)."""
+    where = f"record {n}"
+    if not isinstance(rec, dict):
+        raise VerificationFailed(f"{where}: not an object")
+    try:
+        event_id, version, index = str(rec["event_id"]), int(rec["version"]), int(rec["leaf_index"])
+        path = _hexes(rec["inclusion_proof"], f"{where}: inclusion_proof")
+        raw = base64.b64decode(rec["entry"], validate=True) if "entry" in rec else None
+        leaf = leaf_hash(raw) if raw is not None else bytes.fromhex(rec["leaf_hash"])
+    except (KeyError, ValueError, TypeError) as e:
+        raise VerificationFailed(f"{where}: malformed ({type(e).__name__}: {e})") from None
+    where = f"record {n} (event {event_id}, version {version}, leaf {index})"
+    if index >= size:
+        raise VerificationFailed(f"{where}: the signed tree head (size {size}) does not cover leaf {index}")
+    try:
+        proven = root_from_inclusion_proof(index, size, leaf, path)
+    except VerificationFailed as e:
+        raise VerificationFailed(f"{where}: {e}: the proof is not one for this tree head") from None
+    if proven != root:
+        raise VerificationFailed(f"{where}: the inclusion proof does not lead to the signed root (the record, its "
+                                 "leaf hash or its proof was altered)")
+    if raw is None:
+        if not rec.get("withheld"):
+            raise VerificationFailed(f"{where}: neither its ledger entry nor the reason it is withheld")
+        return event_id, None
+    entry = parse_ledger_entry(raw)
+    stated = {"entity_id": body["subject"]["entity_id"], "entity_version": version, "event_id": event_id,
+              "event_type": rec.get("event_type"), "department": rec.get("department")}
+    for name, value in stated.items():
+        if entry[name] != value:
+            raise VerificationFailed(f"{where}: the ledger entry's {name} is {entry[name]!r}, the report says {value!r}")
+    if chain_hash(raw, entry["prev_hash"]) != entry["hash"]:
+        raise VerificationFailed(f"{where}: the entry's hash does not match its content")
+    sid, facts = decode_submission(entry["submission"], body["schemas"])
+    if sid != rec.get("schema_id") or facts != rec.get("facts"):
+        raise VerificationFailed(f"{where}: its facts are not what its submission bytes say (schema {sid})")
+    return event_id, facts
+
+
+def verify_report(raw: bytes, public_key_hex: str, issuer_key_hex: str) -> VerifiedReport:
+    """Check a credit report file (its exact bytes) against the notary's and the issuer's public keys;
+    raise VerificationFailed with the first thing that fails."""
+    try:
+        report = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise VerificationFailed(f"the file is not a JSON report ({e})") from None
+    if not isinstance(report, dict) or report.get("format") != REPORT_FORMAT:
+        raise VerificationFailed(f"not a credit report of format {REPORT_FORMAT}")
+    canonical = canonical_json(report)
+    if canonical != raw:
+        raise VerificationFailed(f"the file is not byte for byte the report as issued: it departs from the report's "
+                                 f"canonical form at byte {_first_difference(raw, canonical)} (a byte was changed, "
+                                 "added or removed)")
+    if set(report) != REPORT_KEYS:
+        raise VerificationFailed(f"a report has exactly the fields {sorted(REPORT_KEYS)}, this one {sorted(report)}")
+    body, signature = report["body"], report["issuer_signature"]
+    if not isinstance(body, dict) or not isinstance(signature, dict):
+        raise VerificationFailed("body and issuer_signature must be objects")
+    digest = body_digest(body)
+    number = str(report["report_number"])
+    issued_on = str(body.get("issued_on", ""))
+    if not REPORT_NUMBER.fullmatch(number) or number != report_number(issued_on, digest):
+        raise VerificationFailed(f"the report number {number} does not match the report's content (issued "
+                                 f"{issued_on}, body digest {digest.hex()[:16].upper()}...): the content or the number "
+                                 "was changed after issue")
+    if signature.get("key_id") != key_id(issuer_key_hex):
+        raise VerificationFailed(f"issuer signature: made with key {signature.get('key_id')}, the issuer key given is "
+                                 f"{key_id(issuer_key_hex)}")
+    if signature.get("body_sha256") != digest.hex():
+        raise VerificationFailed("issuer signature: it names another body digest than the report's")
+    try:
+        sig = bytes.fromhex(str(signature.get("signature")))
+    except ValueError:
+        sig = b""
+    if not _ed25519_holds(issuer_key_hex, sig, report_message(number, digest, signature["key_id"])):
+        raise VerificationFailed("issuer signature: it does not verify under the issuer's public key (the report "
+                                 "was altered or not issued with that key)")
+    try:
+        head, subject, records, sections = body["tree_head"], body["subject"], body["records"], body["sections"]
+        schemas = body["schemas"]
+        subject["entity_id"]
+    except (KeyError, TypeError) as e:
+        raise VerificationFailed(f"the report body lacks {e}") from None
+    if not isinstance(records, list) or not isinstance(sections, list) or not isinstance(schemas, dict):
+        raise VerificationFailed("records and sections must be lists, schemas an object")
+    check_head(head, public_key_hex)
+    size, root = int(head["tree_size"]), bytes.fromhex(head["root"])
+    proven: dict[str, Any] = {}
+    prev = (0, -1)
+    for n, rec in enumerate(records, 1):
+        event_id, facts = _check_report_record(n, rec, body, size, root)
+        at = (int(rec["version"]), int(rec["leaf_index"]))
+        if at[0] <= prev[0] or at[1] <= prev[1]:
+            raise VerificationFailed(f"record {n} (event {event_id}): versions and leaf indexes must increase")
+        prev = at
+        proven[event_id] = facts
+    rows = 0
+    for section in sections:
+        title = section.get("title") if isinstance(section, dict) else None
+        for i, row in enumerate(section.get("rows", []) if isinstance(section, dict) else [], 1):
+            where = f"section {title!r}, row {i}"
+            rows += 1
+            for event_id in row.get("event_ids", []):
+                if event_id not in proven:
+                    raise VerificationFailed(f"{where}: names event {event_id}, which is not among the report's "
+                                             "proven records")
+            for column, (event_id, path) in (row.get("proven") or {}).items():
+                facts = proven.get(event_id)
+                if event_id not in proven:
+                    raise VerificationFailed(f"{where}: its {column} rests on event {event_id}, not among the records")
+                if facts is not None and str(_facts_at(facts, path)) != str(row.get("cells", {}).get(column)):
+                    raise VerificationFailed(f"{where}: its {column} {row.get('cells', {}).get(column)!r} is not "
+                                             f"what event {event_id} says ({path}: {_facts_at(facts, path)!r})")
+    return VerifiedReport(number, subject, issued_on, head, len(records),
+                          sum(1 for f in proven.values() if f is None), rows)
+
+
 # --------------------------------------------------------------------------- command line
 
 
@@ -452,6 +753,30 @@ def _verify_head(head: dict[str, Any], public_key: str) -> int:
     return 0
 
 
+def _verify_report(path: str, public_key: str, issuer_key_path: str | None) -> int:
+    if issuer_key_path is None:
+        raise SystemExit("a report needs --issuer-key FILE: the report issuer's public key (the portal's "
+                         "/report-issuer.pub), obtained apart from the report")
+    try:
+        raw, issuer_key = Path(path).read_bytes(), Path(issuer_key_path).read_text().strip()
+    except OSError as e:
+        raise SystemExit(f"cannot read {e.filename}: {e.strerror}") from None
+    try:
+        v = verify_report(raw, public_key, issuer_key)
+    except VerificationFailed as e:
+        print(f"REJECTED: {e}")
+        return 1
+    full = v.records - v.withheld
+    how = ([f"{full} byte for byte (the values its {v.rows} rows mark as proven recomputed from them)"] if full else []) + (
+        [f"{v.withheld} by their leaf hash only (entries holding what a report never carries: a natural person's "
+         "clear ID number, a telephone number, an objection's reasons; each record says which)"] if v.withheld else [])
+    print(f"VERIFIED: credit report {v.number} of {v.subject.get('name')} ({v.subject['entity_id']}), issued "
+          f"{v.issued_on}: unchanged since its issue and signed by its issuer; its {v.records} records are in the "
+          f"signed tree of {v.head['topic']} partition {v.head['partition']} (size {v.head['tree_size']}): "
+          + ", ".join(how or ["none to show"]))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ledger.audit.verify", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -459,6 +784,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="the audit bundle (JSON) exported by `python -m projections.audit export-bundle`")
     p.add_argument("--head", metavar="FILE",
                    help="instead of a bundle: check one signed tree head (JSON, e.g. from the portal's /tree-head)")
+    p.add_argument("--report", metavar="FILE",
+                   help="instead of a bundle: check a credit report (JSON, from /entities/{id}/report.json)")
+    p.add_argument("--issuer-key", metavar="FILE",
+                   help="with --report: the report issuer's Ed25519 public key (64 hex characters)")
     p.add_argument("--public-key", required=True, metavar="FILE",
                    help="the notary's Ed25519 public key (64 hex characters), obtained apart from the bundle")
     p.add_argument("--trusted-head", metavar="FILE",
@@ -468,14 +797,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="also check each event's department signature with DIR/<department>.pub (hex)")
     p.add_argument("--quiet", action="store_true", help="print only the verdict")
     a = p.parse_args(argv)
-    if (a.bundle is None) == (a.head is None):
-        p.error("give either an audit bundle or --head FILE")
+    if [a.bundle, a.head, a.report].count(None) != 2:
+        p.error("give one of: an audit bundle, --head FILE, --report FILE")
     try:
         public_key = Path(a.public_key).read_text().strip()
     except OSError as e:
         raise SystemExit(f"cannot read the public key {a.public_key}: {e}") from None
     if a.head is not None:
         return _verify_head(_read_json(a.head, "tree head"), public_key)
+    if a.report is not None:
+        return _verify_report(a.report, public_key, a.issuer_key)
     bundle = _read_json(a.bundle, "bundle")
     trusted = _read_json(a.trusted_head, "trusted head") if a.trusted_head else None
     departments = ({f.stem: f.read_text().strip() for f in Path(a.department_keys).glob("*.pub")}

@@ -14,28 +14,48 @@ from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ledger.domain import objections
 from ledger.domain.errors import Rejection
+from ledger.domain.key_persons import check_categories
 from ledger.domain.model import HONOUR, LIST_TITLES, EntityState, Event, as_date
-from ledger.domain.rules import ListingTerms, PublicationRules, add_months
+from ledger.domain.releases import APPROVAL_EVENT, check_approval
+from ledger.domain.rules import (
+    COURT_ONLY_LISTS,
+    ListingTerms,
+    PublicationRules,
+    add_months,
+    court_only_refusal,
+)
 
 if TYPE_CHECKING:
+    from ledger.domain.key_persons import KeyPersonRules
+    from ledger.domain.objection_rules import ObjectionRules
     from ledger.domain.punishment import Catalogue
+    from ledger.domain.releases import ReleaseRules
 
 
 # =========================================================================== decide
 
 
 def decide(state: EntityState, event: Event, today: date, rules: PublicationRules,
-           catalogue: Catalogue | None = None) -> list[str]:
+           catalogue: Catalogue | None = None, *, requests: ObjectionRules | None = None,
+           key_persons: KeyPersonRules | None = None, releases: ReleaseRules | None = None) -> list[str]:
     """Judge an event against the entity's state. Returns warning codes, or raises Rejection.
     Feedback on a joint-punishment measure (PunishmentFeedbackReported) is judged against the
-    punishment catalogue too, which must then be given (the sequencer loads it with the rules)."""
+    punishment catalogue too, which must then be given (the sequencer loads it with the rules); an
+    objection or a repair application (ledger/domain/objections.py) against the objection rules
+    (`requests`: who the credit office is); a registration naming key-person categories against the
+    key-person rules, a 红黑榜 release approval against the release rules (docs/domain-notes.md §11-12)."""
     if event.valid_from > today:
         raise Rejection("valid_from", "time.future",
                         f"生效日期 {event.valid_from} 晚于今天 {today} (the decision cannot take effect in the future)")
     if event.valid_to is not None and event.valid_to < event.valid_from:
         raise Rejection("valid_to", "time.order",
                         f"有效期至 {event.valid_to} 早于生效日期 {event.valid_from} (valid_to is before valid_from)")
+    if event.event_type in objections.CHECKS:
+        if requests is None:
+            raise TypeError(f"judging {event.event_type} needs the objection rules")
+        return objections.CHECKS[event.event_type](state, event, today, requests.credit_office)
     check = _CHECKS.get(event.event_type)
     if check is None:
         raise Rejection("event_type", "event_type.unknown",
@@ -46,6 +66,16 @@ def decide(state: EntityState, event: Event, today: date, rules: PublicationRule
         if catalogue is None:
             raise TypeError(f"judging {event.event_type} needs the punishment catalogue")
         with_catalogue(state, event, catalogue)
+    if event.event_type == "EntityRegistered" and event.body.get("key_person_categories"):
+        if key_persons is None:
+            raise TypeError("judging a key-person registration needs the key-person rules")
+        check_categories(list(event.body["key_person_categories"]), event.department,
+                         event.entity_id.startswith("ric:"), event.body["entity_kind"],
+                         frozenset(state.key_persons), key_persons)
+    if event.event_type == APPROVAL_EVENT:
+        if releases is None:
+            raise TypeError(f"judging {APPROVAL_EVENT} needs the release rules")
+        check_approval(state, event, today, releases)
     return warnings
 
 
@@ -227,9 +257,6 @@ def _early_removal(rules: PublicationRules, listing: Mapping[str, Any], on: date
 # retrial or bankruptcy, a non-enforcement ruling, termination of execution) and an art. 12 correction
 # still end it early. docs/domain-notes.md §4.3.
 FIXED_TERM_NOT_SHORTENED_BY = frozenset({"performed"})
-# Only the court deletes a dishonest-debtor listing (法释〔2017〕7号 arts. 6, 10): no credit-repair decision
-# of the credit office ends it. docs/domain-notes.md §4.3.
-COURT_ONLY_LISTS = frozenset({"dishonest_debtor"})
 
 
 def _check_debtor_listed(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
@@ -367,10 +394,7 @@ def _check_repaired(state: EntityState, e: Event, today: date, rules: Publicatio
             raise rejection
         return []
     if b["target_kind"] in COURT_ONLY_LISTS:
-        raise Rejection("target_kind", "repair.court_only",
-                        f"{LIST_TITLES[b['target_kind']]}只能由执行法院删除（法释〔2017〕7号第十条），不能通过信用修复移出 "
-                        f"(only the enforcing court deletes a dishonest judgment debtor listing, SPC provisions 2017 "
-                        f"art. 10; a credit repair cannot end it)")
+        raise court_only_refusal(b["target_kind"], "target_kind")
     listing = _active_listing(state, b["target_kind"], "target_ref", b["target_ref"])
     _early_removal(rules, listing, b["decision_date"], b.get("corrected_on"), "decision_date")
     return []
@@ -512,11 +536,18 @@ def _check_commitment(state: EntityState, e: Event, today: date, rules: Publicat
 
 
 def _check_registered(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
+    """A registration; a second one only from another register naming the person in a key-person group
+    (its categories are then judged with the key-person rules, in ``decide``)."""
     _required(e.body, "registration_authority")
     _not_future(e.body, "registered_on", today, "登记日期")
-    if state.registered_on is not None:
+    if state.registered_on is not None and not e.body.get("key_person_categories"):
         raise Rejection("registered_on", "entity.already_registered",
                         f"该主体已于 {state.registered_on} 登记 (this entity is already registered)")
+    return []
+
+
+def _check_release(state: EntityState, e: Event, today: date, rules: PublicationRules) -> list[str]:
+    """A 红黑榜 release approval: judged in ``decide`` with the release rules (ledger/domain/releases.py)."""
     return []
 
 
@@ -582,4 +613,5 @@ _CHECKS: dict[str, _Check] = {
     "EntityRegistered": _check_registered,
     "PunishmentFeedbackReported": _check_feedback,
     "ListingExpired": _check_expiry,
+    APPROVAL_EVENT: _check_release,
 }

@@ -24,7 +24,12 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from ledger.domain import objections
 from ledger.domain.errors import Rejection
+from ledger.domain.rules import LIST_TITLES
+
+__all__ = ["BLACK_LISTING_EVENTS", "BLACK_LISTS", "HONOUR", "LIST_TITLES", "TAX_A", "TAX_A_PREFIX", "EntityState",
+           "Event", "as_date", "check_event_id", "evolve"]
 
 if TYPE_CHECKING:
     pass
@@ -34,11 +39,6 @@ TAX_A_PREFIX = "纳税信用A级-"  # + the assessed year: the red-list entry of
 # black-listing event types: recording one suspends every red-list entry (河南省社会信用条例 art. 34(8))
 BLACK_LISTING_EVENTS = ("DishonestDebtorListed", "MajorTaxViolationListed", "WageArrearsListed", "ProcurementBanImposed")
 BLACK_LISTS = ("dishonest_debtor", "major_tax_violation", "wage_arrears", "procurement_ban", "serious_dishonesty")
-LIST_TITLES = {
-    "dishonest_debtor": "失信被执行人名单", "major_tax_violation": "重大税收违法失信主体名单",
-    "wage_arrears": "拖欠农民工工资失信联合惩戒对象名单", "procurement_ban": "政府采购禁止参加名单",
-    "serious_dishonesty": "严重违法失信名单",
-}
 
 
 EVENT_ID_MAX = 128  # characters
@@ -103,14 +103,34 @@ class EntityState:
     # each with its status: active | expired | revoked | suspended (docs/domain-notes.md §13)
     honours: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     counts: Mapping[str, int] = field(default_factory=dict)
+    # objections and repair applications by receipt number (the filing's event id), with their steps
+    # (ledger/domain/objections.py); left out of the JSON while empty, so that the state of an entity
+    # that never had one is written byte for byte as before
+    requests: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    # a natural person's key-person groups (国办发〔2016〕98号) by category id, each with the register
+    # that reported it: department, registration date, event (docs/domain-notes.md §12.2)
+    key_persons: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # the publisher's 红黑榜 releases by number (text): period, digest, the one it corrects and the one
+    # that corrected it (docs/domain-notes.md §11.2)
+    releases: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def as_plain(self) -> dict[str, Any]:
-        """The state as plain data (what to_json writes), for a faster JSON writer outside the domain."""
-        return {
+        """The state as plain data (what to_json writes), for a faster JSON writer outside the domain.
+        The key persons and the releases only when there are some: the state of every other entity stays
+        byte for byte what it was before they were kept."""
+        plain = {
             "version": self.version, "registered_on": self.registered_on, "licences": self.licences,
             "penalties": self.penalties, "listings": self.listings, "tax_ratings": self.tax_ratings,
             "honours": self.honours, "counts": self.counts,
         }
+        if self.requests:
+            plain["requests"] = self.requests
+        if self.key_persons:
+            plain["key_persons"] = self.key_persons
+        if self.releases:
+            plain["releases"] = self.releases
+        return plain
 
     def to_json(self) -> str:
         return json.dumps(self.as_plain(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -120,7 +140,9 @@ class EntityState:
         d = json.loads(text)
         return cls(version=d["version"], registered_on=d.get("registered_on"), licences=d.get("licences", {}),
                    penalties=d.get("penalties", {}), listings=d.get("listings", {}),
-                   tax_ratings=d.get("tax_ratings", {}), honours=_honours(d.get("honours")), counts=d.get("counts", {}))
+                   tax_ratings=d.get("tax_ratings", {}), honours=_honours(d.get("honours")), counts=d.get("counts", {}),
+                   requests=d.get("requests", {}),
+                   key_persons=d.get("key_persons", {}), releases=d.get("releases", {}))
 
     def active_honours(self, kind: str | None = None) -> list[Mapping[str, Any]]:
         return [x for x in self.honours.values() if x["status"] == "active" and (kind is None or x["kind"] == kind)]
@@ -161,6 +183,10 @@ def evolve(state: EntityState, e: Event) -> EntityState:
     counts = {**state.counts, e.event_type: state.counts.get(e.event_type, 0) + 1}
     s = replace(state, version=state.version + 1, counts=counts)
     t = e.event_type
+    if t in objections.REQUEST_EVENTS:
+        return objections.evolve_request(s, e)
+    if s.requests:  # an open objection or application sees what happens to the entity after it
+        s = objections.follow(s, e)
     if t == "AdministrativeLicenceGranted":
         return replace(s, licences={**s.licences, b["licence_no"]: {
             "status": "valid", "event_id": e.event_id, "decision_no": b["decision_no"],
@@ -212,10 +238,37 @@ def evolve(state: EntityState, e: Event) -> EntityState:
     if t == "HonourExpired":
         return _end_honour(s, b["document_no"], "expired", b["expired_on"])
     if t == "EntityRegistered":
-        return replace(s, registered_on=str(b["registered_on"]))
+        return _register(s, e)
+    if t == "ListReleaseApproved":
+        return _release(s, e)
     if t in ("CreditCommitmentMade", "PunishmentFeedbackReported"):
         return s
     raise ValueError(f"evolve does not know {t}")
+
+
+def _register(s: EntityState, e: Event) -> EntityState:
+    """The first registration dates the entity; each later one (another register naming the person in
+    another key-person group) adds its categories."""
+    b = e.body
+    s = s if s.registered_on is not None else replace(s, registered_on=str(b["registered_on"]))
+    categories = b.get("key_person_categories") or ()
+    if not categories:
+        return s
+    entry = {"department": e.department, "registered_on": str(b["registered_on"]), "event_id": e.event_id}
+    return replace(s, key_persons={**s.key_persons, **dict.fromkeys(categories, entry)})
+
+
+def _release(s: EntityState, e: Event) -> EntityState:
+    """A 红黑榜 release approved: its number with what later checks need (a correction marks the one it
+    corrects)."""
+    b = e.body
+    number, corrects = str(b["release_no"]), b.get("corrects")
+    releases = {**s.releases, number: {"period": str(b["period"]).upper(), "content_sha256": b["content_sha256"],
+                                       "corrects": corrects, "event_id": e.event_id,
+                                       "approved_on": str(b["approved_on"])[:10]}}
+    if corrects is not None:
+        releases[str(corrects)] = {**releases[str(corrects)], "corrected_by": b["release_no"]}
+    return replace(s, releases=releases)
 
 
 def _set_penalty(s: EntityState, decision_no: str, status: str, on: date) -> EntityState:

@@ -33,8 +33,12 @@ from typing import Literal, get_args
 from ledger.domain.errors import Rejection
 
 __all__ = [
+    "COURT_ONLY_LISTS",
     "EVENT_TYPES",
     "LIST_KINDS",
+    "LIST_TITLES",
+    "OBJECTION_EVENTS",
+    "REPAIR_APPLICATION_EVENTS",
     "PENALTY_WARNING_MESSAGES",
     "SEVERITIES",
     "DepartmentMatrix",
@@ -51,6 +55,7 @@ __all__ = [
     "SeverityFinding",
     "Window",
     "add_months",
+    "court_only_refusal",
 ]
 
 Severity = Literal["minor", "general", "serious"]
@@ -64,6 +69,23 @@ LIST_KINDS: frozenset[str] = frozenset({
     "dishonest_debtor", "major_tax_violation", "wage_arrears", "procurement_ban", "serious_dishonesty",
 })
 
+LIST_TITLES = {
+    "dishonest_debtor": "失信被执行人名单", "major_tax_violation": "重大税收违法失信主体名单",
+    "wage_arrears": "拖欠农民工工资失信联合惩戒对象名单", "procurement_ban": "政府采购禁止参加名单",
+    "serious_dishonesty": "严重违法失信名单",
+}
+# Only the court deletes a dishonest-debtor listing (法释〔2017〕7号 arts. 6, 10): no credit-repair decision
+# of the credit office ends it. docs/domain-notes.md §4.3.
+COURT_ONLY_LISTS = frozenset({"dishonest_debtor"})
+
+
+def court_only_refusal(list_kind: str, field: str) -> Rejection:
+    """Why a credit repair (or an application for one) cannot end a listing of ``COURT_ONLY_LISTS``."""
+    return Rejection(field, "repair.court_only",
+                     f"{LIST_TITLES[list_kind]}只能由执行法院删除（法释〔2017〕7号第十条），不能通过信用修复移出 "
+                     f"(only the enforcing court deletes a dishonest judgment debtor listing, SPC provisions 2017 "
+                     f"art. 10; a credit repair cannot end it)")
+
 # The first set of event types (docs/design-notes.md §4). schemas/avro must define exactly these.
 EVENT_TYPES: frozenset[str] = frozenset({
     "AdministrativeLicenceGranted", "AdministrativeLicenceChanged", "AdministrativeLicenceRevoked",
@@ -74,7 +96,15 @@ EVENT_TYPES: frozenset[str] = frozenset({
     "ProcurementBanImposed", "CreditRepaired", "HonourAwarded", "CreditCommitmentMade",
     "EntityRegistered", "PunishmentFeedbackReported", "ListingExpired",
     "HonourRevoked", "HonourExpired",  # red-list validity and exit (docs/domain-notes.md §13)
+    # the credit office's own work (docs/design-notes.md §2; docs/domain-notes.md §9): objections and
+    # repair applications, each step an event
+    "ObjectionFiled", "ObjectionForwarded", "ObjectionAnswered",
+    "RepairApplied", "RepairAccepted", "RepairRefused", "RepairDecided",
+    "ListReleaseApproved",  # the credit office's numbered 红黑榜 release (docs/domain-notes.md §11)
 })
+OBJECTION_EVENTS: frozenset[str] = frozenset({"ObjectionFiled", "ObjectionForwarded", "ObjectionAnswered"})
+REPAIR_APPLICATION_EVENTS: frozenset[str] = frozenset({"RepairApplied", "RepairAccepted", "RepairRefused",
+                                                       "RepairDecided"})
 
 
 # The warnings a penalty may be accepted with (docs/domain-notes.md §14.1-14.2), in the departments' words.
@@ -478,7 +508,9 @@ def _listing_months(rule: ListKindRule, terms: ListingTerms) -> int | None:
 class Department:
     id: str
     name: str
-    kind: Literal["emitter", "system", "sector"]
+    # public: the credit subjects themselves (the public intake attests what they file); it never
+    # signs with a key of its own (DepartmentMatrix.authorize_own_signature)
+    kind: Literal["emitter", "system", "sector", "public"]
     legal_source: str
     may_emit: frozenset[str]
     intakes: frozenset[str] = frozenset()  # the intakes that may attest submissions for it (v3 on)
@@ -520,6 +552,17 @@ class DepartmentMatrix:
                             f"{dept.name}（{department}）不得经{known.name}（{intake}）报送，应以本部门密钥直接签名报送 "
                             f"(department {department} may not submit through the intake {intake}; it signs its "
                             f"submissions with its own key)")
+
+    def authorize_own_signature(self, department: str) -> None:
+        """Return if ``department`` may sign its submissions with its own key; raise ``Rejection`` (field
+        ``signer``, ``signer.intake_required``) for the public, who file only through an intake that
+        attests what they sent (an unknown department is left to ``authorize``)."""
+        known = self.departments.get(department)
+        if known is not None and known.kind == "public":
+            raise Rejection("signer", "signer.intake_required",
+                            f"{known.name}（{department}）只能经受理窗口提交，由受理方签名证明 "
+                            f"(the public file only through an intake, which signs an attestation; "
+                            f"'{department}' has no signature of its own)")
 
     def authorize(self, department: str, event_type: str) -> None:
         """Return if ``department`` may emit ``event_type``; raise ``Rejection`` otherwise

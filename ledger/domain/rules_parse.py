@@ -101,8 +101,10 @@ def parse_departments(doc: dict[str, Any], file: str, *, every_type: bool = True
         for j, intake in enumerate(via):
             if intake not in intakes:
                 reader.fail(f"{entry}.intakes[{j}]", f"unknown intake '{intake}' (not under intakes)")
-        if item["kind"] not in ("emitter", "system", "sector"):
-            reader.fail(f"{entry}.kind", f"'{item['kind']}' is not one of emitter, system, sector")
+        if item["kind"] not in ("emitter", "system", "sector", "public"):
+            reader.fail(f"{entry}.kind", f"'{item['kind']}' is not one of emitter, system, sector, public")
+        if item["kind"] == "public" and not item.get("intakes"):
+            reader.fail(f"{entry}.intakes", "the public file only through an intake: name at least one")
         emits = reader.array(item["may_emit"], f"{entry}.may_emit")
         may_emit = [reader.text(t, f"{entry}.may_emit[{j}]") for j, t in enumerate(emits)]
         for j, event_type in enumerate(may_emit):

@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_PORT_OFFSETS = {"sequencer": 1, "projector": 2, "query-api": 3, "gateway": 4, "list-keeper": 5,
                         "scheduler": 7, "notary": 8, "webhook": 9, "portal": 13, "schema-registry": 14,
-                        "supervisor": 15}
+                        "supervisor": 15, "public-intake": 16}
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,9 @@ class Settings:
     gateway_port: int = 8081  # the submission gateway (HTTP, loopback)
     portal_port: int = 8082  # the public portal and operator dashboard (HTML, loopback)
     registry_port: int = 8083  # the read-only schema registry API (HTTP, loopback)
+    # where readers reach the query API (the portal links each entity's credit report there); "" = loopback
+    api_public_url: str = ""
+    public_intake_port: int = 8084  # the public's objection and repair forms (HTML, loopback)
     sequencer_verified_batches: int = 4096  # signed batches whose signature the sequencer remembers as verified
     sequencer_cache_entities: int = 2_000  # parsed entity states the sequencer keeps in memory (an LRU)
     sequencer_cache_mib: int = 32  # the sequencer's RocksDB block cache, memtables included
@@ -49,6 +52,17 @@ class Settings:
     # a cluster whose listeners speak TLS: the CA that signed the brokers' certificates (SASL_SSL);
     # none: SASL over plain TCP, as the stack's loopback listeners
     kafka_ca_file: Path | None = None
+    # the public intake's limit per client address on the forms it takes (a token bucket): forms at
+    # once (`burst`), then one more every 60 / per_minute seconds; 0 per minute: no limit
+    public_intake_burst: int = 10
+    public_intake_per_minute: float = 1.0
+
+    @property
+    def query_api_url(self) -> str:
+        """The query API's base URL as readers reach it (LEDGER_API_PUBLIC_URL, else http://127.0.0.1:<api_port>)."""
+        return (self.api_public_url or f"http://127.0.0.1:{self.api_port}").rstrip("/")
+    # the font the 红黑榜 PDFs embed (Debian package fonts-wqy-microhei; ops/bootstrap installs it)
+    pdf_font: str = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
 
     def metrics_port(self, service: str) -> int:
         """Each long-running process serves Prometheus /metrics on 127.0.0.1 at base + its offset."""
@@ -116,6 +130,9 @@ def load(env: dict[str, str] | None = None) -> Settings:
         gateway_port=int(e.get("LEDGER_GATEWAY_PORT", "8081")),  # the submission gateway (HTTP, loopback)
         portal_port=int(e.get("LEDGER_PORTAL_PORT", "8082")),  # the public portal (HTML, loopback)
         registry_port=int(e.get("LEDGER_REGISTRY_PORT", "8083")),  # the schema registry API (HTTP, loopback)
+        api_public_url=e.get("LEDGER_API_PUBLIC_URL", ""),
+        # the public intake (HTML forms, loopback): by default the port after the schema registry's
+        public_intake_port=int(e.get("LEDGER_PUBLIC_INTAKE_PORT", str(int(e.get("LEDGER_REGISTRY_PORT", "8083")) + 1))),
         sequencer_verified_batches=int(e.get("LEDGER_SEQUENCER_VERIFIED_BATCHES", "4096")),
         sequencer_cache_entities=int(e.get("LEDGER_SEQUENCER_CACHE_ENTITIES", "2000")),
         sequencer_cache_mib=int(e.get("LEDGER_SEQUENCER_CACHE_MIB", "32")),
@@ -129,4 +146,7 @@ def load(env: dict[str, str] | None = None) -> Settings:
         kafka_brokers=int(e.get("LEDGER_KAFKA_BROKERS", "1")),
         kafka_bootstrap=e.get("LEDGER_KAFKA_BOOTSTRAP", "").strip(),
         kafka_ca_file=Path(e["LEDGER_KAFKA_CA_FILE"]).resolve() if e.get("LEDGER_KAFKA_CA_FILE") else None,
+        public_intake_burst=int(e.get("LEDGER_PUBLIC_INTAKE_BURST", "10")),
+        public_intake_per_minute=float(e.get("LEDGER_PUBLIC_INTAKE_PER_MINUTE", "1")),
+        pdf_font=e.get("LEDGER_PDF_FONT", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
     )

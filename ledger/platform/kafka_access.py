@@ -41,8 +41,9 @@ WEBHOOK = "ledger-webhook"
 NOTARY = "ledger-notary"
 SCHEDULER = "ledger-scheduler"  # also a department of the matrix: it submits expiries
 GATEWAY = "ledger-gateway"  # also the intake of the matrix that attests for departments
-QUERY_API = "ledger-query-api"  # the auditors' routes read credit.events
-SERVICES = (SEQUENCER, PROJECTOR, LIST_KEEPER, WEBHOOK, NOTARY, SCHEDULER, GATEWAY, QUERY_API)
+QUERY_API = "ledger-query-api"  # the auditors' routes and the credit reports read credit.events
+PUBLIC_INTAKE = "ledger-public-intake"  # also the intake of the matrix that attests for the public
+SERVICES = (SEQUENCER, PROJECTOR, LIST_KEEPER, WEBHOOK, NOTARY, SCHEDULER, GATEWAY, QUERY_API, PUBLIC_INTAKE)
 
 
 class AccessError(Exception):

@@ -251,11 +251,13 @@ def open_submission(key: bytes | None, value: bytes, headers: dict[str, bytes], 
     if signer not in public_keys:
         raise refuse("signer", "signer.unknown",
                      f"未知的签名方 {signer} (no key is registered for the signer {signer})")
-    if signer != department:  # an intake's attestation: only one the matrix lets attest for the department
-        try:
+    try:
+        if signer != department:  # an intake's attestation: only one the matrix lets attest for the department
             matrix.authorize_intake(signer, department)
-        except Rejection as r:
-            raise Refused(event_id, r) from None
+        else:  # the public have no signature of their own: only an intake speaks for them
+            matrix.authorize_own_signature(department)
+    except Rejection as r:
+        raise Refused(event_id, r) from None
     ok = verified if verified is not None else signature_valid(value, headers, public_keys)
     if not ok:
         whose = f"部门 {department}" if signer == department else f"受理方 {signer}"

@@ -13,6 +13,11 @@ event judged under version ``n`` is recomputed under version ``n`` (``RuleBook.a
   * ``punishment_catalogue``-> ``Catalogue`` (joint-punishment measures, red-list incentives)
   * ``workdays``            -> ``WorkdayCalendar`` (working days, 调休)
   * ``credit_grade``        -> ``GradeRules`` (the credit-grade weights)
+  * ``objections``          -> ``ObjectionRules`` (the credit office; deadlines of objections and repair
+                               applications)
+  * ``divisions``           -> ``Divisions`` (the city's counties, districts and zones by code)
+  * ``key_persons``         -> ``KeyPersonRules`` (the key-person groups and who keeps their registers)
+  * ``releases``            -> ``ReleaseRules`` (who publishes the numbered 红黑榜 releases)
 
 ``load()`` reads them all into one ``RuleBook`` (the newest version of each as ``publication``,
 ``departments``, ... and every version through ``RuleBook.at(name, n)``); a process calls it once, in
@@ -33,9 +38,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from ledger.domain.divisions import parse_divisions
 from ledger.domain.errors import RulesError
 from ledger.domain.grade_rules import GradeRules, parse_grade_rules
+from ledger.domain.key_persons import parse_key_persons
+from ledger.domain.objection_rules import ObjectionRules, parse_objection_rules
 from ledger.domain.punishment import Catalogue, parse_catalogue
+from ledger.domain.releases import parse_release_rules
 from ledger.domain.rulebook import RuleBook
 from ledger.domain.ruledoc import Reader
 from ledger.domain.rules import DepartmentMatrix, PublicationRules
@@ -50,12 +59,14 @@ __all__ = [
     "load_catalogue",
     "load_departments",
     "load_grade",
+    "load_objections",
     "load_publication_periods",
     "load_workdays",
 ]
 
 
-RULE_FILES = ("publication_periods", "departments", "workdays", "punishment_catalogue", "credit_grade")
+RULE_FILES = ("publication_periods", "departments", "workdays", "punishment_catalogue", "credit_grade", "divisions",
+              "key_persons", "releases", "objections")
 T = TypeVar("T")
 
 
@@ -75,11 +86,20 @@ def load(directory: Path | None = None) -> RuleBook:
         "workdays": _versions(directory, "workdays", parse_workdays),
         "punishment_catalogue": _catalogues(directory, departments),
         "credit_grade": _versions(directory, "credit_grade", parse_grade_rules),
+        "divisions": _versions(directory, "divisions", parse_divisions),
+        # judged against the newest matrix (the one the sequencer judges the department with)
+        "key_persons": _versions(directory, "key_persons",
+                                 lambda doc, file: parse_key_persons(doc, file, _newest(departments))),
+        "releases": _versions(directory, "releases",
+                              lambda doc, file: parse_release_rules(doc, file, _newest(departments))),
+        "objections": _versions(directory, "objections", parse_objection_rules),
     }
     newest = {name: versions[max(versions)] for name, versions in history.items()}
-    return RuleBook(newest["publication_periods"], newest["departments"], newest["workdays"],
-                    newest["punishment_catalogue"], newest["credit_grade"],
-                    MappingProxyType({name: MappingProxyType(v) for name, v in history.items()}))
+    return RuleBook(
+        publication=newest["publication_periods"], departments=newest["departments"], calendar=newest["workdays"],
+        catalogue=newest["punishment_catalogue"], grade=newest["credit_grade"], divisions=newest["divisions"],
+        key_persons=newest["key_persons"], releases=newest["releases"], objections=newest["objections"],
+        history=MappingProxyType({name: MappingProxyType(v) for name, v in history.items()}))
 
 
 def load_publication_periods(directory: Path | None = None) -> PublicationRules:
@@ -117,6 +137,11 @@ def load_workdays(directory: Path | None = None) -> WorkdayCalendar:
 def load_grade(directory: Path | None = None) -> GradeRules:
     """The credit-grade weights (``credit_grade.v<N>.json``)."""
     return _newest(_versions(directory, "credit_grade", parse_grade_rules))
+
+
+def load_objections(directory: Path | None = None) -> ObjectionRules:
+    """The credit office and the deadlines of objections and repair applications (``objections.v<N>.json``)."""
+    return _newest(_versions(directory, "objections", parse_objection_rules))
 
 
 def _newest(versions: dict[int, T]) -> T:

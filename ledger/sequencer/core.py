@@ -225,7 +225,8 @@ class Sequencing:
         state, last_hash = self._entity(partition, event.entity_id)
         try:
             warnings = sub.warnings + decide(state, event, self._today(), self.rules.publication,
-                                            self.rules.catalogue)
+                                            self.rules.catalogue, requests=self.rules.objections,
+                                            key_persons=self.rules.key_persons, releases=self.rules.releases)
         except Rejection as r:
             return Verdict("REJECTED", event.event_id, entity_id=event.entity_id, reasons=[r],
                            content_hash=content_hash)

@@ -70,6 +70,15 @@ async def latest_head(conn: psycopg.AsyncConnection[Any], partition: int, coveri
     return _head(row) if row else None
 
 
+async def first_head(conn: psycopg.AsyncConnection[Any], partition: int, covering: int) -> notary.Head | None:
+    """The oldest published head of the partition that covers `covering` leaves (None when none does yet):
+    the same head for the same leaves whenever it is asked, however far the tree has grown since."""
+    cur = await conn.execute(f"select {HEAD_COLUMNS} from notary.heads where partition = %s and tree_size >= %s "
+                             "and published order by tree_size limit 1", (partition, covering))
+    row = await cur.fetchone()
+    return _head(row) if row else None
+
+
 async def head_at(conn: psycopg.AsyncConnection[Any], partition: int, tree_size: int) -> notary.Head | None:
     cur = await conn.execute(f"select {HEAD_COLUMNS} from notary.heads where partition = %s and tree_size = %s",
                              (partition, tree_size))

@@ -1,4 +1,5 @@
-"""The query API: read-only HTTP/JSON over the PostgreSQL views (schema "views"), on 127.0.0.1.
+"""The query API: read-only HTTP/JSON over the PostgreSQL views (schema "views"), on 127.0.0.1. The
+one thing it writes is each credit report it issues, kept as issued (schema "reports").
 
 Routes (all GET; JSON unless said otherwise; paged routes take page (1-based, default 1) and size
 (default 50, at most 500) and answer {"items": [...], "page", "size", "total"}):
@@ -14,7 +15,7 @@ Routes (all GET; JSON unless said otherwise; paged routes take page (1-based, de
                                    id and never logged); optional type=USCC|RIC; 400 with the
                                    identity check's message when malformed
   /lists                           red and black list entries; filters kind, colour, department,
-                                   category, status, entity, from, to (listed_on, inclusive);
+                                   category, status, entity, county, from, to (listed_on, inclusive);
                                    paged; format=csv: every matching row as CSV (UTF-8 with BOM,
                                    Chinese header row)
   /publicity                       double-publicity records (national XK_/CF_ fields, window,
@@ -25,11 +26,16 @@ Routes (all GET; JSON unless said otherwise; paged routes take page (1-based, de
                                    calendar yet), share_late (among records whose lateness is known);
                                    filters kind, from, to
   /publicity/short-deadlines       the short working-day deadlines (withdrawal of a revoked penalty
-                                   3, court deletion 3, wage-list removal 10, repair 1) per department
-                                   and rule, the totals per rule and the late acts; filters rule,
+                                   3, court deletion 3, wage-list removal 10, repair 1, the steps of
+                                   objections and repair applications) per department and rule, the
+                                   totals per rule, the late acts, and the steps overdue today (open
+                                   objections and applications past a deadline); filters rule,
                                    department
+  /objections/{receipt_no}         an objection by its receipt number: the record, the status, each step's
+  /repair-applications/{receipt_no} date and deadline, the result (no telephone number, no reason text)
   /coverage                        per credit database: registered entities, those with credit
-                                   records, share, target (legal persons 90 %, natural persons 80 %)
+                                   records, share, target (legal persons 90 %); the key natural
+                                   persons in all and per group (target 80 %); filter county
   /positions                       how far the views are in credit.events (partition -> next offset)
   /trigger?entity=&action=         may the entity do this now? allowed / restricted, the joint-
                                    punishment measures with legal basis and implementing
@@ -44,6 +50,8 @@ Routes (all GET; JSON unless said otherwise; paged routes take page (1-based, de
   /metrics                         Prometheus metrics of this process
   /audit/...                       auditors: history checked against the log, as-of state, Merkle
                                    proofs, signed tree heads (projections/audit/http.py)
+  /entities/{entity_id}/report.json|pdf, /reports/{number}.json|pdf, /reports/issuer-key
+                                   credit reports that verify offline (projections/report/http.py)
 
 Read-your-writes, on every route: after=<partition>:<offset> (the ledger position of a
 submission's outcome) makes the request wait until the views have applied that record, at most
@@ -67,14 +75,16 @@ from aiohttp import web
 from prometheus_client import Counter, Histogram
 
 from ledger.domain import identity
+from ledger.domain.key_persons import KeyPersonRules
 from ledger.domain.punishment import Catalogue
 from ledger.domain.rulebook import RuleBook
 from ledger.domain.rules import LIST_KINDS
 from ledger.platform import config, logs
 from ledger.platform.clock import Clock
 from ledger.platform.web import BadParameter, Handler, json_response, loggable_path, metrics_response, observe
-from projections import queries, trigger
+from projections import coverage, objection_queries, queries, trigger
 from projections.audit import http as audit_http
+from projections.report import http as report_http
 from projections.web.params import PAGE_PARAMS, Params, identify, parse_after, parse_wait, primary_rejection
 from projections.web.pool import POOL, database, wait_for_position
 from schemas import registry
@@ -94,6 +104,10 @@ SETTINGS = web.AppKey("settings", config.Settings)
 DEPARTMENTS = web.AppKey("departments", frozenset)
 CATALOGUE = web.AppKey("catalogue", Catalogue)
 CLOCK = web.AppKey("clock", Clock)  # every "today" of an answer: the China Standard Time date
+OFFICE = web.AppKey("office", str)  # the credit office's department id (objections.v<N>.json)
+COUNTIES = web.AppKey("counties", dict)  # county id -> name (ledger/rules/divisions), in the file's order
+KEY_PERSONS = web.AppKey("key_persons", KeyPersonRules)  # the key-person groups and the coverage target
+PUBLISHER = web.AppKey("publisher", str)  # who publishes the 红黑榜 releases (ledger/rules/releases)
 
 
 # ============================================================================ responses
@@ -130,10 +144,30 @@ async def get_entity(request: web.Request) -> web.Response:
     Params(request)
     entity_id = request.match_info["entity_id"]
     async with request.app[POOL].connection() as conn:
-        profile = await queries.entity_profile(conn, entity_id)
+        profile = await _profile(conn, entity_id)
     if profile is None:
         return error(404, "unknown entity", entity_id=_known_entity_id(entity_id))
     return ok(profile)
+
+
+async def _profile(conn: Any, entity_id: str) -> dict[str, Any] | None:
+    """The entity's profile with its objections and repair applications (None if unknown)."""
+    profile = await queries.entity_profile(conn, entity_id)
+    if profile is not None:
+        profile.update(await objection_queries.entity_matters(conn, entity_id))
+    return profile
+
+
+def _get_matter(kind: str) -> Handler:
+    async def get_matter(request: web.Request) -> web.Response:
+        Params(request)
+        receipt = request.match_info["receipt_no"]
+        async with request.app[POOL].connection() as conn:
+            found = await objection_queries.matter(conn, receipt)
+        if found is None or found["kind"] != kind:
+            return error(404, f"no {kind} with this receipt number")
+        return ok(found)
+    return get_matter
 
 
 async def get_history(request: web.Request) -> web.Response:
@@ -162,7 +196,7 @@ async def get_lookup(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     async with request.app[POOL].connection() as conn:
         for _kind, ident in found:
-            profile = await queries.entity_profile(conn, identity.entity_key(ident, settings.id_pepper))
+            profile = await _profile(conn, identity.entity_key(ident, settings.id_pepper))
             if profile is not None:
                 return ok(profile)
     return error(404, "no entity with this identifier in the views", checked_as=[k for k, _ in found],
@@ -177,12 +211,12 @@ def _list_filter(request: web.Request, p: Params) -> queries.ListFilter:
         kind=p.choice("kind", LIST_KIND_CHOICES), colour=p.choice("colour", ("black", "red")),
         department=department, category=p.choice("category", queries.CATEGORIES),
         status=p.choice("status", queries.LIST_STATUSES), entity=p.text("entity", 64),
-        listed_from=start, listed_to=end)
+        listed_from=start, listed_to=end, county=p.choice("county", tuple(request.app[COUNTIES])))
 
 
 async def get_lists(request: web.Request) -> web.StreamResponse:
-    p = Params(request, PAGE_PARAMS | {"kind", "colour", "department", "category", "status", "entity", "from",
-                                       "to", "format"})
+    p = Params(request, PAGE_PARAMS | {"kind", "colour", "department", "category", "status", "entity", "county",
+                                       "from", "to", "format"})
     f = _list_filter(request, p)
     page, size = p.paging()
     fmt = p.choice("format", ("json", "csv")) or "json"
@@ -196,7 +230,7 @@ async def stream_lists_csv(request: web.Request, f: queries.ListFilter, filename
     """Every matching list entry, streamed as the CSV download `filename` (the query API, the portal)."""
     async with request.app[POOL].connection() as conn:
         return await _stream_csv(request, filename, [title for _, title in queries.LIST_CSV_COLUMNS],
-                                 queries.list_entries_csv_rows(conn, f))
+                                 queries.list_entries_csv_rows(conn, f, request.app[COUNTIES]))
 
 
 async def _stream_csv(request: web.Request, filename: str, header: list[str],
@@ -255,17 +289,33 @@ async def get_short_deadlines(request: web.Request) -> web.Response:
     department = _department(request, p)
     rule = p.choice("rule", SHORT_DEADLINE_RULES)
     async with request.app[POOL].connection() as conn:
-        return ok(await queries.short_deadline_report(conn, rule, department))
+        report = await queries.short_deadline_report(conn, rule, department)
+        overdue = await objection_queries.overdue(conn, request.app[CLOCK].today(), request.app[OFFICE], department)
+    if rule is not None:
+        overdue["items"] = [x for x in overdue["items"] if x["rule"] == rule]
+        overdue["departments"] = [x for x in overdue["departments"] if x["rule"] == rule]
+    return ok({**report, "overdue": overdue})
 
 
-# the measured rules of ledger/rules/workdays.v<N>.json "deadlines" (docs/domain-notes.md §15.2)
-SHORT_DEADLINE_RULES = ("penalty_withdrawal", "court_deletion", "wage_removal", "repair_decision")
+# the measured rules of ledger/rules/workdays.v<N>.json "deadlines" (docs/domain-notes.md §15.2) and the steps of
+# objections and repair applications (ledger/rules/objections.v<N>.json)
+SHORT_DEADLINE_RULES = ("penalty_withdrawal", "court_deletion", "wage_removal", "repair_decision",
+                        "objection_forward", "objection_answer_own", "objection_source_answer", "objection_answer",
+                        "repair_accept", "repair_decide")
 
 
 async def get_coverage(request: web.Request) -> web.Response:
-    Params(request)
+    p = Params(request, frozenset({"county"}))
+    county = p.choice("county", tuple(request.app[COUNTIES]))
     async with request.app[POOL].connection() as conn:
-        return ok(await queries.coverage(conn))
+        return ok(await coverage_of(request, conn, county))
+
+
+async def coverage_of(request: web.Request, conn: Any, county: str | None = None) -> dict[str, Any]:
+    """The coverage (projections/coverage.py) with the key-person groups of the app's rules."""
+    rules = request.app[KEY_PERSONS]
+    groups = {c.id: c.name for c in rules.categories.values()}
+    return await coverage.coverage(conn, county, groups, rules.target)
 
 
 async def get_positions(request: web.Request) -> web.Response:
@@ -361,6 +411,8 @@ ROUTES: tuple[tuple[str, Handler], ...] = (
     ("/publicity", get_publicity),
     ("/publicity/lateness", get_lateness),
     ("/publicity/short-deadlines", get_short_deadlines),
+    ("/objections/{receipt_no}", _get_matter("objection")),
+    ("/repair-applications/{receipt_no}", _get_matter("repair")),
     ("/coverage", get_coverage),
     ("/positions", get_positions),
     ("/trigger", get_trigger),
@@ -368,6 +420,16 @@ ROUTES: tuple[tuple[str, Handler], ...] = (
     ("/health", get_health),
     ("/metrics", get_metrics),
 )
+
+
+def install_rules(app: web.Application, rules: RuleBook) -> None:
+    """What the query API and the portal read of the rules: departments, counties, key-person groups,
+    the releases' publisher, the credit office (objections)."""
+    app[DEPARTMENTS] = frozenset(rules.departments.departments)
+    app[COUNTIES] = {c.id: c.name for c in rules.divisions.counties}
+    app[KEY_PERSONS] = rules.key_persons
+    app[PUBLISHER] = rules.releases.publisher_name
+    app[OFFICE] = rules.objections.credit_office
 
 
 # ============================================================================ middlewares
@@ -393,7 +455,7 @@ def answer(request: web.Request, exc: Exception, route: str) -> web.Response | N
     if isinstance(exc, BadParameter):
         return error(400, f"bad parameter '{exc.name}': {exc.why}", parameter=exc.name, reason=exc.why, **exc.extra)
     if isinstance(exc, web.HTTPNotFound):
-        return error(404, "no such route", routes=[path for path, _ in ROUTES])
+        return error(404, "no such route", routes=[path for path, _ in ROUTES] + list(report_http.PATHS))
     if isinstance(exc, web.HTTPMethodNotAllowed):
         return error(405, f"method {request.method} not allowed; this API is read-only (GET)",
                      allowed=sorted(exc.allowed_methods))
@@ -420,12 +482,13 @@ def make_app(settings: config.Settings, rules: RuleBook, clock: Clock,
     observed = observe(log, REQUEST_SECONDS, RESPONSES, answer, lambda request: error(500, "internal error"))
     app = web.Application(middlewares=[observed, read_your_writes])
     app[SETTINGS] = settings
-    app[DEPARTMENTS] = frozenset(rules.departments.departments)
     app[CATALOGUE] = rules.catalogue
     app[CLOCK] = clock
+    install_rules(app, rules)
     for path, handler in ROUTES:
         app.router.add_get(path, handler)
     audit_http.install(app, POOL, SETTINGS)
+    report_http.install(app, POOL, SETTINGS, CLOCK, rules)
 
     app.cleanup_ctx.append(database(settings, "query-api", pool))
     return app

@@ -11,20 +11,31 @@ Pages (all GET):
                                  its reasons, list entries with the legal basis and the end date,
                                  double-publicity records inside their publication window
   /lists                         red and black lists; filters kind, colour, department, category,
-                                 status, from, to (listed on); paged (page, size)
-  /publication?period=2026-11    the periodic publication (红黑榜) of a month or quarter (2026-Q4):
-                                 entries listed in the period, red and black; paged
+                                 county, status, from, to (listed on); paged (page, size)
+  /publication?period=2026-11    the live query of a month or quarter (2026-Q4): entries listed in
+                                 the period, red and black, as the lists stand now (not a release);
+                                 paged; links to the period's approved releases
   /publication.csv?period=...    the same as a CSV download (UTF-8 with BOM, Chinese header row)
+  /releases, /releases/{n}       the approved, numbered 红黑榜 releases exactly as approved, with
+  /releases/{n}.pdf|.csv|.json   their PDF, CSV and canonical content (release_pages.py)
+  /counties, /county/{county}    each county, district and zone with its own figures (county_pages.py)
   /tree-head                     the latest signed tree head of each partition of the ledger, the
                                  notary's public key and how to verify both (the signed text shown)
   /tree-head.json?partition=P    that head as a file (the form `python -m ledger.audit.verify` takes)
   /notary.pub                    the notary's Ed25519 public key (hex), as a file
+  /report-issuer.pub             the credit report issuer's Ed25519 public key (hex), as a file (an
+                                 entity page links its credit report, PDF and JSON, on the query API)
   /verify.py                     the offline verifier (ledger/audit/verify.py: standard library and
                                  `cryptography` only), as a file
+  /follow?receipt=               an objection or a repair application by its receipt number: the record,
+                                 the status, each step's date and deadline, the result (filed through
+                                 the public intake, ledger/intake/public, whose forms the record pages
+                                 link to)
   /dashboard                     operators: services up, throughput, lag in seconds, rejections by
                                  reason, alerts and webhook deliveries by department (from every
-                                 service's /metrics), late double-publicity records and coverage
-                                 against the seed's targets (from the views)
+                                 service's /metrics), late double-publicity records, coverage of legal
+                                 persons and key natural persons against the seed's targets, and the
+                                 credit office's release drafts and approved releases (from the views)
   /static/portal.css, /health, /metrics
 
 Reads go through projections/queries.py (the same functions as the JSON query API) and the query
@@ -38,10 +49,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
-from datetime import UTC, date, datetime, timedelta
+from collections import OrderedDict
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 import jinja2
@@ -49,16 +59,21 @@ from aiohttp import web
 from prometheus_client import Counter, Histogram
 
 from ledger.audit import verify
-from ledger.domain import identity
-from ledger.domain import rules as domain_rules
+from ledger.domain import identity, releases
 from ledger.domain.rulebook import RuleBook
 from ledger.platform import config, logs
 from ledger.platform.clock import Clock
 from ledger.platform.web import BadParameter, Handler, metrics, observe
-from projections import queries
+from projections import objection_queries, queries
 from projections.audit import auditor as ledger_audit
 from projections.audit import reads as audit
-from projections.web import api, dashboard
+from projections.publicity import on_display
+from projections.releases import drafts
+from projections.releases import reads as release_reads
+from projections.report import issue as report_issue
+from projections.web import api, county_pages, dashboard, release_pages
+from projections.web.pages import JINJA, RULES, form_request, render
+from projections.web.pages import pages as _pages
 from projections.web.params import Params, identify
 from projections.web.pool import POOL, database
 from schemas import registry
@@ -77,9 +92,7 @@ REQUEST_SECONDS = Histogram("ledger_portal_request_seconds", "Portal request dur
                             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 RESPONSES = Counter("ledger_portal_responses_total", "Portal responses, by route and status", ["route", "status"])
 
-JINJA = web.AppKey("jinja", jinja2.Environment)
 THROUGHPUT = web.AppKey("throughput", dashboard.Throughput)
-RULES = web.AppKey("rules", RuleBook)
 
 
 # ============================================================================ pure helpers
@@ -87,22 +100,14 @@ RULES = web.AppKey("rules", RuleBook)
 
 def parse_period(value: str | None) -> tuple[str, date, date]:
     """`2026-11` (a month) or `2026-Q4` (a quarter) -> (label, first day, last day); BadParameter
-    naming `period` otherwise."""
+    naming `period` otherwise (the periods of the releases: ledger/domain/releases.py)."""
     if value is None or not value.strip():
         raise BadParameter("period", "missing: give a month (2026-11) or a quarter (2026-Q4)")
-    text = value.strip().upper()
-    m = re.fullmatch(r"([0-9]{4})-(?:([0-9]{2})|Q([1-4]))", text)
-    if not m or not 2000 <= int(m.group(1)) <= 2100 or (m.group(2) and not 1 <= int(m.group(2)) <= 12):
-        raise BadParameter("period", f"'{value[:20]}' is not a month (2026-11) or a quarter (2026-Q4)")
-    year = int(m.group(1))
-    if m.group(2):
-        first_month, months, label = int(m.group(2)), 1, f"{year}年{int(m.group(2))}月"
-    else:
-        q = int(m.group(3))
-        first_month, months, label = 3 * q - 2, 3, f"{year}年第{q}季度"
-    start = date(year, first_month, 1)
-    end = domain_rules.add_months(start, months) - timedelta(days=1)
-    return label, start, end
+    try:
+        period = releases.period_of(value)
+    except ValueError as exc:
+        raise BadParameter("period", str(exc)) from None
+    return period.label, period.start, period.end
 
 
 def current_month(today: date) -> str:
@@ -114,31 +119,12 @@ def public_text(text: str) -> str:
     return identity.mask_id_numbers(text)
 
 
-def in_window(record: dict[str, Any], today: date) -> bool:
-    """A double-publicity record still on public display: published (penalty) or valid (licence),
-    its window started and not ended."""
-    if record["status"] not in ("published", "valid"):
-        return False
-    start, end = record.get("window_start"), record.get("automatic_end")
-    return (start is None or date.fromisoformat(start) <= today) and (end is None or date.fromisoformat(end) > today)
-
-
-def form_request(request: web.Request) -> web.Request:
-    """The request without empty query parameters (an HTML form sends every field, filled or not)."""
-    empty = [k for k, v in request.query.items() if not v.strip()]
-    return request.clone(rel_url=request.rel_url.without_query_params(*empty)) if empty else request
 
 
 # ============================================================================ rendering
 
 
-def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
-    env = request.app[JINJA]
-    body = env.get_template(template).render(request_path=request.path, **context)
-    return web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
-
-
-def _environment(rules: RuleBook) -> jinja2.Environment:
+def _environment(rules: RuleBook, settings: config.Settings) -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     departments = rules.departments.departments
@@ -147,21 +133,18 @@ def _environment(rules: RuleBook) -> jinja2.Environment:
         STATUS=queries.STATUS_TITLES, DEPARTMENT={d: dep.name for d, dep in departments.items()},
         PUBLICITY_KIND={"licence": "行政许可", "penalty": "行政处罚"},
         SHORT_RULE={key: f"{rule.title}（{rule.working_days} 个工作日）"
-                    for key, rule in rules.calendar.deadlines.items()},
+                    for key, rule in {**rules.calendar.deadlines, **rules.objections.titles()}.items()},
+        # the public intake's forms (objections, repair applications), linked from the record pages
+        intake=f"http://127.0.0.1:{settings.public_intake_port}",
         PUBLICITY_STATUS={"published": "公示中", "valid": "有效", "repaired": "已信用修复", "expired": "已到期",
                           "revoked": "已撤销"},
         GRADE={"A": "A 级（守信）", "B": "B 级（基本守信）", "C": "C 级（失信风险）", "D": "D 级（严重失信）"},
+        COUNTY={c.id: c.name for c in rules.divisions.counties}, DRAFT_STATUS=drafts.STATUS_TITLES,
     )
     env.filters["qs"] = lambda params: urlencode({k: v for k, v in params.items() if v not in (None, "")})
     env.filters["number"] = lambda v, digits=0: "—" if v is None else f"{v:,.{digits}f}"
     env.filters["percent"] = lambda v: "—" if v is None else f"{v * 100:.1f}%"
     return env
-
-
-def _pages(total: int, page: int, size: int) -> dict[str, Any]:
-    last = max(1, -(-total // size))
-    return {"page": page, "size": size, "total": total, "last": last,
-            "prev": page - 1 if page > 1 else None, "next": page + 1 if page < last else None}
 
 
 # ============================================================================ public pages
@@ -204,12 +187,26 @@ async def entity(request: web.Request) -> web.Response:
     list_rules = request.app[RULES].publication.list_kinds
     lists = [{**x, "legal_basis": list_rules[x["list_kind"]].legal_source if x["list_kind"] in list_rules else None}
              for x in profile["lists"]]
-    publicity = [r for r in profile["publicity"] if in_window(r, today)]
+    publicity = [r for r in profile["publicity"] if on_display(r, today)]
     return render(request, "entity.html", e=profile, lists=lists, publicity=publicity, today=today,
-                  hidden_publicity=len(profile["publicity"]) - len(publicity))
+                  hidden_publicity=len(profile["publicity"]) - len(publicity),
+                  report_url=f"{request.app[api.SETTINGS].query_api_url}/entities/{profile['entity_id']}/report")
 
 
-LIST_PARAMS = frozenset({"kind", "colour", "department", "category", "status", "from", "to", "page", "size"})
+async def follow(request: web.Request) -> web.Response:
+    """An objection or a repair application by its receipt number (a blank form without one)."""
+    p = Params(form_request(request), frozenset({"receipt"}))
+    receipt = (p.text("receipt", 40) or "").strip().upper()
+    found = None
+    if receipt:
+        async with request.app[POOL].connection() as conn:
+            found = await objection_queries.matter(conn, receipt)
+    return render(request, "follow.html", receipt=public_text(receipt), m=found,
+                  today=request.app[api.CLOCK].today().isoformat())
+
+
+LIST_PARAMS = frozenset({"kind", "colour", "department", "category", "county", "status", "from", "to", "page",
+                         "size"})
 
 
 async def lists(request: web.Request) -> web.Response:
@@ -235,8 +232,9 @@ async def publication(request: web.Request) -> web.Response:
         totals = {colour: (await queries.list_entries(
             conn, queries.ListFilter(colour=colour, listed_from=start, listed_to=end), 1, 1))["total"]
             for colour in ("black", "red")}
+        released = [r for r in await release_reads.listing(conn) if r["period"] == releases.period_of(period).text]
     return render(request, "publication.html", period=period, label=label, start=start, end=end, result=result,
-                  totals=totals, pages=_pages(result["total"], page, PAGE_SIZE))
+                  totals=totals, released=released, pages=_pages(result["total"], page, PAGE_SIZE))
 
 
 async def publication_csv(request: web.Request) -> web.StreamResponse:
@@ -296,6 +294,16 @@ async def notary_key(request: web.Request) -> web.Response:
                         headers={"Content-Disposition": 'attachment; filename="notary.pub"'})
 
 
+async def issuer_key(request: web.Request) -> web.Response:
+    """The credit report issuer's public key (hex), as a file: a report's JSON verifies with it."""
+    Params(request)
+    key = report_issue.issuer_public_key(request.app[api.SETTINGS].keys_dir)
+    if key is None:
+        return render(request, "error.html", status=404, title="公钥尚未生成", message="信用报告出具方的公钥尚未生成。")
+    return web.Response(text=key + "\n", content_type="text/plain", charset="utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="report-issuer.pub"'})
+
+
 async def verifier(request: web.Request) -> web.Response:
     """ledger/audit/verify.py itself: it runs on its own (standard library and `cryptography`)."""
     Params(request)
@@ -314,11 +322,14 @@ async def operator_dashboard(request: web.Request) -> web.Response:
     throughput.add(figures)
     async with request.app[POOL].connection() as conn:
         lateness = await queries.lateness_report(conn)
-        coverage = await queries.coverage(conn)
+        coverage = await api.coverage_of(request, conn)
         late = await queries.publicity_records(conn, queries.PublicityFilter(late="true"), 1, 20)
         short = await queries.short_deadline_report(conn)
+        overdue = await objection_queries.overdue(conn, request.app[api.CLOCK].today(), request.app[RULES].objections.credit_office)
+        office = {"drafts": await drafts.recent(conn, 10), "releases": (await release_reads.listing(conn))[:10]}
     return render(request, "dashboard.html", f=figures, rates=throughput.as_dict(), lateness=lateness,
-                  coverage=coverage, late=late, short=short, now=request.app[api.CLOCK].now().replace(microsecond=0))
+                  coverage=coverage, late=late, short=short, overdue=overdue, office=office,
+                  now=request.app[api.CLOCK].now().replace(microsecond=0))
 
 
 async def sample_throughput(app: web.Application):  # type: ignore[no-untyped-def]
@@ -351,13 +362,17 @@ ROUTES: tuple[tuple[str, Handler], ...] = (
     ("/lists", lists),
     ("/publication", publication),
     ("/publication.csv", publication_csv),
+    ("/follow", follow),
     (TREE_HEAD_PAGE, tree_head),
     (TREE_HEAD_PAGE + ".json", tree_head_json),
     ("/notary.pub", notary_key),
+    ("/report-issuer.pub", issuer_key),
     ("/verify.py", verifier),
     ("/dashboard", operator_dashboard),
     ("/health", health),
     ("/metrics", metrics),
+    *release_pages.ROUTES,
+    *county_pages.ROUTES,
 )
 
 
@@ -387,9 +402,10 @@ def make_app(settings: config.Settings, rules: RuleBook, clock: Clock, sample: b
     app[api.SETTINGS] = settings
     app[api.CLOCK] = clock
     app[RULES] = rules
-    app[api.DEPARTMENTS] = frozenset(rules.departments.departments)
-    app[JINJA] = _environment(rules)
+    api.install_rules(app, rules)
+    app[JINJA] = _environment(rules, settings)
     app[THROUGHPUT] = dashboard.Throughput()
+    app[release_pages.PDF_CACHE] = OrderedDict()
     for path, handler in ROUTES:
         app.router.add_get(path, handler)
     app.router.add_static("/static", STATIC)

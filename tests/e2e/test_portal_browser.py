@@ -2,7 +2,8 @@
 running stack: a visitor searches by part of a Chinese name, opens the entity and reads why it is
 listed (list status, legal basis, end date, grade reasons); filters the black list with the form;
 downloads the month's publication as CSV; follows the home page to the signed tree heads and
-downloads one; and the display pages work with JavaScript turned off.
+downloads one; downloads an entity's credit report (PDF and JSON) from its page and verifies it;
+and the display pages work with JavaScript turned off.
 Screenshots of every step are kept in artifacts/portal/ (git-ignored; CI keeps them)."""
 
 from __future__ import annotations
@@ -13,22 +14,19 @@ import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
+import aiohttp
+import pypdfium2
 import pytest
-from playwright.async_api import BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from ledger.audit import verify
 from ledger.domain import identity
 from ledger.domain.rules import ListingTerms
 from ledger.rules import loader
-from tests import portal_world
+from tests import browser, helpers, portal_world
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "artifacts" / "portal"
-CHROMIUM = "/usr/bin/chromium"  # Debian package chromium (ops/bootstrap); never `playwright install`
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = browser.ARTIFACTS / "portal"
 
 
 @pytest.fixture(scope="module")
@@ -36,29 +34,14 @@ async def world(settings, services):  # type: ignore[no-untyped-def]
     return await portal_world.build(settings, "portal-browser")
 
 
-async def _context(tmp: Path, **options: Any) -> AsyncIterator[BrowserContext]:
-    async with async_playwright() as p:
-        ctx = await p.chromium.launch_persistent_context(
-            str(tmp), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, accept_downloads=True,
-            locale="zh-CN", viewport={"width": 1280, "height": 900}, **options)
-        try:
-            yield ctx
-        finally:
-            await ctx.close()
-
-
 @pytest.fixture
 async def page(tmp_path: Path, settings) -> AsyncIterator[Page]:  # type: ignore[no-untyped-def]
-    async for ctx in _context(tmp_path / "profile"):  # a fresh user-data directory per test
-        pg = await ctx.new_page()
-        pg.set_default_timeout(20_000)
-        pg.base = f"http://127.0.0.1:{settings.portal_port}"  # type: ignore[attr-defined]
+    async for pg in browser.page(tmp_path, settings):
         yield pg
 
 
 async def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    await browser.shot(page, ARTIFACTS, name)
 
 
 async def test_search_by_part_of_a_name_then_read_why_it_is_listed(page: Page, world) -> None:
@@ -118,7 +101,7 @@ async def test_filter_the_lists_with_the_form(page: Page, world) -> None:
 
 async def test_download_the_months_publication(page: Page, world) -> None:
     await page.goto(page.base + f"/publication?period={world['ban_month']}")  # type: ignore[attr-defined]
-    await expect(page.get_by_role("heading", level=1)).to_have_text(f"{world['ban_month_title']}红黑榜")
+    await expect(page.get_by_role("heading", level=1)).to_have_text(f"{world['ban_month_title']}列入名单（实时查询）")
     await expect(page.locator("table.entries")).to_contain_text(world["ban"]["decision_no"])
     await shot(page, "06-publication")
     async with page.expect_download() as info:
@@ -129,8 +112,10 @@ async def test_download_the_months_publication(page: Page, world) -> None:
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert rows[0][0] == "主体名称" and len(rows) >= 2
-    mine = [r for r in rows if r[5] == world["ban"]["decision_no"]]
-    assert [r[:5] for r in mine] == [[world["company"].name, world["company"].id, "企业", "政府采购禁止参加名单", "黑名单"]]
+    mine = [r for r in rows if r[6] == world["ban"]["decision_no"]]
+    county = loader.load().divisions.county(world["company"].id[2:8]).name
+    assert [r[:6] for r in mine] == [[world["company"].name, world["company"].id, "企业", county, "政府采购禁止参加名单",
+                                      "黑名单"]]
     (ARTIFACTS / f"publication-{world['ban_month']}.csv").write_bytes(raw)
 
 
@@ -157,7 +142,7 @@ async def test_the_signed_tree_head_from_the_home_page(page: Page, settings, wor
 
 async def test_display_pages_work_without_javascript(tmp_path: Path, settings, world) -> None:
     base = f"http://127.0.0.1:{settings.portal_port}"
-    async for ctx in _context(tmp_path / "nojs", java_script_enabled=False):
+    async for ctx in browser.context(tmp_path / "nojs", java_script_enabled=False):
         page = await ctx.new_page()
         await page.goto(f"{base}/search?q={world['marker']}")
         await expect(page.locator("p.count")).to_contain_text("共 3 个信用主体")
@@ -170,3 +155,38 @@ async def test_display_pages_work_without_javascript(tmp_path: Path, settings, w
         await shot(page, "07-dashboard-no-javascript")
         await page.goto(f"{base}/tree-head")
         await expect(page.locator("#how-to-verify")).to_contain_text("verify.py --head")
+
+
+async def test_download_the_credit_report_from_the_entity_page(page: Page, settings, world) -> None:
+    """The entity page links its credit report on the query API: the PDF downloads, says who and how to
+    verify it; the JSON and the two public keys from the portal verify with the portal's verifier."""
+    api = f"http://127.0.0.1:{settings.api_port}/entities/{world['company_id']}/report.json"
+    async with aiohttp.ClientSession() as http:  # once the notary's head covers the company's records
+
+        async def ready() -> bool:
+            async with http.get(api) as r:
+                return r.status == 200
+
+        await helpers.wait_until(ready, timeout=90, interval=2, what="the company's credit report")
+    await page.goto(page.base + f"/entity/{world['company_id']}")  # type: ignore[attr-defined]
+    await expect(page.locator("#report")).to_contain_text("离线核验")
+    async with page.expect_download() as info:
+        await page.get_by_role("link", name="下载信用报告（PDF）").click()
+    download = await info.value
+    number = download.suggested_filename.removesuffix(".pdf")
+    assert verify.REPORT_NUMBER.fullmatch(number), download.suggested_filename
+    pdf = pypdfium2.PdfDocument(Path(await download.path()).read_bytes())
+    text = pdf[0].get_textpage().get_text_range()
+    assert number in text and world["company"].name in text and "核验方法" in text
+    (browser.ARTIFACTS / "reports").mkdir(parents=True, exist_ok=True)
+    pdf[0].render(scale=1.6).to_pil().save(browser.ARTIFACTS / "reports" / "portal-report-p1.png")
+    await shot(page, "09-entity-report-link")
+
+    files = {}
+    for name in ("可离线核验的 JSON 版", "report-issuer.pub", "notary.pub"):
+        async with page.expect_download() as info:
+            await page.locator("#report").get_by_role("link", name=name, exact=True).click()
+        files[name] = Path(await (await info.value).path()).read_bytes()
+    v = verify.verify_report(files["可离线核验的 JSON 版"], files["notary.pub"].decode().strip(),
+                             files["report-issuer.pub"].decode().strip())
+    assert v.number == number and v.subject["entity_id"] == world["company_id"]

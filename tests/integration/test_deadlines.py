@@ -132,8 +132,8 @@ def _insert(conn: psycopg.Connection[Any], table: str, event_id: str, first: dat
     if table == "publicity":
         conn.execute(f"insert into {NAME}.publicity (event_id, entity_id, kind, ref, national, department, "
                      "decision_date, ledger_date, deadline, working_days, late, window_start, status, subject_name, "
-                     "public_id, category, provisional) values (%s, 'uscc:X', %s, 'R', '{}', 'xc-samr', %s, %s, %s, "
-                     "%s, %s, %s, 'published', 'S', 'X', 'legal_person', %s)",
+                     "public_id, category, provisional, county) values (%s, 'uscc:X', %s, 'R', '{}', 'xc-samr', %s, %s, "
+                     "%s, %s, %s, %s, 'published', 'S', 'X', 'legal_person', %s, '411002')",
                      (event_id, what, first, done, late.deadline, late.working_days_taken, late.late, first,
                       late.provisional))
     else:

@@ -13,8 +13,8 @@ from ledger.client import submit_as_departments
 from ledger.domain.rules import EVENT_TYPES
 from ledger.platform import signing
 from ledger.records import chain
-from ops import workload
-from tests import helpers
+from ops import workload, workload_objections
+from tests import helpers, release_world
 
 
 async def _submit(settings, phase):  # type: ignore[no-untyped-def]
@@ -23,14 +23,20 @@ async def _submit(settings, phase):  # type: ignore[no-untyped-def]
 
 async def test_every_event_family_lands_with_version_and_hash(settings, services) -> None:
     rng = helpers.rng("families")
-    subjects = workload.subjects(rng, 3, persons_share=0.0)
+    subjects = workload.subjects(rng, 4, persons_share=0.0)
     lives = [workload.life(rng, s, i) for i, s in enumerate(subjects[:2])]
     honours = workload.honour_history(subjects[2])
-    phases = [[e for life in lives for e in life[0]] + workload.honoured_life(subjects[2]) + honours[0],
-              [e for life in lives for e in life[1]] + honours[1]]
-    outcomes = []
-    for phase in phases:
-        outcomes += await _submit(settings, phase)
+    requests = workload_objections.request_history(subjects[3], str(rng.randrange(10**5)), helpers.today())
+    # a key person outside 禹州市 and 长葛市, whose key-person coverage tests/integration/test_counties.py counts
+    person = next(p for p in (workload.subjects(rng, 1, persons_share=1.0)[0] for _ in range(100))
+                  if p.id[:6] not in ("411081", "411082"))
+    phases = [[e for life in lives for e in life[0]] + workload.honoured_life(subjects[2]) + honours[0] + requests[0]
+              + [workload.key_person_registered(person, "teacher", date(2020, 9, 1))],
+              [e for life in lives for e in life[1]] + honours[1] + requests[1], requests[2]]
+    outcomes = await _submit(settings, phases[0])
+    phases[1].append(await release_world.next_release(settings, subjects[0], 32))
+    outcomes += await _submit(settings, phases[1])
+    outcomes += await _submit(settings, phases[2])
 
     refused = [(o["event_id"], o["reasons"]) for o in outcomes if o["status"] != "ACCEPTED"]
     assert refused == []
@@ -39,12 +45,13 @@ async def test_every_event_family_lands_with_version_and_hash(settings, services
 
     entity_ids = {o["entity_id"] for o in outcomes}
     entries = await helpers.ledger_entries(settings, entity_ids)
-    assert sum(len(es) for es in entries.values()) == len(records)
+    ours = {r["envelope"]["event_id"] for r in records}  # the publisher's entity holds other releases too
+    assert sum(e["event_id"] in ours for es in entries.values() for e in es) == len(records)
     for entity, es in entries.items():
         assert [e["entity_version"] for e in es] == list(range(1, len(es) + 1)), entity
         assert chain.broken_links(es) == [], entity
         assert all(len(e["hash"]) == 32 for e in es)
-    by_event = {e["event_id"]: e for es in entries.values() for e in es}
+    by_event = {e["event_id"]: e for es in entries.values() for e in es if e["event_id"] in ours}
     for o in outcomes:
         e = by_event[o["event_id"]]
         assert (o["entity_version"], o["ledger_partition"], o["ledger_offset"]) == (

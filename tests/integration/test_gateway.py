@@ -27,9 +27,9 @@ from ledger.intake import openapi
 from ledger.platform import config, signing
 from ledger.records import submissions
 from ledger.rules import loader
-from ops import workload
+from ops import workload, workload_objections
 from schemas import registry
-from tests import helpers
+from tests import helpers, release_world
 
 
 def as_json(record: dict[str, Any]) -> dict[str, Any]:
@@ -99,13 +99,16 @@ PERSON_IDS: list[str] = []  # clear ID numbers sent in this module: the gateway'
 
 async def test_every_family_over_http_is_accepted_at_its_ledger_position(settings, gw) -> None:
     rng = helpers.rng("gateway-families")
-    company, honoured = workload.subjects(rng, 2, persons_share=0.0)
+    company, honoured, objected = workload.subjects(rng, 3, persons_share=0.0)
     person = workload.subjects(rng, 1, persons_share=1.0)[0]
     PERSON_IDS.append(person.id)
     life = workload.life(rng, company, rng.randrange(10_000, 99_999))
     honours = workload.honour_history(honoured)
+    requests = workload_objections.request_history(objected, str(rng.randrange(10**5)), helpers.today())
     pairs = life[0] + workload.honoured_life(honoured) + honours[0] + \
-        [("xc-eco-env", workload.penalty(rng, person, "xc-eco-env", rng.randrange(10**6, 10**7)))] + life[1] + honours[1]
+        [("xc-eco-env", workload.penalty(rng, person, "xc-eco-env", rng.randrange(10**6, 10**7)))] + life[1] + honours[1] \
+        + [p for phase in requests for p in phase]
+    pairs.append(await release_world.next_release(settings, company, 44))  # the credit office over HTTP too
     assert {r["envelope"]["event_type"] for _, r in pairs} == EVENT_TYPES
     outcomes = []
     for dept, record in pairs:
@@ -119,9 +122,12 @@ async def test_every_family_over_http_is_accepted_at_its_ledger_position(setting
         assert body["event_id"] == record["envelope"]["event_id"] and body["reasons"] == []
         outcomes.append(body)
     person_entity = entity_of(settings, person)
-    assert {o["entity_id"] for o in outcomes} == {"uscc:" + company.id, "uscc:" + honoured.id, person_entity}
+    office = "uscc:" + loader.load().releases.publisher_id
+    assert {o["entity_id"] for o in outcomes} == {"uscc:" + company.id, "uscc:" + honoured.id, "uscc:" + objected.id,
+                                                  person_entity, office}
     entries = await helpers.ledger_entries(settings, {o["entity_id"] for o in outcomes})
-    by_event = {e["event_id"]: e for es in entries.values() for e in es}
+    ours = {r["envelope"]["event_id"] for _, r in pairs}  # the publisher's entity holds other releases too
+    by_event = {e["event_id"]: e for es in entries.values() for e in es if e["event_id"] in ours}
     assert len(by_event) == len(pairs)
     for o in outcomes:
         e = by_event[o["event_id"]]

@@ -28,31 +28,11 @@ from projections.web import dashboard
 from schemas import registry
 from tests import helpers, portal_world
 
-BODIES: list[str] = []
-
-
-class Portal:
-    def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
-        self.session, self.base = session, base
-
-    async def page(self, path: str, expect: int = 200, **params: Any) -> str:
-        async with self.session.get(self.base + path, params=params or None, allow_redirects=True) as r:
-            body = await r.text(encoding="utf-8")
-            BODIES.append(body)
-            assert r.status == expect, (path, params, r.status, body[:800])
-            assert r.headers["Content-Type"].startswith("text/html")
-            facts = portal_world.PageFacts(body)
-            assert facts.lang == "zh-CN", path
-            assert facts.unlabelled() == [], (path, facts.unlabelled())
-            assert facts.scripts == 0, path
-            self.last_url = str(r.url)
-            return body
-
 
 @pytest.fixture(scope="module")
 async def portal(settings, services):  # type: ignore[no-untyped-def]
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-        yield Portal(session, f"http://127.0.0.1:{settings.portal_port}")
+        yield portal_world.Portal(session, f"http://127.0.0.1:{settings.portal_port}")
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +74,7 @@ async def test_search_by_credit_code_or_id_number_opens_the_entity(settings, por
     assert other not in body and identity.mask_ric(other) in body and "共 0 个信用主体" in body
 
 
-async def test_entity_page_shows_why_it_is_listed(portal, world) -> None:
+async def test_entity_page_shows_why_it_is_listed(settings, portal, world) -> None:
     body = await portal.page(f"/entity/{world['company_id']}")
     ban = world["ban"]
     assert world["company"].name in body and world["company"].id in body
@@ -114,6 +94,15 @@ async def test_entity_page_shows_why_it_is_listed(portal, world) -> None:
 
     honoured = await portal.page(f"/entity/{world['honoured_id']}")
     assert "守信激励（红名单）" in honoured and "A 级" in honoured
+    # the credit report, on the query API, and what verifies it, on the portal
+    report = body.split('id="report"', 1)[1].split("</section>", 1)[0]
+    base = f"http://127.0.0.1:{settings.api_port}/entities/{world['company_id']}/report"
+    assert f'href="{base}.pdf"' in report and f'href="{base}.json"' in report
+    assert all(f'href="/{f}"' in report for f in ("verify.py", "notary.pub", "report-issuer.pub"))
+    async with portal.session.get(portal.base + "/report-issuer.pub") as r:
+        assert r.status == 200 and r.headers["Content-Disposition"] == 'attachment; filename="report-issuer.pub"'
+        key = (await r.text()).strip()
+    assert key == (settings.keys_dir / "report-issuer" / "report-issuer.pub").read_text().strip()
 
 
 async def test_person_page_is_masked_and_shows_penalties_in_their_window(portal, world) -> None:
@@ -147,11 +136,11 @@ async def test_lists_with_filters_and_paging(portal, world) -> None:
 async def test_publication_of_a_month_and_a_quarter(portal, world) -> None:
     ban = world["ban"]
     month = await portal.page("/publication", period=world["ban_month"])
-    assert f"{world['ban_month_title']}红黑榜" in month and ban["decision_no"] in month
+    assert f"{world['ban_month_title']}列入名单" in month and 'id="not-a-release"' in month and ban["decision_no"] in month
     assert f'href="/publication.csv?period={world["ban_month"]}"' in month
     quarter = await portal.page("/publication", period=world["ban_quarter"])
     first, last = world["ban_quarter_days"]
-    assert f"{world['ban_quarter_title']}红黑榜" in quarter and f"{first} 至 {last}" in quarter
+    assert f"{world['ban_quarter_title']}列入名单" in quarter and f"{first} 至 {last}" in quarter
     honoured = await portal.page("/publication", period=world["honoured_month"])
     assert world["honoured"].name in honoured and ban["decision_no"] not in honoured  # another month
     for bad in ("2026-13", "2026-Q5", "26-1", "2026/11"):
@@ -165,15 +154,16 @@ async def test_publication_csv_download(portal, world) -> None:
         raw = await r.read()
     assert raw.startswith(b"\xef\xbb\xbf")
     text = raw.decode("utf-8-sig")
-    BODIES.append(text)
+    portal.bodies.append(text)
     rows = list(csv.reader(io.StringIO(text)))
-    assert rows[0][:4] == ["主体名称", "统一社会信用代码/身份证号码（脱敏）", "信用主体类别", "名单类型"]
-    mine = [r for r in rows[1:] if r[5] == world["ban"]["decision_no"]]
+    assert rows[0][:5] == ["主体名称", "统一社会信用代码/身份证号码（脱敏）", "信用主体类别", "县（市、区）", "名单类型"]
+    mine = [r for r in rows[1:] if r[6] == world["ban"]["decision_no"]]
     assert len(mine) == 1
-    assert mine[0][:5] == [world["company"].name, world["company"].id, "企业", "政府采购禁止参加名单", "黑名单"]
-    assert mine[0][8] == world["ban_on"].isoformat() and mine[0][10] == "有效"
+    county = next(c.name for c in loader.load().divisions.counties if c.id == world["company"].id[2:8])
+    assert mine[0][:6] == [world["company"].name, world["company"].id, "企业", county, "政府采购禁止参加名单", "黑名单"]
+    assert mine[0][9] == world["ban_on"].isoformat() and mine[0][11] == "有效"
     first, last = (d.isoformat() for d in world["ban_month_days"])
-    assert all(first <= r[8] <= last for r in rows[1:])
+    assert all(first <= r[9] <= last for r in rows[1:])
     async with portal.session.get(portal.base + "/publication.csv", params={"period": "2026-Q9"}) as r:
         assert r.status == 400
 
@@ -280,6 +270,6 @@ async def test_dashboard_alerts_by_department(settings, portal, world) -> None:
 
 async def test_no_clear_id_number_in_any_page_or_log(settings, portal, world) -> None:
     clear = world["person"].id
-    assert BODIES and all(clear not in b for b in BODIES)
+    assert portal.bodies and all(clear not in b for b in portal.bodies)
     log = (settings.stack_dir / "logs" / "portal.log").read_text(encoding="utf-8")
     assert '"event": "request"' in log and clear not in log

@@ -79,9 +79,10 @@ def _other_stack(stack, tmp_path, offset: int):  # type: ignore[no-untyped-def]
     gateway = next(p for p in range(api + 1, 32000) if ops_stack.port_free(p))
     portal = next(p for p in range(gateway + 1, 32000) if ops_stack.port_free(p))
     schemas = next(p for p in range(portal + 1, 32000) if ops_stack.port_free(p))
+    intake = next(p for p in range(schemas + 1, 32000) if ops_stack.port_free(p))
     return dataclasses.replace(stack, stack_dir=tmp_path / f"stack{offset}", kafka_port=kafka, pg_port=pg,
                                metrics_base_port=metrics, api_port=api, gateway_port=gateway, portal_port=portal,
-                               registry_port=schemas)
+                               registry_port=schemas, public_intake_port=intake)
 
 
 def test_down_leaves_no_process_behind(stack, tmp_path) -> None:

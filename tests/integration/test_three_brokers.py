@@ -46,7 +46,7 @@ def _three(settings: config.Settings) -> config.Settings:
         kafka_port=settings.kafka_port + shift, pg_port=settings.pg_port + shift,
         metrics_base_port=settings.metrics_base_port + shift, api_port=settings.api_port + shift,
         gateway_port=settings.gateway_port + shift, portal_port=settings.portal_port + shift,
-        registry_port=settings.registry_port + shift)
+        registry_port=settings.registry_port + shift, public_intake_port=settings.public_intake_port + shift)
 
 
 def _command(s: config.Settings, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:

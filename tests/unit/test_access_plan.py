@@ -39,12 +39,20 @@ def test_the_ledger_is_read_by_auditors_and_the_ledgers_own_processes_only() -> 
 
 def test_every_department_submits_and_reads_the_outcomes_and_nothing_else_unless_a_sector_system() -> None:
     for d in MATRIX.departments.values():
-        if d.id == who.SCHEDULER:
-            continue  # also a process of the ledger: below
+        if d.id == who.SCHEDULER or d.kind == "public":
+            continue  # the scheduler is also a process of the ledger (below); the public: the next test
         expected = {registry.SUBMISSIONS.name}
         assert _topics(d.id, WRITE) == expected, d.id
         reads = {registry.OUTCOMES.name} | ({"credit.lists.*", registry.ALERTS.name} if d.kind == "sector" else set())
         assert _topics(d.id, READ) == reads, d.id
+
+
+def test_the_public_never_reaches_kafka_its_intake_submits_for_it() -> None:
+    [public] = [d.id for d in MATRIX.departments.values() if d.kind == "public"]
+    assert public not in {g.principal for g in PLAN} and public not in access.principals(PLAN)
+    assert _topics(who.PUBLIC_INTAKE, WRITE) == {registry.SUBMISSIONS.name}
+    assert _topics(who.PUBLIC_INTAKE, READ) == {registry.OUTCOMES.name}
+    assert {g.resource for g in PLAN if g.principal == who.PUBLIC_INTAKE} == {access.TOPIC}
 
 
 def test_sector_systems_read_every_list_feed_and_the_alerts_in_their_own_groups() -> None:
@@ -71,6 +79,7 @@ def test_each_process_of_the_ledger_has_its_own_principal_with_its_own_topics() 
     assert _topics(who.NOTARY, WRITE) == {registry.CHECKPOINTS.name}
     assert _topics(who.GATEWAY, WRITE) == {registry.SUBMISSIONS.name}
     assert _topics(who.QUERY_API, WRITE) == set()
+    assert _topics(who.PUBLIC_INTAKE, WRITE) == {registry.SUBMISSIONS.name}
     # the transactional processes each own their group and transactional ids, and nobody else's
     owned = {g.principal: g.name for g in PLAN if g.resource == access.TRANSACTIONAL_ID and g.prefixed}
     assert owned == {who.SEQUENCER: "credit-sequencer-", who.LIST_KEEPER: "credit-list-keeper-", who.WEBHOOK: "credit-webhook-"}

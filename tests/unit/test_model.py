@@ -12,10 +12,13 @@ from ledger.domain.decide import decide
 from ledger.domain.errors import Rejection
 from ledger.domain.model import EVENT_ID_MAX, EntityState, Event, check_event_id, evolve
 from ledger.rules import loader
-from ops import workload
+from ops import workload, workload_objections
 
 LOADED = loader.load()
 RULES, CATALOGUE = LOADED.publication, LOADED.catalogue
+# the rules decide takes besides the publication rules: the catalogue, the key persons and the releases
+JUDGED = {"catalogue": CATALOGUE, "requests": LOADED.objections, "key_persons": LOADED.key_persons,
+          "releases": LOADED.releases}
 TODAY = date(2026, 11, 27)
 SUBJECT = workload.Subject("91110000600037341L", "USCC", "测试企业")
 
@@ -23,7 +26,9 @@ SUBJECT = workload.Subject("91110000600037341L", "USCC", "测试企业")
 def _event(dept_rec, birth: date | None = None) -> Event:  # type: ignore[no-untyped-def]
     dept, rec = dept_rec
     env = rec["envelope"]
-    return Event(env["event_id"], env["event_type"], "uscc:x", dept, env["valid_from"], env["valid_to"],
+    subject = env["subject"]
+    entity_id = f"uscc:{subject['id']}" if subject["id_type"] == "USCC" else "ric:x"
+    return Event(env["event_id"], env["event_type"], entity_id, dept, env["valid_from"], env["valid_to"],
                  datetime(2026, 1, 1, tzinfo=UTC), {k: v for k, v in rec.items() if k != "envelope"}, birth)
 
 
@@ -31,14 +36,14 @@ def _apply(*dept_recs, state: EntityState | None = None) -> EntityState:  # type
     s = state or EntityState()
     for dr in dept_recs:
         e = _event(dr)
-        assert decide(s, e, TODAY, RULES, CATALOGUE) == []
+        assert decide(s, e, TODAY, RULES, **JUDGED) == []
         s = evolve(s, e)
     return s
 
 
 def _refused(state: EntityState, dept_rec, birth: date | None = None) -> tuple[str, str]:  # type: ignore[no-untyped-def]
     with pytest.raises(Rejection) as info:
-        decide(state, _event(dept_rec, birth), TODAY, RULES, CATALOGUE)
+        decide(state, _event(dept_rec, birth), TODAY, RULES, **JUDGED)
     assert info.value.message
     return info.value.field, info.value.code
 
@@ -163,8 +168,19 @@ def test_every_family_is_covered_by_a_whole_life() -> None:
     s = _apply(*phases[0], *phases[1])
     red = workload.Subject("91411002MA00000001", "USCC", "x")
     honoured = _apply(*workload.honoured_life(red), *[e for phase in workload.honour_history(red) for e in phase])
-    types = set(s.counts) | set(honoured.counts)
+    objected = workload.Subject("91411002MA00000002", "USCC", "y")
+    requests = _apply(*[e for phase in workload_objections.request_history(objected, "1", TODAY) for e in phase])
+    entry = {"colour": "red", "list_kind": "red", "entity_id": "uscc:91411002MA00000001", "public_id": "91411002MA00000001",
+             "subject_name": "x", "category": "enterprise", "county": "411002", "county_name": "魏都区",
+             "ref": "许政〔2026〕18号", "reason": "守合同重信用企业", "department": "xc-credit-office",
+             "department_name": "许昌市社会信用体系建设领导小组办公室", "listed_on": "2026-05-20", "legal_end": None,
+             "listing_event_id": "e1", "entity_version": 3}
+    office = _apply(workload.release_approved(1, "2026-05", [entry], date(2026, 6, 3)))
+    person = workload.Subject("411082200009015574", "RIC", "王伟")
+    lawyer = _apply(workload.key_person_registered(person, "lawyer", date(2024, 3, 1)))
+    types = set(s.counts) | set(honoured.counts) | set(requests.counts) | set(office.counts) | set(lawyer.counts)
     assert types == rules.EVENT_TYPES
+    assert office.releases["1"]["period"] == "2026-05" and lawyer.key_persons["lawyer"]["department"] == "xc-justice"
 
 
 def test_an_expiry_records_the_legal_end_not_the_day_it_was_submitted() -> None:

@@ -22,7 +22,7 @@ from ledger.intake import openapi
 from ledger.intake.gateway import checks, docs_page
 from ledger.intake.gateway.errors import IntakeRefused
 from ledger.rules import loader
-from ops import workload
+from ops import workload, workload_objections
 from schemas import registry
 
 DOC = openapi.document()
@@ -169,6 +169,14 @@ def _every_family() -> list[tuple[str, dict[str, Any]]]:
     pairs = [p for phase in workload.life(rng, company, 3) for p in phase] + workload.honoured_life(honoured)
     pairs += [p for phase in workload.honour_history(honoured) for p in phase]
     pairs.append(("xc-eco-env", workload.penalty(rng, person, "xc-eco-env", 9, decided=date(2026, 6, 1))))
+    pairs += [p for phase in workload_objections.request_history(company, "3", date(2026, 11, 27)) for p in phase]
+    pairs.append(workload.key_person_registered(person, "teacher", date(2024, 9, 1)))
+    entry = {"colour": "black", "list_kind": "dishonest_debtor", "entity_id": f"uscc:{company.id}",
+             "public_id": company.id, "subject_name": company.name, "category": "enterprise", "county": "411002",
+             "county_name": "魏都区", "ref": "（2026）豫1002执1号", "reason": "拒不履行", "department": "xc-court",
+             "department_name": "许昌市中级人民法院", "listed_on": "2026-05-06", "legal_end": "2028-05-06",
+             "listing_event_id": "e1", "entity_version": 4}
+    pairs.append(workload.release_approved(1, "2026-05", [entry], date(2026, 6, 2)))
     return pairs
 
 

@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 
 from ledger.platform.web import BadParameter
+from projections.publicity import on_display
 from projections.web import dashboard, portal
 
 SEQUENCER = """\
@@ -113,8 +114,8 @@ def test_throughput_over_the_window_and_after_a_restart() -> None:
 def test_publicity_window() -> None:
     today = date(2026, 11, 27)
     rec = {"status": "published", "window_start": "2026-06-16", "automatic_end": "2027-06-17"}
-    assert portal.in_window(rec, today)
-    assert not portal.in_window({**rec, "automatic_end": "2026-11-27"}, today)
-    assert not portal.in_window({**rec, "status": "repaired"}, today)
-    assert portal.in_window({"status": "valid", "window_start": None, "automatic_end": None}, today)
-    assert not portal.in_window({**rec, "window_start": "2026-12-01"}, today)
+    assert on_display(rec, today)
+    assert not on_display({**rec, "automatic_end": "2026-11-27"}, today)
+    assert not on_display({**rec, "status": "repaired"}, today)
+    assert on_display({"status": "valid", "window_start": None, "automatic_end": None}, today)
+    assert not on_display({**rec, "window_start": "2026-12-01"}, today)

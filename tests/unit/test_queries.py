@@ -14,7 +14,7 @@ from ledger.platform import config
 from ledger.platform.clock import Clock
 from ledger.platform.web import BadParameter, loggable_path
 from ledger.rules import loader
-from projections import queries
+from projections import coverage, queries
 from projections.web import api as http
 from projections.web.params import Params, identify, parse_after, parse_wait, primary_rejection
 
@@ -48,11 +48,13 @@ def test_plain_makes_json_values() -> None:
 
 
 def test_coverage_row_share_and_target() -> None:
-    assert queries._coverage_row("enterprise", 10, 9, 3, 0.9) == {
+    assert coverage._coverage_row("enterprise", 10, 9, 3, 0.9) == {
         "category": "enterprise", "registered": 10, "with_records": 9, "share": 0.9, "target": 0.9,
         "meets_target": True, "unregistered_with_records": 3}
-    empty = queries._coverage_row("individual", 0, 0, 5, 0.8)
+    empty = coverage._coverage_row("key_natural_persons", 0, 0, 5, 0.8)
     assert (empty["share"], empty["meets_target"]) == (None, None)
+    no_target = coverage._coverage_row("individual", 4, 1, 0, None)
+    assert (no_target["share"], no_target["meets_target"]) == (0.25, None)
 
 
 def test_paging_limits() -> None:

@@ -16,7 +16,15 @@ from hypothesis import strategies as st
 
 from ledger.domain.errors import Rejection, RulesError
 from ledger.domain.rulebook import RuleBook
-from ledger.domain.rules import EVENT_TYPES, ListingTerms, ListingWindow, Window, add_months
+from ledger.domain.rules import (
+    EVENT_TYPES,
+    OBJECTION_EVENTS,
+    REPAIR_APPLICATION_EVENTS,
+    ListingTerms,
+    ListingWindow,
+    Window,
+    add_months,
+)
 from ledger.rules.loader import default_directory, load, load_departments, load_publication_periods
 from tests.helpers import copy_rules
 
@@ -272,6 +280,21 @@ EXPECTED_MATRIX = {
     **dict.fromkeys(("xc-medical-insurance", "xc-statistics", "xc-pbc"),
                     {"AdministrativePenaltyImposed", "AdministrativePenaltyRevoked"}),
 }
+# departments.v5 (issue 20): the credit office approves the 红黑榜 releases; the keepers of a key-person
+# register (ledger/rules/key_persons.v1.json) report its members, six of them new to the matrix
+EXPECTED_MATRIX["xc-credit-office"] |= {"ListReleaseApproved"}
+for _register in ("xc-justice", "xc-finance", "xc-statistics", "xc-tax", "xc-health", "xc-education", "xc-housing",
+                  "xc-culture-tourism", "xc-agriculture"):
+    EXPECTED_MATRIX[_register] = EXPECTED_MATRIX[_register] | {"EntityRegistered"}
+EXPECTED_MATRIX.update(dict.fromkeys(("xc-organisation", "xc-audit", "xc-science", "xc-nfra", "xc-csrc",
+                                      "xc-publicity"), {"EntityRegistered"}))
+# departments.v4 (issue 19): every emitter files objections and repair applications received at its window
+# and answers objections forwarded to it; the credit office runs them; the public file through their intake
+for _dept, _types in EXPECTED_MATRIX.items():
+    if _dept.startswith("xc-"):
+        _types |= {"ObjectionFiled", "ObjectionAnswered", "RepairApplied"}
+EXPECTED_MATRIX["xc-credit-office"] |= OBJECTION_EVENTS | REPAIR_APPLICATION_EVENTS
+EXPECTED_MATRIX["public"] = {"ObjectionFiled", "RepairApplied"}
 
 # The source departments the city programme names (issue item 9), each by the name it has in Xuchang.
 SEED_SOURCES = ["人民法院", "税务局", "市场监督管理局", "人力资源和社会保障局", "财政局", "生态环境局",
@@ -289,7 +312,7 @@ def test_every_source_department_of_the_seed_is_an_emitter(rules: RuleBook) -> N
 
 def test_the_gateway_may_attest_for_every_emitter_and_for_no_system_or_sector(rules: RuleBook) -> None:
     matrix = rules.departments
-    assert set(matrix.intakes) == {"ledger-gateway"}
+    assert set(matrix.intakes) == {"ledger-gateway", "ledger-public-intake"}
     for dept in matrix.departments.values():
         if dept.kind == "emitter":
             matrix.authorize_intake("ledger-gateway", dept.id)
@@ -307,12 +330,52 @@ def test_the_gateway_may_attest_for_every_emitter_and_for_no_system_or_sector(ru
         assert (info.value.field, info.value.code) == (field, code)
 
 
+def test_the_public_speak_only_through_their_intake_and_only_of_objections_and_repair(rules: RuleBook) -> None:
+    matrix = rules.departments
+    matrix.authorize_intake("ledger-public-intake", "public")
+    assert matrix.departments["public"].may_emit == {"ObjectionFiled", "RepairApplied"}
+    for dept in matrix.departments.values():
+        if dept.id != "public":
+            matrix.authorize_own_signature(dept.id)  # every other department may sign itself
+            with pytest.raises(Rejection) as info:
+                matrix.authorize_intake("ledger-public-intake", dept.id)
+            assert info.value.code == "intake.not_allowed"
+    with pytest.raises(Rejection) as info:  # a signature of "the public" itself is no one's
+        matrix.authorize_own_signature("public")
+    assert (info.value.field, info.value.code) == ("signer", "signer.intake_required")
+    with pytest.raises(Rejection) as info:
+        matrix.authorize("public", "ObjectionAnswered")
+    assert info.value.code == "department.not_authorized"
+
+
+def test_departments_v4_keeps_v3_and_adds_objections_repairs_and_the_public() -> None:
+    v3 = json.loads((default_directory() / "departments.v3.json").read_text())
+    v4 = json.loads((default_directory() / "departments.v4.json").read_text())
+    added = OBJECTION_EVENTS | REPAIR_APPLICATION_EVENTS
+    kept = [{**d, "may_emit": [t for t in d["may_emit"] if t not in added]} for d in v4["departments"]
+            if d["id"] != "public"]
+    assert [{k: v for k, v in d.items() if k != "legal_source"} for d in kept] == \
+        [{k: v for k, v in d.items() if k != "legal_source"} for d in v3["departments"]]
+    assert v4["intakes"][:1] == v3["intakes"] and v4["legal_sources"][:len(v3["legal_sources"])] == v3["legal_sources"]
+
+
 def test_departments_v3_keeps_v2_and_adds_the_intakes_only() -> None:
     v2 = json.loads((default_directory() / "departments.v2.json").read_text())
     v3 = json.loads((default_directory() / "departments.v3.json").read_text())
     assert [{k: v for k, v in d.items() if k != "intakes"} for d in v3["departments"]] == v2["departments"]
     assert v3["legal_sources"][:len(v2["legal_sources"])] == v2["legal_sources"]
     assert load(default_directory()).at("departments", 2).intakes == {}
+
+
+def test_departments_v5_keeps_v4_and_only_adds() -> None:
+    v4 = json.loads((default_directory() / "departments.v4.json").read_text())
+    v5 = json.loads((default_directory() / "departments.v5.json").read_text())
+    kept = {d["id"]: d for d in v5["departments"]}
+    for old in v4["departments"]:
+        assert {**kept[old["id"]], "may_emit": None} == {**old, "may_emit": None}, old["id"]
+        assert set(old["may_emit"]) <= set(kept[old["id"]]["may_emit"]), old["id"]
+    assert v5["legal_sources"][:len(v4["legal_sources"])] == v4["legal_sources"]
+    assert v5["intakes"] == v4["intakes"]
 
 
 def test_departments_v2_keeps_every_v1_department() -> None:
@@ -330,7 +393,7 @@ def test_departments_v2_keeps_every_v1_department() -> None:
 def test_matrix_is_exactly_as_specified(rules: RuleBook) -> None:
     matrix = {dep.id: set(dep.may_emit) for dep in rules.departments.departments.values()}
     assert matrix == EXPECTED_MATRIX
-    assert len(EVENT_TYPES) == 21
+    assert len(EVENT_TYPES) == 29
     assert set().union(*EXPECTED_MATRIX.values()) == EVENT_TYPES
 
 
@@ -389,7 +452,7 @@ def edit(directory: Path, file: str, change: Callable[[dict[str, Any]], None]) -
 
 
 PERIODS = "publication_periods.v1.json"
-DEPARTMENTS = "departments.v3.json"
+DEPARTMENTS = "departments.v5.json"
 # the tax bureau's place in that file: the only department that may emit TaxCreditRated
 TAX = [d["id"] for d in json.loads((default_directory() / DEPARTMENTS).read_text(encoding="utf-8"))["departments"]].index("xc-tax")
 
@@ -481,11 +544,11 @@ def test_missing_file_is_refused(tmp_path: Path) -> None:
 
 def test_highest_version_is_loaded(rules_dir: Path) -> None:
     doc = json.loads((rules_dir / DEPARTMENTS).read_text(encoding="utf-8"))
-    doc["version"] = 3
+    doc["version"] = 6
     doc["departments"][0]["may_emit"] = ["DishonestDebtorListed"]
     doc["departments"].append({"id": "xc-court-2", "name": "鄢陵县人民法院", "kind": "emitter",
                                "legal_source": "法释〔2017〕7号", "may_emit": ["DishonestDebtorDelisted"]})
-    (rules_dir / "departments.v3.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    (rules_dir / "departments.v6.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     matrix = load_departments(rules_dir)
-    assert matrix.version == 3
+    assert matrix.version == 6
     assert matrix.departments["xc-court"].may_emit == frozenset({"DishonestDebtorListed"})

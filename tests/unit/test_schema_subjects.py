@@ -28,13 +28,15 @@ def test_subjects_are_topic_and_record_names_for_every_topic() -> None:
     assert subs["credit.lists.changes-credit.ListChange"] == (201, 205)
     assert subs["credit.events-credit.LedgerEntry"] == (1, 4, 5)
     assert subs["credit.submissions-credit.HonourAwarded"] == (115, 122)
+    assert subs["credit.submissions-credit.EntityRegistered"] == (117, 131)
+    assert subs["credit.submissions-credit.ListReleaseApproved"] == (132,)
     assert subs["credit.checkpoints-credit.TreeHead"] == (301,)
     # every topic has its subjects, every catalogued id is in at least one subject
     assert {s.split("-credit.")[0] for s in subs} == {t.name for t in registry.TOPICS}
     assert {i for ids in subs.values() for i in ids} == set(registry.catalogue().by_id)
     assert list(subs) == sorted(subs)
     families = {s.split("-credit.")[1] for s in subs if s.startswith("credit.submissions-")}
-    assert families == set(subjects.families()) and "LedgerEntry" not in families and len(families) == 21
+    assert families == set(subjects.families()) and "LedgerEntry" not in families and len(families) == 29
 
 
 def test_versions_and_the_latest() -> None:

@@ -61,6 +61,7 @@ class Ledger:
     keys_dir: Path  # the gateway's own key (ledger-gateway.key) and the departments' public keys (<dept>.pub)
     cache_size: int = OUTCOME_CACHE
     coalesce: bool = True  # sign the single events of one event-loop turn together
+    intake: str = INTAKE  # whose key attests (the public intake, ledger/intake/public, is another)
     # event id -> the requests waiting for its outcome, oldest first: (subject's entity id, outcome, department)
     _waiting: dict[str, deque[tuple[str, asyncio.Future[dict[str, Any]], str]]] = field(default_factory=dict)
     # (department, event id) -> what that department was told: another department sending the same
@@ -72,7 +73,7 @@ class Ledger:
     _task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self.intake_key = signing.private_key(self.keys_dir, INTAKE)  # FileNotFoundError: no key, no gateway
+        self.intake_key = signing.private_key(self.keys_dir, self.intake)  # FileNotFoundError: no key, no intake
         self.producer = self.kafka.producer(enable_idempotence=True, acks="all", linger_ms=1, max_batch_size=262144,
                                             request_timeout_ms=30000)
         self.consumer = self.kafka.consumer(group_id=None, enable_auto_commit=False, isolation_level="read_committed",
@@ -109,7 +110,7 @@ class Ledger:
 
     def attest_batch(self, department: str, records: list[dict[str, Any]], values: list[bytes]) -> list[Headers]:
         """The headers of a batch of the department's submissions: one attestation by this gateway."""
-        return submissions.sign_batch(records, values, department, self.intake_key, signer=INTAKE)
+        return submissions.sign_batch(records, values, department, self.intake_key, signer=self.intake)
 
     def attest(self, department: str, record: dict[str, Any], value: bytes) -> asyncio.Future[Headers]:
         """The headers of one submission, signed with the others of the same event-loop turn (the
