@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from ledger.domain.assessment import AssessmentRules
 from ledger.domain.grade_rules import GradeRules
 from ledger.domain.punishment import Catalogue
 from ledger.domain.rules import DepartmentMatrix, PublicationRules
@@ -34,6 +35,7 @@ class RuleBook:
     calendar: WorkdayCalendar  # working days, with the 调休 of each year
     catalogue: Catalogue  # the joint-punishment measures and red-list incentives
     grade: GradeRules  # the credit-grade weights
+    assessment: AssessmentRules  # the departments' monthly assessment (a report's rule: not in the stamp)
     # rules file name -> version -> its value (every version 1..N the loader read)
     history: Mapping[str, Mapping[int, Any]] = field(default_factory=lambda: MappingProxyType({}), repr=False)
 
@@ -54,4 +56,6 @@ class RuleBook:
             return {"publication_periods": self.publication, "departments": self.departments,
                     "workdays": self.calendar, "punishment_catalogue": self.catalogue,
                     "credit_grade": self.grade}[name]
+        if name == "department_assessment" and version == self.assessment.version:
+            return self.assessment
         raise KeyError(f"rules file {name} v{version} is not loaded (loaded: {sorted(versions) or 'newest only'})")

@@ -13,6 +13,8 @@ event judged under version ``n`` is recomputed under version ``n`` (``RuleBook.a
   * ``punishment_catalogue``-> ``Catalogue`` (joint-punishment measures, red-list incentives)
   * ``workdays``            -> ``WorkdayCalendar`` (working days, 调休)
   * ``credit_grade``        -> ``GradeRules`` (the credit-grade weights)
+  * ``department_assessment`` -> ``AssessmentRules`` (the monthly assessment of the departments'
+    work: its components and weights; a report's rule, not a judgement's, so not in ``RuleBook.stamp``)
 
 ``load()`` reads them all into one ``RuleBook`` (the newest version of each as ``publication``,
 ``departments``, ... and every version through ``RuleBook.at(name, n)``); a process calls it once, in
@@ -33,6 +35,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from ledger.domain.assessment import AssessmentRules, parse_assessment_rules
 from ledger.domain.errors import RulesError
 from ledger.domain.grade_rules import GradeRules, parse_grade_rules
 from ledger.domain.punishment import Catalogue, parse_catalogue
@@ -43,10 +46,13 @@ from ledger.domain.rules_parse import parse_departments, parse_publication_perio
 from ledger.domain.workdays import WorkdayCalendar, parse_workdays
 
 __all__ = [
+    "ALL_FILES",
+    "REPORT_FILES",
     "RULE_FILES",
     "default_directory",
     "documents",
     "load",
+    "load_assessment",
     "load_catalogue",
     "load_departments",
     "load_grade",
@@ -55,7 +61,11 @@ __all__ = [
 ]
 
 
+# the files events are judged under (each ledger entry names their versions, ``RuleBook.stamp``) ...
 RULE_FILES = ("publication_periods", "departments", "workdays", "punishment_catalogue", "credit_grade")
+# ... and the files of the reports made from the ledger (not stamped on entries)
+REPORT_FILES = ("department_assessment",)
+ALL_FILES = RULE_FILES + REPORT_FILES
 T = TypeVar("T")
 
 
@@ -75,11 +85,12 @@ def load(directory: Path | None = None) -> RuleBook:
         "workdays": _versions(directory, "workdays", parse_workdays),
         "punishment_catalogue": _catalogues(directory, departments),
         "credit_grade": _versions(directory, "credit_grade", parse_grade_rules),
+        "department_assessment": _versions(directory, "department_assessment", parse_assessment_rules),
     }
     newest = {name: versions[max(versions)] for name, versions in history.items()}
     return RuleBook(newest["publication_periods"], newest["departments"], newest["workdays"],
-                    newest["punishment_catalogue"], newest["credit_grade"],
-                    MappingProxyType({name: MappingProxyType(v) for name, v in history.items()}))
+                    newest["punishment_catalogue"], newest["credit_grade"], newest["department_assessment"],
+                    history=MappingProxyType({name: MappingProxyType(v) for name, v in history.items()}))
 
 
 def load_publication_periods(directory: Path | None = None) -> PublicationRules:
@@ -117,6 +128,11 @@ def load_workdays(directory: Path | None = None) -> WorkdayCalendar:
 def load_grade(directory: Path | None = None) -> GradeRules:
     """The credit-grade weights (``credit_grade.v<N>.json``)."""
     return _newest(_versions(directory, "credit_grade", parse_grade_rules))
+
+
+def load_assessment(directory: Path | None = None) -> AssessmentRules:
+    """The weights of the departments' monthly assessment (``department_assessment.v<N>.json``)."""
+    return _newest(_versions(directory, "department_assessment", parse_assessment_rules))
 
 
 def _newest(versions: dict[int, T]) -> T:
