@@ -51,7 +51,7 @@ class Service:
 
     # every kind is started as `python -m ops.run <kind>` (ops/root.py wires it)
     KINDS = ("sequencer", "projector", "query-api", "gateway", "list-keeper", "webhook", "scheduler", "notary",
-             "portal", "schema-registry")
+             "portal", "schema-registry", "supervision")
 
     def __init__(self, s: config.Settings, name: str) -> None:
         if name not in self.KINDS and name != SUPERVISOR:
@@ -146,10 +146,12 @@ class Service:
 
 
 SERVICES = ("sequencer", "projector", "query-api", "gateway", "list-keeper", "webhook", "scheduler",
-            "notary", "portal", "schema-registry")
+            "notary", "portal", "schema-registry", "supervision")
 # Started by `ops/stack up` but not by the tests' `services` fixture: a scheduler running through
-# the whole test session would end other tests' old listings under them (its tests start their own).
-ON_DEMAND_IN_TESTS = frozenset({"scheduler"})
+# the whole test session would end other tests' old listings under them (its tests start their own);
+# the department supervision would count every test's records on the machine's two cores all along
+# (its tests start it and recount the topics).
+ON_DEMAND_IN_TESTS = frozenset({"scheduler", "supervision"})
 # Started by `ops/stack up` after the services (ops/supervisor.py: restarts a service that exited),
 # stopped first by `ops/stack down`. Not started by the tests' fixtures: the fault tests kill services
 # and start them again themselves; tests/integration/test_supervisor.py starts its own.
