@@ -54,8 +54,7 @@ BUCKET_SECONDS = 300  # the 5-minute buckets of the dashboard's charts
 PUBLICITY_TYPES = frozenset({"AdministrativeLicenceGranted", "AdministrativePenaltyImposed"})
 OBJECTION_TYPES = {"ObjectionFiled": m.OBJECTION_FILED, "ObjectionForwarded": m.OBJECTION_FORWARDED,
                    "ObjectionAnswered": m.OBJECTION_ANSWERED}
-FEEDBACK_TYPE = "PunishmentFeedbackReported"
-COUNTED_TYPES = PUBLICITY_TYPES | frozenset(OBJECTION_TYPES) | {FEEDBACK_TYPE}
+COUNTED_TYPES = PUBLICITY_TYPES | frozenset(OBJECTION_TYPES) | {m.FEEDBACK_EVENT}
 ACTING_ALERTS = frozenset({"impose", "lift"})
 TOPICS = (registry.OUTCOMES.name, registry.EVENTS.name, registry.ALERTS.name)
 
@@ -151,7 +150,7 @@ class Counter:
             if event_type == "ObjectionAnswered":
                 measures[m.OBJECTION_RESULT + objection_result(entry["submission"])] = 1
             return Counted(department, measures, recent)
-        if event_type == FEEDBACK_TYPE:
+        if event_type == m.FEEDBACK_EVENT:
             return Counted(department, {m.FEEDBACK: 1}, recent)
         return Counted(department, {}, recent)
 

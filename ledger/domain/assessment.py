@@ -34,7 +34,7 @@ from typing import Any
 from ledger.domain.ruledoc import Reader
 
 __all__ = [
-    "ALERTS", "ALERT_ACTION", "APPENDED", "COMPONENTS", "FEEDBACK", "OBJECTION_ANSWERED", "OBJECTION_FILED",
+    "ALERTS", "ALERT_ACTION", "APPENDED", "COMPONENTS", "FEEDBACK", "FEEDBACK_EVENT", "OBJECTION_ANSWERED", "OBJECTION_FILED",
     "OBJECTION_FORWARDED", "OBJECTION_RESULT", "OBJECTION_RESULTS", "PUBLICITY", "PUBLICITY_LATE",
     "PUBLICITY_ON_TIME", "PUBLICITY_UNKNOWN", "REASON", "REJECTED_STATUSES", "STATUS", "SUBMISSIONS",
     "UNKNOWN_DEPARTMENT", "Assessment", "AssessmentRules", "Band", "Component", "assess",
@@ -53,6 +53,7 @@ OBJECTION_FILED, OBJECTION_FORWARDED, OBJECTION_ANSWERED = "objection.filed", "o
 OBJECTION_RESULT = "objection.result."  # + CORRECTED | PARTLY_CORRECTED | UPHELD (or unknown)
 OBJECTION_RESULTS = ("CORRECTED", "PARTLY_CORRECTED", "UPHELD")
 FEEDBACK = "feedback"  # PunishmentFeedbackReported entries, by the reporting department
+FEEDBACK_EVENT = "PunishmentFeedbackReported"
 ALERTS = "alerts"  # joint-punishment alerts addressed to the department that call for an act (impose, lift)
 ALERT_ACTION = "alerts."  # + impose | lift | maintain: every alert by its action
 UNKNOWN_DEPARTMENT = "?"  # a header naming no department the matrix knows (or none at all)
