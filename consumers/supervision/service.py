@@ -41,7 +41,7 @@ import faust
 from faust.transport.drivers import aiokafka as faust_kafka
 from faust.windows import Window
 from mode import Seconds, want_seconds
-from prometheus_client import Counter as Metric
+from prometheus_client import Counter
 from prometheus_client import Gauge
 
 from consumers.supervision import core
@@ -51,16 +51,16 @@ from schemas import registry
 
 log = logs.get("supervision")
 
-RECORDS = Metric("ledger_supervision_records_total", "Records of the source topics counted", ["topic"])
-REDELIVERED = Metric("ledger_supervision_redelivered_total",
+RECORDS = Counter("ledger_supervision_records_total", "Records of the source topics counted", ["topic"])
+REDELIVERED = Counter("ledger_supervision_redelivered_total",
                      "Window updates skipped: the record was already in the window (delivered again)", ["topic"])
-UNREADABLE = Metric("ledger_supervision_unreadable_total", "Records that could not be read (reported, skipped)",
+UNREADABLE = Counter("ledger_supervision_unreadable_total", "Records that could not be read (reported, skipped)",
                     ["topic"])
-FLUSHES = Metric("ledger_supervision_flushes_total", "Writes of changed windows to PostgreSQL", ["result"])
-ROWS = Metric("ledger_supervision_rows_written_total", "Count rows sent to PostgreSQL")
+FLUSHES = Counter("ledger_supervision_flushes_total", "Writes of changed windows to PostgreSQL", ["result"])
+ROWS = Counter("ledger_supervision_rows_written_total", "Count rows sent to PostgreSQL")
 PENDING = Gauge("ledger_supervision_pending_windows", "Windows changed since their last write to PostgreSQL")
 LAG = Gauge("ledger_supervision_lag_records", "Records of a source partition not yet counted", ["topic", "partition"])
-SAMPLES = Metric("ledger_supervision_samples_total", "Lag samples of the services recorded", ["result"])
+SAMPLES = Counter("ledger_supervision_samples_total", "Lag samples of the services recorded", ["result"])
 
 SOURCES = (registry.OUTCOMES, registry.EVENTS, registry.ALERTS)
 TABLE_NAMES = {"day": "day", "month": "month", "5min": "recent"}
