@@ -239,32 +239,43 @@ def supervision(argv: list[str]) -> None:
                    help="seconds between two writes of the changed counts to PostgreSQL (default 1)")
     p.add_argument("--sample-interval", type=float, default=30.0,
                    help="seconds between two samples of the services' lag for the dashboard's chart (default 30)")
+    p.add_argument("--instance", default="0", help="stable id of this process in the consumer group (static "
+                   "membership, credit-supervision-<instance>): started again, it takes its partitions back at once")
     args = p.parse_args(argv)
     if args.flush_interval <= 0 or args.sample_interval <= 0:
         p.error("--flush-interval and --sample-interval must be positive")
     rules = _rulebook()
-    process.run(args, lambda a: supervision_service(s, rules, a.flush_interval, a.sample_interval))
+    process.run(args, lambda a: supervision_service(s, rules, a.flush_interval, a.sample_interval, a.instance))
 
 
 def supervision_service(s: config.Settings, rules: Any = None, flush_interval: float = 1.0,
-                        sample_interval: float = 30.0) -> Any:
+                        sample_interval: float = 30.0, instance: str = "0") -> Any:
     """The department supervision wired from the settings: the counter with the working-day calendar
     and every department any version of the matrix knows, the PostgreSQL sink, the lag sampler (the
     services' /metrics, as the dashboard scrapes them) and the clock."""
-    from consumers.supervision import core, service
+    from consumers.supervision import service
     from consumers.supervision.sink import Sink
     from ledger.platform import logs
     from projections.web import dashboard
 
     rules = rules if rules is not None else _rulebook()
-    departments = {d for matrix in rules.history["departments"].values() for d in matrix.departments}
     logs.json_stdlib()  # faust and aiokafka log through the standard library: their lines in JSON too
 
     async def sample() -> dict[str, float]:
         return dashboard.lag_samples(await dashboard.scrape(s))
 
-    return service.Supervision(s.bootstrap_servers, core.Counter(rules.calendar, departments), Sink(s.pg_dsn),
-                               sample, CLOCK.now, s.stack_dir / "supervision", flush_interval, sample_interval)
+    return service.Supervision(s.bootstrap_servers, supervision_counter(rules), Sink(s.pg_dsn),
+                               sample, CLOCK.now, s.stack_dir / "supervision", flush_interval, sample_interval,
+                               instance)
+
+
+def supervision_counter(rules: Any) -> Any:
+    """What the supervision counts each record for (consumers/supervision/core.py), with the working-day
+    calendar and every department any version of the matrix knows (the tests' recount uses it too)."""
+    from consumers.supervision import core
+
+    return core.Counter(rules.calendar, {d for matrix in rules.history["departments"].values()
+                                         for d in matrix.departments})
 
 
 def _web(kind: str, argv: list[str], module: Any, port: int, port_env: str,

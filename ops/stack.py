@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 
-from ledger.platform import config
+from ledger.platform import config, kafka_util
 from ops.infra import Kafka, Postgres
 from ops.procs import (
     StackError,
@@ -163,32 +163,14 @@ SUPERVISOR = "supervisor"
 
 async def ensure_topics(bootstrap: str) -> list[str]:
     """Create the registry's missing topics; refuse when an existing one has another partition count."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        wanted = [t for t in registry.TOPICS if t.name not in existing]
-        if wanted:
-            await admin.create_topics([NewTopic(t.name, t.partitions, 1, topic_configs=t.configs) for t in wanted])
-        counts: dict[str, int] = {}
-        deadline = time.monotonic() + 30
-        while True:  # a topic created a moment ago may not show its partitions yet
-            described = await admin.describe_topics([t.name for t in registry.TOPICS])
-            counts = {d["topic"]: len(d["partitions"]) for d in described}
-            if all(counts.get(t.name) for t in registry.TOPICS) or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.2)
-        wrong = [f"{t.name} has {counts.get(t.name)} partitions, the registry says {t.partitions}"
-                 for t in registry.TOPICS if counts.get(t.name) != t.partitions]
-        if wrong:
-            raise StackError("refusing to run: " + "; ".join(wrong) + ". The partition count of a ledger topic "
-                             "is fixed at creation (entities would move partitions); restore the registry value "
-                             "or migrate the data to new topics.")
-        return [t.name for t in wanted]
-    finally:
-        await admin.close()
+    created, counts = await kafka_util.ensure_topics(bootstrap, registry.TOPICS)
+    wrong = [f"{t.name} has {counts.get(t.name)} partitions, the registry says {t.partitions}"
+             for t in registry.TOPICS if counts.get(t.name) != t.partitions]
+    if wrong:
+        raise StackError("refusing to run: " + "; ".join(wrong) + ". The partition count of a ledger topic "
+                         "is fixed at creation (entities would move partitions); restore the registry value "
+                         "or migrate the data to new topics.")
+    return created
 
 
 # =========================================================================== commands

@@ -30,6 +30,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
@@ -41,12 +43,11 @@ import faust
 from faust.transport.drivers import aiokafka as faust_kafka
 from faust.windows import Window
 from mode import Seconds, want_seconds
-from prometheus_client import Counter
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 
 from consumers.supervision import core
 from consumers.supervision.sink import Sink
-from ledger.platform import logs
+from ledger.platform import kafka_util, logs
 from schemas import registry
 
 log = logs.get("supervision")
@@ -68,6 +69,7 @@ TABLE_NAMES = {"day": "day", "month": "month", "5min": "recent"}
 # its source partition: records of a partition come in offset order and nearly in time order
 KEEP_BEHIND = {"day": 2 * 86400.0, "month": 7 * 86400.0, "5min": 2 * 3600.0}
 PRUNE_EVERY = 2_000  # records of a partition between two looks for windows to delete
+CHANGELOG_BUFFER = 2_000
 
 
 class ChinaPeriods(Window):
@@ -123,8 +125,10 @@ class Supervision:
 
     def __init__(self, bootstrap_servers: str, counter: core.Counter, sink: Sink,
                  sample: Callable[[], Awaitable[Mapping[str, float]]], now: Callable[[], datetime],
-                 datadir: Path, flush_interval: float = 1.0, sample_interval: float = 30.0) -> None:
-        self.counter, self.sink, self.sample, self.now = counter, sink, sample, now
+                 datadir: Path, flush_interval: float = 1.0, sample_interval: float = 30.0,
+                 instance: str = "0") -> None:
+        self.bootstrap_servers, self.counter, self.sink, self.sample, self.now = (
+            bootstrap_servers, counter, sink, sample, now)
         self.flush_interval, self.sample_interval = flush_interval, sample_interval
         self._stop = asyncio.Event()
         self.dirty: set[tuple[str, str, tuple[float, float]]] = set()  # (period, key, window) not yet written
@@ -137,8 +141,14 @@ class Supervision:
             registry.SUPERVISION_APP, broker=f"kafka://{bootstrap_servers}", store="memory://",
             web_enabled=False, processing_guarantee="at_least_once", consumer_auto_offset_reset="earliest",
             topic_partitions=registry.EVENTS.partitions, topic_replication_factor=1, table_standby_replicas=0,
-            datadir=str(datadir))
+            datadir=str(datadir),
+            # static membership: a process started again after a crash takes its partitions back at once,
+            # instead of waiting for the dead member's session to time out (60 s)
+            consumer_group_instance_id=f"{registry.SUPERVISION_APP}-{instance}")
         self.app.transport = ReadCommitted(self.app.conf.broker_consumer, self.app)
+        # the table writes wait for the changelog when more than this many are unsent (faust's default of
+        # 100 stalls a catch-up, three writes per record, with a warning each time)
+        self.app.producer.buffer.max_messages = CHANGELOG_BUFFER
         self.tables: dict[str, Any] = {}
         for period, name in TABLE_NAMES.items():
             changelog = registry.SUPERVISION_CHANGELOGS[period]
@@ -155,7 +165,18 @@ class Supervision:
     # ----------------------------------------------------------------------- the agent
     async def _agent(self, stream: Any) -> None:
         async for event in stream.events():
-            self.count(event.message)
+            try:
+                self.count(event.message)
+            except Exception as exc:  # noqa: BLE001
+                # faust would restart the agent and acknowledge the record: it would never be counted. A
+                # record the counter cannot read is a `problem`, never an exception, so this is the tables
+                # or the broker failing: the process stops at once, before faust can commit the record's
+                # offset, and reads it again when it is started again (the stack's supervisor, systemd).
+                log.critical("counting a record failed; stopping so that it is read again at the restart",
+                             topic=event.message.topic, partition=event.message.partition,
+                             offset=event.message.offset, error=f"{type(exc).__name__}: {exc}")
+                sys.stderr.flush()
+                os._exit(70)
 
     def count(self, message: Any) -> None:
         """Count one record into every table (inside the agent: a table write goes to the changelog
@@ -277,6 +298,20 @@ class Supervision:
         return {"supervision_lag_records": total}
 
     # ----------------------------------------------------------------------- running
+    async def declare(self) -> None:
+        """The supervision's topics, created as the registry names them before faust starts (faust
+        would create them itself, and may then check a changelog's partitions before they show:
+        PartitionsMismatch with 0 partitions), each with as many partitions as the topics it counts."""
+        topics = [*registry.SUPERVISION_CHANGELOGS.values(), registry.SUPERVISION_LEADER]
+        created, counts = await kafka_util.ensure_topics(self.bootstrap_servers, topics)
+        wrong = [f"{t.name} has {counts.get(t.name)} partitions, not {t.partitions}"
+                 for t in topics if counts.get(t.name) != t.partitions]
+        if wrong:
+            raise RuntimeError("the supervision's topics do not have the registry's partitions: " + "; ".join(wrong)
+                               + ". Delete them (they are rebuilt from the ledger's topics) or restore the count.")
+        if created:
+            log.info("created the supervision's topics", topics=created)
+
     def stop(self) -> None:
         self._stop.set()
 
@@ -291,6 +326,7 @@ class Supervision:
         for name in ("faust", "mode"):  # their INFO lines are tables drawn for a terminal
             logging.getLogger(name).setLevel(logging.WARNING)
         started = time.monotonic()
+        await self.declare()
         await self.app.start()
         log.info("supervision running", app=registry.SUPERVISION_APP, topics=[t.name for t in SOURCES],
                  tables={TABLE_NAMES[p]: c.name for p, c in registry.SUPERVISION_CHANGELOGS.items()},
