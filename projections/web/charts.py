@@ -60,6 +60,11 @@ def _frame(title: str, width: int, height: int, summary: str, body: list[str]) -
             + "".join(body) + "</svg>")
 
 
+def _empty(width: int, height: int) -> str:
+    return (f'<text x="{width / 2:.0f}" y="{height / 2:.0f}" text-anchor="middle" fill="#888" '
+            f'font-size="14">暂无数据</text>')
+
+
 def _axes(labels: Sequence[str], top: float, unit: str, width: int, height: int,
           label_every: int) -> tuple[list[str], Callable[[int], float], Callable[[float], float]]:
     """The y grid (0 to top, five steps) and the x labels; the functions giving a position's x and a value's y."""
@@ -120,6 +125,8 @@ def line_chart(labels: Sequence[str], series: Sequence[Series], *, title: str, u
             if len(run) > 1:
                 points = " ".join(f"{px:.1f},{py:.1f}" for px, py in run)
                 body.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"/>')
+    if not values:
+        body.append(_empty(width, height))
     body += _legend(series, width, height)
     latest = ", ".join(f"{s.name} {_number(v)}{unit}" for s in series
                        for v in [next((v for v in reversed(s.values) if v is not None), None)] if v is not None)
@@ -131,6 +138,8 @@ def bar_chart(labels: Sequence[str], series: Sequence[Series], *, title: str, un
     """One bar per position; several series are stacked in their order (missing values count 0)."""
     totals = [sum((s.values[j] or 0.0) for s in series) for j in range(len(labels))]
     top = nice_ceiling(max(totals, default=0.0))
+    if top < 5 and all(float(v).is_integer() for s in series for v in s.values if v is not None):
+        top = 5.0  # counts: whole numbers on the axis
     body, x, y = _axes(labels, top, unit, width, height, label_every)
     plot_w = width - MARGIN_LEFT - MARGIN_RIGHT
     bar_w = max(1.0, 0.7 * plot_w / max(1, len(labels)))
@@ -145,6 +154,8 @@ def bar_chart(labels: Sequence[str], series: Sequence[Series], *, title: str, un
                         f'height="{y(base) - y(base + v):.1f}" fill="{colour}">'
                         f"<title>{escape(s.name)} {escape(label)}：{_number(v)}{escape(unit)}</title></rect>")
             base += v
+    if not any(totals):
+        body.append(_empty(width, height))
     body += _legend(series, width, height)
     return _frame(title, width, height, f"{len(labels)} 个时段，合计 {_number(sum(totals))}{unit}，"
                                         f"最高 {_number(max(totals, default=0.0))}{unit}", body)
@@ -166,7 +177,7 @@ def heatmap(rows: Sequence[str], columns: Sequence[str], cells: Mapping[tuple[in
     are green (a score), else red (a share of late records). The row labels get the width they need."""
     row_width = max(row_width, 16 + int(12.5 * max((len(r) for r in rows), default=0)))  # 12 px characters
     width = row_width + cell_width * max(1, len(columns)) + 8
-    height = MARGIN_TOP + 22 + cell_height * max(1, len(rows)) + 8
+    height = MARGIN_TOP + 22 + cell_height * max(2, len(rows)) + 8
     body = []
     top = MARGIN_TOP + 22
     for j, column in enumerate(columns):
@@ -187,4 +198,6 @@ def heatmap(rows: Sequence[str], columns: Sequence[str], cells: Mapping[tuple[in
                         f"{escape(label)}</title></rect>"
                         f'<text x="{row_width + cell_width * (j + 0.5):.1f}" y="{y + cell_height * 0.65:.1f}" '
                         f'text-anchor="middle" fill="#111">{escape(label)}</text>')
+    if not rows:
+        body.append(_empty(width, height))
     return _frame(title, width, height, f"{len(rows)} 行 × {len(columns)} 列，{shown} 格有值", body)

@@ -75,3 +75,11 @@ def test_a_heatmap_colours_each_cell_by_its_value_and_greys_a_missing_one() -> N
     # the row labels get the room they need
     labels = [t for t in root.iter(SVG + "text") if t.text == rows[0]]
     assert float(labels[0].get("x")) >= 12 * len(rows[0])
+
+
+def test_a_chart_without_values_says_so() -> None:
+    for svg in (charts.line_chart(["a", "b"], [charts.Series("s", [None, None])], title="t"),
+                charts.bar_chart(["a", "b"], [charts.Series("s", [0, None])], title="t"),
+                charts.heatmap([], ["a"], {}, title="t")):
+        assert [t.text for t in _parse(svg).iter(SVG + "text")].count("暂无数据") == 1
+    assert "暂无数据" not in charts.line_chart(["a"], [charts.Series("s", [0])], title="t")
