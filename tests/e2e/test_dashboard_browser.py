@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,7 +18,6 @@ import pytest
 from playwright.async_api import Page, expect
 
 from ledger.client import submit_as_departments
-from ops import stack as ops_stack
 from ops import workload
 from projections import supervision as reads
 from tests import helpers
@@ -27,14 +26,6 @@ from tests.e2e.test_portal_browser import _context
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "dashboard"
 CHARTS = ("throughput", "lag", "rejections", "lateness", "scores")
-
-
-@pytest.fixture(scope="module")
-def supervision(settings, services) -> Iterator[ops_stack.Service]:  # type: ignore[no-untyped-def]
-    svc = ops_stack.Service(settings, "supervision")
-    svc.start()
-    yield svc
-    svc.stop()
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +60,7 @@ async def counted(settings, supervision) -> dict[str, int]:  # type: ignore[no-u
 
 @pytest.fixture
 async def page(tmp_path: Path, settings) -> AsyncIterator[Page]:  # type: ignore[no-untyped-def]
-    async for ctx in _context(tmp_path / "profile"):
+    async for ctx in _context(tmp_path / "profile"):  # a fresh user-data directory per test
         pg = await ctx.new_page()
         pg.set_default_timeout(20_000)
         pg.base = f"http://127.0.0.1:{settings.portal_port}"  # type: ignore[attr-defined]

@@ -14,11 +14,9 @@ import csv
 import io
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from consumers.supervision import core
@@ -33,14 +31,6 @@ from tests import helpers
 SOURCES = (registry.OUTCOMES, registry.EVENTS, registry.ALERTS)
 DEPARTMENTS = ("xc-samr", "xc-eco-env", "xc-tax", "xc-health", "xc-housing")
 CHUNK, PAUSE = 20, 0.3
-
-
-@pytest.fixture(scope="module")
-def supervision(settings, services) -> Iterator[ops_stack.Service]:  # type: ignore[no-untyped-def]
-    svc = ops_stack.Service(settings, "supervision")
-    svc.start()
-    yield svc
-    svc.stop()
 
 
 def _counted(settings) -> float:  # type: ignore[no-untyped-def]
