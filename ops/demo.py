@@ -3,7 +3,9 @@
 Some twenty source departments (departments.v2) submit administrative penalties for Xuchang
 enterprises, individual businesses and natural persons; a few submissions are wrong on purpose (a malformed credit code, a department
 emitting an event type it may not, a forged signature, an unsigned one, a resubmission, an event id
-reused with other content). It prints every outcome class, then what the PostgreSQL view shows.
+reused with other content). It prints every outcome class, then what the PostgreSQL view shows, and
+the other parts in turn (ops/demo_*.py), among them the department supervision: its counts checked
+against a recount of the topics and this month's assessment of the departments.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from ledger.domain import identity
 from ledger.platform import config, signing
 from ledger.records import submissions
 from ledger.rules import loader
-from ops import demo_audit, demo_feeds, demo_honours, workload
+from ops import demo_audit, demo_feeds, demo_honours, demo_supervision, workload
 from ops.root import CLOCK
 from projections import publicity
 from schemas import registry
@@ -172,6 +174,7 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
     await _show_query_api(s, family_outcomes[-1], rng)
     await _show_portal(s, rng)
     await demo_feeds.show(s, family_outcomes, _line)
+    await demo_supervision.show(s, loader.load(), _line)
     await demo_audit.show_audit(s, family_outcomes[0]["entity_id"], family_outcomes[len(family_outcomes) // 3]["entity_id"])
     return await _show_rebuild(s)
 

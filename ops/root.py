@@ -253,7 +253,7 @@ def supervision_service(s: config.Settings, rules: Any = None, flush_interval: f
     """The department supervision wired from the settings: the counter with the working-day calendar
     and every department any version of the matrix knows, the PostgreSQL sink, the lag sampler (the
     services' /metrics, as the dashboard scrapes them) and the clock."""
-    from consumers.supervision import service
+    from consumers.supervision import core, service
     from consumers.supervision.sink import Sink
     from ledger.platform import logs
     from projections.web import dashboard
@@ -264,18 +264,11 @@ def supervision_service(s: config.Settings, rules: Any = None, flush_interval: f
     async def sample() -> dict[str, float]:
         return dashboard.lag_samples(await dashboard.scrape(s))
 
-    return service.Supervision(s.bootstrap_servers, supervision_counter(rules), Sink(s.pg_dsn),
+    return service.Supervision(s.bootstrap_servers, core.Counter.of(rules), Sink(s.pg_dsn),
                                sample, CLOCK.now, s.stack_dir / "supervision", flush_interval, sample_interval,
                                instance)
 
 
-def supervision_counter(rules: Any) -> Any:
-    """What the supervision counts each record for (consumers/supervision/core.py), with the working-day
-    calendar and every department any version of the matrix knows (the tests' recount uses it too)."""
-    from consumers.supervision import core
-
-    return core.Counter(rules.calendar, {d for matrix in rules.history["departments"].values()
-                                         for d in matrix.departments})
 
 
 def _web(kind: str, argv: list[str], module: Any, port: int, port_env: str,

@@ -104,6 +104,12 @@ class Counter:
         self.departments = frozenset(departments)
         self._lateness: dict[tuple[date, date], publicity.Lateness] = {}
 
+    @classmethod
+    def of(cls, rules: Any) -> Counter:
+        """The counter of a rule book (ledger/domain/rulebook.py): its working-day calendar and every
+        department any version of the matrix knows."""
+        return cls(rules.calendar, {d for matrix in rules.history["departments"].values() for d in matrix.departments})
+
     def department(self, raw: bytes | str | None) -> str:
         name = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
         return name if name in self.departments else m.UNKNOWN_DEPARTMENT

@@ -17,18 +17,17 @@ import urllib.request
 from datetime import timedelta
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
-from consumers.supervision import core
+from consumers.supervision import core, recount
 from ledger.client import submit_as_departments
 from ledger.rules import loader
-from ops import root, workload
 from ops import stack as ops_stack
+from ops import workload
 from projections import supervision as reads
 from schemas import registry
 from tests import helpers
 
-SOURCES = (registry.OUTCOMES, registry.EVENTS, registry.ALERTS)
 DEPARTMENTS = ("xc-samr", "xc-eco-env", "xc-tax", "xc-health", "xc-housing")
 CHUNK, PAUSE = 20, 0.3
 
@@ -38,32 +37,6 @@ def _counted(settings) -> float:  # type: ignore[no-untyped-def]
     with urllib.request.urlopen(f"http://127.0.0.1:{settings.metrics_port('supervision')}/metrics", timeout=5) as r:
         return sum(float(line.rsplit(" ", 1)[1]) for line in r.read().decode().splitlines()
                    if line.startswith("ledger_supervision_records_total{"))
-
-
-async def _records(settings) -> list[core.Record]:  # type: ignore[no-untyped-def]
-    """Every committed record of the source topics, as the supervision sees them."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None,
-                                enable_auto_commit=False, isolation_level="read_committed")
-    await consumer.start()
-    try:
-        tps = [TopicPartition(t.name, p) for t in SOURCES for p in range(t.partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        out: list[core.Record] = []
-        while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
-            for tp, msgs in (await consumer.getmany(timeout_ms=1000)).items():
-                out += [core.Record(tp.topic, tp.partition, m.offset, m.timestamp / 1000.0, m.key, m.value,
-                                    dict(m.headers or ())) for m in msgs]
-        return out
-    finally:
-        await consumer.stop()
-
-
-def _stored(settings) -> dict[tuple[str, float, str, str], int]:  # type: ignore[no-untyped-def]
-    return {(period, start.timestamp(), department, measure): int(n) for period, start, department, measure, n in
-            helpers.pg_rows(settings, "select period, period_start, department, measure, sum(count) "
-                                      "from supervision.counts group by 1, 2, 3, 4")}
 
 
 def _workload(rng: Any) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, dict[str, Any]]]]:
@@ -143,21 +116,17 @@ async def test_killed_twice_in_mid_stream_its_counts_equal_a_recount_of_the_topi
     answered = await _stream(settings, feedback)
     assert [o["reasons"] for o in answered if o["status"] != "ACCEPTED"] == []
 
-    records = await _records(settings)
+    records = await recount.read_records(settings.bootstrap_servers)
     await _aborted(settings, records)
-    counter = root.supervision_counter(loader.load())
+    counter = core.Counter.of(loader.load())
     expected = core.tally(counter, records)
     assert len(records) > 500
-
-    async def equal() -> bool:
-        return _stored(settings) == expected
-
-    try:
-        await helpers.wait_until(equal, timeout=300, interval=2, what="the supervision's counts to equal the recount")
-    except AssertionError:
-        stored = _stored(settings)
-        diff = {k: (stored.get(k), expected.get(k)) for k in set(stored) | set(expected) if stored.get(k) != expected.get(k)}
-        raise AssertionError(f"{len(diff)} counts differ (stored, recounted): {sorted(diff.items())[:20]}") from None
+    # compared until they agree (the supervision catching up after its restarts), at most 5 minutes
+    recounted, diff = await recount.wait_equal(counter, settings.bootstrap_servers, settings.pg_dsn,
+                                               helpers.CLOCK.now, wait=300)
+    assert diff == {}, f"{len(diff)} counts differ (stored, recounted): {sorted(diff.items())[:20]}"
+    assert recounted == len(records)  # the aborted records are not read either
+    assert recount.stored(settings.pg_dsn) == expected  # nothing of this session is older than 48 hours
     # the kills came while it was still reading (its counter is per process: each restart counts afresh)
     assert all(k < len(records) for k in kills), (kills, len(records))
     # the month's figures of the stream, as the assessment reads them
