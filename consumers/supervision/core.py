@@ -7,7 +7,9 @@ What is counted (the measure names of ledger/domain/assessment.py), per departme
   * credit.outcomes: every answer of the sequencer (`submissions`), by status (`status.<STATUS>`) and,
     for a refused submission, by each distinct reason code (`reason.<code>`). The department is the
     outcome's `department` header, the one the submission named (ledger/sequencer/service.py
-    `outcome_headers`).
+    `outcome_headers`), except for a submission refused before its sender was established (no valid
+    signature or attestation, `UNAUTHENTICATED`): anyone can name a department in a header, so such a
+    refusal is not held against the department it names and counts under `?`.
   * credit.events, picked by the `event-type` header so that only the entries counted are decoded:
     licences granted and penalties imposed (`publicity`, and `publicity.on_time|late|unknown`: recorded
     within 7 working days of the decision, judged as the views judge it, projections/publicity.py
@@ -56,6 +58,10 @@ OBJECTION_TYPES = {"ObjectionFiled": m.OBJECTION_FILED, "ObjectionForwarded": m.
                    "ObjectionAnswered": m.OBJECTION_ANSWERED}
 COUNTED_TYPES = PUBLICITY_TYPES | frozenset(OBJECTION_TYPES) | {m.FEEDBACK_EVENT}
 ACTING_ALERTS = frozenset({"impose", "lift"})
+# the sequencer's refusals of a submission whose sender it could not establish (ledger/records/submissions.py
+# `open_submission`, the matrix's intakes): anyone can name a department in a header
+UNAUTHENTICATED = frozenset({"signature.missing", "signature.invalid", "department.unknown", "signer.unknown",
+                             "intake.unknown", "intake.not_allowed"})
 TOPICS = (registry.OUTCOMES.name, registry.EVENTS.name, registry.ALERTS.name)
 
 # the periods counted, each with the function that gives the period of a moment (epoch seconds)
@@ -131,11 +137,13 @@ class Counter:
         _, outcome = registry.decode(record.value or b"", "Outcome")
         status = outcome["status"]
         measures = {m.SUBMISSIONS: 1, m.STATUS + status: 1}
+        codes = {r["code"] for r in outcome["reasons"]}
         if status in m.REJECTED_STATUSES:
-            for code in {r["code"] for r in outcome["reasons"]}:
+            for code in codes:
                 measures[m.REASON + code] = 1
-        return Counted(self.department(record.headers.get("department")), measures,
-                       {m.SUBMISSIONS: 1, m.STATUS + status: 1})
+        # refused before its sender was established: not held against the department it names
+        department = m.UNKNOWN_DEPARTMENT if codes & UNAUTHENTICATED else record.headers.get("department")
+        return Counted(self.department(department), measures, {m.SUBMISSIONS: 1, m.STATUS + status: 1})
 
     def _entry(self, record: Record) -> Counted:
         recent = {m.APPENDED: 1}

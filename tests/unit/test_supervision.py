@@ -74,6 +74,13 @@ def test_an_answer_counts_for_the_department_its_header_names_with_each_reason_o
     assert COUNTER.count(_outcome("ACCEPTED", b"xc-tax")).measures == {"submissions": 1, "status.ACCEPTED": 1}
 
 
+def test_a_forged_submission_is_not_held_against_the_department_it_names() -> None:
+    for code in ("signature.invalid", "signature.missing", "intake.not_allowed"):
+        c = COUNTER.count(_outcome("REJECTED", b"xc-samr", (code,)))
+        assert c.department == m.UNKNOWN_DEPARTMENT and c.measures[f"reason.{code}"] == 1
+    assert COUNTER.count(_outcome("REJECTED", b"xc-samr", ("department.not_authorized",))).department == "xc-samr"
+
+
 @pytest.mark.parametrize("header", [None, b"xc-forged-dept", b"\xff\xfe"])
 def test_an_answer_naming_no_known_department_is_counted_under_unknown(header: bytes | None) -> None:
     c = COUNTER.count(_outcome("REJECTED", header, ("signature.missing",)))
