@@ -315,7 +315,9 @@ class Supervision:
     def stop(self) -> None:
         self._stop.set()
 
-    async def _every(self, seconds: float, work: Callable[[], Awaitable[Any]]) -> None:
+    async def _every(self, seconds: float, work: Callable[[], Awaitable[Any]], at_once: bool = False) -> None:
+        if at_once:
+            await work()
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), seconds)
@@ -332,7 +334,7 @@ class Supervision:
                  tables={TABLE_NAMES[p]: c.name for p, c in registry.SUPERVISION_CHANGELOGS.items()},
                  seconds=round(time.monotonic() - started, 2))
         loops = [asyncio.create_task(self._every(self.flush_interval, self.flush)),
-                 asyncio.create_task(self._every(self.sample_interval, self.record_sample))]
+                 asyncio.create_task(self._every(self.sample_interval, self.record_sample, at_once=True))]
         try:
             await self._stop.wait()
         finally:

@@ -161,20 +161,23 @@ def bar_chart(labels: Sequence[str], series: Sequence[Series], *, title: str, un
                                         f"最高 {_number(max(totals, default=0.0))}{unit}", body)
 
 
-def _shade(value: float, good_high: bool) -> str:
-    """A colour from red (bad) through amber to green (good) for a value from 0 to 1."""
-    v = min(max(value, 0.0), 1.0)
+def _shade(value: float, good_high: bool, span: tuple[float, float] = (0.0, 1.0)) -> str:
+    """A colour from red (bad) through amber to green (good): a value at or beyond one end of `span`
+    takes that end's colour (for `good_high`, the high end is green; otherwise red)."""
+    low, high = span
+    v = min(max((value - low) / (high - low), 0.0), 1.0)
     v = v if good_high else 1 - v
     red, green = (200, int(60 + 140 * v / 0.5)) if v < 0.5 else (int(200 - 150 * (v - 0.5) / 0.5), 170)
     return f"#{red:02x}{green:02x}5a"
 
 
 def heatmap(rows: Sequence[str], columns: Sequence[str], cells: Mapping[tuple[int, int], tuple[float, str]], *,
-            title: str, good_high: bool = True, row_width: int = 120, cell_width: int = 64,
-            cell_height: int = 26) -> str:
+            title: str, good_high: bool = True, span: tuple[float, float] = (0.0, 1.0), row_width: int = 120,
+            cell_width: int = 64, cell_height: int = 26) -> str:
     """A grid of ``rows`` x ``columns``; the cell (i, j) coloured by its value from 0 to 1 and labelled
     with its text, ``cells[(i, j)] = (value, text)`` (absent: grey, "—"). ``good_high``: high values
-    are green (a score), else red (a share of late records). The row labels get the width they need."""
+    are green (a score), else red (a share of late records); the colours run over `span` (a share of
+    late records from 0 to 0.3: 30 % late is already all red). The row labels get the width they need."""
     row_width = max(row_width, 16 + int(12.5 * max((len(r) for r in rows), default=0)))  # 12 px characters
     width = row_width + cell_width * max(1, len(columns)) + 8
     height = MARGIN_TOP + 22 + cell_height * max(2, len(rows)) + 8
@@ -190,7 +193,7 @@ def heatmap(rows: Sequence[str], columns: Sequence[str], cells: Mapping[tuple[in
                     f'fill="#222">{escape(row)}</text>')
         for j, column in enumerate(columns):
             cell = cells.get((i, j))
-            fill = "#eeeeee" if cell is None else _shade(cell[0], good_high)
+            fill = "#eeeeee" if cell is None else _shade(cell[0], good_high, span)
             label = "—" if cell is None else cell[1]
             shown += cell is not None
             body.append(f'<rect x="{row_width + cell_width * j + 1}" y="{y + 1}" width="{cell_width - 2}" '

@@ -38,6 +38,7 @@ __all__ = ["DEFAULT_HOURS", "MONTHS_SHOWN", "context", "csv_body", "parse_month"
 DEFAULT_HOURS, MAX_HOURS = 6, 48
 MONTHS_SHOWN = 12
 LAG_SERIES = "projector_lag_seconds"
+LATE_ALL_RED = 0.3  # a month with 30 % of its double-publicity records late is shown all red
 
 
 def parse_month(value: str | None, today: date) -> date:
@@ -130,7 +131,8 @@ def _lateness(months: list[date], counts: dict[date, dict[str, dict[str, int]]],
                 late = n.get(m.PUBLICITY_LATE, 0)
                 cells[(i, j)] = (late / judged, f"{late}/{judged}")
     return charts.heatmap([titles.get(d, d) for d in departments], [_label(x) for x in months], cells,
-                          title="双公示超期（超期条数/可判定条数，按部门、按月）", good_high=False)
+                          title="双公示超期（超期条数/可判定条数，按部门、按月）", good_high=False,
+                          span=(0.0, LATE_ALL_RED))
 
 
 def _scores(months: list[date], counts: dict[date, dict[str, dict[str, int]]], rules: RuleBook,
@@ -140,8 +142,10 @@ def _scores(months: list[date], counts: dict[date, dict[str, dict[str, int]]], r
     departments = sorted({d for month in months for d, a in by_month[month].items() if a.score is not None})
     cells = {(i, j): (a.score / 100, f"{a.score:.0f}") for i, d in enumerate(departments)
              for j, month in enumerate(months) if (a := by_month[month].get(d)) is not None and a.score is not None}
+    bands = [b.min_score for b in rules.assessment.bands]  # the colours run from the lowest pass to the best band
     return charts.heatmap([titles.get(d, d) for d in departments], [_label(x) for x in months], cells,
-                          title="考核得分（百分制，按部门、按月）", good_high=True)
+                          title="考核得分（百分制，按部门、按月）", good_high=True,
+                          span=(min(b for b in bands if b > 0) / 100, max(bands) / 100))
 
 
 def csv_body(month: date, rules: RuleBook, counts: dict[str, dict[str, int]]) -> bytes:

@@ -72,6 +72,12 @@ def test_a_heatmap_colours_each_cell_by_its_value_and_greys_a_missing_one() -> N
     assert int(best[3:5], 16) > int(best[1:3], 16) and int(worst[1:3], 16) > int(worst[3:5], 16)  # green, red
     late = _parse(charts.heatmap(rows, columns, {(0, 0): (1.0, "9/9")}, title="超期", good_high=False))
     assert [r.get("fill") for r in late.iter(SVG + "rect")][0] == worst  # all late: red
+    # the colours run over a span: 30 % late is as red as all late, 90 points as green as 100
+    share = _parse(charts.heatmap(rows, columns, {(0, 0): (0.3, "3/10")}, title="超期", good_high=False,
+                                  span=(0.0, 0.3)))
+    assert [r.get("fill") for r in share.iter(SVG + "rect")][0] == worst
+    score = _parse(charts.heatmap(rows, columns, {(0, 0): (0.9, "90")}, title="得分", span=(0.6, 0.9)))
+    assert [r.get("fill") for r in score.iter(SVG + "rect")][0] == best
     # the row labels get the room they need
     labels = [t for t in root.iter(SVG + "text") if t.text == rows[0]]
     assert float(labels[0].get("x")) >= 12 * len(rows[0])
