@@ -38,7 +38,7 @@ is always the exact count of a prefix of that partition's records in the window.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -49,8 +49,8 @@ from ledger.domain.workdays import WorkdayCalendar
 from projections import publicity
 from schemas import registry
 
-__all__ = ["BUCKET_SECONDS", "COUNTED_TYPES", "PERIODS", "Counted", "Counter", "Record", "add", "key_of",
-           "period_of", "rows", "source_of", "tally"]
+__all__ = ["BUCKET_SECONDS", "COUNTED_TYPES", "KEEP_BEHIND", "PERIODS", "Counted", "Counter", "Record", "add",
+           "done_windows", "key_of", "period_of", "rows", "source_of", "tally"]
 
 BUCKET_SECONDS = 300  # the 5-minute buckets of the dashboard's charts
 PUBLICITY_TYPES = frozenset({"AdministrativeLicenceGranted", "AdministrativePenaltyImposed"})
@@ -219,6 +219,21 @@ def add(value: Mapping[str, Any] | None, offset: int, measures: Mapping[str, int
     for measure, n in measures.items():
         counts[measure] = counts.get(measure, 0) + n
     return {"o": offset, "c": counts}
+
+
+# a window is deleted from memory (once written) when its end is this far behind the newest record of
+# its source partition: records of a partition come in offset order and nearly in time order
+KEEP_BEHIND = {"day": 2 * 86400.0, "month": 7 * 86400.0, "5min": 2 * 3600.0}
+
+
+def done_windows(period: str, held: Iterable[tuple[str, tuple[float, float]]], newest: float,
+                 unwritten: Collection[tuple[str, str, tuple[float, float]]]) -> list[tuple[str, tuple[float, float]]]:
+    """The (key, window)s of one source partition that may leave memory: ended more than KEEP_BEHIND
+    before the partition's newest record, and written (not among the `unwritten` (period, key, window)s).
+    A record delivered again into such a window after a crash finds it gone and starts it afresh with
+    records already counted: its value is then below the one written, which the database keeps."""
+    return [(key, window) for key, window in held
+            if window[1] < newest - KEEP_BEHIND[period] and (period, key, window) not in unwritten]
 
 
 def period_of(period: str, seconds: float) -> tuple[float, float]:

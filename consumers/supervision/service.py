@@ -65,9 +65,6 @@ SAMPLES = Counter("ledger_supervision_samples_total", "Lag samples of the servic
 
 SOURCES = (registry.OUTCOMES, registry.EVENTS, registry.ALERTS)
 TABLE_NAMES = {"day": "day", "month": "month", "5min": "recent"}
-# a window is deleted from memory (once written) when its end is this far behind the newest record of
-# its source partition: records of a partition come in offset order and nearly in time order
-KEEP_BEHIND = {"day": 2 * 86400.0, "month": 7 * 86400.0, "5min": 2 * 3600.0}
 PRUNE_EVERY = 2_000  # records of a partition between two looks for windows to delete
 CHANGELOG_BUFFER = 2_000
 
@@ -217,12 +214,10 @@ class Supervision:
         newest, deleted = self.newest.get((topic, partition), 0.0), 0
         for period, table in self.tables.items():
             held = self.windows[(period, topic, partition)]
-            for key, window in list(held):
-                entry = (period, key, window)
-                if window[1] < newest - KEEP_BEHIND[period] and entry not in self.dirty and entry not in self.writing:
-                    del table.table[(key, window)]
-                    held.discard((key, window))
-                    deleted += 1
+            for key, window in core.done_windows(period, held, newest, self.dirty | self.writing):
+                del table.table[(key, window)]
+                held.discard((key, window))
+                deleted += 1
         return deleted
 
     def _recovered(self, period: str) -> Callable[[], Awaitable[None]]:

@@ -214,6 +214,34 @@ def test_a_crash_and_a_delivery_again_give_the_recount(n: int, lost: int, commit
     assert _totals(table) == core.tally(COUNTER, records)
 
 
+def test_a_window_leaves_memory_only_once_written_and_well_behind_its_partition() -> None:
+    day = 86_400.0
+    newest = NOON.timestamp()
+    held = [("k|0|a", core.period_of("day", newest - 5 * day)), ("k|0|b", core.period_of("day", newest - 5 * day)),
+            ("k|0|a", core.period_of("day", newest - 1 * day)), ("k|0|a", core.period_of("day", newest))]
+    unwritten = {("day", "k|0|b", held[1][1])}
+    assert core.done_windows("day", held, newest, unwritten) == [held[0]]  # b not written, the others recent
+    month = [("k|0|a", core.period_of("month", newest - 40 * day)), ("k|0|a", core.period_of("month", newest))]
+    assert core.done_windows("month", month, newest, set()) == [month[0]]
+
+
+@given(st.integers(1, 150), st.integers(0, 10**6))
+def test_a_window_deleted_and_started_afresh_by_records_delivered_again_never_lowers_the_count(n: int, seed: int) -> None:
+    """The database keeps a count's largest value: a window deleted once written and then started afresh
+    by records delivered again (counted before) gives a smaller value, never a larger one."""
+    records = _stream(n, seed)
+    table: dict[tuple[str, str, tuple[float, float]], dict[str, Any]] = {}
+    _run(records, table)
+    written = _totals(table)
+    rng = random.Random(seed)
+    for slot in [k for k in table if rng.random() < 0.5]:
+        del table[slot]
+    _run(records[rng.randrange(n):], table)  # delivered again from some offset on
+    again = _totals(table)
+    assert all(again.get(k, 0) <= v for k, v in written.items()) and set(again) <= set(written)
+    assert {k: max(v, again.get(k, 0)) for k, v in written.items()} == core.tally(COUNTER, records)
+
+
 # ----------------------------------------------------------------------------- the assessment
 def test_each_component_is_a_rate_and_the_score_their_weighted_mean() -> None:
     counts = {"submissions": 12, "status.ACCEPTED": 8, "status.REJECTED": 1, "status.CONFLICT": 1,
