@@ -121,9 +121,10 @@ async def test_killed_twice_in_mid_stream_its_counts_equal_a_recount_of_the_topi
     counter = core.Counter.of(loader.load())
     expected = core.tally(counter, records)
     assert len(records) > 500
-    # compared until they agree (the supervision catching up after its restarts), at most 5 minutes
+    # compared until they agree (the supervision catching up after its restarts, and with every earlier
+    # test's records of the session), at most 10 minutes
     recounted, diff = await recount.wait_equal(counter, settings.bootstrap_servers, settings.pg_dsn,
-                                               helpers.CLOCK.now, wait=300)
+                                               helpers.CLOCK.now, wait=600)
     assert diff == {}, f"{len(diff)} counts differ (stored, recounted): {sorted(diff.items())[:20]}"
     assert recounted == len(records)  # the aborted records are not read either
     assert recount.stored(settings.pg_dsn) == expected  # nothing of this session is older than 48 hours
@@ -147,6 +148,10 @@ def _get(settings, path: str) -> tuple[int, bytes, dict[str, str]]:  # type: ign
 
 
 async def test_the_dashboard_shows_the_assessment_of_the_month_and_serves_it_as_csv(settings, supervision) -> None:
+    # the supervision has counted everything there is (nothing moves while the page and the CSV are read)
+    _, diff = await recount.wait_equal(core.Counter.of(loader.load()), settings.bootstrap_servers, settings.pg_dsn,
+                                       helpers.CLOCK.now, wait=600)
+    assert diff == {}
     month = helpers.today().replace(day=1)
     label = f"{month.year:04d}-{month.month:02d}"
     rules = loader.load()
