@@ -56,6 +56,31 @@ class KafkaClients:
         return AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, **options)
 
 
+async def ensure_topics(bootstrap_servers: str, topics: Iterable[Any], timeout: float = 30.0) -> tuple[list[str], dict[str, int]]:
+    """Create the topics (registry Topic values: name, partitions, configs) that do not exist yet, and
+    wait until every one of them shows its partitions (a topic created a moment ago can be described
+    with none for a while). Returns (the names created, the partition count of each topic)."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    topics = list(topics)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [t for t in topics if t.name not in existing]
+        if wanted:
+            await admin.create_topics([NewTopic(t.name, t.partitions, 1, topic_configs=t.configs) for t in wanted])
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            described = await admin.describe_topics([t.name for t in topics])
+            counts = {d["topic"]: len(d["partitions"]) for d in described}
+            if all(counts.get(t.name) for t in topics) or asyncio.get_running_loop().time() > deadline:
+                return [t.name for t in wanted], counts
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+
+
 async def caught_up(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) -> bool:
     """True when the consumer's position has reached `end` (from end_offsets) on every partition."""
     for tp, offset in end.items():
