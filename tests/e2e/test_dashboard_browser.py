@@ -20,11 +20,9 @@ from playwright.async_api import Page, expect
 from ledger.client import submit_as_departments
 from ops import workload
 from projections import supervision as reads
-from tests import helpers
-from tests.e2e.test_portal_browser import _context
+from tests import browser, helpers
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "artifacts" / "dashboard"
+ARTIFACTS = browser.ARTIFACTS / "dashboard"
 CHARTS = ("throughput", "lag", "rejections", "lateness", "scores")
 
 
@@ -60,10 +58,7 @@ async def counted(settings, supervision) -> dict[str, int]:  # type: ignore[no-u
 
 @pytest.fixture
 async def page(tmp_path: Path, settings) -> AsyncIterator[Page]:  # type: ignore[no-untyped-def]
-    async for ctx in _context(tmp_path / "profile"):  # a fresh user-data directory per test
-        pg = await ctx.new_page()
-        pg.set_default_timeout(20_000)
-        pg.base = f"http://127.0.0.1:{settings.portal_port}"  # type: ignore[attr-defined]
+    async for pg in browser.page(tmp_path, settings):  # a fresh user-data directory per test
         yield pg
 
 
@@ -111,7 +106,7 @@ async def test_the_operator_sees_the_charts_and_the_assessment_and_downloads_it(
 
 
 async def test_the_charts_need_no_javascript(tmp_path: Path, settings, counted) -> None:  # type: ignore[no-untyped-def]
-    async for ctx in _context(tmp_path / "nojs", java_script_enabled=False):
+    async for ctx in browser.context(tmp_path / "nojs", java_script_enabled=False):
         page = await ctx.new_page()
         await page.goto(f"http://127.0.0.1:{settings.portal_port}/dashboard?hours=1")
         for chart in CHARTS:
