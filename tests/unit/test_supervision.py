@@ -21,7 +21,7 @@ from ledger.domain.errors import RulesError
 from ledger.domain.local_time import CHINA
 from ledger.records import chain
 from ledger.rules import loader
-from ops import workload
+from ops import workload, workload_objections
 from projections import supervision as reads
 from schemas import registry
 
@@ -294,3 +294,11 @@ def test_the_buckets_of_the_last_hours_end_with_the_current_one() -> None:
     assert len(starts) == 12 and starts[-1] == datetime(2026, 11, 27, 4, 5, tzinfo=UTC)
     assert reads.china_clock(starts[-1]) == "12:05"
     assert reads.months_before(date(2026, 2, 10), 3) == [date(2025, 12, 1), date(2026, 1, 1), date(2026, 2, 1)]
+
+
+@pytest.mark.parametrize("result", sorted(m.OBJECTION_RESULTS))
+def test_an_objection_answer_counts_under_its_result(result: str) -> None:
+    subject = workload.subjects(random.Random(7), 1, persons_share=0.0)[0]
+    _, rec = workload_objections.objection_answered(subject, "YY20261201-AAAAAAAA", "xc-samr", result, date(2026, 12, 2))
+    assert core.objection_result(registry.encode("ObjectionAnswered", rec)) == result
+    assert core.objection_result(b"\x00\x00\x00\x00\x01 not a record") == "unknown"
