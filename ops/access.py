@@ -18,6 +18,7 @@
 | ledger-scheduler | a department (it submits expiries), and read credit.events (the subjects of what expires) |
 | ledger-gateway | write credit.submissions; read credit.outcomes (it submits for the departments) |
 | ledger-query-api | read credit.events (the auditors' routes check the copy against the log; the credit reports prove their records with it) |
+| ledger-supervision | read credit.outcomes, credit.events and credit.alerts; read, write and create its own topics (credit-supervision-*: its tables' changelogs, faust's leader topic); its group (credit-supervision) |
 | ledger-public-intake | write credit.submissions; read credit.outcomes (it submits the public's objections and repair applications) |
 | the public (department "public") | nothing: only its intake reaches Kafka |
 | ledger-admin | everything: a super user of the brokers (their own principal); ops/stack only |
@@ -53,6 +54,7 @@ from ledger.platform.kafka_access import (
     QUERY_API,
     SCHEDULER,
     SEQUENCER,
+    SUPERVISION,
     WEBHOOK,
     KafkaAccess,
     access,
@@ -62,7 +64,7 @@ from ledger.sequencer.service import GROUP as SEQUENCER_GROUP
 from schemas import registry
 from schemas.registry import Topic
 
-READ, WRITE = "READ", "WRITE"
+READ, WRITE, CREATE = "READ", "WRITE", "CREATE"
 TOPIC, GROUP, TRANSACTIONAL_ID = "TOPIC", "GROUP", "TRANSACTIONAL_ID"
 LISTS_PREFIX = "credit.lists."  # every list feed, present and to come
 SCRAM_ITERATIONS = 8192
@@ -129,6 +131,12 @@ def plan(matrix: DepartmentMatrix) -> list[Grant]:
     p.topics(GATEWAY, WRITE, registry.SUBMISSIONS)
     p.topics(GATEWAY, READ, registry.OUTCOMES)
     p.topics(QUERY_API, READ, registry.EVENTS)
+    # the department supervision (a faust app) counts outcomes, events and alerts, and keeps its tables in
+    # topics of its own, which it creates (their names start with its app id); its group is its app id
+    p.topics(SUPERVISION, READ, registry.OUTCOMES, registry.EVENTS, registry.ALERTS)
+    own_topics = f"{registry.SUPERVISION_APP}-"
+    p.grants.update(Grant(SUPERVISION, TOPIC, own_topics, op, prefixed=True) for op in (READ, WRITE, CREATE))
+    p.grants.add(Grant(SUPERVISION, GROUP, registry.SUPERVISION_APP, READ, prefixed=True))
     return sorted(p.grants)
 
 

@@ -6,7 +6,9 @@ emitting an event type it may not, a forged signature, an unsigned one, a resubm
 reused with other content). It prints every outcome class, then what the PostgreSQL view shows, and
 goes through every part that is built: the red list, the query API, the portal, the credit office's
 numbered 红黑榜 of last month (drafted, reviewed, approved on the ledger; ops/demo_releases.py) with
-key natural persons, coverage and a county's page, the feeds, the audit and a rebuild.
+key natural persons, coverage and a county's page, the feeds, the audit and a rebuild; the department
+supervision: its counts checked against a recount of the topics and this month's assessment of the
+departments.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from ops import (
     demo_objections,
     demo_releases,
     demo_report,
+    demo_supervision,
     workload,
 )
 from ops.root import CLOCK
@@ -188,6 +191,7 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
     await _show_query_api(s, family_outcomes[-1], rng)
     await _show_portal(s, rng)
     await demo_feeds.show(s, family_outcomes, _line)
+    await demo_supervision.show(s, loader.load(), _line)
     await demo_audit.show_audit(s, family_outcomes[0]["entity_id"], family_outcomes[len(family_outcomes) // 3]["entity_id"])
     person = next((o["entity_id"] for o in outcomes if o["status"] == "ACCEPTED" and o["entity_id"].startswith("ric:")), None)
     await demo_report.show(s, rng, objector, person, _line)

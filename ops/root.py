@@ -32,6 +32,7 @@ from ledger.platform.kafka_access import (
     PUBLIC_INTAKE,
     SCHEDULER,
     SEQUENCER,
+    SUPERVISION,
     WEBHOOK,
     access,
 )
@@ -240,6 +241,47 @@ def scheduler_service(s: config.Settings, today: Callable[[], Any], interval: fl
         rule_version, today, interval, batch_size, once, catalogue_version=_rulebook().catalogue.version)
 
 
+def supervision(argv: list[str]) -> None:
+    from consumers.supervision import service
+
+    s = config.load()
+    p = _parser("supervision", service.__doc__, s)
+    p.add_argument("--flush-interval", type=float, default=1.0,
+                   help="seconds between two writes of the changed counts to PostgreSQL (default 1)")
+    p.add_argument("--sample-interval", type=float, default=30.0,
+                   help="seconds between two samples of the services' lag for the dashboard's chart (default 30)")
+    p.add_argument("--instance", default="0", help="stable id of this process in the consumer group (static "
+                   "membership, credit-supervision-<instance>): started again, it takes its partitions back at once")
+    args = p.parse_args(argv)
+    if args.flush_interval <= 0 or args.sample_interval <= 0:
+        p.error("--flush-interval and --sample-interval must be positive")
+    rules = _rulebook()
+    process.run(args, lambda a: supervision_service(s, rules, a.flush_interval, a.sample_interval, a.instance))
+
+
+def supervision_service(s: config.Settings, rules: Any = None, flush_interval: float = 1.0,
+                        sample_interval: float = 30.0, instance: str = "0") -> Any:
+    """The department supervision wired from the settings: the counter with the working-day calendar
+    and every department any version of the matrix knows, the PostgreSQL sink, the lag sampler (the
+    services' /metrics, as the dashboard scrapes them) and the clock."""
+    from consumers.supervision import core, service
+    from consumers.supervision.sink import Sink
+    from ledger.platform import logs
+    from projections.web import dashboard
+
+    rules = rules if rules is not None else _rulebook()
+    logs.json_stdlib()  # faust and aiokafka log through the standard library: their lines in JSON too
+
+    async def sample() -> dict[str, float]:
+        return dashboard.lag_samples(await dashboard.scrape(s))
+
+    return service.Supervision(access(s, SUPERVISION), core.Counter.of(rules), Sink(s.pg_dsn),
+                               sample, CLOCK.now, s.stack_dir / "supervision", flush_interval, sample_interval,
+                               instance, s.replication_factor, s.min_insync_replicas)
+
+
+
+
 def _web(kind: str, argv: list[str], module: Any, port: int, port_env: str,
          make_app: Callable[[config.Settings, Any, Clock], Any]) -> None:
     s = config.load()
@@ -313,6 +355,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("notary", "Merkle trees of credit.events, signed tree heads on credit.checkpoints", notary),
     Kind("scheduler", "ends listings and penalty publications whose period is over, through the ledger",
          scheduler),
+    Kind("supervision", "department supervision (faust): counts per department, day and month of submissions, "
+                        "rejections, late double publicity, objections, feedback -> PostgreSQL", supervision),
     Kind("gateway", "HTTP/JSON submissions of the departments, with bearer tokens, on 127.0.0.1", gateway),
     Kind("public-intake", "the public's forms (objections, credit repair applications), attested and "
                           "submitted to the ledger, on 127.0.0.1", public_intake),

@@ -35,7 +35,7 @@ import subprocess
 import sys
 import time
 
-from ledger.platform import config, kafka_access
+from ledger.platform import config, kafka_access, kafka_util
 from ops.infra import Kafka, Postgres
 from ops.procs import (
     StackError,
@@ -72,7 +72,7 @@ class Service:
 
     # every kind is started as `python -m ops.run <kind>` (ops/root.py wires it)
     KINDS = ("sequencer", "projector", "query-api", "gateway", "list-keeper", "webhook", "scheduler", "notary",
-             "portal", "schema-registry", "public-intake")
+             "portal", "schema-registry", "public-intake", "supervision")
 
     def __init__(self, s: config.Settings, name: str) -> None:
         if name not in self.KINDS and name != SUPERVISOR:
@@ -166,10 +166,12 @@ class Service:
 
 
 SERVICES = ("sequencer", "projector", "query-api", "gateway", "list-keeper", "webhook", "scheduler",
-            "notary", "portal", "schema-registry", "public-intake")
+            "notary", "portal", "schema-registry", "public-intake", "supervision")
 # Started by `ops/stack up` but not by the tests' `services` fixture: a scheduler running through
-# the whole test session would end other tests' old listings under them (its tests start their own).
-ON_DEMAND_IN_TESTS = frozenset({"scheduler"})
+# the whole test session would end other tests' old listings under them (its tests start their own);
+# the department supervision would count every test's records on the machine's two cores all along
+# (its tests start it and recount the topics).
+ON_DEMAND_IN_TESTS = frozenset({"scheduler", "supervision"})
 # Started by `ops/stack up` after the services (ops/supervisor.py: restarts a service that exited),
 # stopped first by `ops/stack down`. Not started by the tests' fixtures: the fault tests kill services
 # and start them again themselves; tests/integration/test_supervisor.py starts its own.
@@ -182,36 +184,15 @@ SUPERVISOR = "supervisor"
 async def ensure_topics(s: config.Settings) -> list[str]:
     """Create the registry's missing topics (on every node of a cluster of three: replication factor
     3); refuse when an existing one has another partition count."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    admin = AIOKafkaAdminClient(**Kafka(s).admin().options())
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        wanted = [t for t in registry.TOPICS if t.name not in existing]
-        if wanted:
-            # the copies an acknowledged write must reach are the deployment's (1 of 1, 2 of 3), set on
-            # each topic so that `kafka-topics --describe` shows them
-            isr = {"min.insync.replicas": str(s.min_insync_replicas)}
-            await admin.create_topics([NewTopic(t.name, t.partitions, s.replication_factor,
-                                                topic_configs={**t.configs, **isr}) for t in wanted])
-        counts: dict[str, int] = {}
-        deadline = time.monotonic() + 30
-        while True:  # a topic created a moment ago may not show its partitions yet
-            described = await admin.describe_topics([t.name for t in registry.TOPICS])
-            counts = {d["topic"]: len(d["partitions"]) for d in described}
-            if all(counts.get(t.name) for t in registry.TOPICS) or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.2)
-        wrong = [f"{t.name} has {counts.get(t.name)} partitions, the registry says {t.partitions}"
-                 for t in registry.TOPICS if counts.get(t.name) != t.partitions]
-        if wrong:
-            raise StackError("refusing to run: " + "; ".join(wrong) + ". The partition count of a ledger topic "
-                             "is fixed at creation (entities would move partitions); restore the registry value "
-                             "or migrate the data to new topics.")
-        return [t.name for t in wanted]
-    finally:
-        await admin.close()
+    created, counts = await kafka_util.ensure_topics(Kafka(s).admin(), registry.TOPICS, s.replication_factor,
+                                                     s.min_insync_replicas)
+    wrong = [f"{t.name} has {counts.get(t.name)} partitions, the registry says {t.partitions}"
+             for t in registry.TOPICS if counts.get(t.name) != t.partitions]
+    if wrong:
+        raise StackError("refusing to run: " + "; ".join(wrong) + ". The partition count of a ledger topic "
+                         "is fixed at creation (entities would move partitions); restore the registry value "
+                         "or migrate the data to new topics.")
+    return created
 
 
 # =========================================================================== who may touch the log

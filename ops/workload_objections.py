@@ -34,7 +34,7 @@ def objection_filed(subject: Subject, target_event_id: str, received_on: date, d
                     grounds: str = "error", reason: str = "处罚决定书载明的罚款金额与公示金额不一致。") -> Pair:
     return _record("ObjectionFiled", subject, department, received_on, receipt("YY", received_on),
                    target_event_id=target_event_id, grounds=grounds, reason=reason, evidence="行政处罚决定书复印件",
-                   contact_name="王伟", contact_phone="0374-5551234", received_on=received_on)
+                   contact_name="欧阳若溪", contact_phone="0374-5551234", received_on=received_on)
 
 
 def objection_forwarded(subject: Subject, receipt_no: str, to_department: str, on: date) -> Pair:
@@ -54,7 +54,7 @@ def repair_applied(subject: Subject, target_event_id: str, received_on: date, de
                    corrected_on: date | None = None) -> Pair:
     return _record("RepairApplied", subject, department, received_on, receipt("XF", received_on),
                    target_event_id=target_event_id, statement="已缴清罚款并完成整改，申请提前终止公示。",
-                   corrected_on=corrected_on, commitment=True, contact_name="李强", contact_phone="13900000000",
+                   corrected_on=corrected_on, commitment=True, contact_name="司马长风", contact_phone="13900000000",
                    received_on=received_on)
 
 

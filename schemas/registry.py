@@ -85,6 +85,24 @@ ALERTS_DEADLETTER = Topic("credit.alerts.deadletter", 1, FOREVER, key="departmen
                           doc="Alerts the webhook deliverer gave up on, with the reason.")
 CHECKPOINTS = Topic("credit.checkpoints", 1, FOREVER, key="partition", value="TreeHead",
                     doc="Signed Merkle tree heads (the notary, consumers/notary/service.py).")
+# The department supervision's own topics (consumers/supervision/service.py, a faust app whose id is
+# SUPERVISION_APP): the changelogs of its windowed tables, one per period, and faust's leader-election
+# topic. Not in TOPICS (their values are faust's JSON, no schema of schemas/avro, so the schema registry
+# API does not serve them): faust creates them at its start with these names and configs, and checks that
+# each changelog has as many partitions as the topics it counts.
+SUPERVISION_APP = "credit-supervision"
+SUPERVISION_CHANGELOGS = {
+    period: Topic(f"{SUPERVISION_APP}-{table}-changelog", LEDGER_PARTITIONS, COMPACTED,
+                  key="JSON [\"<topic>|<partition>[|<department>]\", [window start, window end]]",
+                  value='JSON {"o": last offset counted, "c": {measure: count}}',
+                  doc=f"The supervision's {what} (faust's changelog of its table '{table}', partition = the "
+                      "source partition); compacted, an expired window deleted with a tombstone.")
+    for period, table, what in (("day", "day", "counts per China-local day"),
+                                ("month", "month", "counts per China-local calendar month"),
+                                ("5min", "recent", "counts per 5 minutes, for the dashboard's charts"))
+}
+SUPERVISION_LEADER = Topic(f"{SUPERVISION_APP}-__assignor-__leader", 1, key="-", value="-",
+                           doc="faust's leader election among the supervision's workers (no data)")
 # Not in TOPICS: the stack never creates it; bench/projection.py creates and deletes it per run.
 BENCH_EVENTS = Topic("bench.events", LEDGER_PARTITIONS, FOREVER, value="LedgerEntry",
                      doc="benchmarks only: synthetic ledger entries")

@@ -62,6 +62,17 @@ def services(stack):  # type: ignore[no-untyped-def]
         p.stop()
 
 
+@pytest.fixture(scope="module")
+def supervision(settings, services):  # type: ignore[no-untyped-def]
+    """The department supervision (ops.stack ON_DEMAND_IN_TESTS), started for the tests of a module."""
+    from ops import stack as ops_stack
+
+    svc = ops_stack.Service(settings, "supervision")
+    svc.start()
+    yield svc
+    svc.stop()
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     """Hypothesis draws from the run's seed too (unless --hypothesis-seed is given), so that

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from ledger.domain.assessment import AssessmentRules
 from ledger.domain.divisions import Divisions
 from ledger.domain.grade_rules import GradeRules
 from ledger.domain.key_persons import KeyPersonRules
@@ -42,6 +43,7 @@ class RuleBook:
     key_persons: KeyPersonRules  # the key-person groups and the departments that keep their registers
     releases: ReleaseRules  # who publishes the numbered 红黑榜 releases, how often, how large
     objections: ObjectionRules  # the credit office, the deadlines of objections and repair applications
+    assessment: AssessmentRules  # the departments' monthly assessment (a report's rule: not in the stamp)
     # rules file name -> version -> its value (every version 1..N the loader read)
     history: Mapping[str, Mapping[int, Any]] = field(default_factory=lambda: MappingProxyType({}), repr=False)
 
@@ -69,4 +71,6 @@ class RuleBook:
         newest = self._newest()
         if name in newest and version == getattr(newest[name], "version", None):
             return newest[name]
+        if name == "department_assessment" and version == self.assessment.version:
+            return self.assessment
         raise KeyError(f"rules file {name} v{version} is not loaded (loaded: {sorted(versions) or 'newest only'})")

@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_PORT_OFFSETS = {"sequencer": 1, "projector": 2, "query-api": 3, "gateway": 4, "list-keeper": 5,
                         "scheduler": 7, "notary": 8, "webhook": 9, "portal": 13, "schema-registry": 14,
-                        "supervisor": 15, "public-intake": 16}
+                        "supervisor": 15, "public-intake": 16, "supervision": 17}
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,9 @@ SCHEDULER = "ledger-scheduler"  # also a department of the matrix: it submits ex
 GATEWAY = "ledger-gateway"  # also the intake of the matrix that attests for departments
 QUERY_API = "ledger-query-api"  # the auditors' routes and the credit reports read credit.events
 PUBLIC_INTAKE = "ledger-public-intake"  # also the intake of the matrix that attests for the public
-SERVICES = (SEQUENCER, PROJECTOR, LIST_KEEPER, WEBHOOK, NOTARY, SCHEDULER, GATEWAY, QUERY_API, PUBLIC_INTAKE)
+SUPERVISION = "ledger-supervision"  # the faust app: reads outcomes, events, alerts; owns its own topics
+SERVICES = (SEQUENCER, PROJECTOR, LIST_KEEPER, WEBHOOK, NOTARY, SCHEDULER, GATEWAY, QUERY_API, PUBLIC_INTAKE,
+            SUPERVISION)
 
 
 class AccessError(Exception):

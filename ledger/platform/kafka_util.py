@@ -63,6 +63,36 @@ class KafkaClients:
         return AIOKafkaAdminClient(**self.access.options(), **options)
 
 
+async def ensure_topics(access: KafkaAccess, topics: Iterable[Any], replication_factor: int = 1,
+                        min_insync_replicas: int = 1, timeout: float = 30.0) -> tuple[list[str], dict[str, int]]:
+    """Create the topics (registry Topic values: name, partitions, configs) that do not exist yet, as
+    `access`'s principal, with the cluster's copies (`replication_factor`, and the copies an acknowledged
+    write must reach set on each topic so that `kafka-topics --describe` shows them), and wait until
+    every one of them shows its partitions (a topic created a moment ago can be described with none for
+    a while). Returns (the names created, the partition count of each topic)."""
+    from aiokafka.admin import NewTopic
+
+    topics = list(topics)
+    admin = AIOKafkaAdminClient(**access.options())
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [t for t in topics if t.name not in existing]
+        if wanted:
+            isr = {"min.insync.replicas": str(min_insync_replicas)}
+            await admin.create_topics([NewTopic(t.name, t.partitions, replication_factor,
+                                                topic_configs={**t.configs, **isr}) for t in wanted])
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            described = await admin.describe_topics([t.name for t in topics])
+            counts = {d["topic"]: len(d["partitions"]) for d in described}
+            if all(counts.get(t.name) for t in topics) or asyncio.get_running_loop().time() > deadline:
+                return [t.name for t in wanted], counts
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+
+
 async def caught_up(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) -> bool:
     """True when the consumer's position has reached `end` (from end_offsets) on every partition."""
     for tp, offset in end.items():

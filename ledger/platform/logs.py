@@ -28,3 +28,16 @@ def configure(level: str = "INFO") -> None:
 
 def get(name: str) -> structlog.typing.FilteringBoundLogger:
     return structlog.get_logger(name)
+
+
+def json_stdlib() -> None:
+    """Render the standard library's log records (libraries such as faust and aiokafka) as JSON lines
+    too, with the logger's name; call after `configure`."""
+    formatter = structlog.stdlib.ProcessorFormatter(
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.JSONRenderer(ensure_ascii=False)],
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, structlog.processors.add_log_level,
+                           structlog.processors.TimeStamper(fmt="iso", utc=True),
+                           structlog.processors.format_exc_info])
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(formatter)

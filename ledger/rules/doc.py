@@ -37,7 +37,7 @@ def render(directory: Path | None = None) -> str:
         "docs/domain-notes.md: V verified in the text, S two or more secondary sources, M one source.",
         "",
     ]
-    for name in loader.RULE_FILES:
+    for name in loader.ALL_FILES:
         docs = loader.documents(directory, name)
         out += [f"## {name}", "", f"Versions 1 to {len(docs)}; processes judge under version {len(docs)}.", ""]
         for doc, file in reversed(docs):

@@ -18,6 +18,8 @@ event judged under version ``n`` is recomputed under version ``n`` (``RuleBook.a
   * ``divisions``           -> ``Divisions`` (the city's counties, districts and zones by code)
   * ``key_persons``         -> ``KeyPersonRules`` (the key-person groups and who keeps their registers)
   * ``releases``            -> ``ReleaseRules`` (who publishes the numbered 红黑榜 releases)
+  * ``department_assessment`` -> ``AssessmentRules`` (the monthly assessment of the departments'
+    work: its components and weights; a report's rule, not a judgement's, so not in ``RuleBook.stamp``)
 
 ``load()`` reads them all into one ``RuleBook`` (the newest version of each as ``publication``,
 ``departments``, ... and every version through ``RuleBook.at(name, n)``); a process calls it once, in
@@ -38,6 +40,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from ledger.domain.assessment import AssessmentRules, parse_assessment_rules
 from ledger.domain.divisions import parse_divisions
 from ledger.domain.errors import RulesError
 from ledger.domain.grade_rules import GradeRules, parse_grade_rules
@@ -52,10 +55,13 @@ from ledger.domain.rules_parse import parse_departments, parse_publication_perio
 from ledger.domain.workdays import WorkdayCalendar, parse_workdays
 
 __all__ = [
+    "ALL_FILES",
+    "REPORT_FILES",
     "RULE_FILES",
     "default_directory",
     "documents",
     "load",
+    "load_assessment",
     "load_catalogue",
     "load_departments",
     "load_grade",
@@ -65,8 +71,13 @@ __all__ = [
 ]
 
 
+# the files events are judged under (each ledger entry names their versions, ``RuleBook.stamp``, all but
+# ``divisions``, which no judgement uses) ...
 RULE_FILES = ("publication_periods", "departments", "workdays", "punishment_catalogue", "credit_grade", "divisions",
               "key_persons", "releases", "objections")
+# ... and the files of the reports made from the ledger (not stamped on entries)
+REPORT_FILES = ("department_assessment",)
+ALL_FILES = RULE_FILES + REPORT_FILES
 T = TypeVar("T")
 
 
@@ -93,12 +104,14 @@ def load(directory: Path | None = None) -> RuleBook:
         "releases": _versions(directory, "releases",
                               lambda doc, file: parse_release_rules(doc, file, _newest(departments))),
         "objections": _versions(directory, "objections", parse_objection_rules),
+        "department_assessment": _versions(directory, "department_assessment", parse_assessment_rules),
     }
     newest = {name: versions[max(versions)] for name, versions in history.items()}
     return RuleBook(
         publication=newest["publication_periods"], departments=newest["departments"], calendar=newest["workdays"],
         catalogue=newest["punishment_catalogue"], grade=newest["credit_grade"], divisions=newest["divisions"],
         key_persons=newest["key_persons"], releases=newest["releases"], objections=newest["objections"],
+        assessment=newest["department_assessment"],
         history=MappingProxyType({name: MappingProxyType(v) for name, v in history.items()}))
 
 
@@ -142,6 +155,11 @@ def load_grade(directory: Path | None = None) -> GradeRules:
 def load_objections(directory: Path | None = None) -> ObjectionRules:
     """The credit office and the deadlines of objections and repair applications (``objections.v<N>.json``)."""
     return _newest(_versions(directory, "objections", parse_objection_rules))
+
+
+def load_assessment(directory: Path | None = None) -> AssessmentRules:
+    """The weights of the departments' monthly assessment (``department_assessment.v<N>.json``)."""
+    return _newest(_versions(directory, "department_assessment", parse_assessment_rules))
 
 
 def _newest(versions: dict[int, T]) -> T:

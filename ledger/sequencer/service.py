@@ -91,7 +91,7 @@ class SequencerService(TransactionalProcessor):
         # the batch in flight: its signature checks, start, verdicts and changelog sends
         self._verified: list[bool | None] = []
         self._started = 0.0
-        self._judged: list[tuple[int, Verdict, Any]] = []
+        self._judged: list[tuple[int, Verdict, Any, list[tuple[str, bytes]]]] = []
         self._statuses: dict[str, int] = {}
         self._state_sent: list[tuple[int, asyncio.Future[Any]]] = []
 
@@ -260,9 +260,9 @@ class SequencerService(TransactionalProcessor):
                 assert v.entity_id is not None
                 fut = await send(registry.EVENTS, v.entity_id.encode(), v.entry_bytes, tp.partition,
                                  entry_headers(v))
-            judged.append((tp.partition, v, fut))
+            judged.append((tp.partition, v, fut, outcome_headers(headers)))
         last_state: dict[str, tuple[int, Verdict]] = {}
-        for partition, v, fut in judged:
+        for partition, v, fut, answer_headers in judged:
             if fut is not None:
                 md = await fut
                 seen = self.core.record_position(partition, v, md.offset)
@@ -276,7 +276,8 @@ class SequencerService(TransactionalProcessor):
             else:
                 out = outcome_record(v, None, None, self.core.now())
             # outcomes are co-partitioned with the submissions they answer (readers read all partitions)
-            await send(registry.OUTCOMES, v.event_id.encode(), registry.encode("Outcome", out), partition)
+            await send(registry.OUTCOMES, v.event_id.encode(), registry.encode("Outcome", out), partition,
+                       answer_headers)
             statuses[v.status] = statuses.get(v.status, 0) + 1
         for partition, v in last_state.values():
             state_sent.append((partition, await send(*_state(partition, entity_record(v)))))
@@ -293,7 +294,7 @@ class SequencerService(TransactionalProcessor):
         for p, fut in self._state_sent:
             changelog_next[p] = max(changelog_next.get(p, 0), fut.result().offset + 1)
         self.core.commit(changelog_next)
-        for _, v, _ in self._judged:
+        for _, v, _, _ in self._judged:
             SUBMISSIONS.labels(v.status).inc()
             for r in v.reasons:
                 REJECTIONS.labels(r.code).inc()
@@ -339,6 +340,15 @@ def entry_headers(v: Verdict) -> list[tuple[str, bytes]]:
     chained and signed), so that a reader can route or skip an entry without decoding it."""
     assert v.entry is not None
     return [("event-type", v.entry["event_type"].encode()), ("event-id", v.event_id.encode())]
+
+
+def outcome_headers(submission_headers: dict[str, bytes]) -> list[tuple[str, bytes]]:
+    """The headers of an outcome on credit.outcomes: the `department` the submission named (as it
+    named it, also when the submission was refused for it; absent when it named none), so that a
+    reader counts answers per department without the submission (the department supervision,
+    consumers/supervision/)."""
+    department = submission_headers.get("department")
+    return [("department", department)] if department else []
 
 
 def _state(partition: int, record: tuple[str, dict[str, Any]]) -> tuple[registry.Topic, bytes, bytes, int]:

@@ -123,6 +123,18 @@ def summarise(scraped: dict[str, Samples | None]) -> Figures:
     )
 
 
+def lag_samples(scraped: dict[str, Samples | None]) -> dict[str, float]:
+    """The lag series the department supervision records every 30 s for the dashboard's chart (a
+    service that does not answer gives no value): the projector's lag in seconds (the largest
+    partition's) and in records, and the list keeper's records behind."""
+    figures = summarise(scraped)
+    keeper = [v for labels, v in (scraped.get("list-keeper") or {}).get("ledger_stream_lag_records", [])
+              if labels.get("processor") == "list-keeper"]
+    out = {"projector_lag_seconds": figures.max_lag_seconds, "projector_lag_records": figures.lag_records_total,
+           "list_keeper_lag_records": sum(keeper) if keeper else None}
+    return {k: v for k, v in out.items() if v is not None}
+
+
 @dataclass
 class Throughput:
     """Counters of recent scrapes -> events per second over the last `window` seconds. A counter

@@ -35,7 +35,11 @@ Pages (all GET):
                                  reason, alerts and webhook deliveries by department (from every
                                  service's /metrics), late double-publicity records, coverage of legal
                                  persons and key natural persons against the seed's targets, and the
-                                 credit office's release drafts and approved releases (from the views)
+                                 credit office's release drafts and approved releases (from the views);
+                                 the monthly assessment of the departments and the charts (from the
+                                 department supervision, projections/web/supervision.py);
+                                 month=YYYY-MM, hours=1..48
+  /dashboard/assessment.csv?month=YYYY-MM   that assessment as a CSV download
   /static/portal.css, /health, /metrics
 
 Reads go through projections/queries.py (the same functions as the JSON query API) and the query
@@ -65,13 +69,14 @@ from ledger.platform import config, logs
 from ledger.platform.clock import Clock
 from ledger.platform.web import BadParameter, Handler, metrics, observe
 from projections import objection_queries, queries
+from projections import supervision as supervision_reads
 from projections.audit import auditor as ledger_audit
 from projections.audit import reads as audit
 from projections.publicity import on_display
 from projections.releases import drafts
 from projections.releases import reads as release_reads
 from projections.report import issue as report_issue
-from projections.web import api, county_pages, dashboard, release_pages
+from projections.web import api, county_pages, dashboard, release_pages, supervision
 from projections.web.pages import JINJA, RULES, form_request, render
 from projections.web.pages import pages as _pages
 from projections.web.params import Params, identify
@@ -315,21 +320,34 @@ async def verifier(request: web.Request) -> web.Response:
 
 
 async def operator_dashboard(request: web.Request) -> web.Response:
-    Params(request)
-    settings = request.app[api.SETTINGS]
-    figures = dashboard.summarise(await dashboard.scrape(settings))
-    throughput = request.app[THROUGHPUT]
-    throughput.add(figures)
+    settings, clock = request.app[api.SETTINGS], request.app[api.CLOCK]
+    now = clock.now().replace(microsecond=0)
     async with request.app[POOL].connection() as conn:
+        # the department supervision's part checks the query (month, hours) before anything is scraped
+        supervised = await supervision.context(conn, request, request.app[RULES], now, clock.today())
+        figures = dashboard.summarise(await dashboard.scrape(settings))
         lateness = await queries.lateness_report(conn)
         coverage = await api.coverage_of(request, conn)
         late = await queries.publicity_records(conn, queries.PublicityFilter(late="true"), 1, 20)
         short = await queries.short_deadline_report(conn)
-        overdue = await objection_queries.overdue(conn, request.app[api.CLOCK].today(), request.app[RULES].objections.credit_office)
+        overdue = await objection_queries.overdue(conn, clock.today(), request.app[RULES].objections.credit_office)
         office = {"drafts": await drafts.recent(conn, 10), "releases": (await release_reads.listing(conn))[:10]}
+    throughput = request.app[THROUGHPUT]
+    throughput.add(figures)
     return render(request, "dashboard.html", f=figures, rates=throughput.as_dict(), lateness=lateness,
-                  coverage=coverage, late=late, short=short, overdue=overdue, office=office,
-                  now=request.app[api.CLOCK].now().replace(microsecond=0))
+                  coverage=coverage, late=late, short=short, overdue=overdue, office=office, now=now,
+                  sv=supervised)
+
+
+async def assessment_csv(request: web.Request) -> web.Response:
+    """The month's assessment of the departments (目标考核) as a CSV download."""
+    p = Params(form_request(request), frozenset({"month"}))
+    month = supervision.parse_month(p.text("month", 20), request.app[api.CLOCK].today())
+    async with request.app[POOL].connection() as conn:
+        counts = (await supervision_reads.month_counts(conn, [month]))[month]
+    return web.Response(body=supervision.csv_body(month, request.app[RULES], counts), content_type="text/csv",
+                        charset="utf-8", headers={"Content-Disposition": 'attachment; filename="department-assessment-'
+                                                  f'{month.year:04d}-{month.month:02d}.csv"'})
 
 
 async def sample_throughput(app: web.Application):  # type: ignore[no-untyped-def]
@@ -369,6 +387,7 @@ ROUTES: tuple[tuple[str, Handler], ...] = (
     ("/report-issuer.pub", issuer_key),
     ("/verify.py", verifier),
     ("/dashboard", operator_dashboard),
+    ("/dashboard/assessment.csv", assessment_csv),
     ("/health", health),
     ("/metrics", metrics),
     *release_pages.ROUTES,

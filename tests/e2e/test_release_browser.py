@@ -98,6 +98,7 @@ async def test_a_countys_page_from_the_navigation(page: Page, world) -> None:
     await expect(page).to_have_url(re.compile(r"/county/411081$"))
     await expect(page.get_by_role("heading", level=1)).to_have_text("禹州市")
     await expect(page.locator("#trend-table tbody tr")).to_have_count(12)
+    await expect(page.locator("#trend-chart svg polyline")).to_have_count(3)  # black, red listed; black ended
     await expect(page.locator("#coverage-key-persons")).to_contain_text("重点自然人合计")
     await expect(page.locator("#in-releases")).to_contain_text(f"第{world['release']}期")
     await browser.shot(page, COUNTIES, "02-county-yuzhou")

@@ -142,6 +142,11 @@ async def test_each_county_has_its_own_page(settings, http, world) -> None:
     this_month = trend.split(f"<td>{month:%Y-%m}</td>", 1)[1].split("</tr>", 1)[0]
     assert int(this_month.split("<td>", 2)[1].split("<", 1)[0]) >= 1  # the firm's listing this month
     assert trend.count("<tr>") == 12 + 1
+    # the same series drawn on the server: an SVG with the month's point, no script
+    listed = int(this_month.split("<td>", 2)[1].split("<", 1)[0])
+    chart = page.split('id="trend-chart"', 1)[1].split("</figure>", 1)[0]
+    assert chart.lstrip(">").lstrip().startswith("<svg") and "<script" not in chart
+    assert f"列入黑名单 {month:%Y-%m}：{listed}条" in chart
     assert "没有这个县" in await portal.page("/county/410102", expect=404)
     other = await portal.page(f"/county/{CHANGGE}")
     assert world["subjects"]["firm"].name not in other

@@ -84,7 +84,7 @@ def _after(outcomes: list[dict[str, Any]]) -> str:
 
 
 # what the filings hold that no public view shows (ops/workload_objections.py): never in a report
-NOT_PUBLIC = ("0374-5551234", "13900000000", "王伟", "李强", "处罚决定书载明的罚款金额与公示金额不一致", "公示期已满仍在公示",
+NOT_PUBLIC = ("0374-5551234", "13900000000", "欧阳若溪", "司马长风", "处罚决定书载明的罚款金额与公示金额不一致", "公示期已满仍在公示",
               "已缴清罚款并完成整改", "请核实后三个工作日内反馈", "材料齐全，予以受理")
 
 

@@ -33,7 +33,8 @@ def test_only_the_sequencer_writes_the_ledger() -> None:
 
 
 def test_the_ledger_is_read_by_auditors_and_the_ledgers_own_processes_only() -> None:
-    assert _who(READ, registry.EVENTS) == {who.AUDITOR, who.PROJECTOR, who.LIST_KEEPER, who.NOTARY, who.SCHEDULER, who.QUERY_API}
+    assert _who(READ, registry.EVENTS) == {who.AUDITOR, who.PROJECTOR, who.LIST_KEEPER, who.NOTARY, who.SCHEDULER, who.QUERY_API,
+                                           who.SUPERVISION}
     assert not any(d in _who(READ, registry.EVENTS) for d in MATRIX.departments if d != who.SCHEDULER)
 
 
@@ -80,6 +81,13 @@ def test_each_process_of_the_ledger_has_its_own_principal_with_its_own_topics() 
     assert _topics(who.GATEWAY, WRITE) == {registry.SUBMISSIONS.name}
     assert _topics(who.QUERY_API, WRITE) == set()
     assert _topics(who.PUBLIC_INTAKE, WRITE) == {registry.SUBMISSIONS.name}
+    # the supervision reads what it counts and owns only the topics named after its app id
+    assert _topics(who.SUPERVISION, READ) == {registry.OUTCOMES.name, registry.EVENTS.name, registry.ALERTS.name,
+                                              f"{registry.SUPERVISION_APP}-*"}
+    assert _topics(who.SUPERVISION, WRITE) == {f"{registry.SUPERVISION_APP}-*"}
+    assert {g.principal for g in PLAN if g.operation == access.CREATE} == {who.SUPERVISION}
+    assert all(t.name.startswith(f"{registry.SUPERVISION_APP}-")
+               for t in [*registry.SUPERVISION_CHANGELOGS.values(), registry.SUPERVISION_LEADER])
     # the transactional processes each own their group and transactional ids, and nobody else's
     owned = {g.principal: g.name for g in PLAN if g.resource == access.TRANSACTIONAL_ID and g.prefixed}
     assert owned == {who.SEQUENCER: "credit-sequencer-", who.LIST_KEEPER: "credit-list-keeper-", who.WEBHOOK: "credit-webhook-"}

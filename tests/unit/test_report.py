@@ -313,7 +313,7 @@ REPAIR_ROW = {
     "received_on": "2026-11-10", "accept_due": "2026-11-13", "accepted_on": None, "refused_on": "2026-11-16",
     "refusal_reason": REFUSED[1]["reason"], "accept_late": True, "decide_due": "2026-11-24", "decided_on": None,
     "decide_late": None, "explanation": None}
-PRIVATE = ("0374-5551234", "13900000000", "王伟", "李强", FILED[1]["reason"], APPLIED[1]["statement"],
+PRIVATE = ("0374-5551234", "13900000000", "欧阳若溪", "司马长风", FILED[1]["reason"], APPLIED[1]["statement"],
            FORWARDED[1]["note"], FILED[1]["evidence"])
 
 

@@ -70,6 +70,8 @@ async def test_the_sequencer_writes_entries_outcomes_state_and_offsets_in_one_tr
     await _sequence(kafka, tmp_path, recs)
     outcomes = _outcomes(kafka)
     assert {o["status"] for o in outcomes.values()} == {"ACCEPTED"}
+    # each outcome names the submission's department, for the department supervision
+    assert {r.headers for r in kafka.broker.records(registry.OUTCOMES.name)} == {(("department", b"xc-samr"),)}
     events = kafka.broker.records(registry.EVENTS.name)
     assert len(events) == 6
     for e in events:  # each outcome points at its entry, in the partition of the submission
