@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 
 from ledger.platform import config
 from ops.infra import Kafka, Postgres
@@ -53,17 +54,24 @@ class Service:
     KINDS = ("sequencer", "projector", "query-api", "gateway", "list-keeper", "webhook", "scheduler", "notary",
              "portal", "schema-registry")
 
-    def __init__(self, s: config.Settings, name: str) -> None:
+    def __init__(self, s: config.Settings, name: str, label: str | None = None, args: Sequence[str] = (),
+                 metrics_port: int | None = None) -> None:
+        """`label`, `args` and `metrics_port`: one more process of the kind beside the stack's own (the
+        fault tests' second and third instances, a successor with the same instance id): its files are
+        `<name>-<label>.*`, its options `args` (e.g. `--instance 1`), its /metrics on `metrics_port`.
+        The supervisor knows only the stack's own services, so it never starts such a process again."""
         if name not in self.KINDS and name != SUPERVISOR:
             raise KeyError(name)
         self.s = s
         self.name = name
         # the command line after the interpreter; the pid check looks for it in /proc/<pid>/cmdline
         # (the stack's supervisor, ops/supervisor.py, is started and stopped the same way)
-        self.command = ["-m", "ops.supervisor"] if name == SUPERVISOR else ["-m", "ops.run", name]
-        self.pidfile = s.stack_dir / f"{name}.pid"
-        self.codefile = s.stack_dir / f"{name}.code"  # fingerprint of the code it runs
-        self.log = s.stack_dir / "logs" / f"{name}.log"
+        self.command = ["-m", "ops.supervisor"] if name == SUPERVISOR else ["-m", "ops.run", name, *args]
+        self.port = metrics_port if metrics_port is not None else s.metrics_port(name)
+        files = name if label is None else f"{name}-{label}"
+        self.pidfile = s.stack_dir / f"{files}.pid"
+        self.codefile = s.stack_dir / f"{files}.code"  # fingerprint of the code it runs
+        self.log = s.stack_dir / "logs" / f"{files}.log"
 
     def pid(self) -> int | None:
         try:
@@ -80,7 +88,7 @@ class Service:
                 return False
             say(f"the code changed since the {self.name} started: restarting it")
             self.stop()
-        port = self.s.metrics_port(self.name)
+        port = self.port
         # a process stopped a moment ago is reported gone once its main thread is a zombie; its other
         # threads may still be exiting, holding its listening sockets for a few more milliseconds
         if not port_free(port, wait=PORT_RELEASE_SECONDS):

@@ -172,6 +172,7 @@ class FakeProducer:
         self.fail_with: type[Exception] = RuntimeError  # with this error (e.g. a KafkaTimeoutError)
         self.commits = 0
         self.aborts = 0
+        self.checks = 0  # empty transactions begun and aborted (the fencing check at an assignment)
         self._pending: list[tuple[str, int, bytes | None, bytes | None, Any]] | None = None
         self._offsets: dict[str, dict[TopicPartition, int]] = {}
 
@@ -229,6 +230,14 @@ class FakeProducer:
 
     async def send_offsets_to_transaction(self, offsets: dict[TopicPartition, int], group: str) -> None:
         self._offsets.setdefault(group, {}).update(offsets)
+
+    async def begin_transaction(self) -> None:
+        """(Only the processors' fencing check opens a transaction this way, and aborts it.)"""
+        self._pending, self._offsets = [], {}
+
+    async def abort_transaction(self) -> None:
+        self._pending, self._offsets = None, {}
+        self.checks += 1
 
 
 class FakeKafka:

@@ -1,24 +1,26 @@
 """Retriable Kafka errors (ledger/platform/retry.py; issue 18): a lag probe that fails is skipped and
 counted, a call at start-up is tried again with growing pauses, and a batch whose commit times out is
-aborted, read again by a new producer with the same transactional id, and written once."""
+aborted, read again by a new producer with the same transactional id, and written once; and a fenced
+producer (a newer instance took over) stops its processor, which writes nothing more."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
-from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NotCoordinatorError
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NotCoordinatorError, ProducerFenced
 from prometheus_client import REGISTRY
 
 from consumers.projector.service import Projector
 from ledger.platform import logs, retry
-from ledger.platform.transactional import TransactionalProcessor
+from ledger.platform.transactional import Fenced, TransactionalProcessor
 from projections.rows import Folder
 from schemas import registry
 from tests.fakes import FakeKafka
-from tests.unit.test_services import RULES, _outcomes, _penalties, _sequence
+from tests.unit.test_services import RULES, _outcomes, _penalties, _sequence, _sequencer, _submit
 
 log = logs.get("test")
 
@@ -109,3 +111,29 @@ async def test_a_commit_that_times_out_is_read_again_by_a_new_producer_and_writt
     assert len(kafka.broker.records(registry.EVENTS.name)) == 5
     assert [o["status"] for o in _outcomes(kafka).values()] == ["ACCEPTED"] * 5
     assert _retries("sequencer", "transaction") == before + 1
+
+
+async def test_a_fenced_producer_stops_the_processor_which_writes_nothing_and_fences_nobody(tmp_path: Path) -> None:
+    """A newer instance with the same transactional id took over while this one was paused: its next
+    transaction fails with ProducerFenced. It must stop without a new producer (which would fence its
+    successor in turn) and without writing anything."""
+    kafka = FakeKafka()
+    kafka.fail_commits, kafka.fail_with = 1, ProducerFenced
+    _submit(kafka, _penalties(5, seed=5))
+    sequencer = _sequencer(kafka, tmp_path)
+    with pytest.raises(Fenced, match="fenced by a newer instance"):
+        await asyncio.wait_for(sequencer.run(), 10)
+    assert [p.options["transactional_id"] for p in kafka.producers if p.options.get("transactional_id")] == [
+        "credit-sequencer-0"]  # no second producer
+    assert kafka.broker.records(registry.EVENTS.name) == [] and _outcomes(kafka) == {}
+    assert REGISTRY.get_sample_value("ledger_stream_fenced_total", {"processor": "sequencer"}) >= 1
+
+
+def test_which_errors_mean_fenced() -> None:
+    assert retry.fenced(ProducerFenced())
+    # the consumer's heartbeat, answered FENCED_INSTANCE_ID, as aiokafka wraps it
+    from aiokafka import errors
+
+    wrapped = errors.KafkaError(f"Unexpected exception in heartbeat task: {errors.for_code(82)()!r}")
+    assert retry.fenced(errors.KafkaError(f"Unexpected error during coordination {wrapped!r}"))
+    assert not retry.fenced(KafkaTimeoutError()) and not retry.fenced(ValueError("a bug"))
