@@ -16,15 +16,19 @@ PostgreSQL at base + 72: inside each stack's own block of ports, apart from the 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
+from consumers.webhook.service import verify
 from ledger.client import submit_as_departments
 from ledger.domain.alerts import alerts_for
 from ledger.platform import config
@@ -216,3 +220,112 @@ async def feeds_hold(s: config.Settings, event_ids: set[str], timeout: float = 1
 async def decoded(s: config.Settings, topic: registry.Topic, schema: str) -> list[dict[str, Any]]:
     """Every committed record of a topic, decoded."""
     return [registry.decode(v, schema)[1] for _p, _o, _k, v in await committed(s, topic)]
+
+
+# ---------------------------------------------------------------- a department's webhook endpoint
+class Receiver:
+    """Every department's webhook endpoint, on 127.0.0.1 at the metrics base + 60: it checks each
+    POST's signature, records the alert id, the body and the time, and answers 204. `before_answer`
+    (alert id -> None), when set, runs before the answer (a test kills the deliverer there: the POST
+    was made, its batch never committed)."""
+
+    def __init__(self, s: config.Settings, secret: bytes = b"storm-receiver-secret-0123456789") -> None:
+        self.s, self.secret = s, secret
+        self.port = port(s, RECEIVER_PORT)
+        self.deliveries: dict[str, list[tuple[bytes, dict[str, str]]]] = defaultdict(list)
+        self.bad_signatures = 0
+        self.before_answer: Callable[[str], None] | None = None
+        self._runner: Any = None
+
+    def endpoints(self, path: Path) -> Path:
+        """A webhooks.json for every department of the matrix, pointing here; returns its path."""
+        departments = sorted(loader.load_departments().departments)
+        path.write_text(json.dumps({d: {"url": f"http://127.0.0.1:{self.port}/hooks/{d}",
+                                        "secret": self.secret.decode()} for d in departments}))
+        return path
+
+    async def __aenter__(self) -> Receiver:
+        from aiohttp import web
+
+        async def handle(request: web.Request) -> web.Response:
+            body = await request.read()
+            if not verify(self.secret, dict(request.headers), body):
+                self.bad_signatures += 1
+                return web.Response(status=401)
+            alert_id = request.headers["X-Credit-Alert-Id"]
+            self.deliveries[alert_id].append((body, dict(request.headers)))
+            if self.before_answer is not None:
+                self.before_answer(alert_id)
+            return web.Response(status=204)
+
+        app = web.Application()
+        app.router.add_post("/hooks/{dept}", handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._runner.cleanup()
+
+    def received(self, alert_ids: set[str]) -> bool:
+        return alert_ids <= set(self.deliveries)
+
+    def check(self, alert_ids: set[str]) -> dict[str, int]:
+        """Each alert delivered at least once, every copy of it with the same idempotency key and the
+        same body; returns how many alerts came how many times."""
+        missing = alert_ids - set(self.deliveries)
+        assert not missing, f"{len(missing)} alerts never delivered, e.g. {sorted(missing)[:3]}"
+        assert self.bad_signatures == 0
+        for alert_id in alert_ids:
+            copies = self.deliveries[alert_id]
+            assert {c[1]["X-Credit-Alert-Id"] for c in copies} == {alert_id}
+            assert len({c[0] for c in copies}) == 1, f"alert {alert_id} delivered with different bodies"
+        return dict(Counter(len(self.deliveries[a]) for a in alert_ids))
+
+
+async def group_at_end(s: config.Settings, group: str, topic: registry.Topic) -> None:
+    """Commit a group's offsets at the end of a topic: a new processor in it starts with new records."""
+    c = KafkaClients(s.bootstrap_servers).consumer(group_id=group, enable_auto_commit=False)
+    await c.start()
+    try:
+        tps = [TopicPartition(topic.name, p) for p in range(topic.partitions)]
+        c.assign(tps)
+        await c.commit(await c.end_offsets(tps))
+    finally:
+        await c.stop()
+
+
+async def views_hold(s: config.Settings, event_ids: set[str], timeout: float = 180.0) -> None:
+    """Every one of these ledger events is in the views' ledger copy, once (waits for the projector)."""
+    import psycopg
+
+    async def counted() -> dict[str, int]:
+        async with await psycopg.AsyncConnection.connect(s.pg_dsn, autocommit=True) as conn:
+            cur = await conn.execute("select event_id, count(*) from views.ledger_copy where event_id = any(%s) "
+                                     "group by event_id", (sorted(event_ids),))
+            return {e: n for e, n in await cur.fetchall()}
+
+    found = await until(lambda: _all_of(counted(), event_ids), timeout, f"the views to hold {len(event_ids)} events", 1.0)
+    twice = {e: n for e, n in found.items() if n > 1}
+    assert not twice, f"events in the views more than once: {list(twice.items())[:3]}"
+
+
+async def _all_of(counts: Awaitable[dict[str, int]], wanted: set[str]) -> dict[str, int] | None:
+    found = await counts
+    return found if set(found) >= wanted else None
+
+
+def slow_restores(processor: Any, seconds: float) -> list[list[int]]:
+    """Make an in-process processor's state restores take `seconds` longer (a long changelog, a slow
+    disk); returns the list to which each restore appends the partitions it was given."""
+    restores: list[list[int]] = []
+    real_restore = processor.restore
+
+    async def slow_restore(partitions: list[int]) -> None:
+        restores.append(sorted(partitions))
+        await asyncio.sleep(seconds)
+        await real_restore(partitions)
+
+    processor.restore = slow_restore
+    return restores
