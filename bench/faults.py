@@ -8,9 +8,9 @@ workload streamed as a department would send it, and the oracle of issue 18:
     catalogue calls for once; and the views equal a fresh rebuild from offset 0.
 
 Ports: the extra processes' /metrics are at the metrics base + 40 .. 59 (`EXTRA_PORTS`), a test's
-webhook receiver at base + 60, a second broker (the full-disk test's) at base + 70 and 71 and a second
-PostgreSQL at base + 72: inside each stack's own block of ports, apart from the services' offsets
-(ledger/platform/config.py SERVICE_PORT_OFFSETS, 1..15).
+webhook receiver at base + 60, the full-disk tests' second stack at base + 70 and 71 (its broker),
++ 72 (its PostgreSQL) and + 80 .. 95 (its services' /metrics): inside each stack's own block of
+ports, apart from the services' offsets (ledger/platform/config.py SERVICE_PORT_OFFSETS, 1..15).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ EXTRA_PORTS = 40  # metrics base + 40 + slot: the /metrics of an extra process (
 RECEIVER_PORT = 60
 SIDE_KAFKA_PORT = 70  # and 71, its controller
 SIDE_PG_PORT = 72
+SIDE_METRICS_BASE = 80  # the second stack's metrics base: its services at base + 80 + their offsets
 
 
 def port(s: config.Settings, offset: int) -> int:
