@@ -192,9 +192,35 @@ async def ensure_topics(bootstrap: str) -> list[str]:
             raise StackError("refusing to run: " + "; ".join(wrong) + ". The partition count of a ledger topic "
                              "is fixed at creation (entities would move partitions); restore the registry value "
                              "or migrate the data to new topics.")
+        await _align_configs(admin, [t for t in registry.TOPICS if t.name in existing])
         return [t.name for t in wanted]
     finally:
         await admin.close()
+
+
+# topic settings that `up` brings an existing topic to when the registry's value changed (a topic made
+# before credit.submissions was stamped with the broker's time, LogAppendTime, gets it)
+ALIGNED_CONFIGS = ("message.timestamp.type",)
+
+
+async def _align_configs(admin: object, topics: list[registry.Topic]) -> None:
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    wanted = [t for t in topics if any(k in t.configs for k in ALIGNED_CONFIGS)]
+    if not wanted:
+        return
+    described = await admin.describe_configs(  # type: ignore[attr-defined]
+        [ConfigResource(ConfigResourceType.TOPIC, t.name, dict.fromkeys(ALIGNED_CONFIGS)) for t in wanted])
+    found: dict[str, dict[str, str]] = {}
+    for response in described:
+        for _code, _message, _type, name, entries in response.resources:
+            found[name] = {entry[0]: entry[1] for entry in entries}
+    stale = [t for t in wanted if any(k in t.configs and found.get(t.name, {}).get(k) != t.configs[k]
+                                      for k in ALIGNED_CONFIGS)]
+    if stale:  # AlterConfigs sets a topic's whole configuration: the registry's, all of it
+        await admin.alter_configs(  # type: ignore[attr-defined]
+            [ConfigResource(ConfigResourceType.TOPIC, t.name, dict(t.configs)) for t in stale])
+        say(f"topic settings brought to the registry's: {', '.join(t.name for t in stale)}")
 
 
 # =========================================================================== commands

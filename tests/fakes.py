@@ -38,6 +38,7 @@ class Record:
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
     timestamp: int = 1_790_000_000_000
+    timestamp_type: int = 1  # LogAppendTime: the fake broker stamps every record with its own clock
 
 
 @dataclass(frozen=True)
@@ -45,17 +46,20 @@ class Metadata:
     topic: str
     partition: int
     offset: int
+    timestamp: int = 1_790_000_000_000
+    timestamp_type: int = 1
 
 
 class FakeBroker:
     def __init__(self) -> None:
         self.logs: dict[TopicPartition, list[Record]] = defaultdict(list)
         self.group_offsets: dict[str, dict[TopicPartition, int]] = defaultdict(dict)
+        self.now_ms = 1_790_000_000_000  # the broker's clock, stamped on every record appended
 
     def append(self, topic: str, partition: int, key: bytes | None, value: bytes | None,
                headers: Any = ()) -> Record:
         tp = TopicPartition(topic, partition)
-        r = Record(topic, partition, len(self.logs[tp]), key, value, tuple(headers or ()))
+        r = Record(topic, partition, len(self.logs[tp]), key, value, tuple(headers or ()), self.now_ms)
         self.logs[tp].append(r)
         return r
 
@@ -202,16 +206,19 @@ class FakeProducer:
         self.commits += 1
 
     async def send(self, topic: str, value: bytes | None = None, key: bytes | None = None,
-                   partition: int | None = None, headers: Any = None) -> asyncio.Future[Metadata]:
+                   partition: int | None = None, headers: Any = None,
+                   timestamp_ms: int | None = None) -> asyncio.Future[Metadata]:
         if partition is None:
             partition = zlib.crc32(key or b"") % PARTITIONS[topic]
         fut: asyncio.Future[Metadata] = asyncio.get_running_loop().create_future()
         if self._pending is None:  # not transactional: written at once
-            fut.set_result(Metadata(topic, partition, self.broker.append(topic, partition, key, value, headers).offset))
+            fut.set_result(Metadata(topic, partition, self.broker.append(topic, partition, key, value, headers).offset,
+                                    self.broker.now_ms))
             return fut
         before = sum(1 for t, p, *_ in self._pending if (t, p) == (topic, partition))
         self._pending.append((topic, partition, key, value, headers))
-        fut.set_result(Metadata(topic, partition, self.broker.end(TopicPartition(topic, partition)) + before))
+        fut.set_result(Metadata(topic, partition, self.broker.end(TopicPartition(topic, partition)) + before,
+                                self.broker.now_ms))
         return fut
 
     def create_batch(self) -> FakeBatch:

@@ -285,3 +285,33 @@ async def test_a_full_database_disk_pauses_the_projector_which_says_why_and_resu
     assert REGISTRY.get_sample_value("ledger_projection_pauses_total", {"reason": "disk_full"}) == before + 1
     assert REGISTRY.get_sample_value("ledger_projection_paused", {"reason": "disk_full"}) == 0
     assert applied == 5 and views.stored == ends and sum(b.skipped for b in views.batches) == 0
+
+
+async def test_the_sequencer_judges_by_the_brokers_clock_not_its_machines(tmp_path: Path) -> None:
+    """The broker appended the submissions at 23:55 on 3 December in Beijing; the sequencer's machine
+    says 00:05 on the 4th. A decision dated the 4th is in the future (refused), one dated the 3rd is not,
+    and the entry is dated by the broker's clock."""
+    from datetime import datetime, timedelta
+
+    from ledger.domain.local_time import CHINA
+    from ledger.platform.clock import BrokerClock
+
+    broker_now = datetime(2026, 12, 3, 23, 55, tzinfo=CHINA)
+    kafka = FakeKafka()
+    kafka.broker.now_ms = int(broker_now.timestamp() * 1000)
+    ledger_time = BrokerClock(fallback=Clock.fixed(broker_now + timedelta(minutes=10)))
+    core = Sequencing({d: pub for d, (_, pub) in KEYS.items()}, PEPPER, RULES, today=ledger_time.today,
+                      now=ledger_time.now)
+    rng = random.Random(7)
+    a, b = workload.subjects(rng, 2, persons_share=0.0)
+    today = workload.penalty(rng, a, "xc-samr", 1, decided=date(2026, 12, 3))
+    tomorrow = workload.penalty(rng, b, "xc-samr", 2, decided=date(2026, 12, 4))
+    _submit(kafka, [("xc-samr", today), ("xc-samr", tomorrow)])
+    sequencer = SequencerService(kafka, core, tmp_path, cache_mib=8, ledger_time=ledger_time)
+    await run_until(sequencer, lambda: len(_outcomes(kafka)) >= 2)
+    outcomes = _outcomes(kafka)
+    assert outcomes[today["envelope"]["event_id"]]["status"] == "ACCEPTED"
+    refused = outcomes[tomorrow["envelope"]["event_id"]]
+    assert refused["status"] == "REJECTED" and [r["code"] for r in refused["reasons"]] == ["time.future"]
+    [entry] = [registry.decode(r.value, "LedgerEntry")[1] for r in kafka.broker.records(registry.EVENTS.name)]
+    assert abs((entry["sequenced_at"] - broker_now).total_seconds()) < 5
