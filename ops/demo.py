@@ -32,7 +32,7 @@ from ledger.domain import identity
 from ledger.platform import config, signing
 from ledger.records import submissions
 from ledger.rules import loader
-from ops import demo_audit, demo_feeds, demo_honours, workload
+from ops import demo_audit, demo_faults, demo_feeds, demo_honours, workload
 from ops.root import CLOCK
 from projections import publicity
 from schemas import registry
@@ -173,6 +173,7 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
     await _show_portal(s, rng)
     await demo_feeds.show(s, family_outcomes, _line)
     await demo_audit.show_audit(s, family_outcomes[0]["entity_id"], family_outcomes[len(family_outcomes) // 3]["entity_id"])
+    await demo_faults.show(s, _line)
     return await _show_rebuild(s)
 
 

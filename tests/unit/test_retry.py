@@ -137,3 +137,26 @@ def test_which_errors_mean_fenced() -> None:
     wrapped = errors.KafkaError(f"Unexpected exception in heartbeat task: {errors.for_code(82)()!r}")
     assert retry.fenced(errors.KafkaError(f"Unexpected error during coordination {wrapped!r}"))
     assert not retry.fenced(KafkaTimeoutError()) and not retry.fenced(ValueError("a bug"))
+
+
+async def test_a_zombie_learns_it_is_fenced_at_its_next_assignment_before_it_restores_or_reads(tmp_path: Path) -> None:
+    """An idle zombie has nothing to write that would tell it: the check at each assignment (an empty
+    transaction the broker refuses for a stale producer epoch) stops it before its restore."""
+    kafka = FakeKafka()
+    _submit(kafka, _penalties(3, seed=8))
+    made = kafka.producer
+
+    def fenced_producer(**options: Any) -> Any:
+        p = made(**options)
+
+        async def refused(offsets: Any, group: str) -> None:
+            raise ProducerFenced()
+
+        p.send_offsets_to_transaction = refused  # type: ignore[method-assign]
+        return p
+
+    kafka.producer = fenced_producer  # type: ignore[method-assign]
+    sequencer = _sequencer(kafka, tmp_path)
+    with pytest.raises(Fenced):
+        await asyncio.wait_for(sequencer.run(), 10)
+    assert sequencer.core.stores == {} and kafka.broker.records(registry.EVENTS.name) == []
