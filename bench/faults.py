@@ -7,10 +7,11 @@ workload streamed as a department would send it, and the oracle of issue 18:
     without a gap and its hash chain links; every list change is on the feed once and every alert the
     catalogue calls for once; and the views equal a fresh rebuild from offset 0.
 
-Ports: the extra processes' /metrics are at the metrics base + 40 .. 59 (`EXTRA_PORTS`), a test's
-webhook receiver at base + 60, the full-disk tests' second stack at base + 70 and 71 (its broker),
-+ 72 (its PostgreSQL) and + 80 .. 95 (its services' /metrics): inside each stack's own block of
-ports, apart from the services' offsets (ledger/platform/config.py SERVICE_PORT_OFFSETS, 1..15).
+Ports: the extra processes serve no /metrics (a fixed port each would be one more to collide with; the
+tests read the stack's own processes' metrics), a test's webhook receiver is at the metrics base + 60,
+the full-disk tests' second stack at base + 70 and 71 (its broker), + 72 (its PostgreSQL) and
++ 80 .. 95 (its services' /metrics): inside each stack's own block of ports, apart from the services'
+offsets (ledger/platform/config.py SERVICE_PORT_OFFSETS, 1..15).
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from ops.procs import alive
 from ops.stack import Service
 from schemas import registry
 
-EXTRA_PORTS = 40  # metrics base + 40 + slot: the /metrics of an extra process (slot 0..19)
 RECEIVER_PORT = 60
 SIDE_KAFKA_PORT = 70  # and 71, its controller
 SIDE_PG_PORT = 72
@@ -52,18 +52,16 @@ def port(s: config.Settings, offset: int) -> int:
 
 
 # ---------------------------------------------------------------- processes
-def extra(s: config.Settings, kind: str, label: str, slot: int, *args: str) -> Service:
+def extra(s: config.Settings, kind: str, label: str, *args: str) -> Service:
     """One more process of `kind` beside the stack's own (`python -m ops.run <kind> <args>`), its files
-    named `<kind>-<label>`, its /metrics on the metrics base + 40 + `slot`. Not started yet."""
-    if not 0 <= slot < RECEIVER_PORT - EXTRA_PORTS:
-        raise ValueError(f"slot {slot}: 0..{RECEIVER_PORT - EXTRA_PORTS - 1}")
-    return Service(s, kind, label=label, args=args, metrics_port=port(s, EXTRA_PORTS + slot))
+    named `<kind>-<label>`, without /metrics. Not started yet."""
+    return Service(s, kind, label=label, args=args, metrics_port=0)
 
 
-def instance(s: config.Settings, kind: str, n: int, slot: int) -> Service:
+def instance(s: config.Settings, kind: str, n: int) -> Service:
     """Instance `n` of a consumer group's processor (`--instance n`): a member of the same group with
     its own transactional id."""
-    return extra(s, kind, f"instance-{n}", slot, "--instance", str(n))
+    return extra(s, kind, f"instance-{n}", "--instance", str(n))
 
 
 def pause(svc: Service) -> int:

@@ -46,6 +46,7 @@ from consumers.projector.rebuild import rebuild
 from ledger.platform import config
 from ledger.platform.kafka_util import KafkaClients
 from ops import workload
+from ops.procs import StackError
 from ops.stack import Service
 from schemas import registry
 
@@ -96,7 +97,6 @@ class Storm:
     # ------------------------------------------------------------ members
     def _members(self, endpoints: Path) -> None:
         own = {"sequencer": Service(self.s, "sequencer"), "list-keeper": Service(self.s, "list-keeper")}
-        slot = 0
         for kind in KINDS:
             self.members[kind] = {}
             for n in range(3):
@@ -106,8 +106,7 @@ class Storm:
                 args = ["--instance", str(n)]
                 if kind == "webhook":
                     args += ["--group", self.webhook_group, "--config", str(endpoints), "--backoff", "0.2"]
-                self.members[kind][n] = faults.extra(self.s, kind, f"storm-{n}", slot, *args)
-                slot += 1
+                self.members[kind][n] = faults.extra(self.s, kind, f"storm-{n}", *args)
 
     def _act(self, kind: str, turn: int) -> str:
         """One change of a group's members (runs in a thread: starting waits for the process to say it
@@ -117,7 +116,11 @@ class Storm:
         choices = ["start"] * bool(stopped) + ["stop"] * bool(running - {0}) + ["kill"] * bool(self.kills and running - {0})
         action = "start" if turn < 2 and stopped else self.rng.choice(choices)
         if action == "start":
-            self.members[kind][min(stopped)].start()
+            try:
+                self.members[kind][min(stopped)].start()
+            except StackError as exc:  # e.g. its port held by another program a moment: the next turn
+                self.say(f"  ({kind} {min(stopped)} did not start: {exc})")
+                action = "start failed"
         else:
             n = self.rng.choice(sorted(running - {0}))
             self.members[kind][n].stop() if action == "stop" else self.members[kind][n].kill()
@@ -278,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--minutes", type=float, default=5.0, help="how long the storm lasts (default 5)")
     p.add_argument("--step", type=float, default=8.0, help="seconds between two changes of each group (default 8)")
     p.add_argument("--rate", type=float, default=30.0, help="court listings submitted per second (default 30)")
-    p.add_argument("--seed", type=int, default=None, help="the random world and the order of the changes (default: new)")
+    p.add_argument("--seed", type=int, default=None, help="the random world and the order of the changes (default: new; a "
+                   "stack that already holds a seed's world refuses its listings again: use another)")
     p.add_argument("--no-kills", action="store_true", help="stop members with SIGTERM only, never SIGKILL")
     args = p.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**6)

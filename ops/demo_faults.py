@@ -2,8 +2,8 @@
 tests"): ledger time is the broker's (the sequencer's measured skew, an entry's ledger time beside the
 broker's append time), and a zombie fenced: a list keeper paused with SIGSTOP while a successor with
 the same instance id takes its place, then resumed, stops by itself and writes nothing. Both list
-keepers are processes of their own beside the stack's (instance "demo", /metrics at the metrics base
-+ 58 and + 59), so the stack's list keeper and its supervisor are left alone."""
+keepers are processes of their own beside the stack's (instance "demo", no /metrics), so the stack's
+list keeper and its supervisor are left alone."""
 
 from __future__ import annotations
 
@@ -78,10 +78,10 @@ async def show(s: config.Settings, say: Any) -> None:
             f"last entry's ledger time {entry['sequenced_at']:%H:%M:%S.%f} UTC, appended by the broker at "
             f"{appended:%H:%M:%S.%f} UTC")
 
-    def keeper(label: str, slot: int) -> Service:
-        return Service(s, "list-keeper", label=label, args=("--instance", "demo"), metrics_port=s.metrics_base_port + slot)
+    def keeper(label: str) -> Service:
+        return Service(s, "list-keeper", label=label, args=("--instance", "demo"), metrics_port=0)
 
-    zombie, successor = keeper("demo-zombie", 58), keeper("demo-successor", 59)
+    zombie, successor = keeper("demo-zombie"), keeper("demo-successor")
     for svc in (zombie, successor):  # each run's own lines only
         svc.log.unlink(missing_ok=True)
     start = 0

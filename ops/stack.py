@@ -276,9 +276,22 @@ def up(s: config.Settings, services: bool = True) -> None:
 def down(s: config.Settings) -> None:
     for name in (SUPERVISOR, *SERVICES):  # the supervisor first: it must not start what is stopped
         Service(s, name).stop()
+    for svc in extra_services(s):  # more processes of a kind that a fault test left behind
+        svc.stop()
     Kafka(s).stop()
     Postgres(s).stop()
     say("stack down")
+
+
+def extra_services(s: config.Settings) -> list[Service]:
+    """The processes of a kind started beside the stack's own (`Service(..., label=...)`: their pid files
+    are `<kind>-<label>.pid`); the command without its options still names them in /proc."""
+    found = []
+    for path in sorted(s.stack_dir.glob("*-*.pid")):
+        kind = next((k for k in sorted(Service.KINDS, key=len, reverse=True) if path.stem.startswith(k + "-")), None)
+        if kind is not None:
+            found.append(Service(s, kind, label=path.stem[len(kind) + 1:]))
+    return found
 
 
 def status(s: config.Settings) -> int:

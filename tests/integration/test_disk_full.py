@@ -126,7 +126,7 @@ def _positions(s: config.Settings) -> int:
 
 async def test_a_full_database_disk_pauses_the_projector_which_resumes_when_there_is_room(small) -> None:
     s = small.s
-    pairs = [("xc-samr", r) for r in penalties("disk-full-pg", 12_000, subjects=3000)]
+    pairs = [("xc-samr", r) for r in penalties("disk-full-pg", 8_000, subjects=2000)]
     ids = {r["envelope"]["event_id"] for _, r in pairs}
     await faults.send(s, pairs, timeout=300)  # a backlog, judged while the projector is not running
     await faults.ledger_holds(s, ids)

@@ -19,7 +19,7 @@ from tests import helpers
 from tests.integration.test_projector_faults import _equals_fresh_rebuild
 from tests.integration.test_sequencer_kill import penalties
 
-STORM_SECONDS = 40  # in the suite; `python -m bench.storm` runs it for minutes
+STORM_SECONDS = 30  # in the suite; `python -m bench.storm` runs it for minutes
 SLOW_RESTORE_S = 8
 
 
@@ -34,8 +34,8 @@ async def test_a_partition_revoked_during_its_restore_is_restored_again_and_noth
     # load; while it restores the partitions it got, a third joins and the group rebalances again
     second = root.sequencer_service(settings, instance="restore-slow")
     restores = faults.slow_restores(second, SLOW_RESTORE_S)
-    third = faults.instance(settings, "sequencer", 2, 10)
-    pairs = [("xc-samr", r) for r in penalties("revoked-restore", 2400, subjects=240)]
+    third = faults.instance(settings, "sequencer", 2)
+    pairs = [("xc-samr", r) for r in penalties("revoked-restore", 1200, subjects=240)]
     interrupted = _interrupted()
     sending = asyncio.create_task(faults.stream(settings, pairs, 100, 0.3))
     running = asyncio.create_task(second.run())
@@ -64,7 +64,7 @@ async def test_a_rebalance_storm_writes_nothing_twice_and_leaves_no_partition_un
         lines.append(line)
         print(line, flush=True)
 
-    report = await Storm(settings, STORM_SECONDS, step=6, rate=15, seed=helpers.RUN_SEED, kills=False, say=say).run()
+    report = await Storm(settings, STORM_SECONDS, step=5, rate=8, seed=helpers.RUN_SEED, kills=False, say=say).run()
     for line in report.lines():
         say(line)
     assert report.ok, "\n".join(lines)

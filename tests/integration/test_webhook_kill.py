@@ -30,7 +30,7 @@ async def test_the_deliverer_killed_between_post_and_commit_delivers_again_with_
     await faults.group_at_end(settings, group, registry.ALERTS)
     killed: list[str] = []
     async with faults.Receiver(settings) as receiver:
-        deliverer = faults.extra(settings, "webhook", "kill", 11, "--instance", "0", "--group", group,
+        deliverer = faults.extra(settings, "webhook", "kill", "--instance", "0", "--group", group,
                                  "--config", str(receiver.endpoints(tmp_path / "webhooks.json")))
 
         def before_answer(alert_id: str) -> None:

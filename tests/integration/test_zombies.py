@@ -46,7 +46,7 @@ async def test_a_paused_sequencer_is_fenced_by_its_successor_and_writes_nothing(
     await faults.until(lambda: len(acknowledged) >= 500, 120, "500 submissions acknowledged")
     # the successor is another machine: the same instance id (transactional id credit-sequencer-0,
     # static member credit-sequencer-0) and a state store of its own, restored from the changelog
-    successor = faults.extra(settings, "sequencer", "successor", 0, "--instance", "0")
+    successor = faults.extra(settings, "sequencer", "successor", "--instance", "0")
     before = [0]
 
     def start_successor() -> None:
@@ -84,7 +84,7 @@ async def test_a_paused_list_keeper_is_fenced_by_its_successor_and_writes_nothin
 
     sending = asyncio.create_task(faults.stream(settings, pairs, 40, 0.25))
     await faults.until(lambda: changes_grown_by(150), 120, "the list keeper in mid-stream")
-    successor = faults.extra(settings, "list-keeper", "successor", 0, "--instance", "0")
+    successor = faults.extra(settings, "list-keeper", "successor", "--instance", "0")
     at_start = [0]
 
     def start_successor() -> None:
