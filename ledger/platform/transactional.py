@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.protocol.group import LeaveGroupRequest
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -400,7 +400,15 @@ class TransactionalProcessor:
         if end is None:
             return
         for tp in tps:
-            LAG.labels(self.name, str(tp.partition)).set(max(0, end[tp] - await consumer.position(tp)))
+            # a rebalance may have taken the partition while this probe waited (the rebalance storm
+            # found the keeper exiting on it): it is measured by its next owner
+            if tp not in consumer.assignment():
+                continue
+            try:
+                position = await consumer.position(tp)
+            except IllegalStateError:  # revoked while its position was asked for
+                continue
+            LAG.labels(self.name, str(tp.partition)).set(max(0, end[tp] - position))
 
 
 async def read_partitions(kafka: KafkaClients, topic: registry.Topic,

@@ -11,7 +11,13 @@ from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
-from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NotCoordinatorError, ProducerFenced
+from aiokafka.errors import (
+    IllegalStateError,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    NotCoordinatorError,
+    ProducerFenced,
+)
 from prometheus_client import REGISTRY
 
 from consumers.projector.service import Projector
@@ -89,6 +95,26 @@ class _ProbeFails:
 
     async def position(self, tp: TopicPartition) -> int:
         return 0
+
+
+class _Rebalanced(_ProbeFails):
+    """A consumer whose partitions 2 and 3 a rebalance takes while the lag probe waits for the broker
+    (3 still in the assignment when asked, gone when its position is)."""
+
+    async def end_offsets(self, tps: Any) -> dict[TopicPartition, int]:
+        self.tps = [tp for tp in self.tps if tp.partition != 2]
+        return {tp: 10 for tp in tps}
+
+    async def position(self, tp: TopicPartition) -> int:
+        if tp.partition == 3:
+            raise IllegalStateError(f"Partition {tp} is not assigned")
+        return 4
+
+
+async def test_a_partition_revoked_during_the_lag_probe_does_not_stop_the_processor() -> None:
+    tps = [TopicPartition(registry.EVENTS.name, p) for p in range(4)]
+    await TransactionalProcessor(FakeKafka())._measure_lag(_Rebalanced(tps))  # type: ignore[arg-type]
+    assert REGISTRY.get_sample_value("ledger_stream_lag_records", {"processor": "processor", "partition": "1"}) == 6
 
 
 async def test_a_lag_probe_that_times_out_stops_neither_a_processor_nor_the_projector() -> None:
