@@ -39,6 +39,7 @@ from ledger.records import submissions
 from ledger.rules import loader
 from ops import (
     demo_audit,
+    demo_faults,
     demo_feeds,
     demo_honours,
     demo_objections,
@@ -192,6 +193,7 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
     await demo_audit.show_audit(s, family_outcomes[0]["entity_id"], family_outcomes[len(family_outcomes) // 3]["entity_id"])
     person = next((o["entity_id"] for o in outcomes if o["status"] == "ACCEPTED" and o["entity_id"].startswith("ric:")), None)
     await demo_report.show(s, rng, objector, person, _line)
+    await demo_faults.show(s, _line)
     return await _show_rebuild(s)
 
 
