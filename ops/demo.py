@@ -41,6 +41,7 @@ from ops import (
     demo_access,
     demo_audit,
     demo_cluster,
+    demo_faults,
     demo_feeds,
     demo_honours,
     demo_objections,
@@ -197,6 +198,7 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
     await demo_report.show(s, rng, objector, person, _line)
     await demo_access.show(s, _line)
     await demo_cluster.show(s, rng, _line)
+    await demo_faults.show(s, _line)
     return await _show_rebuild(s)
 
 

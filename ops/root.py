@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.platform import config, process
-from ledger.platform.clock import SYSTEM, Clock
+from ledger.platform.clock import SYSTEM, BrokerClock, Clock
 from ledger.platform.kafka_access import (
     GATEWAY,
     LIST_KEEPER,
@@ -82,18 +82,22 @@ def sequencer(argv: list[str]) -> None:
     process.run(args, lambda a: sequencer_service(s, a.instance, rules))
 
 
-def sequencer_service(s: config.Settings, instance: str = "0", rules: Any = None, clock: Clock = CLOCK) -> Any:
-    """A SequencerService wired from the settings (also for tests that run one in-process, with a
-    clock of their own)."""
+def sequencer_service(s: config.Settings, instance: str = "0", rules: Any = None, clock: Clock | None = None) -> Any:
+    """A SequencerService wired from the settings. Its clock is the broker's (ledger time: a BrokerClock
+    fed with the broker's timestamps, this machine's clock only until the first one); tests that run one
+    in-process may hand it a clock of their own instead."""
     from ledger.platform import signing
     from ledger.sequencer import service
     from ledger.sequencer.core import Sequencing
 
+    ledger_time = BrokerClock(fallback=CLOCK) if clock is None else None
+    judge_by = ledger_time.clock if ledger_time is not None else clock
+    assert judge_by is not None
     core = Sequencing(signing.public_keys(s.keys_dir), s.id_pepper, rules if rules is not None else _rulebook(),
-                      today=clock.today, now=clock.now, cache_entities=s.sequencer_cache_entities)
+                      today=judge_by.today, now=judge_by.now, cache_entities=s.sequencer_cache_entities)
     return service.SequencerService(KafkaClients(access(s, SEQUENCER)), core, s.sequencer_store_dir(instance),
                                     instance=instance, cache_mib=s.sequencer_cache_mib,
-                                    verified_batches=s.sequencer_verified_batches)
+                                    verified_batches=s.sequencer_verified_batches, ledger_time=ledger_time)
 
 
 def projector(argv: list[str]) -> None:

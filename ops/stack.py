@@ -34,6 +34,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 
 from ledger.platform import config, kafka_access, kafka_util
 from ops.infra import Kafka, Postgres
@@ -74,17 +75,24 @@ class Service:
     KINDS = ("sequencer", "projector", "query-api", "gateway", "list-keeper", "webhook", "scheduler", "notary",
              "portal", "schema-registry", "public-intake", "supervision")
 
-    def __init__(self, s: config.Settings, name: str) -> None:
+    def __init__(self, s: config.Settings, name: str, label: str | None = None, args: Sequence[str] = (),
+                 metrics_port: int | None = None) -> None:
+        """`label`, `args` and `metrics_port`: one more process of the kind beside the stack's own (the
+        fault tests' second and third instances, a successor with the same instance id): its files are
+        `<name>-<label>.*`, its options `args` (e.g. `--instance 1`), its /metrics on `metrics_port`.
+        The supervisor knows only the stack's own services, so it never starts such a process again."""
         if name not in self.KINDS and name != SUPERVISOR:
             raise KeyError(name)
         self.s = s
         self.name = name
         # the command line after the interpreter; the pid check looks for it in /proc/<pid>/cmdline
         # (the stack's supervisor, ops/supervisor.py, is started and stopped the same way)
-        self.command = ["-m", "ops.supervisor"] if name == SUPERVISOR else ["-m", "ops.run", name]
-        self.pidfile = s.stack_dir / f"{name}.pid"
-        self.codefile = s.stack_dir / f"{name}.code"  # fingerprint of the code it runs
-        self.log = s.stack_dir / "logs" / f"{name}.log"
+        self.command = ["-m", "ops.supervisor"] if name == SUPERVISOR else ["-m", "ops.run", name, *args]
+        self.port = metrics_port if metrics_port is not None else s.metrics_port(name)
+        files = name if label is None else f"{name}-{label}"
+        self.pidfile = s.stack_dir / f"{files}.pid"
+        self.codefile = s.stack_dir / f"{files}.code"  # fingerprint of the code it runs
+        self.log = s.stack_dir / "logs" / f"{files}.log"
 
     def pid(self) -> int | None:
         try:
@@ -101,7 +109,7 @@ class Service:
                 return False
             say(f"the code changed since the {self.name} started: restarting it")
             self.stop()
-        port = self.s.metrics_port(self.name)
+        port = self.port
         # a process stopped a moment ago is reported gone once its main thread is a zombie; its other
         # threads may still be exiting, holding its listening sockets for a few more milliseconds
         if not port_free(port, wait=PORT_RELEASE_SECONDS):
@@ -192,7 +200,41 @@ async def ensure_topics(s: config.Settings) -> list[str]:
         raise StackError("refusing to run: " + "; ".join(wrong) + ". The partition count of a ledger topic "
                          "is fixed at creation (entities would move partitions); restore the registry value "
                          "or migrate the data to new topics.")
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(**Kafka(s).admin().options())
+    await admin.start()
+    try:
+        await _align_configs(admin, [t for t in registry.TOPICS if t.name not in created], s.min_insync_replicas)
+    finally:
+        await admin.close()
     return created
+
+
+# topic settings that `up` brings an existing topic to when the registry's value changed (a topic made
+# before credit.submissions was stamped with the broker's time, LogAppendTime, gets it)
+ALIGNED_CONFIGS = ("message.timestamp.type",)
+
+
+async def _align_configs(admin: object, topics: list[registry.Topic], min_insync_replicas: int) -> None:
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    wanted = [t for t in topics if any(k in t.configs for k in ALIGNED_CONFIGS)]
+    if not wanted:
+        return
+    described = await admin.describe_configs(  # type: ignore[attr-defined]
+        [ConfigResource(ConfigResourceType.TOPIC, t.name, dict.fromkeys(ALIGNED_CONFIGS)) for t in wanted])
+    found: dict[str, dict[str, str]] = {}
+    for response in described:
+        for _code, _message, _type, name, entries in response.resources:
+            found[name] = {entry[0]: entry[1] for entry in entries}
+    stale = [t for t in wanted if any(k in t.configs and found.get(t.name, {}).get(k) != t.configs[k]
+                                      for k in ALIGNED_CONFIGS)]
+    if stale:  # AlterConfigs sets a topic's whole configuration: the registry's, all of it, and the cluster's copies
+        isr = {"min.insync.replicas": str(min_insync_replicas)}
+        await admin.alter_configs(  # type: ignore[attr-defined]
+            [ConfigResource(ConfigResourceType.TOPIC, t.name, {**t.configs, **isr}) for t in stale])
+        say(f"topic settings brought to the registry's: {', '.join(t.name for t in stale)}")
 
 
 # =========================================================================== who may touch the log
@@ -309,9 +351,22 @@ def up(s: config.Settings, services: bool = True) -> None:
 def down(s: config.Settings) -> None:
     for name in (SUPERVISOR, *SERVICES):  # the supervisor first: it must not start what is stopped
         Service(s, name).stop()
+    for svc in extra_services(s):  # more processes of a kind that a fault test left behind
+        svc.stop()
     Kafka(s).stop()
     Postgres(s).stop()
     say("stack down")
+
+
+def extra_services(s: config.Settings) -> list[Service]:
+    """The processes of a kind started beside the stack's own (`Service(..., label=...)`: their pid files
+    are `<kind>-<label>.pid`); the command without its options still names them in /proc."""
+    found = []
+    for path in sorted(s.stack_dir.glob("*-*.pid")):
+        kind = next((k for k in sorted(Service.KINDS, key=len, reverse=True) if path.stem.startswith(k + "-")), None)
+        if kind is not None:
+            found.append(Service(s, kind, label=path.stem[len(kind) + 1:]))
+    return found
 
 
 def status(s: config.Settings) -> int:

@@ -49,7 +49,8 @@ COMPACTED = {"cleanup.policy": "compact"}
 
 SUBMISSIONS = Topic(
     "credit.submissions", LEDGER_PARTITIONS,
-    {"cleanup.policy": "delete", "retention.ms": str(30 * 86400_000)},
+    # LogAppendTime: the broker stamps each submission, and the sequencer takes ledger time from it
+    {"cleanup.policy": "delete", "retention.ms": str(30 * 86400_000), "message.timestamp.type": "LogAppendTime"},
     value="a family schema (AdministrativePenaltyImposed, ...); headers department, signature",
     doc="What departments submit; the sequencer is its only reader of record.",
 )

@@ -38,6 +38,7 @@ class Record:
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
     timestamp: int = 1_790_000_000_000
+    timestamp_type: int = 1  # LogAppendTime: the fake broker stamps every record with its own clock
 
 
 @dataclass(frozen=True)
@@ -45,17 +46,20 @@ class Metadata:
     topic: str
     partition: int
     offset: int
+    timestamp: int = 1_790_000_000_000
+    timestamp_type: int = 1
 
 
 class FakeBroker:
     def __init__(self) -> None:
         self.logs: dict[TopicPartition, list[Record]] = defaultdict(list)
         self.group_offsets: dict[str, dict[TopicPartition, int]] = defaultdict(dict)
+        self.now_ms = 1_790_000_000_000  # the broker's clock, stamped on every record appended
 
     def append(self, topic: str, partition: int, key: bytes | None, value: bytes | None,
                headers: Any = ()) -> Record:
         tp = TopicPartition(topic, partition)
-        r = Record(topic, partition, len(self.logs[tp]), key, value, tuple(headers or ()))
+        r = Record(topic, partition, len(self.logs[tp]), key, value, tuple(headers or ()), self.now_ms)
         self.logs[tp].append(r)
         return r
 
@@ -172,6 +176,7 @@ class FakeProducer:
         self.fail_with: type[Exception] = RuntimeError  # with this error (e.g. a KafkaTimeoutError)
         self.commits = 0
         self.aborts = 0
+        self.checks = 0  # empty transactions begun and aborted (the fencing check at an assignment)
         self._pending: list[tuple[str, int, bytes | None, bytes | None, Any]] | None = None
         self._offsets: dict[str, dict[TopicPartition, int]] = {}
 
@@ -201,16 +206,19 @@ class FakeProducer:
         self.commits += 1
 
     async def send(self, topic: str, value: bytes | None = None, key: bytes | None = None,
-                   partition: int | None = None, headers: Any = None) -> asyncio.Future[Metadata]:
+                   partition: int | None = None, headers: Any = None,
+                   timestamp_ms: int | None = None) -> asyncio.Future[Metadata]:
         if partition is None:
             partition = zlib.crc32(key or b"") % PARTITIONS[topic]
         fut: asyncio.Future[Metadata] = asyncio.get_running_loop().create_future()
         if self._pending is None:  # not transactional: written at once
-            fut.set_result(Metadata(topic, partition, self.broker.append(topic, partition, key, value, headers).offset))
+            fut.set_result(Metadata(topic, partition, self.broker.append(topic, partition, key, value, headers).offset,
+                                    self.broker.now_ms))
             return fut
         before = sum(1 for t, p, *_ in self._pending if (t, p) == (topic, partition))
         self._pending.append((topic, partition, key, value, headers))
-        fut.set_result(Metadata(topic, partition, self.broker.end(TopicPartition(topic, partition)) + before))
+        fut.set_result(Metadata(topic, partition, self.broker.end(TopicPartition(topic, partition)) + before,
+                                self.broker.now_ms))
         return fut
 
     def create_batch(self) -> FakeBatch:
@@ -229,6 +237,14 @@ class FakeProducer:
 
     async def send_offsets_to_transaction(self, offsets: dict[TopicPartition, int], group: str) -> None:
         self._offsets.setdefault(group, {}).update(offsets)
+
+    async def begin_transaction(self) -> None:
+        """(Only the processors' fencing check opens a transaction this way, and aborts it.)"""
+        self._pending, self._offsets = [], {}
+
+    async def abort_transaction(self) -> None:
+        self._pending, self._offsets = None, {}
+        self.checks += 1
 
 
 class FakeKafka:

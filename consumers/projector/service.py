@@ -5,7 +5,9 @@ domain's evolve (projections/rows.py), write every table set-based (projections/
 new positions, all in ONE PostgreSQL transaction (`PgViews`, the projector's sink; the batch loop
 in `Projector` sees only the sink's three operations, so the unit tests give it an in-memory one). The consumer has no group: it seeks to the
 positions stored with the views. A lost database connection (PostgreSQL restarted) is retried with
-a fresh connection from the stored positions; a record that cannot be decoded is quarantined with
+a fresh connection from the stored positions; a batch the database refuses for want of room (a
+full disk) pauses the projector, which says why (log, `ledger_projection_paused{reason}`) and tries
+again until there is room; a record that cannot be decoded is quarantined with
 its provenance and its entity held back, while the other entities flow.
 
 Run: python -m ops.run projector [--schema views] [--partitions P,Q] [--metrics-port 9102] (wired in ops/root.py)
@@ -42,6 +44,14 @@ PROVISIONAL = Counter("ledger_provisional_deadlines_total",
                       "Deadlines computed over a year whose holiday notice is not in the calendar file yet "
                       "(marked 暂定, recomputed when the notice is added)", ["table"])
 RETRIES = Counter("ledger_projection_db_retries_total", "Batches retried after a database error")
+PAUSED = Gauge("ledger_projection_paused", "1 while the projector waits because the database cannot store a batch "
+               "(reason: disk_full, the database's disk is full; insufficient_resources, another resource)",
+               ["reason"])
+PAUSES = Counter("ledger_projection_pauses_total", "Times the projector paused because the database could not store "
+                 "a batch", ["reason"])
+# the batch was refused for want of room (SQLSTATE class 53): nothing of it is stored, and the same batch
+# succeeds once there is room again; the projector waits and asks again, it does not exit
+PAUSE_FIRST, PAUSE_MOST = 2.0, 30.0
 
 
 class Sink(Protocol):
@@ -120,6 +130,8 @@ class Projector:
         self.connect = connect or (lambda: PgViews.connect(self.dsn, self.schema, self.takes_switch_lock))
         self._stop = asyncio.Event()
         self._replay = False
+        self._pause: str | None = None  # why the projector waits for the database (None: it does not)
+        self._pause_backoff = retry.Backoff(PAUSE_FIRST, PAUSE_MOST)
 
     def stop(self) -> None:
         self._stop.set()
@@ -174,13 +186,52 @@ class Projector:
                     try:
                         applied += await self._apply(conn, batch)
                     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                        conn = await self._recover(consumer, tps, conn, exc)
+                        if no_room(exc):  # a full disk: wait for room, on the same connection
+                            await self._paused(consumer, tps, conn, exc)
+                        else:
+                            conn = await self._recover(consumer, tps, conn, exc)
                         continue
+                    self._resumed()
                 await self._measure_lag(consumer, tps, batch)
         finally:
             await conn.close()
             await consumer.stop()
         return applied
+
+    async def _paused(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition], conn: Sink,
+                      exc: Exception) -> None:
+        """The database refused the batch for want of room (its disk is full: SQLSTATE 53100; or
+        another resource, class 53): nothing of the batch was stored. Say so once (log, gauge, counter),
+        wait (2 s, doubling to 30 s) and read the batch again from the stored positions; the projector
+        resumes by itself once the database has room."""
+        reason = "disk_full" if getattr(exc, "sqlstate", None) == "53100" else "insufficient_resources"
+        if self._pause is None:
+            self._pause = reason
+            PAUSED.labels(reason).set(1)
+            PAUSES.labels(reason).inc()
+            log.error("the database cannot store the projection; paused until it can (it resumes by itself)",
+                      reason=reason, sqlstate=getattr(exc, "sqlstate", None), error=str(exc).strip()[:300],
+                      positions=await self._positions_or_none(conn))
+        delay = self._pause_backoff.take()
+        log.warning("projection paused; trying the batch again", reason=reason, next_attempt_in_s=delay)
+        await asyncio.sleep(delay)
+        try:
+            await self._seek(consumer, tps, await conn.positions(self.topic.name))
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            pass  # the next batch finds out and recovers the connection
+
+    def _resumed(self) -> None:
+        if self._pause is not None:
+            log.info("projection resumed: the database stores the batches again", reason=self._pause)
+            PAUSED.labels(self._pause).set(0)
+            self._pause = None
+        self._pause_backoff.reset()
+
+    async def _positions_or_none(self, conn: Sink) -> dict[int, int] | None:
+        try:
+            return await conn.positions(self.topic.name)
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            return None
 
     async def _recover(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition],
                        conn: Sink, exc: Exception) -> Sink:
@@ -237,6 +288,12 @@ class Projector:
             msgs = batch.get(tp) if batch else None
             LAG_SECONDS.labels(str(tp.partition)).set(
                 max(0.0, now - msgs[-1].timestamp / 1000) if behind > 0 and msgs else 0.0)
+
+
+def no_room(exc: Exception) -> bool:
+    """True when PostgreSQL refused the work for want of a resource (SQLSTATE class 53: a full disk,
+    53100, above all): the batch is not stored, and the same batch succeeds once there is room."""
+    return str(getattr(exc, "sqlstate", None) or "").startswith("53")
 
 
 def partition_list(text: str) -> list[int]:

@@ -8,10 +8,16 @@ and hands it, or its ``today``/``now`` methods, to whoever decides a date; the p
 as values or callables and never read the time themselves. Tests build a ``Clock.fixed(...)``.
 
 ``now()`` is an aware UTC datetime; ``today()`` is the China-local date of that moment.
+
+Ledger time is the broker's: ``BrokerClock`` is the sequencer's clock, the latest time the broker
+stamped on a record the sequencer read or wrote (LogAppendTime), carried forward by this machine's
+monotonic clock, so that a sequencer whose machine's clock is wrong (docs/architecture.md, "One
+clock") still dates entries and decides "today" by the broker's.
 """
 
 from __future__ import annotations
 
+import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -60,6 +66,43 @@ class Clock:
 
 
 SYSTEM = Clock()  # the machine's clock (faked as a whole by libfaketime in the faked-time test runs)
+
+
+class BrokerClock:
+    """The broker's clock as one process sees it: the latest broker timestamp observed (the LogAppendTime
+    of a record of credit.submissions or credit.events, which the broker stamps when it appends it)
+    carried forward by this machine's monotonic clock (which no setting of the wall clock moves). Each
+    observation is a lower bound of the broker's time when it arrives (by the network's delay, a few
+    milliseconds), so the largest one wins. Before the first observation it reads `fallback`.
+    ``clock`` is a ``Clock`` over it, for whoever takes one."""
+
+    def __init__(self, fallback: Clock = SYSTEM, monotonic: Callable[[], float] = _time.monotonic) -> None:
+        self.fallback = fallback
+        self._monotonic = monotonic
+        self._seen: tuple[float, float] | None = None  # (broker seconds, monotonic seconds) of the best observation
+        self.clock = Clock(self.now)
+
+    @property
+    def observed(self) -> bool:
+        return self._seen is not None
+
+    def observe(self, timestamp_ms: int) -> None:
+        at, mono = timestamp_ms / 1000, self._monotonic()
+        if self._seen is None or at > self._seen[0] + (mono - self._seen[1]):
+            self._seen = (at, mono)
+
+    def now(self) -> datetime:
+        if self._seen is None:
+            return self.fallback.now()
+        at, mono = self._seen
+        return datetime.fromtimestamp(at + (self._monotonic() - mono), UTC)
+
+    def today(self) -> date:
+        return self.clock.today()
+
+    def skew(self) -> float | None:
+        """Seconds by which the fallback (this machine's clock) is ahead of the broker's (None: not observed)."""
+        return None if self._seen is None else (self.fallback.now() - self.now()).total_seconds()
 
 
 def parse_day(value: str, what: str) -> date:

@@ -31,6 +31,27 @@ _ALSO_RETRIABLE: tuple[type[BaseException], ...] = (errors.KafkaTimeoutError, er
                                                      asyncio.TimeoutError, ConnectionError)
 
 
+class FencedInstanceIdError(errors.BrokerResponseError):
+    """FENCED_INSTANCE_ID (82): the group coordinator's answer to a static member whose
+    group.instance.id a newer member has taken. aiokafka 0.14 does not know the code (it would say
+    UnknownError), so it is registered here, and the error names itself in its messages."""
+
+    errno = 82
+    message = "FENCED_INSTANCE_ID"
+    description = "another member with the same group.instance.id has taken this member's place"
+
+
+errors.kafka_errors.setdefault(FencedInstanceIdError.errno, FencedInstanceIdError)
+
+
+def fenced(exc: BaseException) -> bool:
+    """True when a newer process has taken this one's place: its producer (the same transactional id)
+    or its static group membership (the same group.instance.id, seen in the consumer's error, which
+    aiokafka wraps in a plain KafkaError). Not retriable: such a process must stop writing."""
+    return (isinstance(exc, (errors.ProducerFenced, FencedInstanceIdError))
+            or FencedInstanceIdError.__name__ in str(exc))
+
+
 def retriable(exc: BaseException) -> bool:
     """True for an error that passes once the broker answers again (the call is worth trying again)."""
     if isinstance(exc, _ALSO_RETRIABLE):

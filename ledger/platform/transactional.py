@@ -18,6 +18,14 @@ ledger/platform/retry.py). The consumer group uses
 static membership, so a restarted process takes its partitions back at once; a new producer with
 the same transactional id fences the old one.
 
+Zombies and moving partitions (docs/architecture.md, "Fault tests"): a process whose producer is
+fenced (a newer instance with its transactional id took over while it was paused) stops at once
+and writes nothing more (`Fenced`), instead of making a new producer, which would fence its
+successor in turn; it also finds out at every assignment, by an empty aborted transaction, before it
+reads anything. A revocation waits for the batch in flight to commit or abort, so the next owner of
+a partition never reads from offsets that an older transaction is about to move. A clean stop leaves
+the group, so its partitions move to the other members at once rather than after the session timeout.
+
 Why not faust's exactly_once: docs/design-notes.md §2 and faust-streaming's open issues report duplicates on
 rebalance and after a kill; this path is small enough to own (docs/architecture.md).
 """
@@ -25,12 +33,14 @@ rebalance and after a kill; this path is small enough to own (docs/architecture.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import IllegalStateError, KafkaError
+from aiokafka.protocol.group import LeaveGroupRequest
 from prometheus_client import Counter, Gauge, Histogram
 
 from ledger.platform import logs, retry
@@ -44,6 +54,17 @@ BATCH_SECONDS = Histogram("ledger_stream_batch_seconds", "Time to transform and 
 ABORTED = Counter("ledger_stream_batches_aborted_total", "Batches aborted and read again", ["processor"])
 UNDECODABLE = Counter("ledger_stream_undecodable_total", "Input records no schema can read (reported, skipped)",
                       ["processor"])
+FENCED = Counter("ledger_stream_fenced_total", "Processes that stopped because a newer instance with their "
+                 "transactional id took over (counted just before they exit)", ["processor"])
+RESTORES_INTERRUPTED = Counter("ledger_stream_restores_interrupted_total",
+                               "Partitions revoked during their state restore (restored again when assigned again)",
+                               ["processor"])
+FENCED_TEXT = "fenced by a newer instance with the same transactional id; this process writes nothing more and stops"
+
+
+class Fenced(Exception):
+    """A newer process took this one's place (its transactional id, or its static group membership):
+    this one must write nothing more and stop."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +86,10 @@ class _Rebalance(ConsumerRebalanceListener):
         self.svc = svc
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
+        # the batch in flight commits (or aborts) first: the next owner of these partitions reads the
+        # committed offsets, and must not read them while an older transaction is about to move them
+        async with self.svc.in_flight:
+            pass
         for tp in revoked:
             self.svc.ready.discard(tp.partition)
             self.svc.to_restore.pop(tp.partition, None)
@@ -99,6 +124,7 @@ class TransactionalProcessor:
         self.to_restore: dict[int, int] = {}
         self.assignments = 0
         self._restore_backoff = retry.Backoff(1.0, 30.0)
+        self.in_flight = asyncio.Lock()  # held while a batch is processed (a revocation waits for it)
 
     def stop(self) -> None:
         self._stop.set()
@@ -147,10 +173,12 @@ class TransactionalProcessor:
         """The input consumer's options besides the group, isolation and offsets."""
         return {
             "fetch_max_wait_ms": 100,
-            # a long session as a second guard for slow restores (they run in the main loop, with the
-            # heartbeat going); static membership makes a restarted instance take its partitions back
-            # at once anyway
-            "session_timeout_ms": 120_000, "rebalance_timeout_ms": 180_000,
+            # Kafka's own default since 3.0: the partitions of a member killed with SIGKILL move to the
+            # others after this (a clean stop leaves the group at once); restores run in the main loop
+            # with the heartbeat going, and a restarted instance takes its partitions back at once
+            # (static membership). It was 120 s, from when restores ran inside the group join; the
+            # rebalance storm (bench/storm.py) found a killed member's partitions idle that long.
+            "session_timeout_ms": 45_000, "rebalance_timeout_ms": 180_000,
         }
 
     def producer_options(self) -> dict[str, Any]:
@@ -183,7 +211,7 @@ class TransactionalProcessor:
         try:
             while not self._stop.is_set():
                 if self.to_restore:
-                    await self._restore_pending(consumer)
+                    await self._restore_pending(consumer, producer)
                     continue
                 batch = await retry.probe(self.log, self.name, "getmany",
                                           lambda: consumer.getmany(timeout_ms=self.poll_ms))
@@ -202,15 +230,42 @@ class TransactionalProcessor:
                     await self._measure_lag(consumer)
             if self.fatal is None:
                 await self.finish()
+                await self._leave_group(consumer)
+        except Exception as exc:
+            if not retry.fenced(exc):
+                raise
+            FENCED.labels(self.name).inc()
+            self.log.error(FENCED_TEXT, transactional_id=self.transactional_id,
+                           error=f"{type(exc).__name__}: {exc}"[:300])
+            self.fatal = Fenced(f"the {self.name} ({self.transactional_id}) was {FENCED_TEXT}")
         finally:
             await consumer.stop()
-            await producer.stop()
+            await self._close_quietly(producer)
             self.log.info(f"{self.name} stopped")
+        if isinstance(self.fatal, Fenced):
+            raise self.fatal
         if self.fatal is not None:
             raise RuntimeError(f"the {self.name} stopped because it could not restore its state") from self.fatal
 
+    @property
+    def transactional_id(self) -> str:
+        return f"{self.group}-{self.instance}"
+
+    async def _leave_group(self, consumer: AIOKafkaConsumer) -> None:
+        """A clean stop leaves the group, so that the other members take its partitions at once. aiokafka
+        0.14 sends no LeaveGroup for a static member (one with a group.instance.id), whose partitions
+        would then wait for the session timeout; the broker removes a static member named by its member
+        id as any other (and a restart with the same instance id joins again, with one rebalance)."""
+        coordinator = getattr(consumer, "_coordinator", None)
+        if coordinator is None or getattr(coordinator, "generation", -1) <= 0:
+            return
+        try:
+            await asyncio.wait_for(coordinator._send_req(LeaveGroupRequest(self.group, coordinator.member_id)), 10)
+        except Exception as exc:  # the session timeout will do it
+            self.log.warning("leaving the group failed", error=f"{type(exc).__name__}: {exc}"[:200])
+
     async def _new_producer(self) -> AIOKafkaProducer:
-        producer = self.kafka.producer(transactional_id=f"{self.group}-{self.instance}", **self.producer_options())
+        producer = self.kafka.producer(transactional_id=self.transactional_id, **self.producer_options())
         # a broker away: wait for it (retry.py)
         await retry.until_done(self.log, self.name, "producer start", producer.start, stopping=self._stop.is_set)
         return producer
@@ -221,13 +276,16 @@ class TransactionalProcessor:
         except Exception as exc:  # a broker away: the next producer fences this one anyway
             self.log.warning("producer stop failed", error=f"{type(exc).__name__}: {exc}"[:200])
 
-    async def _restore_pending(self, consumer: AIOKafkaConsumer) -> None:
+    async def _restore_pending(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
         """Restore the paused, newly assigned partitions, then resume them; a partition revoked during
         its restore (and maybe assigned again) is forgotten and restored again."""
         started_with = dict(self.to_restore)
         try:
+            await self._still_ours(consumer, producer, started_with)
             await self.restore(sorted(started_with))
         except Exception as exc:  # without its state the processor must not write anything: stop
+            if retry.fenced(exc):
+                raise
             if retry.retriable(exc):  # unless the broker is only away: the partitions stay paused
                 retry.note(self.log, self.name, "state restore", exc, self._restore_backoff.next)
                 await asyncio.sleep(self._restore_backoff.take())
@@ -242,12 +300,41 @@ class TransactionalProcessor:
                 del self.to_restore[p]
                 self.ready.add(p)
             else:
+                RESTORES_INTERRUPTED.labels(self.name).inc()
+                self.log.info("partition revoked during its state restore; it is restored again if assigned again",
+                              partition=p)
                 self.forget(p)
         consumer.resume(*[tp for tp in consumer.assignment() if tp.partition in self.ready])
 
+    async def _still_ours(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer,
+                          partitions: dict[int, int]) -> None:
+        """Before newly assigned partitions are restored: is this process's producer still the newest
+        with its transactional id? An empty transaction that the group's offsets join (the broker checks
+        the producer's epoch) and that is aborted: nothing is written. A zombie (a process paused while a
+        successor with its instance id took over) learns here that it is fenced (ProducerFenced), before
+        it reads anything; without this, an idle zombie and its successor would take the group's
+        partitions from each other for as long as it has nothing to write."""
+        tps = [tp for tp in consumer.assignment() if tp.partition in partitions][:1]
+        if not tps:
+            return
+        offsets = {tps[0]: await consumer.position(tps[0])}
+        await producer.begin_transaction()
+        try:
+            await producer.send_offsets_to_transaction(offsets, self.group)
+        except BaseException:
+            with contextlib.suppress(Exception):  # (a fenced producer cannot abort: the broker has)
+                await asyncio.wait_for(producer.abort_transaction(), 10)
+            raise
+        await producer.abort_transaction()
+
     async def _process(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, batch: Any) -> bool:
-        """One batch in one transaction. False when it was aborted on a Kafka error: the producer
-        must then be replaced. (An aborted batch is read again either way.)"""
+        """One batch in one transaction, holding `in_flight` (a revocation waits for it). False when it
+        was aborted on a Kafka error: the producer must then be replaced. (An aborted batch is read
+        again either way.) A fenced producer is not replaced: the error goes up and the process stops."""
+        async with self.in_flight:
+            return await self._process_batch(consumer, producer, batch)
+
+    async def _process_batch(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, batch: Any) -> bool:
         unready = [tp for tp in batch if tp.partition not in self.ready]
         for tp in unready:  # fetched while the partition's state was being restored: read them later
             consumer.seek(tp, batch[tp][0].offset)
@@ -274,6 +361,8 @@ class TransactionalProcessor:
             ABORTED.labels(self.name).inc()
             for tp, msgs in batch.items():
                 consumer.seek(tp, msgs[0].offset)
+            if retry.fenced(exc):  # a successor has its transactional id: write nothing more
+                raise
             records = sum(len(m) for m in batch.values())
             if retry.retriable(exc):  # a broker away or slow: no stack trace, the batch waits for it
                 retry.note(self.log, self.name, "transaction", exc, 1.0)
@@ -311,7 +400,15 @@ class TransactionalProcessor:
         if end is None:
             return
         for tp in tps:
-            LAG.labels(self.name, str(tp.partition)).set(max(0, end[tp] - await consumer.position(tp)))
+            # a rebalance may have taken the partition while this probe waited (the rebalance storm
+            # found the keeper exiting on it): it is measured by its next owner
+            if tp not in consumer.assignment():
+                continue
+            try:
+                position = await consumer.position(tp)
+            except IllegalStateError:  # revoked while its position was asked for
+                continue
+            LAG.labels(self.name, str(tp.partition)).set(max(0, end[tp] - position))
 
 
 async def read_partitions(kafka: KafkaClients, topic: registry.Topic,

@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
 from ledger.platform import logs, process
+from ledger.platform.clock import BrokerClock
 from ledger.platform.kafka_util import KafkaClients, caught_up
 from ledger.platform.transactional import TransactionalProcessor
 from ledger.records import submissions
@@ -60,10 +61,16 @@ SIGNATURE_CHECKS = Counter("ledger_sequencer_signature_checks_total",
                            "inclusion path walked), batch_signature (one Ed25519 per distinct signed batch), "
                            "batch_signature_remembered (a submission whose batch an earlier poll verified)", ["kind"])
 STORE_WIPES = Counter("ledger_sequencer_store_wipes_total", "Local stores wiped (damaged, foreign, out of range)")
+CLOCK_SKEW = Gauge("ledger_sequencer_clock_skew_seconds", "This machine's clock minus the broker's (ledger time "
+                   "is the broker's: the skew changes no decision, but other processes on this machine read "
+                   "this clock)")
+SKEW_WARNING_S = 60.0  # a larger skew is logged (every SKEW_WARNING_EVERY_S at most)
+SKEW_WARNING_EVERY_S = 600.0
 RESTORE_CHUNK = 5_000  # changelog records applied to the store in one write (and checkpointed) during a restore
 PROGRESS_SECONDS = 5.0
 TRIM_SECONDS = 10.0  # how often freed C heap is given back to the system between batches
 SUMMARY_SECONDS = 10.0  # one info line of what was judged, at most this often (no line per batch or event)
+LOG_APPEND_TIME = 1  # a record's timestamp_type when the broker stamped it (aiokafka: 0 is CreateTime)
 
 
 class SequencerService(TransactionalProcessor):
@@ -78,8 +85,13 @@ class SequencerService(TransactionalProcessor):
     measure_lag = False
 
     def __init__(self, kafka: KafkaClients, core: Sequencing, store_dir: Path, instance: str = "0",
-                 max_records: int = 2000, cache_mib: int = 32, verified_batches: int = 4096) -> None:
+                 max_records: int = 2000, cache_mib: int = 32, verified_batches: int = 4096,
+                 ledger_time: BrokerClock | None = None) -> None:
         super().__init__(kafka, instance, max_records)
+        # ledger time: the broker's clock, fed with the LogAppendTime of every submission read and of
+        # every entry written (None: the core was given a clock of its own, as in some tests)
+        self.ledger_time = ledger_time
+        self._skew_warned = -SKEW_WARNING_EVERY_S
         process.limit_malloc_arenas()  # (before the threads: signature checks, RocksDB, restores)
         self._trimmed_at = time.monotonic()
         self.core = core
@@ -235,6 +247,11 @@ class SequencerService(TransactionalProcessor):
 
     async def prepare(self, batch: dict[TopicPartition, list[Any]]) -> None:
         self._started = time.monotonic()
+        if self.ledger_time is not None:  # the broker stamped each submission when it appended it
+            for msgs in batch.values():
+                for m in msgs:
+                    if m.timestamp_type == LOG_APPEND_TIME:
+                        self.ledger_time.observe(m.timestamp)
         self._judged, self._statuses, self._state_sent = [], {}, []
         self._verified = await self._verify(self._records(batch))
 
@@ -247,10 +264,16 @@ class SequencerService(TransactionalProcessor):
         (once their offsets are known) the changelog records and the outcomes."""
         produced: dict[str, int] = {}
 
+        # every record of the batch carries ledger time, not this machine's clock (on credit.events
+        # the broker stamps its own time anyway; a record stamped more than an hour ahead of the
+        # broker's clock would be refused: log.message.timestamp.after.max.ms)
+        stamp = int(self.core.now().timestamp() * 1000)
+
         async def send(topic: registry.Topic, key: bytes, value: bytes, partition: int,
                        headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future[Any]:
             produced[topic.name] = produced.get(topic.name, 0) + 1
-            return await producer.send(topic.name, key=key, value=value, partition=partition, headers=headers)
+            return await producer.send(topic.name, key=key, value=value, partition=partition, headers=headers,
+                                       timestamp_ms=stamp)
 
         judged, statuses, state_sent = self._judged, self._statuses, self._state_sent
         for (tp, m, headers), ok in zip(self._records(batch), self._verified, strict=True):
@@ -265,6 +288,8 @@ class SequencerService(TransactionalProcessor):
         for partition, v, fut, answer_headers in judged:
             if fut is not None:
                 md = await fut
+                if self.ledger_time is not None and md.timestamp_type == LOG_APPEND_TIME:
+                    self.ledger_time.observe(md.timestamp)
                 seen = self.core.record_position(partition, v, md.offset)
                 state_sent.append((partition, await send(*_state(partition, seen_record(v, seen)))))
                 last_state[v.entity_id or ""] = (partition, v)
@@ -310,6 +335,17 @@ class SequencerService(TransactionalProcessor):
         self._since.add(self._statuses)
         if self._since.due():
             self.log.info("sequenced", **self._since.take())
+        self._measure_skew()
+
+    def _measure_skew(self) -> None:
+        skew = self.ledger_time.skew() if self.ledger_time is not None else None
+        if skew is None:
+            return
+        CLOCK_SKEW.set(round(skew, 3))
+        if abs(skew) > SKEW_WARNING_S and time.monotonic() - self._skew_warned > SKEW_WARNING_EVERY_S:
+            self._skew_warned = time.monotonic()
+            self.log.warning("this machine's clock differs from the broker's; ledger time is the broker's",
+                             skew_seconds=round(skew, 1))
 
 
 class Tally:

@@ -12,6 +12,7 @@ import asyncio
 from collections import Counter
 from typing import Any
 
+from bench import faults
 from ledger.platform import config
 from ops import root, workload
 from tests import helpers
@@ -23,16 +24,8 @@ SLOW_RESTORE_S = SESSION_TIMEOUT_S + 6
 async def test_a_restore_longer_than_the_session_timeout_does_not_loop(settings: config.Settings, services) -> None:
     process = services["sequencer"]
     process.stop()  # this test runs the same sequencer instance (static member "0") in-process
-    restores: list[list[int]] = []
     svc = root.sequencer_service(settings, instance="0")
-    real_restore = svc.restore
-
-    async def slow_restore(partitions: list[int]) -> None:
-        restores.append(sorted(partitions))
-        await asyncio.sleep(SLOW_RESTORE_S)
-        await real_restore(partitions)
-
-    svc.restore = slow_restore  # type: ignore[method-assign]
+    restores = faults.slow_restores(svc, SLOW_RESTORE_S)
     running = asyncio.create_task(svc.run())
     try:
         rng = helpers.rng("restore")

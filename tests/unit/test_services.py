@@ -199,11 +199,12 @@ async def test_an_entry_judged_under_a_catalogue_the_keeper_has_not_loaded_abort
 class FakeViews:
     """The projector's sink in memory: entity states and positions, as views.write stores them."""
 
-    def __init__(self, fail_applies: int = 0) -> None:
+    def __init__(self, fail_applies: int = 0, fail_with: Exception | None = None) -> None:
         self.states: dict[str, tuple[int, str]] = {}
         self.stored: dict[int, int] = {}
         self.batches: list[Ops] = []
         self.fail_applies = fail_applies
+        self.fail_with = fail_with or psycopg.OperationalError("the server closed the connection (fake)")
         self.connects = 0
 
     async def connect(self) -> FakeViews:
@@ -216,7 +217,7 @@ class FakeViews:
     async def apply(self, incoming: list[Incoming], fold: Any, topic: str) -> Ops:
         if self.fail_applies:
             self.fail_applies -= 1
-            raise psycopg.OperationalError("the server closed the connection (fake)")
+            raise self.fail_with
         keys = {m.key.decode() for m in incoming if m.key}
         loaded = Loaded({k: (v, state_from_json(s)) for k, (v, s) in self.states.items() if k in keys}, set())
         ops = fold(incoming, loaded)
@@ -256,3 +257,63 @@ async def test_the_projector_reconnects_after_a_database_error_and_applies_each_
     applied = await _projector(kafka, views).run(until=ends)
     assert views.connects == 2 and applied == 5 and views.stored == ends
     assert sum(b.skipped for b in views.batches) == 0
+
+
+async def test_a_full_database_disk_pauses_the_projector_which_says_why_and_resumes(tmp_path: Path,
+                                                                                   monkeypatch: Any) -> None:
+    from prometheus_client import REGISTRY
+
+    from consumers.projector import service
+
+    monkeypatch.setattr(service, "PAUSE_FIRST", 0.01)
+    kafka = FakeKafka()
+    await _sequence(kafka, tmp_path, _penalties(5, seed=6))
+    ends = {r.partition: r.offset + 1 for r in kafka.broker.records(registry.EVENTS.name)}
+    full = psycopg.errors.DiskFull('could not extend file "base/16384/16500": No space left on device')
+    views = FakeViews(fail_applies=3, fail_with=full)
+    before = REGISTRY.get_sample_value("ledger_projection_pauses_total", {"reason": "disk_full"}) or 0
+    seen: list[float | None] = []
+    projector = _projector(kafka, views)
+    real_paused = projector._paused
+
+    async def paused(*args: Any) -> None:
+        await real_paused(*args)
+        seen.append(REGISTRY.get_sample_value("ledger_projection_paused", {"reason": "disk_full"}))
+
+    projector._paused = paused  # type: ignore[method-assign]
+    applied = await projector.run(until=ends)
+    # paused three times (one pause, said once), the same connection kept, then every event once
+    assert seen == [1.0, 1.0, 1.0] and views.connects == 1
+    assert REGISTRY.get_sample_value("ledger_projection_pauses_total", {"reason": "disk_full"}) == before + 1
+    assert REGISTRY.get_sample_value("ledger_projection_paused", {"reason": "disk_full"}) == 0
+    assert applied == 5 and views.stored == ends and sum(b.skipped for b in views.batches) == 0
+
+
+async def test_the_sequencer_judges_by_the_brokers_clock_not_its_machines(tmp_path: Path) -> None:
+    """The broker appended the submissions at 23:55 on 3 December in Beijing; the sequencer's machine
+    says 00:05 on the 4th. A decision dated the 4th is in the future (refused), one dated the 3rd is not,
+    and the entry is dated by the broker's clock."""
+    from datetime import datetime, timedelta
+
+    from ledger.domain.local_time import CHINA
+    from ledger.platform.clock import BrokerClock
+
+    broker_now = datetime(2026, 12, 3, 23, 55, tzinfo=CHINA)
+    kafka = FakeKafka()
+    kafka.broker.now_ms = int(broker_now.timestamp() * 1000)
+    ledger_time = BrokerClock(fallback=Clock.fixed(broker_now + timedelta(minutes=10)))
+    core = Sequencing({d: pub for d, (_, pub) in KEYS.items()}, PEPPER, RULES, today=ledger_time.today,
+                      now=ledger_time.now)
+    rng = random.Random(7)
+    a, b = workload.subjects(rng, 2, persons_share=0.0)
+    today = workload.penalty(rng, a, "xc-samr", 1, decided=date(2026, 12, 3))
+    tomorrow = workload.penalty(rng, b, "xc-samr", 2, decided=date(2026, 12, 4))
+    _submit(kafka, [("xc-samr", today), ("xc-samr", tomorrow)])
+    sequencer = SequencerService(kafka, core, tmp_path, cache_mib=8, ledger_time=ledger_time)
+    await run_until(sequencer, lambda: len(_outcomes(kafka)) >= 2)
+    outcomes = _outcomes(kafka)
+    assert outcomes[today["envelope"]["event_id"]]["status"] == "ACCEPTED"
+    refused = outcomes[tomorrow["envelope"]["event_id"]]
+    assert refused["status"] == "REJECTED" and [r["code"] for r in refused["reasons"]] == ["time.future"]
+    [entry] = [registry.decode(r.value, "LedgerEntry")[1] for r in kafka.broker.records(registry.EVENTS.name)]
+    assert abs((entry["sequenced_at"] - broker_now).total_seconds()) < 5

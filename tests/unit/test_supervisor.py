@@ -37,3 +37,19 @@ def test_the_dashboard_shows_the_restarts_per_service() -> None:
     f = dashboard.summarise({"supervisor": dashboard.parse(text), "notary": None})
     assert f.restarts == {"notary": 1.0, "projector": 3.0}
     assert f.up == {"notary": False, "supervisor": True}
+
+
+def test_the_extra_processes_of_a_fault_test_are_found_by_their_pid_files_and_the_supervisor_ignores_them(
+        tmp_path: Path) -> None:
+    from ops import stack
+
+    s = dataclasses.replace(config.load({}), stack_dir=tmp_path)
+    for name in ("list-keeper.pid", "query-api.pid", "list-keeper-successor.pid", "sequencer-instance-2.pid",
+                 "schema-registry-x.pid", "restarts.json"):
+        (tmp_path / name).write_text("1")
+    found = {(svc.name, svc.pidfile.name) for svc in stack.extra_services(s)}
+    assert found == {("list-keeper", "list-keeper-successor.pid"), ("sequencer", "sequencer-instance-2.pid"),
+                     ("schema-registry", "schema-registry-x.pid")}
+    extra = stack.Service(s, "sequencer", label="instance-2", args=("--instance", "2"), metrics_port=1)
+    assert extra.command == ["-m", "ops.run", "sequencer", "--instance", "2"] and extra.port == 1
+    assert "sequencer-instance-2" not in stack.SERVICES  # the supervisor watches stack.SERVICES only
