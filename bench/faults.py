@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from consumers.webhook.service import verify
@@ -287,6 +288,30 @@ class Receiver:
             assert {c[1]["X-Credit-Alert-Id"] for c in copies} == {alert_id}
             assert len({c[0] for c in copies}) == 1, f"alert {alert_id} delivered with different bodies"
         return dict(Counter(len(self.deliveries[a]) for a in alert_ids))
+
+
+async def group_offsets(admin: Any, ends: Any, group: str, topic: registry.Topic) -> dict[int, tuple[int, int]]:
+    """Per partition of a topic: (the group's committed offset, or 0; the read_committed end). `admin`:
+    an AIOKafkaAdminClient, `ends`: a started consumer with isolation_level=read_committed."""
+    committed = await admin.list_consumer_group_offsets(group)
+    tps = [TopicPartition(topic.name, p) for p in range(topic.partitions)]
+    end = await ends.end_offsets(tps)
+    return {tp.partition: (committed[tp].offset if tp in committed else 0, end[tp]) for tp in tps}
+
+
+async def group_behind(s: config.Settings, group: str, topic: registry.Topic) -> dict[int, tuple[int, int]]:
+    """The partitions of a topic whose committed offset in a group is not at the end: partition ->
+    (committed, end). Empty once the group has read, and committed, everything."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=s.bootstrap_servers)
+    ends = KafkaClients(s.bootstrap_servers).consumer(group_id=None, isolation_level="read_committed")
+    await admin.start()
+    await ends.start()
+    try:
+        offsets = await group_offsets(admin, ends, group, topic)
+    finally:
+        await ends.stop()
+        await admin.close()
+    return {p: (c, e) for p, (c, e) in offsets.items() if c != e}
 
 
 async def group_at_end(s: config.Settings, group: str, topic: registry.Topic) -> None:

@@ -9,10 +9,10 @@ The receipt number of a matter is its filing's event id: `receipt("YY", day)` fo
 from __future__ import annotations
 
 import random
-import uuid
 from datetime import date, timedelta
 from typing import Any
 
+from ledger.intake.public import forms
 from ops import workload
 from ops.workload import Phase, Subject
 
@@ -21,8 +21,9 @@ Pair = tuple[str, dict[str, Any]]
 
 
 def receipt(prefix: str, day: date) -> str:
-    """A receipt number: YY (异议) or XF (修复), the day received and eight characters of a fresh uuid."""
-    return f"{prefix}{day:%Y%m%d}-{uuid.uuid4().hex[:8].upper()}"
+    """A receipt number: YY (异议) or XF (修复), the day received and eight random characters, made as the
+    public intake makes them (never readable as an ID number)."""
+    return forms.new_receipt(prefix, day)
 
 
 def _record(event_type: str, subject: Subject, department: str, on: date, event_id: str | None = None,

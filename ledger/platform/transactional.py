@@ -26,6 +26,14 @@ reads anything. A revocation waits for the batch in flight to commit or abort, s
 a partition never reads from offsets that an older transaction is about to move. A clean stop leaves
 the group, so its partitions move to the other members at once rather than after the session timeout.
 
+Records never handed out: with read_committed the consumer steps over the records of aborted
+transactions and over transaction markers without returning them, so a batch's offsets (last record
++ 1) can stay behind the position for good when a partition ends with such records (a rebalance
+storm leaves aborted transactions at the end of credit.events). When a poll brings nothing, the
+positions of the partitions that moved past what this process committed are committed in a
+transaction of offsets only (`_commit_skipped`): the group's committed offsets reach the end, and
+its lag, as Kafka's own tools show it, reads 0 once everything is read.
+
 Why not faust's exactly_once: docs/design-notes.md §2 and faust-streaming's open issues report duplicates on
 rebalance and after a kill; this path is small enough to own (docs/architecture.md).
 """
@@ -92,6 +100,7 @@ class _Rebalance(ConsumerRebalanceListener):
             pass
         for tp in revoked:
             self.svc.ready.discard(tp.partition)
+            self.svc.committed_offsets.pop(tp.partition, None)
             self.svc.to_restore.pop(tp.partition, None)
             self.svc.forget(tp.partition)
 
@@ -125,6 +134,8 @@ class TransactionalProcessor:
         self.assignments = 0
         self._restore_backoff = retry.Backoff(1.0, 30.0)
         self.in_flight = asyncio.Lock()  # held while a batch is processed (a revocation waits for it)
+        self.committed_offsets: dict[int, int] = {}  # partition -> the offset this process last committed
+        self.skip_check_s = 1.0  # how often an idle loop looks for positions past the committed offsets
 
     def stop(self) -> None:
         self._stop.set()
@@ -207,7 +218,7 @@ class TransactionalProcessor:
         consumer.subscribe([self.source.name], listener=_Rebalance(self))
         await retry.until_done(self.log, self.name, "consumer start", consumer.start, stopping=self._stop.is_set)
         self.log.info(f"{self.name} running", **self.running_fields())
-        last_lag = 0.0
+        last_lag = last_skip = 0.0
         try:
             while not self._stop.is_set():
                 if self.to_restore:
@@ -224,6 +235,11 @@ class TransactionalProcessor:
                     # takes over (it fences the old one and aborts whatever it left open)
                     await self._close_quietly(producer)
                     producer = await self._new_producer()
+                if not batch and time.monotonic() - last_skip > self.skip_check_s:
+                    last_skip = time.monotonic()
+                    if not await self._commit_skipped(consumer, producer):
+                        await self._close_quietly(producer)
+                        producer = await self._new_producer()
                 self.between_batches()
                 if self.measure_lag and time.monotonic() - last_lag > 1.0:
                     last_lag = time.monotonic()
@@ -372,11 +388,46 @@ class TransactionalProcessor:
             await asyncio.sleep(1)
             return not (retry.retriable(exc) or isinstance(exc, KafkaError))
         self.committed()
+        self.committed_offsets.update({tp.partition: msgs[-1].offset + 1 for tp, msgs in batch.items() if msgs})
         for topic, n in produced.items():
             PRODUCED.labels(self.name, topic).inc(n)
         BATCH_SECONDS.labels(self.name).observe(time.monotonic() - started)
         self.log.debug("batch committed", records=sum(len(m) for m in batch.values()), produced=produced)
         return True
+
+    async def _commit_skipped(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> bool:
+        """After a poll that brought nothing: commit the position of every restored partition that moved
+        past what this process committed (over aborted records and transaction markers, which are never
+        handed out), in a transaction of offsets only. Under `in_flight`, so that a revocation waits for
+        it and a partition is never committed for after it left. False when the transaction failed on a
+        Kafka error (the producer must then be replaced); a fenced producer raises."""
+        async with self.in_flight:
+            moved: dict[TopicPartition, int] = {}
+            try:
+                for tp in consumer.assignment():
+                    if tp.partition not in self.ready or tp.partition in self.to_restore:
+                        continue
+                    position = await consumer.position(tp)
+                    known = self.committed_offsets.get(tp.partition)
+                    if known is None:  # not committed by this process since it got the partition
+                        known = self.committed_offsets[tp.partition] = await consumer.committed(tp) or 0
+                    if position > known:
+                        moved[tp] = position
+                if not moved:
+                    return True
+                async with producer.transaction():
+                    await producer.send_offsets_to_transaction(moved, self.group)
+            except IllegalStateError:  # revoked meanwhile: its next owner commits it
+                return True
+            except Exception as exc:
+                if retry.fenced(exc):
+                    raise
+                retry.note(self.log, self.name, "offsets past skipped records", exc, 1.0)
+                return not (retry.retriable(exc) or isinstance(exc, KafkaError))
+            self.committed_offsets.update({tp.partition: offset for tp, offset in moved.items()})
+            self.log.debug("offsets moved past records never handed out",
+                           offsets={tp.partition: offset for tp, offset in moved.items()})
+            return True
 
     def _transform(self, partition: int, msg: Any) -> list[Out]:
         """`transform`, except that a record no schema can read (which the single writer never writes,

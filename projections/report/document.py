@@ -27,6 +27,7 @@ statement, the credit office's notes): its facts go without those fields.
 from __future__ import annotations
 
 import base64
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -121,9 +122,16 @@ class Record:
         return out
 
 
+# an event id (a UUID in its canonical form): its hex digits between hyphens can read as an ID number run
+# (ID_NUMBER_RUN allows a hyphen between digits), but it is an identifier the ledger made, never an ID number
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 def id_shaped(data: bytes) -> bool:
-    """Do these bytes hold, anywhere, a run that could be an ID number (identity.ID_NUMBER_RUN)?"""
-    return identity.ID_NUMBER_RUN.search(unicodedata.normalize("NFKC", data.decode("utf-8", "replace"))) is not None
+    """Do these bytes hold, anywhere outside the event ids (UUIDs), a run that could be an ID number
+    (identity.ID_NUMBER_RUN)?"""
+    text = _UUID.sub(" ", unicodedata.normalize("NFKC", data.decode("utf-8", "replace")))
+    return identity.ID_NUMBER_RUN.search(text) is not None
 
 
 def masked(value: Any) -> Any:

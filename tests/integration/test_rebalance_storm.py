@@ -14,7 +14,9 @@ from prometheus_client import REGISTRY
 
 from bench import faults
 from bench.storm import KINDS, Storm
+from ledger.platform.kafka_util import KafkaClients
 from ops import root
+from schemas import registry
 from tests import helpers
 from tests.integration.test_projector_faults import _equals_fresh_rebuild
 from tests.integration.test_sequencer_kill import penalties
@@ -73,3 +75,27 @@ async def test_a_rebalance_storm_writes_nothing_twice_and_leaves_no_partition_un
     assert report.acknowledged and report.changes and report.alerts
 
 
+
+
+async def test_partitions_that_end_in_an_aborted_transaction_are_committed_to_their_end(settings, services) -> None:
+    # what a rebalance storm leaves: the last records of every partition of credit.events belong to a
+    # transaction that was aborted (a sequencer stopped in the middle of a batch). Read_committed never
+    # hands them out, so no batch commits past them: the list keeper commits its positions when idle,
+    # and its group's lag reads 0, as Kafka's own tools show it.
+    services["list-keeper"].start()
+    producer = KafkaClients(settings.bootstrap_servers).producer(transactional_id=f"test-aborted-{helpers.RUN_SEED}")
+    await producer.start()
+    try:
+        await producer.begin_transaction()
+        for p in range(registry.EVENTS.partitions):
+            await producer.send_and_wait(registry.EVENTS.name, b"never committed", key=b"uscc:aborted", partition=p)
+        await producer.abort_transaction()
+    finally:
+        await producer.stop()
+    behind = await faults.group_behind(settings, "credit-list-keeper", registry.EVENTS)
+    assert behind, "the aborted records and their markers stand after the group's committed offsets"
+    await faults.until(lambda: _at_end(settings), 60, f"the list keeper to commit past {behind}")
+
+
+async def _at_end(settings) -> bool:
+    return not await faults.group_behind(settings, "credit-list-keeper", registry.EVENTS)

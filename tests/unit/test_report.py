@@ -424,3 +424,10 @@ def test_what_a_report_withholds_is_what_the_views_leave_out() -> None:
             if name == "envelope" or name in document.NOT_PUBLIC.get(family, ()) or (family, name) in kept:
                 continue
             assert name in columns or named_there.get(name) in columns, (family, name)
+
+
+def test_an_event_id_whose_hex_reads_as_digits_is_not_an_id_number() -> None:
+    # 15 digits joined by hyphens: the shape of an old ID number, inside an event id the ledger made
+    assert not document.id_shaped(b'{"event_id": "12345678-1234-4567-8901-23456789abcd"}')
+    assert document.id_shaped(b'{"facts": "411082200009015574"}')
+    assert document.id_shaped(b'{"facts": "4110-8219-8001-011"}')
