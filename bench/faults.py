@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from consumers.webhook.service import verify
@@ -302,8 +301,9 @@ async def group_offsets(admin: Any, ends: Any, group: str, topic: registry.Topic
 async def group_behind(s: config.Settings, group: str, topic: registry.Topic) -> dict[int, tuple[int, int]]:
     """The partitions of a topic whose committed offset in a group is not at the end: partition ->
     (committed, end). Empty once the group has read, and committed, everything."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=s.bootstrap_servers)
-    ends = KafkaClients(s.bootstrap_servers).consumer(group_id=None, isolation_level="read_committed")
+    kafka = KafkaClients(access(s, ADMIN))
+    admin = kafka.admin()
+    ends = kafka.consumer(group_id=None, isolation_level="read_committed")
     await admin.start()
     await ends.start()
     try:

@@ -205,8 +205,9 @@ class Storm:
                 await faults.group_at_end(self.s, self.webhook_group, registry.ALERTS)
                 for kind in KINDS:
                     await asyncio.to_thread(self.members[kind][0].start)
-                admin = AIOKafkaAdminClient(**access(self.s, ADMIN).options())
-                ends = KafkaClients(access(self.s, ADMIN)).consumer(group_id=None, isolation_level="read_committed")
+                kafka = KafkaClients(access(self.s, ADMIN))
+                admin = kafka.admin()
+                ends = kafka.consumer(group_id=None, isolation_level="read_committed")
                 await admin.start()
                 await ends.start()
                 try:
