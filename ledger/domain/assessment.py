@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from ledger.domain.bands import Band, band_for, parse_bands
 from ledger.domain.ruledoc import Reader
 
 __all__ = [
@@ -72,12 +73,6 @@ class Component:
 
 
 @dataclass(frozen=True)
-class Band:
-    grade: str
-    min_score: int
-
-
-@dataclass(frozen=True)
 class AssessmentRules:
     """The validated contents of ``department_assessment.v<N>.json``."""
 
@@ -88,10 +83,7 @@ class AssessmentRules:
     bands: tuple[Band, ...]  # by min_score, highest first; the last starts at 0
 
     def band(self, score: float) -> Band:
-        for band in self.bands:
-            if score >= band.min_score:
-                return band
-        return self.bands[-1]
+        return band_for(self.bands, score)
 
 
 def parse_assessment_rules(doc: dict[str, Any], file: str) -> AssessmentRules:
@@ -119,24 +111,7 @@ def parse_assessment_rules(doc: dict[str, Any], file: str) -> AssessmentRules:
     if total != 100:
         reader.fail("components", f"the weights must add up to 100 points, they add up to {total}")
     return AssessmentRules(reader.file, doc["version"], tuple(doc["legal_sources"]),
-                           MappingProxyType(components), _bands(reader, doc["bands"]))
-
-
-def _bands(reader: Reader, value: Any) -> tuple[Band, ...]:
-    bands: list[Band] = []
-    for i, item in enumerate(reader.array(value, "bands")):
-        entry = f"bands[{i}]"
-        reader.keys(item, entry, {"grade", "min_score"})
-        low = item["min_score"]
-        if isinstance(low, bool) or not isinstance(low, int) or not 0 <= low <= 100:
-            reader.fail(f"{entry}.min_score", f"must be a whole number from 0 to 100, got {low!r}")
-        if bands and low >= bands[-1].min_score:
-            reader.fail(f"{entry}.min_score", f"{low} must be below {bands[-1].min_score} "
-                                              "(bands are listed from the best down)")
-        bands.append(Band(reader.text(item["grade"], f"{entry}.grade"), low))
-    if not bands or bands[-1].min_score != 0:
-        reader.fail("bands", "the last band must start at 0 so that every score has a band")
-    return tuple(bands)
+                           MappingProxyType(components), parse_bands(reader, doc["bands"], titled=False))
 
 
 # ----------------------------------------------------------------------------- scoring

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from ledger.domain.bands import Band, band_for, parse_bands
 from ledger.domain.ruledoc import Reader
 from ledger.domain.rules import LIST_KINDS, SEVERITIES
 
@@ -20,13 +21,6 @@ __all__ = ["MAX_SCORE", "MIN_SCORE", "TAX_LEVELS", "Band", "GradeRules", "parse_
 
 MIN_SCORE, MAX_SCORE = 0, 100
 TAX_LEVELS: tuple[str, ...] = ("A", "B", "M", "C", "D")  # 纳税信用级别 (TaxCreditRated.level)
-
-
-@dataclass(frozen=True)
-class Band:
-    grade: str
-    min_score: int
-    title: str
 
 
 @dataclass(frozen=True)
@@ -46,10 +40,7 @@ class GradeRules:
     bands: tuple[Band, ...]  # by min_score, highest first; the last starts at 0
 
     def band(self, score: int) -> Band:
-        for band in self.bands:
-            if score >= band.min_score:
-                return band
-        return self.bands[-1]
+        return band_for(self.bands, score)
 
 
 # --------------------------------------------------------------------------- parsing (from the loader)
@@ -83,29 +74,7 @@ def parse_grade_rules(doc: dict[str, Any], file: str) -> GradeRules:
     revoked = _points(reader, doc["revoked_licence"], "revoked_licence", -100, 0)
     return GradeRules(reader.file, doc["version"], tuple(doc["legal_sources"]), start,
                       MappingProxyType(black), MappingProxyType(penalties), MappingProxyType(tax),
-                      honour_points, honour_cap, revoked, _bands(reader, doc["bands"]))
-
-
-def _bands(reader: Reader, value: Any) -> tuple[Band, ...]:
-    items = reader.array(value, "bands")
-    if not items:
-        reader.fail("bands", "at least one band is required")
-    bands: list[Band] = []
-    for i, item in enumerate(items):
-        entry = f"bands[{i}]"
-        reader.keys(item, entry, {"grade", "min_score", "title"})
-        letter = reader.text(item["grade"], f"{entry}.grade")
-        low = _points(reader, item["min_score"], f"{entry}.min_score", MIN_SCORE, MAX_SCORE)
-        if any(b.grade == letter for b in bands):
-            reader.fail(f"{entry}.grade", f"grade '{letter}' is listed twice")
-        if bands and low >= bands[-1].min_score:
-            reader.fail(f"{entry}.min_score", f"{low} must be below {bands[-1].min_score} "
-                                              "(bands are listed from the best grade down)")
-        bands.append(Band(letter, low, reader.text(item["title"], f"{entry}.title")))
-    if bands[-1].min_score != MIN_SCORE:
-        reader.fail(f"bands[{len(bands) - 1}].min_score",
-                    f"the last band must start at {MIN_SCORE} so that every score has a grade")
-    return tuple(bands)
+                      honour_points, honour_cap, revoked, parse_bands(reader, doc["bands"], titled=True))
 
 
 def _points(reader: Reader, value: Any, entry: str, low: int, high: int) -> int:

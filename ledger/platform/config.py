@@ -40,8 +40,8 @@ class Settings:
     # the gateway's limits per department (0: none; LEDGER_KEYS_DIR/gateway-limits.json may set them
     # per department, read again without a restart): events per second (a token bucket of `burst`
     # events), requests handled at once; and the largest body of a single event and of a batch
-    gateway_events_per_second: float = 1000.0
-    gateway_burst: int = 10_000
+    gateway_events_per_second: float = 300.0
+    gateway_burst: int = 3_000
     gateway_concurrent_requests: int = 32
     gateway_max_event_bytes: int = 256 * 1024
     gateway_max_batch_bytes: int = 64 * 1024 * 1024
@@ -138,8 +138,8 @@ def load(env: dict[str, str] | None = None) -> Settings:
         sequencer_cache_mib=int(e.get("LEDGER_SEQUENCER_CACHE_MIB", "32")),
         notary_every=int(e.get("LEDGER_NOTARY_EVERY", "1000")),
         notary_interval=float(e.get("LEDGER_NOTARY_INTERVAL", "10")),
-        gateway_events_per_second=float(e.get("LEDGER_GATEWAY_EVENTS_PER_SECOND", "1000")),
-        gateway_burst=int(e.get("LEDGER_GATEWAY_BURST", "10000")),
+        gateway_events_per_second=float(e.get("LEDGER_GATEWAY_EVENTS_PER_SECOND", "300")),
+        gateway_burst=int(e.get("LEDGER_GATEWAY_BURST", "3000")),
         gateway_concurrent_requests=int(e.get("LEDGER_GATEWAY_CONCURRENT_REQUESTS", "32")),
         gateway_max_event_bytes=int(e.get("LEDGER_GATEWAY_MAX_EVENT_BYTES", str(256 * 1024))),
         gateway_max_batch_bytes=int(e.get("LEDGER_GATEWAY_MAX_BATCH_BYTES", str(64 * 1024 * 1024))),
