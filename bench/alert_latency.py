@@ -42,6 +42,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from bench import floor, procfs, quiet
 from ledger.client import LedgerClient
 from ledger.platform import config, signing
+from ledger.platform.kafka_access import ADMIN, access
 from ledger.platform.kafka_util import assign_at_end
 from ledger.records import submissions
 from ops import stack as ops_stack
@@ -110,8 +111,8 @@ async def wait_idle(s: config.Settings, timeout: float = 600) -> None:
     would be measured as latency)."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=s.bootstrap_servers)
-    probe = AIOKafkaConsumer(bootstrap_servers=s.bootstrap_servers, group_id=None)
+    admin = AIOKafkaAdminClient(**access(s, ADMIN).options())
+    probe = AIOKafkaConsumer(**access(s, ADMIN).options(), group_id=None)
     await admin.start()
     await probe.start()
     deadline = time.time() + timeout
@@ -148,7 +149,7 @@ async def run(s: config.Settings, rate: float, seconds: float, warmup: float, re
     due: dict[str, float] = {}
     hist, stage_seq, stage_alert, stage_read = Histogram(), Histogram(), Histogram(), Histogram()
     seen: set[str] = set()
-    consumer = AIOKafkaConsumer(bootstrap_servers=s.bootstrap_servers, group_id=None, enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(**access(s, ADMIN).options(), group_id=None, enable_auto_commit=False,
                                 isolation_level="read_committed", fetch_max_wait_ms=5)
     await consumer.start()
     await assign_at_end(consumer, registry.ALERTS.name, registry.ALERTS.partitions)
@@ -175,7 +176,7 @@ async def run(s: config.Settings, rate: float, seconds: float, warmup: float, re
 
     reader = asyncio.create_task(read())
     proc = None
-    client = LedgerClient(s.bootstrap_servers, "xc-court", signing.private_key(s.keys_dir, "xc-court"), linger_ms=0)
+    client = LedgerClient.of(s, "xc-court", linger_ms=0)
     await client.start(watch_outcomes=False)
     load = Load(random.Random(f"alert-latency-{time.time_ns()}"), 5000)
     total = int(rate * (seconds + warmup))
@@ -269,7 +270,7 @@ async def main_async(s: config.Settings, args: argparse.Namespace) -> int:
     fl = None
     if not args.no_floor:
         await wait_idle(s)
-        fl = await floor.measure(s.bootstrap_servers, args.floor_records)
+        fl = await floor.measure(access(s, ADMIN), args.floor_records)
         floor.report(fl)
     runs = [await run(s, rate, args.seconds, args.warmup, False) for rate in args.rates]
     if args.sweep:

@@ -46,6 +46,7 @@ from ledger.audit import merkle, notary
 from ledger.audit.log_reader import LogReader, compare
 from ledger.audit.verify import check_head, root_from_inclusion_proof, verify_consistency
 from ledger.platform import config, signing
+from ledger.platform.kafka_access import AUDITOR, access
 from projections.audit import reads as audit
 
 BENCH_PARTITION = 1000
@@ -103,7 +104,7 @@ async def live_history(s: config.Settings, n: int, seed: int) -> tuple[dict[str,
     open), on the live views of the running stack: cold (first read) and warm."""
     conn = await psycopg.AsyncConnection.connect(s.pg_dsn, autocommit=True, prepare_threshold=None,
                                                  options="-c search_path=views")
-    reader = LogReader(s.bootstrap_servers)
+    reader = LogReader(access(s, AUDITOR))
     try:
         ids = [r[0] for r in await (await conn.execute(
             "select entity_id from entities order by md5(entity_id || %s) limit %s", (str(seed), n))).fetchall()]

@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from consumers.webhook.service import verify
 from ledger.client import submit_as_departments
 from ledger.domain.alerts import alerts_for
 from ledger.platform import config
+from ledger.platform.kafka_access import ADMIN, access
 from ledger.platform.kafka_util import KafkaClients
 from ledger.platform.transactional import read_partitions
 from ledger.records import chain
@@ -106,7 +106,7 @@ async def send(s: config.Settings, pairs: list[tuple[str, dict[str, Any]]], atte
     those already recorded are answered DUPLICATE."""
     for attempt in range(1, attempts + 1):
         try:
-            outcomes = await submit_as_departments(s.bootstrap_servers, s.keys_dir, pairs, timeout=timeout)
+            outcomes = await submit_as_departments(s, pairs, timeout=timeout)
         except (KafkaError, TimeoutError) as exc:
             if attempt == attempts:
                 raise
@@ -146,7 +146,7 @@ async def until(predicate: Callable[[], Any], timeout: float, what: str, interva
 # ---------------------------------------------------------------- the oracle
 async def committed(s: config.Settings, topic: registry.Topic) -> list[tuple[int, int, bytes | None, bytes]]:
     """Every committed record of a topic (read_committed): (partition, offset, key, value)."""
-    found = await read_partitions(KafkaClients(s.bootstrap_servers), topic, list(range(topic.partitions)))
+    found = await read_partitions(KafkaClients(access(s, ADMIN)), topic, list(range(topic.partitions)))
     return [(p, m.offset, m.key, m.value) for p, msgs in found.items() for m in msgs]
 
 
@@ -157,7 +157,7 @@ async def ledger_holds(s: config.Settings, event_ids: set[str]) -> dict[str, lis
     Returns the entries of those entities, per entity in version order."""
     entries: dict[str, list[dict[str, Any]]] = defaultdict(list)
     counted: Counter[str] = Counter()
-    found = await read_partitions(KafkaClients(s.bootstrap_servers), registry.EVENTS,
+    found = await read_partitions(KafkaClients(access(s, ADMIN)), registry.EVENTS,
                                   list(range(registry.EVENTS.partitions)))
     records = [m for msgs in found.values() for m in msgs]
     # the entities of these events, by each entry's event-id header (other tests write records no
@@ -301,8 +301,9 @@ async def group_offsets(admin: Any, ends: Any, group: str, topic: registry.Topic
 async def group_behind(s: config.Settings, group: str, topic: registry.Topic) -> dict[int, tuple[int, int]]:
     """The partitions of a topic whose committed offset in a group is not at the end: partition ->
     (committed, end). Empty once the group has read, and committed, everything."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=s.bootstrap_servers)
-    ends = KafkaClients(s.bootstrap_servers).consumer(group_id=None, isolation_level="read_committed")
+    kafka = KafkaClients(access(s, ADMIN))
+    admin = kafka.admin()
+    ends = kafka.consumer(group_id=None, isolation_level="read_committed")
     await admin.start()
     await ends.start()
     try:
@@ -315,7 +316,7 @@ async def group_behind(s: config.Settings, group: str, topic: registry.Topic) ->
 
 async def group_at_end(s: config.Settings, group: str, topic: registry.Topic) -> None:
     """Commit a group's offsets at the end of a topic: a new processor in it starts with new records."""
-    c = KafkaClients(s.bootstrap_servers).consumer(group_id=group, enable_auto_commit=False)
+    c = KafkaClients(access(s, ADMIN)).consumer(group_id=group, enable_auto_commit=False)
     await c.start()
     try:
         tps = [TopicPartition(topic.name, p) for p in range(topic.partitions)]

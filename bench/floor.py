@@ -32,8 +32,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench import producer as perf
 from ledger.platform import config
+from ledger.platform.kafka_access import ADMIN, KafkaAccess, access
 from ops import infra
-from ops import stack as ops_stack
 
 E2E_CLASS = "org.apache.kafka.tools.EndToEndLatency"
 E2E_TOPIC, HOP1, HOP2 = "bench.floor.e2e", "bench.floor.hop1", "bench.floor.hop2"
@@ -52,10 +52,10 @@ def summary(ms: list[float]) -> dict[str, float]:
             "max_ms": max(ms)}
 
 
-def kafka_end_to_end(bootstrap: str, n: int) -> dict[str, Any]:
-    k = ops_stack.Kafka(config.load())
-    cmd = [k._java(), *perf.JVM_FLAGS, f"-Dlog4j2.configurationFile={infra.KAFKA_HOME / 'tools-log4j2.yaml'}",
-           "-cp", k._classpath(), E2E_CLASS, bootstrap, E2E_TOPIC, str(n), "all", "500"]
+def kafka_end_to_end(kafka: KafkaAccess, n: int) -> dict[str, Any]:
+    cmd = [infra.java_binary(), *perf.JVM_FLAGS, f"-Dlog4j2.configurationFile={infra.KAFKA_HOME / 'tools-log4j2.yaml'}",
+           "-cp", infra.kafka_classpath(), E2E_CLASS, kafka.bootstrap_servers, E2E_TOPIC, str(n), "all", "500",
+           str(infra.client_properties(kafka, config.load().stack_dir / "kafka"))]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if r.returncode != 0:
         raise RuntimeError(f"{E2E_CLASS} failed (exit {r.returncode}):\n{(r.stderr or r.stdout)[-2000:]}")
@@ -66,23 +66,23 @@ def kafka_end_to_end(bootstrap: str, n: int) -> dict[str, Any]:
             "p999_ms": float(pct[3]), "lines": [avg[0], pct[0]]}
 
 
-def _consumer(bootstrap: str, **options: Any) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed",
+def _consumer(kafka: KafkaAccess, **options: Any) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(**kafka.options(), enable_auto_commit=False, isolation_level="read_committed",
                             fetch_max_wait_ms=100, **options)
 
 
-def _producer(bootstrap: str, tid: str) -> AIOKafkaProducer:
+def _producer(kafka: KafkaAccess, tid: str) -> AIOKafkaProducer:
     # the services' transactional settings (ledger/platform/transactional.py, the sequencer's backoff)
-    return AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=tid, linger_ms=0, retry_backoff_ms=2)
+    return AIOKafkaProducer(**kafka.options(), transactional_id=tid, linger_ms=0, retry_backoff_ms=2)
 
 
-async def transactions(bootstrap: str, n: int, hops: int) -> dict[str, float]:
+async def transactions(kafka: KafkaAccess, n: int, hops: int) -> dict[str, float]:
     """Closed loop: one record per transaction through `hops` transactional hops (1 or 2)."""
-    first = _producer(bootstrap, f"bench-floor-{time.time_ns()}")
-    relay_out = _producer(bootstrap, f"bench-floor-relay-{time.time_ns()}")
+    first = _producer(kafka, f"bench-floor-{time.time_ns()}")
+    relay_out = _producer(kafka, f"bench-floor-relay-{time.time_ns()}")
     group = f"bench-floor-relay-{time.time_ns()}"
-    relay_in = _consumer(bootstrap, group_id=group, auto_offset_reset="latest") if hops == 2 else None
-    reader = _consumer(bootstrap, group_id=None)
+    relay_in = _consumer(kafka, group_id=group, auto_offset_reset="latest") if hops == 2 else None
+    reader = _consumer(kafka, group_id=None)
     out_topic = HOP1 if hops == 1 else HOP2
     for c in (first, relay_out, reader):
         await c.start()
@@ -129,16 +129,16 @@ async def transactions(bootstrap: str, n: int, hops: int) -> dict[str, float]:
     return summary(ms)
 
 
-async def measure(bootstrap: str, n: int) -> dict[str, Any]:
+async def measure(kafka: KafkaAccess, n: int) -> dict[str, Any]:
     for t in (E2E_TOPIC, HOP1, HOP2):
-        await perf.recreate_topic(bootstrap, t)
+        await perf.recreate_topic(kafka, t)
     try:
-        java = await asyncio.to_thread(kafka_end_to_end, bootstrap, n)
-        one = await transactions(bootstrap, n, 1)
-        two = await transactions(bootstrap, n, 2)
+        java = await asyncio.to_thread(kafka_end_to_end, kafka, n)
+        one = await transactions(kafka, n, 1)
+        two = await transactions(kafka, n, 2)
     finally:
         for t in (E2E_TOPIC, HOP1, HOP2):
-            await perf.delete_topic(bootstrap, t)
+            await perf.delete_topic(kafka, t)
     return {"kafka_end_to_end": java, "one_transaction": one, "two_transactions": two}
 
 
@@ -159,7 +159,7 @@ def main() -> None:
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = p.parse_args()
     s = config.load()
-    f = asyncio.run(measure(s.bootstrap_servers, args.records))
+    f = asyncio.run(measure(access(s, ADMIN), args.records))
     print(json.dumps(f, indent=2)) if args.json else report(f)
     print(f"load average: {open('/proc/loadavg').read().split()[:3]}")
 

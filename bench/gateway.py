@@ -67,6 +67,7 @@ from bench import peer, quiet
 from ledger.intake import openapi
 from ledger.intake.gateway import checks
 from ledger.platform import config, signing
+from ledger.platform.kafka_access import ADMIN, access
 from ledger.records import submissions
 from ledger.rules import loader
 from ops import stack as ops_stack
@@ -314,8 +315,8 @@ async def batches(base: str, tokens: dict[str, str], work: list[tuple[str, bytes
 async def drained(s: config.Settings, timeout: float = 900.0) -> float:
     """Wait until the sequencer's committed offsets reach the end of credit.submissions."""
     started = time.perf_counter()
-    admin = AIOKafkaAdminClient(bootstrap_servers=s.bootstrap_servers)
-    consumer = AIOKafkaConsumer(bootstrap_servers=s.bootstrap_servers, group_id=None)
+    admin = AIOKafkaAdminClient(**access(s, ADMIN).options())
+    consumer = AIOKafkaConsumer(**access(s, ADMIN).options(), group_id=None)
     await admin.start()
     await consumer.start()
     try:

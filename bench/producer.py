@@ -56,6 +56,7 @@ import uvloop
 from bench import procfs
 from ledger.client import BATCH_RECORDS, LedgerClient
 from ledger.platform import config, signing
+from ledger.platform.kafka_access import ADMIN, KafkaAccess, access
 from ledger.records import submissions
 from ops import infra, stack, workload
 from schemas import registry
@@ -64,7 +65,7 @@ TOPIC = "bench.producer"
 PERF_CLASS = "org.apache.kafka.tools.ProducerPerformance"
 PRODUCER_PROPS = {"acks": "all", "enable.idempotence": "true", "linger.ms": "5", "batch.size": "262144"}
 # The JVM flags of Kafka's bin/kafka-run-class.sh (KAFKA_JVM_PERFORMANCE_OPTS) with the heap of
-# bin/kafka-producer-perf-test.sh. Deliberately not ops.stack's _tool flags: those cap the JIT at C1
+# bin/kafka-producer-perf-test.sh. Deliberately not ops.infra.kafka_tool's flags: those cap the JIT at C1
 # (-XX:TieredStopAtLevel=1), right for one-shot admin tools, wrong for a throughput measurement.
 JVM_FLAGS = ["-Xmx512m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",
              "-XX:+ExplicitGCInvokesConcurrent", "-Djava.awt.headless=true"]
@@ -144,11 +145,11 @@ class Meter:
 # --------------------------------------------------------------------------- the topic
 
 
-async def recreate_topic(bootstrap: str, name: str = TOPIC) -> None:
+async def recreate_topic(kafka: KafkaAccess, name: str = TOPIC) -> None:
     """Delete `name` if it exists, wait until it is gone, create it again like credit.submissions."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka.options())
     await admin.start()
     try:
         if name in await admin.list_topics():
@@ -181,10 +182,10 @@ async def recreate_topic(bootstrap: str, name: str = TOPIC) -> None:
         await admin.close()
 
 
-async def delete_topic(bootstrap: str, name: str = TOPIC) -> None:
+async def delete_topic(kafka: KafkaAccess, name: str = TOPIC) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka.options())
     await admin.start()
     try:
         if name in await admin.list_topics():
@@ -237,12 +238,12 @@ def freeze(on: bool) -> None:
 # --------------------------------------------------------------------------- Java
 
 
-def java_command(bootstrap: str, n: int, size: int) -> list[str]:
-    k = stack.Kafka(config.load())
+def java_command(kafka: KafkaAccess, n: int, size: int) -> list[str]:
     props = [f"{a}={b}" for a, b in PRODUCER_PROPS.items()]
-    return [k._java(), *JVM_FLAGS, f"-Dlog4j2.configurationFile={infra.KAFKA_HOME / 'tools-log4j2.yaml'}",
-            "-cp", k._classpath(), PERF_CLASS, "--topic", TOPIC, "--num-records", str(n), "--record-size",
-            str(size), "--throughput", "-1", "--bootstrap-server", bootstrap, "--command-property", *props]
+    return [infra.java_binary(), *JVM_FLAGS, f"-Dlog4j2.configurationFile={infra.KAFKA_HOME / 'tools-log4j2.yaml'}",
+            "-cp", infra.kafka_classpath(), PERF_CLASS, "--topic", TOPIC, "--num-records", str(n), "--record-size",
+            str(size), "--throughput", "-1", "--bootstrap-server", kafka.bootstrap_servers, "--command-config",
+            str(infra.client_properties(kafka, config.load().stack_dir / "kafka")), "--command-property", *props]
 
 
 def run_java(cmd: list[str], meter: Meter) -> dict[str, Any]:
@@ -267,20 +268,20 @@ def run_java(cmd: list[str], meter: Meter) -> dict[str, Any]:
 # --------------------------------------------------------------------------- Python
 
 
-def _producer(bootstrap: str) -> Any:
+def _producer(kafka: KafkaAccess) -> Any:
     from aiokafka import AIOKafkaProducer
 
     # As LedgerClient.start builds it.
-    return AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=5,
+    return AIOKafkaProducer(**kafka.options(), enable_idempotence=True, acks="all", linger_ms=5,
                             max_batch_size=262144)
 
 
-async def _timed_sends(bootstrap: str, n: int, chunk: int, meter: Meter,
+async def _timed_sends(kafka: KafkaAccess, n: int, chunk: int, meter: Meter,
                        one: Callable[[int], tuple[bytes, bytes, list[tuple[str, bytes]]]]) -> dict[str, float]:
     """Send records 0..n-1 (`one(i)` gives key, value, headers) and wait for every acknowledgement.
     Futures are gathered a chunk behind, so the producer always has the next chunk to batch while
     the previous one is in flight. Producer start-up (connection, metadata, producer id) is not timed."""
-    producer = _producer(bootstrap)
+    producer = _producer(kafka)
     await producer.start()
     try:
         await producer.send_and_wait(TOPIC, b"warm-up")
@@ -301,21 +302,21 @@ async def _timed_sends(bootstrap: str, n: int, chunk: int, meter: Meter,
         await producer.stop()
 
 
-def send_pre_encoded(bootstrap: str, subs: list[Submission], chunk: int, meter: Meter) -> dict[str, float]:
-    return asyncio.run(_timed_sends(bootstrap, len(subs), chunk, meter, subs.__getitem__))
+def send_pre_encoded(kafka: KafkaAccess, subs: list[Submission], chunk: int, meter: Meter) -> dict[str, float]:
+    return asyncio.run(_timed_sends(kafka, len(subs), chunk, meter, subs.__getitem__))
 
 
-def send_client_path(bootstrap: str, records: list[dict[str, Any]], keys: dict[str, str], chunk: int,
+def send_client_path(kafka: KafkaAccess, records: list[dict[str, Any]], keys: dict[str, str], chunk: int,
                      meter: Meter) -> dict[str, float]:
     """The real client: one LedgerClient per department (on the benchmark topic, not watching outcomes),
     each `submit_many` of its records (encode, batch-sign, send as whole Kafka record batches) run
     side by side, until the broker acknowledged the last. Client start-up is not timed."""
-    return uvloop.run(_client_path(bootstrap, by_department(records), keys, meter))
+    return uvloop.run(_client_path(kafka, by_department(records), keys, meter))
 
 
-async def _client_path(bootstrap: str, per_department: dict[str, list[dict[str, Any]]], keys: dict[str, str],
+async def _client_path(kafka: KafkaAccess, per_department: dict[str, list[dict[str, Any]]], keys: dict[str, str],
                        meter: Meter) -> dict[str, float]:
-    clients = [LedgerClient(bootstrap, d, keys[d], topic=TOPIC) for d in per_department]
+    clients = [LedgerClient(kafka, d, keys[d], topic=TOPIC) for d in per_department]
     try:
         for c in clients:
             await c.start(watch_outcomes=False)
@@ -328,11 +329,11 @@ async def _client_path(bootstrap: str, per_department: dict[str, list[dict[str, 
             await c.stop()
 
 
-def profile_client_path(bootstrap: str, records: list[dict[str, Any]], keys: dict[str, str], chunk: int,
+def profile_client_path(kafka: KafkaAccess, records: list[dict[str, Any]], keys: dict[str, str], chunk: int,
                         top: int = 25) -> str:
     prof = cProfile.Profile()
     prof.enable()
-    send_client_path(bootstrap, records, keys, chunk, Meter(None))
+    send_client_path(kafka, records, keys, chunk, Meter(None))
     prof.disable()
     buf = io.StringIO()
     stats = pstats.Stats(prof, stream=buf)
@@ -356,7 +357,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         if not args.keep_topic:
             try:
-                asyncio.run(delete_topic(s.bootstrap_servers))
+                asyncio.run(delete_topic(access(s, ADMIN)))
             except Exception as exc:  # the numbers matter more than the cleanup
                 _say(f"could not delete {TOPIC}: {exc}")
         if not kafka_was_up:
@@ -399,8 +400,8 @@ def _measure(args: argparse.Namespace, s: config.Settings, broker_pid: int | Non
     key_header_bytes = statistics.fmean(len(k) + sum(len(hk) + len(hv) for hk, hv in h) for k, _, h in subs)
 
     _say(f"recreating topic {TOPIC} ({registry.SUBMISSIONS.partitions} partitions)")
-    asyncio.run(recreate_topic(s.bootstrap_servers))
-    cmd = java_command(s.bootstrap_servers, n, size)
+    asyncio.run(recreate_topic(access(s, ADMIN)))
+    cmd = java_command(access(s, ADMIN), n, size)
 
     java_runs: list[dict[str, Any]] = []
     pre_runs: list[dict[str, Any]] = []
@@ -411,11 +412,11 @@ def _measure(args: argparse.Namespace, s: config.Settings, broker_pid: int | Non
         java_runs.append(run_java(cmd, meter))
         _say(f"  {java_runs[-1]['summary_line']}")
         _say(f"{tag}Python producer, pre-encoded: {n} records")
-        pre_runs.append(_python_result(n, value_bytes, send_pre_encoded(s.bootstrap_servers, subs, args.chunk,
+        pre_runs.append(_python_result(n, value_bytes, send_pre_encoded(access(s, ADMIN), subs, args.chunk,
                                                                         meter)))
         _say(f"  {pre_runs[-1]['records_per_s']:,.0f} records/s")
         _say(f"{tag}Python client path (LedgerClient: encode + batch sign + send): {n} records")
-        client_runs.append(_python_result(n, value_bytes, send_client_path(s.bootstrap_servers, records, keys,
+        client_runs.append(_python_result(n, value_bytes, send_client_path(access(s, ADMIN), records, keys,
                                                                            args.chunk, meter)))
         _say(f"  {client_runs[-1]['records_per_s']:,.0f} records/s")
     del subs
@@ -424,7 +425,7 @@ def _measure(args: argparse.Namespace, s: config.Settings, broker_pid: int | Non
     if args.profile:
         m = min(n, args.profile_records)
         _say(f"profiling the client path over {m} records (cProfile; not part of the figures)")
-        profile = profile_client_path(s.bootstrap_servers, records[:m], keys, args.chunk)
+        profile = profile_client_path(access(s, ADMIN), records[:m], keys, args.chunk)
 
     java, pre, client = _median_run(java_runs), _median_run(pre_runs), _median_run(client_runs)
     shown = ["java", "-Xmx512m", "-XX:+UseG1GC", "...", "-cp", "'ops/kafka/lib/*'", *cmd[cmd.index(PERF_CLASS):]]

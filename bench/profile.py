@@ -66,6 +66,7 @@ from bench import gateway as bench_gateway
 from bench import sequencer as bench_sequencer
 from bench.producer import _say
 from ledger.platform import config
+from ledger.platform.kafka_access import ADMIN, access
 from ops import stack as ops_stack
 from ops.procs import StackError
 from schemas import registry
@@ -296,8 +297,8 @@ async def single(session: aiohttp.ClientSession, base: str, tokens: dict[str, st
 @contextlib.asynccontextmanager
 async def lag_probe(s: config.Settings) -> AsyncIterator[Callable[[], Awaitable[int]]]:
     """A function that counts the submissions on credit.submissions the sequencer has not committed yet."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=s.bootstrap_servers)
-    consumer = AIOKafkaConsumer(bootstrap_servers=s.bootstrap_servers, group_id=None)
+    admin = AIOKafkaAdminClient(**access(s, ADMIN).options())
+    consumer = AIOKafkaConsumer(**access(s, ADMIN).options(), group_id=None)
     await admin.start()
     await consumer.start()
     tps = [TopicPartition(registry.SUBMISSIONS.name, p) for p in range(registry.SUBMISSIONS.partitions)]

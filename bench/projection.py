@@ -71,6 +71,7 @@ from consumers.projector import rebuild
 from ledger.domain import identity
 from ledger.domain.model import EntityState
 from ledger.platform import config, logs, signing
+from ledger.platform.kafka_access import ADMIN, KafkaAccess, access
 from ledger.records import chain, submissions
 from ledger.rules import loader
 from ops import root, stack, workload
@@ -258,8 +259,8 @@ def build(events: int, seed: int, life_share: float, pepper: bytes, private_key:
 # --------------------------------------------------------------------------- the topic
 
 
-async def recreate_topic(bootstrap: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def recreate_topic(kafka: KafkaAccess) -> None:
+    admin = AIOKafkaAdminClient(**kafka.options())
     await admin.start()
     try:
         if TOPIC.name in await admin.list_topics():
@@ -291,8 +292,8 @@ async def recreate_topic(bootstrap: str) -> None:
         await admin.close()
 
 
-async def delete_topic(bootstrap: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def delete_topic(kafka: KafkaAccess) -> None:
+    admin = AIOKafkaAdminClient(**kafka.options())
     await admin.start()
     try:
         if TOPIC.name in await admin.list_topics():
@@ -301,9 +302,9 @@ async def delete_topic(bootstrap: str) -> None:
         await admin.close()
 
 
-async def produce(bootstrap: str, entries: list[tuple[int, bytes, bytes]]) -> dict[int, int]:
+async def produce(kafka: KafkaAccess, entries: list[tuple[int, bytes, bytes]]) -> dict[int, int]:
     """Write the entries (idempotent, acks=all); returns the end offsets (partition -> offset)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
+    producer = AIOKafkaProducer(**kafka.options(), acks="all", enable_idempotence=True, linger_ms=5,
                                 max_batch_size=262144, max_request_size=16 * 1024 * 1024)
     await producer.start()
     try:
@@ -316,7 +317,7 @@ async def produce(bootstrap: str, entries: list[tuple[int, bytes, bytes]]) -> di
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, isolation_level="read_committed")
+    consumer = AIOKafkaConsumer(**kafka.options(), group_id=None, isolation_level="read_committed")
     await consumer.start()
     try:
         tps = [TopicPartition(TOPIC.name, p) for p in range(TOPIC.partitions)]
@@ -579,9 +580,9 @@ def main() -> None:
         _say("folding the entries in memory for the floor's rows (untimed) ...")
         floor_rows = copy_floor.final_rows(built.entries, Folder(loader.load()), TOPIC.partitions)
     _say(f"recreating topic {TOPIC.name} and writing the entries ...")
-    asyncio.run(recreate_topic(s.bootstrap_servers))
+    asyncio.run(recreate_topic(access(s, ADMIN)))
     t0 = time.perf_counter()
-    end = asyncio.run(produce(s.bootstrap_servers, built.entries))
+    end = asyncio.run(produce(access(s, ADMIN), built.entries))
     produce_s = time.perf_counter() - t0
     by_type, entities, lives, honoured, penalty_entities, build_s = (
         built.by_type, built.entities, built.lives, built.honoured, built.penalty_entities, built.build_s)
@@ -628,7 +629,7 @@ def main() -> None:
         if not a.keep:
             for name in schemas_made:
                 _drop_schema(s, name)
-            asyncio.run(delete_topic(s.bootstrap_servers))
+            asyncio.run(delete_topic(access(s, ADMIN)))
 
     print()
     print(f"Projection benchmark, {facts['date']}")

@@ -44,6 +44,7 @@ from aiokafka import AIOKafkaProducer
 from bench.projection import TEN_MILLION, Meter, build, infrastructure, machine
 from consumers.projector import rebuild as rebuild_cmd
 from ledger.platform import config
+from ledger.platform.kafka_access import ADMIN, KafkaAccess, access
 from ledger.records import chain, submissions
 from ledger.rules import loader
 from schemas import registry
@@ -53,8 +54,8 @@ def _say(msg: str) -> None:
     print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
 
-async def _write_ledger(bootstrap: str, chunks: Iterator[list[tuple[int, bytes, bytes]]], total: int) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
+async def _write_ledger(kafka: KafkaAccess, chunks: Iterator[list[tuple[int, bytes, bytes]]], total: int) -> None:
+    producer = AIOKafkaProducer(**kafka.options(), acks="all", enable_idempotence=True, linger_ms=5,
                                 max_batch_size=262144, max_request_size=16 * 1024 * 1024)
     await producer.start()
     try:
@@ -143,7 +144,7 @@ def main() -> None:
          + (f"{a.events:,} entries, {copies} replicas of them," if a.base else "them") + f" to {registry.EVENTS.name} ...")
     t0 = time.perf_counter()
     n = a.events if a.base else len(built.entries)
-    asyncio.run(_write_ledger(s.bootstrap_servers, replicas(built.entries, n) if a.base else iter([built.entries]), n))
+    asyncio.run(_write_ledger(access(s, ADMIN), replicas(built.entries, n) if a.base else iter([built.entries]), n))
     entities = built.entities * copies  # the last replica may hold only part of them
     del built
     _say(f"  written in {time.perf_counter() - t0:.1f} s")

@@ -54,7 +54,7 @@ async def main(n: int, queries: int) -> None:
            for i, f in enumerate(firms[:n])]
     listed = [workload.debtor_listed(f, f"（2026）豫10执B{tag}-{i}号", date(2026, 10, 1)) for i, f in enumerate(firms[n:])]
     t = time.perf_counter()
-    outs = await submit_as_departments(s.bootstrap_servers, s.keys_dir, old + listed, timeout=600)
+    outs = await submit_as_departments(s, old + listed, timeout=600)
     assert all(o["status"] == "ACCEPTED" for o in outs), [o for o in outs if o["status"] != "ACCEPTED"][:3]
     print(f"submitted {len(outs)} listings in {time.perf_counter() - t:.1f} s")
     ids = [f"uscc:{f.id}" for f in firms]

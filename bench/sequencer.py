@@ -38,7 +38,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from bench import peer, quiet
 from bench.procfs import rss_mib
 from ledger.client import LedgerClient
-from ledger.platform import config, signing
+from ledger.platform import config
+from ledger.platform.kafka_access import ADMIN, access
 from ops import stack as ops_stack
 from ops import workload
 from schemas import registry
@@ -55,7 +56,7 @@ async def _ingest(s: config.Settings, records: list[dict]) -> float:
     by_dept: dict[str, list[dict]] = {}
     for r in records:
         by_dept.setdefault(r["envelope"]["source_department"], []).append(r)
-    clients = [LedgerClient(s.bootstrap_servers, d, signing.private_key(s.keys_dir, d)) for d in by_dept]
+    clients = [LedgerClient.of(s, d) for d in by_dept]
     for c in clients:
         await c.start(watch_outcomes=False)
     started = time.perf_counter()
@@ -67,7 +68,7 @@ async def _ingest(s: config.Settings, records: list[dict]) -> float:
 
 
 async def _outcome_watcher(s: config.Settings) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
-    c = AIOKafkaConsumer(bootstrap_servers=s.bootstrap_servers, group_id=None, enable_auto_commit=False,
+    c = AIOKafkaConsumer(**access(s, ADMIN).options(), group_id=None, enable_auto_commit=False,
                          isolation_level="read_committed", max_poll_records=10000)
     await c.start()
     tps = [TopicPartition(registry.OUTCOMES.name, p) for p in range(registry.OUTCOMES.partitions)]

@@ -27,7 +27,7 @@ from pathlib import Path
 from bench.procfs import rss_mib
 from bench.sequencer_store import BUILD_CHUNK, _changes
 from ledger.client import LedgerClient
-from ledger.platform import config, signing
+from ledger.platform import config
 from ledger.sequencer import store
 from ops import stack as ops_stack
 from ops import workload
@@ -77,7 +77,7 @@ async def main() -> None:
     rng = random.Random(11)
     subjects = workload.subjects(rng, 2000)
     records = [workload.penalty(rng, subjects[i % len(subjects)], "xc-samr", i) for i in range(args.submissions)]
-    async with LedgerClient(s.bootstrap_servers, "xc-samr", signing.private_key(s.keys_dir, "xc-samr")) as c:
+    async with LedgerClient.of(s, "xc-samr") as c:
         t = time.perf_counter()
         first = await c.submit_many_and_wait(records, timeout=600)
         judged_s = time.perf_counter() - t

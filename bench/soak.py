@@ -48,7 +48,7 @@ from bench.procfs import rss_mib
 from ledger.client import LedgerClient
 from ledger.domain.errors import Rejection
 from ledger.intake.gateway.checks import INTAKE as GATEWAY
-from ledger.platform import config, signing
+from ledger.platform import config
 from ledger.rules import loader
 from ops import workload
 from ops.infra import Kafka, Postgres
@@ -221,7 +221,7 @@ class Soak:
                 matrix.authorize_intake(GATEWAY, d)
                 tokens[d] = (self.s.keys_dir / f"{d}.token").read_text().strip()
             except Rejection:
-                self.direct[d] = LedgerClient(self.s.bootstrap_servers, d, signing.private_key(self.s.keys_dir, d))
+                self.direct[d] = LedgerClient.of(self.s, d)
         for client in self.direct.values():
             await client.start()
         try:

@@ -43,6 +43,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from bench import faults
 from consumers.projector.rebuild import rebuild
 from ledger.platform import config
+from ledger.platform.kafka_access import ADMIN, access
 from ledger.platform.kafka_util import KafkaClients
 from ops import workload
 from ops.procs import StackError
@@ -204,8 +205,9 @@ class Storm:
                 await faults.group_at_end(self.s, self.webhook_group, registry.ALERTS)
                 for kind in KINDS:
                     await asyncio.to_thread(self.members[kind][0].start)
-                admin = AIOKafkaAdminClient(bootstrap_servers=self.s.bootstrap_servers)
-                ends = KafkaClients(self.s.bootstrap_servers).consumer(group_id=None, isolation_level="read_committed")
+                kafka = KafkaClients(access(self.s, ADMIN))
+                admin = kafka.admin()
+                ends = kafka.consumer(group_id=None, isolation_level="read_committed")
                 await admin.start()
                 await ends.start()
                 try:

@@ -35,7 +35,8 @@ from bench import quiet
 from bench.alert_latency import PATH, Histogram, Load, wait_idle
 from consumers.webhook.service import verify
 from ledger.client import LedgerClient
-from ledger.platform import config, signing
+from ledger.platform import config
+from ledger.platform.kafka_access import ADMIN, access
 from ledger.platform.kafka_util import assign_at_end
 from ledger.rules import loader
 from ops import stack as ops_stack
@@ -52,7 +53,7 @@ def _free_port() -> int:
 
 async def _start_at_end(s: config.Settings, group: str) -> None:
     """Commit the group's offsets at the end of credit.alerts, so the deliverer starts there."""
-    c = AIOKafkaConsumer(bootstrap_servers=s.bootstrap_servers, group_id=group, enable_auto_commit=False)
+    c = AIOKafkaConsumer(**access(s, ADMIN).options(), group_id=group, enable_auto_commit=False)
     await c.start()
     try:
         tps = [TopicPartition(registry.ALERTS.name, p) for p in range(registry.ALERTS.partitions)]
@@ -94,7 +95,7 @@ async def run(s: config.Settings, rate: float, seconds: float) -> int:
                             env={**os.environ, "PYTHONPATH": str(config.ROOT)})
     made: dict[str, float] = {}
     read: dict[str, float] = {}
-    consumer = AIOKafkaConsumer(bootstrap_servers=s.bootstrap_servers, group_id=None, enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(**access(s, ADMIN).options(), group_id=None, enable_auto_commit=False,
                                 isolation_level="read_committed", fetch_max_wait_ms=5)
     await consumer.start()
     await assign_at_end(consumer, registry.ALERTS.name, registry.ALERTS.partitions)
@@ -111,7 +112,7 @@ async def run(s: config.Settings, rate: float, seconds: float) -> int:
                         read[a["alert_id"]] = now
 
     task = asyncio.create_task(reader())
-    client = LedgerClient(s.bootstrap_servers, "xc-court", signing.private_key(s.keys_dir, "xc-court"), linger_ms=0)
+    client = LedgerClient.of(s, "xc-court", linger_ms=0)
     await client.start(watch_outcomes=False)
     try:
         await asyncio.sleep(3)  # the deliverer joins its group

@@ -7,13 +7,15 @@ credit.lists.current: one record per entity and list, where a delisting is an ex
 from where it stopped (positions stored in the same SQLite transaction as the rows), or from the
 beginning for a new file, and the latest record of every key is always still there.
 
-Use it from a sector system:
+Use it from a sector system (it authenticates as the sector system's own Kafka principal, which may
+read the list feeds and the alerts and nothing else):
 
     python -m examples.sector_subscriber --db blacklist.sqlite --follow      # keep the copy current
     python -m examples.sector_subscriber --db blacklist.sqlite --show        # print the black list
 
     from examples.sector_subscriber import SectorSubscriber
-    sub = SectorSubscriber("127.0.0.1:19092", Path("blacklist.sqlite"))
+    from ledger.platform.kafka_access import KafkaAccess
+    sub = SectorSubscriber(KafkaAccess("127.0.0.1:19092", "sector-banking", password), Path("blacklist.sqlite"))
     await sub.sync()                              # read up to the end of the feed once
     sub.lists_of("uscc:91411002MA...")            # -> ["dishonest_debtor"] (active lists of an entity)
 
@@ -35,6 +37,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ledger.platform import config, logs
+from ledger.platform.kafka_access import KafkaAccess, access
 from schemas import registry
 
 TOPIC = registry.LISTS_CURRENT
@@ -51,8 +54,8 @@ create table if not exists positions (partition integer primary key, next_offset
 
 
 class SectorSubscriber:
-    def __init__(self, bootstrap: str, db: Path) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: KafkaAccess, db: Path) -> None:
+        self.kafka = kafka  # a sector system's principal: it may read credit.lists.* and credit.alerts
         self.db = sqlite3.connect(db)
         self.db.executescript(SCHEMA)
 
@@ -62,7 +65,7 @@ class SectorSubscriber:
     async def sync(self, follow: bool = False, stop: asyncio.Event | None = None) -> int:
         """Read the feed from the stored positions up to its end (and on, with `follow`). Returns the
         number of records applied."""
-        c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+        c = AIOKafkaConsumer(**self.kafka.options(), group_id=None, enable_auto_commit=False,
                              isolation_level="read_committed", auto_offset_reset="earliest")
         await c.start()
         applied = 0
@@ -122,10 +125,13 @@ def main() -> None:
     p.add_argument("--db", type=Path, required=True, help="the local SQLite file (created if missing)")
     p.add_argument("--follow", action="store_true", help="keep reading (Ctrl-C to stop) instead of stopping at the end")
     p.add_argument("--show", action="store_true", help="print the black list after reading")
+    p.add_argument("--system", default="sector-banking",
+                   help="the sector system's Kafka principal (default sector-banking); its password is read from "
+                        "LEDGER_KEYS_DIR/kafka/<system>.password")
     p.add_argument("--log-level", default="WARNING", help="DEBUG reports each sync (default WARNING)")
     args = p.parse_args()
     logs.configure(args.log_level)
-    sub = SectorSubscriber(config.load().bootstrap_servers, args.db)
+    sub = SectorSubscriber(access(config.load(), args.system), args.db)
     try:
         n = asyncio.run(sub.sync(follow=args.follow))
         print(f"{n} list records applied; {len(sub.blacklist())} active black listings in {args.db}")

@@ -1,6 +1,6 @@
 """The Python client for departments that produce Avro directly: sign, submit, wait for the outcome.
 
-    async with LedgerClient(bootstrap, "xc-samr", private_key_hex) as client:
+    async with LedgerClient.of(settings, "xc-samr") as client:    # (or LedgerClient(kafka_access, department, key))
         outcome = await client.submit_and_wait(record)          # one event
         outcomes = await client.submit_many_and_wait(records)   # many, pipelined
 
@@ -28,13 +28,13 @@ import json
 import sys
 from collections.abc import Iterable
 from itertools import islice
-from pathlib import Path
 from typing import Any
 
 import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from ledger.platform import config, kafka_util, signing
+from ledger.platform.kafka_access import KafkaAccess, access
 from ledger.records import submissions
 from schemas import registry
 
@@ -49,10 +49,12 @@ BATCH_RECORDS = 1000  # submissions signed at once (one signature, one Merkle ro
 
 
 class LedgerClient:
-    def __init__(self, bootstrap: str, department: str, private_key_hex: str, linger_ms: int = 5,
+    def __init__(self, kafka: KafkaAccess, department: str, private_key_hex: str, linger_ms: int = 5,
                  batch_records: int = BATCH_RECORDS, topic: str = registry.SUBMISSIONS.name) -> None:
-        """`topic` is credit.submissions but for benchmarks, which measure this path on a topic of their own."""
-        self.bootstrap = bootstrap
+        """`kafka`: the department's own principal (it may write credit.submissions and read
+        credit.outcomes); `topic` is credit.submissions but for benchmarks, which measure this path on a
+        topic of their own."""
+        self.kafka = kafka
         self.department = department
         self.batch_records = batch_records
         self.topic = topic
@@ -64,6 +66,12 @@ class LedgerClient:
         self.producer: AIOKafkaProducer | None = None
         self.consumer: AIOKafkaConsumer | None = None
 
+    @classmethod
+    def of(cls, s: config.Settings, department: str, **options: Any) -> LedgerClient:
+        """The department's client on the settings' cluster: its Kafka principal and its signing key
+        from LEDGER_KEYS_DIR."""
+        return cls(access(s, department), department, signing.private_key(s.keys_dir, department), **options)
+
     async def __aenter__(self) -> LedgerClient:
         await self.start()
         return self
@@ -72,11 +80,11 @@ class LedgerClient:
         await self.stop()
 
     async def start(self, watch_outcomes: bool = True) -> None:
-        self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, enable_idempotence=True, acks="all",
+        self.producer = AIOKafkaProducer(**self.kafka.options(), enable_idempotence=True, acks="all",
                                          linger_ms=self._linger, max_batch_size=MAX_BATCH_BYTES)
         await self.producer.start()
         if watch_outcomes:
-            self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
+            self.consumer = AIOKafkaConsumer(**self.kafka.options(), group_id=None,
                                              enable_auto_commit=False, isolation_level="read_committed",
                                              fetch_max_wait_ms=100)
             await self.consumer.start()
@@ -176,17 +184,18 @@ class LedgerClient:
         return [await self.outcome(r["envelope"]["event_id"], timeout) for r in records]
 
 
-async def submit_as_departments(bootstrap: str, keys_dir: Path, pairs: list[tuple[str, dict[str, Any]]],
+async def submit_as_departments(s: config.Settings, pairs: list[tuple[str, dict[str, Any]]],
                                 timeout: float = 60.0) -> list[dict[str, Any]]:
-    """Submit (department, record) pairs, each signed by its department (in batches); outcomes in
-    input order. One client per department: records of one department keep their order."""
+    """Submit (department, record) pairs, each signed by its department and sent as its principal
+    (in batches); outcomes in input order. One client per department: records of one department keep
+    their order."""
     by_department: dict[str, list[dict[str, Any]]] = {}
     for dept, rec in pairs:
         by_department.setdefault(dept, []).append(rec)
     clients: dict[str, LedgerClient] = {}
     try:
         for dept in by_department:
-            clients[dept] = LedgerClient(bootstrap, dept, signing.private_key(keys_dir, dept))
+            clients[dept] = LedgerClient.of(s, dept)
             await clients[dept].start()
         await asyncio.gather(*(clients[d].submit_many(recs) for d, recs in by_department.items()))
         return [await clients[d].outcome(r["envelope"]["event_id"], timeout) for d, r in pairs]
@@ -210,10 +219,9 @@ def _read_records(path: str) -> list[dict[str, Any]]:
 
 async def _cli(args: argparse.Namespace) -> int:
     s = config.load()
-    key = signing.private_key(s.keys_dir, args.department)
     records = _read_records(args.file)
     failed = 0
-    async with LedgerClient(s.bootstrap_servers, args.department, key) as client:
+    async with LedgerClient.of(s, args.department) as client:
         for out in await client.submit_many_and_wait(records, timeout=args.timeout):
             reasons = "; ".join(f"{r['field']}: {r['message']}" for r in out["reasons"])
             where = f"version {out['entity_version']} at {out['ledger_partition']}:{out['ledger_offset']}" \
@@ -231,7 +239,8 @@ def main() -> None:
                     "the field and the reason. Exits 1 if anything was refused.")
     p.add_argument("file", help="JSON-lines file of event records ('-' for standard input)")
     p.add_argument("--department", required=True, help="the emitting department id, e.g. xc-samr; its private "
-                   "key is read from LEDGER_KEYS_DIR/<department>.key")
+                   "key is read from LEDGER_KEYS_DIR/<department>.key, its Kafka password from "
+                   "LEDGER_KEYS_DIR/kafka/<department>.password")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the outcomes")
     sys.exit(uvloop.run(_cli(p.parse_args())))
 

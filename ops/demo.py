@@ -38,7 +38,9 @@ from ledger.platform import config, signing
 from ledger.records import submissions
 from ledger.rules import loader
 from ops import (
+    demo_access,
     demo_audit,
+    demo_cluster,
     demo_faults,
     demo_feeds,
     demo_honours,
@@ -49,6 +51,7 @@ from ops import (
     workload,
 )
 from ops.root import CLOCK
+from ops.stack import with_brokers
 from projections import publicity
 from schemas import registry
 
@@ -58,7 +61,7 @@ def _line(text: str = "") -> None:
 
 
 async def run(n_events: int, n_subjects: int, seed: int) -> int:
-    s = config.load()
+    s = with_brokers(config.load(), None)  # the cluster's size as the stack directory recorded it
     rng = random.Random(seed)
     subjects = workload.subjects(rng, n_subjects)
     departments = list(workload.ALL_PENALTY_DEPARTMENTS)
@@ -71,14 +74,14 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
           "without any credit record yet (coverage is measured against it)")
     unrecorded = workload.subjects(rng, n_subjects // 5)
     register = [workload.registered(x, date(2020, 1, 2)) for x in subjects + unrecorded]
-    reg = await submit_as_departments(s.bootstrap_servers, s.keys_dir, register, timeout=120)
+    reg = await submit_as_departments(s, register, timeout=120)
     _line(f"   {dict(Counter(o['status'] for o in reg))}")
 
     _line(f"\n== Submitting {n_events} administrative penalties for {n_subjects} subjects "
           f"from {len(departments)} departments (seed {seed})")
     started = time.monotonic()
     outcomes: list[dict[str, Any]] = []
-    clients = {d: LedgerClient(s.bootstrap_servers, d, signing.private_key(s.keys_dir, d)) for d in departments}
+    clients = {d: LedgerClient.of(s, d) for d in departments}
     for c in clients.values():
         await c.start()
     try:
@@ -131,7 +134,7 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
                 continue
             _describe(label, out)
 
-        court = LedgerClient(s.bootstrap_servers, "xc-court", signing.private_key(s.keys_dir, "xc-court"))
+        court = LedgerClient.of(s, "xc-court")
         await court.start()
         try:
             wrong_dept = copy.deepcopy(original)
@@ -169,7 +172,7 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
               [e for life in lives for e in life[1]]]
     family_outcomes = []
     for phase in phases:
-        family_outcomes += await submit_as_departments(s.bootstrap_servers, s.keys_dir, phase)
+        family_outcomes += await submit_as_departments(s, phase)
     counts = Counter(o["status"] for o in family_outcomes)
     _line(f"   {dict(counts)} for {len({o['entity_id'] for o in family_outcomes})} entities")
     for o in family_outcomes:
@@ -193,6 +196,8 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
     await demo_audit.show_audit(s, family_outcomes[0]["entity_id"], family_outcomes[len(family_outcomes) // 3]["entity_id"])
     person = next((o["entity_id"] for o in outcomes if o["status"] == "ACCEPTED" and o["entity_id"].startswith("ric:")), None)
     await demo_report.show(s, rng, objector, person, _line)
+    await demo_access.show(s, _line)
+    await demo_cluster.show(s, rng, _line)
     await demo_faults.show(s, _line)
     return await _show_rebuild(s)
 
@@ -379,7 +384,7 @@ async def _show_query_api(s: config.Settings, last: dict[str, Any], rng: random.
         _line(f"   GET /lists?kind=dishonest_debtor: {lists['total']} entries, e.g. "
               + (f"{lists['items'][0]['subject_name']} {lists['items'][0]['status']}" if lists["items"] else "none"))
         # read your writes: a new event, then its entity's profile at that ledger position
-        out = (await submit_as_departments(s.bootstrap_servers, s.keys_dir, [workload.tax_rated(
+        out = (await submit_as_departments(s, [workload.tax_rated(
             workload.Subject(last["entity_id"].split(":", 1)[1], "USCC", "—"), CLOCK.today().year - 1, "A",
             CLOCK.today())]))[0]
         if out["status"] == "ACCEPTED":
@@ -405,7 +410,7 @@ async def _show_expiry_trigger_feedback(s: config.Settings, rng: random.Random) 
     tag = rng.randrange(10**5, 10**6)
     old = workload.wage_listed(old_firm, f"许人社欠薪〔2021〕{tag}号", date(2021, 3, 1))
     listing = workload.debtor_listed(firm, f"（{CLOCK.today().year}）豫10执{tag}号", CLOCK.today() - timedelta(days=20))
-    outs = await submit_as_departments(s.bootstrap_servers, s.keys_dir, [old, listing])
+    outs = await submit_as_departments(s, [old, listing])
     await _wait_projected(s, outs)
     _line("\n== The expiry scheduler (consumers/scheduler/service.py; the stack's process passes every 60 s)")
     _line(f"   a wage-arrears listing of {old_firm.name} from 2021-03-01 (36 months) is still active; one pass now:")
@@ -448,10 +453,10 @@ async def _show_expiry_trigger_feedback(s: config.Settings, rng: random.Random) 
                    _feedback(firm, "sector-transport", "restrict-high-consumption", trigger_id, "applied"),
                    _feedback(firm, "sector-transport", "bar-government-procurement", trigger_id, "applied")]
         _line("\n== Feedback: sector systems report what they did (PunishmentFeedbackReported, through the sequencer)")
-        fb = await submit_as_departments(s.bootstrap_servers, s.keys_dir, reports)
+        fb = await submit_as_departments(s, reports)
         for (dept, rec), out in zip(reports, fb, strict=True):
             _describe(f"{dept} reports {rec['measure_code']} {rec['action']}", out)
-        lifted = await submit_as_departments(s.bootstrap_servers, s.keys_dir, [
+        lifted = await submit_as_departments(s, [
             # a fixed-term listing (ground 4) is not shortened by performance; a performed settlement
             # ends it early (法释〔2017〕7号 art. 10(2))
             workload.debtor_delisted(firm, listing[1]["case_no"], CLOCK.today(), reason="settlement_performed"),
@@ -507,7 +512,7 @@ async def _show_portal(s: config.Settings, rng: random.Random) -> None:
     listed = workload.subjects(rng, 3, persons_share=0.0)
     events = [workload.debtor_listed(x, f"（{today.year}）豫10执{rng.randrange(10**4, 10**5)}号", today, ground=2)
               for x in listed]
-    outcomes = await submit_as_departments(s.bootstrap_servers, s.keys_dir, events)
+    outcomes = await submit_as_departments(s, events)
     await _wait_projected(s, [o for o in outcomes if o["status"] == "ACCEPTED"])
     base = f"http://127.0.0.1:{s.portal_port}"
     month = f"{today.year:04d}-{today.month:02d}"
@@ -532,6 +537,9 @@ def main() -> None:
     p.add_argument("--events", type=int, default=600, help="penalties to submit (default 600)")
     p.add_argument("--subjects", type=int, default=150, help="distinct entities (default 150)")
     p.add_argument("--seed", type=int, default=None, help="workload seed (default: a new one each run)")
+    p.add_argument("--brokers", type=int, choices=(1, 3), default=None,
+                   help="Kafka nodes of a new stack (ops/demo passes it to `ops/stack up`); on three, the demo "
+                        "kills one in the middle of submissions")
     args = p.parse_args()
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**9)
     _line(f"demo workload seed {seed} (replay this world with --seed {seed})")

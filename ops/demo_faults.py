@@ -18,6 +18,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ledger.platform import config
+from ledger.platform.kafka_access import AUDITOR, access
 from ops.procs import alive
 from ops.stack import Service
 from schemas import registry
@@ -35,7 +36,7 @@ def _metric(s: config.Settings, service: str, name: str) -> float | None:
 
 async def _last_entry(s: config.Settings) -> tuple[dict[str, Any], datetime] | None:
     """The newest ledger entry of partition 0 and the time the broker appended it."""
-    c = AIOKafkaConsumer(bootstrap_servers=s.bootstrap_servers, group_id=None, enable_auto_commit=False,
+    c = AIOKafkaConsumer(**access(s, AUDITOR).options(), group_id=None, enable_auto_commit=False,
                          isolation_level="read_committed")
     await c.start()
     try:

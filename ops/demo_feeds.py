@@ -14,14 +14,18 @@ from typing import Any
 
 from examples.sector_subscriber import SectorSubscriber
 from ledger.platform import config
+from ledger.platform.kafka_access import access
 from ledger.platform.kafka_util import KafkaClients
 from ledger.platform.transactional import read_partitions
 from ops import demo_registry
 from schemas import registry
 
+# the sector system the demo subscribes as: its principal may read the list feeds and the alerts
+SECTOR = "sector-banking"
+
 
 async def _decoded(s: config.Settings, topic: registry.Topic, schema: str) -> list[dict[str, Any]]:
-    per = await read_partitions(KafkaClients(s.bootstrap_servers), topic, list(range(topic.partitions)))
+    per = await read_partitions(KafkaClients(access(s, SECTOR)), topic, list(range(topic.partitions)))
     return [registry.decode(m.value, schema)[1] for msgs in per.values() for m in msgs]
 
 
@@ -50,7 +54,7 @@ async def show(s: config.Settings, outcomes: list[dict[str, Any]], say: Any, tim
             f"({a['list_kind']} {a['ref']}; catalogue v{a['catalogue_version']}); legal basis: "
             f"{a['legal_basis'][:60]}...")
     db = s.stack_dir / "demo-sector-subscriber.sqlite"
-    sub = SectorSubscriber(s.bootstrap_servers, db)
+    sub = SectorSubscriber(access(s, SECTOR), db)
     try:
         n = await sub.sync()
         rows = sub.blacklist()
@@ -61,7 +65,7 @@ async def show(s: config.Settings, outcomes: list[dict[str, Any]], say: Any, tim
         say(f"   (python -m examples.sector_subscriber --db {db} --show)")
     finally:
         sub.close()
-    await demo_registry.show(s, sorted({c["entity_id"] for c in changes}), say)
+    await demo_registry.show(s, SECTOR, sorted({c["entity_id"] for c in changes}), say)
     await recatalogue(s, say)
 
 

@@ -39,8 +39,8 @@ async def show(s: config.Settings, rng: random.Random, say: Any, wait_for: Any, 
             workload.debtor_listed(listed, f"（{today.year}）豫10执H{tag}号", today - timedelta(days=3), ground=1),
             workload.tax_listed(rated, f"许税稽罚〔{today.year}〕H{tag}号", today - timedelta(days=2)),
             workload.wage_listed(wage, f"许人社欠薪〔{today.year}〕H{tag}号", today - timedelta(days=2))]
-    outs = await submit_as_departments(s.bootstrap_servers, s.keys_dir, first)
-    outs += await submit_as_departments(s.bootstrap_servers, s.keys_dir, then)
+    outs = await submit_as_departments(s, first)
+    outs += await submit_as_departments(s, then)
     say("\n== The red list: validity, expiry, revocation, suspension (docs/domain-notes.md §13)")
     for (_, rec), out in zip(first + then, outs, strict=True):
         say(f"   {rec['envelope']['event_type']:<22} {rec['envelope']['subject']['name']}: {out['status']} "

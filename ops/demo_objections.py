@@ -75,7 +75,7 @@ async def show(s: config.Settings, rng: random.Random, say: Any, wait_for: Any) 
     wrong, repairable, recent = (
         workload.workload_penalty(rng, subject, "xc-samr", f"许市监罚〔{day.year}〕{x}{tag}号", day, "general")
         for x, day in (("Y", decided), ("Z", decided), ("R", today - timedelta(days=20))))
-    outs = await submit_as_departments(s.bootstrap_servers, s.keys_dir, [wrong, repairable, recent])
+    outs = await submit_as_departments(s, [wrong, repairable, recent])
     await wait_for([o for o in outs if o["status"] == "ACCEPTED"])
     intake, api = f"http://127.0.0.1:{s.public_intake_port}", f"http://127.0.0.1:{s.api_port}"
     portal = f"http://127.0.0.1:{s.portal_port}"

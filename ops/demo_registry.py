@@ -13,11 +13,12 @@ from typing import Any
 import aiohttp
 
 from ledger.platform import config
+from ledger.platform.kafka_access import password_file
 
 JAR = config.ROOT / "examples" / "java" / "target" / "credit-subscriber.jar"
 
 
-async def show(s: config.Settings, entities: list[str], say: Any) -> None:
+async def show(s: config.Settings, sector: str, entities: list[str], say: Any) -> None:
     base = f"http://127.0.0.1:{s.registry_port}"
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
         async with http.get(f"{base}/subjects") as r:
@@ -31,7 +32,8 @@ async def show(s: config.Settings, entities: list[str], say: Any) -> None:
     if not JAR.is_file():
         say(f"   the Java subscriber is not built ({JAR}); ops/bootstrap builds it")
         return
-    args = ["java", "-jar", str(JAR), "--bootstrap", s.bootstrap_servers, "--registry", base]
+    args = ["java", "-jar", str(JAR), "--bootstrap", s.bootstrap_servers, "--user", sector,
+            "--password-file", str(password_file(s.keys_dir, sector)), "--registry", base]
     for e in entities[:3]:
         args += ["--entity", e]
     run = await asyncio.to_thread(subprocess.run, args, capture_output=True, text=True, timeout=120)

@@ -51,10 +51,10 @@ async def show(s: config.Settings, rng: random.Random, say: Any, wait_for: Any) 
                for p in people[:6]] + [workload.commitment(p, today) for p in people[6:9]]
     wrong = ("xc-samr", {**workload.key_person_registered(people[0], "lawyer", today)[1]})
     wrong[1]["envelope"] = {**wrong[1]["envelope"], "source_department": "xc-samr"}
-    outs = await submit_as_departments(s.bootstrap_servers, s.keys_dir, registered + records)
+    outs = await submit_as_departments(s, registered + records)
     say(f"   {len(registered)} persons in {len(KEY_GROUPS)} groups, {len(records)} of them with a credit record: "
         f"{sorted({o['status'] for o in outs})}")
-    [refused] = await submit_as_departments(s.bootstrap_servers, s.keys_dir, [wrong])
+    [refused] = await submit_as_departments(s, [wrong])
     say(f"   the market regulator reporting a lawyer: {refused['status']} "
         + "; ".join(f"{r['field']}: {r['message']}" for r in refused["reasons"]))
 
@@ -68,7 +68,7 @@ async def show(s: config.Settings, rng: random.Random, say: Any, wait_for: Any) 
               for i, f in enumerate([*firms[:3], old_code])]
     listed += [workload.wage_listed(firms[3], f"许人社欠薪〔{last_month.year}〕{tag}号", last_month + timedelta(days=9)),
                workload.honour(workload.subjects(rng, 1, persons_share=0.0)[0], last_month + timedelta(days=11))]
-    outs += await submit_as_departments(s.bootstrap_servers, s.keys_dir, listed)
+    outs += await submit_as_departments(s, listed)
     await wait_for([o for o in outs if o["status"] == "ACCEPTED"])
     async with await release_command.connect(s) as conn:
         cur = await conn.execute("select max(release_no) from views.releases where period = %s", (period.text,))

@@ -71,7 +71,7 @@ async def show(s: config.Settings, rng: random.Random, subject: workload.Subject
     phases = workload.every_family_on_display(rng, subject, rng.randrange(10**4), CLOCK.today())
     outcomes = []
     for phase in phases:
-        outcomes += await submit_as_departments(s.bootstrap_servers, s.keys_dir, phase)
+        outcomes += await submit_as_departments(s, phase)
     company = outcomes[0]["entity_id"]
     last = max(outcomes, key=lambda o: o["ledger_offset"])
     line(f"\n== A credit report of {subject.name} ({company}: the objection and the repair applications answered "

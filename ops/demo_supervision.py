@@ -12,12 +12,13 @@ import psycopg
 
 from consumers.supervision import core, recount
 from ledger.platform import config
+from ledger.platform.kafka_access import SUPERVISION, access
 from ops.root import CLOCK
 from projections import supervision as reads
 
 
 async def show(s: config.Settings, rules: Any, say: Callable[[str], None]) -> None:
-    n, diff = await recount.wait_equal(core.Counter.of(rules), s.bootstrap_servers, s.pg_dsn, CLOCK.now, wait=180)
+    n, diff = await recount.wait_equal(core.Counter.of(rules), access(s, SUPERVISION), s.pg_dsn, CLOCK.now, wait=180)
     say("\n== Department supervision (faust: python -m ops.run supervision; windowed tables per China-local day "
         "and month over credit.outcomes, credit.events and credit.alerts; counts in PostgreSQL, schema supervision)")
     if diff:

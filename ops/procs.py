@@ -97,6 +97,15 @@ def tail(path: Path, n: int = 25) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
 
 
+def real_clock_env(**extra: str) -> dict[str, str]:
+    """The environment without libfaketime (LD_PRELOAD, FAKETIME*): for a child process that runs
+    librdkafka, whose timed waits never return under a faked clock (measured: a consumer's poll(1.0)
+    hangs with FAKETIME set, with or without FAKETIME_DONT_FAKE_MONOTONIC=1). Such a child (a subscriber
+    reading a topic, the ACLs applied by ops/access.py) does no date arithmetic, so the machine's own
+    clock changes nothing it checks."""
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "FAKETIME")}
+    preload = " ".join(x for x in os.environ.get("LD_PRELOAD", "").split() if "faketime" not in x)
+    return {**env, **({"LD_PRELOAD": preload} if preload else {}), **extra}
 
 
 def restarts_file(s: config.Settings) -> Path:

@@ -24,6 +24,18 @@ from typing import Any
 
 from ledger.platform import config, process
 from ledger.platform.clock import SYSTEM, BrokerClock, Clock
+from ledger.platform.kafka_access import (
+    GATEWAY,
+    LIST_KEEPER,
+    NOTARY,
+    PROJECTOR,
+    PUBLIC_INTAKE,
+    SCHEDULER,
+    SEQUENCER,
+    SUPERVISION,
+    WEBHOOK,
+    access,
+)
 from ledger.platform.kafka_util import KafkaClients
 
 # The process's one clock (ledger/platform/clock.py): every "today" is its China Standard Time date.
@@ -83,7 +95,7 @@ def sequencer_service(s: config.Settings, instance: str = "0", rules: Any = None
     assert judge_by is not None
     core = Sequencing(signing.public_keys(s.keys_dir), s.id_pepper, rules if rules is not None else _rulebook(),
                       today=judge_by.today, now=judge_by.now, cache_entities=s.sequencer_cache_entities)
-    return service.SequencerService(KafkaClients(s.bootstrap_servers), core, s.sequencer_store_dir(instance),
+    return service.SequencerService(KafkaClients(access(s, SEQUENCER)), core, s.sequencer_store_dir(instance),
                                     instance=instance, cache_mib=s.sequencer_cache_mib,
                                     verified_batches=s.sequencer_verified_batches, ledger_time=ledger_time)
 
@@ -124,7 +136,7 @@ def projector_service(s: config.Settings, folder: Any = None, **options: Any) ->
     if folder is None:
         rules = _rulebook()
         folder = Folder(rules)
-    return service.Projector(KafkaClients(s.bootstrap_servers), folder, s.pg_dsn, **options)
+    return service.Projector(KafkaClients(access(s, PROJECTOR)), folder, s.pg_dsn, **options)
 
 
 def list_keeper(argv: list[str]) -> None:
@@ -142,7 +154,7 @@ def list_keeper_service(s: config.Settings, instance: str = "0", rules: Any = No
     """A ListKeeper wired from the settings (tests run one in-process)."""
     from consumers.list_keeper import service
 
-    return service.ListKeeper(KafkaClients(s.bootstrap_servers), rules if rules is not None else _rulebook(),
+    return service.ListKeeper(KafkaClients(access(s, LIST_KEEPER)), rules if rules is not None else _rulebook(),
                               instance=instance)
 
 
@@ -161,7 +173,7 @@ def webhook(argv: list[str]) -> None:
                         "needs its own group, or the two share the alerts between them")
     args = p.parse_args(argv)
     endpoints = service.load_endpoints(args.config or s.keys_dir / "webhooks.json")
-    process.run(args, lambda a: service.WebhookDeliverer(KafkaClients(s.bootstrap_servers), endpoints, a.instance,
+    process.run(args, lambda a: service.WebhookDeliverer(KafkaClients(access(s, WEBHOOK)), endpoints, a.instance,
                                                          a.attempts, a.backoff, group=a.group))
 
 
@@ -177,7 +189,7 @@ def notary(argv: list[str]) -> None:
                    help=f"and this many seconds after the last head when the tree grew (default "
                         f"{s.notary_interval:g}, LEDGER_NOTARY_INTERVAL)")
     args = p.parse_args(argv)
-    process.run(args, lambda a: service.Notary(KafkaClients(s.bootstrap_servers), s.pg_dsn, service.signer(s),
+    process.run(args, lambda a: service.Notary(KafkaClients(access(s, NOTARY)), s.pg_dsn, service.signer(s),
                                                a.every, a.interval))
 
 
@@ -223,14 +235,13 @@ def scheduler_service(s: config.Settings, today: Callable[[], Any], interval: fl
     """A Scheduler wired from the settings (benchmarks run its passes in-process)."""
     from consumers.scheduler import core, service
     from ledger.client import LedgerClient
-    from ledger.platform import signing
 
     if rule_version is None:
         rule_version = _rulebook().publication.version
     return service.Scheduler(
-        KafkaClients(s.bootstrap_servers), s.pg_dsn,
+        KafkaClients(access(s, SCHEDULER)), s.pg_dsn,
         # the key is read at each pass, as before: a pass without it fails and the next one retries
-        lambda: LedgerClient(s.bootstrap_servers, core.DEPARTMENT, signing.private_key(s.keys_dir, core.DEPARTMENT)),
+        lambda: LedgerClient.of(s, core.DEPARTMENT),
         rule_version, today, interval, batch_size, once, catalogue_version=_rulebook().catalogue.version)
 
 
@@ -268,9 +279,9 @@ def supervision_service(s: config.Settings, rules: Any = None, flush_interval: f
     async def sample() -> dict[str, float]:
         return dashboard.lag_samples(await dashboard.scrape(s))
 
-    return service.Supervision(s.bootstrap_servers, core.Counter.of(rules), Sink(s.pg_dsn),
+    return service.Supervision(access(s, SUPERVISION), core.Counter.of(rules), Sink(s.pg_dsn),
                                sample, CLOCK.now, s.stack_dir / "supervision", flush_interval, sample_interval,
-                               instance)
+                               instance, s.replication_factor, s.min_insync_replicas)
 
 
 
@@ -299,7 +310,7 @@ def gateway(argv: list[str]) -> None:
     matrix = _rulebook().departments
 
     def build() -> Any:  # once the logs are configured: the tokens log their loading
-        return app.make_app(s, Ledger(KafkaClients(s.bootstrap_servers), s.keys_dir), Tokens(s.keys_dir), matrix)
+        return app.make_app(s, Ledger(KafkaClients(access(s, GATEWAY)), s.keys_dir), Tokens(s.keys_dir), matrix)
 
     # a backlog of 1024: bursts of clients connecting at once are queued, not refused
     process.run(args, lambda a: process.WebService(
@@ -313,7 +324,7 @@ def public_intake(argv: list[str]) -> None:
 
     s = config.load()
     _web("public-intake", argv, app, s.public_intake_port, "LEDGER_PUBLIC_INTAKE_PORT", lambda s, rules, clock: app.make_app(
-        s, Ledger(KafkaClients(s.bootstrap_servers), s.keys_dir, intake=app.INTAKE), rules.departments, clock))
+        s, Ledger(KafkaClients(access(s, PUBLIC_INTAKE)), s.keys_dir, intake=app.INTAKE), rules.departments, clock))
 
 
 def query_api(argv: list[str]) -> None:

@@ -1,8 +1,17 @@
-"""Run the stack: one Kafka 4.x broker (KRaft, jars from Maven Central) and one PostgreSQL, on loopback.
+"""Run the stack: Kafka 4.x (KRaft, jars from Maven Central) and one PostgreSQL, on loopback.
 
     ops/stack up       start what is not running (Kafka, PostgreSQL, the sequencer, the projector,
                        the query API, the gateway, the expiry scheduler, the schema registry API ...),
-                       create the topics, apply the migrations, create development signing keys
+                       create the topics, apply the migrations, create development signing keys,
+                       API tokens and Kafka passwords (every party logs in to the brokers as its own
+                       principal: LEDGER_KEYS_DIR/kafka/<principal>.password), and give the brokers
+                       their users and ACLs (python -m ops.access apply: who may touch the log)
+    ops/stack up --brokers 3
+                       the same on a Kafka cluster of three KRaft nodes (ports LEDGER_KAFKA_PORT,
+                       +2 and +4, their controllers on the port after each): every partition on
+                       all three (replication factor 3), an acknowledged write on at least two
+                       (min.insync.replicas 2), unclean leader election off. The stack directory
+                       remembers the size: later commands need no flag
     ops/stack down     stop what runs (Kafka by its pid, PostgreSQL with pg_ctl)
     ops/stack status   what runs, on which ports, with which data directory, and how often the
                        supervisor started each service again
@@ -18,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import shutil
 import signal
@@ -26,7 +36,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from ledger.platform import config, kafka_util
+from ledger.platform import config, kafka_access, kafka_util
 from ops.infra import Kafka, Postgres
 from ops.procs import (
     StackError,
@@ -35,6 +45,7 @@ from ops.procs import (
     code_fingerprint,
     port_free,
     read_restarts,
+    real_clock_env,
     say,
     tail,
     terminate,
@@ -45,6 +56,16 @@ from schemas import registry
 
 
 PORT_RELEASE_SECONDS = 10.0
+
+
+def environment(s: config.Settings) -> dict[str, str]:
+    """The environment a process of this stack runs with: where the stack is and its ports."""
+    return {"PYTHONPATH": str(config.ROOT), "LEDGER_STACK_DIR": str(s.stack_dir),
+            "LEDGER_KAFKA_PORT": str(s.kafka_port), "LEDGER_KAFKA_BROKERS": str(s.kafka_brokers),
+            "LEDGER_PG_PORT": str(s.pg_port), "LEDGER_PG_DATABASE": s.pg_database, "LEDGER_KEYS_DIR": str(s.keys_dir),
+            "LEDGER_METRICS_PORT_BASE": str(s.metrics_base_port), "LEDGER_API_PORT": str(s.api_port),
+            "LEDGER_GATEWAY_PORT": str(s.gateway_port), "LEDGER_PORTAL_PORT": str(s.portal_port),
+            "LEDGER_REGISTRY_PORT": str(s.registry_port), "LEDGER_PUBLIC_INTAKE_PORT": str(s.public_intake_port)}
 
 
 class Service:
@@ -111,12 +132,7 @@ class Service:
                              f"choose another with LEDGER_PUBLIC_INTAKE_PORT")
         self.log.parent.mkdir(parents=True, exist_ok=True)
         log_start = self.log.stat().st_size if self.log.exists() else 0  # only this start's lines count
-        env = {**os.environ, "PYTHONPATH": str(config.ROOT), "LEDGER_STACK_DIR": str(self.s.stack_dir),
-               "LEDGER_KAFKA_PORT": str(self.s.kafka_port), "LEDGER_PG_PORT": str(self.s.pg_port),
-               "LEDGER_KEYS_DIR": str(self.s.keys_dir), "LEDGER_API_PORT": str(self.s.api_port),
-               "LEDGER_GATEWAY_PORT": str(self.s.gateway_port), "LEDGER_PORTAL_PORT": str(self.s.portal_port),
-               "LEDGER_REGISTRY_PORT": str(self.s.registry_port),
-               "LEDGER_PUBLIC_INTAKE_PORT": str(self.s.public_intake_port), **(extra_env or {})}
+        env = {**os.environ, **environment(self.s), **(extra_env or {})}
         with open(self.log, "ab") as out:
             proc = subprocess.Popen([sys.executable, *self.command, "--metrics-port", str(port)],
                                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
@@ -173,21 +189,23 @@ SUPERVISOR = "supervisor"
 # =========================================================================== topics
 
 
-async def ensure_topics(bootstrap: str) -> list[str]:
-    """Create the registry's missing topics; refuse when an existing one has another partition count."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    created, counts = await kafka_util.ensure_topics(bootstrap, registry.TOPICS)
+async def ensure_topics(s: config.Settings) -> list[str]:
+    """Create the registry's missing topics (on every node of a cluster of three: replication factor
+    3); refuse when an existing one has another partition count."""
+    created, counts = await kafka_util.ensure_topics(Kafka(s).admin(), registry.TOPICS, s.replication_factor,
+                                                     s.min_insync_replicas)
     wrong = [f"{t.name} has {counts.get(t.name)} partitions, the registry says {t.partitions}"
              for t in registry.TOPICS if counts.get(t.name) != t.partitions]
     if wrong:
         raise StackError("refusing to run: " + "; ".join(wrong) + ". The partition count of a ledger topic "
                          "is fixed at creation (entities would move partitions); restore the registry value "
                          "or migrate the data to new topics.")
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(**Kafka(s).admin().options())
     await admin.start()
     try:
-        await _align_configs(admin, [t for t in registry.TOPICS if t.name not in created])
+        await _align_configs(admin, [t for t in registry.TOPICS if t.name not in created], s.min_insync_replicas)
     finally:
         await admin.close()
     return created
@@ -198,7 +216,7 @@ async def ensure_topics(bootstrap: str) -> list[str]:
 ALIGNED_CONFIGS = ("message.timestamp.type",)
 
 
-async def _align_configs(admin: object, topics: list[registry.Topic]) -> None:
+async def _align_configs(admin: object, topics: list[registry.Topic], min_insync_replicas: int) -> None:
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
     wanted = [t for t in topics if any(k in t.configs for k in ALIGNED_CONFIGS)]
@@ -212,24 +230,82 @@ async def _align_configs(admin: object, topics: list[registry.Topic]) -> None:
             found[name] = {entry[0]: entry[1] for entry in entries}
     stale = [t for t in wanted if any(k in t.configs and found.get(t.name, {}).get(k) != t.configs[k]
                                       for k in ALIGNED_CONFIGS)]
-    if stale:  # AlterConfigs sets a topic's whole configuration: the registry's, all of it
+    if stale:  # AlterConfigs sets a topic's whole configuration: the registry's, all of it, and the cluster's copies
+        isr = {"min.insync.replicas": str(min_insync_replicas)}
         await admin.alter_configs(  # type: ignore[attr-defined]
-            [ConfigResource(ConfigResourceType.TOPIC, t.name, dict(t.configs)) for t in stale])
+            [ConfigResource(ConfigResourceType.TOPIC, t.name, {**t.configs, **isr}) for t in stale])
         say(f"topic settings brought to the registry's: {', '.join(t.name for t in stale)}")
 
 
+# =========================================================================== who may touch the log
+
+
+def grant_access(s: config.Settings, timeout: float = 30.0) -> None:
+    """Make the cluster's users and ACLs the plan's (ops/access.py, in a child process on the real
+    clock: it runs librdkafka), then wait until the brokers enforce them."""
+    r = subprocess.run([sys.executable, "-m", "ops.access", "apply"], env=real_clock_env(**environment(s)),
+                       cwd=config.ROOT, capture_output=True, text=True, timeout=180)
+    if r.returncode != 0:
+        raise StackError(f"the Kafka users and ACLs could not be applied (python -m ops.access apply, exit "
+                         f"{r.returncode}):\n{(r.stderr or r.stdout).strip()[-1500:]}")
+    for line in r.stdout.splitlines():
+        say(f"Kafka {line}")
+    asyncio.run(_enforced(s, timeout))
+
+
+async def _enforced(s: config.Settings, timeout: float) -> None:
+    """The ledger's own writer may see the ledger: the ACLs reached the broker that answers (users and
+    ACLs travel in the cluster's metadata log, a moment after the controller accepted them)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError
+
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        admin = AIOKafkaAdminClient(**kafka_access.access(s, kafka_access.SEQUENCER).options())
+        try:
+            await admin.start()
+            [topic] = await admin.describe_topics([registry.EVENTS.name])
+            if topic["error_code"] == 0:
+                return
+            last = f"error code {topic['error_code']} for {registry.EVENTS.name}"
+        except KafkaError as exc:  # the new user not known yet to the broker asked
+            last = f"{type(exc).__name__}: {exc}"
+        finally:
+            await admin.close()
+        await asyncio.sleep(0.2)
+    raise StackError(f"the brokers did not enforce the ACLs within {timeout:.0f} s ({last})")
+
+
 # =========================================================================== commands
+
+
+def with_brokers(s: config.Settings, asked: int | None) -> config.Settings:
+    """The settings with the cluster size the stack directory was made with (or `asked`, for a new one)."""
+    recorded = Kafka(s).recorded_size()
+    if asked is not None and recorded is not None and asked != recorded:
+        raise StackError(f"{s.stack_dir} holds a Kafka cluster of {recorded} node(s): `ops/stack up --brokers "
+                         f"{recorded}`, or `ops/stack purge` first to make one of {asked} (all data is lost)")
+    return dataclasses.replace(s, kafka_brokers=asked or recorded or s.kafka_brokers)
+
 
 
 def up(s: config.Settings, services: bool = True) -> None:
     from ledger.audit.notary import notary_keys_dir
     from ledger.platform import signing
     from ledger.rules import loader
+    from ops import access as access_plan
     from projections import migrate, schema
     from projections.report import issue
 
     kafka, pg = Kafka(s), Postgres(s)
     started: list[Kafka | Postgres | Service] = []
+    matrix = loader.load_departments()
+    # every principal's Kafka password (the admin's goes into the brokers' own configuration)
+    made = kafka_access.ensure_passwords(s.keys_dir, access_plan.principals(access_plan.plan(matrix)))
+    if made:
+        say(f"created development Kafka passwords in {kafka_access.passwords_dir(s.keys_dir)} "
+            f"(<principal>.password) for: {', '.join(made)}")
     try:
         if kafka.start():
             started.append(kafka)
@@ -241,10 +317,10 @@ def up(s: config.Settings, services: bool = True) -> None:
             say(f"applied migrations: {', '.join(applied)}")
         if schema.ensure_live(s.pg_dsn):
             say(f"created the view tables in schema {schema.LIVE}")
-        created = asyncio.run(ensure_topics(s.bootstrap_servers))
+        created = asyncio.run(ensure_topics(s))
         if created:
             say(f"created topics: {', '.join(created)}")
-        matrix = loader.load_departments()
+        grant_access(s)
         departments = sorted(matrix.departments)
         # the departments' keys and the intakes' (the gateway attests with its own, ledger-gateway.key)
         made = signing.ensure_keys(s.keys_dir, departments + sorted(matrix.intakes))
@@ -268,7 +344,7 @@ def up(s: config.Settings, services: bool = True) -> None:
         for svc in reversed(started):
             svc.stop()
         raise
-    say(f"stack up: Kafka 127.0.0.1:{s.kafka_port}, PostgreSQL 127.0.0.1:{s.pg_port}/{s.pg_database}, "
+    say(f"stack up: Kafka {s.bootstrap_servers}, PostgreSQL 127.0.0.1:{s.pg_port}/{s.pg_database}, "
          f"state in {s.stack_dir}")
 
 
@@ -295,8 +371,11 @@ def extra_services(s: config.Settings) -> list[Service]:
 
 def status(s: config.Settings) -> int:
     kafka, pg = Kafka(s), Postgres(s)
-    kp, pp = kafka.pid(), pg.pid()
-    print(f"kafka           {'running pid ' + str(kp) if kp else 'stopped'}  127.0.0.1:{s.kafka_port}  {kafka.data}")
+    kps, pp = kafka.pids(), pg.pid()
+    for node in kafka.nodes:
+        kp = kps[node.node]
+        name = "kafka" if len(kafka.nodes) == 1 else f"kafka node {node.node}"
+        print(f"{name:<15} {'running pid ' + str(kp) if kp else 'stopped'}  127.0.0.1:{node.port}  {node.data}")
     print(f"postgresql      {'running pid ' + str(pp) if pp else 'stopped'}  127.0.0.1:{s.pg_port}  {pg.data}")
     pids = {name: Service(s, name).pid() for name in SERVICES}
     restarts = read_restarts(s)
@@ -306,12 +385,13 @@ def status(s: config.Settings) -> int:
     sp = Service(s, SUPERVISOR).pid()
     print(f"{SUPERVISOR:<15} {'running pid ' + str(sp) if sp else 'stopped'}  "
           f"http://127.0.0.1:{s.metrics_port(SUPERVISOR)}/metrics")
-    return 0 if kp and pp and all(pids.values()) else 3
+    return 0 if all(kps.values()) and pp and all(pids.values()) else 3
 
 
 def logs(s: config.Settings) -> None:
     kafka, pg = Kafka(s), Postgres(s)
-    print(f"== {kafka.logs / 'server.log'}\n{tail(kafka.logs / 'server.log', 40)}")
+    for node in kafka.nodes:
+        print(f"== {node.logs / 'server.log'}\n{tail(node.logs / 'server.log', 40)}")
     print(f"== {pg.log}\n{tail(pg.log, 20)}")
     for name in SERVICES:
         svc = Service(s, name)
@@ -332,9 +412,12 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command", choices=["up", "down", "status", "logs", "purge"])
     p.add_argument("--infra-only", action="store_true", help="with up: start Kafka and PostgreSQL only")
+    p.add_argument("--brokers", type=int, choices=(1, 3),
+                   help="with up: Kafka nodes, 1 (the default) or 3; a stack directory keeps the size it was made "
+                        "with, so the other commands, and up again, need no flag")
     args = p.parse_args(argv)
-    s = config.load()
     try:
+        s = with_brokers(config.load(), args.brokers)
         if args.command == "up":
             up(s, services=not args.infra_only)
         elif args.command == "down":

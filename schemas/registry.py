@@ -56,7 +56,7 @@ SUBMISSIONS = Topic(
 )
 EVENTS = Topic(
     "credit.events", LEDGER_PARTITIONS,
-    {**FOREVER, "message.timestamp.type": "LogAppendTime", "min.insync.replicas": "1"},
+    {**FOREVER, "message.timestamp.type": "LogAppendTime"},
     value="LedgerEntry",
     doc="THE ledger. Written only by the sequencer, kept forever, never compacted.",
 )

@@ -8,14 +8,20 @@ from pathlib import Path
 from typing import Any
 
 from examples.sector_subscriber import SectorSubscriber
+from ledger.domain.alerts import alerts_for
 from ledger.platform import config
+from ledger.platform.kafka_access import access
+from ledger.rules import loader
 from schemas import registry
 from tests import helpers
+
+# the sector system the tests subscribe as (a sector of the department matrix: it may read the feeds)
+SECTOR = "sector-banking"
 
 
 def subscriber(settings: config.Settings, directory: Path, name: str = "sector") -> SectorSubscriber:
     """An example sector subscriber with its own SQLite file in `directory`."""
-    return SectorSubscriber(settings.bootstrap_servers, directory / f"{name}.sqlite")
+    return SectorSubscriber(access(settings, SECTOR), directory / f"{name}.sqlite")
 
 
 async def records(settings: config.Settings, topic: registry.Topic, schema: str) -> list[dict[str, Any]]:
@@ -43,6 +49,13 @@ async def wait_for_alerts(settings: config.Settings, event_ids: set[str], n: int
 
     await helpers.wait_until(enough, timeout=timeout, interval=0.5, what=f"{n} alerts of {len(event_ids)} events")
     return found
+
+
+def expected_alerts(changes: list[dict[str, Any]]) -> set[str]:
+    """The ids of the alerts the catalogue calls for, computed from the list changes."""
+    catalogue = loader.load_catalogue()
+    return {d.alert_id for c in changes for d in alerts_for(
+        catalogue, c["change_id"], c["list_kind"], c["category"], c["status"] == "listed", c["active_list_kinds"])}
 
 
 def duplicates(values: list[str]) -> dict[str, int]:

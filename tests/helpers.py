@@ -14,22 +14,49 @@ from typing import Any
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
-from ledger.client import LedgerClient
-from ledger.platform import config, signing
+from ledger.client import LedgerClient, submit_as_departments
+from ledger.platform import config
+from ledger.platform.kafka_access import ADMIN, access
 from ledger.platform.kafka_util import caught_up
 from ledger.rules import loader
+from ops.procs import real_clock_env  # noqa: F401  (the tests' children that run librdkafka)
 from ops.root import CLOCK
 from schemas import registry
 
 
 def client(settings: config.Settings, department: str = "xc-samr") -> LedgerClient:
-    return LedgerClient(settings.bootstrap_servers, department, signing.private_key(settings.keys_dir, department))
+    return LedgerClient.of(settings, department)
+
+
+async def stream_until_acknowledged(settings: config.Settings, chunks: list[list[tuple[str, dict[str, Any]]]],
+                                    acknowledged: list[int], pause: float = 0.2) -> list[dict[str, Any]]:
+    """Submit chunk after chunk of (department, record) pairs; a chunk not acknowledged (the broker away,
+    leaders moving) is sent again with the same event ids, as a department would. Each chunk's index
+    goes to `acknowledged` once answered. Returns every outcome."""
+    outcomes = []
+    for i, pairs in enumerate(chunks):
+        for attempt in range(1, 31):
+            try:
+                got = await submit_as_departments(settings, pairs, timeout=60)
+                break
+            except (KafkaError, TimeoutError) as exc:
+                if attempt == 30:
+                    raise
+                print(f"chunk {i} not acknowledged ({type(exc).__name__}); sending it again", flush=True)
+                await asyncio.sleep(1)
+        # a chunk sent again may find part of it recorded already: those are answered DUPLICATE
+        assert {o["status"] for o in got} <= {"ACCEPTED", "DUPLICATE"}, [o["reasons"] for o in got][:3]
+        outcomes.extend(got)
+        acknowledged.append(i)
+        await asyncio.sleep(pause)
+    return outcomes
 
 
 async def read_topic(settings: config.Settings, topic: registry.Topic) -> list[tuple[int, int, bytes | None, bytes]]:
     """Every committed record of a topic: (partition, offset, key, value)."""
-    c = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False,
+    c = AIOKafkaConsumer(**access(settings, ADMIN).options(), group_id=None, enable_auto_commit=False,
                          isolation_level="read_committed")
     await c.start()
     try:
@@ -114,7 +141,7 @@ def today() -> date:
 
 
 async def end_offsets(settings: config.Settings, topic: registry.Topic = registry.EVENTS) -> dict[int, int]:
-    c = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None, isolation_level="read_committed")
+    c = AIOKafkaConsumer(**access(settings, ADMIN).options(), group_id=None, isolation_level="read_committed")
     await c.start()
     try:
         tps = [TopicPartition(topic.name, p) for p in range(topic.partitions)]
@@ -132,7 +159,7 @@ async def last_records(settings: config.Settings, topic: registry.Topic = regist
     """Per partition, the offset after the last committed record (the end offset also counts the
     transaction markers, which are no records)."""
     end = await end_offsets(settings, topic)
-    c = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False,
+    c = AIOKafkaConsumer(**access(settings, ADMIN).options(), group_id=None, enable_auto_commit=False,
                          isolation_level="read_committed")
     await c.start()
     try:
@@ -177,13 +204,3 @@ def copy_rules(directory: Path, *names: str) -> Path:
         if not names or path.name.split(".v")[0] in names:
             shutil.copy(path, directory / path.name)
     return directory
-
-
-def real_clock_env(**extra: str) -> dict[str, str]:
-    """The environment without libfaketime (LD_PRELOAD, FAKETIME*): for a child process that runs
-    librdkafka, whose timed waits never return under a faked clock (measured: a consumer's poll(1.0)
-    hangs with FAKETIME set, with or without FAKETIME_DONT_FAKE_MONOTONIC=1). Such a child (a subscriber
-    reading a topic) does no date arithmetic, so the machine's own clock changes nothing it checks."""
-    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "FAKETIME")}
-    preload = " ".join(x for x in os.environ.get("LD_PRELOAD", "").split() if "faketime" not in x)
-    return {**env, **({"LD_PRELOAD": preload} if preload else {}), **extra}

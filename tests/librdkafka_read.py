@@ -2,10 +2,13 @@
 client and AvroDeserializer, as a sector system would, and print one JSON line per record:
 {"p": partition, "o": offset, "v": the decoded value (dates and times as str())}.
 
-    python -m tests.librdkafka_read <bootstrap servers> <registry url> <topic> <partitions>
+    python -m tests.librdkafka_read <principal> <registry url> <topic> <partitions>
+
+It logs in as the sector system `principal` (SASL/SCRAM, its password from LEDGER_KEYS_DIR/kafka/), on
+the cluster of the environment's settings.
 
 Run by tests/integration/test_schema_registry.py in a child process on the machine's real clock
-(tests/helpers.real_clock_env): librdkafka's timed waits never return under libfaketime."""
+(ops/procs.py real_clock_env): librdkafka's timed waits never return under libfaketime."""
 
 from __future__ import annotations
 
@@ -17,14 +20,18 @@ from confluent_kafka.schema_registry import SchemaRegistryClient, topic_record_s
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from ledger.platform import config
+from ledger.platform.kafka_access import access
+
 
 def main() -> None:
-    bootstrap, url, topic, partitions = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    principal, url, topic, partitions = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     # the newest version of each record's subject is the reader (as the project's decode resolves), the
     # subject named by the TopicRecordNameStrategy; the writer's schema comes by the id in each record
     deserialize = AvroDeserializer(SchemaRegistryClient({"url": url}), conf={
         "use.latest.version": True, "subject.name.strategy": topic_record_subject_name_strategy})
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-standard-clients",
+    # a sector system's groups are named after it (its ACLs allow those only)
+    consumer = Consumer({**access(config.load(), principal).librdkafka(), "group.id": f"{principal}-standard-clients",
                          "enable.auto.commit": False, "isolation.level": "read_committed",
                          "enable.partition.eof": True, "auto.offset.reset": "earliest"})
     try:

@@ -56,7 +56,7 @@ async def build(settings: config.Settings, name: str) -> dict[str, Any]:
               + [("xc-eco-env", late), ("xc-eco-env", on_time)], life[1]]
     outcomes: list[dict[str, Any]] = []
     for phase in phases:
-        outcomes += await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, phase)
+        outcomes += await submit_as_departments(settings, phase)
     assert [(o["event_id"], o["reasons"]) for o in outcomes if o["status"] != "ACCEPTED"] == []
     await helpers.projected(settings)
     ban = ban_pair[1]

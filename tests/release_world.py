@@ -69,7 +69,7 @@ async def build(settings: config.Settings, name: str, months_back: int) -> dict[
         workload.wage_listed(weidu, f"许人社欠薪〔{first.year}〕{tag}号", first + timedelta(days=8)),
         workload.honour(honoured, first + timedelta(days=10)),
     ]
-    outcomes = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, listed)
+    outcomes = await submit_as_departments(settings, listed)
     assert [(o["event_id"], o["reasons"]) for o in outcomes if o["status"] != "ACCEPTED"] == []
     await helpers.projected(settings)
 

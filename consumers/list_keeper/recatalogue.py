@@ -44,6 +44,7 @@ from ledger.domain.punishment import Catalogue
 from ledger.domain.rulebook import RuleBook
 from ledger.platform import config, logs
 from ledger.platform.clock import SYSTEM
+from ledger.platform.kafka_access import LIST_KEEPER, access
 from ledger.platform.kafka_util import KafkaClients, caught_up, topic_ends
 from ledger.rules import loader
 from schemas import registry
@@ -200,7 +201,7 @@ async def write(kafka: KafkaClients, found: list[tuple[tuple[str, str, str], dic
 
 async def run(s: config.Settings, rules: RuleBook, version: int | None, dry_run: bool) -> int:
     target = rules.at("punishment_catalogue", version) if version is not None else rules.catalogue
-    kafka = KafkaClients(s.bootstrap_servers)
+    kafka = KafkaClients(access(s, LIST_KEEPER))  # the list keeper's own principal: its topics, its rights
     cut = await end_offsets(kafka)
     _say(f"replaying the list state from the ledger (up to {sum(cut.values()):,} records) "
          f"to apply catalogue version {target.version}")

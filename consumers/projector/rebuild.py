@@ -39,6 +39,7 @@ from consumers.projector.service import Projector
 from ledger.domain.rulebook import RuleBook
 from ledger.platform import config, logs
 from ledger.platform.clock import SYSTEM
+from ledger.platform.kafka_access import PROJECTOR, access
 from ledger.platform.kafka_util import KafkaClients, topic_ends
 from ledger.rules import loader
 from projections import schema
@@ -49,7 +50,7 @@ from schemas import registry
 def projector(s: config.Settings, rules: RuleBook, **options: Any) -> Projector:
     """A projector into a rebuilt schema (options: schema_name, max_records, topic, partitions), which
     never takes the switch-over lock: the switch-over itself holds it."""
-    return Projector(KafkaClients(s.bootstrap_servers), Folder(rules), s.pg_dsn,
+    return Projector(KafkaClients(access(s, PROJECTOR)), Folder(rules), s.pg_dsn,
                      takes_switch_lock=False, **options)
 
 
@@ -58,7 +59,7 @@ def _say(text: str) -> None:
 
 
 async def end_offsets(s: config.Settings) -> dict[int, int]:
-    return await topic_ends(KafkaClients(s.bootstrap_servers), registry.EVENTS.name, registry.EVENTS.partitions)
+    return await topic_ends(KafkaClients(access(s, PROJECTOR)), registry.EVENTS.name, registry.EVENTS.partitions)
 
 
 def _read_so_far(s: config.Settings, name: str) -> int:

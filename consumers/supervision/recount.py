@@ -28,6 +28,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from consumers.supervision import core
 from consumers.supervision.sink import KEEP_HOURS
+from ledger.platform.kafka_access import SUPERVISION, KafkaAccess, access
 from schemas import registry
 
 __all__ = ["Totals", "compare", "main", "read_records", "stored", "wait_equal"]
@@ -36,10 +37,10 @@ SOURCES = (registry.OUTCOMES, registry.EVENTS, registry.ALERTS)
 Totals = dict[tuple[str, float, str, str], int]  # (period, start, department, measure) -> count
 
 
-async def read_records(bootstrap_servers: str, progress: Callable[[int], None] | None = None) -> list[core.Record]:
+async def read_records(kafka: KafkaAccess, progress: Callable[[int], None] | None = None) -> list[core.Record]:
     """Every committed record of the supervised topics up to their ends at the call, as the supervision
     sees it (timestamp in epoch seconds, headers as a mapping)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(**kafka.options(), group_id=None, enable_auto_commit=False,
                                 isolation_level="read_committed")
     await consumer.start()
     try:
@@ -75,11 +76,11 @@ def compare(expected: Totals, found: Totals, now: datetime) -> dict[tuple[str, f
             if found.get(k, 0) != expected.get(k, 0) and not (k[0] == "5min" and k[1] < horizon)}
 
 
-async def wait_equal(counter: core.Counter, bootstrap_servers: str, dsn: str, now: Callable[[], datetime],
+async def wait_equal(counter: core.Counter, kafka: KafkaAccess, dsn: str, now: Callable[[], datetime],
                      wait: float = 0.0) -> tuple[int, dict[tuple[str, float, str, str], tuple[int, int]]]:
     """Recount the topics, then compare with the stored counts until they agree or `wait` seconds pass.
     Returns (the records recounted, what differs)."""
-    records = await read_records(bootstrap_servers)
+    records = await read_records(kafka)
     expected = core.tally(counter, records)
     deadline = time.monotonic() + wait
     while True:
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     s = config.load()
     rules = loader.load()  # the calendar and the departments the supervision counts with
-    n, diff = asyncio.run(wait_equal(core.Counter.of(rules), s.bootstrap_servers, s.pg_dsn, SYSTEM.now, args.wait))
+    n, diff = asyncio.run(wait_equal(core.Counter.of(rules), access(s, SUPERVISION), s.pg_dsn, SYSTEM.now, args.wait))
     if not diff:
         print(f"the supervision's counts equal a recount of {n:,} records of "
               f"{', '.join(t.name for t in SOURCES)}")

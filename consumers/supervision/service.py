@@ -53,6 +53,7 @@ from prometheus_client import Counter, Gauge
 from consumers.supervision import core
 from consumers.supervision.sink import Sink
 from ledger.platform import kafka_util, logs
+from ledger.platform.kafka_access import KafkaAccess
 from schemas import registry
 
 log = logs.get("supervision")
@@ -126,12 +127,13 @@ class ReadCommitted(faust_kafka.Transport):
 class Supervision:
     """The faust app, its agent and tables, the writer of changed windows and the lag sampler."""
 
-    def __init__(self, bootstrap_servers: str, counter: core.Counter, sink: Sink,
+    def __init__(self, kafka: KafkaAccess, counter: core.Counter, sink: Sink,
                  sample: Callable[[], Awaitable[Mapping[str, float]]], now: Callable[[], datetime],
                  datadir: Path, flush_interval: float = 1.0, sample_interval: float = 30.0,
-                 instance: str = "0") -> None:
-        self.bootstrap_servers, self.counter, self.sink, self.sample, self.now = (
-            bootstrap_servers, counter, sink, sample, now)
+                 instance: str = "0", replication_factor: int = 1, min_insync_replicas: int = 1) -> None:
+        self.kafka, self.counter, self.sink, self.sample, self.now = kafka, counter, sink, sample, now
+        # the copies of its own topics: the cluster's (1 of 1 on one node, 2 of 3 on three)
+        self.replication_factor, self.min_insync_replicas = replication_factor, min_insync_replicas
         self.flush_interval, self.sample_interval = flush_interval, sample_interval
         self._stop = asyncio.Event()
         self.dirty: set[tuple[str, str, tuple[float, float]]] = set()  # (period, key, window) not yet written
@@ -141,9 +143,13 @@ class Supervision:
         self.newest: dict[tuple[str, int], float] = {}
         self.since_prune: dict[tuple[str, int], int] = defaultdict(int)
         self.app = faust.App(
-            registry.SUPERVISION_APP, broker=f"kafka://{bootstrap_servers}", store="memory://",
+            registry.SUPERVISION_APP, broker=f"kafka://{kafka.bootstrap_servers}", store="memory://",
+            # its own principal (ledger-supervision: ops/access.py), SASL/SCRAM as every client of the ledger
+            broker_credentials=faust.SASLCredentials(username=kafka.username, password=kafka.password,
+                                                     mechanism=kafka.mechanism, ssl_context=kafka.ssl_context()),
             web_enabled=False, processing_guarantee="at_least_once", consumer_auto_offset_reset="earliest",
-            topic_partitions=registry.EVENTS.partitions, topic_replication_factor=1, table_standby_replicas=0,
+            topic_partitions=registry.EVENTS.partitions, topic_replication_factor=replication_factor,
+            table_standby_replicas=0,
             datadir=str(datadir),
             # static membership: a process started again after a crash takes its partitions back at once,
             # instead of waiting for the dead member's session to time out (60 s)
@@ -316,7 +322,8 @@ class Supervision:
         would create them itself, and may then check a changelog's partitions before they show:
         PartitionsMismatch with 0 partitions), each with as many partitions as the topics it counts."""
         topics = [*registry.SUPERVISION_CHANGELOGS.values(), registry.SUPERVISION_LEADER]
-        created, counts = await kafka_util.ensure_topics(self.bootstrap_servers, topics)
+        created, counts = await kafka_util.ensure_topics(self.kafka, topics, self.replication_factor,
+                                                         self.min_insync_replicas)
         wrong = [f"{t.name} has {counts.get(t.name)} partitions, not {t.partitions}"
                  for t in topics if counts.get(t.name) != t.partitions]
         if wrong:

@@ -8,12 +8,13 @@ notary's leaf hashes, recomputes the hash chain from the log's bytes and reports
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ledger.audit.merkle import leaf_hash
+from ledger.platform.kafka_access import KafkaAccess
 from ledger.records import chain
 from schemas import registry
 
@@ -21,8 +22,10 @@ from schemas import registry
 class LogReader:
     """One consumer without a group, assigned by hand; reads are serialised (seek + fetch)."""
 
-    def __init__(self, bootstrap_servers: str, topic: str = registry.EVENTS.name) -> None:
-        self.bootstrap_servers = bootstrap_servers
+    def __init__(self, kafka: KafkaAccess | Callable[[], KafkaAccess], topic: str = registry.EVENTS.name) -> None:
+        # a principal that may read the topic (an auditor, the query API), or how to get it when the
+        # first read comes (a web app is built before anything asks it for the log)
+        self.kafka = kafka
         self.topic = topic
         self._consumer: AIOKafkaConsumer | None = None
         self._lock = asyncio.Lock()
@@ -31,7 +34,8 @@ class LogReader:
         if self._consumer is None:
             # a short fetch wait: after a seek near the log's end, a long-polling fetch in flight would
             # otherwise hold the next read for up to fetch_max_wait_ms (500 ms by default)
-            c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, group_id=None, enable_auto_commit=False,
+            kafka = self.kafka() if callable(self.kafka) else self.kafka
+            c = AIOKafkaConsumer(**kafka.options(), group_id=None, enable_auto_commit=False,
                                  isolation_level="read_committed", auto_offset_reset="none", fetch_max_wait_ms=5)
             await c.start()
             self._consumer = c

@@ -45,6 +45,13 @@ class Settings:
     gateway_concurrent_requests: int = 32
     gateway_max_event_bytes: int = 256 * 1024
     gateway_max_batch_bytes: int = 64 * 1024 * 1024
+    kafka_brokers: int = 1  # nodes of the stack's KRaft cluster: 1, or 3 (`ops/stack up --brokers 3`)
+    # the brokers of a cluster on other machines (host:port,host:port,...); empty: the stack's own
+    # nodes on loopback, from LEDGER_KAFKA_PORT (docs/operations.md)
+    kafka_bootstrap: str = ""
+    # a cluster whose listeners speak TLS: the CA that signed the brokers' certificates (SASL_SSL);
+    # none: SASL over plain TCP, as the stack's loopback listeners
+    kafka_ca_file: Path | None = None
     # the public intake's limit per client address on the forms it takes (a token bucket): forms at
     # once (`burst`), then one more every 60 / per_minute seconds; 0 per minute: no limit
     public_intake_burst: int = 10
@@ -65,13 +72,36 @@ class Settings:
         """Where a sequencer instance keeps its local state stores (one RocksDB per partition)."""
         return self.stack_dir / "sequencer-state" / f"instance-{instance}"
 
+    def broker_port(self, node: int) -> int:
+        """The client port of node `node` (1, 2, 3) of the stack's Kafka cluster: LEDGER_KAFKA_PORT for
+        the first, then every second port after it (the controller listener takes the port between)."""
+        return self.kafka_port + 2 * (node - 1)
+
+    def controller_port_of(self, node: int) -> int:
+        return self.broker_port(node) + 1
+
     @property
     def controller_port(self) -> int:
-        return self.kafka_port + 1
+        return self.controller_port_of(1)
 
     @property
     def bootstrap_servers(self) -> str:
-        return f"127.0.0.1:{self.kafka_port}"
+        """Every node of the cluster, so a client starts even while one of them is down."""
+        if self.kafka_bootstrap:
+            return self.kafka_bootstrap
+        return ",".join(f"127.0.0.1:{self.broker_port(n)}" for n in range(1, self.kafka_brokers + 1))
+
+    @property
+    def replication_factor(self) -> int:
+        """Copies of every partition: 3 on a cluster of three (a write survives the loss of one node),
+        1 on a single broker."""
+        return min(self.kafka_brokers, 3)
+
+    @property
+    def min_insync_replicas(self) -> int:
+        """Copies an acks=all write must reach: 2 of 3, so one node may be down and nothing acknowledged
+        rests on one disk alone."""
+        return 2 if self.replication_factor >= 3 else 1
 
     @property
     def pg_dsn(self) -> str:
@@ -113,6 +143,9 @@ def load(env: dict[str, str] | None = None) -> Settings:
         gateway_concurrent_requests=int(e.get("LEDGER_GATEWAY_CONCURRENT_REQUESTS", "32")),
         gateway_max_event_bytes=int(e.get("LEDGER_GATEWAY_MAX_EVENT_BYTES", str(256 * 1024))),
         gateway_max_batch_bytes=int(e.get("LEDGER_GATEWAY_MAX_BATCH_BYTES", str(64 * 1024 * 1024))),
+        kafka_brokers=int(e.get("LEDGER_KAFKA_BROKERS", "1")),
+        kafka_bootstrap=e.get("LEDGER_KAFKA_BOOTSTRAP", "").strip(),
+        kafka_ca_file=Path(e["LEDGER_KAFKA_CA_FILE"]).resolve() if e.get("LEDGER_KAFKA_CA_FILE") else None,
         public_intake_burst=int(e.get("LEDGER_PUBLIC_INTAKE_BURST", "10")),
         public_intake_per_minute=float(e.get("LEDGER_PUBLIC_INTAKE_PER_MINUTE", "1")),
         pdf_font=e.get("LEDGER_PDF_FONT", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),

@@ -9,7 +9,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import murmur2
+
+from ledger.platform.kafka_access import KafkaAccess
 
 # (topic, partition, key, value, headers): a record ready for `send_grouped`
 Record = tuple[str, int, bytes | None, bytes, list[tuple[str, bytes]]]
@@ -42,34 +45,43 @@ async def send_grouped(producer: AIOKafkaProducer, records: Iterable[Record]) ->
 
 
 class KafkaClients:
-    """Makes the Kafka clients of one process, all on the same bootstrap servers. A service asks for
-    a client with the options it needs (isolation level, group, transactional id, ...) and owns it:
-    it starts and stops it."""
+    """Makes the Kafka clients of one process, all on the same cluster as the same principal
+    (ledger/platform/kafka_access.py). A service asks for a client with the options it needs
+    (isolation level, group, transactional id, ...) and owns it: it starts and stops it."""
 
-    def __init__(self, bootstrap_servers: str) -> None:
-        self.bootstrap_servers = bootstrap_servers
+    def __init__(self, access: KafkaAccess) -> None:
+        self.access = access
+        self.bootstrap_servers = access.bootstrap_servers
 
-    def consumer(self, **options: Any) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, **options)
+    def consumer(self, *topics: str, **options: Any) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(*topics, **self.access.options(), **options)
 
     def producer(self, **options: Any) -> AIOKafkaProducer:
-        return AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, **options)
+        return AIOKafkaProducer(**self.access.options(), **options)
+
+    def admin(self, **options: Any) -> AIOKafkaAdminClient:
+        return AIOKafkaAdminClient(**self.access.options(), **options)
 
 
-async def ensure_topics(bootstrap_servers: str, topics: Iterable[Any], timeout: float = 30.0) -> tuple[list[str], dict[str, int]]:
-    """Create the topics (registry Topic values: name, partitions, configs) that do not exist yet, and
-    wait until every one of them shows its partitions (a topic created a moment ago can be described
-    with none for a while). Returns (the names created, the partition count of each topic)."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+async def ensure_topics(access: KafkaAccess, topics: Iterable[Any], replication_factor: int = 1,
+                        min_insync_replicas: int = 1, timeout: float = 30.0) -> tuple[list[str], dict[str, int]]:
+    """Create the topics (registry Topic values: name, partitions, configs) that do not exist yet, as
+    `access`'s principal, with the cluster's copies (`replication_factor`, and the copies an acknowledged
+    write must reach set on each topic so that `kafka-topics --describe` shows them), and wait until
+    every one of them shows its partitions (a topic created a moment ago can be described with none for
+    a while). Returns (the names created, the partition count of each topic)."""
+    from aiokafka.admin import NewTopic
 
     topics = list(topics)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(**access.options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         wanted = [t for t in topics if t.name not in existing]
         if wanted:
-            await admin.create_topics([NewTopic(t.name, t.partitions, 1, topic_configs=t.configs) for t in wanted])
+            isr = {"min.insync.replicas": str(min_insync_replicas)}
+            await admin.create_topics([NewTopic(t.name, t.partitions, replication_factor,
+                                                topic_configs={**t.configs, **isr}) for t in wanted])
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             described = await admin.describe_topics([t.name for t in topics])

@@ -48,6 +48,7 @@ from ledger.domain import identity
 from ledger.domain.errors import Rejection
 from ledger.platform import config, logs
 from ledger.platform.clock import SYSTEM
+from ledger.platform.kafka_access import AUDITOR, access
 from projections import schema
 from projections.audit import reads as audit
 
@@ -88,7 +89,7 @@ async def checked_history(settings: config.Settings, entity_id: str) -> tuple[li
                                                                                dict[int, bytes]]:
     """The copy's rows, the divergences from the log, and the log's records by offset."""
     conn = await _connect(settings)
-    reader = LogReader(settings.bootstrap_servers)
+    reader = LogReader(access(settings, AUDITOR))
     try:
         rows = await audit.history(conn, entity_id)
         if not rows:

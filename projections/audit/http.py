@@ -32,6 +32,7 @@ from ledger.audit.log_reader import LogReader, compare
 from ledger.audit.verify import key_id
 from ledger.domain import identity
 from ledger.platform import config
+from ledger.platform.kafka_access import QUERY_API, access
 from projections import queries
 from projections.audit import reads as audit
 from projections.audit.auditor import as_of_json, public_key
@@ -72,7 +73,8 @@ def _json(data: Any, status: int = 200) -> web.Response:
 def install(app: web.Application, pool_key: web.AppKey[psycopg_pool.AsyncConnectionPool],
             settings_key: web.AppKey[config.Settings]) -> None:
     """Add the /audit routes, and one Kafka reader for the history check (closed on clean-up)."""
-    reader = LogReader(app[settings_key].bootstrap_servers)
+    settings = app[settings_key]
+    reader = LogReader(lambda: access(settings, QUERY_API))
     app[READER] = reader
 
     async def close(app: web.Application) -> None:

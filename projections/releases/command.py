@@ -29,7 +29,7 @@ import psycopg
 from ledger.client import LedgerClient, OutcomeTimeout
 from ledger.domain.local_time import CHINA
 from ledger.domain.rulebook import RuleBook
-from ledger.platform import config, logs, signing
+from ledger.platform import config, logs
 from ledger.platform.clock import SYSTEM, Clock
 from ledger.rules import loader
 from projections import queries, schema
@@ -74,8 +74,7 @@ async def approve(settings: config.Settings, rules: RuleBook, draft_id: int, app
             drafted_by=draft["drafted_by"], reviewed_by=draft["reviewed_by"],
             reviewed_on=draft["reviewed_at"].astimezone(CHINA).date(), approved_by=approved_by.strip(),
             approved_on=clock.today(), recorded_at=clock.now(), correction_note=(note or "").strip() or None)
-        async with LedgerClient(settings.bootstrap_servers, department,
-                                signing.private_key(settings.keys_dir, department)) as client:
+        async with LedgerClient.of(settings, department) as client:
             try:
                 outcome = await client.submit_and_wait(record, timeout=wait)
             except OutcomeTimeout:

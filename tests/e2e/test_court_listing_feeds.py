@@ -36,7 +36,7 @@ async def test_a_court_listing_reaches_the_subscriber_and_the_alerts_and_a_delis
 
     # When the court lists the company as a dishonest debtor
     listing = workload.debtor_listed(company, case, date(2026, 11, 2), ground=1)
-    [outcome] = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, [listing])
+    [outcome] = await submit_as_departments(settings, [listing])
     assert outcome["status"] == "ACCEPTED", outcome
     listing_id = listing[1]["envelope"]["event_id"]
 
@@ -56,7 +56,7 @@ async def test_a_court_listing_reaches_the_subscriber_and_the_alerts_and_a_delis
 
     # When the court delists it (performed)
     delisting = workload.debtor_delisted(company, case, date(2026, 11, 20))
-    [outcome2] = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, [delisting])
+    [outcome2] = await submit_as_departments(settings, [delisting])
     assert outcome2["status"] == "ACCEPTED", outcome2
     delisting_id = delisting[1]["envelope"]["event_id"]
 
@@ -88,7 +88,7 @@ async def test_the_scheduler_expires_a_listing_by_itself_lifting_every_measure_a
     listing = workload.debtor_listed(company, case, date(2024, 5, 10), ground=4)  # listed for two years
     penalty = workload.workload_penalty(rng, company, "xc-samr", f"许市监罚〔2025〕E{rng.randrange(10**6)}号",
                                         date(2025, 3, 3), "general")
-    outcomes = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, [listing, penalty])
+    outcomes = await submit_as_departments(settings, [listing, penalty])
     assert {o["status"] for o in outcomes} == {"ACCEPTED"}, outcomes
     sector = feeds.subscriber(settings, tmp_path)
     measures = {(m.id, d) for m in catalogue.for_list("dishonest_debtor", "enterprise") for d in m.departments}
@@ -118,7 +118,7 @@ async def test_the_scheduler_expires_a_listing_by_itself_lifting_every_measure_a
     # ... and the penalty's expiry raised nothing: a later listing of the same entity (same partition,
     # read in order) has its alerts, so the list keeper has read past both expiries
     relisting = workload.debtor_listed(company, case + "之二", date(2026, 11, 2), ground=1)
-    await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, [relisting])
+    await submit_as_departments(settings, [relisting])
     await feeds.wait_for_alerts(settings, {relisting[1]["envelope"]["event_id"]}, len(measures))
     assert [c["status"] for c in await feeds.changes(settings, {list_expiry, penalty_expiry})] == ["expired"]
     assert await feeds.alerts(settings, {penalty_expiry}) == []

@@ -36,7 +36,7 @@ async def counted(settings, supervision) -> dict[str, int]:  # type: ignore[no-u
     pairs = [("xc-samr", workload.penalty(rng, s, "xc-samr", 9000 + i, decided=today - timedelta(days=[0, 20][i % 2])))
              for i, s in enumerate(subjects[:10])]
     pairs.append(("xc-samr", workload.penalty(rng, subjects[10], "xc-samr", 9100, decided=today + timedelta(days=2))))
-    outcomes = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, pairs)
+    outcomes = await submit_as_departments(settings, pairs)
     assert [o["status"] for o in outcomes].count("REJECTED") == 1
     start = reads.month_start(today)
 

@@ -16,6 +16,7 @@ import aiohttp
 
 from ledger.client import submit_as_departments
 from ledger.platform import config
+from ledger.platform.kafka_access import password_file
 from ops import workload
 from schemas import registry
 from tests import feeds, helpers
@@ -37,7 +38,8 @@ async def _api_active(settings: config.Settings, entity: str) -> dict[str, list[
 
 def _java(settings: config.Settings, entities: list[str]) -> dict[str, Any]:
     assert JAR.is_file(), f"{JAR} is missing: ops/bootstrap builds it (mvn -B -q -f examples/java/pom.xml package)"
-    args = ["java", "-jar", str(JAR), "--bootstrap", settings.bootstrap_servers,
+    args = ["java", "-jar", str(JAR), "--bootstrap", settings.bootstrap_servers, "--user", feeds.SECTOR,
+            "--password-file", str(password_file(settings.keys_dir, feeds.SECTOR)),
             "--registry", f"http://127.0.0.1:{settings.registry_port}"]
     for e in entities:
         args += ["--entity", e]
@@ -55,7 +57,7 @@ async def test_the_java_subscribers_table_equals_the_query_apis_lists(settings, 
              workload.debtor_listed(delisted, cases[2], date(2026, 9, 3), ground=1),
              workload.debtor_delisted(delisted, cases[2], date(2026, 9, 20)),
              workload.honour(honoured, date(2026, 9, 4))]
-    outcomes = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, pairs)
+    outcomes = await submit_as_departments(settings, pairs)
     assert {o["status"] for o in outcomes} == {"ACCEPTED"}, outcomes
     entities = [f"uscc:{s.id}" for s in (listed, delisted, honoured)]
     last_events = {p[1]["envelope"]["event_id"] for p in (pairs[1], pairs[3], pairs[4])}

@@ -29,7 +29,7 @@ async def shot(page: Page, name: str) -> None:
 
 async def _accepted(settings, *pairs: wo.Pair) -> None:  # type: ignore[no-untyped-def]
     for pair in pairs:
-        [out] = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, [pair])
+        [out] = await submit_as_departments(settings, [pair])
         assert out["status"] == "ACCEPTED", out["reasons"]
     await helpers.projected(settings)
 

@@ -22,7 +22,7 @@ BLOCKS = BLOCK.findall(GUIDE.read_text(encoding="utf-8"))
 
 
 def test_the_guide_has_its_blocks() -> None:
-    assert len(BLOCKS) == 5, "docs/subscribers.md: a marked block was lost or added; update this count"
+    assert len(BLOCKS) == 6, "docs/subscribers.md: a marked block was lost or added; update this count"
     assert GUIDE.read_text(encoding="utf-8").count("<!-- guide-test -->") == len(BLOCKS)
 
 
@@ -31,7 +31,7 @@ async def listed(settings, services) -> str:  # type: ignore[no-untyped-def]
     rng = helpers.rng("guide")
     company = workload.subjects(rng, 1, persons_share=0.0)[0]
     listing = workload.debtor_listed(company, f"（2026）豫10执G{rng.randrange(10**6)}号", date(2026, 8, 3), ground=1)
-    [outcome] = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, [listing])
+    [outcome] = await submit_as_departments(settings, [listing])
     assert outcome["status"] == "ACCEPTED", outcome
     await feeds.wait_for_alerts(settings, {listing[1]["envelope"]["event_id"]}, 1)
     await helpers.projected(settings)
@@ -49,5 +49,7 @@ def test_a_guide_block_runs_as_written(block: str, listed: str, settings) -> Non
     assert run.stdout.strip(), block
     if "ledger.audit.verify" in block:
         assert "VERIFIED" in run.stdout
+    if "TOPIC_AUTHORIZATION_FAILED" in block:  # the refusal a sector system meets on the ledger itself
+        assert "credit.events: refused (TOPIC_AUTHORIZATION_FAILED)" in run.stdout
     if "credit-subscriber.jar" in block:
         assert f'"{listed}|dishonest_debtor"' in run.stdout

@@ -12,9 +12,6 @@ import signal
 import urllib.request
 from collections import Counter
 
-from aiokafka.errors import KafkaError
-
-from ledger.client import submit_as_departments
 from ops import stack as ops_stack
 from tests import helpers
 from tests.integration.test_sequencer_kill import penalties
@@ -26,29 +23,6 @@ PAUSE_SECONDS = 50  # longer than aiokafka's request_timeout_ms (40 s): every cl
 LAGS = {"list-keeper": "ledger_stream_lag_records",
         "webhook": "ledger_stream_lag_records", "projector": "ledger_projection_lag_records",
         "notary": "ledger_notary_lag_records"}
-
-
-async def _stream(settings, records, acknowledged: list[int]) -> list[dict]:  # type: ignore[no-untyped-def,type-arg]
-    """Submit chunk after chunk; a chunk not acknowledged (the broker away) is sent again with the
-    same event ids, as a department would. Returns every outcome."""
-    outcomes = []
-    for i in range(0, len(records), CHUNK):
-        pairs = [("xc-samr", r) for r in records[i:i + CHUNK]]
-        for attempt in range(1, 31):
-            try:
-                got = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, pairs, timeout=60)
-                break
-            except (KafkaError, TimeoutError) as exc:
-                if attempt == 30:
-                    raise
-                print(f"chunk {i // CHUNK} not acknowledged ({type(exc).__name__}); sending it again", flush=True)
-                await asyncio.sleep(1)
-        # a chunk sent again may find part of it recorded already: those are answered DUPLICATE
-        assert {o["status"] for o in got} <= {"ACCEPTED", "DUPLICATE"}, [o["reasons"] for o in got][:3]
-        outcomes.extend(got)
-        acknowledged.append(i)
-        await asyncio.sleep(0.2)
-    return outcomes
 
 
 def _samples(settings, service: str, name: str) -> list[float]:  # type: ignore[no-untyped-def]
@@ -71,7 +45,8 @@ async def _through_a_fault(settings, services, name: str, fault,  # type: ignore
     assert all(pids.values()), pids
     retries_before = sum(sum(_samples(settings, s, "ledger_kafka_retries_total")) for s in LAGS)
     acknowledged: list[int] = []
-    sending = asyncio.create_task(_stream(settings, records, acknowledged))
+    chunks = [[("xc-samr", r) for r in records[i:i + CHUNK]] for i in range(0, len(records), CHUNK)]
+    sending = asyncio.create_task(helpers.stream_until_acknowledged(settings, chunks, acknowledged))
     await helpers.wait_until(lambda: _at_least(acknowledged, 5), timeout=120, interval=0.05,
                              what="five chunks acknowledged")
     await fault()

@@ -19,6 +19,7 @@ from ledger.client import submit_as_departments
 from ledger.domain.local_time import CHINA
 from ledger.platform import config
 from ledger.platform.clock import Clock
+from ledger.platform.kafka_access import ADMIN, access
 from ops import root, workload
 from tests import helpers
 
@@ -62,7 +63,7 @@ async def test_the_scheduler_expires_on_the_china_date(settings: config.Settings
     firm = workload.subjects(rng, 1, persons_share=0.0)[0]
     listing = workload.wage_listed(firm, f"许人社欠薪〔2021〕CST{rng.randrange(10**6)}号",
                                    date(2021, 3, 1))
-    outcomes = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, [listing])
+    outcomes = await submit_as_departments(settings, [listing])
     assert [o["reasons"] for o in outcomes] == [[]]
     await helpers.projected(settings)
     target = listing[1]["envelope"]["event_id"]
@@ -94,13 +95,13 @@ async def test_the_broker_and_postgresql_keep_the_same_clock_as_python(settings:
     the broker's append time of a record and PostgreSQL's now() are the Python clock's, give or take
     the time the round trip takes."""
     topic = f"clock-probe-{helpers.rng('clock-probe').randrange(10**9)}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**access(settings, ADMIN).options())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, 1, 1, topic_configs={"message.timestamp.type": "LogAppendTime"})])
     finally:
         await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+    producer = AIOKafkaProducer(**access(settings, ADMIN).options())
     await producer.start()
     try:
         before = helpers.CLOCK.now()
@@ -108,7 +109,7 @@ async def test_the_broker_and_postgresql_keep_the_same_clock_as_python(settings:
         after = helpers.CLOCK.now()
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest",
+    consumer = AIOKafkaConsumer(topic, **access(settings, ADMIN).options(), auto_offset_reset="earliest",
                                 group_id=None)
     await consumer.start()
     try:

@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.gateway import body
 from ledger.domain.local_time import CHINA
+from ledger.platform.kafka_access import ADMIN, access
 from ops import workload
 from schemas import registry
 from tests import helpers
@@ -59,7 +60,7 @@ def restored(services) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-d
 
 async def _entry_at(settings, partition: int, offset: int) -> tuple[dict[str, Any], int, int]:  # type: ignore[no-untyped-def]
     """The ledger entry at a position, with the record's timestamp and its type (1: the broker's)."""
-    c = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False,
+    c = AIOKafkaConsumer(**access(settings, ADMIN).options(), group_id=None, enable_auto_commit=False,
                          isolation_level="read_committed")
     await c.start()
     try:

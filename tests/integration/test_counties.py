@@ -49,10 +49,10 @@ async def world(settings, services) -> dict[str, Any]:  # type: ignore[no-untype
         workload.commitment(both, today - timedelta(days=1)),
         workload.debtor_listed(old, f"（{today.year}）豫10执{marker}号", today - timedelta(days=2)),
     ]
-    outcomes = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, events)
+    outcomes = await submit_as_departments(settings, events)
     assert [(o["event_id"], o["reasons"]) for o in outcomes if o["status"] != "ACCEPTED"] == []
     # another register adds its group to a person already registered
-    [added] = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir,
+    [added] = await submit_as_departments(settings,
                                           [workload.key_person_registered(both, "enterprise_executive", today)])
     assert added["status"] == "ACCEPTED", added["reasons"]
     await helpers.projected(settings)
@@ -159,7 +159,7 @@ async def test_the_ledger_refuses_a_group_from_another_register_or_for_an_organi
     wrong_register = ("xc-samr", dict(workload.key_person_registered(lawyer, "lawyer", helpers.today())[1]))
     wrong_register[1]["envelope"] = {**wrong_register[1]["envelope"], "source_department": "xc-samr"}
     organisation = workload.key_person_registered(firm, "teacher", helpers.today())
-    outcomes = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, [wrong_register, organisation])
+    outcomes = await submit_as_departments(settings, [wrong_register, organisation])
     assert [(o["status"], o["reasons"][0]["field"], o["reasons"][0]["code"]) for o in outcomes] == [
         ("REJECTED", "key_person_categories", "key_person.not_register"),
         ("REJECTED", "key_person_categories", "key_person.not_a_person")]

@@ -73,7 +73,7 @@ async def api(settings, services):  # type: ignore[no-untyped-def]
 async def _submit(settings, phases: list[workload.Phase]) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
     outcomes = []
     for phase in phases:
-        outcomes += await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, phase)
+        outcomes += await submit_as_departments(settings, phase)
     assert [(o["status"], o["reasons"]) for o in outcomes if o["status"] != "ACCEPTED"] == []
     return outcomes
 

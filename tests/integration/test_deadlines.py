@@ -58,7 +58,7 @@ async def world(settings, services) -> dict[str, Any]:  # type: ignore[no-untype
         workload.debtor_listed(late_debtor, "（2025）豫10执D1号", date(2025, 1, 6), ground=1), late_deletion,
         workload.debtor_listed(timely_debtor, "（2025）豫10执D2号", date(2025, 1, 6), ground=1), timely_deletion,
     ]
-    outcomes = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, pairs)
+    outcomes = await submit_as_departments(settings, pairs)
     assert [o["reasons"] for o in outcomes if o["status"] != "ACCEPTED"] == []
     await helpers.projected(settings)
     return {"late_revocation": late_revocation[1]["envelope"]["event_id"],

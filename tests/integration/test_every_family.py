@@ -18,7 +18,7 @@ from tests import helpers, release_world
 
 
 async def _submit(settings, phase):  # type: ignore[no-untyped-def]
-    return await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, phase)
+    return await submit_as_departments(settings, phase)
 
 
 async def test_every_event_family_lands_with_version_and_hash(settings, services) -> None:

@@ -16,8 +16,7 @@ from aiokafka.errors import KafkaError
 
 from consumers.list_keeper.service import ListKeeper
 from ledger.client import submit_as_departments
-from ledger.domain.alerts import alerts_for
-from ledger.rules import loader
+from ledger.platform.kafka_access import ADMIN, access
 from ops import root, workload
 from ops import stack as ops_stack
 from schemas import registry
@@ -32,8 +31,7 @@ async def _stream(settings, pairs) -> None:  # type: ignore[no-untyped-def]
     for i in range(0, len(pairs), CHUNK):
         for attempt in range(1, 61):
             try:
-                outcomes = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir,
-                                                       pairs[i:i + CHUNK])
+                outcomes = await submit_as_departments(settings, pairs[i:i + CHUNK])
                 break
             except (KafkaError, TimeoutError) as exc:  # the broker is being restarted: as a department
                 if attempt == 60:                      # would, send the chunk again (same event ids)
@@ -124,9 +122,7 @@ async def test_sigkill_of_every_process_on_the_path_and_a_broker_restart_lose_an
     assert {c["event_id"] for c in changes} == event_ids
 
     # every alert exactly once: the ids the catalogue calls for, computed from the changes
-    catalogue = loader.load_catalogue()
-    expected = {d.alert_id for c in changes for d in alerts_for(
-        catalogue, c["change_id"], c["list_kind"], c["category"], c["status"] == "listed", c["active_list_kinds"])}
+    expected = feeds.expected_alerts(changes)
     alerts = await feeds.wait_for_alerts(settings, event_ids, len(expected), timeout=120)
     await asyncio.sleep(2)  # anything late would be a duplicate
     alerts = await feeds.alerts(settings, event_ids)
@@ -170,7 +166,7 @@ async def test_sigkill_of_every_process_on_the_path_and_a_broker_restart_lose_an
 
 async def _group_at_end(settings, group: str) -> bool:  # type: ignore[no-untyped-def]
     end = await helpers.last_records(settings)  # (the end offsets also count transaction markers)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**access(settings, ADMIN).options())
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)
@@ -185,7 +181,7 @@ async def test_an_undecodable_ledger_record_is_reported_and_the_feeds_flow_on(se
 
     before = {n: helpers.metric(settings, n, "ledger_stream_undecodable_total", f'processor="{n}"')
               for n in ("list-keeper",)}
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, enable_idempotence=True)
+    producer = AIOKafkaProducer(**access(settings, ADMIN).options(), enable_idempotence=True)
     await producer.start()
     try:  # corruption in the ledger itself (a foreign producer): no schema can read it
         await producer.send_and_wait(registry.EVENTS.name, key=b"uscc:garbage", value=b"\x00\x00\x00\x00\x01\xff junk")

@@ -196,7 +196,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 async def submit(settings: config.Settings, phase: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
     from ledger.client import submit_as_departments
 
-    outcomes = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, phase)
+    outcomes = await submit_as_departments(settings, phase)
     assert [o["status"] for o in outcomes] == ["ACCEPTED"] * len(phase), outcomes
     return outcomes
 

@@ -27,6 +27,7 @@ from ledger.domain import identity
 from ledger.intake.gateway.fairness import Limits
 from ledger.intake.gateway.kafka import Ledger
 from ledger.intake.public import app as public_app
+from ledger.platform.kafka_access import PUBLIC_INTAKE, access
 from ledger.platform.kafka_util import KafkaClients
 from ledger.rules import loader
 from ops import demo_objections, workload
@@ -38,7 +39,7 @@ OFFICE = loader.load_objections().credit_office
 
 
 async def _submit(settings, *pairs: wo.Pair) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
-    return await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, list(pairs))
+    return await submit_as_departments(settings, list(pairs))
 
 
 async def _accepted(settings, *pairs: wo.Pair) -> None:  # type: ignore[no-untyped-def]
@@ -199,7 +200,7 @@ async def test_the_forms_are_chinese_protected_and_name_every_problem(settings, 
 async def tight_intake(settings, services):  # type: ignore[no-untyped-def]
     """A public intake of its own, in this process, allowing two forms per address then one a minute."""
     rules = loader.load()
-    app = public_app.make_app(settings, Ledger(KafkaClients(settings.bootstrap_servers), settings.keys_dir,
+    app = public_app.make_app(settings, Ledger(KafkaClients(access(settings, PUBLIC_INTAKE)), settings.keys_dir,
                                                intake=public_app.INTAKE), rules.departments, CLOCK,
                               limits=Limits(1 / 60, 2, 0))
     server = TestServer(app, host="127.0.0.1")

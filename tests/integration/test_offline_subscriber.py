@@ -14,6 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from ledger.client import submit_as_departments
+from ledger.platform.kafka_access import ADMIN, access
 from ops import workload
 from schemas import registry
 from tests import feeds, helpers
@@ -23,7 +24,7 @@ FAST_COMPACTION = {"cleanup.policy": "compact", "delete.retention.ms": "100", "s
 
 
 async def _alter(settings, configs: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**access(settings, ADMIN).options())
     await admin.start()
     try:  # AlterConfigs replaces the topic's whole set of dynamic configs
         await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, registry.LISTS_CURRENT.name, configs)])
@@ -32,7 +33,7 @@ async def _alter(settings, configs: dict[str, str]) -> None:  # type: ignore[no-
 
 
 async def _submit(settings, pairs):  # type: ignore[no-untyped-def]
-    outcomes = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, pairs)
+    outcomes = await submit_as_departments(settings, pairs)
     assert {o["status"] for o in outcomes} == {"ACCEPTED"}, [o["reasons"] for o in outcomes]
     return outcomes
 

@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaProducer
 
 from consumers.projector.rebuild import rebuild
 from ledger.client import submit_as_departments
+from ledger.platform.kafka_access import ADMIN, access
 from ops import stack as ops_stack
 from ops import workload
 from schemas import registry
@@ -28,7 +29,7 @@ def _penalties(rng: random.Random, n: int, entities: int) -> list[tuple[str, dic
 
 
 async def _flood(settings, pairs) -> list[dict]:  # type: ignore[no-untyped-def]
-    return await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, pairs, timeout=180)
+    return await submit_as_departments(settings, pairs, timeout=180)
 
 
 async def _backlog_then(settings, pairs, action) -> None:  # type: ignore[no-untyped-def]
@@ -100,7 +101,7 @@ async def test_a_poison_record_is_quarantined_and_holds_back_only_its_entity(set
     before = helpers.metric(settings, "projector", "ledger_projection_quarantined_total", 'reason="undecodable"')
 
     # corruption in the ledger itself: a record of the victim's that no schema can read
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, enable_idempotence=True)
+    producer = AIOKafkaProducer(**access(settings, ADMIN).options(), enable_idempotence=True)
     await producer.start()
     try:
         md = await producer.send_and_wait(registry.EVENTS.name, key=victim_id.encode(),

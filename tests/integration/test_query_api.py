@@ -79,7 +79,7 @@ async def world(settings, api):  # type: ignore[no-untyped-def]
               life[1]]
     outcomes: list[dict[str, Any]] = []
     for phase in phases:
-        outcomes += await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, phase)
+        outcomes += await submit_as_departments(settings, phase)
     assert [(o["event_id"], o["reasons"]) for o in outcomes if o["status"] != "ACCEPTED"] == []
     # wait until the views hold every one of these records (read-your-writes per partition)
     last: dict[int, int] = {}
@@ -413,7 +413,7 @@ async def test_read_your_writes_waits_for_the_position(settings, services, api, 
     await asyncio.to_thread(projector.stop)
     try:
         record = workload.penalty(rng, world["person"], "xc-samr", rng.randrange(10**6, 10**7))
-        [outcome] = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, [("xc-samr", record)])
+        [outcome] = await submit_as_departments(settings, [("xc-samr", record)])
         assert outcome["status"] == "ACCEPTED" and outcome["entity_id"] == person_id
         conflict = await api.get(f"/entities/{person_id}", expect=409, after=_pos(outcome), wait=0.3)
         p = str(outcome["ledger_partition"])

@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 
 from bench import faults
 from bench.storm import KINDS, Storm
+from ledger.platform.kafka_access import ADMIN, access
 from ledger.platform.kafka_util import KafkaClients
 from ops import root
 from schemas import registry
@@ -83,7 +84,7 @@ async def test_partitions_that_end_in_an_aborted_transaction_are_committed_to_th
     # hands them out, so no batch commits past them: the list keeper commits its positions when idle,
     # and its group's lag reads 0, as Kafka's own tools show it.
     services["list-keeper"].start()
-    producer = KafkaClients(settings.bootstrap_servers).producer(transactional_id=f"test-aborted-{helpers.RUN_SEED}")
+    producer = KafkaClients(access(settings, ADMIN)).producer(transactional_id=f"test-aborted-{helpers.RUN_SEED}")
     await producer.start()
     try:
         await producer.begin_transaction()

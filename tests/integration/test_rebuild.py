@@ -23,12 +23,11 @@ from tests import helpers
 async def test_the_rebuild_command_switches_over_while_events_flow(settings, services) -> None:
     rng = helpers.rng("rebuild")
     subjects = workload.subjects(rng, 2, persons_share=0.0)
-    await submit_as_departments(settings.bootstrap_servers, settings.keys_dir,
-                                [p for life in workload.life(rng, subjects[0], 1) for p in life])
+    await submit_as_departments(settings, [p for life in workload.life(rng, subjects[0], 1) for p in life])
     await helpers.projected(settings)
     more = [workload.penalty(rng, subjects[1], "xc-samr", seq=i) for i in range(400)]
     flowing = asyncio.create_task(submit_as_departments(
-        settings.bootstrap_servers, settings.keys_dir, [("xc-samr", r) for r in more], timeout=120))
+        settings, [("xc-samr", r) for r in more], timeout=120))
     env = {**os.environ, "PYTHONPATH": str(config.ROOT)}
     run = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "consumers.projector.rebuild"], env=env,
                                   capture_output=True, text=True, timeout=600)
@@ -49,8 +48,7 @@ async def test_the_rebuild_command_switches_over_while_events_flow(settings, ser
 async def test_a_drifted_view_is_caught_and_nothing_is_switched(settings, services) -> None:
     rng = helpers.rng("drift")
     subject = workload.subjects(rng, 1, persons_share=0.0)[0]
-    out = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir,
-                                      [workload.workload_penalty(rng, subject, "xc-samr", "许市监罚〔2026〕901号",
+    out = await submit_as_departments(settings, [workload.workload_penalty(rng, subject, "xc-samr", "许市监罚〔2026〕901号",
                                                                  helpers.today(), "general")])
     await helpers.projected(settings)
     entity = out[0]["entity_id"]
@@ -93,8 +91,7 @@ def _cmdline(pid: int) -> str:
 async def test_a_rebuild_worker_killed_with_sigkill_switches_nothing(settings, services) -> None:
     rng = helpers.rng("rebuild-kill")
     subject = workload.subjects(rng, 1, persons_share=0.0)[0]
-    await submit_as_departments(settings.bootstrap_servers, settings.keys_dir,
-                                [("xc-samr", workload.penalty(rng, subject, "xc-samr", seq=i)) for i in range(50)])
+    await submit_as_departments(settings, [("xc-samr", workload.penalty(rng, subject, "xc-samr", seq=i)) for i in range(50)])
     await helpers.projected(settings)
     before = helpers.pg_rows(settings, "select count(*) from view_generations")
     live = helpers.pg_rows(settings, "select count(*) from views.ledger_copy")

@@ -52,7 +52,7 @@ async def test_a_new_catalogue_reaches_the_listings_in_force_once(settings, serv
     old = root.sequencer_service(settings, rules=dataclasses.replace(RULES, catalogue=V1))
     running = asyncio.create_task(old.run())
     try:
-        outcomes = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, listings)
+        outcomes = await submit_as_departments(settings, listings)
     finally:
         old.stop()
         await running
@@ -65,7 +65,7 @@ async def test_a_new_catalogue_reaches_the_listings_in_force_once(settings, serv
 
     # the first one ends under version 2: what version 1 imposed is lifted, and what version 2 ties
     end = workload.wage_delisted(subjects[0], decisions[0], date(2026, 11, 20), date(2026, 5, 10))
-    [o] = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, [end])
+    [o] = await submit_as_departments(settings, [end])
     assert o["status"] == "ACCEPTED", o["reasons"]
     lifted = await feeds.wait_for_alerts(settings, {end[1]["envelope"]["event_id"]}, len(_pairs(V1) | _pairs(V2)))
     assert {(a["measure_id"], a["department"]) for a in lifted} == _pairs(V1) | _pairs(V2)

@@ -134,7 +134,7 @@ async def changed(settings, portal, world, approved):  # type: ignore[no-untyped
     yuzhou, late = world["subjects"]["yuzhou"], world["subjects"]["late_entry"]
     changes = [workload.debtor_delisted(yuzhou, world["cases"][yuzhou.id], first + timedelta(days=20), reason="correction"),
                workload.debtor_listed(late, world["cases"][late.id], first + timedelta(days=12))]
-    outcomes = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, changes)
+    outcomes = await submit_as_departments(settings, changes)
     assert [o["status"] for o in outcomes] == ["ACCEPTED", "ACCEPTED"]
     await helpers.projected(settings)
     return before
@@ -186,7 +186,7 @@ async def test_the_ledger_refuses_what_the_rules_forbid(settings, world, approve
                                       helpers.today())  # the world's month, released already
     foreign = ("xc-samr", workload.release_approved(last + 1, period, [dict(entry, ref="z")], helpers.today())[1])
     foreign[1]["envelope"]["source_department"] = "xc-samr"  # the market regulator speaking for itself
-    outcomes = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir,
+    outcomes = await submit_as_departments(settings,
                                            [taken, tampered, again, foreign])
     assert [(o["status"], o["reasons"][0]["code"], o["reasons"][0]["field"]) for o in outcomes] == [
         ("REJECTED", "release.number", "release_no"), ("REJECTED", "release.digest", "content_sha256"),
@@ -223,7 +223,7 @@ async def test_a_release_of_the_largest_size_passes_the_whole_path(settings, por
     big = workload.release_approved(last + 1, f"{month:%Y-%m}", entries, helpers.today())
     size = len(registry.encode("ListReleaseApproved", big[1]))
     assert 600_000 < size <= release_content.MAX_RECORD_BYTES
-    [outcome] = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, [big], timeout=120)
+    [outcome] = await submit_as_departments(settings, [big], timeout=120)
     assert outcome["status"] == "ACCEPTED", outcome["reasons"]
     await helpers.projected(settings)
     assert helpers.pg_rows(settings, "select entries from views.releases where release_no = %s", (last + 1,)) == [(limit,)]

@@ -21,7 +21,8 @@ import pytest
 from consumers.scheduler import core as scheduler
 from consumers.scheduler import service
 from ledger.client import LedgerClient, submit_as_departments
-from ledger.platform import config, signing
+from ledger.platform import config
+from ledger.platform.kafka_access import SCHEDULER, access
 from ledger.platform.kafka_util import KafkaClients
 from ledger.rules import loader
 from ops import stack as ops_stack
@@ -81,7 +82,7 @@ def old_world(name: str) -> tuple[list[tuple[str, dict[str, Any]]], set[str], se
 
 
 async def submit(settings: config.Settings, events: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-    outcomes = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, events)
+    outcomes = await submit_as_departments(settings, events)
     assert [o["reasons"] for o in outcomes if o["status"] != "ACCEPTED"] == []
     return outcomes
 
@@ -166,11 +167,10 @@ async def test_a_second_run_and_a_resubmission_append_nothing(settings, services
     assert second["outcomes"].get("accepted", 0) == 0
 
     # the same expiries again, straight to the sequencer (as after a crash before the views caught up)
-    subjects = await service.read_subjects(KafkaClients(settings.bootstrap_servers), pending)
+    subjects = await service.read_subjects(KafkaClients(access(settings, SCHEDULER)), pending)
     version = loader.load_publication_periods().version  # the scheduler names the newest version
     records = [scheduler.expiry_record(d, subjects[(d.partition, d.offset)], version) for d in pending]
-    async with LedgerClient(settings.bootstrap_servers, scheduler.DEPARTMENT,
-                            signing.private_key(settings.keys_dir, scheduler.DEPARTMENT)) as c:
+    async with LedgerClient.of(settings, scheduler.DEPARTMENT) as c:
         again = await c.submit_many_and_wait(records)
     assert Counter(o["status"] for o in again) == {"DUPLICATE": len(due)}
     assert await expiries_in_ledger(settings, entity_ids) == Counter(dict.fromkeys(due, 1))

@@ -87,7 +87,7 @@ def _consume_all(settings: config.Settings, topic: registry.Topic) -> dict[tuple
     """Every committed record of a topic through librdkafka, decoded by confluent's deserializer with the
     registry (tests/librdkafka_read.py, a child process on the real clock): (partition, offset) -> value
     as JSON text."""
-    run = subprocess.run([sys.executable, "-m", "tests.librdkafka_read", settings.bootstrap_servers, _url(settings),
+    run = subprocess.run([sys.executable, "-m", "tests.librdkafka_read", feeds.SECTOR, _url(settings),
                           topic.name, str(topic.partitions)], capture_output=True, text=True, timeout=120,
                          env=helpers.real_clock_env(PYTHONPATH=str(config.ROOT)))
     assert run.returncode == 0, run.stderr[-3000:]
@@ -107,7 +107,7 @@ async def test_confluent_kafka_decodes_the_list_feeds_and_the_alerts_with_the_re
     case = f"（2026）豫10执S{rng.randrange(10**6)}号"
     listing = workload.debtor_listed(company, case, date(2026, 10, 9), ground=1)
     delisting = workload.debtor_delisted(company, case, date(2026, 10, 30))
-    outcomes = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, [listing, delisting])
+    outcomes = await submit_as_departments(settings, [listing, delisting])
     assert {o["status"] for o in outcomes} == {"ACCEPTED"}, outcomes
     await feeds.wait_for_alerts(settings, {delisting[1]["envelope"]["event_id"]}, 1)
 
@@ -131,7 +131,7 @@ async def test_a_v2_honour_is_judged_stored_and_read_by_old_and_new_readers(sett
     dept, rec = workload.honour(company, date(2026, 3, 2))
     url = "https://www.xuchang.gov.cn/credit/honours/2026-18.html"
     rec = {**rec, "envelope": {**rec["envelope"], "schema_version": 2}, "document_url": url}
-    [outcome] = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, [(dept, rec)])
+    [outcome] = await submit_as_departments(settings, [(dept, rec)])
     assert outcome["status"] == "ACCEPTED", outcome
 
     # on credit.events: the submission bytes name the v2 schema (id 122) and carry the new field

@@ -9,6 +9,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from ledger.platform import config
+from ledger.platform.kafka_access import ADMIN, access
 from ops import stack as ops_stack
 from schemas import registry
 
@@ -33,7 +34,7 @@ def test_a_taken_port_is_refused_and_nothing_is_started(stack, tmp_path) -> None
 
 async def test_a_changed_partition_count_refuses_to_start(stack, monkeypatch) -> None:
     name = "test.partition-guard"
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**access(stack, ADMIN).options())
     await admin.start()
     try:
         if name not in await admin.list_topics():
@@ -42,11 +43,11 @@ async def test_a_changed_partition_count_refuses_to_start(stack, monkeypatch) ->
         await admin.close()
     monkeypatch.setattr(registry, "TOPICS", (*registry.TOPICS, registry.Topic(name, 3)))
     with pytest.raises(ops_stack.StackError, match="test.partition-guard has 2 partitions, the registry says 3"):
-        await ops_stack.ensure_topics(stack.bootstrap_servers)
+        await ops_stack.ensure_topics(stack)
 
 
 async def test_the_ledger_topic_keeps_everything_forever(stack) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**access(stack, ADMIN).options())
     await admin.start()
     try:
         from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -104,8 +105,7 @@ def test_a_missing_java_is_named(stack, tmp_path, monkeypatch) -> None:
 def test_a_broker_that_does_not_come_up_is_reported_and_stopped(stack, tmp_path) -> None:
     other = _other_stack(stack, tmp_path, 4)
     kafka = ops_stack.Kafka(other)
-    kafka._configure()
-    kafka._format()
+    kafka.prepare()
     # storage formatted for another node id: the broker refuses to start
     meta = kafka.data / "meta.properties"
     meta.write_text(meta.read_text().replace("node.id=1", "node.id=7"))

@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 
 from consumers.supervision import core, recount
 from ledger.client import submit_as_departments
+from ledger.platform.kafka_access import ADMIN, SUPERVISION, access
 from ledger.rules import loader
 from ops import stack as ops_stack
 from ops import workload
@@ -67,7 +68,7 @@ def _workload(rng: Any) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[st
 async def _stream(settings, pairs) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
     outcomes = []
     for i in range(0, len(pairs), CHUNK):
-        outcomes += await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, pairs[i:i + CHUNK])
+        outcomes += await submit_as_departments(settings, pairs[i:i + CHUNK])
         await asyncio.sleep(PAUSE)
     return outcomes
 
@@ -91,7 +92,7 @@ async def _aborted(settings, records: list[core.Record]) -> None:  # type: ignor
     entry = next(r for r in records if r.topic == registry.EVENTS.name
                  and r.headers.get("event-type") == b"PunishmentFeedbackReported")
     answer = next(r for r in records if r.topic == registry.OUTCOMES.name)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, transactional_id="supervision-test-abort")
+    producer = AIOKafkaProducer(**access(settings, ADMIN).options(), transactional_id="supervision-test-abort")
     await producer.start()
     try:
         await producer.begin_transaction()
@@ -116,14 +117,14 @@ async def test_killed_twice_in_mid_stream_its_counts_equal_a_recount_of_the_topi
     answered = await _stream(settings, feedback)
     assert [o["reasons"] for o in answered if o["status"] != "ACCEPTED"] == []
 
-    records = await recount.read_records(settings.bootstrap_servers)
+    records = await recount.read_records(access(settings, SUPERVISION))
     await _aborted(settings, records)
     counter = core.Counter.of(loader.load())
     expected = core.tally(counter, records)
     assert len(records) > 500
     # compared until they agree (the supervision catching up after its restarts, and with every earlier
     # test's records of the session), at most 10 minutes
-    recounted, diff = await recount.wait_equal(counter, settings.bootstrap_servers, settings.pg_dsn,
+    recounted, diff = await recount.wait_equal(counter, access(settings, SUPERVISION), settings.pg_dsn,
                                                helpers.CLOCK.now, wait=600)
     assert diff == {}, f"{len(diff)} counts differ (stored, recounted): {sorted(diff.items())[:20]}"
     assert recounted == len(records)  # the aborted records are not read either
@@ -149,7 +150,7 @@ def _get(settings, path: str) -> tuple[int, bytes, dict[str, str]]:  # type: ign
 
 async def test_the_dashboard_shows_the_assessment_of_the_month_and_serves_it_as_csv(settings, supervision) -> None:
     # the supervision has counted everything there is (nothing moves while the page and the CSV are read)
-    _, diff = await recount.wait_equal(core.Counter.of(loader.load()), settings.bootstrap_servers, settings.pg_dsn,
+    _, diff = await recount.wait_equal(core.Counter.of(loader.load()), access(settings, SUPERVISION), settings.pg_dsn,
                                        helpers.CLOCK.now, wait=600)
     assert diff == {}
     month = helpers.today().replace(day=1)

@@ -41,7 +41,7 @@ async def api(settings, services) -> AsyncIterator[Api]:  # type: ignore[no-unty
 
 
 async def _submit(settings, pairs):  # type: ignore[no-untyped-def]
-    return await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, pairs)
+    return await submit_as_departments(settings, pairs)
 
 
 def _after(outcomes: list[dict[str, Any]]) -> str:

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from consumers.webhook.service import Endpoint, WebhookDeliverer, verify
 from ledger.client import submit_as_departments
+from ledger.platform.kafka_access import ADMIN, WEBHOOK, access
 from ledger.platform.kafka_util import KafkaClients
 from ops import workload
 from schemas import registry
@@ -34,7 +35,7 @@ def _free_port() -> int:
 
 async def _start_group_at_end(settings, group: str) -> None:  # type: ignore[no-untyped-def]
     """Commit the group's offsets at the end of credit.alerts: the deliverer starts with new alerts."""
-    c = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=group, enable_auto_commit=False)
+    c = AIOKafkaConsumer(**access(settings, ADMIN).options(), group_id=group, enable_auto_commit=False)
     await c.start()
     try:
         tps = [TopicPartition(registry.ALERTS.name, p) for p in range(registry.ALERTS.partitions)]
@@ -72,13 +73,13 @@ async def test_webhook_retries_signs_and_dead_letters(settings, services) -> Non
     group = f"credit-webhook-test-{helpers.rng('wh').randrange(10**9)}"
     await _start_group_at_end(settings, group)
     endpoints = {d: Endpoint(f"http://127.0.0.1:{port}/hooks/{d}", s) for d, s in SECRETS.items()}
-    deliverer = WebhookDeliverer(KafkaClients(settings.bootstrap_servers), endpoints, instance="test", attempts=3, backoff=0.05, group=group)
+    deliverer = WebhookDeliverer(KafkaClients(access(settings, WEBHOOK)), endpoints, instance="test", attempts=3, backoff=0.05, group=group)
     running = asyncio.create_task(deliverer.run())
     try:
         rng = helpers.rng("webhook")
         company = workload.subjects(rng, 1, persons_share=0.0)[0]
         listing = workload.debtor_listed(company, f"（2026）豫10执W{rng.randrange(10**6)}号", date(2026, 11, 2))
-        [o] = await submit_as_departments(settings.bootstrap_servers, settings.keys_dir, [listing])
+        [o] = await submit_as_departments(settings, [listing])
         assert o["status"] == "ACCEPTED"
         event_id = listing[1]["envelope"]["event_id"]
         # the alerts of the two departments (restrict-high-consumption -> transport, restrict-exit -> exit-entry)

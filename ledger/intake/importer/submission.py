@@ -28,6 +28,7 @@ from ledger.intake.importer.report import (
     RowReport,
 )
 from ledger.platform import config, signing
+from ledger.platform.kafka_access import AccessError, access
 from schemas import registry
 
 CHUNK = 1000  # submissions signed as one batch and sent before waiting for the broker's acknowledgement of the previous chunk
@@ -193,7 +194,11 @@ async def import_file(settings: config.Settings, department: str, data: bytes, m
         key = signing.private_key(settings.keys_dir, department)
     except (FileNotFoundError, ValueError) as exc:
         raise SetupError(f"找不到部门 {department} 的签名密钥 (no signing key for {department}: {exc})") from None
-    client = LedgerClient(settings.bootstrap_servers, department, key)
+    try:
+        kafka = access(settings, department)
+    except AccessError as exc:
+        raise SetupError(f"找不到部门 {department} 的 Kafka 密码 (no Kafka password for {department}: {exc})") from None
+    client = LedgerClient(kafka, department, key)
     try:
         await client.start()
     except Exception as exc:  # aiokafka raises several kinds when the broker is unreachable

@@ -10,6 +10,8 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -24,11 +26,13 @@ import org.apache.avro.generic.GenericDatumReader;
 import org.apache.avro.generic.GenericRecord;
 import org.apache.avro.io.BinaryDecoder;
 import org.apache.avro.io.DecoderFactory;
+import org.apache.kafka.clients.CommonClientConfigs;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.config.SaslConfigs;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
 /**
@@ -41,8 +45,13 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  * (listed = false), so the table is right however long the subscriber was away. At the end it prints
  * the table as JSON on standard output.
  *
+ * <p>The brokers require SASL/SCRAM-SHA-512: the subscriber logs in as the sector system's own
+ * principal (--user), which may read credit.lists.* and credit.alerts and nothing else, with the
+ * password from a file (--password-file, never on the command line).
+ *
  * <pre>
  * java -jar examples/java/target/credit-subscriber.jar --bootstrap 127.0.0.1:19092 \
+ *      --user sector-banking --password-file .stack/keys/kafka/sector-banking.password \
  *      --registry http://127.0.0.1:8083 [--entity uscc:91411002MA...]...
  * </pre>
  */
@@ -105,9 +114,13 @@ public final class CurrentLists {
   }
 
   /** Reads the topic from the beginning to its end (the last committed record at the start). */
-  void readAll(String bootstrap) throws IOException, InterruptedException {
+  void readAll(String bootstrap, String user, String password) throws IOException, InterruptedException {
     Properties props = new Properties();
     props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+    props.put(CommonClientConfigs.SECURITY_PROTOCOL_CONFIG, "SASL_PLAINTEXT");  // SASL_SSL on a TLS listener
+    props.put(SaslConfigs.SASL_MECHANISM, "SCRAM-SHA-512");
+    props.put(SaslConfigs.SASL_JAAS_CONFIG, "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        + "username=\"" + user + "\" password=\"" + password + "\";");
     props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
     props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
     props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
@@ -148,23 +161,34 @@ public final class CurrentLists {
   public static void main(String[] args) throws Exception {
     String bootstrap = "127.0.0.1:19092";
     String registry = "http://127.0.0.1:8083";
+    String user = "sector-banking";
+    String passwordFile = null;
     Set<String> entities = new HashSet<>();
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--bootstrap" -> bootstrap = args[++i];
         case "--registry" -> registry = args[++i];
+        case "--user" -> user = args[++i];
+        case "--password-file" -> passwordFile = args[++i];
         case "--entity" -> entities.add(args[++i]);
         default -> {
           System.err.println("usage: java -jar credit-subscriber.jar [--bootstrap HOST:PORT] "
-              + "[--registry URL] [--entity ID]...\n\nReads credit.lists.current from the beginning and "
-              + "prints the current lists (key '<entity id>|<list kind>' -> listed, entries) as JSON; "
-              + "--entity keeps only those entities in the output.");
+              + "[--user PRINCIPAL] --password-file FILE [--registry URL] [--entity ID]...\n\n"
+              + "Reads credit.lists.current from the beginning as the sector system PRINCIPAL (default "
+              + "sector-banking; its Kafka password in FILE) and prints the current lists (key "
+              + "'<entity id>|<list kind>' -> listed, entries) as JSON; --entity keeps only those "
+              + "entities in the output.");
           System.exit(args[i].equals("--help") ? 0 : 2);
         }
       }
     }
+    if (passwordFile == null) {
+      System.err.println("--password-file is required: the file holding the Kafka password of " + user);
+      System.exit(2);
+    }
+    String password = Files.readString(Path.of(passwordFile)).strip();
     CurrentLists lists = new CurrentLists(registry);
-    lists.readAll(bootstrap);
+    lists.readAll(bootstrap, user, password);
     System.out.println(JSON.writerWithDefaultPrettyPrinter().writeValueAsString(lists.json(entities)));
   }
 }
