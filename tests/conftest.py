@@ -79,7 +79,7 @@ def supervision(settings, services):  # type: ignore[no-untyped-def]
 FAULT_MODULES = frozenset({
     "test_broker_pause.py", "test_disk_full.py", "test_feeds_kill.py", "test_gateway_kill.py",
     "test_projector_faults.py", "test_rebalance_storm.py", "test_sequencer_kill.py", "test_sequencer_restore.py",
-    "test_sequencer_store.py", "test_supervisor.py", "test_webhook_kill.py", "test_zombies.py"})
+    "test_sequencer_store.py", "test_supervisor.py", "test_three_brokers.py", "test_webhook_kill.py", "test_zombies.py"})
 FAULT_TESTS = frozenset({"test_killed_twice_in_mid_stream_its_counts_equal_a_recount_of_the_topics"})
 
 
