@@ -92,12 +92,19 @@ async def prepare(conn: psycopg.AsyncConnection[Any]) -> None:
     await conn.commit()
 
 
-async def load(conn: psycopg.AsyncConnection[Any], keys: set[str]) -> Loaded:
+async def load(conn: psycopg.AsyncConnection[Any], keys: set[str], generation: int = 0) -> Loaded:
     cur = await conn.execute("select entity_id, version, state from entity_state where entity_id = any(%s)",
                              (list(keys),))
     states = {eid: (version, state_from_json(state)) for eid, version, state in await cur.fetchall()}
     cur = await conn.execute("select entity_key from held_entities where entity_key = any(%s)", (list(keys),))
-    return Loaded(states, {k for (k,) in await cur.fetchall()})
+    return Loaded(states, {k for (k,) in await cur.fetchall()}, generation)
+
+
+async def generation(conn: psycopg.AsyncConnection[Any]) -> int:
+    """The live views' generation: the number of switch-overs to a rebuilt schema (public.view_generations)."""
+    cur = await conn.execute("select coalesce(max(id), 0) from public.view_generations")
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
 
 
 def _text_safe(v: Any) -> Any:

@@ -1,10 +1,15 @@
 """The projector: credit.events -> the PostgreSQL read models, in batches, once per (entity, version).
 
-Per batch (aiokafka getmany): load the fold state of the entities it touches, fold it with the
-domain's evolve (projections/rows.py), write every table set-based (projections/views.py) and the
-new positions, all in ONE PostgreSQL transaction (`PgViews`, the projector's sink; the batch loop
-in `Projector` sees only the sink's three operations, so the unit tests give it an in-memory one). The consumer has no group: it seeks to the
-positions stored with the views. A lost database connection (PostgreSQL restarted) is retried with
+Per batch (aiokafka getmany): load the committed fold state of the entities it touches, fold it with
+the domain's evolve (projections/rows.py), write every table set-based (projections/views.py) and the
+new positions, all in ONE PostgreSQL transaction (`PgViews`, the projector's sink; the batch loop in
+`Projector` sees only the sink's four operations, so the unit tests give it an in-memory one). The
+batches overlap: while batch n is written (a task on the sink's writing connection, PostgreSQL's
+core busy), batch n+1 is loaded on the reading connection and folded in a thread, starting from the
+states batch n leaves behind (`Loaded.after`); batch n+1's write starts once batch n is committed.
+A kill at any moment loses nothing and doubles nothing: every batch commits its rows with its
+positions. The consumer has no group: it seeks to the positions stored with the views.
+A lost database connection (PostgreSQL restarted) is retried with
 a fresh connection from the stored positions; a batch the database refuses for want of room (a
 full disk) pauses the projector, which says why (log, `ledger_projection_paused{reason}`) and tries
 again until there is room; a record that cannot be decoded is quarantined with
@@ -19,6 +24,7 @@ import argparse
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import psycopg
@@ -56,31 +62,47 @@ PAUSE_FIRST, PAUSE_MOST = 2.0, 30.0
 
 class Sink(Protocol):
     """Where the projector writes: the views with their stored positions. A connection error
-    (psycopg.OperationalError or InterfaceError) means: nothing of the batch was stored."""
+    (psycopg.OperationalError or InterfaceError) means: nothing of the batch was stored. `load` reads
+    what is committed; `write` stores one batch's rows with its positions, in one transaction, and
+    returns the views' generation it wrote into."""
 
     async def positions(self, topic: str) -> dict[int, int]: ...
 
-    async def apply(self, incoming: list[Incoming], fold: Callable[[list[Incoming], Loaded], Ops],
-                    topic: str) -> Ops: ...
+    async def load(self, keys: set[str]) -> Loaded: ...
+
+    async def write(self, ops: Ops, topic: str, generation: int) -> None: ...
 
     async def close(self) -> None: ...
 
 
-class PgViews:
-    """The views of one PostgreSQL schema on one connection: a batch is loaded, folded and written
-    in ONE transaction, with its positions."""
+class ViewsSwitched(Exception):
+    """A rebuild's switch-over came between a batch's load and its write: the batch is read again."""
 
-    def __init__(self, conn: psycopg.AsyncConnection[Any], takes_switch_lock: bool = True) -> None:
+
+class PgViews:
+    """The views of one PostgreSQL schema on two connections: one reads the committed states of a
+    batch's entities while the other writes the batch before it; a batch's rows and its positions are
+    written in ONE transaction."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any], reader: psycopg.AsyncConnection[Any],
+                 takes_switch_lock: bool = True) -> None:
         self.conn = conn
+        self.reader = reader
         self.takes_switch_lock = takes_switch_lock
-        self.timings: dict[str, float] = {}  # of the last batch: load_s, fold_s, write_s
 
     @classmethod
     async def connect(cls, dsn: str, schema_name: str, takes_switch_lock: bool = True) -> PgViews:
-        conn = await psycopg.AsyncConnection.connect(dsn, options=f"-c search_path={schema_name}",
-                                                     prepare_threshold=None)
-        await views.prepare(conn)
-        return cls(conn, takes_switch_lock)
+        conns = []
+        try:
+            for _ in range(2):
+                conns.append(await psycopg.AsyncConnection.connect(dsn, options=f"-c search_path={schema_name}",
+                                                                   prepare_threshold=None))
+            await views.prepare(conns[0])
+        except BaseException:
+            for c in conns:
+                await c.close()
+            raise
+        return cls(conns[0], conns[1], takes_switch_lock)
 
     async def positions(self, topic: str) -> dict[int, int]:
         cur = await self.conn.execute("select partition, next_offset from positions where topic = %s", (topic,))
@@ -88,23 +110,36 @@ class PgViews:
         await self.conn.commit()
         return {p: o for p, o in rows}
 
-    async def apply(self, incoming: list[Incoming], fold: Callable[[list[Incoming], Loaded], Ops],
-                    topic: str) -> Ops:
-        started = time.monotonic()
+    async def load(self, keys: set[str]) -> Loaded:
+        async with self.reader.transaction():
+            if not self.takes_switch_lock:  # a rebuild's schema is never switched under its projector
+                return await views.load(self.reader, keys)
+            await self.reader.execute("select pg_advisory_xact_lock_shared(%s)", (schema.SWITCH_LOCK,))
+            return await views.load(self.reader, keys, await views.generation(self.reader))
+
+    async def write(self, ops: Ops, topic: str, generation: int) -> None:
         async with self.conn.transaction():
             if self.takes_switch_lock:  # a rebuild's switch-over takes it exclusively: no batch straddles a swap
                 await self.conn.execute("select pg_advisory_xact_lock_shared(%s)", (schema.SWITCH_LOCK,))
-            loaded = await views.load(self.conn, entity_keys(incoming))
-            t_fold = time.monotonic()
-            ops = fold(incoming, loaded)
-            t_write = time.monotonic()
+                if await views.generation(self.conn) != generation:
+                    raise ViewsSwitched(f"the views were switched over after generation {generation}")
             await views.write(self.conn, ops, topic)
-        self.timings = {"load_s": round(t_fold - started, 4), "fold_s": round(t_write - t_fold, 4),
-                        "write_s": round(time.monotonic() - t_write, 4)}
-        return ops
 
     async def close(self) -> None:
         await self.conn.close()
+        await self.reader.close()
+
+
+@dataclass
+class Written:
+    """A batch being written while the next one is folded."""
+
+    task: asyncio.Task[float]  # its seconds of writing
+    ops: Ops
+    generation: int  # of the views it was loaded in
+    records: int
+    started: float
+    timings: dict[str, float]
 
 
 class Projector:
@@ -132,6 +167,7 @@ class Projector:
         self._replay = False
         self._pause: str | None = None  # why the projector waits for the database (None: it does not)
         self._pause_backoff = retry.Backoff(PAUSE_FIRST, PAUSE_MOST)
+        self._writing: Written | None = None  # the batch being written while the next one is folded
 
     def stop(self) -> None:
         self._stop.set()
@@ -172,28 +208,38 @@ class Projector:
                     self._replay = False
                     await consumer.seek_to_beginning(*tps)
                     log.info("replaying the whole ledger")
-                if until is not None and await caught_up(consumer, {TopicPartition(topic, p): o
-                                                                    for p, o in until.items()}):
-                    break
-                batch = await retry.probe(log, "projector", "getmany", lambda: consumer.getmany(timeout_ms=200))
-                if batch is None:  # the broker is away: read on from the same positions in a moment
-                    await asyncio.sleep(1)
-                    continue
-                if batch:
-                    if until is not None:  # never past the requested offsets
-                        batch = {tp: [m for m in msgs if m.offset < until.get(tp.partition, 0)]
-                                 for tp, msgs in batch.items()}
-                    try:
-                        applied += await self._apply(conn, batch)
-                    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                        if no_room(exc):  # a full disk: wait for room, on the same connection
-                            await self._paused(consumer, tps, conn, exc)
-                        else:
-                            conn = await self._recover(consumer, tps, conn, exc)
+                batch: Any = {}
+                try:
+                    if until is not None and await caught_up(consumer, {TopicPartition(topic, p): o
+                                                                        for p, o in until.items()}):
+                        applied += await self._settle()  # the last batch is committed before returning
+                        break
+                    batch = await retry.probe(log, "projector", "getmany", lambda: consumer.getmany(timeout_ms=200))
+                    if batch is None:  # the broker is away: read on from the same positions in a moment
+                        await asyncio.sleep(1)
                         continue
-                    self._resumed()
+                    if batch:
+                        if until is not None:  # never past the requested offsets
+                            batch = {tp: [m for m in msgs if m.offset < until.get(tp.partition, 0)]
+                                     for tp, msgs in batch.items()}
+                        applied += await self._apply(conn, batch)
+                    elif self._writing is not None:  # nothing new: the batch being written is committed now
+                        applied += await self._settle()
+                except (psycopg.OperationalError, psycopg.InterfaceError, ViewsSwitched) as exc:
+                    # nothing of the failed batch is stored, nor of the one folded after it: both are read
+                    # again from the positions stored in the database
+                    applied += await self._drain()
+                    if no_room(exc):  # a full disk: wait for room, on the same connection
+                        await self._paused(consumer, tps, conn, exc)
+                    else:
+                        conn = await self._recover(consumer, tps, conn, exc)
+                    continue
                 await self._measure_lag(consumer, tps, batch)
+            applied += await self._drain()  # stopped: the batch being written is committed (or not) first
         finally:
+            if self._writing is not None:  # the projector itself fails: its last write is abandoned
+                self._writing.task.cancel()
+                self._writing = None
             await conn.close()
             await consumer.stop()
         return applied
@@ -256,13 +302,45 @@ class Projector:
         return conn
 
     async def _apply(self, conn: Sink, batch: Any) -> int:
+        """Load and fold one batch while the batch before it is being written, then start its write.
+        Returns the events of the batch before, now committed. The fold starts from the committed
+        states with those the batch being written leaves behind: each batch sees every batch before it."""
         started = time.monotonic()
         incoming = [Incoming(tp.partition, m.offset, m.key, m.value, m.timestamp)
                     for tp, msgs in batch.items() for m in msgs]
         if not incoming:
             return 0
-        ops = await conn.apply(incoming, self.folder.fold, self.topic.name)
-        self.records_read += len(incoming)
+        keys = entity_keys(incoming)
+        loaded = await conn.load(keys)
+        before = self._writing
+        if before is not None:
+            loaded = loaded.after(before.ops, keys)
+        t_fold = time.monotonic()
+        ops = await asyncio.to_thread(self.folder.fold, incoming, loaded)  # the write goes on meanwhile
+        t_wait = time.monotonic()
+        applied = await self._settle()
+        if before is not None and before.generation != loaded.generation:
+            raise ViewsSwitched("the views were switched over while the batch before was being written")
+        self._writing = Written(asyncio.create_task(self._write(conn, ops, loaded.generation)), ops, loaded.generation,
+                                len(incoming),
+                                started, {"load_s": t_fold - started, "fold_s": t_wait - t_fold,
+                                          "wait_s": time.monotonic() - t_wait})
+        return applied
+
+    async def _write(self, conn: Sink, ops: Ops, generation: int) -> float:
+        started = time.monotonic()
+        await conn.write(ops, self.topic.name, generation)
+        return time.monotonic() - started
+
+    async def _settle(self) -> int:
+        """Wait for the batch being written to be committed (its error, if any, is raised: nothing of
+        it is stored); count and log it. Returns its events applied."""
+        w, self._writing = self._writing, None
+        if w is None:
+            return 0
+        write_s = await w.task
+        ops = w.ops
+        self.records_read += w.records
         PROJECTED.inc(ops.applied)
         SKIPPED.inc(ops.skipped)
         PROVISIONAL.labels("publicity").inc(sum(1 for r in ops.publicity_inserts if r[-1]))
@@ -270,10 +348,19 @@ class Projector:
         for q in ops.quarantine:
             QUARANTINED.labels(q[3]).inc()
             log.warning("record quarantined", partition=q[0], offset=q[1], entity=q[2], reason=q[3], detail=q[4])
-        log.info("batch projected", records=len(incoming), applied=ops.applied, skipped=ops.skipped,
-                 quarantined=len(ops.quarantine), seconds=round(time.monotonic() - started, 4),
-                 **getattr(conn, "timings", {}))
+        log.info("batch projected", records=w.records, applied=ops.applied, skipped=ops.skipped,
+                 quarantined=len(ops.quarantine), seconds=round(time.monotonic() - w.started, 4),
+                 write_s=round(write_s, 4), **{k: round(v, 4) for k, v in w.timings.items()})
+        self._resumed()
         return ops.applied
+
+    async def _drain(self) -> int:
+        """After an error, or when stopping: let the batch being written finish. Returns its events if it
+        was committed; an error of its own changes nothing (the positions stored say what is done)."""
+        try:
+            return await self._settle()
+        except (psycopg.OperationalError, psycopg.InterfaceError, ViewsSwitched):
+            return 0
 
     async def _measure_lag(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition], batch: Any) -> None:
         # a probe that fails on a retriable error (a broker away) is skipped, logged and counted: it

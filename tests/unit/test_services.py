@@ -5,6 +5,7 @@ but with the fakes."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import date
 from pathlib import Path
@@ -22,7 +23,7 @@ from ledger.rules import loader
 from ledger.sequencer.core import Sequencing
 from ledger.sequencer.service import SequencerService
 from ops import workload
-from projections.rows import Folder, Incoming, Loaded, Ops, state_from_json
+from projections.rows import Folder, Loaded, Ops, state_from_json
 from schemas import registry
 from tests.fakes import FakeKafka, run_until
 
@@ -214,17 +215,17 @@ class FakeViews:
     async def positions(self, topic: str) -> dict[int, int]:
         return dict(self.stored)
 
-    async def apply(self, incoming: list[Incoming], fold: Any, topic: str) -> Ops:
+    async def load(self, keys: set[str]) -> Loaded:
+        return Loaded({k: (v, state_from_json(s)) for k, (v, s) in self.states.items() if k in keys}, set())
+
+    async def write(self, ops: Ops, topic: str, generation: int) -> None:
+        await asyncio.sleep(0)  # the next batch is folded meanwhile
         if self.fail_applies:
             self.fail_applies -= 1
             raise self.fail_with
-        keys = {m.key.decode() for m in incoming if m.key}
-        loaded = Loaded({k: (v, state_from_json(s)) for k, (v, s) in self.states.items() if k in keys}, set())
-        ops = fold(incoming, loaded)
         self.states.update(ops.states)
         self.stored.update({p: o for p, (o, _) in ops.positions.items()})
         self.batches.append(ops)
-        return ops
 
     async def close(self) -> None:
         pass
@@ -247,6 +248,40 @@ async def test_the_projector_folds_batches_and_goes_on_from_its_stored_positions
     # a second run reads nothing again: it starts from the stored positions
     batches = len(views.batches)
     assert await _projector(kafka, views).run(until=ends) == 0 and len(views.batches) == batches
+
+
+class SlowViews(FakeViews):
+    """Writes that take a while; counts the loads made while a batch was being written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loads = 0
+        self.loads_while_writing = 0
+
+    async def load(self, keys: set[str]) -> Loaded:
+        await asyncio.sleep(0)  # a query: the write started just before goes on meanwhile
+        self.loads += 1
+        return await super().load(keys)
+
+    async def write(self, ops: Ops, topic: str, generation: int) -> None:
+        loads = self.loads
+        await asyncio.sleep(0.05)
+        self.loads_while_writing += self.loads - loads
+        await super().write(ops, topic, generation)
+
+
+async def test_the_next_batch_is_folded_while_one_is_written_from_the_states_it_leaves(tmp_path: Path) -> None:
+    """Batch n+1 is loaded and folded while batch n is being written: its entities' states come from
+    batch n (not yet in the sink) and the result is what one batch at a time gives."""
+    kafka = FakeKafka()
+    await _sequence(kafka, tmp_path, _penalties(9, seed=4))
+    ends = {r.partition: r.offset + 1 for r in kafka.broker.records(registry.EVENTS.name)}
+    one_at_a_time, overlapped = FakeViews(), SlowViews()
+    assert await _projector(kafka, one_at_a_time).run(until=ends) == 9
+    assert await _projector(kafka, overlapped).run(until=ends) == 9
+    assert overlapped.loads_while_writing >= 1 and len(overlapped.batches) >= 3
+    assert overlapped.states == one_at_a_time.states and overlapped.stored == ends
+    assert sum(b.skipped for b in overlapped.batches) == 0 and not any(b.quarantine for b in overlapped.batches)
 
 
 async def test_the_projector_reconnects_after_a_database_error_and_applies_each_event_once(tmp_path: Path) -> None:
