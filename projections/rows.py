@@ -77,6 +77,9 @@ class Ops:
     # not written: every touched entity's state after the batch, from which the next batch's fold starts
     # while this one is being written (`Loaded.after`)
     final_states: dict[str, tuple[int, EntityState]] = field(default_factory=dict)
+    # touched entities the database had no state of when the batch was loaded: their entity_state and
+    # entities rows are plain inserts (views.write COPYs them straight in, an upsert only if one exists)
+    new_entities: set[str] = field(default_factory=set)
     applied: int = 0
     skipped: int = 0
     # a record of the batch holds NUL or the text "\u0000" somewhere: views.write must make its text
@@ -176,7 +179,11 @@ class Folder:
             new_state = evolve(state, event)
             states[eid] = (new_state.version, new_state)
             public = self.public(rec)
-            info = touched.setdefault(eid, {"first_seen": entry["sequenced_at"]})
+            info = touched.get(eid)
+            if info is None:
+                info = touched[eid] = {"first_seen": entry["sequenced_at"]}
+                if eid not in loaded.states:
+                    ops.new_entities.add(eid)
             info.update(category=entry["category"], id_type=public["id_type"], public_id=public["id"],
                         name=public["name"], last_change=entry["sequenced_at"], last_event_type=entry["event_type"],
                         county=public["county"])

@@ -311,8 +311,9 @@ class Projector:
         if not incoming:
             return 0
         keys = entity_keys(incoming)
-        loaded = await conn.load(keys)
         before = self._writing
+        # the entities the batch being written touched are not read: their states are those it leaves behind
+        loaded = await conn.load(keys - before.ops.final_states.keys() if before is not None else keys)
         if before is not None:
             loaded = loaded.after(before.ops, keys)
         t_fold = time.monotonic()
