@@ -168,6 +168,7 @@ class Projector:
         self._pause: str | None = None  # why the projector waits for the database (None: it does not)
         self._pause_backoff = retry.Backoff(PAUSE_FIRST, PAUSE_MOST)
         self._writing: Written | None = None  # the batch being written while the next one is folded
+        self._applied = 0
 
     def stop(self) -> None:
         self._stop.set()
@@ -196,7 +197,7 @@ class Projector:
         consumer.assign(tps)
         if until is not None:  # only the partitions of this projector
             until = {p: o for p, o in until.items() if p in self.partitions}
-        applied = 0
+        self._applied = 0  # events of the batches committed by this run
         conn = await self.connect()
         try:
             stored = await conn.positions(topic)
@@ -212,7 +213,7 @@ class Projector:
                 try:
                     if until is not None and await caught_up(consumer, {TopicPartition(topic, p): o
                                                                         for p, o in until.items()}):
-                        applied += await self._settle()  # the last batch is committed before returning
+                        await self._settle()  # the last batch is committed before returning
                         break
                     batch = await retry.probe(log, "projector", "getmany", lambda: consumer.getmany(timeout_ms=200))
                     if batch is None:  # the broker is away: read on from the same positions in a moment
@@ -222,27 +223,27 @@ class Projector:
                         if until is not None:  # never past the requested offsets
                             batch = {tp: [m for m in msgs if m.offset < until.get(tp.partition, 0)]
                                      for tp, msgs in batch.items()}
-                        applied += await self._apply(conn, batch)
+                        await self._apply(conn, batch)
                     elif self._writing is not None:  # nothing new: the batch being written is committed now
-                        applied += await self._settle()
+                        await self._settle()
                 except (psycopg.OperationalError, psycopg.InterfaceError, ViewsSwitched) as exc:
                     # nothing of the failed batch is stored, nor of the one folded after it: both are read
                     # again from the positions stored in the database
-                    applied += await self._drain()
+                    await self._drain()
                     if no_room(exc):  # a full disk: wait for room, on the same connection
                         await self._paused(consumer, tps, conn, exc)
                     else:
                         conn = await self._recover(consumer, tps, conn, exc)
                     continue
                 await self._measure_lag(consumer, tps, batch)
-            applied += await self._drain()  # stopped: the batch being written is committed (or not) first
+            await self._drain()  # stopped: the batch being written is committed (or not) first
         finally:
             if self._writing is not None:  # the projector itself fails: its last write is abandoned
                 self._writing.task.cancel()
                 self._writing = None
             await conn.close()
             await consumer.stop()
-        return applied
+        return self._applied
 
     async def _paused(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition], conn: Sink,
                       exc: Exception) -> None:
@@ -301,15 +302,15 @@ class Projector:
                 delay = min(delay * 2, 5.0)
         return conn
 
-    async def _apply(self, conn: Sink, batch: Any) -> int:
-        """Load and fold one batch while the batch before it is being written, then start its write.
-        Returns the events of the batch before, now committed. The fold starts from the committed
-        states with those the batch being written leaves behind: each batch sees every batch before it."""
+    async def _apply(self, conn: Sink, batch: Any) -> None:
+        """Load and fold one batch while the batch before it is being written, then start its write once
+        that one is committed. The fold starts from the committed states with those the batch being
+        written leaves behind: each batch sees every batch before it."""
         started = time.monotonic()
         incoming = [Incoming(tp.partition, m.offset, m.key, m.value, m.timestamp)
                     for tp, msgs in batch.items() for m in msgs]
         if not incoming:
-            return 0
+            return
         keys = entity_keys(incoming)
         before = self._writing
         # the entities the batch being written touched are not read: their states are those it leaves behind
@@ -319,26 +320,24 @@ class Projector:
         t_fold = time.monotonic()
         ops = await asyncio.to_thread(self.folder.fold, incoming, loaded)  # the write goes on meanwhile
         t_wait = time.monotonic()
-        applied = await self._settle()
+        await self._settle()
         if before is not None and before.generation != loaded.generation:
             raise ViewsSwitched("the views were switched over while the batch before was being written")
-        self._writing = Written(asyncio.create_task(self._write(conn, ops, loaded.generation)), ops, loaded.generation,
-                                len(incoming),
-                                started, {"load_s": t_fold - started, "fold_s": t_wait - t_fold,
-                                          "wait_s": time.monotonic() - t_wait})
-        return applied
+        timings = {"load_s": t_fold - started, "fold_s": t_wait - t_fold, "wait_s": time.monotonic() - t_wait}
+        self._writing = Written(asyncio.create_task(self._write(conn, ops, loaded.generation)), ops,
+                                loaded.generation, len(incoming), started, timings)
 
     async def _write(self, conn: Sink, ops: Ops, generation: int) -> float:
         started = time.monotonic()
         await conn.write(ops, self.topic.name, generation)
         return time.monotonic() - started
 
-    async def _settle(self) -> int:
+    async def _settle(self) -> None:
         """Wait for the batch being written to be committed (its error, if any, is raised: nothing of
-        it is stored); count and log it. Returns its events applied."""
+        it is stored); count and log it."""
         w, self._writing = self._writing, None
         if w is None:
-            return 0
+            return
         write_s = await w.task
         ops = w.ops
         self.records_read += w.records
@@ -353,15 +352,15 @@ class Projector:
                  quarantined=len(ops.quarantine), seconds=round(time.monotonic() - w.started, 4),
                  write_s=round(write_s, 4), **{k: round(v, 4) for k, v in w.timings.items()})
         self._resumed()
-        return ops.applied
+        self._applied += ops.applied
 
-    async def _drain(self) -> int:
-        """After an error, or when stopping: let the batch being written finish. Returns its events if it
-        was committed; an error of its own changes nothing (the positions stored say what is done)."""
+    async def _drain(self) -> None:
+        """After an error, or when stopping: let the batch being written finish (counted if committed);
+        an error of its own changes nothing (the positions stored say what is done)."""
         try:
-            return await self._settle()
+            await self._settle()
         except (psycopg.OperationalError, psycopg.InterfaceError, ViewsSwitched):
-            return 0
+            pass
 
     async def _measure_lag(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition], batch: Any) -> None:
         # a probe that fails on a retriable error (a broker away) is skipped, logged and counted: it

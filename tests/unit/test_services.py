@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from consumers.list_keeper.service import ListKeeper
-from consumers.projector.service import Projector
+from consumers.projector.service import Projector, ViewsSwitched
 from ledger.platform import signing
 from ledger.platform.clock import Clock
 from ledger.records import submissions
@@ -282,6 +282,41 @@ async def test_the_next_batch_is_folded_while_one_is_written_from_the_states_it_
     assert overlapped.loads_while_writing >= 1 and len(overlapped.batches) >= 3
     assert overlapped.states == one_at_a_time.states and overlapped.stored == ends
     assert sum(b.skipped for b in overlapped.batches) == 0 and not any(b.quarantine for b in overlapped.batches)
+
+
+class SwitchedViews(SlowViews):
+    """A rebuild's switch-over right after the first batch is committed: the views' generation moves on,
+    and a batch loaded before it is refused as PgViews.write refuses it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.generation = 0
+
+    async def load(self, keys: set[str]) -> Loaded:
+        loaded = await super().load(keys)
+        loaded.generation = self.generation
+        return loaded
+
+    async def write(self, ops: Ops, topic: str, generation: int) -> None:
+        if generation != self.generation:
+            raise ViewsSwitched(f"the views were switched over after generation {generation}")
+        await super().write(ops, topic, generation)
+        if len(self.batches) == 1:
+            self.generation += 1
+
+
+async def test_a_switch_over_between_a_batchs_load_and_its_write_makes_the_projector_read_it_again(
+        tmp_path: Path) -> None:
+    kafka = FakeKafka()
+    await _sequence(kafka, tmp_path, _penalties(9, seed=4))
+    ends = {r.partition: r.offset + 1 for r in kafka.broker.records(registry.EVENTS.name)}
+    one_at_a_time, switched = FakeViews(), SwitchedViews()
+    assert await _projector(kafka, one_at_a_time).run(until=ends) == 9
+    assert await _projector(kafka, switched).run(until=ends) == 9
+    # the batch loaded in the old generation was read again, on a fresh connection, and applied once
+    assert switched.connects == 2 and switched.generation == 1
+    assert switched.states == one_at_a_time.states and switched.stored == ends
+    assert sum(b.applied for b in switched.batches) == 9 and sum(b.skipped for b in switched.batches) == 0
 
 
 async def test_the_projector_reconnects_after_a_database_error_and_applies_each_event_once(tmp_path: Path) -> None:
