@@ -270,15 +270,23 @@ class SlowViews(FakeViews):
         await super().write(ops, topic, generation)
 
 
-async def test_the_next_batch_is_folded_while_one_is_written_from_the_states_it_leaves(tmp_path: Path) -> None:
-    """Batch n+1 is loaded and folded while batch n is being written: its entities' states come from
-    batch n (not yet in the sink) and the result is what one batch at a time gives."""
+async def _beside_one_at_a_time(tmp_path: Path, views: FakeViews) -> tuple[FakeViews, dict[int, int]]:
+    """Nine penalties for three entities projected (three records a batch) into `views` and, for
+    comparison, into a sink that writes each batch at once; both apply all nine."""
     kafka = FakeKafka()
     await _sequence(kafka, tmp_path, _penalties(9, seed=4))
     ends = {r.partition: r.offset + 1 for r in kafka.broker.records(registry.EVENTS.name)}
-    one_at_a_time, overlapped = FakeViews(), SlowViews()
+    one_at_a_time = FakeViews()
     assert await _projector(kafka, one_at_a_time).run(until=ends) == 9
-    assert await _projector(kafka, overlapped).run(until=ends) == 9
+    assert await _projector(kafka, views).run(until=ends) == 9
+    return one_at_a_time, ends
+
+
+async def test_the_next_batch_is_folded_while_one_is_written_from_the_states_it_leaves(tmp_path: Path) -> None:
+    """Batch n+1 is loaded and folded while batch n is being written: its entities' states come from
+    batch n (not yet in the sink) and the result is what one batch at a time gives."""
+    overlapped = SlowViews()
+    one_at_a_time, ends = await _beside_one_at_a_time(tmp_path, overlapped)
     assert overlapped.loads_while_writing >= 1 and len(overlapped.batches) >= 3
     assert overlapped.states == one_at_a_time.states and overlapped.stored == ends
     assert sum(b.skipped for b in overlapped.batches) == 0 and not any(b.quarantine for b in overlapped.batches)
@@ -307,12 +315,8 @@ class SwitchedViews(SlowViews):
 
 async def test_a_switch_over_between_a_batchs_load_and_its_write_makes_the_projector_read_it_again(
         tmp_path: Path) -> None:
-    kafka = FakeKafka()
-    await _sequence(kafka, tmp_path, _penalties(9, seed=4))
-    ends = {r.partition: r.offset + 1 for r in kafka.broker.records(registry.EVENTS.name)}
-    one_at_a_time, switched = FakeViews(), SwitchedViews()
-    assert await _projector(kafka, one_at_a_time).run(until=ends) == 9
-    assert await _projector(kafka, switched).run(until=ends) == 9
+    switched = SwitchedViews()
+    one_at_a_time, ends = await _beside_one_at_a_time(tmp_path, switched)
     # the batch loaded in the old generation was read again, on a fresh connection, and applied once
     assert switched.connects == 2 and switched.generation == 1
     assert switched.states == one_at_a_time.states and switched.stored == ends
