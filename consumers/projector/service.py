@@ -6,7 +6,8 @@ new positions, all in ONE PostgreSQL transaction (`PgViews`, the projector's sin
 `Projector` sees only the sink's four operations, so the unit tests give it an in-memory one). The
 batches overlap: while batch n is written (a task on the sink's writing connection, PostgreSQL's
 core busy), batch n+1 is loaded on the reading connection and folded in a thread, starting from the
-states batch n leaves behind (`Loaded.after`); batch n+1's write starts once batch n is committed.
+states batch n leaves behind (`Loaded.after`), and batch n+2 is fetched; batch n+1's write starts
+once batch n is committed.
 A kill at any moment loses nothing and doubles nothing: every batch commits its rows with its
 positions. The consumer has no group: it seeks to the positions stored with the views.
 A lost database connection (PostgreSQL restarted) is retried with
@@ -131,6 +132,22 @@ class PgViews:
 
 
 @dataclass
+class Folding:
+    """A batch being folded (in a thread) while the one before is written and the next one fetched."""
+
+    future: asyncio.Future[tuple[Ops, float]]  # its row operations and the fold's seconds
+    generation: int  # of the views it was loaded in
+    records: int
+    started: float
+    load_s: float
+
+
+def _timed_fold(folder: Folder, incoming: list[Incoming], loaded: Loaded) -> tuple[Ops, float]:
+    started = time.monotonic()
+    return folder.fold(incoming, loaded), time.monotonic() - started
+
+
+@dataclass
 class Written:
     """A batch being written while the next one is folded."""
 
@@ -167,6 +184,7 @@ class Projector:
         self._replay = False
         self._pause: str | None = None  # why the projector waits for the database (None: it does not)
         self._pause_backoff = retry.Backoff(PAUSE_FIRST, PAUSE_MOST)
+        self._folding: Folding | None = None  # the batch being folded while the one before is written
         self._writing: Written | None = None  # the batch being written while the next one is folded
         self._applied = 0
 
@@ -213,7 +231,7 @@ class Projector:
                 try:
                     if until is not None and await caught_up(consumer, {TopicPartition(topic, p): o
                                                                         for p, o in until.items()}):
-                        await self._settle()  # the last batch is committed before returning
+                        await self._flush(conn)  # the last batch is committed before returning
                         break
                     batch = await retry.probe(log, "projector", "getmany", lambda: consumer.getmany(timeout_ms=200))
                     if batch is None:  # the broker is away: read on from the same positions in a moment
@@ -224,10 +242,10 @@ class Projector:
                             batch = {tp: [m for m in msgs if m.offset < until.get(tp.partition, 0)]
                                      for tp, msgs in batch.items()}
                         await self._apply(conn, batch)
-                    elif self._writing is not None:  # nothing new: the batch being written is committed now
-                        await self._settle()
+                    elif self._folding is not None or self._writing is not None:
+                        await self._flush(conn)  # nothing new: what was read is committed now
                 except (psycopg.OperationalError, psycopg.InterfaceError, ViewsSwitched) as exc:
-                    # nothing of the failed batch is stored, nor of the one folded after it: both are read
+                    # nothing of the failed batch is stored, nor of those read after it: they are read
                     # again from the positions stored in the database
                     await self._drain()
                     if no_room(exc):  # a full disk: wait for room, on the same connection
@@ -241,6 +259,7 @@ class Projector:
             if self._writing is not None:  # the projector itself fails: its last write is abandoned
                 self._writing.task.cancel()
                 self._writing = None
+            self._folding = None  # and what is being folded (the thread ends by itself)
             await conn.close()
             await consumer.stop()
         return self._applied
@@ -303,29 +322,43 @@ class Projector:
         return conn
 
     async def _apply(self, conn: Sink, batch: Any) -> None:
-        """Load and fold one batch while the batch before it is being written, then start its write once
-        that one is committed. The fold starts from the committed states with those the batch being
-        written leaves behind: each batch sees every batch before it."""
-        started = time.monotonic()
+        """Start folding a batch. First the batch folded before it goes to be written, once the one
+        before that is committed (`_advance`); then this batch's entities are read and it is folded in
+        a thread, from the committed states with those the batch being written leaves behind (each
+        batch sees every batch before it), while that batch is written and the next one is fetched."""
         incoming = [Incoming(tp.partition, m.offset, m.key, m.value, m.timestamp)
                     for tp, msgs in batch.items() for m in msgs]
         if not incoming:
             return
+        await self._advance(conn)
+        started = time.monotonic()
         keys = entity_keys(incoming)
         before = self._writing
         # the entities the batch being written touched are not read: their states are those it leaves behind
         loaded = await conn.load(keys - before.ops.final_states.keys() if before is not None else keys)
         if before is not None:
+            if before.generation != loaded.generation:
+                raise ViewsSwitched("the views were switched over while the batch before was being written")
             loaded = loaded.after(before.ops, keys)
-        t_fold = time.monotonic()
-        ops = await asyncio.to_thread(self.folder.fold, incoming, loaded)  # the write goes on meanwhile
+        self._folding = Folding(asyncio.ensure_future(asyncio.to_thread(_timed_fold, self.folder, incoming, loaded)),
+                                loaded.generation, len(incoming), started, time.monotonic() - started)
+
+    async def _advance(self, conn: Sink) -> None:
+        """The batch being folded, once folded, goes to be written when the one being written is committed."""
+        f, self._folding = self._folding, None
+        if f is None:
+            return
+        ops, fold_s = await f.future
         t_wait = time.monotonic()
         await self._settle()
-        if before is not None and before.generation != loaded.generation:
-            raise ViewsSwitched("the views were switched over while the batch before was being written")
-        timings = {"load_s": t_fold - started, "fold_s": t_wait - t_fold, "wait_s": time.monotonic() - t_wait}
-        self._writing = Written(asyncio.create_task(self._write(conn, ops, loaded.generation)), ops,
-                                loaded.generation, len(incoming), started, timings)
+        timings = {"load_s": f.load_s, "fold_s": fold_s, "wait_s": time.monotonic() - t_wait}
+        self._writing = Written(asyncio.create_task(self._write(conn, ops, f.generation)), ops, f.generation,
+                                f.records, f.started, timings)
+
+    async def _flush(self, conn: Sink) -> None:
+        """Every batch read so far folded, written and committed."""
+        await self._advance(conn)
+        await self._settle()
 
     async def _write(self, conn: Sink, ops: Ops, generation: int) -> float:
         started = time.monotonic()
@@ -355,8 +388,12 @@ class Projector:
         self._applied += ops.applied
 
     async def _drain(self) -> None:
-        """After an error, or when stopping: let the batch being written finish (counted if committed);
-        an error of its own changes nothing (the positions stored say what is done)."""
+        """After an error, or when stopping: the batch being folded is dropped (read again from the stored
+        positions), the batch being written may finish (counted if committed); an error of its own
+        changes nothing (the positions stored say what is done)."""
+        f, self._folding = self._folding, None
+        if f is not None:  # a thread cannot be cancelled: let it end, and forget what it made
+            await asyncio.gather(f.future, return_exceptions=True)
         try:
             await self._settle()
         except (psycopg.OperationalError, psycopg.InterfaceError, ViewsSwitched):
