@@ -7,10 +7,9 @@ new positions, all in ONE PostgreSQL transaction (`PgViews`, the projector's sin
 batches overlap: while batch n is written (a task on the sink's writing connection, PostgreSQL's
 core busy), batch n+1 is loaded on the reading connection and folded in a thread, starting from the
 states batch n leaves behind (`Loaded.after`), and batch n+2 is fetched; batch n+1's write starts
-once batch n is committed.
-A kill at any moment loses nothing and doubles nothing: every batch commits its rows with its
-positions. The consumer has no group: it seeks to the positions stored with the views.
-A lost database connection (PostgreSQL restarted) is retried with
+once batch n is committed. A kill at any moment loses nothing and doubles nothing: every batch
+commits its rows with its positions. The consumer has no group: it seeks to the positions stored
+with the views. A lost database connection (PostgreSQL restarted) is retried with
 a fresh connection from the stored positions; a batch the database refuses for want of room (a
 full disk) pauses the projector, which says why (log, `ledger_projection_paused{reason}`) and tries
 again until there is room; a record that cannot be decoded is quarantined with
@@ -64,8 +63,9 @@ PAUSE_FIRST, PAUSE_MOST = 2.0, 30.0
 class Sink(Protocol):
     """Where the projector writes: the views with their stored positions. A connection error
     (psycopg.OperationalError or InterfaceError) means: nothing of the batch was stored. `load` reads
-    what is committed; `write` stores one batch's rows with its positions, in one transaction, and
-    returns the views' generation it wrote into."""
+    what is committed, with the views' generation; `write` stores one batch's rows with its positions,
+    in one transaction, if the views are still of the generation the batch was loaded in (else it
+    raises ViewsSwitched and stores nothing)."""
 
     async def positions(self, topic: str) -> dict[int, int]: ...
 
