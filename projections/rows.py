@@ -43,6 +43,16 @@ class Loaded:
 
     states: dict[str, tuple[int, EntityState]]  # entity -> (version, state)
     held: set[str]
+    # the live views' generation (view_generations) the states were read in: a switch-over between this
+    # load and the batch's write makes the projector read the batch again (consumers/projector/service.py)
+    generation: int = 0
+
+    def after(self, ops: Ops, keys: set[str]) -> Loaded:
+        """These states of `keys` with what a batch still being written leaves behind for them (its
+        `final_states`, its held-back entities): what the database holds once that batch is committed."""
+        states = dict(self.states)
+        states.update((k, ops.final_states[k]) for k in keys & ops.final_states.keys())
+        return Loaded(states, self.held | {h[0] for h in ops.held if h[0] in keys}, self.generation)
 
 
 @dataclass
@@ -64,6 +74,12 @@ class Ops:
     quarantine: list[tuple[Any, ...]] = field(default_factory=list)
     held: list[tuple[Any, ...]] = field(default_factory=list)
     positions: dict[int, tuple[int, datetime]] = field(default_factory=dict)
+    # not written: every touched entity's state after the batch, from which the next batch's fold starts
+    # while this one is being written (`Loaded.after`)
+    final_states: dict[str, tuple[int, EntityState]] = field(default_factory=dict)
+    # touched entities the database had no state of when the batch was loaded: their entity_state and
+    # entities rows are plain inserts (views.write COPYs them straight in, an upsert only if one exists)
+    new_entities: set[str] = field(default_factory=set)
     applied: int = 0
     skipped: int = 0
     # a record of the batch holds NUL or the text "\u0000" somewhere: views.write must make its text
@@ -163,7 +179,11 @@ class Folder:
             new_state = evolve(state, event)
             states[eid] = (new_state.version, new_state)
             public = self.public(rec)
-            info = touched.setdefault(eid, {"first_seen": entry["sequenced_at"]})
+            info = touched.get(eid)
+            if info is None:
+                info = touched[eid] = {"first_seen": entry["sequenced_at"]}
+                if eid not in loaded.states:
+                    ops.new_entities.add(eid)
             info.update(category=entry["category"], id_type=public["id_type"], public_id=public["id"],
                         name=public["name"], last_change=entry["sequenced_at"], last_event_type=entry["event_type"],
                         county=public["county"])
@@ -189,7 +209,7 @@ class Folder:
         for partition, m in last.items():
             ops.positions[partition] = (m.offset + 1, datetime.fromtimestamp(m.timestamp_ms / 1000, UTC))
         for eid, info in touched.items():
-            version, state = states[eid]
+            version, state = ops.final_states[eid] = states[eid]
             text = state_json(state)  # once per entity and batch
             ops.states[eid] = (version, text)
             # the state (and the grade reasons made from it) may hold a NUL of an earlier batch's record

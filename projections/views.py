@@ -92,12 +92,19 @@ async def prepare(conn: psycopg.AsyncConnection[Any]) -> None:
     await conn.commit()
 
 
-async def load(conn: psycopg.AsyncConnection[Any], keys: set[str]) -> Loaded:
+async def load(conn: psycopg.AsyncConnection[Any], keys: set[str], generation: int = 0) -> Loaded:
     cur = await conn.execute("select entity_id, version, state from entity_state where entity_id = any(%s)",
                              (list(keys),))
     states = {eid: (version, state_from_json(state)) for eid, version, state in await cur.fetchall()}
     cur = await conn.execute("select entity_key from held_entities where entity_key = any(%s)", (list(keys),))
-    return Loaded(states, {k for (k,) in await cur.fetchall()})
+    return Loaded(states, {k for (k,) in await cur.fetchall()}, generation)
+
+
+async def generation(conn: psycopg.AsyncConnection[Any]) -> int:
+    """The live views' generation: the number of switch-overs to a rebuilt schema (public.view_generations)."""
+    cur = await conn.execute("select coalesce(max(id), 0) from public.view_generations")
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
 
 
 def _text_safe(v: Any) -> Any:
@@ -147,6 +154,34 @@ def entity_rows(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
         yield r if r[12] is None or isinstance(r[12], date) else (*r[:12], date.fromisoformat(r[12]), *r[13:])
 
 
+async def _write_entities(cur: psycopg.AsyncCursor[Any], ops: Ops) -> None:
+    """entity_state and entities, one row each per touched entity. Those the database had no state of
+    when the batch was loaded (`ops.new_entities`) are COPYed straight into both tables inside a
+    savepoint (a bulk insert, no staging table, no speculative insertion per row); the others, and
+    all of them if one of the new ones exists after all, are upserted through the staging tables,
+    a row replaced only by a higher version."""
+    state_cols = "entity_id, version, state"
+    upsert = [k for k in ops.states if k not in ops.new_entities]
+    new = [k for k in ops.states if k in ops.new_entities]
+    if new:
+        try:
+            async with cur.connection.transaction():
+                await copy_rows(cur, "entity_state", state_cols, ((k, *ops.states[k]) for k in new), ops.nul_text)
+                await copy_rows(cur, "entities", ENTITY_COLS, entity_rows(ops.entities[k] for k in new), ops.nul_text)
+        except psycopg.errors.UniqueViolation:
+            upsert = list(ops.states)
+    if not upsert:
+        return
+    await copy_rows(cur, "_in_entity_state", state_cols, ((k, *ops.states[k]) for k in upsert), ops.nul_text)
+    await cur.execute("insert into entity_state select * from _in_entity_state on conflict (entity_id) do "
+                      "update set version = excluded.version, state = excluded.state "
+                      "where entity_state.version < excluded.version")
+    await copy_rows(cur, "_in_entities", ENTITY_COLS, entity_rows(ops.entities[k] for k in upsert), ops.nul_text)
+    await cur.execute(f"insert into entities ({ENTITY_COLS}) select {ENTITY_COLS} from _in_entities "
+                      f"on conflict (entity_id) do update set {_excluded(ENTITY_COLS, ('entity_id', 'first_seen'))} "
+                      "where entities.version < excluded.version")
+
+
 def _excluded(columns: str, keep: tuple[str, ...] = ()) -> str:
     return ", ".join(f"{c} = excluded.{c}" for c in (x.strip() for x in columns.split(",")) if c not in keep)
 
@@ -157,16 +192,7 @@ async def write(conn: psycopg.AsyncConnection[Any], ops: Ops, topic: str = regis
         if ops.ledger_copy:
             await _insert_new(cur, "ledger_copy", LEDGER_COPY_COLS, ops.ledger_copy, ops.nul_text)
         if ops.states:
-            await copy_rows(cur, "_in_entity_state", "entity_id, version, state",
-                        ((k, v, s) for k, (v, s) in ops.states.items()), ops.nul_text)
-            await cur.execute("insert into entity_state select * from _in_entity_state on conflict (entity_id) do "
-                              "update set version = excluded.version, state = excluded.state "
-                              "where entity_state.version < excluded.version")
-        if ops.entities:
-            await copy_rows(cur, "_in_entities", ENTITY_COLS, entity_rows(ops.entities.values()), ops.nul_text)
-            await cur.execute(f"insert into entities ({ENTITY_COLS}) select {ENTITY_COLS} from _in_entities "
-                              f"on conflict (entity_id) do update set {_excluded(ENTITY_COLS, ('entity_id', 'first_seen'))} "
-                              "where entities.version < excluded.version")
+            await _write_entities(cur, ops)
         if ops.list_inserts:
             await _insert_new(cur, "list_entries", LIST_COLS, ops.list_inserts, ops.nul_text)
         if ops.publicity_inserts:

@@ -1,10 +1,15 @@
 """The projector: credit.events -> the PostgreSQL read models, in batches, once per (entity, version).
 
-Per batch (aiokafka getmany): load the fold state of the entities it touches, fold it with the
-domain's evolve (projections/rows.py), write every table set-based (projections/views.py) and the
-new positions, all in ONE PostgreSQL transaction (`PgViews`, the projector's sink; the batch loop
-in `Projector` sees only the sink's three operations, so the unit tests give it an in-memory one). The consumer has no group: it seeks to the
-positions stored with the views. A lost database connection (PostgreSQL restarted) is retried with
+Per batch (aiokafka getmany): load the committed fold state of the entities it touches, fold it with
+the domain's evolve (projections/rows.py), write every table set-based (projections/views.py) and the
+new positions, all in ONE PostgreSQL transaction (`PgViews`, the projector's sink; the batch loop in
+`Projector` sees only the sink's four operations, so the unit tests give it an in-memory one). The
+batches overlap: while batch n is written (a task on the sink's writing connection, PostgreSQL's
+core busy), batch n+1 is loaded on the reading connection and folded in a thread, starting from the
+states batch n leaves behind (`Loaded.after`), and batch n+2 is fetched; batch n+1's write starts
+once batch n is committed. A kill at any moment loses nothing and doubles nothing: every batch
+commits its rows with its positions. The consumer has no group: it seeks to the positions stored
+with the views. A lost database connection (PostgreSQL restarted) is retried with
 a fresh connection from the stored positions; a batch the database refuses for want of room (a
 full disk) pauses the projector, which says why (log, `ledger_projection_paused{reason}`) and tries
 again until there is room; a record that cannot be decoded is quarantined with
@@ -19,6 +24,7 @@ import argparse
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import psycopg
@@ -56,31 +62,48 @@ PAUSE_FIRST, PAUSE_MOST = 2.0, 30.0
 
 class Sink(Protocol):
     """Where the projector writes: the views with their stored positions. A connection error
-    (psycopg.OperationalError or InterfaceError) means: nothing of the batch was stored."""
+    (psycopg.OperationalError or InterfaceError) means: nothing of the batch was stored. `load` reads
+    what is committed, with the views' generation; `write` stores one batch's rows with its positions,
+    in one transaction, if the views are still of the generation the batch was loaded in (else it
+    raises ViewsSwitched and stores nothing)."""
 
     async def positions(self, topic: str) -> dict[int, int]: ...
 
-    async def apply(self, incoming: list[Incoming], fold: Callable[[list[Incoming], Loaded], Ops],
-                    topic: str) -> Ops: ...
+    async def load(self, keys: set[str]) -> Loaded: ...
+
+    async def write(self, ops: Ops, topic: str, generation: int) -> None: ...
 
     async def close(self) -> None: ...
 
 
-class PgViews:
-    """The views of one PostgreSQL schema on one connection: a batch is loaded, folded and written
-    in ONE transaction, with its positions."""
+class ViewsSwitched(Exception):
+    """A rebuild's switch-over came between a batch's load and its write: the batch is read again."""
 
-    def __init__(self, conn: psycopg.AsyncConnection[Any], takes_switch_lock: bool = True) -> None:
+
+class PgViews:
+    """The views of one PostgreSQL schema on two connections: one reads the committed states of a
+    batch's entities while the other writes the batch before it; a batch's rows and its positions are
+    written in ONE transaction."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any], reader: psycopg.AsyncConnection[Any],
+                 takes_switch_lock: bool = True) -> None:
         self.conn = conn
+        self.reader = reader
         self.takes_switch_lock = takes_switch_lock
-        self.timings: dict[str, float] = {}  # of the last batch: load_s, fold_s, write_s
 
     @classmethod
     async def connect(cls, dsn: str, schema_name: str, takes_switch_lock: bool = True) -> PgViews:
-        conn = await psycopg.AsyncConnection.connect(dsn, options=f"-c search_path={schema_name}",
-                                                     prepare_threshold=None)
-        await views.prepare(conn)
-        return cls(conn, takes_switch_lock)
+        conns = []
+        try:
+            for _ in range(2):
+                conns.append(await psycopg.AsyncConnection.connect(dsn, options=f"-c search_path={schema_name}",
+                                                                   prepare_threshold=None))
+            await views.prepare(conns[0])
+        except BaseException:
+            for c in conns:
+                await c.close()
+            raise
+        return cls(conns[0], conns[1], takes_switch_lock)
 
     async def positions(self, topic: str) -> dict[int, int]:
         cur = await self.conn.execute("select partition, next_offset from positions where topic = %s", (topic,))
@@ -88,23 +111,52 @@ class PgViews:
         await self.conn.commit()
         return {p: o for p, o in rows}
 
-    async def apply(self, incoming: list[Incoming], fold: Callable[[list[Incoming], Loaded], Ops],
-                    topic: str) -> Ops:
-        started = time.monotonic()
+    async def load(self, keys: set[str]) -> Loaded:
+        async with self.reader.transaction():
+            if not self.takes_switch_lock:  # a rebuild's schema is never switched under its projector
+                return await views.load(self.reader, keys)
+            await self.reader.execute("select pg_advisory_xact_lock_shared(%s)", (schema.SWITCH_LOCK,))
+            return await views.load(self.reader, keys, await views.generation(self.reader))
+
+    async def write(self, ops: Ops, topic: str, generation: int) -> None:
         async with self.conn.transaction():
             if self.takes_switch_lock:  # a rebuild's switch-over takes it exclusively: no batch straddles a swap
                 await self.conn.execute("select pg_advisory_xact_lock_shared(%s)", (schema.SWITCH_LOCK,))
-            loaded = await views.load(self.conn, entity_keys(incoming))
-            t_fold = time.monotonic()
-            ops = fold(incoming, loaded)
-            t_write = time.monotonic()
+                if await views.generation(self.conn) != generation:
+                    raise ViewsSwitched(f"the views were switched over after generation {generation}")
             await views.write(self.conn, ops, topic)
-        self.timings = {"load_s": round(t_fold - started, 4), "fold_s": round(t_write - t_fold, 4),
-                        "write_s": round(time.monotonic() - t_write, 4)}
-        return ops
 
     async def close(self) -> None:
         await self.conn.close()
+        await self.reader.close()
+
+
+@dataclass
+class Folding:
+    """A batch being folded (in a thread) while the one before is written and the next one fetched."""
+
+    future: asyncio.Future[tuple[Ops, float]]  # its row operations and the fold's seconds
+    generation: int  # of the views it was loaded in
+    records: int
+    started: float
+    load_s: float
+
+
+def _timed_fold(folder: Folder, incoming: list[Incoming], loaded: Loaded) -> tuple[Ops, float]:
+    started = time.monotonic()
+    return folder.fold(incoming, loaded), time.monotonic() - started
+
+
+@dataclass
+class Written:
+    """A batch being written while the next one is folded."""
+
+    task: asyncio.Task[float]  # its seconds of writing
+    ops: Ops
+    generation: int  # of the views it was loaded in
+    records: int
+    started: float
+    timings: dict[str, float]
 
 
 class Projector:
@@ -132,6 +184,9 @@ class Projector:
         self._replay = False
         self._pause: str | None = None  # why the projector waits for the database (None: it does not)
         self._pause_backoff = retry.Backoff(PAUSE_FIRST, PAUSE_MOST)
+        self._folding: Folding | None = None  # the batch being folded while the one before is written
+        self._writing: Written | None = None  # the batch being written while the next one is folded
+        self._applied = 0
 
     def stop(self) -> None:
         self._stop.set()
@@ -160,7 +215,7 @@ class Projector:
         consumer.assign(tps)
         if until is not None:  # only the partitions of this projector
             until = {p: o for p, o in until.items() if p in self.partitions}
-        applied = 0
+        self._applied = 0  # events of the batches committed by this run
         conn = await self.connect()
         try:
             stored = await conn.positions(topic)
@@ -172,31 +227,42 @@ class Projector:
                     self._replay = False
                     await consumer.seek_to_beginning(*tps)
                     log.info("replaying the whole ledger")
-                if until is not None and await caught_up(consumer, {TopicPartition(topic, p): o
-                                                                    for p, o in until.items()}):
-                    break
-                batch = await retry.probe(log, "projector", "getmany", lambda: consumer.getmany(timeout_ms=200))
-                if batch is None:  # the broker is away: read on from the same positions in a moment
-                    await asyncio.sleep(1)
-                    continue
-                if batch:
-                    if until is not None:  # never past the requested offsets
-                        batch = {tp: [m for m in msgs if m.offset < until.get(tp.partition, 0)]
-                                 for tp, msgs in batch.items()}
-                    try:
-                        applied += await self._apply(conn, batch)
-                    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                        if no_room(exc):  # a full disk: wait for room, on the same connection
-                            await self._paused(consumer, tps, conn, exc)
-                        else:
-                            conn = await self._recover(consumer, tps, conn, exc)
+                batch: Any = {}
+                try:
+                    if until is not None and await caught_up(consumer, {TopicPartition(topic, p): o
+                                                                        for p, o in until.items()}):
+                        await self._flush(conn)  # the last batch is committed before returning
+                        break
+                    batch = await retry.probe(log, "projector", "getmany", lambda: consumer.getmany(timeout_ms=200))
+                    if batch is None:  # the broker is away: read on from the same positions in a moment
+                        await asyncio.sleep(1)
                         continue
-                    self._resumed()
+                    if batch:
+                        if until is not None:  # never past the requested offsets
+                            batch = {tp: [m for m in msgs if m.offset < until.get(tp.partition, 0)]
+                                     for tp, msgs in batch.items()}
+                        await self._apply(conn, batch)
+                    elif self._folding is not None or self._writing is not None:
+                        await self._flush(conn)  # nothing new: what was read is committed now
+                except (psycopg.OperationalError, psycopg.InterfaceError, ViewsSwitched) as exc:
+                    # nothing of the failed batch is stored, nor of those read after it: they are read
+                    # again from the positions stored in the database
+                    await self._drain()
+                    if no_room(exc):  # a full disk: wait for room, on the same connection
+                        await self._paused(consumer, tps, conn, exc)
+                    else:
+                        conn = await self._recover(consumer, tps, conn, exc)
+                    continue
                 await self._measure_lag(consumer, tps, batch)
+            await self._drain()  # stopped: the batch being written is committed (or not) first
         finally:
+            if self._writing is not None:  # the projector itself fails: its last write is abandoned
+                self._writing.task.cancel()
+                self._writing = None
+            self._folding = None  # and what is being folded (the thread ends by itself)
             await conn.close()
             await consumer.stop()
-        return applied
+        return self._applied
 
     async def _paused(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition], conn: Sink,
                       exc: Exception) -> None:
@@ -255,14 +321,59 @@ class Projector:
                 delay = min(delay * 2, 5.0)
         return conn
 
-    async def _apply(self, conn: Sink, batch: Any) -> int:
-        started = time.monotonic()
+    async def _apply(self, conn: Sink, batch: Any) -> None:
+        """Start folding a batch. First the batch folded before it goes to be written, once the one
+        before that is committed (`_advance`); then this batch's entities are read and it is folded in
+        a thread, from the committed states with those the batch being written leaves behind (each
+        batch sees every batch before it), while that batch is written and the next one is fetched."""
         incoming = [Incoming(tp.partition, m.offset, m.key, m.value, m.timestamp)
                     for tp, msgs in batch.items() for m in msgs]
         if not incoming:
-            return 0
-        ops = await conn.apply(incoming, self.folder.fold, self.topic.name)
-        self.records_read += len(incoming)
+            return
+        await self._advance(conn)
+        started = time.monotonic()
+        keys = entity_keys(incoming)
+        before = self._writing
+        # the entities the batch being written touched are not read: their states are those it leaves behind
+        loaded = await conn.load(keys - before.ops.final_states.keys() if before is not None else keys)
+        if before is not None:
+            if before.generation != loaded.generation:
+                raise ViewsSwitched("the views were switched over while the batch before was being written")
+            loaded = loaded.after(before.ops, keys)
+        self._folding = Folding(asyncio.ensure_future(asyncio.to_thread(_timed_fold, self.folder, incoming, loaded)),
+                                loaded.generation, len(incoming), started, time.monotonic() - started)
+
+    async def _advance(self, conn: Sink) -> None:
+        """The batch being folded, once folded, goes to be written when the one being written is committed."""
+        f, self._folding = self._folding, None
+        if f is None:
+            return
+        ops, fold_s = await f.future
+        t_wait = time.monotonic()
+        await self._settle()
+        timings = {"load_s": f.load_s, "fold_s": fold_s, "wait_s": time.monotonic() - t_wait}
+        self._writing = Written(asyncio.create_task(self._write(conn, ops, f.generation)), ops, f.generation,
+                                f.records, f.started, timings)
+
+    async def _flush(self, conn: Sink) -> None:
+        """Every batch read so far folded, written and committed."""
+        await self._advance(conn)
+        await self._settle()
+
+    async def _write(self, conn: Sink, ops: Ops, generation: int) -> float:
+        started = time.monotonic()
+        await conn.write(ops, self.topic.name, generation)
+        return time.monotonic() - started
+
+    async def _settle(self) -> None:
+        """Wait for the batch being written to be committed (its error, if any, is raised: nothing of
+        it is stored); count and log it."""
+        w, self._writing = self._writing, None
+        if w is None:
+            return
+        write_s = await w.task
+        ops = w.ops
+        self.records_read += w.records
         PROJECTED.inc(ops.applied)
         SKIPPED.inc(ops.skipped)
         PROVISIONAL.labels("publicity").inc(sum(1 for r in ops.publicity_inserts if r[-1]))
@@ -270,10 +381,23 @@ class Projector:
         for q in ops.quarantine:
             QUARANTINED.labels(q[3]).inc()
             log.warning("record quarantined", partition=q[0], offset=q[1], entity=q[2], reason=q[3], detail=q[4])
-        log.info("batch projected", records=len(incoming), applied=ops.applied, skipped=ops.skipped,
-                 quarantined=len(ops.quarantine), seconds=round(time.monotonic() - started, 4),
-                 **getattr(conn, "timings", {}))
-        return ops.applied
+        log.info("batch projected", records=w.records, applied=ops.applied, skipped=ops.skipped,
+                 quarantined=len(ops.quarantine), seconds=round(time.monotonic() - w.started, 4),
+                 write_s=round(write_s, 4), **{k: round(v, 4) for k, v in w.timings.items()})
+        self._resumed()
+        self._applied += ops.applied
+
+    async def _drain(self) -> None:
+        """After an error, or when stopping: the batch being folded is dropped (read again from the stored
+        positions), the batch being written may finish (counted if committed); an error of its own
+        changes nothing (the positions stored say what is done)."""
+        f, self._folding = self._folding, None
+        if f is not None:  # a thread cannot be cancelled: let it end, and forget what it made
+            await asyncio.gather(f.future, return_exceptions=True)
+        try:
+            await self._settle()
+        except (psycopg.OperationalError, psycopg.InterfaceError, ViewsSwitched):
+            pass
 
     async def _measure_lag(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition], batch: Any) -> None:
         # a probe that fails on a retriable error (a broker away) is skipped, logged and counted: it

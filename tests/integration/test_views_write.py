@@ -94,3 +94,30 @@ async def test_nul_in_a_record_is_stored_as_ufffd_and_the_entity_goes_on(setting
         state = c.execute(f"select state from {NAME}.entity_state").fetchone()
     assert facts == ("经查\ufffd当事人",)
     assert "\x00" not in state[0] and "\ufffd" in state[0]
+
+
+async def test_entities_new_to_the_database_are_copied_in_and_known_ones_upserted(settings, fresh) -> None:
+    """entity_state and entities: an entity the database had no state of is COPYed straight in, one it
+    had is upserted, and an entity taken for new that exists after all makes the batch upsert them all:
+    the tables end as one fold of every record gives them."""
+    work = fold.batches(fold.fixed_entries(400, 3, life_share=0.5), 200)
+    folder = Folder(RULES)
+    ops1 = folder.fold(work[0], Loaded({}, set()))
+    assert ops1.new_entities == set(ops1.states)
+    first = await _write(settings, ops1)
+    assert await _write(settings, ops1) == first  # every one exists: upserted, nothing changes, nothing raises
+    conn = await psycopg.AsyncConnection.connect(settings.pg_dsn, options=f"-c search_path={NAME}",
+                                                 prepare_threshold=None)
+    try:
+        loaded = await views.load(conn, {m.key.decode() for m in work[1]})
+    finally:
+        await conn.close()
+    ops2 = folder.fold(work[1], loaded)
+    assert ops2.new_entities and ops2.new_entities != set(ops2.states)  # some new, some known
+    await _write(settings, ops2)
+    whole = Folder(RULES).fold(work[0] + work[1], Loaded({}, set()))
+    with psycopg.connect(settings.pg_dsn) as c:
+        states = {k: (v, s) for k, v, s in c.execute(f"select entity_id, version, state from {NAME}.entity_state")}
+        entities = dict(c.execute(f"select entity_id, version from {NAME}.entities").fetchall())
+    assert states == whole.states
+    assert entities == {k: row[5] for k, row in whole.entities.items()}

@@ -5,6 +5,7 @@ but with the fakes."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import date
 from pathlib import Path
@@ -14,7 +15,7 @@ import psycopg
 import pytest
 
 from consumers.list_keeper.service import ListKeeper
-from consumers.projector.service import Projector
+from consumers.projector.service import Projector, ViewsSwitched
 from ledger.platform import signing
 from ledger.platform.clock import Clock
 from ledger.records import submissions
@@ -22,7 +23,7 @@ from ledger.rules import loader
 from ledger.sequencer.core import Sequencing
 from ledger.sequencer.service import SequencerService
 from ops import workload
-from projections.rows import Folder, Incoming, Loaded, Ops, state_from_json
+from projections.rows import Folder, Loaded, Ops, state_from_json
 from schemas import registry
 from tests.fakes import FakeKafka, run_until
 
@@ -214,17 +215,17 @@ class FakeViews:
     async def positions(self, topic: str) -> dict[int, int]:
         return dict(self.stored)
 
-    async def apply(self, incoming: list[Incoming], fold: Any, topic: str) -> Ops:
+    async def load(self, keys: set[str]) -> Loaded:
+        return Loaded({k: (v, state_from_json(s)) for k, (v, s) in self.states.items() if k in keys}, set())
+
+    async def write(self, ops: Ops, topic: str, generation: int) -> None:
+        await asyncio.sleep(0)  # the next batch is folded meanwhile
         if self.fail_applies:
             self.fail_applies -= 1
             raise self.fail_with
-        keys = {m.key.decode() for m in incoming if m.key}
-        loaded = Loaded({k: (v, state_from_json(s)) for k, (v, s) in self.states.items() if k in keys}, set())
-        ops = fold(incoming, loaded)
         self.states.update(ops.states)
         self.stored.update({p: o for p, (o, _) in ops.positions.items()})
         self.batches.append(ops)
-        return ops
 
     async def close(self) -> None:
         pass
@@ -247,6 +248,79 @@ async def test_the_projector_folds_batches_and_goes_on_from_its_stored_positions
     # a second run reads nothing again: it starts from the stored positions
     batches = len(views.batches)
     assert await _projector(kafka, views).run(until=ends) == 0 and len(views.batches) == batches
+
+
+class SlowViews(FakeViews):
+    """Writes that take a while; counts the loads made while a batch was being written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loads = 0
+        self.loads_while_writing = 0
+
+    async def load(self, keys: set[str]) -> Loaded:
+        await asyncio.sleep(0)  # a query: the write started just before goes on meanwhile
+        self.loads += 1
+        return await super().load(keys)
+
+    async def write(self, ops: Ops, topic: str, generation: int) -> None:
+        loads = self.loads
+        await asyncio.sleep(0.05)
+        self.loads_while_writing += self.loads - loads
+        await super().write(ops, topic, generation)
+
+
+async def _beside_one_at_a_time(tmp_path: Path, views: FakeViews) -> tuple[FakeViews, dict[int, int]]:
+    """Nine penalties for three entities projected (three records a batch) into `views` and, for
+    comparison, into a sink that writes each batch at once; both apply all nine."""
+    kafka = FakeKafka()
+    await _sequence(kafka, tmp_path, _penalties(9, seed=4))
+    ends = {r.partition: r.offset + 1 for r in kafka.broker.records(registry.EVENTS.name)}
+    one_at_a_time = FakeViews()
+    assert await _projector(kafka, one_at_a_time).run(until=ends) == 9
+    assert await _projector(kafka, views).run(until=ends) == 9
+    return one_at_a_time, ends
+
+
+async def test_the_next_batch_is_folded_while_one_is_written_from_the_states_it_leaves(tmp_path: Path) -> None:
+    """Batch n+1 is loaded and folded while batch n is being written: its entities' states come from
+    batch n (not yet in the sink) and the result is what one batch at a time gives."""
+    overlapped = SlowViews()
+    one_at_a_time, ends = await _beside_one_at_a_time(tmp_path, overlapped)
+    assert overlapped.loads_while_writing >= 1 and len(overlapped.batches) >= 3
+    assert overlapped.states == one_at_a_time.states and overlapped.stored == ends
+    assert sum(b.skipped for b in overlapped.batches) == 0 and not any(b.quarantine for b in overlapped.batches)
+
+
+class SwitchedViews(SlowViews):
+    """A rebuild's switch-over right after the first batch is committed: the views' generation moves on,
+    and a batch loaded before it is refused as PgViews.write refuses it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.generation = 0
+
+    async def load(self, keys: set[str]) -> Loaded:
+        loaded = await super().load(keys)
+        loaded.generation = self.generation
+        return loaded
+
+    async def write(self, ops: Ops, topic: str, generation: int) -> None:
+        if generation != self.generation:
+            raise ViewsSwitched(f"the views were switched over after generation {generation}")
+        await super().write(ops, topic, generation)
+        if len(self.batches) == 1:
+            self.generation += 1
+
+
+async def test_a_switch_over_between_a_batchs_load_and_its_write_makes_the_projector_read_it_again(
+        tmp_path: Path) -> None:
+    switched = SwitchedViews()
+    one_at_a_time, ends = await _beside_one_at_a_time(tmp_path, switched)
+    # the batch loaded in the old generation was read again, on a fresh connection, and applied once
+    assert switched.connects == 2 and switched.generation == 1
+    assert switched.states == one_at_a_time.states and switched.stored == ends
+    assert sum(b.applied for b in switched.batches) == 9 and sum(b.skipped for b in switched.batches) == 0
 
 
 async def test_the_projector_reconnects_after_a_database_error_and_applies_each_event_once(tmp_path: Path) -> None:
