@@ -322,8 +322,8 @@ async def get_outcome(request: web.Request) -> web.Response:
             if not waiting.cancelled():
                 raise
             tracked, _ = request.app[LEDGER].lookup(department, event_id)
-    if tracked is not None and tracked.outcome is not None:
-        return outcome_response(tracked.outcome)
+    if tracked is not None and (told := tracked.outcome) is not None:
+        return outcome_response(told)
     return error(503, "该事件未能交给 Kafka，请以同一事件编号重新报送 (the submission was not acknowledged by Kafka; resubmit "
                       "it with the same event id)", code="submission.not_delivered")
 
