@@ -17,7 +17,8 @@ partition of the records it counts (one changelog record per window and batch in
 and table, which faust's producer sends one at a time: about 3,000 records/s on a busy 2-core machine).
 
 At least once, and exact: faust delivers a record again after a crash (its source offset is
-committed every few seconds, after the table writes before it are on the changelog); a window value
+committed every few seconds, and a batch's records are acknowledged only once the broker has their
+table writes, so a committed offset never runs ahead of the changelog); a window value
 holds the offset of the last record it counted, so a record delivered again is skipped; the rows in
 PostgreSQL only ever move up to a value written (consumers/supervision/sink.py). A window whose end
 lies well behind its partition's newest record is deleted from the table once written (a tombstone on
@@ -174,11 +175,16 @@ class Supervision:
 
     # ----------------------------------------------------------------------- the agent
     async def _agent(self, stream: Any) -> None:
-        # faust acknowledges a batch's records once this body has returned, and commits an offset only
-        # after the changelog records queued before it are sent (docs/stack-notes.md)
+        # faust acknowledges a batch's records once this body has returned, and may commit their offsets
+        # at once. Its commit flushes its producer first, but that flush gives up after 0.1 s without a
+        # message sent (faust/transport/producer.py `flush_atmost`), so on a busy machine an offset could
+        # be committed before the changelog writes of the records below it were sent, and a stop or a
+        # crash then would lose those counts for ever (the database keeps the higher value it was given,
+        # the changelog the lower one, and counting goes on from the lower). So the body returns only once
+        # the broker has every changelog write of its batch.
         async for events in stream.take_events(BATCH, within=BATCH_WAIT):
             try:
-                self.count([event.message for event in events])
+                await self.written(self.count([event.message for event in events]))
             except Exception as exc:  # noqa: BLE001
                 # faust would acknowledge the records of a body that raised: they would never be counted. A
                 # record the counter cannot read is a `problem`, never an exception, so this is the tables
@@ -189,19 +195,28 @@ class Supervision:
                 sys.stderr.flush()
                 os._exit(70)
 
-    def count(self, messages: list[Any]) -> None:
+    def count(self, messages: list[Any]) -> list[Awaitable[Any]]:
         """Count a batch of records into every table, then write each window it changed once to its
-        changelog, in the partition of the records it counts (the tables' keys carry it)."""
+        changelog, in the partition of the records it counts (the tables' keys carry it). Returns the
+        changelog writes (and any tombstones of windows pruned), each done once the broker has it."""
         changed: dict[tuple[str, str, tuple[float, float]], int] = {}
         for message in messages:
             self._count_one(message, changed)
+        sent = []
         for (period, key, window), partition in changed.items():
             table = self.tables[period]
-            table.send_changelog(partition, (key, window), table.data[(key, window)])
+            sent.append(table.send_changelog(partition, (key, window), table.data[(key, window)]))
         for topic, partition in {(m.topic, m.partition) for m in messages}:
             if self.since_prune[(topic, partition)] >= PRUNE_EVERY:
                 self.since_prune[(topic, partition)] = 0
-                self.prune(topic, partition)
+                sent += self.prune(topic, partition)
+        return sent
+
+    @staticmethod
+    async def written(sent: list[Awaitable[Any]]) -> None:
+        """Wait until the broker has every changelog write of a batch; a write that failed raises."""
+        if sent:
+            await asyncio.gather(*sent)
 
     def _count_one(self, message: Any, changed: dict[tuple[str, str, tuple[float, float]], int]) -> None:
         topic, partition = message.topic, message.partition
@@ -231,18 +246,17 @@ class Supervision:
             self.dirty.add((period, key, window))
             self.windows[(period, topic, partition)].add((key, window))
 
-    def prune(self, topic: str, partition: int) -> int:
+    def prune(self, topic: str, partition: int) -> list[Awaitable[Any]]:
         """Delete this source partition's windows that are written and far behind its newest record,
-        with a tombstone on their changelog partition."""
-        newest, deleted = self.newest.get((topic, partition), 0.0), 0
+        with a tombstone on their changelog partition. Returns the tombstones' writes."""
+        newest, sent = self.newest.get((topic, partition), 0.0), []
         for period, table in self.tables.items():
             held = self.windows[(period, topic, partition)]
             for key, window in core.done_windows(period, held, newest, self.dirty | self.writing):
                 table.data.pop((key, window), None)
-                table.send_changelog(partition, (key, window), None, value_serializer="raw")
+                sent.append(table.send_changelog(partition, (key, window), None, value_serializer="raw"))
                 held.discard((key, window))
-                deleted += 1
-        return deleted
+        return sent
 
     def _recovered(self, period: str) -> Callable[[], Awaitable[None]]:
         async def recovered() -> None:

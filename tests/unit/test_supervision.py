@@ -5,20 +5,24 @@ of the last record counted); and the scoring of a department's month (ledger/dom
 
 from __future__ import annotations
 
+import asyncio
 import random
 import struct
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.supervision import core
+from consumers.supervision import core, service
 from consumers.supervision.service import ChinaPeriods
+from consumers.supervision.sink import Sink
 from ledger.domain import assessment as m
 from ledger.domain.errors import RulesError
 from ledger.domain.local_time import CHINA
+from ledger.platform.kafka_access import KafkaAccess
 from ledger.records import chain
 from ledger.rules import loader
 from ops import workload, workload_objections
@@ -302,3 +306,83 @@ def test_an_objection_answer_counts_under_its_result(result: str) -> None:
     _, rec = workload_objections.objection_answered(subject, "YY20261201-AAAAAAAA", "xc-samr", result, date(2026, 12, 2))
     assert core.objection_result(registry.encode("ObjectionAnswered", rec)) == result
     assert core.objection_result(b"\x00\x00\x00\x00\x01 not a record") == "unknown"
+
+
+# ----------------------------------------------------------------------------- the agent and its changelog
+class _Table:
+    """A windowed table's store and changelog: each write a future the test settles, as the broker would."""
+
+    def __init__(self) -> None:
+        self.data: dict[Any, Any] = {}
+        self.sent: list[asyncio.Future[None]] = []
+
+    def send_changelog(self, partition: int, key: Any, value: Any, **_: Any) -> asyncio.Future[None]:
+        self.sent.append(asyncio.get_running_loop().create_future())
+        return self.sent[-1]
+
+
+class _Stream:
+    """faust's stream of a batch of events; it notes when the agent asks for the next batch."""
+
+    def __init__(self, batch: list[Any]) -> None:
+        self.batch, self.asked_again = batch, asyncio.Event()
+
+    async def take_events(self, n: int, within: float) -> Any:
+        yield self.batch
+        self.asked_again.set()
+
+
+def _message(record: core.Record) -> Any:
+    return SimpleNamespace(topic=record.topic, partition=record.partition, offset=record.offset,
+                           timestamp=record.timestamp, key=record.key, value=record.value,
+                           headers=list(record.headers.items()))
+
+
+def _supervision(tmp_path: Any) -> tuple[service.Supervision, dict[str, _Table]]:
+    async def sample() -> dict[str, float]:
+        return {}
+    sup = service.Supervision(KafkaAccess("127.0.0.1:1", "nobody", "none"), COUNTER, Sink("postgresql:///none"),
+                              sample, lambda: NOON, tmp_path)
+    tables = {period: _Table() for period in sup.tables}
+    sup.tables = tables
+    return sup, tables
+
+
+async def test_a_batch_is_acknowledged_only_once_the_broker_has_its_changelog_writes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # faust acknowledges a batch when the agent's body returns and may commit its offsets then: the body
+    # must wait for the batch's table writes, or a stop or a crash could lose counts whose offsets are committed
+    sup, tables = _supervision(tmp_path)
+    stream = _Stream([SimpleNamespace(message=_message(_alert("xc-finance", "impose", offset=o))) for o in (5, 6)])
+    agent = asyncio.create_task(sup._agent(stream))
+    await asyncio.sleep(0.05)
+    pending = [f for t in tables.values() for f in t.sent]
+    assert len(pending) == 2  # the alerts' day and month windows, once each for the batch of two
+    assert not stream.asked_again.is_set() and not agent.done()
+    pending[0].set_result(None)
+    await asyncio.sleep(0.05)
+    assert not stream.asked_again.is_set()
+    pending[1].set_result(None)
+    await asyncio.wait_for(agent, 1)
+    assert stream.asked_again.is_set()
+    assert {v["c"]["alerts.impose"] for t in tables.values() for v in t.data.values()} == {2}
+
+
+async def test_a_changelog_write_that_fails_stops_the_process_before_the_batch_is_acknowledged(tmp_path,
+                                                                                            monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    sup, tables = _supervision(tmp_path)
+    exits: list[int] = []
+
+    class Exited(Exception):
+        pass
+
+    def _exit(code: int) -> None:
+        exits.append(code)
+        raise Exited(code)
+    monkeypatch.setattr(service.os, "_exit", _exit)
+    stream = _Stream([SimpleNamespace(message=_message(_alert("xc-finance", "impose", offset=9)))])
+    agent = asyncio.create_task(sup._agent(stream))
+    await asyncio.sleep(0.05)
+    next(f for t in tables.values() for f in t.sent).set_exception(RuntimeError("the broker refused the write"))
+    with pytest.raises(Exited):
+        await asyncio.wait_for(agent, 1)
+    assert exits == [70] and not stream.asked_again.is_set()
