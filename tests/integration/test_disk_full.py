@@ -3,7 +3,7 @@ directory on a 256 MiB tmpfs), its own PostgreSQL (data directory on a 384 MiB t
 sequencer and projector, on ports of the test stack's block (bench/faults.py). The tmpfs are mounted
 by the test (it runs as root, as CI does) and filled with a file to their last byte.
 
-Given a backlog the projector is working through, when PostgreSQL's disk fills up, then the projector
+Given views the projector has written, when PostgreSQL's disk fills up and a backlog arrives, then the projector
 stops projecting without exiting, says why in its log and in `ledger_projection_paused{reason="disk_full"}`,
 and resumes by itself once the file is removed; the views equal a fresh rebuild. Given a stream of
 submissions, when the broker's disk fills up, then the producers get errors (the broker cannot append;
@@ -128,13 +128,16 @@ async def test_a_full_database_disk_pauses_the_projector_which_resumes_when_ther
     s = small.s
     pairs = [("xc-samr", r) for r in penalties("disk-full-pg", 8_000, subjects=2000)]
     ids = {r["envelope"]["event_id"] for _, r in pairs}
-    await faults.send(s, pairs, timeout=300)  # a backlog, judged while the projector is not running
-    await faults.ledger_holds(s, ids)
+    first = {r["envelope"]["event_id"] for _, r in pairs[:2000]}
     mark = faults.log_size(small.projector)
     await asyncio.to_thread(small.projector.start)
-    await faults.until(lambda: _positions(s) > 0, 120, "the projector's first batch")
+    await faults.send(s, pairs[:2000], timeout=300)
+    await faults.views_hold(s, first)  # the projector has written views before the disk fills
     filler = fill(small.pg.dir)
     try:
+        # the rest is the backlog the projector works through on the full disk (the broker's disk has room)
+        await faults.send(s, pairs[2000:], timeout=300)
+        await faults.ledger_holds(s, ids)
         await faults.until(lambda: helpers.metric(s, "projector", "ledger_projection_paused", 'reason="disk_full"') == 1,
                            120, "the projector to pause")
         said = faults.log_since(small.projector, mark)
@@ -142,7 +145,7 @@ async def test_a_full_database_disk_pauses_the_projector_which_resumes_when_ther
         held = _positions(s)
         await asyncio.sleep(5)
         assert small.projector.pid(), "the projector waits, it does not exit"
-        assert _positions(s) == held < sum((await helpers.end_offsets(s)).values()), "paused in mid-backlog"
+        assert 2000 <= _positions(s) == held < sum((await helpers.end_offsets(s)).values()), "paused in mid-backlog"
     finally:
         filler.unlink()
     await faults.views_hold(s, ids, timeout=300)
