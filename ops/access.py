@@ -34,8 +34,9 @@ real clock (librdkafka's timed waits never return under libfaketime: docs/stack-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,6 +217,25 @@ def apply(s: config.Settings, matrix: DepartmentMatrix) -> dict[str, list[str]]:
     done["acls"] = [f"{b.principal} {b.operation.name} {b.restype.name} {b.name}" for b in create]
     done["acls removed"] = [f"{f.principal} {f.operation.name} {f.restype.name} {f.name}" for f in extra]
     return done
+
+
+@contextlib.contextmanager
+def granted(s: config.Settings, grants: list[Grant]) -> Iterator[None]:
+    """These ACLs for the time of the block, then taken away (a benchmark lets a service's principal read
+    its own topic; `ops/stack up` would remove them anyway, as they are not in the plan)."""
+    from confluent_kafka.admin import AclBindingFilter, AdminClient
+
+    admin = AdminClient(access(s, ADMIN).librdkafka())
+    bindings = [_binding(g) for g in grants]
+    for future in admin.create_acls(bindings).values():
+        future.result(TIMEOUT)
+    try:
+        yield
+    finally:
+        filters = [AclBindingFilter(b.restype, b.name, b.resource_pattern_type, b.principal, b.host, b.operation,
+                                    b.permission_type) for b in bindings]
+        for future in admin.delete_acls(filters).values():
+            future.result(TIMEOUT)
 
 
 # --------------------------------------------------------------------------- asking the brokers
