@@ -56,6 +56,7 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -212,10 +213,14 @@ def histories(events: int, seed: int, life_share: float) -> tuple[list[tuple[wor
 
 
 def build(events: int, seed: int, life_share: float, pepper: bytes, private_key: str | None = None,
-          clock: Any = None) -> Built:
+          clock: Any = None, chains: dict[str, tuple[int, bytes]] | None = None,
+          keep: Callable[[str], bool] | None = None, sub_offsets: list[int] | None = None) -> Built:
     """Real signed submissions sealed into real LedgerEntry records with valid per-entity chains.
     `private_key` (hex) and `clock` (a callable giving the ledger time) make the output reproducible
-    (bench/fold.py); by default a fresh key and the current time."""
+    (bench/fold.py); by default a fresh key and the current time. A ledger built in several calls
+    passes the same `chains` (entity id -> (version, hash), updated here) and `sub_offsets` to each,
+    so that an entity drawn again goes on from its last version; `keep` (an entity id -> bool) leaves
+    out the entities of other builders (before anything of them is encoded)."""
     started = time.perf_counter()
     per_entity, lives, honoured, penalty_entities = histories(events, seed, life_share)
     private_key = private_key or signing.new_keypair()[0]
@@ -224,9 +229,10 @@ def build(events: int, seed: int, life_share: float, pepper: bytes, private_key:
     slots = [i for i, (_, recs) in enumerate(per_entity) for _ in recs]
     rng.shuffle(slots)  # arrivals interleaved, each entity's own order kept
     cursor = [0] * len(per_entity)
-    chains: dict[str, tuple[int, bytes]] = {}  # by entity id: two subjects may be one entity (same id)
+    chains = {} if chains is None else chains  # by entity id: two subjects may be one entity (same id)
+    before = len(chains)
     ids: dict[int, tuple[str, str, list[str]]] = {}
-    sub_offsets = [0] * TOPIC.partitions
+    sub_offsets = [0] * TOPIC.partitions if sub_offsets is None else sub_offsets
     entries: list[tuple[int, bytes, bytes]] = []
     by_type: dict[str, int] = {}
     for i in slots:
@@ -238,6 +244,8 @@ def build(events: int, seed: int, life_share: float, pepper: bytes, private_key:
             ident = submissions.check_subject(subject.as_avro())
             ids[i] = (identity.entity_key(ident, pepper), ident.category, list(ident.warnings))
         entity_id, category, warnings = ids[i]
+        if keep is not None and not keep(entity_id):
+            continue
         key, value, headers = submissions.make(record, department, private_key)
         partition = submissions.partition_of(key)
         version, prev = chains.get(entity_id, (0, chain.GENESIS))
@@ -254,7 +262,7 @@ def build(events: int, seed: int, life_share: float, pepper: bytes, private_key:
         chains[entity_id] = (version + 1, entry["hash"])
         entries.append((partition, entity_id.encode(), sealed))
         by_type[entry["event_type"]] = by_type.get(entry["event_type"], 0) + 1
-    return Built(entries, len(chains), lives, honoured, penalty_entities, by_type, time.perf_counter() - started)
+    return Built(entries, len(chains) - before, lives, honoured, penalty_entities, by_type, time.perf_counter() - started)
 
 
 # --------------------------------------------------------------------------- the topic
