@@ -206,6 +206,9 @@ def main() -> None:
                    help="write the ledger and stop (measure later with --use-ledger)")
     p.add_argument("--use-ledger", action="store_true",
                    help="measure on the ledger already in credit.events (an earlier --ledger-only run's)")
+    p.add_argument("--force", action="store_true",
+                   help="run the measured rebuild with --force: it switches over even when the live views differ "
+                        "(with --fill none on empty live views: the rebuild then fills them, measured)")
     p.add_argument("--fill", choices=("projector", "rebuild", "none"), default="projector",
                    help="how the live views are filled before the measured rebuild (default projector; none: "
                         "as an earlier run left them)")
@@ -270,11 +273,12 @@ def main() -> None:
         live = asyncio.run(rebuild_cmd.project_into(s, "views", end, 2, rules=loader.load()))
         _say(f"  {live:,} events in the live views in {time.perf_counter() - t0:.1f} s")
 
-    _say(f"running python -m consumers.projector.rebuild --workers {a.workers} ...")
+    _say(f"running python -m consumers.projector.rebuild --workers {a.workers}{' --force' if a.force else ''} ...")
     load_before = os.getloadavg()
     meter = Meter(pg.pid(), kafka.pid())
     meter.start()
-    run = subprocess.run([sys.executable, "-m", "consumers.projector.rebuild", "--workers", str(a.workers)],
+    run = subprocess.run([sys.executable, "-m", "consumers.projector.rebuild", "--workers", str(a.workers),
+                          *(["--force"] if a.force else [])],
                          env={**os.environ, "PYTHONPATH": str(config.ROOT)}, stderr=subprocess.PIPE, text=True)
     cpu = meter.stop()
     lines = [x for x in run.stderr.splitlines() if "[" not in x[:3]]  # its lines, without the progress bar
@@ -288,7 +292,8 @@ def main() -> None:
     print(f"ledger      {n:,} entries in {registry.EVENTS.name}"
           + (f" for up to {entities:,} entities" if entities is not None else "") + f" ({what}; seed {a.seed}); "
           f"end offsets {end}")
-    print(f"command     python -m consumers.projector.rebuild --workers {a.workers}: exit status {run.returncode}, "
+    print(f"command     python -m consumers.projector.rebuild --workers {a.workers}{' --force' if a.force else ''}: "
+          f"exit status {run.returncode}, "
           f"{cpu['wall_s']:.1f} s wall = {n / cpu['wall_s']:,.0f} events/s end to end")
     for x in lines:
         print(f"            | {x}")
