@@ -13,7 +13,9 @@ your own, and `ops/stack purge` afterwards.
    partition of its key. With --real every entry is real: --builders processes (default 2) each build
    the entities whose id falls to them (crc32 of the id modulo the builders), in chunks of about
    --chunk entries written as each is built, an entity drawn again going on from its last version;
-   about 140 us of CPU per entry, so 10 million take about 12 minutes on two cores. --ledger-only
+   about 0.15 ms of CPU per entry (30 s per chunk of 200,000 with one builder on a free machine: 10
+   million in about 25 minutes, and by that about half with two builders; 41 minutes measured with
+   one builder on a machine shared with the test suite, docs/benchmarks.md). --ledger-only
    stops there (the ledger stays in the stack); --use-ledger measures on the ledger an earlier
    --ledger-only run wrote, instead of building one. Without --real, --base B builds B real entries
    once and writes ceil(N / B) REPLICAS of them:
