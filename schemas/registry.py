@@ -102,6 +102,11 @@ SUPERVISION_CHANGELOGS = {
                                 ("month", "month", "counts per China-local calendar month"),
                                 ("5min", "recent", "counts per 5 minutes, for the dashboard's charts"))
 }
+SUPERVISION_PROGRESS = Topic(f"{SUPERVISION_APP}-progress-changelog", LEDGER_PARTITIONS, COMPACTED,
+                             key='JSON "<topic>|<partition>"', value="JSON the last offset counted",
+                             doc="The supervision's progress (faust's changelog of its table 'progress', partition = "
+                                 "the source partition): per source partition, the last offset whose counts the "
+                                 "broker holds; after a recovery each source partition is read again from there.")
 SUPERVISION_LEADER = Topic(f"{SUPERVISION_APP}-__assignor-__leader", 1, key="-", value="-",
                            doc="faust's leader election among the supervision's workers (no data)")
 # Not in TOPICS: the stack never creates it; bench/projection.py creates and deletes it per run.

@@ -18,7 +18,10 @@ and table, which faust's producer sends one at a time: about 3,000 records/s on 
 
 At least once, and exact: faust delivers a record again after a crash (its source offset is
 committed every few seconds, and a batch's records are acknowledged only once the broker has their
-table writes, so a committed offset never runs ahead of the changelog); a window value
+table writes); after the table writes of a batch, the last offset of each of its source partitions
+goes to the table `progress`, and after every recovery each source partition is read again from the
+record after that one, whatever faust committed (its committed offset can run ahead of the tables:
+`_ReadCommittedConsumer.seek_to_committed`); a window value
 holds the offset of the last record it counted, so a record delivered again is skipped; the rows in
 PostgreSQL only ever move up to a value written (consumers/supervision/sink.py). A window whose end
 lies well behind its partition's newest record is deleted from the table once written (a tombstone on
@@ -116,6 +119,24 @@ class _ReadCommittedConsumer(faust_kafka.Consumer):
     def _new_consumer_thread(self) -> Any:
         return _ReadCommittedThread(self, loop=self.loop, beacon=self.beacon)
 
+    async def seek_to_committed(self) -> Mapping[Any, int]:
+        """After every recovery faust puts each partition at its committed offset; a source partition
+        whose counts the tables hold only up to an earlier offset is put back there (`counted_to`, the
+        progress table). faust's committed offset can be ahead of the tables: its consumer counts the
+        offsets between two records it reads as acknowledged (a transaction marker between them, and
+        with it the next record), so after a SIGKILL records were lost that no process had counted."""
+        committed = dict(await super().seek_to_committed())
+        counted_to = getattr(self.app, "counted_to", None)
+        if counted_to is not None:
+            for tp in self.assignment():
+                last = counted_to(tp)
+                if last is not None and committed.get(tp) != last + 1:
+                    log.info("source partition read again from its last counted record", topic=tp.topic,
+                             partition=tp.partition, committed=committed.get(tp), counted_to=last)
+                    await self.seek(tp, last + 1)
+                    committed[tp] = last + 1
+        return committed
+
 
 class ReadCommitted(faust_kafka.Transport):
     """faust's aiokafka transport, its consumer reading committed records only. At least once, faust
@@ -169,6 +190,12 @@ class Supervision:
             table.on_recover(self._recovered(period))
             # the registry names the topic; faust derives it from the app id and the table name
             assert table.changelog_topic_name == changelog.name, (table.changelog_topic_name, changelog.name)
+        # per source partition the last offset whose counts the broker holds, written after them (`mark`)
+        self.progress = self.app.Table("progress", default=int, partitions=registry.SUPERVISION_PROGRESS.partitions,
+                                       extra_topic_configs=dict(registry.SUPERVISION_PROGRESS.configs),
+                                       help=registry.SUPERVISION_PROGRESS.doc)
+        assert self.progress.changelog_topic_name == registry.SUPERVISION_PROGRESS.name
+        self.app.counted_to = self.counted_to  # read by the consumer after every recovery
         channel = self.app.topic(*(t.name for t in SOURCES), key_type=bytes, value_type=bytes,
                                  key_serializer="raw", value_serializer="raw")
         self.app.agent(channel, name="supervision-count")(self._agent)
@@ -184,7 +211,9 @@ class Supervision:
         # the broker has every changelog write of its batch.
         async for events in stream.take_events(BATCH, within=BATCH_WAIT):
             try:
-                await self.written(self.count([event.message for event in events]))
+                messages = [event.message for event in events]
+                await self.written(self.count(messages))
+                await self.written(self.mark(messages))  # only once the counts are there
             except Exception as exc:  # noqa: BLE001
                 # faust would acknowledge the records of a body that raised: they would never be counted. A
                 # record the counter cannot read is a `problem`, never an exception, so this is the tables
@@ -211,6 +240,24 @@ class Supervision:
                 self.since_prune[(topic, partition)] = 0
                 sent += self.prune(topic, partition)
         return sent
+
+    def mark(self, messages: list[Any]) -> list[Awaitable[Any]]:
+        """Record, per source partition of a batch, its last offset in the progress table (to be sent
+        once the broker has the batch's counts). Returns the changelog writes."""
+        last: dict[tuple[str, int], int] = {}
+        for m in messages:
+            last[(m.topic, m.partition)] = max(last.get((m.topic, m.partition), -1), m.offset)
+        sent = []
+        for (topic, partition), offset in last.items():
+            key = f"{topic}|{partition}"
+            self.progress.data[key] = offset
+            sent.append(self.progress.send_changelog(partition, key, offset))
+        return sent
+
+    def counted_to(self, tp: Any) -> int | None:
+        """The last offset of a source partition whose counts the tables hold (None: not known)."""
+        value = self.progress.data.get(f"{tp.topic}|{tp.partition}")
+        return None if value is None else int(value)
 
     @staticmethod
     async def written(sent: list[Awaitable[Any]]) -> None:
@@ -335,7 +382,7 @@ class Supervision:
         """The supervision's topics, created as the registry names them before faust starts (faust
         would create them itself, and may then check a changelog's partitions before they show:
         PartitionsMismatch with 0 partitions), each with as many partitions as the topics it counts."""
-        topics = [*registry.SUPERVISION_CHANGELOGS.values(), registry.SUPERVISION_LEADER]
+        topics = [*registry.SUPERVISION_CHANGELOGS.values(), registry.SUPERVISION_PROGRESS, registry.SUPERVISION_LEADER]
         created, counts = await kafka_util.ensure_topics(self.kafka, topics, self.replication_factor,
                                                          self.min_insync_replicas)
         wrong = [f"{t.name} has {counts.get(t.name)} partitions, not {t.partitions}"

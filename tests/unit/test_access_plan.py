@@ -87,7 +87,8 @@ def test_each_process_of_the_ledger_has_its_own_principal_with_its_own_topics() 
     assert _topics(who.SUPERVISION, WRITE) == {f"{registry.SUPERVISION_APP}-*"}
     assert {g.principal for g in PLAN if g.operation == access.CREATE} == {who.SUPERVISION}
     assert all(t.name.startswith(f"{registry.SUPERVISION_APP}-")
-               for t in [*registry.SUPERVISION_CHANGELOGS.values(), registry.SUPERVISION_LEADER])
+               for t in [*registry.SUPERVISION_CHANGELOGS.values(), registry.SUPERVISION_PROGRESS,
+                         registry.SUPERVISION_LEADER])
     # the transactional processes each own their group and transactional ids, and nobody else's
     owned = {g.principal: g.name for g in PLAN if g.resource == access.TRANSACTIONAL_ID and g.prefixed}
     assert owned == {who.SEQUENCER: "credit-sequencer-", who.LIST_KEEPER: "credit-list-keeper-", who.WEBHOOK: "credit-webhook-"}
