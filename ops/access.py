@@ -163,6 +163,14 @@ def _binding(g: Grant):  # type: ignore[no-untyped-def]
                       f"User:{g.principal}", "*", AclOperation[g.operation], AclPermissionType.ALLOW)
 
 
+def _filter(b):  # type: ignore[no-untyped-def]
+    """The filter that matches exactly one ACL binding (to delete it)."""
+    from confluent_kafka.admin import AclBindingFilter
+
+    return AclBindingFilter(b.restype, b.name, b.resource_pattern_type, b.principal, b.host, b.operation,
+                            b.permission_type)
+
+
 def _key(b) -> tuple[str, str, str, str, str, str, str]:  # type: ignore[no-untyped-def]
     """An ACL binding as plain values (the broker's answers and ours compare by these)."""
     return (b.restype.name, b.name, b.resource_pattern_type.name, b.principal, b.host, b.operation.name,
@@ -209,8 +217,7 @@ def apply(s: config.Settings, matrix: DepartmentMatrix) -> dict[str, list[str]]:
     if create:
         for future in admin.create_acls(create).values():
             future.result(TIMEOUT)
-    extra = [AclBindingFilter(b.restype, b.name, b.resource_pattern_type, b.principal, b.host, b.operation,
-                              b.permission_type) for k, b in have.items() if k not in want]
+    extra = [_filter(b) for k, b in have.items() if k not in want]
     if extra:
         for future in admin.delete_acls(extra).values():
             future.result(TIMEOUT)
@@ -223,7 +230,7 @@ def apply(s: config.Settings, matrix: DepartmentMatrix) -> dict[str, list[str]]:
 def granted(s: config.Settings, grants: list[Grant]) -> Iterator[None]:
     """These ACLs for the time of the block, then taken away (a benchmark lets a service's principal read
     its own topic; `ops/stack up` would remove them anyway, as they are not in the plan)."""
-    from confluent_kafka.admin import AclBindingFilter, AdminClient
+    from confluent_kafka.admin import AdminClient
 
     admin = AdminClient(access(s, ADMIN).librdkafka())
     bindings = [_binding(g) for g in grants]
@@ -232,9 +239,7 @@ def granted(s: config.Settings, grants: list[Grant]) -> Iterator[None]:
     try:
         yield
     finally:
-        filters = [AclBindingFilter(b.restype, b.name, b.resource_pattern_type, b.principal, b.host, b.operation,
-                                    b.permission_type) for b in bindings]
-        for future in admin.delete_acls(filters).values():
+        for future in admin.delete_acls([_filter(b) for b in bindings]).values():
             future.result(TIMEOUT)
 
 
