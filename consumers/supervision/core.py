@@ -226,6 +226,23 @@ def add(value: Mapping[str, Any] | None, offset: int, measures: Mapping[str, int
 KEEP_BEHIND = {"day": 2 * 86400.0, "month": 7 * 86400.0, "5min": 2 * 3600.0}
 
 
+def in_order(last: int, offsets: Iterable[int]) -> tuple[list[int], bool]:
+    """Of the offsets of one source partition's records in the order delivered, after `last` (the last
+    offset handled), the positions of those to count (each after the one before, so a record delivered
+    again is left out), and whether they leave an offset out between `last` and the newest. An offset
+    left out is a transaction marker or an aborted record, or a record the consumer never delivered:
+    only the topic can tell which, so the service reads that stretch of it again (`service.in_order`)."""
+    keep: list[int] = []
+    gap = False
+    for i, offset in enumerate(offsets):
+        if offset <= last:
+            continue
+        gap = gap or offset != last + 1
+        keep.append(i)
+        last = offset
+    return keep, gap
+
+
 def done_windows(period: str, held: Iterable[tuple[str, tuple[float, float]]], newest: float,
                  unwritten: Collection[tuple[str, str, tuple[float, float]]]) -> list[tuple[str, tuple[float, float]]]:
     """The (key, window)s of one source partition that may leave memory: ended more than KEEP_BEHIND

@@ -16,14 +16,16 @@ into the tables' stores, and each window the batch changed is written once to it
 partition of the records it counts (one changelog record per window and batch instead of one per record
 and table, which faust's producer sends one at a time: about 3,000 records/s on a busy 2-core machine).
 
-At least once, and exact: faust delivers a record again after a crash (its source offset is
-committed every few seconds, and a batch's records are acknowledged only once the broker has their
-table writes); after the table writes of a batch, the last offset of each of its source partitions
-goes to the table `progress`, and after every recovery each source partition is read again from the
-record after that one, whatever faust committed (its committed offset can run ahead of the tables:
-`_ReadCommittedConsumer.seek_to_committed`); a window value
-holds the offset of the last record it counted, so a record delivered again is skipped; the rows in
-PostgreSQL only ever move up to a value written (consumers/supervision/sink.py). A window whose end
+At least once, and exact: faust's consumer can skip a record (docs/stack-notes.md), so the records of
+each batch are checked first (`in_order`): per source partition, those at or below the last offset handled
+are left out, and where the batch leaves an offset out, that stretch is read from the topic (reader.py)
+and counted as the topic has it. A batch's records are acknowledged only once the broker has their table
+writes; then the last offset of each of its source partitions goes to the table `progress`. The
+consumer's position is that table's, not faust's (whose committed offset can run ahead of the tables, and
+whose seeks race with its fetcher: `_ReadCommittedConsumer`): it commits the record after the last one
+counted, and after every recovery reads each source partition again from there. A window value holds the
+offset of the last record it counted, so a record delivered again is skipped; the rows in PostgreSQL only
+ever move up to a value written (consumers/supervision/sink.py). A window whose end
 lies well behind its partition's newest record is deleted from the table once written (a tombstone on
 its changelog), so memory holds the recent periods only.
 
@@ -31,7 +33,8 @@ Run: python -m ops.run supervision [--metrics-port N]
 Metrics: ledger_supervision_records_total{topic}, ledger_supervision_redelivered_total{topic},
 ledger_supervision_unreadable_total{topic}, ledger_supervision_flushes_total{result},
 ledger_supervision_rows_written_total, ledger_supervision_pending_windows,
-ledger_supervision_lag_records{topic,partition}, ledger_supervision_samples_total{result}.
+ledger_supervision_lag_records{topic,partition}, ledger_supervision_samples_total{result},
+ledger_supervision_gaps_checked_total{topic}, ledger_supervision_undelivered_total{topic}.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from mode import Seconds, want_seconds
 from prometheus_client import Counter, Gauge
 
 from consumers.supervision import core
+from consumers.supervision.reader import Reader
 from consumers.supervision.sink import Sink
 from ledger.platform import kafka_util, logs
 from ledger.platform.kafka_access import KafkaAccess
@@ -71,6 +75,10 @@ FLUSHES = Counter("ledger_supervision_flushes_total", "Writes of changed windows
 ROWS = Counter("ledger_supervision_rows_written_total", "Count rows sent to PostgreSQL")
 PENDING = Gauge("ledger_supervision_pending_windows", "Windows changed since their last write to PostgreSQL")
 LAG = Gauge("ledger_supervision_lag_records", "Records of a source partition not yet counted", ["topic", "partition"])
+GAPS = Counter("ledger_supervision_gaps_checked_total",
+               "Batches of a source partition whose offsets left one out, checked against the topic", ["topic"])
+MISSED = Counter("ledger_supervision_undelivered_total",
+                 "Records faust's consumer did not deliver, read from the topic and counted", ["topic"])
 SAMPLES = Counter("ledger_supervision_samples_total", "Lag samples of the services recorded", ["result"])
 
 SOURCES = (registry.OUTCOMES, registry.EVENTS, registry.ALERTS)
@@ -116,25 +124,54 @@ class _ReadCommittedThread(faust_kafka.AIOKafkaConsumerThread):
 
 
 class _ReadCommittedConsumer(faust_kafka.Consumer):
+    """faust's consumer, its position in each source partition kept by the progress table (`counted_to`):
+    what it commits to the group is the record after the last one counted, whatever faust's own
+    bookkeeping of acknowledged offsets says, and after every recovery it reads each source partition
+    again from there. faust's own offsets can run ahead of the tables: its consumer counts the offsets
+    between two records it reads as acknowledged (a transaction marker between them, and with it the
+    next record), so after a SIGKILL records were lost that no process had counted."""
+
     def _new_consumer_thread(self) -> Any:
         return _ReadCommittedThread(self, loop=self.loop, beacon=self.beacon)
 
+    def _counted(self, tps: Any) -> dict[Any, int]:
+        """Per source partition among `tps`, the offset to read next (the last counted + 1), where known."""
+        counted_to = getattr(self.app, "counted_to", None)
+        out = {}
+        for tp in tps:
+            last = counted_to(tp) if counted_to is not None else None
+            if last is not None:
+                out[tp] = last + 1
+        return out
+
+    async def _commit(self, offsets: Mapping[Any, int]) -> bool:
+        return await super()._commit(self._counted(offsets))
+
+    async def commit_counted(self, since: dict[Any, int]) -> int:
+        """Commit, per assigned source partition, the record after the last one counted, where it moved
+        since the commit before (`since`, updated). Returns the partitions committed."""
+        moved = {tp: o for tp, o in self._counted(self.assignment()).items() if since.get(tp) != o}
+        if moved and await super()._commit(moved):
+            since.update(moved)
+        return len(moved)
+
+    async def _seek(self, partition: Any, offset: int) -> None:
+        # faust's thread-delegating consumer seeks the aiokafka consumer from this thread, while that
+        # consumer's fetcher runs in its own: a position it sets after handing out records can undo the
+        # seek (records were read twice and others skipped). The seek runs in the consumer's thread.
+        await self._thread.call_thread(self._thread._ensure_consumer().seek, partition, offset)
+
     async def seek_to_committed(self) -> Mapping[Any, int]:
         """After every recovery faust puts each partition at its committed offset; a source partition
-        whose counts the tables hold only up to an earlier offset is put back there (`counted_to`, the
-        progress table). faust's committed offset can be ahead of the tables: its consumer counts the
-        offsets between two records it reads as acknowledged (a transaction marker between them, and
-        with it the next record), so after a SIGKILL records were lost that no process had counted."""
+        whose counts the tables hold up to another offset (the process stopped before it committed
+        them) is put at the record after that one."""
         committed = dict(await super().seek_to_committed())
-        counted_to = getattr(self.app, "counted_to", None)
-        if counted_to is not None:
-            for tp in self.assignment():
-                last = counted_to(tp)
-                if last is not None and committed.get(tp) != last + 1:
-                    log.info("source partition read again from its last counted record", topic=tp.topic,
-                             partition=tp.partition, committed=committed.get(tp), counted_to=last)
-                    await self.seek(tp, last + 1)
-                    committed[tp] = last + 1
+        for tp, offset in self._counted(self.assignment()).items():
+            if committed.get(tp) != offset:
+                log.info("source partition read from the record after its last counted", topic=tp.topic,
+                         partition=tp.partition, committed=committed.get(tp), counted_to=offset - 1)
+                await self.seek(tp, offset)
+                committed[tp] = offset
         return committed
 
 
@@ -195,7 +232,12 @@ class Supervision:
                                        extra_topic_configs=dict(registry.SUPERVISION_PROGRESS.configs),
                                        help=registry.SUPERVISION_PROGRESS.doc)
         assert self.progress.changelog_topic_name == registry.SUPERVISION_PROGRESS.name
-        self.app.counted_to = self.counted_to  # read by the consumer after every recovery
+        self.progress.on_recover(self._progress_recovered)
+        self.app.counted_to = self.counted_to  # read by the consumer: what it commits, where it starts
+        # per source partition, the last offset handled in this process (in_order), and the topics' reader
+        self.last: dict[tuple[str, int], int] = {}
+        self.reader = Reader(kafka, [(t.name, p) for t in SOURCES for p in range(t.partitions)])
+        self.committed: dict[Any, int] = {}  # per source partition, the offset committed last
         channel = self.app.topic(*(t.name for t in SOURCES), key_type=bytes, value_type=bytes,
                                  key_serializer="raw", value_serializer="raw")
         self.app.agent(channel, name="supervision-count")(self._agent)
@@ -211,7 +253,7 @@ class Supervision:
         # the broker has every changelog write of its batch.
         async for events in stream.take_events(BATCH, within=BATCH_WAIT):
             try:
-                messages = [event.message for event in events]
+                messages = await self.in_order([event.message for event in events])
                 await self.written(self.count(messages))
                 await self.written(self.mark(messages))  # only once the counts are there
             except Exception as exc:  # noqa: BLE001
@@ -223,6 +265,37 @@ class Supervision:
                              records=len(events), error=f"{type(exc).__name__}: {exc}")
                 sys.stderr.flush()
                 os._exit(70)
+
+    async def in_order(self, messages: list[Any]) -> list[Any]:
+        """The records of a batch to count, per source partition in offset order after the last one
+        handled: a record delivered again is left out, and where the batch leaves an offset out, that
+        stretch of the partition is read from the topic and counted as the topic has it. faust's consumer
+        can skip a record (a seek racing its fetcher, a batch cut short by a rebalance while its position
+        has moved on: docs/stack-notes.md); an offset left out is most often a transaction's marker."""
+        by_source: dict[tuple[str, int], list[Any]] = defaultdict(list)
+        for m in messages:
+            by_source[(m.topic, m.partition)].append(m)
+        out: list[Any] = []
+        for (topic, partition), delivered in by_source.items():
+            last = self.last.get((topic, partition))
+            if last is None:  # since the start or a recovery: the progress table's
+                counted = self.progress.data.get(f"{topic}|{partition}")
+                last = -1 if counted is None else int(counted)
+            keep, gap = core.in_order(last, [m.offset for m in delivered])
+            fresh = [delivered[i] for i in keep]
+            if gap:
+                GAPS.labels(topic).inc()
+                read = await self.reader.read(topic, partition, last + 1, fresh[-1].offset + 1)
+                missed = sorted({m.offset for m in read} - {m.offset for m in fresh})
+                if missed:
+                    MISSED.labels(topic).inc(len(missed))
+                    log.warning("records the consumer did not deliver were read from the topic and counted",
+                                topic=topic, partition=partition, offsets=missed[:20], records=len(missed))
+                    fresh = read
+            if fresh:
+                self.last[(topic, partition)] = fresh[-1].offset
+            out += fresh
+        return out
 
     def count(self, messages: list[Any]) -> list[Awaitable[Any]]:
         """Count a batch of records into every table, then write each window it changed once to its
@@ -250,6 +323,7 @@ class Supervision:
         sent = []
         for (topic, partition), offset in last.items():
             key = f"{topic}|{partition}"
+            offset = max(offset, self.progress.data.get(key, -1))  # records delivered again: never back
             self.progress.data[key] = offset
             sent.append(self.progress.send_changelog(partition, key, offset))
         return sent
@@ -258,6 +332,14 @@ class Supervision:
         """The last offset of a source partition whose counts the tables hold (None: not known)."""
         value = self.progress.data.get(f"{tp.topic}|{tp.partition}")
         return None if value is None else int(value)
+
+    async def commit(self) -> None:
+        """Commit to the group, per source partition, the record after the last one counted (a process
+        started again begins there; faust's own commits are the same offsets, `_ReadCommittedConsumer`)."""
+        try:
+            await self.app.consumer.commit_counted(self.committed)
+        except Exception as exc:  # noqa: BLE001 - the next commit tries again; a restart reads a little more
+            log.warning("committing the counted offsets failed; trying again", error=f"{type(exc).__name__}: {exc}")
 
     @staticmethod
     async def written(sent: list[Awaitable[Any]]) -> None:
@@ -304,6 +386,10 @@ class Supervision:
                 sent.append(table.send_changelog(partition, (key, window), None, value_serializer="raw"))
                 held.discard((key, window))
         return sent
+
+    async def _progress_recovered(self) -> None:
+        """After a recovery the partitions may have moved: what was handled is the progress table's again."""
+        self.last.clear()
 
     def _recovered(self, period: str) -> Callable[[], Awaitable[None]]:
         async def recovered() -> None:
@@ -410,11 +496,13 @@ class Supervision:
             logging.getLogger(name).setLevel(logging.WARNING)
         started = time.monotonic()
         await self.declare()
+        await self.reader.start()
         await self.app.start()
         log.info("supervision running", app=registry.SUPERVISION_APP, topics=[t.name for t in SOURCES],
                  tables={TABLE_NAMES[p]: c.name for p, c in registry.SUPERVISION_CHANGELOGS.items()},
                  seconds=round(time.monotonic() - started, 2))
         loops = [asyncio.create_task(self._every(self.flush_interval, self.flush)),
+                 asyncio.create_task(self._every(self.flush_interval, self.commit)),
                  asyncio.create_task(self._every(self.sample_interval, self.record_sample, at_once=True))]
         try:
             await self._stop.wait()
@@ -425,6 +513,8 @@ class Supervision:
             for task in loops:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await self.commit()
             await self.app.stop()
+            await self.reader.stop()
             await self.flush()
             await self.sink.close()

@@ -1,7 +1,8 @@
 """Given a stream of submissions from many departments (penalties, some recorded after their 7 working
 days; licences; court listings, which raise alerts, and the sector systems' feedback on them;
 resubmissions; refusals), when the department supervision (faust) is killed with SIGKILL twice in the
-middle of it and started again, then its counts in PostgreSQL end equal to a recount of
+middle of it and started again, while it catches up a backlog of 24,000 records written in transactions
+of 1 to 40 records, some aborted (each transaction's marker takes an offset of its own), then its counts in PostgreSQL end equal to a recount of
 credit.outcomes, credit.events and credit.alerts from their first offsets: every China-local day and
 month and every 5-minute bucket, every department and every measure. Records of an aborted
 transaction are not counted (the supervision reads committed records only). The dashboard shows the
@@ -31,6 +32,7 @@ from tests import helpers
 
 DEPARTMENTS = ("xc-samr", "xc-eco-env", "xc-tax", "xc-health", "xc-housing")
 CHUNK, PAUSE = 20, 0.3
+FIRST, BACKLOG = 60, 24_000  # the stream's first submissions; their records written again: the backlog
 
 
 def _counted(settings) -> float:  # type: ignore[no-untyped-def]
@@ -87,6 +89,30 @@ async def _kill_when(settings, svc: ops_stack.Service, grown: float) -> float:  
     return counted
 
 
+async def _backlog(settings, records: list[core.Record], rng: Any) -> int:  # type: ignore[no-untyped-def]
+    """Write records of the topics again, BACKLOG of them, in transactions of 1 to 40 records (each ends
+    with its marker, which takes an offset of its own) of which about one in ten is aborted: a backlog
+    that the supervision, started after it, is killed in the middle of. Returns the records written."""
+    queue = [rng.choice(records) for _ in range(BACKLOG)]
+    producer = AIOKafkaProducer(**access(settings, ADMIN).options(), transactional_id="supervision-test-backlog")
+    await producer.start()
+    try:
+        i = 0
+        while i < len(queue):
+            n = rng.randint(1, 40)
+            await producer.begin_transaction()
+            for r in queue[i:i + n]:
+                await producer.send(r.topic, r.value, key=r.key, partition=r.partition, headers=list(r.headers.items()))
+            if rng.random() < 0.1:
+                await producer.abort_transaction()
+            else:
+                await producer.commit_transaction()
+            i += n
+    finally:
+        await producer.stop()
+    return len(queue)
+
+
 async def _aborted(settings, records: list[core.Record]) -> None:  # type: ignore[no-untyped-def]
     """A feedback entry and an answer written again in a transaction that is aborted: in no ledger."""
     entry = next(r for r in records if r.topic == registry.EVENTS.name
@@ -107,7 +133,12 @@ async def _aborted(settings, records: list[core.Record]) -> None:  # type: ignor
 async def test_killed_twice_in_mid_stream_its_counts_equal_a_recount_of_the_topics(settings, supervision) -> None:
     rng = helpers.rng("supervision-kill")
     pairs, feedback = _workload(rng)
-    sending = asyncio.create_task(_stream(settings, pairs))
+    # a backlog first: the supervision stopped, the stream's first submissions, their records written again
+    supervision.stop()
+    await _stream(settings, pairs[:FIRST])
+    assert await _backlog(settings, await recount.read_records(access(settings, SUPERVISION)), rng) == BACKLOG
+    supervision.start()
+    sending = asyncio.create_task(_stream(settings, pairs[FIRST:]))
     kills = [await _kill_when(settings, supervision, 200)]
     kills.append(await _kill_when(settings, supervision, 200))  # counted afresh since its restart
     outcomes = await sending

@@ -339,6 +339,18 @@ def _message(record: core.Record) -> Any:
                            headers=list(record.headers.items()))
 
 
+class _Reader:
+    """The topics as the supervision's reader sees them: the committed records it holds, per partition."""
+
+    def __init__(self, messages: list[Any] = ()) -> None:  # type: ignore[assignment]
+        self.messages, self.reads = list(messages), []
+
+    async def read(self, topic: str, partition: int, start: int, end: int) -> list[Any]:
+        self.reads.append((topic, partition, start, end))
+        return sorted((m for m in self.messages if (m.topic, m.partition) == (topic, partition)
+                       and start <= m.offset < end), key=lambda m: m.offset)
+
+
 def _supervision(tmp_path: Any) -> tuple[service.Supervision, dict[str, _Table]]:
     async def sample() -> dict[str, float]:
         return {}
@@ -347,6 +359,7 @@ def _supervision(tmp_path: Any) -> tuple[service.Supervision, dict[str, _Table]]
     tables = {period: _Table() for period in sup.tables}
     sup.tables = tables
     sup.progress = _Table()  # type: ignore[assignment]
+    sup.reader = _Reader()  # type: ignore[assignment]
     return sup, tables
 
 
@@ -355,6 +368,7 @@ async def test_a_batch_is_acknowledged_only_once_the_broker_has_its_changelog_wr
     # must wait for the batch's table writes, or a stop or a crash could lose counts whose offsets are committed
     sup, tables = _supervision(tmp_path)
     stream = _Stream([SimpleNamespace(message=_message(_alert("xc-finance", "impose", offset=o))) for o in (5, 6)])
+    sup.reader = _Reader([e.message for e in stream.batch])  # type: ignore[assignment]
     agent = asyncio.create_task(sup._agent(stream))
     await asyncio.sleep(0.05)
     pending = [f for t in tables.values() for f in t.sent]
@@ -419,3 +433,96 @@ async def test_a_changelog_write_that_fails_stops_the_process_before_the_batch_i
     with pytest.raises(Exited):
         await asyncio.wait_for(agent, 1)
     assert exits == [70] and not stream.asked_again.is_set()
+
+
+async def test_what_the_consumer_commits_is_the_record_after_the_last_one_counted() -> None:
+    # faust's own offsets can run ahead of the tables; what reaches the group is the progress table's
+    consumer = service._ReadCommittedConsumer.__new__(service._ReadCommittedConsumer)
+    tps = [TopicPartition(registry.EVENTS.name, p) for p in (0, 1, 2)]
+    progress = {0: 24, 1: 9}
+    commits: list[dict[Any, int]] = []
+
+    async def commit(self: Any, offsets: Any) -> bool:
+        commits.append(dict(offsets))
+        return True
+    consumer.app = SimpleNamespace(counted_to=lambda tp: progress.get(tp.partition))
+    consumer.assignment = lambda: set(tps)  # type: ignore[method-assign]
+    original = service.faust_kafka.Consumer._commit
+    service.faust_kafka.Consumer._commit = commit  # type: ignore[method-assign]
+    try:
+        await consumer._commit({tps[0]: 40, tps[1]: 12, tps[2]: 8})  # faust's: ahead, or nothing counted yet
+        since: dict[Any, int] = {}
+        assert await consumer.commit_counted(since) == 2
+        assert await consumer.commit_counted(since) == 0  # nothing moved since
+        progress[1] = 15
+        assert await consumer.commit_counted(since) == 1
+    finally:
+        service.faust_kafka.Consumer._commit = original  # type: ignore[method-assign]
+    assert commits == [{tps[0]: 25, tps[1]: 10}, {tps[0]: 25, tps[1]: 10}, {tps[1]: 16}]
+
+
+async def test_a_seek_runs_in_the_thread_of_the_consumer_it_moves() -> None:
+    # the aiokafka consumer's fetcher runs in faust's consumer thread; a seek from another thread could
+    # be undone by the position the fetcher sets after handing out records
+    consumer = service._ReadCommittedConsumer.__new__(service._ReadCommittedConsumer)
+    calls: list[tuple[Any, ...]] = []
+    aiokafka_consumer = SimpleNamespace(seek=lambda tp, offset: calls.append(("seek outside the thread",)))
+
+    async def call_thread(fun: Any, *args: Any) -> None:
+        calls.append((fun, *args))
+    consumer._thread = SimpleNamespace(call_thread=call_thread, _ensure_consumer=lambda: aiokafka_consumer)
+    tp = TopicPartition(registry.ALERTS.name, 2)
+    await consumer._seek(tp, 467)
+    assert calls == [(aiokafka_consumer.seek, tp, 467)]
+
+
+async def test_records_delivered_again_never_move_the_progress_back(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    sup, _ = _supervision(tmp_path)
+    tp = SimpleNamespace(topic=registry.ALERTS.name, partition=3)
+    for offsets in ((40, 41, 43), (12, 13)):  # the second: delivered again after a seek back
+        sent = sup.mark([_message(_alert("xc-finance", "impose", offset=o)) for o in offsets])
+        assert len(sent) == 1
+    assert sup.counted_to(tp) == 43
+
+
+@pytest.mark.parametrize(("last", "offsets", "keep", "gap"), [
+    (9, [10, 11, 12], [0, 1, 2], False),
+    (9, [10, 11, 13], [0, 1, 2], True),      # 12: a marker, or a record never delivered
+    (9, [7, 8, 9, 10], [3], False),          # delivered again up to the last handled
+    (9, [12, 10, 11, 13], [0, 3], True),     # out of order: what went back is left out
+    (-1, [0, 1], [0, 1], False),             # the partition's first records
+    (-1, [5], [0], True),                    # nothing handled yet, the partition starting later
+    (20, [3, 4], [], False),
+])
+def test_the_records_to_count_follow_the_last_one_handled(last: int, offsets: list[int], keep: list[int],
+                                                          gap: bool) -> None:
+    assert core.in_order(last, offsets) == (keep, gap)
+
+
+async def test_a_record_the_consumer_skipped_is_read_from_the_topic_and_counted_in_its_place(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # faust's consumer handed out records 10, 11 and 14 of a partition; the topic has 12 too (13 is a
+    # transaction's marker): 12 is counted, before 14, and each record once
+    sup, tables = _supervision(tmp_path)
+    topic = [_message(_alert("xc-finance", "impose", offset=o)) for o in (10, 11, 12, 14)]
+    sup.reader = _Reader(topic)  # type: ignore[assignment]
+    sup.progress.data[f"{registry.ALERTS.name}|3"] = 9  # counted up to 9 before
+    delivered = [topic[0], topic[1], topic[3]]
+    order = await sup.in_order(delivered)
+    assert [m.offset for m in order] == [10, 11, 12, 14]
+    assert sup.reader.reads == [(registry.ALERTS.name, 3, 10, 15)]  # type: ignore[attr-defined]
+    sup.count(order)
+    assert {v["o"]: v["c"]["alerts.impose"] for t in tables.values() for v in t.data.values()} == {14: 4}
+    # delivered again after a seek back, with the next one: only the next is counted, and no gap to read
+    again = await sup.in_order([topic[2], topic[3], _message(_alert("xc-finance", "impose", offset=15))])
+    assert [m.offset for m in again] == [15] and len(sup.reader.reads) == 1  # type: ignore[attr-defined]
+    # after a recovery, the progress table says what was handled
+    await sup._progress_recovered()
+    assert [m.offset for m in await sup.in_order(topic[:2])] == [10, 11]
+
+
+async def test_a_gap_that_is_only_a_marker_is_read_once_and_changes_nothing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    sup, _ = _supervision(tmp_path)
+    topic = [_message(_alert("xc-finance", "impose", offset=o)) for o in (0, 1, 3, 4)]
+    sup.reader = _Reader(topic)  # type: ignore[assignment]
+    order = await sup.in_order(topic)
+    assert order == topic and len(sup.reader.reads) == 1  # type: ignore[attr-defined]
