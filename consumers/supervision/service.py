@@ -279,8 +279,8 @@ class Supervision:
         for (topic, partition), delivered in by_source.items():
             last = self.last.get((topic, partition))
             if last is None:  # since the start or a recovery: the progress table's
-                counted = self.progress.data.get(f"{topic}|{partition}")
-                last = -1 if counted is None else int(counted)
+                counted = self._progress(topic, partition)
+                last = -1 if counted is None else counted
             keep, gap = core.in_order(last, [m.offset for m in delivered])
             fresh = [delivered[i] for i in keep]
             if gap:
@@ -322,7 +322,7 @@ class Supervision:
             last[(m.topic, m.partition)] = max(last.get((m.topic, m.partition), -1), m.offset)
         sent = []
         for (topic, partition), offset in last.items():
-            key = f"{topic}|{partition}"
+            key = core.key_of(topic, partition)
             offset = max(offset, self.progress.data.get(key, -1))  # records delivered again: never back
             self.progress.data[key] = offset
             sent.append(self.progress.send_changelog(partition, key, offset))
@@ -330,7 +330,10 @@ class Supervision:
 
     def counted_to(self, tp: Any) -> int | None:
         """The last offset of a source partition whose counts the tables hold (None: not known)."""
-        value = self.progress.data.get(f"{tp.topic}|{tp.partition}")
+        return self._progress(tp.topic, tp.partition)
+
+    def _progress(self, topic: str, partition: int) -> int | None:
+        value = self.progress.data.get(core.key_of(topic, partition))
         return None if value is None else int(value)
 
     async def commit(self) -> None:

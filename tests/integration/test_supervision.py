@@ -1,10 +1,11 @@
 """Given a stream of submissions from many departments (penalties, some recorded after their 7 working
 days; licences; court listings, which raise alerts, and the sector systems' feedback on them;
 resubmissions; refusals), when the department supervision (faust) is killed with SIGKILL twice in the
-middle of it and started again, while it catches up a backlog of 24,000 records written in transactions
-of 1 to 40 records, some aborted (each transaction's marker takes an offset of its own), then its counts in PostgreSQL end equal to a recount of
-credit.outcomes, credit.events and credit.alerts from their first offsets: every China-local day and
-month and every 5-minute bucket, every department and every measure. Records of an aborted
+middle of it and started again, while it catches up a backlog of 24,000 records written in
+transactions of 1 to 40 records, some aborted (each transaction's marker takes an offset of its own),
+then its counts in PostgreSQL end equal to a recount of credit.outcomes, credit.events and
+credit.alerts from their first offsets: every China-local day and month and every 5-minute bucket,
+every department and every measure. Records of an aborted
 transaction are not counted (the supervision reads committed records only). The dashboard shows the
 month's assessment from those counts, and the same as CSV."""
 
@@ -89,27 +90,33 @@ async def _kill_when(settings, svc: ops_stack.Service, grown: float) -> float:  
     return counted
 
 
+async def _in_transactions(settings, transactional_id: str,  # type: ignore[no-untyped-def]
+                           transactions: list[tuple[list[core.Record], bool]]) -> None:
+    """Write records of the topics again, each group in a transaction of its own, committed or aborted."""
+    producer = AIOKafkaProducer(**access(settings, ADMIN).options(), transactional_id=transactional_id)
+    await producer.start()
+    try:
+        for records, commit in transactions:
+            await producer.begin_transaction()
+            for r in records:
+                await producer.send(r.topic, r.value, key=r.key, partition=r.partition, headers=list(r.headers.items()))
+            await (producer.commit_transaction() if commit else producer.abort_transaction())
+    finally:
+        await producer.stop()
+
+
 async def _backlog(settings, records: list[core.Record], rng: Any) -> int:  # type: ignore[no-untyped-def]
     """Write records of the topics again, BACKLOG of them, in transactions of 1 to 40 records (each ends
     with its marker, which takes an offset of its own) of which about one in ten is aborted: a backlog
     that the supervision, started after it, is killed in the middle of. Returns the records written."""
     queue = [rng.choice(records) for _ in range(BACKLOG)]
-    producer = AIOKafkaProducer(**access(settings, ADMIN).options(), transactional_id="supervision-test-backlog")
-    await producer.start()
-    try:
-        i = 0
-        while i < len(queue):
-            n = rng.randint(1, 40)
-            await producer.begin_transaction()
-            for r in queue[i:i + n]:
-                await producer.send(r.topic, r.value, key=r.key, partition=r.partition, headers=list(r.headers.items()))
-            if rng.random() < 0.1:
-                await producer.abort_transaction()
-            else:
-                await producer.commit_transaction()
-            i += n
-    finally:
-        await producer.stop()
+    transactions = []
+    i = 0
+    while i < len(queue):
+        n = rng.randint(1, 40)
+        transactions.append((queue[i:i + n], rng.random() >= 0.1))
+        i += n
+    await _in_transactions(settings, "supervision-test-backlog", transactions)
     return len(queue)
 
 
@@ -118,16 +125,7 @@ async def _aborted(settings, records: list[core.Record]) -> None:  # type: ignor
     entry = next(r for r in records if r.topic == registry.EVENTS.name
                  and r.headers.get("event-type") == b"PunishmentFeedbackReported")
     answer = next(r for r in records if r.topic == registry.OUTCOMES.name)
-    producer = AIOKafkaProducer(**access(settings, ADMIN).options(), transactional_id="supervision-test-abort")
-    await producer.start()
-    try:
-        await producer.begin_transaction()
-        for r in (entry, answer):
-            await producer.send_and_wait(r.topic, r.value, key=r.key, partition=r.partition,
-                                         headers=list(r.headers.items()))
-        await producer.abort_transaction()
-    finally:
-        await producer.stop()
+    await _in_transactions(settings, "supervision-test-abort", [([entry, answer], False)])
 
 
 async def test_killed_twice_in_mid_stream_its_counts_equal_a_recount_of_the_topics(settings, supervision) -> None:
