@@ -30,7 +30,10 @@
    schema is dropped.
    With --workers N > 1 the run is consumers.projector.rebuild's `project_into`: N projector processes, each
    with a share of the partitions; with --indexes deferred the schema's secondary indexes are dropped
-   first and built after the projection, inside the timed run, as the rebuild does. Each run also
+   first and built after the projection, inside the timed run, as the rebuild did before its bulk
+   load; with --indexes load the run is the rebuild's bulk load (consumers/projector/bulk.py: no
+   primary keys on the large tables, states in each worker's own store, each entity's rows written
+   once at the end), timed to the end of its deferred status updates, keys and indexes. Each run also
    reports CPU time per event (projector processes, PostgreSQL, broker), the figure that other work
    on the machine disturbs least.
 5. --profile M: one more run over the first M records under cProfile (not part of the figures); the
@@ -386,17 +389,23 @@ TABLES = ("ledger_copy", "entity_state", "entities", "list_entries", "publicity"
           "positions")
 
 
-def _fresh_schema(s: config.Settings, name: str) -> None:
+def _fresh_schema(s: config.Settings, name: str, load: bool = False) -> tuple[list[str], list[Any]]:
     """A fresh schema of views, with a stored position 0 per partition of bench.events: the projector
     then seeks to 0 instead of calling seek_to_beginning, which races in aiokafka 0.14 with the
     consumer's own initial reset to "latest" (auto_offset_reset's default) and can leave a partition
-    at its END, silently (seen here: a run that skipped all of partition 0)."""
+    at its END, silently (seen here: a run that skipped all of partition 0). `load`: prepared for the
+    rebuild's bulk load (returns its dropped indexes and keys)."""
+    dropped: tuple[list[str], list[Any]] = ([], [])
     with psycopg.connect(s.pg_dsn) as conn, conn.transaction():
         schema.drop(conn, name)
-        schema.create(conn, name)
+        if load:
+            dropped = rebuild.prepare_load(conn, name)
+        else:
+            schema.create(conn, name)
         for partition in range(TOPIC.partitions):
             conn.execute(f'insert into "{name}".positions (topic, partition, next_offset) values (%s, %s, 0)',
                          (TOPIC.name, partition))
+    return dropped
 
 
 def _drop_schema(s: config.Settings, name: str) -> None:
@@ -417,8 +426,7 @@ def _counts(s: config.Settings, name: str) -> dict[str, int]:
 
 async def project(s: config.Settings, name: str, max_records: int, until: dict[int, int],
                   meter: Meter, workers: int = 1, indexes: str = "inline") -> dict[str, Any]:
-    _fresh_schema(s, name)
-    deferred: list[str] = []
+    deferred, keys = _fresh_schema(s, name, load=indexes == "load")
     if indexes == "deferred":  # as consumers.projector.rebuild: secondary indexes built after the load (timed)
         with psycopg.connect(s.pg_dsn) as conn, conn.transaction():
             deferred = schema.drop_secondary_indexes(conn, name)
@@ -428,13 +436,19 @@ async def project(s: config.Settings, name: str, max_records: int, until: dict[i
     projector = root.projector_service(s, Folder(rules), schema_name=name, max_records=max_records,
                                        topic=TOPIC, takes_switch_lock=False)
     meter.start()
-    if workers > 1:  # as consumers.projector.rebuild --workers does it; the workers' log lines are not captured
-        applied = await rebuild.project_into(s, name, until, workers, TOPIC, max_records, rules=rules)
+    if workers > 1 or indexes == "load":  # as consumers.projector.rebuild does it; a worker's log lines are not captured
+        applied = await rebuild.project_into(s, name, until, workers, TOPIC, max_records, rules=rules,
+                                             load=indexes == "load")
         projector.records_read = applied
     else:
         applied = await projector.run(until=until)
     index_s = 0.0
-    if deferred:
+    if indexes == "load":  # as the rebuild: the deferred status updates, the keys and the indexes (timed)
+        t0 = time.perf_counter()
+        with psycopg.connect(s.pg_dsn) as conn, conn.transaction():
+            rebuild.finish_load(conn, name, deferred, keys)
+        index_s = time.perf_counter() - t0
+    elif deferred:
         t0 = time.perf_counter()
         with psycopg.connect(s.pg_dsn) as conn, conn.transaction():
             conn.execute("set local maintenance_work_mem = '256MB'")
@@ -566,9 +580,10 @@ def main() -> None:
     p.add_argument("--workers", type=int, nargs="+", default=[1],
                    help="projector processes sharing the partitions, one run each (as consumers.projector.rebuild "
                         "--workers; default: 1)")
-    p.add_argument("--indexes", nargs="+", choices=("inline", "deferred"), default=["inline"],
+    p.add_argument("--indexes", nargs="+", choices=("inline", "deferred", "load"), default=["inline"],
                    help="secondary indexes kept up to date while projecting (inline, as the live projector), "
-                        "or dropped and built after the load (deferred, as consumers.projector.rebuild); one run each")
+                        "or dropped and built after the load (deferred), or the rebuild's bulk load (load, as "
+                        "consumers.projector.rebuild: no keys on the large tables, each entity's rows once); one run each")
     p.add_argument("--profile", type=int, default=0, metavar="M",
                    help="also profile one run over the first M records (cProfile)")
     p.add_argument("--top", type=int, default=25, help="functions listed by the profile")
@@ -632,6 +647,8 @@ def main() -> None:
                 runs.append(asyncio.run(project(s, name, mr, end, meter, workers, indexes)))
                 runs[-1]["quiet"] = quiet
                 runs[-1]["counts"] = _counts(s, name)
+                with psycopg.connect(s.pg_dsn) as conn:  # every run must write the same views
+                    runs[-1]["digest"] = schema.combined(schema.digest(conn, name))
                 if not a.keep:
                     _drop_schema(s, name)
             floor = None
@@ -686,16 +703,20 @@ def main() -> None:
         for r in runs[1:]:
             if r["counts"] != c:
                 print(f"    WARNING: the run with max_records {r['max_records']} wrote other counts: {r['counts']}")
+        digests = {r["digest"] for r in runs}
+        print("    digests of the views (projections.schema.digest): "
+              + ("the same in every run" if len(digests) == 1 else f"WARNING: {len(digests)} different ones")
+              + f" ({runs[0]['digest'][:16]})")
         best = max(runs, key=lambda r: r["rate"])
-        # what consumers.projector.rebuild uses: max_records 5,000 and 2 worker processes
+        # what consumers.projector.rebuild uses: max_records 5,000, 2 worker processes, the bulk load
         default = next((r for r in runs if r["max_records"] == 5000 and r.get("workers") == 2
-                        and r.get("indexes") == "deferred"),
+                        and r.get("indexes") == "load"),
                        next((r for r in runs if r["max_records"] == 5000), runs[0]))
         print(f"target      >= 25,000 events/s: {'met' if best['rate'] >= 25_000 else 'NOT met'} "
               f"(best {best['rate']:,.0f} events/s, {best['rate'] / 25_000:.2f}x of the target)")
         print(f"ESTIMATE    (not a measurement) full rebuild of 10,000,000 events at the measured rate with "
               f"max_records {default['max_records']} and {default.get('workers', 1)} process(es) and {default.get('indexes')} "
-              f"indexes (consumers.projector.rebuild uses 5,000, 2 and deferred): 10,000,000 / "
+              f"indexes (consumers.projector.rebuild uses 5,000, 2 and load): 10,000,000 / "
               f"{default['rate']:,.0f} = {TEN_MILLION / default['rate'] / 60:,.0f} min; at the best measured rate "
               f"{TEN_MILLION / best['rate'] / 60:,.0f} min (target <= 5 min). Linear extrapolation from "
               f"{n:,} events: it ignores the growth of the tables and their indexes beyond memory.")

@@ -203,14 +203,15 @@ async def run(n_events: int, n_subjects: int, seed: int) -> int:
 
 
 async def _show_rebuild(s: config.Settings) -> int:
-    """Rebuild every view from the ledger with two projector processes and switch over (docs/architecture.md)."""
-    _line("\n== Rebuild of every view from offset 0 (python -m consumers.projector.rebuild --workers 2): two projector "
-          "processes, digests compared with the live views, atomic switch")
+    """Rebuild every view from the ledger as a bulk load with two worker processes and switch over
+    (docs/architecture.md)."""
+    _line("\n== Rebuild of every view from offset 0 (python -m consumers.projector.rebuild --workers 2): a bulk load "
+          "by two worker processes, digests compared with the live views, atomic switch")
     run = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "consumers.projector.rebuild", "--workers", "2"],
                                   env={**os.environ, "PYTHONPATH": str(config.ROOT)}, capture_output=True,
                                   text=True, timeout=900)
     for text in run.stderr.splitlines():
-        if text.startswith(("rebuilding", "projected", "built", "switched", "the rebuilt views differ", "nothing was")):
+        if text.startswith(("rebuilding", "loaded", "applied", "switched", "the rebuilt views differ", "nothing was")):
             _line(f"   {text}")
     if run.returncode != 0:
         _line(f"   the rebuild exited with status {run.returncode}")

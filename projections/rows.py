@@ -46,13 +46,19 @@ class Loaded:
     # the live views' generation (view_generations) the states were read in: a switch-over between this
     # load and the batch's write makes the projector read the batch again (consumers/projector/service.py)
     generation: int = 0
+    # when each entity was first seen, for a sink that writes an entity's row once at the end (the
+    # rebuild's bulk load); empty for the live views, whose stored row keeps its first_seen
+    first_seen: dict[str, datetime] = field(default_factory=dict)
 
     def after(self, ops: Ops, keys: set[str]) -> Loaded:
         """These states of `keys` with what a batch still being written leaves behind for them (its
         `final_states`, its held-back entities): what the database holds once that batch is committed."""
         states = dict(self.states)
-        states.update((k, ops.final_states[k]) for k in keys & ops.final_states.keys())
-        return Loaded(states, self.held | {h[0] for h in ops.held if h[0] in keys}, self.generation)
+        mine = keys & ops.final_states.keys()
+        states.update((k, ops.final_states[k]) for k in mine)
+        first_seen = dict(self.first_seen)
+        first_seen.update((k, ops.info[k]["first_seen"]) for k in mine if k in ops.info)
+        return Loaded(states, self.held | {h[0] for h in ops.held if h[0] in keys}, self.generation, first_seen)
 
 
 @dataclass
@@ -77,6 +83,9 @@ class Ops:
     # not written: every touched entity's state after the batch, from which the next batch's fold starts
     # while this one is being written (`Loaded.after`)
     final_states: dict[str, tuple[int, EntityState]] = field(default_factory=dict)
+    # every touched entity's row facts after the batch (category, subject, first and last change, county),
+    # from which its entities row is made: per batch here, once at the end by the rebuild's bulk load
+    info: dict[str, dict[str, Any]] = field(default_factory=dict)
     # touched entities the database had no state of when the batch was loaded: their entity_state and
     # entities rows are plain inserts (views.write COPYs them straight in, an upsert only if one exists)
     new_entities: set[str] = field(default_factory=set)
@@ -99,8 +108,11 @@ class Folder:
     # a table is cleared when it reaches this size, so memory stays bounded on any input.
     MEMO = 100_000
 
-    def __init__(self, rules: RuleBook) -> None:
+    def __init__(self, rules: RuleBook, entity_rows: bool = True) -> None:
         self.rules = rules
+        # False: the fold makes no entity_state or entities rows per batch (`Ops.states`, `Ops.entities`);
+        # the rebuild's bulk load makes them once per entity at the end (`entity_row`)
+        self.entity_rows = entity_rows
         self._lateness: dict[tuple[date, date, int], publicity.Lateness] = {}
         self._penalty_windows: dict[tuple[date, str, int], tuple[date, date | None, date | None]] = {}
         self._public: dict[tuple[str, str, str], dict[str, str]] = {}
@@ -145,7 +157,7 @@ class Folder:
         ops = Ops()
         states = dict(loaded.states)
         held = set(loaded.held)
-        touched: dict[str, dict[str, Any]] = {}
+        touched = ops.info
         last: dict[int, Incoming] = {}
         for m in batch:
             last[m.partition] = m
@@ -181,7 +193,7 @@ class Folder:
             public = self.public(rec)
             info = touched.get(eid)
             if info is None:
-                info = touched[eid] = {"first_seen": entry["sequenced_at"]}
+                info = touched[eid] = {"first_seen": loaded.first_seen.get(eid, entry["sequenced_at"])}
                 if eid not in loaded.states:
                     ops.new_entities.add(eid)
             info.update(category=entry["category"], id_type=public["id_type"], public_id=public["id"],
@@ -208,23 +220,32 @@ class Folder:
             ops.applied += 1
         for partition, m in last.items():
             ops.positions[partition] = (m.offset + 1, datetime.fromtimestamp(m.timestamp_ms / 1000, UTC))
-        for eid, info in touched.items():
-            version, state = ops.final_states[eid] = states[eid]
-            text = state_json(state)  # once per entity and batch
-            ops.states[eid] = (version, text)
-            # the state (and the grade reasons made from it) may hold a NUL of an earlier batch's record
-            ops.nul_text = ops.nul_text or "\\u0000" in text
-            g = grading.grade(state, self.rules.grade)
-            ops.entities[eid] = (
-                eid, info["category"], info["id_type"], info["public_id"], info["name"], version,
-                info["first_seen"], info["last_change"], info["last_event_type"],
-                _dumps(state.counts),
-                sorted({x["list_kind"] for x in state.active_listings()}),
-                bool(state.active_honours()), state.registered_on, g.score, g.grade,
-                _dumps([{"code": r.code, "text": r.text_zh, "points": r.points, "ref": r.ref} for r in g.reasons]),
-                info["county"], sorted(state.key_persons),
-            )
+        for eid in touched:
+            ops.final_states[eid] = states[eid]
+        if self.entity_rows:
+            for eid, info in touched.items():
+                version, state = states[eid]
+                text, ops.entities[eid] = self.entity_row(eid, version, state, info)
+                ops.states[eid] = (version, text)
+                # the state (and the grade reasons made from it) may hold a NUL of an earlier batch's record
+                ops.nul_text = ops.nul_text or "\\u0000" in text
         return ops
+
+    def entity_row(self, eid: str, version: int, state: EntityState,
+                   info: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
+        """An entity's entity_state text (`state_json`) and its entities row, from its state after its
+        last event and its row facts (`Ops.info`)."""
+        text = state_json(state)
+        g = grading.grade(state, self.rules.grade)
+        return text, (
+            eid, info["category"], info["id_type"], info["public_id"], info["name"], version,
+            info["first_seen"], info["last_change"], info["last_event_type"],
+            _dumps(state.counts),
+            sorted({x["list_kind"] for x in state.active_listings()}),
+            bool(state.active_honours()), state.registered_on, g.score, g.grade,
+            _dumps([{"code": r.code, "text": r.text_zh, "points": r.points, "ref": r.ref} for r in g.reasons]),
+            info["county"], sorted(state.key_persons),
+        )
 
     # ---------------------------------------------------------------- lists
     def _lists(self, ops: Ops, event: Event, entry: dict[str, Any], public: dict[str, str],

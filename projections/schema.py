@@ -82,27 +82,73 @@ def missing_tables(conn: psycopg.Connection[Any], schema: str) -> list[str]:
     return sorted(missing)
 
 
-# Secondary indexes the projector's own writes look rows up by: kept during a bulk load. Without
+# Secondary indexes the projector's own writes look rows up by: kept while the live projector fills a
+# schema without its other secondary indexes (bench.projection --indexes deferred). Without
 # publicity_entity, the status update of a batch (by entity, kind and ref; the key is the event id)
-# scans the whole publicity table, so a rebuild slows down as it grows (measured: 3.7k events/s over
-# the first 1.6 million of a 10 million rebuild, 2.5k/s by 2.7 million).
+# scans the whole publicity table, so the load slows down as it grows (measured: 3.7k events/s over
+# the first 1.6 million of a 10 million rebuild, 2.5k/s by 2.7 million). The rebuild's bulk load
+# defers the status updates to its end (views.apply_deferred_updates) and keeps none.
 KEPT_DURING_LOAD = frozenset({"publicity_entity"})
+# The tables a rebuild's bulk load fills without their primary keys, which are built once at the end
+# (`drop_primary_keys`, `add_primary_keys`): every row it writes to them is new. An (entity, version)
+# is applied once and an entity's state and row are written once, at the end of the load; a
+# publicity row is keyed by its event id, which only a drifted ledger repeats (add_primary_keys then
+# keeps one row of each). The smaller tables keep their keys: their inserts skip a key that exists.
+LOADED_WITHOUT_KEYS = ("entity_state", "entities", "ledger_copy", "publicity")
 
 
-def drop_secondary_indexes(conn: psycopg.Connection[Any], schema: str) -> list[str]:
-    """Drop every index of `schema` that backs no constraint (views.sql's `create index` lines) and that
-    the projector's writes do not need (KEPT_DURING_LOAD), and return their definitions, for
-    `create_indexes` after a bulk load: building an index once over the loaded rows costs less than
-    keeping it up to date row by row. The primary keys stay (the projector's upserts and reads need
-    them)."""
+def drop_secondary_indexes(conn: psycopg.Connection[Any], schema: str,
+                           keep: frozenset[str] = KEPT_DURING_LOAD) -> list[str]:
+    """Drop every index of `schema` that backs no constraint (views.sql's `create index` lines) and is
+    not in `keep`, and return their definitions, for `create_indexes` after a bulk load: building an
+    index once over the loaded rows costs less than keeping it up to date row by row."""
     rows = conn.execute(
         "select i.relname, pg_get_indexdef(i.oid) from pg_index x join pg_class i on i.oid = x.indexrelid "
         "join pg_class t on t.oid = x.indrelid join pg_namespace n on n.oid = t.relnamespace "
         "where n.nspname = %s and not exists (select 1 from pg_constraint c where c.conindid = i.oid) "
-        "and i.relname <> all(%s) order by i.relname", (schema, sorted(KEPT_DURING_LOAD))).fetchall()
+        "and i.relname <> all(%s) order by i.relname", (schema, sorted(keep))).fetchall()
     for name, _ in rows:
         conn.execute(sql.SQL("drop index {}.{}").format(sql.Identifier(schema), sql.Identifier(name)))
     return [definition for _, definition in rows]
+
+
+def drop_primary_keys(conn: psycopg.Connection[Any], schema: str,
+                      tables: tuple[str, ...] = LOADED_WITHOUT_KEYS) -> list[tuple[str, str, str]]:
+    """Drop the primary keys of `tables` in `schema`; returns (table, constraint, definition) of each,
+    for `add_primary_keys` after the load."""
+    rows = conn.execute(
+        "select t.relname, c.conname, pg_get_constraintdef(c.oid) from pg_constraint c "
+        "join pg_class t on t.oid = c.conrelid join pg_namespace n on n.oid = t.relnamespace "
+        "where n.nspname = %s and c.contype = 'p' and t.relname = any(%s) order by t.relname",
+        (schema, list(tables))).fetchall()
+    for table, name, _ in rows:
+        conn.execute(sql.SQL("alter table {}.{} drop constraint {}").format(
+            sql.Identifier(schema), sql.Identifier(table), sql.Identifier(name)))
+    return [(t, n, d) for t, n, d in rows]
+
+
+def add_primary_keys(conn: psycopg.Connection[Any], schema: str, keys: list[tuple[str, str, str]]) -> int:
+    """Build the primary keys `drop_primary_keys` returned, in the caller's transaction. Where a key is
+    repeated (a publicity event id a drifted ledger reuses in another partition) one row of each key is
+    kept, as the live projector's insert keeps the first it meets and skips the others, and the key is
+    built then. Returns the number of rows so removed."""
+    removed = 0
+    for table, name, definition in keys:
+        target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+        add = sql.SQL("alter table {} add constraint {} ").format(target, sql.Identifier(name)) + sql.SQL(definition)
+        try:
+            with conn.transaction():
+                conn.execute(add)
+            continue
+        except psycopg.errors.UniqueViolation:
+            pass
+        columns = sql.SQL(definition.removeprefix("PRIMARY KEY "))  # "(event_id)"
+        cur = conn.execute(sql.SQL("delete from {t} where ctid in (select ctid from (select ctid, row_number() over "
+                                   "(partition by {c} order by ctid) n from {t}) d where n > 1)").format(
+            t=target, c=columns))
+        removed += cur.rowcount
+        conn.execute(add)
+    return removed
 
 
 def create_indexes(conn: psycopg.Connection[Any], definitions: list[str]) -> None:

@@ -68,6 +68,13 @@ def _column_types(ddl: str) -> dict[str, dict[str, int]]:
 
 COLUMN_TYPES = _column_types(Path(__file__).with_name("views.sql").read_text(encoding="utf-8"))
 COLUMN_TYPES["updates"] = {"status": 25, "ended_on": 1082, "entity_id": 25, "kind": 25, "ref": 25, "seq": 23}
+# A rebuild's bulk load keeps the status updates of list entries and publicity rows here, in the schema
+# being built, and applies them once at its end (`apply_deferred_updates`); `seq` orders them as the
+# ledger does within each entity (an entity lives in one partition, read by one worker).
+DEFERRED = "deferred_updates"
+COLUMN_TYPES[DEFERRED] = {"target": 25, **COLUMN_TYPES["updates"], "seq": 20}
+# where each status update goes, and the column its `kind` is matched against
+_UPDATE_TARGETS = (("list_entries", "list_kind"), ("publicity", "kind"))
 
 
 class JsonbText(Dumper):
@@ -186,8 +193,38 @@ def _excluded(columns: str, keep: tuple[str, ...] = ()) -> str:
     return ", ".join(f"{c} = excluded.{c}" for c in (x.strip() for x in columns.split(",")) if c not in keep)
 
 
-async def write(conn: psycopg.AsyncConnection[Any], ops: Ops, topic: str = registry.EVENTS.name) -> None:
-    """Every row operation of a batch, and the positions reached in `topic`, in the caller's transaction."""
+def _status_update(target: str, key: str, source: str) -> str:
+    """Set status and ended_on of the `target` rows from `source` (status, ended_on, entity_id, kind, ref,
+    seq); the last update of a row (highest seq) wins."""
+    return (f"update {target} t set status = u.status, ended_on = u.ended_on from "
+            f"(select distinct on (entity_id, kind, ref) * from {source} "
+            f" order by entity_id, kind, ref, seq desc) u "
+            f"where t.entity_id = u.entity_id and t.{key} = u.kind and t.ref = u.ref")
+
+
+def create_deferred_updates(conn: psycopg.Connection[Any]) -> None:
+    """The table of a bulk load's deferred status updates, in the connection's schema (search_path)."""
+    conn.execute(f"create unlogged table {DEFERRED} (target text, status text, ended_on date, entity_id text, "
+                 f"kind text, ref text, seq bigint)")
+
+
+def apply_deferred_updates(conn: psycopg.Connection[Any], schema_name: str) -> int:
+    """At the end of a bulk load: every deferred status update applied (each row's last), then the table of
+    them dropped. Returns the rows updated."""
+    updated = 0
+    for target, key in _UPDATE_TARGETS:
+        q = _status_update(f'"{schema_name}".{target}', key,
+                           f'(select * from "{schema_name}".{DEFERRED} where target = \'{target}\') d')
+        updated += conn.execute(q).rowcount  # type: ignore[arg-type]
+    conn.execute(f'drop table "{schema_name}".{DEFERRED}')  # type: ignore[arg-type]
+    return updated
+
+
+async def write(conn: psycopg.AsyncConnection[Any], ops: Ops, topic: str = registry.EVENTS.name,
+                defer_updates: int | None = None) -> None:
+    """Every row operation of a batch, and the positions reached in `topic`, in the caller's transaction.
+    With `defer_updates` (the rebuild's bulk load: the first seq of this batch's updates, above every
+    earlier batch's) the status updates are kept in DEFERRED instead of applied."""
     async with conn.cursor() as cur:
         if ops.ledger_copy:
             await _insert_new(cur, "ledger_copy", LEDGER_COPY_COLS, ops.ledger_copy, ops.nul_text)
@@ -210,18 +247,17 @@ async def write(conn: psycopg.AsyncConnection[Any], ops: Ops, topic: str = regis
         if ops.releases:
             await _insert_new(cur, "releases", RELEASE_COLS, ops.releases, ops.nul_text)
             await _insert_new(cur, "release_entries", RELEASE_ENTRY_COLS, ops.release_entries, ops.nul_text)
-        for target, updates, key in (("list_entries", ops.list_updates, "list_kind"),
-                                     ("publicity", ops.publicity_updates, "kind")):
-            if updates:
-                await cur.execute("delete from _in_updates")
-                await copy_rows(cur, "_in_updates", "status, ended_on, entity_id, kind, ref, seq",
+        for (target, key), updates in zip(_UPDATE_TARGETS, (ops.list_updates, ops.publicity_updates), strict=True):
+            if not updates:
+                continue
+            if defer_updates is not None:
+                await copy_rows(cur, DEFERRED, "target, status, ended_on, entity_id, kind, ref, seq",
+                                ((target, *u, defer_updates + i) for i, u in enumerate(updates)))
+                continue
+            await cur.execute("delete from _in_updates")
+            await copy_rows(cur, "_in_updates", "status, ended_on, entity_id, kind, ref, seq",
                             ((*u, i) for i, u in enumerate(updates)))
-                # the last update of a row in the batch wins
-                await cur.execute(
-                    f"update {target} t set status = u.status, ended_on = u.ended_on from "
-                    f"(select distinct on (entity_id, kind, ref) * from _in_updates "
-                    f" order by entity_id, kind, ref, seq desc) u "
-                    f"where t.entity_id = u.entity_id and t.{key} = u.kind and t.ref = u.ref")
+            await cur.execute(_status_update(target, key, "_in_updates"))  # the last update of a row in the batch wins
         if ops.quarantine:
             await cur.executemany("insert into quarantine (kafka_partition, kafka_offset, entity_key, reason, detail, "
                                   "raw) values (%s, %s, %s, %s, %s, %s) on conflict do nothing", ops.quarantine)

@@ -3,15 +3,20 @@
     python -m consumers.projector.rebuild [--keep-old] [--force] [--workers 2]
 
 1. Creates an empty schema `views_rebuild_<time>` with every view table, without its secondary
-   indexes (only the primary keys): they are built once at the end of step 2, which costs less
-   than keeping them up to date row by row.
-2. Projects credit.events into it from offset 0 up to the end of the log as it was at the start,
+   indexes and without the primary keys of its four large tables (entity_state, entities,
+   ledger_copy, publicity): they are built once at the end of step 2, which costs less than keeping
+   them up to date row by row.
+2. Loads credit.events into it from offset 0 up to the end of the log as it was at the start,
    printing progress (events, rate, time left); the live views keep serving and keep projecting.
-   With --workers N (default 2, at most one per partition) N projector processes share the
-   partitions (0,2 and 1,3 for two): an entity lives in one partition and each row of the views
-   belongs to one entity, so they write disjoint rows of the one schema, each with its own
-   positions. If any worker fails or is killed, nothing is switched. Then the secondary indexes
-   are built.
+   With --workers N (default 2, at most one per partition) N processes share the partitions (0,2
+   and 1,3 for two): an entity lives in one partition and each row of the views belongs to one
+   entity, so they write disjoint rows of the one schema, each with its own positions. Each worker
+   is a bulk load (consumers/projector/bulk.py): the entities' states stay in a store on its own
+   disk instead of being read and written in PostgreSQL per batch, the rows that need no state are
+   COPYed straight in, the status updates are kept and applied once at the end, and each entity's
+   rows are written once, after its last event; its memory is bounded at any ledger size. If any
+   worker fails or is killed, nothing is switched. Then the status updates are applied and the
+   primary keys and the secondary indexes built.
 3. Takes the switch-over lock (the live projector waits between two batches; reads go on), lets
    the new schema catch up to exactly the live projector's positions, and compares the two sets of
    views table by table with deterministic digests.
@@ -34,7 +39,9 @@ from typing import Any
 
 import psycopg
 import uvloop
+from psycopg import sql
 
+from consumers.projector import bulk
 from consumers.projector.service import Projector
 from ledger.domain.rulebook import RuleBook
 from ledger.platform import config, logs
@@ -42,7 +49,7 @@ from ledger.platform.clock import SYSTEM
 from ledger.platform.kafka_access import PROJECTOR, access
 from ledger.platform.kafka_util import KafkaClients, topic_ends
 from ledger.rules import loader
-from projections import schema
+from projections import schema, views
 from projections.rows import Folder
 from schemas import registry
 
@@ -70,10 +77,14 @@ def _read_so_far(s: config.Settings, name: str) -> int:
     return int(row[0]) if row else 0
 
 
-async def _progress(s: config.Settings, name: str, total: int, started: float, done: asyncio.Event) -> None:
+async def _progress(s: config.Settings, name: str, total: int, started: float, done: asyncio.Event,
+                    entities: Any) -> None:
     while not done.is_set():
         await asyncio.sleep(1.0)
         read = await asyncio.to_thread(_read_so_far, s, name)
+        if read >= total and entities.value:
+            _say(f"  every record read; each entity's rows written once: {entities.value:>10,} so far")
+            continue
         rate = read / max(time.monotonic() - started, 1e-9)
         left = f"about {(total - read) / rate:,.0f} s left" if rate > 0 else "starting"
         bar = "#" * int(30 * read / total) if total else ""
@@ -86,33 +97,64 @@ def split(partitions: int, workers: int) -> list[list[int]]:
     return [list(range(i, partitions, n)) for i in range(n)]
 
 
+async def bulk_load(s: config.Settings, rules: RuleBook, name: str, until: dict[int, int], topic: registry.Topic,
+                    max_records: int, partitions: list[int] | None = None, entities: Any = None) -> int:
+    """Load `partitions` of `topic` (default: all) into the schema `name` up to `until` as a bulk load
+    (consumers/projector/bulk.py); returns the events applied. `entities`, a shared integer, counts the
+    entity rows written at the end."""
+    states = bulk.temporary_store()
+    folder = Folder(rules, entity_rows=False)
+    try:
+        applied = await Projector(KafkaClients(access(s, PROJECTOR)), folder, s.pg_dsn, schema_name=name,
+                                  max_records=max_records, takes_switch_lock=False, topic=topic,
+                                  partitions=partitions,
+                                  connect=lambda: bulk.BulkViews.open(s.pg_dsn, name, states)).run(until=until)
+        last = 0
+
+        def count(n: int) -> None:
+            nonlocal last
+            if entities is not None:
+                with entities.get_lock():
+                    entities.value += n - last
+            last = n
+
+        await bulk.write_entities(s.pg_dsn, name, states, folder, count)
+        return applied
+    finally:
+        bulk.remove(states)
+
+
 def _worker(s: config.Settings, name: str, partitions: list[int], until: dict[int, int], log_level: str,
-            topic: registry.Topic, max_records: int, applied: Any) -> None:
-    """One worker process: project its partitions into the schema up to `until`; the events applied go
-    to `applied` (a shared integer); any failure is a non-zero exit status. A fresh interpreter: it
-    loads the rules itself."""
+            topic: registry.Topic, max_records: int, applied: Any, load: bool, entities: Any) -> None:
+    """One worker process: project its partitions into the schema up to `until` (`load`: as a bulk load);
+    the events applied go to `applied` (a shared integer); any failure is a non-zero exit status. A fresh
+    interpreter: it loads the rules itself."""
     logs.configure(log_level)
-    applied.value = uvloop.run(projector(s, loader.load(), schema_name=name, max_records=max_records, topic=topic,
-                                          partitions=partitions).run(until=until))
+    rules = loader.load()
+    if load:
+        applied.value = uvloop.run(bulk_load(s, rules, name, until, topic, max_records, partitions, entities))
+    else:
+        applied.value = uvloop.run(projector(s, rules, schema_name=name, max_records=max_records, topic=topic,
+                                              partitions=partitions).run(until=until))
 
 
 async def project_into(s: config.Settings, name: str, end: dict[int, int], workers: int,
                        topic: registry.Topic = registry.EVENTS, max_records: int = 5000, *,
-                       rules: RuleBook) -> int:
+                       rules: RuleBook, load: bool = False, entities: Any = None) -> int:
     """Project `topic` into the schema `name` up to `end`, with `workers` processes (1: in this one,
     with `rules`; more: each loads its own); returns the events applied. Raises if any worker fails
-    or dies."""
+    or dies. `load`: as a bulk load, into a schema prepared by `prepare_load` (`entities`, a shared
+    integer of `context()`, counts the entity rows written)."""
     if workers <= 1:
+        if load:
+            return await bulk_load(s, rules, name, end, topic, max_records, None, entities)
         return await projector(s, rules, schema_name=name, max_records=max_records, topic=topic).run(until=end)
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
-    # spawn: a fresh interpreter per worker (no copy of this process's event loop or connections). Plain
-    # processes watched by their exit status, not a process pool: a pool whose worker is killed while it
-    # holds the pool's queue lock can hang on shutdown.
-    ctx = multiprocessing.get_context("spawn")
+    ctx = context()
     procs = []
     for p in split(topic.partitions, workers):
         applied = ctx.Value("q", 0)
-        proc = ctx.Process(target=_worker, args=(s, name, p, end, level, topic, max_records, applied),
+        proc = ctx.Process(target=_worker, args=(s, name, p, end, level, topic, max_records, applied, load, entities),
                            name=f"rebuild-worker-{','.join(map(str, p))}", daemon=True)
         proc.start()
         procs.append((proc, p, applied))
@@ -133,23 +175,55 @@ async def project_into(s: config.Settings, name: str, end: dict[int, int], worke
             proc.join()
 
 
+def context() -> Any:
+    """The workers' multiprocessing context. spawn: a fresh interpreter per worker (no copy of this
+    process's event loop or connections). Plain processes watched by their exit status, not a process
+    pool: a pool whose worker is killed while it holds the pool's queue lock can hang on shutdown."""
+    return multiprocessing.get_context("spawn")
+
+
+def prepare_load(conn: psycopg.Connection[Any], name: str) -> tuple[list[str], list[tuple[str, str, str]]]:
+    """In the caller's transaction: the schema `name` created for a bulk load, without its secondary
+    indexes and its large tables' primary keys (returned, for `finish_load`), with its table of deferred
+    status updates."""
+    schema.create(conn, name)  # its search_path stays set for the transaction
+    indexes = schema.drop_secondary_indexes(conn, name, keep=frozenset())
+    keys = schema.drop_primary_keys(conn, name)
+    views.create_deferred_updates(conn)
+    return indexes, keys
+
+
+def finish_load(conn: psycopg.Connection[Any], name: str, indexes: list[str],
+                keys: list[tuple[str, str, str]]) -> tuple[int, int]:
+    """In the caller's transaction, after a bulk load: the deferred status updates applied, the primary
+    keys and the indexes built, the tables analysed. Returns (rows updated, rows of a repeated key
+    removed)."""
+    conn.execute("set local maintenance_work_mem = '256MB'")
+    updated = views.apply_deferred_updates(conn, name)
+    removed = schema.add_primary_keys(conn, name, keys)
+    schema.create_indexes(conn, indexes)
+    for table in schema.LOADED_WITHOUT_KEYS:
+        conn.execute(sql.SQL("analyze {}.{}").format(sql.Identifier(name), sql.Identifier(table)))
+    return updated, removed
+
+
 async def rebuild(s: config.Settings, keep_old: bool = False, force: bool = False, workers: int = 2) -> int:
     rules = loader.load()  # a bad rules file stops the rebuild before it creates anything
     name = "views_rebuild_" + SYSTEM.now().strftime("%Y%m%d%H%M%S")
     with psycopg.connect(s.pg_dsn) as conn, conn.transaction():
-        schema.create(conn, name)
-        deferred = schema.drop_secondary_indexes(conn, name)
+        indexes, keys = prepare_load(conn, name)
     end = await end_offsets(s)
     total = sum(end.values())
     parts = split(registry.EVENTS.partitions, workers)
     _say(f"rebuilding every view into schema {name} from offset 0 ({total:,} records to read; "
-         f"{len(parts)} projector process{'es' if len(parts) > 1 else ''}, partitions "
+         f"{len(parts)} worker process{'es' if len(parts) > 1 else ''}, partitions "
          f"{' / '.join(','.join(map(str, p)) for p in parts)})")
     started = time.monotonic()
     done = asyncio.Event()
-    reporter = asyncio.create_task(_progress(s, name, total, started, done))
+    entities = context().Value("q", 0)
+    reporter = asyncio.create_task(_progress(s, name, total, started, done, entities))
     try:
-        applied = await project_into(s, name, end, workers, rules=rules)
+        applied = await project_into(s, name, end, workers, rules=rules, load=True, entities=entities)
     except BaseException as exc:
         _say(f"the rebuild failed ({type(exc).__name__}: {exc}); nothing was switched, the schema {name} "
              f"is kept for inspection")
@@ -157,12 +231,14 @@ async def rebuild(s: config.Settings, keep_old: bool = False, force: bool = Fals
     finally:
         done.set()
         await reporter
-    _say(f"projected {applied:,} events in {time.monotonic() - started:.1f} s; building {len(deferred)} indexes")
+    _say(f"loaded {applied:,} events and {entities.value:,} entities in {time.monotonic() - started:.1f} s; "
+         f"applying the status updates, building {len(keys)} primary keys and {len(indexes)} indexes")
     t0 = time.monotonic()
     with psycopg.connect(s.pg_dsn) as conn, conn.transaction():
-        conn.execute("set local maintenance_work_mem = '256MB'")
-        schema.create_indexes(conn, deferred)
-    _say(f"built the indexes in {time.monotonic() - t0:.1f} s; switching over")
+        updated, removed = finish_load(conn, name, indexes, keys)
+    repeated = f"; {removed:,} rows of a repeated key left out" if removed else ""
+    _say(f"applied {updated:,} status updates and built the keys and indexes in {time.monotonic() - t0:.1f} s"
+         f"{repeated}; switching over")
 
     with psycopg.connect(s.pg_dsn) as conn:
         with conn.transaction():

@@ -27,20 +27,11 @@ from __future__ import annotations
 
 import shutil
 import struct
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from rocksdict import (
-    BlockBasedOptions,
-    Cache,
-    DBCompressionType,
-    Options,
-    Rdict,
-    WriteBatch,
-    WriteBufferManager,
-)
+from rocksdict import Rdict, WriteBatch
 
+from ledger.platform.rocks import Resources
 from ledger.sequencer.core import Changes, Seen, state_text
 from schemas import registry
 
@@ -53,40 +44,6 @@ K_FORMAT, K_PARTITION, K_CHANGELOG = b"m:format", b"m:partition", b"m:changelog"
 
 class StoreUnusable(Exception):
     """The directory cannot serve as this partition's store; the message says why."""
-
-
-@dataclass
-class Resources:
-    """What the stores of one process share: the block cache (charged with the memtables too)."""
-
-    cache_mib: int = 32
-    _cache: Any = field(default=None, repr=False)
-    _memtables: Any = field(default=None, repr=False)
-
-    def options(self) -> Options:
-        if self._cache is None:
-            self._cache = Cache(self.cache_mib * 2**20)
-            # memtables are charged to the same cache: one figure bounds RocksDB's memory
-            self._memtables = WriteBufferManager.new_write_buffer_manager_with_cache(
-                max(8, self.cache_mib // 3) * 2**20, False, self._cache)
-        opts = Options(raw_mode=True)
-        opts.create_if_missing(True)
-        opts.set_paranoid_checks(True)
-        table = BlockBasedOptions()
-        table.set_block_cache(self._cache)
-        table.set_block_size(8 * 1024)
-        table.set_bloom_filter(10, False)
-        table.set_cache_index_and_filter_blocks(True)
-        table.set_pin_l0_filter_and_index_blocks_in_cache(True)
-        opts.set_block_based_table_factory(table)
-        opts.set_write_buffer_manager(self._memtables)
-        opts.set_write_buffer_size(4 * 2**20)
-        opts.set_max_write_buffer_number(2)
-        opts.set_compression_type(DBCompressionType.lz4())
-        opts.set_max_background_jobs(2)
-        opts.set_max_open_files(256)
-        opts.set_keep_log_file_num(2)
-        return opts
 
 
 def path_for(directory: Path, partition: int) -> Path:
