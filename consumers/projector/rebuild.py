@@ -198,7 +198,6 @@ def finish_load(conn: psycopg.Connection[Any], name: str, indexes: list[str],
     """In the caller's transaction, after a bulk load: the deferred status updates applied, the primary
     keys and the indexes built, the tables analysed. Returns (rows updated, rows of a repeated key
     removed)."""
-    conn.execute("set local maintenance_work_mem = '256MB'")
     updated = views.apply_deferred_updates(conn, name)
     removed = schema.add_primary_keys(conn, name, keys)
     schema.create_indexes(conn, indexes)
@@ -278,7 +277,7 @@ def main() -> None:
     p.add_argument("--keep-old", action="store_true", help="keep the retired schema instead of dropping it")
     p.add_argument("--force", action="store_true", help="switch over even when the digests differ")
     p.add_argument("--workers", type=int, default=2, metavar="N",
-                   help="projector processes for the bulk of the rebuild, each with its share of the "
+                   help="worker processes for the bulk load, each with its share of the "
                         "partitions (default 2: this machine has two cores; 1 = in this process)")
     p.add_argument("--log-level", default="WARNING")
     args = p.parse_args()
