@@ -70,7 +70,7 @@ COLUMN_TYPES = _column_types(Path(__file__).with_name("views.sql").read_text(enc
 COLUMN_TYPES["updates"] = {"status": 25, "ended_on": 1082, "entity_id": 25, "kind": 25, "ref": 25, "seq": 23}
 # A rebuild's bulk load keeps the status updates of list entries and publicity rows here, in the schema
 # being built, and applies them once at its end (`apply_deferred_updates`); `seq` orders them as the
-# ledger does within each entity (an entity lives in one partition, read by one worker).
+# ledger does within each entity (an entity lives in one partition, folded by one worker).
 DEFERRED = "deferred_updates"
 COLUMN_TYPES[DEFERRED] = {"target": 25, **COLUMN_TYPES["updates"], "seq": 20}
 # where each status update goes, and the column its `kind` is matched against

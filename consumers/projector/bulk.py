@@ -57,6 +57,9 @@ class EntityStates:
         self.db = Rdict(str(directory / "entities.rocksdb"), Resources(cache_mib).options())
         self.held: set[str] = set()  # entities held back by a quarantined record (few)
         self.batches = 0  # batches written (numbers their deferred updates, across reconnections)
+        # where this worker's reading stands: the next offset of each of its partitions after the last
+        # batch committed (not the schema's positions table, which the workers of an entity shard share)
+        self.positions: dict[int, int] = {}
 
     def load(self, keys: set[str]) -> Loaded:
         """The stored states of `keys` (those never seen are absent), with when each was first seen."""
@@ -108,6 +111,11 @@ class BulkViews(PgViews):
         sink.states = states
         return sink
 
+    async def positions(self, topic: str) -> dict[int, int]:
+        """Where this worker goes on from (its own, after its last committed batch): the schema's
+        positions rows are shared by the workers of one partition's entity shards, each at its own pace."""
+        return dict(self.states.positions)
+
     async def load(self, keys: set[str]) -> Loaded:
         return await asyncio.to_thread(self.states.load, keys)
 
@@ -116,7 +124,8 @@ class BulkViews(PgViews):
         async with self.conn.transaction():
             await views.write(self.conn, ops, topic, defer_updates=self.states.batches << SEQ_BITS)
         # the states only once the rows are committed: a batch that fails is read and folded again
-        # from the positions stored, and from the states before it
+        # from the positions before it, and from the states before it
+        self.states.positions.update((p, o) for p, (o, _) in ops.positions.items())
         await asyncio.to_thread(self.states.save, ops)
 
 

@@ -8,9 +8,10 @@
    them up to date row by row.
 2. Loads credit.events into it from offset 0 up to the end of the log as it was at the start,
    printing progress (events, rate, time left); the live views keep serving and keep projecting.
-   With --workers N (default 2, at most one per partition) N processes share the partitions (0,2
-   and 1,3 for two): an entity lives in one partition and each row of the views belongs to one
-   entity, so they write disjoint rows of the one schema, each with its own positions. Each worker
+   With --workers N (default: one per core) N processes share the partitions (0,2 and 1,3 for
+   two): an entity lives in one partition and each row of the views belongs to one entity, so they
+   write disjoint rows of the one schema, each with its own positions. Past one worker per
+   partition, the workers of one partition each fold a shard of its entities (crc32 of the key). Each worker
    is a bulk load (consumers/projector/bulk.py): the entities' states stay in a store on its own
    disk instead of being read and written in PostgreSQL per batch, the rows that need no state are
    COPYed straight in, the status updates are kept and applied once at the end, and each entity's
@@ -32,6 +33,7 @@ import argparse
 import asyncio
 import logging
 import multiprocessing
+import os
 import signal
 import sys
 import time
@@ -97,17 +99,38 @@ def split(partitions: int, workers: int) -> list[list[int]]:
     return [list(range(i, partitions, n)) for i in range(n)]
 
 
+def assign(partitions: int, workers: int) -> list[tuple[list[int], tuple[int, int]]]:
+    """What each of `workers` rebuild workers reads and folds: (its partitions, its shard). Up to one
+    worker per partition the partitions are dealt out (`split`) and each folds all it reads; past
+    that, worker i reads partition i mod `partitions` and folds the entities of one shard of it
+    (`Projector.shard`): assign(4, 6) gives partitions 0 and 1 two workers each, shards 0 and 1 of 2."""
+    if workers <= partitions:
+        return [(p, (0, 1)) for p in split(partitions, workers)]
+    return [([i % partitions], (i // partitions, len(range(i % partitions, workers, partitions))))
+            for i in range(workers)]
+
+
+def describe(work: list[tuple[list[int], tuple[int, int]]]) -> str:
+    """'0,2 / 1,3' or '0 (entity shard 1 of 2) / ...'."""
+    return " / ".join(",".join(map(str, p)) + (f" (entity shard {i + 1} of {n})" if n > 1 else "")
+                      for p, (i, n) in work)
+
+
 async def bulk_load(s: config.Settings, rules: RuleBook, name: str, until: dict[int, int], topic: registry.Topic,
-                    max_records: int, partitions: list[int] | None = None, entities: Any = None) -> int:
-    """Load `partitions` of `topic` (default: all) into the schema `name` up to `until` as a bulk load
-    (consumers/projector/bulk.py); returns the events applied. `entities`, a shared integer, counts the
-    entity rows written at the end."""
+                    max_records: int, partitions: list[int] | None = None, entities: Any = None,
+                    shard: tuple[int, int] = (0, 1)) -> int:
+    """Load `partitions` of `topic` (default: all; of their entities, those of `shard`) into the schema
+    `name` up to `until` as a bulk load (consumers/projector/bulk.py); returns the events applied.
+    `entities`, a shared integer, counts the entity rows written at the end."""
     states = bulk.temporary_store()
+    # from the start of each partition read (a position of 0, not a seek to the beginning: aiokafka can
+    # race that with its own initial offset reset, bench/projection.py `_fresh_schema`)
+    states.positions = dict.fromkeys(range(topic.partitions) if partitions is None else partitions, 0)
     folder = Folder(rules, entity_rows=False)
     try:
         applied = await Projector(KafkaClients(access(s, PROJECTOR)), folder, s.pg_dsn, schema_name=name,
                                   max_records=max_records, takes_switch_lock=False, topic=topic,
-                                  partitions=partitions,
+                                  partitions=partitions, shard=shard,
                                   connect=lambda: bulk.BulkViews.open(s.pg_dsn, name, states)).run(until=until)
         last = 0
 
@@ -125,14 +148,15 @@ async def bulk_load(s: config.Settings, rules: RuleBook, name: str, until: dict[
 
 
 def _worker(s: config.Settings, name: str, partitions: list[int], until: dict[int, int], log_level: str,
-            topic: registry.Topic, max_records: int, applied: Any, load: bool, entities: Any) -> None:
+            topic: registry.Topic, max_records: int, applied: Any, load: bool, entities: Any,
+            shard: tuple[int, int]) -> None:
     """One worker process: project its partitions into the schema up to `until` (`load`: as a bulk load);
     the events applied go to `applied` (a shared integer); any failure is a non-zero exit status. A fresh
     interpreter: it loads the rules itself."""
     logs.configure(log_level)
     rules = loader.load()
     if load:
-        applied.value = uvloop.run(bulk_load(s, rules, name, until, topic, max_records, partitions, entities))
+        applied.value = uvloop.run(bulk_load(s, rules, name, until, topic, max_records, partitions, entities, shard))
     else:
         applied.value = uvloop.run(projector(s, rules, schema_name=name, max_records=max_records, topic=topic,
                                               partitions=partitions).run(until=until))
@@ -144,7 +168,8 @@ async def project_into(s: config.Settings, name: str, end: dict[int, int], worke
     """Project `topic` into the schema `name` up to `end`, with `workers` processes (1: in this one,
     with `rules`; more: each loads its own); returns the events applied. Raises if any worker fails
     or dies. `load`: as a bulk load, into a schema prepared by `prepare_load` (`entities`, a shared
-    integer of `context()`, counts the entity rows written)."""
+    integer of `context()`, counts the entity rows written), with workers past the number of
+    partitions too (`assign`; without `load`, at most one per partition)."""
     if workers <= 1:
         if load:
             return await bulk_load(s, rules, name, end, topic, max_records, None, entities)
@@ -152,10 +177,12 @@ async def project_into(s: config.Settings, name: str, end: dict[int, int], worke
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
     ctx = context()
     procs = []
-    for p in split(topic.partitions, workers):
+    work = assign(topic.partitions, workers) if load else [(p, (0, 1)) for p in split(topic.partitions, workers)]
+    for p, shard in work:
         applied = ctx.Value("q", 0)
-        proc = ctx.Process(target=_worker, args=(s, name, p, end, level, topic, max_records, applied, load, entities),
-                           name=f"rebuild-worker-{','.join(map(str, p))}", daemon=True)
+        proc = ctx.Process(target=_worker, args=(s, name, p, end, level, topic, max_records, applied, load, entities,
+                                                 shard),
+                           name=f"rebuild-worker-{','.join(map(str, p))}-{shard[0]}", daemon=True)
         proc.start()
         procs.append((proc, p, applied))
     try:
@@ -207,16 +234,17 @@ def finish_load(conn: psycopg.Connection[Any], name: str, indexes: list[str],
 
 
 async def rebuild(s: config.Settings, keep_old: bool = False, force: bool = False, workers: int = 2) -> int:
+    """The whole rebuild (this module's docstring); returns the exit status: 0 switched, 1 the digests
+    differ and nothing was switched."""
     rules = loader.load()  # a bad rules file stops the rebuild before it creates anything
     name = "views_rebuild_" + SYSTEM.now().strftime("%Y%m%d%H%M%S")
     with psycopg.connect(s.pg_dsn) as conn, conn.transaction():
         indexes, keys = prepare_load(conn, name)
     end = await end_offsets(s)
     total = sum(end.values())
-    parts = split(registry.EVENTS.partitions, workers)
+    work = assign(registry.EVENTS.partitions, workers)
     _say(f"rebuilding every view into schema {name} from offset 0 ({total:,} records to read; "
-         f"{len(parts)} worker process{'es' if len(parts) > 1 else ''}, partitions "
-         f"{' / '.join(','.join(map(str, p)) for p in parts)})")
+         f"{len(work)} worker process{'es' if len(work) > 1 else ''}, partitions {describe(work)})")
     started = time.monotonic()
     done = asyncio.Event()
     entities = context().Value("q", 0)
@@ -276,9 +304,11 @@ def main() -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--keep-old", action="store_true", help="keep the retired schema instead of dropping it")
     p.add_argument("--force", action="store_true", help="switch over even when the digests differ")
-    p.add_argument("--workers", type=int, default=2, metavar="N",
-                   help="worker processes for the bulk load, each with its share of the "
-                        "partitions (default 2: this machine has two cores; 1 = in this process)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 2, metavar="N",
+                   help="worker processes for the bulk load (default: one per core, here "
+                        f"{os.cpu_count() or 2}; 1 = in this process): up to the number of partitions each "
+                        "takes a share of them, past it several share a partition, each folding a shard of "
+                        "its entities")
     p.add_argument("--log-level", default="WARNING")
     args = p.parse_args()
     logs.configure(args.log_level)

@@ -23,8 +23,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import psycopg
@@ -140,6 +142,7 @@ class Folding:
     records: int
     started: float
     load_s: float
+    tail: dict[int, tuple[int, datetime]]  # the positions after the batch read (`Ops.positions` of all of it)
 
 
 def _timed_fold(folder: Folder, incoming: list[Incoming], loaded: Loaded) -> tuple[Ops, float]:
@@ -162,7 +165,8 @@ class Written:
 class Projector:
     def __init__(self, kafka: KafkaClients, folder: Folder, dsn: str, schema_name: str = schema.LIVE,
                  max_records: int = 5000, takes_switch_lock: bool = True, topic: registry.Topic = registry.EVENTS,
-                 partitions: list[int] | None = None, connect: Callable[[], Awaitable[Sink]] | None = None) -> None:
+                 partitions: list[int] | None = None, connect: Callable[[], Awaitable[Sink]] | None = None,
+                 shard: tuple[int, int] = (0, 1)) -> None:
         self.kafka = kafka
         self.dsn = dsn
         self.topic = topic  # the ledger topic to read (benchmarks read a copy: registry.BENCH_EVENTS)
@@ -173,6 +177,14 @@ class Projector:
         bad = [p for p in self.partitions if not 0 <= p < topic.partitions]
         if bad or not self.partitions:
             raise ValueError(f"partitions: {topic.name} has partitions 0-{topic.partitions - 1}, got {partitions}")
+        # (i, n): of the records it reads, fold only those of the entities whose key falls to shard i of
+        # n (crc32 modulo n; records without a key to shard 0). A rebuild with more workers than
+        # partitions gives n workers the same partitions, each a shard: an entity and all its rows
+        # still belong to one worker. (0, 1), the default: every record.
+        index, count = shard
+        if not 0 <= index < count:
+            raise ValueError(f"shard: an index from 0 to count - 1, got {shard}")
+        self.shard = shard
         self.schema = schema_name
         self.takes_switch_lock = takes_switch_lock
         self.records_read = 0  # progress, for rebuilds
@@ -326,9 +338,14 @@ class Projector:
         before that is committed (`_advance`); then this batch's entities are read and it is folded in
         a thread, from the committed states with those the batch being written leaves behind (each
         batch sees every batch before it), while that batch is written and the next one is fetched."""
+        index, count = self.shard
         incoming = [Incoming(tp.partition, m.offset, m.key, m.value, m.timestamp)
-                    for tp, msgs in batch.items() for m in msgs]
-        if not incoming:
+                    for tp, msgs in batch.items() for m in msgs
+                    if count == 1 or in_shard(m.key, index, count)]
+        # the positions reached are those of every record read, folded here or by another shard's worker
+        tail = {tp.partition: (msgs[-1].offset + 1, datetime.fromtimestamp(msgs[-1].timestamp / 1000, UTC))
+                for tp, msgs in batch.items() if msgs}
+        if not tail:
             return
         await self._advance(conn)
         started = time.monotonic()
@@ -341,7 +358,7 @@ class Projector:
                 raise ViewsSwitched("the views were switched over while the batch before was being written")
             loaded = loaded.after(before.ops, keys)
         self._folding = Folding(asyncio.ensure_future(asyncio.to_thread(_timed_fold, self.folder, incoming, loaded)),
-                                loaded.generation, len(incoming), started, time.monotonic() - started)
+                                loaded.generation, len(incoming), started, time.monotonic() - started, tail)
 
     async def _advance(self, conn: Sink) -> None:
         """The batch being folded, once folded, goes to be written when the one being written is committed."""
@@ -349,6 +366,7 @@ class Projector:
         if f is None:
             return
         ops, fold_s = await f.future
+        ops.positions.update(f.tail)
         t_wait = time.monotonic()
         await self._settle()
         timings = {"load_s": f.load_s, "fold_s": fold_s, "wait_s": time.monotonic() - t_wait}
@@ -412,6 +430,11 @@ class Projector:
             msgs = batch.get(tp) if batch else None
             LAG_SECONDS.labels(str(tp.partition)).set(
                 max(0.0, now - msgs[-1].timestamp / 1000) if behind > 0 and msgs else 0.0)
+
+
+def in_shard(key: bytes | None, index: int, count: int) -> bool:
+    """Whether a record with this key is folded by shard `index` of `count` (`Projector.shard`)."""
+    return (zlib.crc32(key) % count if key is not None else 0) == index
 
 
 def no_room(exc: Exception) -> bool:

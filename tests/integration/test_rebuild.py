@@ -46,6 +46,20 @@ async def test_the_rebuild_command_switches_over_while_events_flow(settings, ser
         assert helpers.metric(settings, "projector", "ledger_projection_lag_records", f'partition="{p}"') == 0
 
 
+async def test_a_rebuild_with_more_workers_than_partitions_equals_the_live_views(settings, services) -> None:
+    """Six workers on four partitions: two partitions are read by two workers each, each folding a shard
+    of their entities; the rebuilt views equal the live ones (digests) and are switched in."""
+    rng = helpers.rng("rebuild-shards")
+    for subject in workload.subjects(rng, 3, persons_share=0.0):  # whole lives: lists, repairs, expiries
+        await submit_as_departments(settings, [p for life in workload.life(rng, subject, 1) for p in life])
+    await submit_as_departments(settings, [("xc-samr", workload.penalty(rng, subject, "xc-samr", seq=i))
+                                           for i, subject in enumerate(workload.subjects(rng, 12, persons_share=0.5))])
+    await helpers.projected(settings)
+    before = helpers.pg_rows(settings, "select count(*) from view_generations")[0][0]
+    assert await rebuild(settings, workers=6) == 0  # 0: the digests agreed and the views were switched
+    assert helpers.pg_rows(settings, "select count(*) from view_generations")[0][0] == before + 1
+
+
 async def test_a_drifted_view_is_caught_and_nothing_is_switched(settings, services) -> None:
     rng = helpers.rng("drift")
     subject = workload.subjects(rng, 1, persons_share=0.0)[0]

@@ -15,7 +15,8 @@ import psycopg
 import pytest
 
 from consumers.list_keeper.service import ListKeeper
-from consumers.projector.service import Projector, ViewsSwitched
+from consumers.projector import rebuild as rebuild_cmd
+from consumers.projector.service import Projector, ViewsSwitched, in_shard
 from ledger.platform import signing
 from ledger.platform.clock import Clock
 from ledger.records import submissions
@@ -391,3 +392,35 @@ async def test_the_sequencer_judges_by_the_brokers_clock_not_its_machines(tmp_pa
     assert refused["status"] == "REJECTED" and [r["code"] for r in refused["reasons"]] == ["time.future"]
     [entry] = [registry.decode(r.value, "LedgerEntry")[1] for r in kafka.broker.records(registry.EVENTS.name)]
     assert abs((entry["sequenced_at"] - broker_now).total_seconds()) < 5
+
+
+async def test_projectors_of_two_entity_shards_fold_disjoint_entities_and_each_reaches_the_end(tmp_path: Path) -> None:
+    """A rebuild with more workers than partitions (consumers.projector.rebuild.assign) gives two
+    workers the same partitions, each a shard of the entities: together they fold every record once,
+    each entity by one of them, and each stores the positions of everything it read."""
+    kafka = FakeKafka()
+    await _sequence(kafka, tmp_path, _penalties(12, seed=3))
+    ends = {r.partition: r.offset + 1 for r in kafka.broker.records(registry.EVENTS.name)}
+    keys = {r.key for r in kafka.broker.records(registry.EVENTS.name)}
+    assert {in_shard(k, 0, 2) for k in keys} == {True, False}  # the workload's entities fall to both shards
+    whole = FakeViews()
+    assert await _projector(kafka, whole).run(until=ends) == 12
+    shards = [FakeViews(), FakeViews()]
+    applied = [await Projector(kafka, Folder(RULES), "dsn-unused", connect=v.connect, max_records=3,
+                               shard=(i, 2)).run(until=ends) for i, v in enumerate(shards)]
+    assert sum(applied) == 12 and min(applied) > 0
+    assert shards[0].states.keys().isdisjoint(shards[1].states.keys())
+    assert {**shards[0].states, **shards[1].states} == whole.states
+    assert shards[0].stored == shards[1].stored == ends
+
+
+def test_rebuild_workers_past_the_partitions_share_them_by_entity_shard() -> None:
+    assert rebuild_cmd.assign(4, 2) == [([0, 2], (0, 1)), ([1, 3], (0, 1))]
+    assert rebuild_cmd.assign(4, 4) == [([0], (0, 1)), ([1], (0, 1)), ([2], (0, 1)), ([3], (0, 1))]
+    assert rebuild_cmd.assign(4, 6) == [([0], (0, 2)), ([1], (0, 2)), ([2], (0, 1)), ([3], (0, 1)),
+                                        ([0], (1, 2)), ([1], (1, 2))]
+    eight = rebuild_cmd.assign(4, 8)
+    assert sorted((p[0], s) for p, s in eight) == [(p, (i, 2)) for p in range(4) for i in range(2)]
+    assert rebuild_cmd.describe(rebuild_cmd.assign(4, 5)).startswith("0 (entity shard 1 of 2) / 1 / ")
+    with pytest.raises(ValueError, match="shard"):
+        Projector(FakeKafka(), Folder(RULES), "dsn-unused", shard=(2, 2))  # type: ignore[arg-type]
