@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -115,6 +115,18 @@ class EntityState:
     # that corrected it (docs/domain-notes.md §11.2)
     releases: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
+    def changed(self, **changes: Any) -> EntityState:
+        """A copy of this state with `changes`: `dataclasses.replace` without its generic path (it gathers
+        every field and calls __init__, which sets each through object.__setattr__), which `evolve`
+        pays two or more times per event: 3.5 against 0.8 µs a call."""
+        if not changes.keys() <= _STATE_FIELDS:
+            raise TypeError(f"EntityState has no field {sorted(changes.keys() - _STATE_FIELDS)}")
+        new = object.__new__(EntityState)
+        fields_of = new.__dict__
+        fields_of.update(self.__dict__)
+        fields_of.update(changes)
+        return new
+
     def as_plain(self) -> dict[str, Any]:
         """The state as plain data (what to_json writes), for a faster JSON writer outside the domain.
         The key persons and the releases only when there are some: the state of every other entity stays
@@ -158,6 +170,9 @@ class EntityState:
         return self.listings.get(_listing_key(list_kind, ref))
 
 
+_STATE_FIELDS = frozenset(f.name for f in fields(EntityState))
+
+
 def _honours(value: Any) -> Mapping[str, Mapping[str, Any]]:
     """The red-list entries of a stored state. States written before honours were kept one by one
     hold only their number: those honours cannot be told apart and are dropped (rebuild the views
@@ -181,22 +196,22 @@ def evolve(state: EntityState, e: Event) -> EntityState:
     """The state after an accepted event. Total over every event type decide() knows."""
     b = e.body
     counts = {**state.counts, e.event_type: state.counts.get(e.event_type, 0) + 1}
-    s = replace(state, version=state.version + 1, counts=counts)
+    s = state.changed(version=state.version + 1, counts=counts)
     t = e.event_type
     if t in objections.REQUEST_EVENTS:
         return objections.evolve_request(s, e)
     if s.requests:  # an open objection or application sees what happens to the entity after it
         s = objections.follow(s, e)
     if t == "AdministrativeLicenceGranted":
-        return replace(s, licences={**s.licences, b["licence_no"]: {
+        return s.changed(licences={**s.licences, b["licence_no"]: {
             "status": "valid", "event_id": e.event_id, "decision_no": b["decision_no"],
             "decision_date": str(b["decision_date"])}})
     if t == "AdministrativeLicenceChanged":
         return s
     if t == "AdministrativeLicenceRevoked":
-        return replace(s, licences={**s.licences, b["licence_no"]: {**s.licences[b["licence_no"]], "status": "revoked"}})
+        return s.changed(licences={**s.licences, b["licence_no"]: {**s.licences[b["licence_no"]], "status": "revoked"}})
     if t == "AdministrativePenaltyImposed":
-        return replace(s, penalties={**s.penalties, b["decision_no"]: {
+        return s.changed(penalties={**s.penalties, b["decision_no"]: {
             "event_id": e.event_id, "decision_date": str(b["decision_date"]), "severity": b["severity"],
             "status": "published", **e.judged_under("publication_periods")}})
     if t == "AdministrativePenaltyRevoked":
@@ -227,9 +242,9 @@ def evolve(state: EntityState, e: Event) -> EntityState:
             return _set_penalty(s, b["target_ref"], "expired", b["expired_on"])
         return _end_listing(s, b["list_kind"], b["target_ref"], "expired", b["expired_on"])
     if t == "TaxCreditRated":
-        return _tax_red_list(replace(s, tax_ratings={**s.tax_ratings, str(b["year"]): b["level"]}), e)
+        return _tax_red_list(s.changed(tax_ratings={**s.tax_ratings, str(b["year"]): b["level"]}), e)
     if t == "HonourAwarded":
-        return replace(s, honours={**s.honours, b["document_no"]: {
+        return s.changed(honours={**s.honours, b["document_no"]: {
             "kind": HONOUR, "title": b["honour"], "event_id": e.event_id, "awarded_on": str(b["awarded_on"]),
             "valid_until": None if b.get("valid_until") is None else str(b["valid_until"]),
             "department": e.department, "status": "active"}})
@@ -250,12 +265,12 @@ def _register(s: EntityState, e: Event) -> EntityState:
     """The first registration dates the entity; each later one (another register naming the person in
     another key-person group) adds its categories."""
     b = e.body
-    s = s if s.registered_on is not None else replace(s, registered_on=str(b["registered_on"]))
+    s = s if s.registered_on is not None else s.changed(registered_on=str(b["registered_on"]))
     categories = b.get("key_person_categories") or ()
     if not categories:
         return s
     entry = {"department": e.department, "registered_on": str(b["registered_on"]), "event_id": e.event_id}
-    return replace(s, key_persons={**s.key_persons, **dict.fromkeys(categories, entry)})
+    return s.changed(key_persons={**s.key_persons, **dict.fromkeys(categories, entry)})
 
 
 def _release(s: EntityState, e: Event) -> EntityState:
@@ -268,11 +283,11 @@ def _release(s: EntityState, e: Event) -> EntityState:
                                        "approved_on": str(b["approved_on"])[:10]}}
     if corrects is not None:
         releases[str(corrects)] = {**releases[str(corrects)], "corrected_by": b["release_no"]}
-    return replace(s, releases=releases)
+    return s.changed(releases=releases)
 
 
 def _set_penalty(s: EntityState, decision_no: str, status: str, on: date) -> EntityState:
-    return replace(s, penalties={**s.penalties, decision_no: {**s.penalties[decision_no], "status": status,
+    return s.changed(penalties={**s.penalties, decision_no: {**s.penalties[decision_no], "status": status,
                                                               "ended_on": str(on)}})
 
 
@@ -280,16 +295,16 @@ def _list(s: EntityState, e: Event, list_kind: str, ref: str, listed_on: date, *
     entry = {"list_kind": list_kind, "ref": ref, "event_id": e.event_id, "listed_on": str(listed_on),
              "status": "active", "department": e.department, **{k: v for k, v in terms.items() if v},
              **e.judged_under("publication_periods")}
-    return replace(s, listings={**s.listings, _listing_key(list_kind, ref): entry})
+    return s.changed(listings={**s.listings, _listing_key(list_kind, ref): entry})
 
 
 def _end_listing(s: EntityState, list_kind: str, ref: str, status: str, on: date) -> EntityState:
     key = _listing_key(list_kind, ref)
-    return replace(s, listings={**s.listings, key: {**s.listings[key], "status": status, "ended_on": str(on)}})
+    return s.changed(listings={**s.listings, key: {**s.listings[key], "status": status, "ended_on": str(on)}})
 
 
 def _end_honour(s: EntityState, ref: str, status: str, on: date, **extra: str) -> EntityState:
-    return replace(s, honours={**s.honours, ref: {**s.honours[ref], "status": status, "ended_on": str(on), **extra}})
+    return s.changed(honours={**s.honours, ref: {**s.honours[ref], "status": status, "ended_on": str(on), **extra}})
 
 
 def _suspend_honours(s: EntityState, e: Event) -> EntityState:
@@ -313,7 +328,7 @@ def _tax_red_list(s: EntityState, e: Event) -> EntityState:
     if b["level"] != "A" or max(map(int, s.tax_ratings)) > b["year"]:  # a later year's rating holds already
         return s
     ref = f"{TAX_A_PREFIX}{b['year']}"
-    return replace(s, honours={**s.honours, ref: {
+    return s.changed(honours={**s.honours, ref: {
         "kind": TAX_A, "title": f"{b['year']}年度纳税信用A级纳税人", "event_id": e.event_id, "year": str(b["year"]),
         "awarded_on": str(b["rated_on"]), "valid_until": None, "department": e.department,
         "status": "suspended" if s.active_listings() else "active"}})

@@ -24,7 +24,6 @@ families, given the credit office's department id (``objections.v<N>.json``). Pu
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -95,7 +94,7 @@ def evolve_request(s: EntityState, e: Event) -> EntityState:
                   **({"grounds": b["grounds"]} if t == "ObjectionFiled" else {}),
                   "rules": e.rules_versions.get("objections", 1),
                   "since" if t == "ObjectionFiled" else "repaired_by": []}
-        return replace(s, requests={**s.requests, e.event_id: matter})
+        return s.changed(requests={**s.requests, e.event_id: matter})
     receipt = b["receipt_no"]
     m = dict(s.requests[receipt])
     if t == "ObjectionForwarded":
@@ -115,7 +114,7 @@ def evolve_request(s: EntityState, e: Event) -> EntityState:
                  repair_event_id=b.get("repair_event_id"))
     else:
         raise ValueError(f"evolve_request does not know {t}")
-    return replace(s, requests={**s.requests, receipt: m})
+    return s.changed(requests={**s.requests, receipt: m})
 
 
 def follow(s: EntityState, e: Event) -> EntityState:
@@ -130,7 +129,7 @@ def follow(s: EntityState, e: Event) -> EntityState:
         elif e.event_type == "CreditRepaired" and (e.body["target_kind"], e.body["target_ref"]) == (
                 m["record_kind"], m["record_ref"]):
             changed[receipt] = {**m, "repaired_by": [*m["repaired_by"], e.event_id]}
-    return replace(s, requests={**s.requests, **changed}) if changed else s
+    return s.changed(requests={**s.requests, **changed}) if changed else s
 
 
 # =========================================================================== decide
