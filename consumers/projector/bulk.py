@@ -26,19 +26,16 @@ import tempfile
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import psycopg
 from rocksdict import Rdict, WriteBatch
 
 from consumers.projector.service import PgViews
-from ledger.platform import logs
 from ledger.platform.rocks import Resources
 from projections import views
 from projections.rows import Folder, Loaded, Ops, state_from_json, state_json
-
-log = logs.get("rebuild")
 
 # Entities whose rows are COPYed at a time at the end of the load.
 CHUNK = 5000
@@ -106,8 +103,7 @@ class BulkViews(PgViews):
 
     @classmethod
     async def open(cls, dsn: str, schema_name: str, states: EntityStates) -> BulkViews:
-        sink = await cls.connect(dsn, schema_name, takes_switch_lock=False)
-        assert isinstance(sink, BulkViews)
+        sink = cast(BulkViews, await cls.connect(dsn, schema_name, takes_switch_lock=False))
         sink.states = states
         return sink
 
@@ -132,7 +128,7 @@ class BulkViews(PgViews):
 async def write_entities(dsn: str, schema_name: str, states: EntityStates, folder: Folder,
                          done: Callable[[int], None] = lambda n: None) -> int:
     """Each entity's entity_state and entities rows, once, COPYed in chunks of CHUNK (each chunk made in
-    a thread while the one before is written); `done(n)` after each chunk with the rows so far."""
+    a thread while the one before is written); `done(n)` after each chunk with its n rows."""
     it = states.rows(folder)
 
     def chunk() -> list[tuple[tuple[str, int, str], tuple[Any, ...], bool]]:
@@ -149,7 +145,7 @@ async def write_entities(dsn: str, schema_name: str, states: EntityStates, folde
                 await views.copy_rows(cur, "entity_state", "entity_id, version, state", (r[0] for r in rows), nul)
                 await views.copy_rows(cur, "entities", views.ENTITY_COLS, views.entity_rows(r[1] for r in rows), nul)
                 written += len(rows)
-                done(written)
+                done(len(rows))
                 rows = await following
     return written
 

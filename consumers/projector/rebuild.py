@@ -132,14 +132,10 @@ async def bulk_load(s: config.Settings, rules: RuleBook, name: str, until: dict[
                                   max_records=max_records, takes_switch_lock=False, topic=topic,
                                   partitions=partitions, shard=shard,
                                   connect=lambda: bulk.BulkViews.open(s.pg_dsn, name, states)).run(until=until)
-        last = 0
-
         def count(n: int) -> None:
-            nonlocal last
             if entities is not None:
                 with entities.get_lock():
-                    entities.value += n - last
-            last = n
+                    entities.value += n
 
         await bulk.write_entities(s.pg_dsn, name, states, folder, count)
         return applied
