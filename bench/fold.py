@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger.platform.clock import Clock
 from ledger.rules import loader
 from ops import workload
-from projections.rows import Folder, Incoming, Loaded, Ops, state_from_json
+from projections.rows import Folder, Incoming, Loaded, Ops, shown_record, state_from_json
 
 PEPPER = b"bench-fold-pepper"
 EPOCH = datetime(2026, 6, 15, 10, 0, tzinfo=UTC)
@@ -118,12 +118,15 @@ def fold_all(folder: Folder, work: list[list[Incoming]], keep: bool = False) -> 
 
 
 # The jsonb columns (by position in the row tuples): PostgreSQL keeps their value, not their text, so
-# the digest compares them as values; every other column (entity_state.state is text) byte for byte.
+# the digest compares them as values; the ledger copy's record (bytes) as the history shows it
+# (`shown_record`: the same value the copy's jsonb payload held before it kept the entry's bytes);
+# every other column (entity_state.state is text) byte for byte.
 JSONB = {"ledger_copy": (11,), "entities": (9, 15), "publicity_inserts": (4,)}
 
 
 def _canonical(row: tuple[Any, ...], positions: tuple[int, ...]) -> tuple[Any, ...]:
-    return tuple(json.dumps(json.loads(v), sort_keys=True, ensure_ascii=False) if i in positions else v
+    return tuple(json.dumps(shown_record(v) if isinstance(v, bytes) else json.loads(v), sort_keys=True,
+                            ensure_ascii=False) if i in positions else v
                  for i, v in enumerate(row))
 
 

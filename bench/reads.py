@@ -10,8 +10,8 @@
    98 % of the entities have 1-15 events, 2 % (organisations) have 50-166, so that a history has
    later pages; the mean is 10.0. Rows are inserted version by version over all the entities, so
    an entity's events are spread over the heap as they are when they arrive over time. Per event:
-   a ledger_copy row with a jsonb payload shaped like a projected penalty record (about 1.2 kB, the
-   size measured on the demo's own views), and, as the projector would write them, a publicity row
+   a ledger_copy row whose record is the bytes of one real penalty entry (`penalty_record`: the
+   history reads decode it as any), and, as the projector would write them, a publicity row
    for penalties and licences (75 % of the events) and a list_entries row for listings (6 %).
    One entities row per entity. The primary keys and indexes are dropped before the load and
    created again after it with their definitions from views.sql; then VACUUM (ANALYZE), so that
@@ -61,10 +61,12 @@ from typing import Any
 import psycopg
 import psycopg_pool
 
+from bench import fold
 from bench.projection import machine_busy_seconds, pg_cpu_seconds, wait_quiet
 from ledger.platform import config
 from ops import stack
 from projections import queries, schema
+from schemas import registry
 
 SCHEMA = "bench_reads"
 PAGE = 50
@@ -135,16 +137,10 @@ with r as materialized (
         from _src s where s.n >= %(v)s) s
 ), lc as (
   insert into ledger_copy (entity_id, entity_version, event_id, event_type, category, department,
-                           kafka_partition, kafka_offset, hash, sequenced_at, valid_from, payload)
+                           kafka_partition, kafka_offset, hash, sequenced_at, valid_from, record)
   select entity_id, %(v)s, event_id, event_type, category, department, i %% 4, nextval('_offsets'),
          decode(h || md5(h), 'hex'), sequenced_at, decided,
-         %(payload)s::jsonb || jsonb_build_object(
-           'envelope', jsonb_build_object(
-             'subject', jsonb_build_object('id', public_id, 'name', name, 'id_type', case when person then 'RIC' else 'USCC' end),
-             'event_id', event_id, 'valid_to', null, 'event_type', event_type, 'valid_from', decided,
-             'recorded_at', sequenced_at, 'schema_version', 1, 'source_department', department),
-           'decision_no', decision_no, 'decision_date', decided, 'fine_fen', 200000 * (1 + i %% 50),
-           'counterparty_type', case when person then '自然人' else '法人及非法人组织' end)
+         %(record)s
   from r
 ), pub as (
   insert into publicity (event_id, entity_id, kind, ref, national, department, decision_date, ledger_date, deadline,
@@ -196,15 +192,15 @@ select entity_id, category, case when person then 'RIC' else 'USCC' end, public_
 from _src
 """
 
-# The constant part of a projected penalty record (ops.workload.penalty, masked), and of its
-# national (CF_) fields; the varying keys are added per row.
-PAYLOAD = ('{"facts": "经查，当事人销售不符合食品安全标准的食品，事实清楚，证据确凿。", '
-           '"content": "警告、罚款，罚款人民币10000元", "remarks": null, "severity": "general", '
-           '"authority": "许昌市市场监督管理局", "data_source": "许昌市市场监督管理局", '
-           '"legal_basis": "《中华人民共和国食品安全法》第一百二十四条", "authority_code": "11411000MB1796338F", '
-           '"violation_type": "销售不符合食品安全标准的食品", "publicity_until": null, "confiscation_fen": null, '
-           '"data_source_code": "11411000MB1796338F", "licence_affected": null, '
-           '"penalty_categories": ["警告", "罚款"], "penalty_valid_until": null, "legal_representative": "王强"}')
+# Every ledger_copy row's record: the bytes of one real penalty entry of the projection benchmark's
+# workload (as the projector copies them: a company's, so as the ledger holds them), which the reads
+# decode as they decode any; and the constant part of a penalty's national (CF_) fields (the varying
+# keys are added per row).
+def penalty_record() -> bytes:
+    return next(value for _, _, value in fold.fixed_entries(40, 11, life_share=0.0)
+                if registry.decode(value, "LedgerEntry")[1]["event_type"] == "AdministrativePenaltyImposed")
+
+
 NATIONAL = ('{"BZ": null, "CF_NR": "警告、罚款，罚款人民币10000元", '
             '"CF_SY": "经查，当事人销售不符合食品安全标准的食品，事实清楚，证据确凿。", '
             '"CF_YJ": "《中华人民共和国食品安全法》第一百二十四条", "CF_YXQ": null, "CF_CFJG": "许昌市市场监督管理局", '
@@ -294,10 +290,12 @@ def load(s: config.Settings, entities: int) -> dict[str, float]:
         step("source of the entities (_src)", lambda: conn.execute(src))
         max_v = conn.execute("select max(n) from _src").fetchone()[0]  # type: ignore[index]
 
+        record = penalty_record()
+
         def rounds() -> None:
             t0 = time.perf_counter()
             for v in range(1, max_v + 1):
-                conn.execute(ROUND_SQL, {"v": v, "payload": PAYLOAD, "national": NATIONAL})
+                conn.execute(ROUND_SQL, {"v": v, "record": record, "national": NATIONAL})
                 if v <= 15 or v % 25 == 0:
                     rows = conn.execute("select last_value from _offsets").fetchone()[0]  # type: ignore[index]
                     _say(f"    version {v}/{max_v}: {rows:,} ledger_copy rows, {time.perf_counter() - t0:.0f} s")
@@ -500,7 +498,7 @@ def explain(s: config.Settings, entities: int) -> list[str]:
         for how, where in (("order by ... limit 50 offset 100 (before)", "order by entity_version limit 50 offset 100"),
                            ("version range (100, 150] (projections.queries now)",
                             "and entity_version > 100 and entity_version <= 150 order by entity_version")):
-            q = f"select entity_version, event_id, payload from ledger_copy where entity_id = %s {where}"
+            q = f"select entity_version, event_id, record from ledger_copy where entity_id = %s {where}"
             plan = conn.execute("explain (analyze, buffers, timing off, summary off) " + q, (eid,)).fetchall()
             out += [f"EXPLAIN (ANALYZE, BUFFERS) of a history page 3 by {how} ({eid}, {n_events(heavy)} events):"]
             out += ["    " + r[0] for r in plan]

@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from projections.rows import shown_record
 from schemas import registry
 
 EVENTS_TOPIC = registry.EVENTS.name
@@ -178,7 +179,7 @@ def _marked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 async def entity_history(conn: psycopg.AsyncConnection[Any], entity_id: str, page: int = 1,
                          size: int = DEFAULT_SIZE) -> dict[str, Any]:
     """The entity's ledger entries from the ledger copy, by version: ledger position, hash (hex),
-    ledger time (``sequenced_at``) and the submitted record (subject id in its public form).
+    ledger time (``sequenced_at``) and the submitted record (subject id in its public form; `shown_record`).
 
     Page p is the version range ((p-1)*size, p*size], read from the primary key: no OFFSET, so a later
     page costs what the first does. It is the same page as ``order by version limit .. offset ..``
@@ -186,12 +187,17 @@ async def entity_history(conn: psycopg.AsyncConnection[Any], entity_id: str, pag
     version v only right after v-1, in the same transaction as the state that says so)."""
     limit, offset = _limits(page, size)
     total = await _count(conn, "select count(*) from ledger_copy where entity_id = %s", (entity_id,))
-    items = await _all(
-        conn, "select entity_version as version, event_id, event_type, category, department, valid_from, "
-        "sequenced_at, kafka_partition as partition, kafka_offset as offset, hash, payload "
-        "from ledger_copy where entity_id = %s and entity_version > %s and entity_version <= %s "
-        "order by entity_version",
-        (entity_id, offset, offset + limit))
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "select entity_version as version, event_id, event_type, category, department, valid_from, "
+            "sequenced_at, kafka_partition as partition, kafka_offset as offset, hash, record "
+            "from ledger_copy where entity_id = %s and entity_version > %s and entity_version <= %s "
+            "order by entity_version",
+            (entity_id, offset, offset + limit))
+        rows = await cur.fetchall()
+    # the record as submitted (decoded from the copy's bytes), under the name the API has always given it
+    items = [{**plain({k: v for k, v in r.items() if k != "record"}), "payload": shown_record(r["record"])}
+             for r in rows]
     return {"entity_id": entity_id, **_page(items, page, size, total)}
 
 

@@ -91,8 +91,10 @@ class Ops:
     new_entities: set[str] = field(default_factory=set)
     applied: int = 0
     skipped: int = 0
-    # a record of the batch holds NUL or the text "\u0000" somewhere: views.write must make its text
-    # PostgreSQL-safe value by value (else it writes the rows as they are, which is much cheaper)
+    # a text of the batch holds NUL or the text "\u0000": views.write must make its text PostgreSQL-safe
+    # value by value (else it writes the rows as they are, which is much cheaper). The fold sets it when a
+    # state's text holds one; a record's NUL in any other row makes PostgreSQL refuse the write, and
+    # views.write then sets it and writes the batch again (the ledger copy's bytes need no check)
     nul_text: bool = False
 
 
@@ -168,7 +170,7 @@ class Folder:
                 continue
             try:
                 _, entry = registry.decode(m.value, "LedgerEntry")
-                _, rec = registry.decode(entry["submission"])
+                name, rec = registry.decode(entry["submission"])
             except registry.SchemaError as exc:
                 reason = "unknown_schema" if "unknown schema id" in str(exc) else "undecodable"
                 ops.quarantine.append((m.partition, m.offset, key, reason, str(exc), m.value))
@@ -199,14 +201,10 @@ class Folder:
             info.update(category=entry["category"], id_type=public["id_type"], public_id=public["id"],
                         name=public["name"], last_change=entry["sequenced_at"], last_event_type=entry["event_type"],
                         county=public["county"])
-            payload = _dumps(_masked(rec, public["id"], entry.get("rules_versions")))
-            # every text of the record is in its JSON, where a NUL is escaped as \u0000: the rows made from
-            # this record need the per-value NUL check only if that text occurs
-            ops.nul_text = ops.nul_text or "\\u0000" in payload
             ops.ledger_copy.append((
                 eid, entry["entity_version"], entry["event_id"], entry["event_type"], entry["category"],
                 entry["department"], m.partition, m.offset, entry["hash"], entry["sequenced_at"],
-                rec["envelope"]["valid_from"], payload,
+                rec["envelope"]["valid_from"], copied_entry(m.value, entry, name, rec, public["id"]),
             ))
             self._lists(ops, event, entry, public, state, new_state)
             self._publicity(ops, entry, rec, public)
@@ -387,6 +385,41 @@ def public_subject(rec: dict[str, Any]) -> dict[str, str]:
     s = rec["envelope"]["subject"]
     shown = identity.mask_ric(identity.normalise(s["id"])) if s["id_type"] == "RIC" else identity.normalise(s["id"])
     return {"id": shown, "id_type": s["id_type"], "name": s["name"]}
+
+
+def copied_entry(value: bytes, entry: dict[str, Any], name: str, rec: dict[str, Any], public_id: str) -> bytes:
+    """The ledger copy's record: the ledger entry's bytes as the ledger holds them, with the subject's
+    identifier in its public form `public_id` (a natural person's ID number masked) and a contact
+    telephone number masked (`mask_phone`): no clear ID number in PostgreSQL.
+
+    Nearly always this is the bytes themselves (a code given in its canonical form), or the bytes with the
+    one occurrence of the identifier overwritten by its public form of the same length (an ID number
+    and its mask are both 18 characters), which leaves every Avro length as it was: no JSON and no
+    encoding per event. Anything else (the identifier twice in the record, a form of another length, a
+    telephone number) is encoded again from the record with the public forms."""
+    raw = rec["envelope"]["subject"]["id"]
+    if "contact_phone" not in rec:
+        if raw == public_id:
+            return value
+        old, new = raw.encode(), public_id.encode()
+        if len(old) == len(new) and value.count(old) == 1:
+            return value.replace(old, new)
+    masked = _masked(rec, public_id)  # `name`'s record, as decoded: in its newest version
+    return registry.encode("LedgerEntry", {**entry, "submission": registry.encode(name, masked)})
+
+
+def shown_record(value: bytes) -> dict[str, Any]:
+    """What the history and the auditors read of a ledger copy's record (`copied_entry`): the submitted
+    record as JSON-shaped data (dates as ISO text, bytes as hex), the subject's identifier in its public
+    form, a stamped entry's rules versions in its envelope (`_masked`), and a NUL of a record from before
+    the sequencer refused control characters shown as U+FFFD."""
+    _, entry = registry.decode(value, "LedgerEntry")
+    _, rec = registry.decode(entry["submission"])
+    text = _dumps(_masked(rec, rec["envelope"]["subject"]["id"], entry.get("rules_versions")))
+    if "\\u0000" in text:
+        text = text.replace("\\u0000", "\\ufffd")
+    loaded: dict[str, Any] = orjson.loads(text)
+    return loaded
 
 
 def _masked(rec: dict[str, Any], public_id: str, rules_versions: dict[str, int] | None = None) -> dict[str, Any]:

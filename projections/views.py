@@ -21,7 +21,7 @@ from projections.rows import Loaded, Ops, state_from_json
 from schemas import registry
 
 LEDGER_COPY_COLS = ("entity_id, entity_version, event_id, event_type, category, department, kafka_partition, "
-                    "kafka_offset, hash, sequenced_at, valid_from, payload")
+                    "kafka_offset, hash, sequenced_at, valid_from, record")
 ENTITY_COLS = ("entity_id, category, id_type, public_id, name, version, first_seen, last_change, last_event_type, "
                "counts, black_lists, red_listed, registered_on, score, grade, grade_reasons, county, key_persons")
 LIST_COLS = ("entity_id, list_kind, ref, colour, reason, department, listed_on, legal_end, status, ended_on, "
@@ -220,11 +220,32 @@ def apply_deferred_updates(conn: psycopg.Connection[Any], schema_name: str) -> i
     return updated
 
 
+# What PostgreSQL answers to a NUL in a text value (22021) or "\u0000" in a jsonb value (22P05)
+_NUL_REFUSED = (psycopg.errors.CharacterNotInRepertoire, psycopg.errors.UntranslatableCharacter)
+
+
 async def write(conn: psycopg.AsyncConnection[Any], ops: Ops, topic: str = registry.EVENTS.name,
                 defer_updates: int | None = None) -> None:
     """Every row operation of a batch, and the positions reached in `topic`, in the caller's transaction.
     With `defer_updates` (the rebuild's bulk load: the first seq of this batch's updates, above every
-    earlier batch's) the status updates are kept in DEFERRED instead of applied."""
+    earlier batch's) the status updates are kept in DEFERRED instead of applied.
+
+    Unless the fold said so (`Ops.nul_text`), the rows are written as they are; if PostgreSQL refuses
+    a NUL in one of them, everything this call wrote is rolled back (a savepoint) and the batch is
+    written again with every text made safe (`_text_safe`): a NUL costs nothing until a record has one."""
+    if ops.nul_text:
+        await _write(conn, ops, topic, defer_updates)
+        return
+    try:
+        async with conn.transaction():
+            await _write(conn, ops, topic, defer_updates)
+        return
+    except _NUL_REFUSED:
+        ops.nul_text = True
+    await _write(conn, ops, topic, defer_updates)
+
+
+async def _write(conn: psycopg.AsyncConnection[Any], ops: Ops, topic: str, defer_updates: int | None) -> None:
     async with conn.cursor() as cur:
         if ops.ledger_copy:
             await _insert_new(cur, "ledger_copy", LEDGER_COPY_COLS, ops.ledger_copy, ops.nul_text)

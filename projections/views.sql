@@ -19,7 +19,9 @@ create table entity_state (
 );
 
 -- A per-entity copy of the ledger for fast history reads; (entity_id, entity_version) is the
--- idempotence key. The payload holds the masked form of a natural person's ID number.
+-- idempotence key. The record is the ledger entry's bytes as the ledger holds them (Avro, the submitted
+-- record inside), with the subject's identifier in its public form: a natural person's ID number masked
+-- (projections/rows.py, copied_entry); the history reads decode it (shown_record).
 create table ledger_copy (
     entity_id       text        not null,
     entity_version  bigint      not null,
@@ -32,7 +34,7 @@ create table ledger_copy (
     hash            bytea       not null,
     sequenced_at    timestamptz not null,
     valid_from      date        not null,
-    payload         jsonb       not null,
+    record          bytea       not null,
     primary key (entity_id, entity_version)
 );
 create unique index ledger_copy_position on ledger_copy (kafka_partition, kafka_offset);

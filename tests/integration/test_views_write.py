@@ -12,7 +12,7 @@ import pytest
 from bench import fold
 from ledger.rules import loader
 from projections import schema, views
-from projections.rows import Folder, Loaded
+from projections.rows import Folder, Loaded, shown_record
 from schemas import registry
 
 NAME = "test_views_write"
@@ -61,8 +61,9 @@ async def test_existing_keys_are_skipped_and_new_rows_of_the_batch_still_go_in(s
 
 async def test_nul_in_a_record_is_stored_as_ufffd_and_the_entity_goes_on(settings, fresh) -> None:
     """PostgreSQL text and jsonb cannot hold NUL. A record with NUL in its text (in the ledger from before
-    the sequencer refused control characters) is stored with U+FFFD (payload and entity state), and the
-    entity's next, clean record is applied on top of that state."""
+    the sequencer refused control characters) is stored with U+FFFD (its rows and the entity state; the
+    ledger copy keeps the ledger's bytes and shows U+FFFD), and the entity's next, clean record is applied
+    on top of that state."""
     entries = fold.fixed_entries(60, 5, life_share=0.0)
     by_entity: dict[bytes, list[tuple[int, bytes, bytes]]] = {}
     for e in entries:
@@ -77,7 +78,7 @@ async def test_nul_in_a_record_is_stored_as_ufffd_and_the_entity_goes_on(setting
     folder = Folder(RULES)
     work = fold.batches([poisoned, second], 1)
     ops1 = folder.fold(work[0], Loaded({}, set()))
-    assert ops1.nul_text
+    assert ops1.nul_text  # the decision number is a key of the entity's state, whose text the fold checks
     await _write(settings, ops1)
     conn = await psycopg.AsyncConnection.connect(settings.pg_dsn, options=f"-c search_path={NAME}",
                                                  prepare_threshold=None)
@@ -90,10 +91,39 @@ async def test_nul_in_a_record_is_stored_as_ufffd_and_the_entity_goes_on(setting
     counts = await _write(settings, ops2)
     assert counts["ledger_copy"] == 2
     with psycopg.connect(settings.pg_dsn) as c:
-        facts = c.execute(f"select payload->>'facts' from {NAME}.ledger_copy where entity_version = 1").fetchone()
+        (record,) = c.execute(f"select record from {NAME}.ledger_copy where entity_version = 1").fetchone()
         state = c.execute(f"select state from {NAME}.entity_state").fetchone()
-    assert facts == ("经查\ufffd当事人",)
+        ref = c.execute(f"select ref from {NAME}.publicity where entity_id = %s",
+                        (entry["entity_id"],)).fetchone()
+    assert shown_record(record)["facts"] == "经查\ufffd当事人"  # the copy keeps the ledger's bytes; shown safe
+    assert ref == (rec["decision_no"].replace("\x00", "\ufffd"),)
     assert "\x00" not in state[0] and "\ufffd" in state[0]
+
+
+async def test_a_nul_the_fold_did_not_look_for_makes_the_batch_written_again_safe(settings, fresh) -> None:
+    """The fold checks only the states' text for NUL: a NUL elsewhere (here in the facts, which the
+    publicity row's national fields repeat as jsonb) makes PostgreSQL refuse the write, and views.write
+    rolls back what it wrote and writes the whole batch again with U+FFFD: every row is there once."""
+    entries = fold.fixed_entries(60, 5, life_share=0.0)
+    values = []
+    for part, key, value in entries[:20]:
+        _, entry = registry.decode(value, "LedgerEntry")
+        name, rec = registry.decode(entry["submission"])
+        if rec["envelope"]["event_type"] == "AdministrativePenaltyImposed" and len(values) == 3:
+            rec["facts"] = "经查\x00当事人"
+            entry["submission"] = registry.encode(name, rec)
+            value = registry.encode("LedgerEntry", entry)
+        values.append((part, key, value))
+    (batch,) = fold.batches(values, 20)
+    ops = Folder(RULES).fold(batch, Loaded({}, set()))
+    assert not ops.nul_text and ops.applied == 20
+    counts = await _write(settings, ops)
+    assert ops.nul_text  # written the second time value by value
+    assert counts["ledger_copy"] == 20 and counts["publicity"] == len(ops.publicity_inserts) > 0
+    with psycopg.connect(settings.pg_dsn) as c:
+        shown = c.execute(f"select count(*) from {NAME}.publicity where national->>'CF_SY' = %s",
+                          ("经查\ufffd当事人",)).fetchone()
+    assert shown == (1,)
 
 
 async def test_entities_new_to_the_database_are_copied_in_and_known_ones_upserted(settings, fresh) -> None:
