@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
 from ledger.domain import identity, lists, releases
 from ledger.domain.divisions import county_of
 from ledger.domain.local_time import CHINA
-from ledger.domain.model import EntityState, Event, as_date, evolve
+from ledger.domain.model import Draft, EntityState, Event, as_date
 from ledger.domain.objections import REQUEST_EVENTS
 from ledger.domain.rulebook import RuleBook
 from ledger.records.events import event_of, judged_versions
@@ -99,6 +99,11 @@ class Ops:
 
 
 _NEW = (0, EntityState())  # an entity not seen yet (the state is immutable: evolve returns new ones)
+# The events whose rows need the entity's state as it was before them: the list changes (from the states
+# before and after: lists.list_changes; no other event changes a listing or a red-list entry), a repair's
+# short deadline (the penalty repaired), a feedback (the listing it answers). For every other event the
+# fold changes the entity's state in place (`Draft`) and reads it as a state once, at the batch's end.
+_BEFORE_NEEDED = frozenset({*lists.MAY_CHANGE_LISTS, "PunishmentFeedbackReported"})
 
 
 def entity_keys(batch: list[Incoming]) -> set[str]:
@@ -158,6 +163,7 @@ class Folder:
     def fold(self, batch: list[Incoming], loaded: Loaded) -> Ops:
         ops = Ops()
         states = dict(loaded.states)
+        drafts: dict[str, Draft] = {}  # every entity the batch changes, its state changed in place
         held = set(loaded.held)
         touched = ops.info
         last: dict[int, Incoming] = {}
@@ -179,7 +185,8 @@ class Folder:
                     ops.held.append((key, m.partition, m.offset))
                 continue
             eid = entry["entity_id"]
-            version, state = states.get(eid, _NEW)
+            draft = drafts.get(eid)
+            version = draft.version if draft is not None else states.get(eid, _NEW)[0]
             if entry["entity_version"] <= version:
                 ops.skipped += 1
                 continue
@@ -189,9 +196,13 @@ class Folder:
                 held.add(eid)
                 ops.held.append((eid, m.partition, m.offset))
                 continue
+            if draft is None:
+                draft = drafts[eid] = Draft(states.get(eid, _NEW)[1])
             event = ledger_event(entry, rec)
-            new_state = evolve(state, event)
-            states[eid] = (new_state.version, new_state)
+            t = entry["event_type"]
+            # the state before the event, where a row needs it (`_BEFORE_NEEDED`); else changed in place
+            before = draft.state() if t in _BEFORE_NEEDED else None
+            draft.apply(event)
             public = self.public(rec)
             info = touched.get(eid)
             if info is None:
@@ -206,20 +217,22 @@ class Folder:
                 entry["department"], m.partition, m.offset, entry["hash"], entry["sequenced_at"],
                 rec["envelope"]["valid_from"], copied_entry(m.value, entry, name, rec, public["id"]),
             ))
-            self._lists(ops, event, entry, public, state, new_state)
+            if before is not None and t in lists.MAY_CHANGE_LISTS:
+                self._lists(ops, event, entry, public, before, draft.state())
             self._publicity(ops, entry, rec, public)
-            self._short_deadline(ops, entry, rec, public, state)
-            if entry["event_type"] == "PunishmentFeedbackReported":
-                ops.feedback.append(_feedback_row(entry, rec, public, state))
-            elif entry["event_type"] in REQUEST_EVENTS:
-                self._matter(ops, entry, rec, public, new_state)
-            elif entry["event_type"] == releases.APPROVAL_EVENT:
+            self._short_deadline(ops, entry, rec, public, before)
+            if t == "PunishmentFeedbackReported":
+                ops.feedback.append(_feedback_row(entry, rec, public, cast(EntityState, before)))
+            elif t in REQUEST_EVENTS:
+                self._matter(ops, entry, rec, public, draft.state())
+            elif t == releases.APPROVAL_EVENT:
                 _release_rows(ops, entry, rec, m)
             ops.applied += 1
         for partition, m in last.items():
             ops.positions[partition] = (m.offset + 1, datetime.fromtimestamp(m.timestamp_ms / 1000, UTC))
         for eid in touched:
-            ops.final_states[eid] = states[eid]
+            draft = drafts[eid]
+            ops.final_states[eid] = states[eid] = (draft.version, draft.state())
         if self.entity_rows:
             for eid, info in touched.items():
                 version, state = states[eid]
@@ -303,7 +316,7 @@ class Folder:
 
     # ---------------------------------------------------------------- short deadlines
     def _short_deadline(self, ops: Ops, entry: dict[str, Any], rec: dict[str, Any], public: dict[str, str],
-                        before: EntityState) -> None:
+                        before: EntityState | None) -> None:
         """A short_deadlines row for an act with a working-day deadline of ``calendar.deadlines``
         (docs/domain-notes.md §15.2): the rule, the trigger date, the date the act was done."""
         measured = short_deadline_dates(entry, rec, before, self.rules)
@@ -319,11 +332,12 @@ class Folder:
                               late.provisional, public["name"], public["id"], entry["category"]))
 
 
-def short_deadline_dates(entry: dict[str, Any], rec: dict[str, Any], before: EntityState,
+def short_deadline_dates(entry: dict[str, Any], rec: dict[str, Any], before: EntityState | None,
                          rules: RuleBook) -> tuple[str, str, date, date] | None:
     """``(rule id, ref, trigger date, done date)`` of an event that a short deadline watches, else
     None. Done is the China-local date the ledger recorded the act, except for a repair (its
-    decision date: the repair takes effect then)."""
+    decision date: the repair takes effect then). `before` (the state before the event) is read for a
+    repair only, which `Folder.fold` gives it for (`_BEFORE_NEEDED`)."""
     t = entry["event_type"]
     recorded = entry["sequenced_at"].astimezone(CHINA).date()
     if t == "AdministrativePenaltyRevoked":
@@ -337,7 +351,7 @@ def short_deadline_dates(entry: dict[str, Any], rec: dict[str, Any], before: Ent
         return _EXPIRY_DEADLINES[rec["list_kind"]], rec["target_ref"], last_day, recorded
     if (t == "CreditRepaired" and rec["target_kind"] == "administrative_penalty"
             and rec.get("corrected_on") is not None):
-        penalty = before.penalties.get(rec["target_ref"])
+        penalty = cast(EntityState, before).penalties.get(rec["target_ref"])
         if penalty is None:
             return None
         window = publicity.publication_window(rules.publication, as_date(penalty["decision_date"]),

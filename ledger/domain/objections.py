@@ -38,7 +38,7 @@ from ledger.domain.rules import (
 )
 
 if TYPE_CHECKING:
-    from ledger.domain.model import EntityState, Event
+    from ledger.domain.model import Draft, EntityState, Event
 
 __all__ = ["CHECKS", "GROUNDS_TITLES", "OBJECTION", "OPEN", "RECORD_TITLES", "REPAIR", "REQUEST_EVENTS", "STATUS_TITLES",
            "evolve_request", "follow", "record_of"]
@@ -58,7 +58,7 @@ GROUNDS_TITLES = {"error": "信息有误", "omission": "信息遗漏", "past_per
 # =========================================================================== the record a matter is about
 
 
-def record_of(state: EntityState, event_id: str) -> dict[str, Any] | None:
+def record_of(state: EntityState | Draft, event_id: str) -> dict[str, Any] | None:
     """The record of the entity that the event ``event_id`` made: its kind (administrative_penalty,
     administrative_licence, a list kind, or red), its number, its status and, when the state knows it,
     the department that made it; None if no record of the entity was made by that event."""
@@ -81,8 +81,8 @@ def record_of(state: EntityState, event_id: str) -> dict[str, Any] | None:
 # =========================================================================== evolve
 
 
-def evolve_request(s: EntityState, e: Event) -> EntityState:
-    """The state after one of the seven families (``s`` has its version and counts already)."""
+def evolve_request(s: Draft, e: Event) -> None:
+    """The state after one of the seven families, in place (``s`` has its version and counts already)."""
     b, t = e.body, e.event_type
     if t in FILINGS:
         record = record_of(s, b["target_event_id"])
@@ -94,7 +94,8 @@ def evolve_request(s: EntityState, e: Event) -> EntityState:
                   **({"grounds": b["grounds"]} if t == "ObjectionFiled" else {}),
                   "rules": e.rules_versions.get("objections", 1),
                   "since" if t == "ObjectionFiled" else "repaired_by": []}
-        return s.changed(requests={**s.requests, e.event_id: matter})
+        s.own("requests")[e.event_id] = matter
+        return
     receipt = b["receipt_no"]
     m = dict(s.requests[receipt])
     if t == "ObjectionForwarded":
@@ -114,10 +115,10 @@ def evolve_request(s: EntityState, e: Event) -> EntityState:
                  repair_event_id=b.get("repair_event_id"))
     else:
         raise ValueError(f"evolve_request does not know {t}")
-    return s.changed(requests={**s.requests, receipt: m})
+    s.own("requests")[receipt] = m
 
 
-def follow(s: EntityState, e: Event) -> EntityState:
+def follow(s: Draft, e: Event) -> None:
     """What an open matter remembers of an event of another family recorded after it: an objection
     every such event (its possible correction), a repair application the CreditRepaired of its record."""
     changed = {}
@@ -129,7 +130,8 @@ def follow(s: EntityState, e: Event) -> EntityState:
         elif e.event_type == "CreditRepaired" and (e.body["target_kind"], e.body["target_ref"]) == (
                 m["record_kind"], m["record_ref"]):
             changed[receipt] = {**m, "repaired_by": [*m["repaired_by"], e.event_id]}
-    return s.changed(requests={**s.requests, **changed}) if changed else s
+    if changed:
+        s.own("requests").update(changed)
 
 
 # =========================================================================== decide
