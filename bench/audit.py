@@ -9,7 +9,7 @@
    projections.audit.reads.as_of (the same rows folded with evolve up to a valid date and a ledger time)
    on --samples random entities never read before by this run (cold: not in shared_buffers; the
    OS page cache is not dropped), then again on the same entities (warm). One connection, like the
-   audit CLI. p50 / p99 / max in ms. Every synthetic row's record is one real penalty entry's bytes,
+   audit CLI. p50 / p99 / max in ms. Every synthetic row's record is one real penalty record's bytes,
    so evolve cannot apply some types (they are reported not_applicable): the fold's work per event
    is still done. The Kafka side of the history check is not part of this figure.
 2. The notary's tree at --leaves leaves (synthetic 700-byte records): PartitionTree.append in

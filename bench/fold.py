@@ -118,15 +118,19 @@ def fold_all(folder: Folder, work: list[list[Incoming]], keep: bool = False) -> 
 
 
 # The jsonb columns (by position in the row tuples): PostgreSQL keeps their value, not their text, so
-# the digest compares them as values; the ledger copy's record (bytes) as the history shows it
-# (`shown_record`: the same value the copy's jsonb payload held before it kept the entry's bytes);
-# every other column (entity_state.state is text) byte for byte.
-JSONB = {"ledger_copy": (11,), "entities": (9, 15), "publicity_inserts": (4,)}
+# the digest compares them as values; every other column (entity_state.state is text) byte for byte.
+# The ledger copy's record (bytes) and rules versions (its last two columns) count as one value, the
+# record as the history shows it (`shown_record`): the value of the jsonb payload the copy held before
+# it kept the record's bytes, so the digest is the one from before.
+JSONB = {"ledger_copy": (), "entities": (9, 15), "publicity_inserts": (4,)}
 
 
 def _canonical(row: tuple[Any, ...], positions: tuple[int, ...]) -> tuple[Any, ...]:
-    return tuple(json.dumps(shown_record(v) if isinstance(v, bytes) else json.loads(v), sort_keys=True,
-                            ensure_ascii=False) if i in positions else v
+    if isinstance(row[-2], bytes):  # a ledger copy row
+        shown = shown_record(row[-2], None if row[-1] is None else json.loads(row[-1]))
+        row = (*row[:-2], json.dumps(shown))
+        positions = (len(row) - 1,)
+    return tuple(json.dumps(json.loads(v), sort_keys=True, ensure_ascii=False) if i in positions else v
                  for i, v in enumerate(row))
 
 

@@ -10,7 +10,7 @@
    98 % of the entities have 1-15 events, 2 % (organisations) have 50-166, so that a history has
    later pages; the mean is 10.0. Rows are inserted version by version over all the entities, so
    an entity's events are spread over the heap as they are when they arrive over time. Per event:
-   a ledger_copy row whose record is the bytes of one real penalty entry (`penalty_record`: the
+   a ledger_copy row whose record is the bytes of one real penalty record (`penalty_record`: the
    history reads decode it as any), and, as the projector would write them, a publicity row
    for penalties and licences (75 % of the events) and a list_entries row for listings (6 %).
    One entities row per entity. The primary keys and indexes are dropped before the load and
@@ -192,13 +192,13 @@ select entity_id, category, case when person then 'RIC' else 'USCC' end, public_
 from _src
 """
 
-# Every ledger_copy row's record: the bytes of one real penalty entry of the projection benchmark's
-# workload (as the projector copies them: a company's, so as the ledger holds them), which the reads
+# Every ledger_copy row's record: the bytes of one real penalty record of the projection benchmark's
+# workload (as the projector copies them: a company's, so as the ledger entry holds them), which the reads
 # decode as they decode any; and the constant part of a penalty's national (CF_) fields (the varying
 # keys are added per row).
 def penalty_record() -> bytes:
-    return next(value for _, _, value in fold.fixed_entries(40, 11, life_share=0.0)
-                if registry.decode(value, "LedgerEntry")[1]["event_type"] == "AdministrativePenaltyImposed")
+    entries = (registry.decode(value, "LedgerEntry")[1] for _, _, value in fold.fixed_entries(40, 11, life_share=0.0))
+    return next(e["submission"] for e in entries if e["event_type"] == "AdministrativePenaltyImposed")
 
 
 NATIONAL = ('{"BZ": null, "CF_NR": "警告、罚款，罚款人民币10000元", '

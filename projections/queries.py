@@ -190,14 +190,14 @@ async def entity_history(conn: psycopg.AsyncConnection[Any], entity_id: str, pag
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "select entity_version as version, event_id, event_type, category, department, valid_from, "
-            "sequenced_at, kafka_partition as partition, kafka_offset as offset, hash, record "
+            "sequenced_at, kafka_partition as partition, kafka_offset as offset, hash, record, rules_versions "
             "from ledger_copy where entity_id = %s and entity_version > %s and entity_version <= %s "
             "order by entity_version",
             (entity_id, offset, offset + limit))
         rows = await cur.fetchall()
     # the record as submitted (decoded from the copy's bytes), under the name the API has always given it
-    items = [{**plain({k: v for k, v in r.items() if k != "record"}), "payload": shown_record(r["record"])}
-             for r in rows]
+    items = [{**plain({k: v for k, v in r.items() if k not in ("record", "rules_versions")}),
+              "payload": shown_record(r["record"], r["rules_versions"])} for r in rows]
     return {"entity_id": entity_id, **_page(items, page, size, total)}
 
 

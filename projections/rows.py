@@ -215,7 +215,8 @@ class Folder:
             ops.ledger_copy.append((
                 eid, entry["entity_version"], entry["event_id"], entry["event_type"], entry["category"],
                 entry["department"], m.partition, m.offset, entry["hash"], entry["sequenced_at"],
-                rec["envelope"]["valid_from"], copied_entry(m.value, entry, name, rec, public["id"]),
+                rec["envelope"]["valid_from"], copied_record(entry["submission"], name, rec, public["id"]),
+                _dumps(entry["rules_versions"]) if entry.get("rules_versions") else None,
             ))
             if before is not None and t in lists.MAY_CHANGE_LISTS:
                 self._lists(ops, event, entry, public, before, draft.state())
@@ -401,10 +402,11 @@ def public_subject(rec: dict[str, Any]) -> dict[str, str]:
     return {"id": shown, "id_type": s["id_type"], "name": s["name"]}
 
 
-def copied_entry(value: bytes, entry: dict[str, Any], name: str, rec: dict[str, Any], public_id: str) -> bytes:
-    """The ledger copy's record: the ledger entry's bytes as the ledger holds them, with the subject's
-    identifier in its public form `public_id` (a natural person's ID number masked) and a contact
-    telephone number masked (`mask_phone`): no clear ID number in PostgreSQL.
+def copied_record(submission: bytes, name: str, rec: dict[str, Any], public_id: str) -> bytes:
+    """The ledger copy's record: the submitted record's bytes as the ledger entry holds them (`name`'s
+    record `rec`, framed Avro), with the subject's identifier in its public form `public_id` (a natural
+    person's ID number masked) and a contact telephone number masked (`mask_phone`): no clear ID number
+    in PostgreSQL.
 
     Nearly always this is the bytes themselves (a code given in its canonical form), or the bytes with the
     one occurrence of the identifier overwritten by its public form of the same length (an ID number
@@ -414,29 +416,28 @@ def copied_entry(value: bytes, entry: dict[str, Any], name: str, rec: dict[str, 
     raw = rec["envelope"]["subject"]["id"]
     if "contact_phone" not in rec:
         if raw == public_id:
-            return value
+            return submission
         old, new = raw.encode(), public_id.encode()
-        if len(old) == len(new) and value.count(old) == 1:
-            return value.replace(old, new)
-    masked = _masked(rec, public_id)  # `name`'s record, as decoded: in its newest version
-    return registry.encode("LedgerEntry", {**entry, "submission": registry.encode(name, masked)})
+        if len(old) == len(new) and submission.count(old) == 1:
+            return submission.replace(old, new)
+    return registry.encode(name, _masked(rec, public_id))  # `rec` as decoded: in name's newest version
 
 
-def shown_record(value: bytes) -> dict[str, Any]:
-    """What the history and the auditors read of a ledger copy's record (`copied_entry`): the submitted
-    record as JSON-shaped data (dates as ISO text, bytes as hex), the subject's identifier in its public
-    form, a stamped entry's rules versions in its envelope (`_masked`), and a NUL of a record from before
-    the sequencer refused control characters shown as U+FFFD."""
-    _, entry = registry.decode(value, "LedgerEntry")
-    _, rec = registry.decode(entry["submission"])
-    text = _dumps(_masked(rec, rec["envelope"]["subject"]["id"], entry.get("rules_versions")))
+def shown_record(record: bytes, rules_versions: Mapping[str, int] | None) -> dict[str, Any]:
+    """What the history and the auditors read of a ledger copy's record (`copied_record`) and rules
+    versions: the submitted record as JSON-shaped data (dates as ISO text, bytes as hex), the subject's
+    identifier in its public form, the rules versions the entry was judged under in its envelope
+    (`_masked`), and a NUL of a record from before the sequencer refused control characters shown as
+    U+FFFD."""
+    _, rec = registry.decode(record)
+    text = _dumps(_masked(rec, rec["envelope"]["subject"]["id"], rules_versions))
     if "\\u0000" in text:
         text = text.replace("\\u0000", "\\ufffd")
     loaded: dict[str, Any] = orjson.loads(text)
     return loaded
 
 
-def _masked(rec: dict[str, Any], public_id: str, rules_versions: dict[str, int] | None = None) -> dict[str, Any]:
+def _masked(rec: dict[str, Any], public_id: str, rules_versions: Mapping[str, int] | None = None) -> dict[str, Any]:
     """The record with the subject's identifier in its public form `public_id` (`_public`): no clear ID
     number in PostgreSQL. A stamped entry's rules versions go into the copy's envelope
     (`rules_versions`), so that the auditors' as-of fold judges under them too (docs/domain-notes.md §14.3)."""

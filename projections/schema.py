@@ -20,7 +20,7 @@ DIGEST: dict[str, tuple[str, str]] = {
     "positions": ("topic, partition, next_offset, last_append", "topic, partition"),
     "entity_state": ("entity_id, version, state", "entity_id"),
     "ledger_copy": ("entity_id, entity_version, event_id, event_type, category, department, kafka_partition, "
-                    "kafka_offset, hash, sequenced_at, valid_from, record", "entity_id, entity_version"),
+                    "kafka_offset, hash, sequenced_at, valid_from, record, rules_versions", "entity_id, entity_version"),
     "entities": ("entity_id, category, id_type, public_id, name, version, first_seen, last_change, "
                  "last_event_type, counts, black_lists, red_listed, registered_on, score, grade, grade_reasons, "
                  "county, key_persons", "entity_id"),

@@ -21,7 +21,7 @@ from projections.rows import Loaded, Ops, state_from_json
 from schemas import registry
 
 LEDGER_COPY_COLS = ("entity_id, entity_version, event_id, event_type, category, department, kafka_partition, "
-                    "kafka_offset, hash, sequenced_at, valid_from, record")
+                    "kafka_offset, hash, sequenced_at, valid_from, record, rules_versions")
 ENTITY_COLS = ("entity_id, category, id_type, public_id, name, version, first_seen, last_change, last_event_type, "
                "counts, black_lists, red_listed, registered_on, score, grade, grade_reasons, county, key_persons")
 LIST_COLS = ("entity_id, list_kind, ref, colour, reason, department, listed_on, legal_end, status, ended_on, "

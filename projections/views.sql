@@ -19,9 +19,10 @@ create table entity_state (
 );
 
 -- A per-entity copy of the ledger for fast history reads; (entity_id, entity_version) is the
--- idempotence key. The record is the ledger entry's bytes as the ledger holds them (Avro, the submitted
--- record inside), with the subject's identifier in its public form: a natural person's ID number masked
--- (projections/rows.py, copied_entry); the history reads decode it (shown_record).
+-- idempotence key. The record is the submitted record's bytes as the ledger entry holds them (framed
+-- Avro), with the subject's identifier in its public form: a natural person's ID number masked
+-- (projections/rows.py, copied_record); rules_versions the versions of the rules files the entry was
+-- judged under (null: the entry names none). The history reads decode the record (shown_record).
 create table ledger_copy (
     entity_id       text        not null,
     entity_version  bigint      not null,
@@ -35,6 +36,7 @@ create table ledger_copy (
     sequenced_at    timestamptz not null,
     valid_from      date        not null,
     record          bytea       not null,
+    rules_versions  jsonb,
     primary key (entity_id, entity_version)
 );
 create unique index ledger_copy_position on ledger_copy (kafka_partition, kafka_offset);

@@ -20,7 +20,7 @@ from projections.rows import shown_record
 
 HISTORY_SQL = """
 select entity_version, event_id, event_type, department, kafka_partition, kafka_offset, hash, sequenced_at,
-       valid_from, record
+       valid_from, record, rules_versions
 from ledger_copy where entity_id = %s order by entity_version
 """
 HISTORY_FIELDS = ("version", "event_id", "event_type", "department", "partition", "offset", "hash",
@@ -30,7 +30,7 @@ HISTORY_FIELDS = ("version", "event_id", "event_type", "department", "partition"
 async def history(conn: psycopg.AsyncConnection[Any], entity_id: str) -> list[dict[str, Any]]:
     """Every event of the entity in the ledger copy, by version (the record with the public id)."""
     cur = await conn.execute(HISTORY_SQL, (entity_id,))
-    return [dict(zip(HISTORY_FIELDS, (*r[:-1], shown_record(r[-1])), strict=True)) for r in await cur.fetchall()]
+    return [dict(zip(HISTORY_FIELDS, (*r[:-2], shown_record(r[-2], r[-1])), strict=True)) for r in await cur.fetchall()]
 
 
 def recorded(entity_id: str, rows: list[dict[str, Any]]) -> list[Recorded]:

@@ -91,11 +91,11 @@ async def test_nul_in_a_record_is_stored_as_ufffd_and_the_entity_goes_on(setting
     counts = await _write(settings, ops2)
     assert counts["ledger_copy"] == 2
     with psycopg.connect(settings.pg_dsn) as c:
-        (record,) = c.execute(f"select record from {NAME}.ledger_copy where entity_version = 1").fetchone()
+        record, stamp = c.execute(f"select record, rules_versions from {NAME}.ledger_copy where entity_version = 1").fetchone()
         state = c.execute(f"select state from {NAME}.entity_state").fetchone()
         ref = c.execute(f"select ref from {NAME}.publicity where entity_id = %s",
                         (entry["entity_id"],)).fetchone()
-    assert shown_record(record)["facts"] == "经查\ufffd当事人"  # the copy keeps the ledger's bytes; shown safe
+    assert shown_record(record, stamp)["facts"] == "经查\ufffd当事人"  # the copy keeps the ledger's bytes; shown safe
     assert ref == (rec["decision_no"].replace("\x00", "\ufffd"),)
     assert "\x00" not in state[0] and "\ufffd" in state[0]
 

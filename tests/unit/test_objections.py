@@ -272,7 +272,7 @@ def test_each_step_has_its_deadline_and_a_late_step_is_marked() -> None:
     assert steps["objection_forward"][3] == receipt and steps["objection_forward"][10] is True
     assert steps["objection_source_answer"][10] is False
     (record,) = [r[11] for r in ops.ledger_copy if r[3] == "ObjectionFiled"]
-    assert shown_record(record)["contact_phone"] == "037*******34"  # no telephone number in the views
+    assert shown_record(record, None)["contact_phone"] == "037*******34"  # no telephone number in the views
     assert filed[1]["contact_phone"].encode() not in record and b"037*******34" in record
 
 
