@@ -315,7 +315,10 @@ def main() -> None:
         print(f"memory      peak resident set of {name} (pid {pid}, sampled every 0.5 s): {kib / 1024:,.0f} MiB")
     print(f"CPU         cores busy on average: rebuild and its workers {cpu['projector_cores']:.2f}, PostgreSQL "
           f"{cpu['postgres_cores']:.2f}, broker {cpu['broker_cores']:.2f}, other work {cpu['other_cores']:.2f}")
-    if n < TEN_MILLION:
+    if run.returncode:
+        print(f"FAILED      the rebuild exited with status {run.returncode} after {cpu['wall_s'] / 60:,.1f} min: "
+              f"no figure (its last lines above)")
+    elif n < TEN_MILLION:
         print(f"ESTIMATE    (not a measurement) 10,000,000 events at this end-to-end rate: "
               f"{TEN_MILLION / (n / cpu['wall_s']) / 60:,.0f} min (target <= 5 min); linear from {n:,} events, it "
               f"ignores the growth of the tables and indexes beyond memory")

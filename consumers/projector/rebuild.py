@@ -271,9 +271,14 @@ async def rebuild(s: config.Settings, keep_old: bool = False, force: bool = Fals
                 (registry.EVENTS.name,)).fetchall())
             # catch up to exactly where the live projector is (it waits on the lock meanwhile)
             await projector(s, rules, schema_name=name).run(until=live_positions)
-            live, new = schema.digest(conn, schema.LIVE), schema.digest(conn, name)
+            new = schema.digest(conn, name)
+            older = schema.missing_tables(conn, schema.LIVE)
+            live = {} if older else schema.digest(conn, schema.LIVE)
             differ = sorted(t for t in live if live[t] != new[t])
-            if differ:
+            if older:  # made before views.sql gave them these: what an upgrade rebuilds them for
+                _say("the live views were made by older code (without " + ", ".join(older) + "): the rebuilt "
+                     "views replace them, with no digest to compare")
+            elif differ:
                 _say("the rebuilt views differ from the live views in: " + ", ".join(
                     f"{t} (live {live[t]}, rebuilt {new[t]})" for t in differ))
                 if not force:

@@ -84,6 +84,29 @@ async def test_a_drifted_view_is_caught_and_nothing_is_switched(settings, servic
     assert fixed == [(95,)]
 
 
+async def test_live_views_made_by_older_code_are_replaced_without_force(settings, services) -> None:
+    """An upgrade whose views.sql adds a column: the rebuild fills a schema of the new shape while the
+    live views, of the old one, keep answering, and switches over without --force (there is no digest
+    of the old shape to compare); the live projector then goes on in the new schema."""
+    rng = helpers.rng("older-views")
+    subject = workload.subjects(rng, 1, persons_share=0.0)[0]
+    await submit_as_departments(settings, [("xc-samr", workload.penalty(rng, subject, "xc-samr", seq=i))
+                                           for i in range(3)])
+    await helpers.projected(settings)
+    with psycopg.connect(settings.pg_dsn) as conn:  # the live views as the code before rules_versions made them
+        conn.execute("alter table views.ledger_copy drop column rules_versions")
+        assert schema.missing_tables(conn, schema.LIVE) == ["ledger_copy.rules_versions"]
+    before = helpers.pg_rows(settings, "select count(*) from view_generations")[0][0]
+    assert await rebuild(settings) == 0
+    assert helpers.pg_rows(settings, "select count(*) from view_generations")[0][0] == before + 1
+    with psycopg.connect(settings.pg_dsn) as conn:
+        assert schema.missing_tables(conn, schema.LIVE) == []
+    await submit_as_departments(settings, [("xc-samr", workload.penalty(rng, subject, "xc-samr", seq=3))])
+    await helpers.projected(settings)
+    assert helpers.pg_rows(settings, "select count(*) from views.ledger_copy where entity_id = %s",
+                           ("uscc:" + subject.id,)) == [(4,)]
+
+
 def _children(pid: int) -> list[int]:
     out = []
     for task in os.listdir(f"/proc/{pid}/task"):
