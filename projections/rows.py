@@ -409,17 +409,20 @@ def copied_record(submission: bytes, name: str, rec: dict[str, Any], public_id: 
     in PostgreSQL.
 
     Nearly always this is the bytes themselves (a code given in its canonical form), or the bytes with the
-    one occurrence of the identifier overwritten by its public form of the same length (an ID number
-    and its mask are both 18 characters), which leaves every Avro length as it was: no JSON and no
-    encoding per event. Anything else (the identifier twice in the record, a form of another length, a
-    telephone number) is encoded again from the record with the public forms."""
+    one occurrence of the identifier, preceded by its Avro length, overwritten by its public form of the
+    same length (an ID number and its mask are both 18 characters), which leaves every Avro length as it
+    was: no JSON and no encoding per event. Anything else (the identifier twice in the record, a form of
+    another length, a telephone number) is encoded again from the record with the public forms."""
     raw = rec["envelope"]["subject"]["id"]
     if "contact_phone" not in rec:
         if raw == public_id:
             return submission
         old, new = raw.encode(), public_id.encode()
-        if len(old) == len(new) and submission.count(old) == 1:
-            return submission.replace(old, new)
+        at = submission.find(old)
+        # the one occurrence, right after its own Avro length (one byte below 64: twice the length)
+        if (len(old) == len(new) < 64 and at > 0 and submission[at - 1] == 2 * len(old)
+                and submission.find(old, at + 1) < 0):
+            return submission[:at] + new + submission[at + len(old):]
     return registry.encode(name, _masked(rec, public_id))  # `rec` as decoded: in name's newest version
 
 
