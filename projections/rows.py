@@ -1,6 +1,7 @@
 """Fold a batch of ledger records into row operations for the read models (no I/O).
 
-The fold uses the domain's own `evolve`, so the views see exactly the state the sequencer judged
+The fold uses the domain's own definition of what an event does to a state (`evolve`'s, applied in
+place to one `Draft` per entity for the batch), so the views see exactly the state the sequencer judged
 with. For each batch it returns what to write: the ledger copy, the final state and row of every
 entity touched, list entries and publicity records to insert or to update, quarantined records,
 and the new positions. An (entity, version) already applied is skipped; a record that cannot be
