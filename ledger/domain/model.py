@@ -151,11 +151,15 @@ class EntityState:
         return self.honours.get(ref)
 
     def active_listings(self, list_kind: str | None = None) -> list[Mapping[str, Any]]:
-        return [x for x in self.listings.values()
-                if x["status"] == "active" and (list_kind is None or x["list_kind"] == list_kind)]
+        return _active_listings(self.listings, list_kind)
 
     def listing(self, list_kind: str, ref: str) -> Mapping[str, Any] | None:
         return self.listings.get(_listing_key(list_kind, ref))
+
+
+def _active_listings(listings: Mapping[str, Mapping[str, Any]], list_kind: str | None) -> list[Mapping[str, Any]]:
+    return [x for x in listings.values()
+            if x["status"] == "active" and (list_kind is None or x["list_kind"] == list_kind)]
 
 
 def _honours(value: Any) -> Mapping[str, Mapping[str, Any]]:
@@ -193,13 +197,13 @@ class Draft:
 
     def __init__(self, state: EntityState) -> None:
         for name in _FIELD_NAMES:
-            object.__setattr__(self, name, state.__dict__[name])
+            setattr(self, name, state.__dict__[name])
         self._owned: set[str] = set()
 
     def own(self, name: str) -> dict[str, Any]:
         """The map `name`, copied first if this draft does not own it yet, to be changed in place."""
         if name not in self._owned:
-            object.__setattr__(self, name, dict(getattr(self, name)))
+            setattr(self, name, dict(getattr(self, name)))
             self._owned.add(name)
         mine: dict[str, Any] = getattr(self, name)
         return mine
@@ -214,10 +218,6 @@ class Draft:
     def apply(self, e: Event) -> None:
         """The state after an accepted event, in place. Total over every event type decide() knows."""
         _apply(self, e)
-
-    def active_listings(self, list_kind: str | None = None) -> list[Mapping[str, Any]]:
-        return [x for x in self.listings.values()
-                if x["status"] == "active" and (list_kind is None or x["list_kind"] == list_kind)]
 
 
 _FIELD_NAMES = tuple(f.name for f in fields(EntityState))
@@ -371,4 +371,4 @@ def _tax_red_list(s: Draft, e: Event) -> None:
     s.own("honours")[f"{TAX_A_PREFIX}{b['year']}"] = {
         "kind": TAX_A, "title": f"{b['year']}年度纳税信用A级纳税人", "event_id": e.event_id, "year": str(b["year"]),
         "awarded_on": str(b["rated_on"]), "valid_until": None, "department": e.department,
-        "status": "suspended" if s.active_listings() else "active"}
+        "status": "suspended" if _active_listings(s.listings, None) else "active"}
